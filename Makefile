@@ -1,0 +1,161 @@
+# swapd — drone battery-swap station controller.
+#
+# Layout rule: every directory under protocols/, sim/ and controller/ that holds a
+# main.c is a program named after the directory; every other .c file is library code
+# and goes into one static archive that all programs and tests link against.
+# Tests: tests/unit/test_*.c and tests/integration/test_*.c (Check), each its own binary.
+# Benchmarks: tests/bench/bench_*.c. Fuzz targets: tests/fuzz/fuzz_*.c (libFuzzer).
+
+BUILD   ?= build
+CC      ?= cc
+PREFIX  ?= /usr/local
+DESTDIR ?=
+SYSCONFDIR ?= /etc
+
+PKGS      := libmodbus libserialport sqlite3 inih jansson nettle ncursesw libsystemd
+TEST_PKGS := check
+DEB_PKGS  := build-essential pkg-config clang libclang-rt-14-dev libmodbus-dev \
+             libserialport-dev libsqlite3-dev libinih-dev libjansson-dev nettle-dev \
+             libncurses-dev libsystemd-dev check mbpoll socat tmux nodejs npm sqlite3
+
+OPT       ?= -O2
+SAN       ?=
+CPPFLAGS  += -D_GNU_SOURCE -Iprotocols -Isim -Icontroller
+CFLAGS    += -std=c11 $(OPT) -g -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+             -Wmissing-prototypes -Wvla -fno-common $(SAN) -MMD -MP \
+             $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS    += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -lpthread -lutil
+TEST_LDLIBS := $(shell pkg-config --libs $(TEST_PKGS) 2>/dev/null)
+LDFLAGS   += $(SAN)
+
+SRC_DIRS  := protocols sim controller
+ALL_C     := $(shell find $(SRC_DIRS) -name '*.c' | sort)
+MAIN_C    := $(filter %/main.c,$(ALL_C))
+PROG_DIRS := $(patsubst %/,%,$(dir $(MAIN_C)))
+PROG_SRCS  = $(filter $(1)/%,$(ALL_C))
+LIB_C     := $(filter-out $(foreach d,$(PROG_DIRS),$(d)/%),$(ALL_C))
+LIB_O     := $(LIB_C:%.c=$(BUILD)/obj/%.o)
+LIBSWAP   := $(BUILD)/libswap.a
+PROGRAMS  := $(foreach d,$(PROG_DIRS),$(BUILD)/bin/$(notdir $(d)))
+
+UNIT_C    := $(sort $(wildcard tests/unit/test_*.c))
+INTEG_C   := $(sort $(wildcard tests/integration/test_*.c))
+BENCH_C   := $(sort $(wildcard tests/bench/bench_*.c))
+FUZZ_C    := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+TESTSUP_C := $(sort $(wildcard tests/support/*.c))
+TESTSUP_O := $(TESTSUP_C:%.c=$(BUILD)/obj/%.o)
+UNIT_BIN  := $(UNIT_C:tests/unit/%.c=$(BUILD)/tests/%)
+INTEG_BIN := $(INTEG_C:tests/integration/%.c=$(BUILD)/tests/%)
+BENCH_BIN := $(BENCH_C:tests/bench/%.c=$(BUILD)/bench/%)
+
+.PHONY: all deps check unit integration asan bench fuzz campaign demo install clean \
+        node-deps docs-check
+.DEFAULT_GOAL := all
+.SECONDARY:
+
+all: $(PROGRAMS)
+
+# ---- dependencies -----------------------------------------------------------------
+# Installs the Debian packages that are missing (sudo when not root), then the npm
+# test peer.  A no-op when everything is present.
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	  echo "deps: installing$$missing"; \
+	  $$sudo apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	@$(MAKE) --no-print-directory node-deps
+
+node-deps:
+	@if [ -f tests/node/package.json ] && [ ! -d tests/node/node_modules ]; then \
+	  echo "deps: npm install (tests/node)"; \
+	  npm install --prefix tests/node --no-audit --no-fund --silent; \
+	fi
+
+# ---- build ------------------------------------------------------------------------
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(LIBSWAP): $(LIB_O)
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+define PROGRAM_RULE
+$(BUILD)/bin/$(notdir $(1)): $(patsubst %.c,$(BUILD)/obj/%.o,$(call PROG_SRCS,$(1))) $(LIBSWAP)
+	@mkdir -p $$(@D)
+	$$(CC) $$(LDFLAGS) -o $$@ $$(filter %.o,$$^) $(LIBSWAP) $$(LDLIBS)
+endef
+$(foreach d,$(PROG_DIRS),$(eval $(call PROGRAM_RULE,$(d))))
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TESTSUP_O) $(LIBSWAP)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $< $(TESTSUP_O) $(LIBSWAP) $(TEST_LDLIBS) $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/integration/%.o $(TESTSUP_O) $(LIBSWAP)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $< $(TESTSUP_O) $(LIBSWAP) $(TEST_LDLIBS) $(LDLIBS)
+
+$(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(TESTSUP_O) $(LIBSWAP)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $< $(TESTSUP_O) $(LIBSWAP) $(LDLIBS)
+
+# ---- tests ------------------------------------------------------------------------
+# Every test binary runs; the last line sums Check's per-binary results.
+# Integration tests find the programs through SWAP_BIN and the configs through SWAP_CONFIGS.
+export SWAP_BIN = $(abspath $(BUILD)/bin)
+export SWAP_CONFIGS = $(abspath configs)
+export SWAP_SRC = $(abspath .)
+
+check: deps
+	@$(MAKE) --no-print-directory run-tests
+
+run-tests: $(PROGRAMS) $(UNIT_BIN) $(INTEG_BIN)
+	@rm -f $(BUILD)/check.log; fail=0; \
+	for t in $(UNIT_BIN) $(INTEG_BIN); do \
+	  echo "== $$t"; \
+	  CK_DEFAULT_TIMEOUT=$${CK_DEFAULT_TIMEOUT:-60} $$t 2>&1 | tee -a $(BUILD)/check.log \
+	    | grep -E '^[0-9]+%: |:[EF]:' ; \
+	  [ $${PIPESTATUS[0]} -eq 0 ] || fail=1; \
+	done; \
+	awk '/^[0-9]+%: Checks:/ { gsub(",",""); c+=$$3; f+=$$5; e+=$$7 } \
+	     END { printf "%d passed, %d failed\n", c-f-e, f+e }' $(BUILD)/check.log; \
+	exit $$fail
+
+SHELL := /bin/bash
+
+asan: deps
+	@$(MAKE) --no-print-directory BUILD=build/asan CC=clang OPT=-O1 \
+	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+	  run-tests
+
+bench: $(PROGRAMS) $(BENCH_BIN)
+	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
+
+FUZZ_SECONDS ?= 60
+FUZZ_BUILD := build/fuzz
+FUZZ_SAN := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+fuzz:
+	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=clang OPT=-O1 SAN="$(FUZZ_SAN)" $(FUZZ_BUILD)/libswap.a
+	@mkdir -p $(FUZZ_BUILD)/fuzzers
+	@for f in $(FUZZ_C); do \
+	  n=$$(basename $$f .c); \
+	  clang $(CPPFLAGS) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined $$f \
+	    $(FUZZ_BUILD)/libswap.a $(LDLIBS) -o $(FUZZ_BUILD)/fuzzers/$$n || exit 1; \
+	  mkdir -p $(FUZZ_BUILD)/corpus/$$n; \
+	  echo "== $$n for $(FUZZ_SECONDS) s"; \
+	  $(FUZZ_BUILD)/fuzzers/$$n -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    $(FUZZ_BUILD)/corpus/$$n tests/fuzz/corpus/$$n || exit 1; \
+	done
+
+clean:
+	rm -rf build
+
+-include $(LIB_O:.o=.d) $(TESTSUP_O:.o=.d)
+-include $(foreach d,$(PROG_DIRS),$(patsubst %.c,$(BUILD)/obj/%.d,$(call PROG_SRCS,$(d))))
+-include $(wildcard $(BUILD)/obj/tests/*/*.d)
+-include $(wildcard */module.mk */*/module.mk)
