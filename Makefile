@@ -20,7 +20,7 @@ DEB_PKGS  := build-essential pkg-config clang libclang-rt-14-dev libmodbus-dev \
 
 OPT       ?= -O2
 SAN       ?=
-CPPFLAGS  += -D_GNU_SOURCE -Iprotocols -Isim -Icontroller
+CPPFLAGS  += -D_GNU_SOURCE -Iprotocols -Isim -Icontroller -Itests/support
 CFLAGS    += -std=c11 $(OPT) -g -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
              -Wmissing-prototypes -Wvla -fno-common $(SAN) -MMD -MP \
              $(shell pkg-config --cflags $(PKGS) 2>/dev/null)

@@ -1,0 +1,246 @@
+/* MAVLink v2 codec for the station–drone link: frames, the messages the station uses,
+ * a byte-at-a-time parser that resynchronises after garbage, and MAVLink 2 signing.
+ * Written from the protocol description (docs/mavlink.md); no generated code.
+ *
+ * Pure computation: no I/O, no clock reads (signing takes the time as an argument),
+ * no allocation. Errors: functions return -1 and the parser counts every dropped frame
+ * by reason (enum mav_drop); mav_drop_str() names them.
+ */
+#ifndef SWAP_MAV_H
+#define SWAP_MAV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define MAV_STX_V2 0xFD
+#define MAV_STX_V1 0xFE
+#define MAV_HEADER_LEN 10           /* magic included */
+#define MAV_MAX_PAYLOAD 255
+#define MAV_SIGNATURE_LEN 13
+#define MAV_MAX_FRAME (MAV_HEADER_LEN + MAV_MAX_PAYLOAD + 2 + MAV_SIGNATURE_LEN) /* 280 */
+#define MAV_IFLAG_SIGNED 0x01
+
+/* ---- message ids and enums used by the station ----------------------------------- */
+enum mav_msgid {
+    MAV_MSG_HEARTBEAT = 0,
+    MAV_MSG_SYS_STATUS = 1,
+    MAV_MSG_COMMAND_LONG = 76,
+    MAV_MSG_COMMAND_ACK = 77,
+    MAV_MSG_BATTERY_STATUS = 147,
+    MAV_MSG_EXTENDED_SYS_STATE = 245,
+    MAV_MSG_STATUSTEXT = 253,
+    MAV_MSG_SMART_BATTERY_INFO = 370,
+    MAV_MSG_BATTERY_INFO = 372,
+};
+
+#define MAV_TYPE_QUADROTOR 2
+#define MAV_TYPE_CHARGING_STATION 31
+#define MAV_AUTOPILOT_INVALID 8
+#define MAV_MODE_FLAG_SAFETY_ARMED 0x80
+#define MAV_STATE_STANDBY 3
+#define MAV_STATE_ACTIVE 4
+#define MAV_LANDED_UNDEFINED 0
+#define MAV_LANDED_ON_GROUND 1
+#define MAV_LANDED_IN_AIR 2
+#define MAV_LANDED_TAKEOFF 3
+#define MAV_LANDED_LANDING 4
+#define MAV_CMD_NAV_LAND 21
+#define MAV_CMD_NAV_TAKEOFF 22
+#define MAV_CMD_COMPONENT_ARM_DISARM 400
+#define MAV_CMD_USER_1 31010
+#define MAV_CMD_USER_2 31011
+#define MAV_CMD_USER_3 31012
+#define MAV_CMD_USER_4 31013
+#define MAV_CMD_USER_5 31014
+enum mav_result {
+    MAV_RESULT_ACCEPTED = 0, MAV_RESULT_TEMPORARILY_REJECTED = 1, MAV_RESULT_DENIED = 2,
+    MAV_RESULT_UNSUPPORTED = 3, MAV_RESULT_FAILED = 4, MAV_RESULT_IN_PROGRESS = 5,
+    MAV_RESULT_CANCELLED = 6,
+};
+#define MAV_COMP_ID_AUTOPILOT1 1
+#define MAV_COMP_ID_USER1 25
+
+/* ---- messages (fields in natural order; the codec handles wire order) ------------ */
+struct mav_heartbeat {
+    uint32_t custom_mode;
+    uint8_t type, autopilot, base_mode, system_status, mavlink_version;
+};
+
+struct mav_sys_status {
+    uint32_t sensors_present, sensors_enabled, sensors_health;
+    uint16_t load, voltage_battery;
+    int16_t current_battery;
+    uint16_t drop_rate_comm, errors_comm, errors_count1, errors_count2, errors_count3,
+        errors_count4;
+    int8_t battery_remaining;
+    uint32_t present_ext, enabled_ext, health_ext; /* extensions */
+};
+
+struct mav_command_long {
+    float param[7];
+    uint16_t command;
+    uint8_t target_system, target_component, confirmation;
+};
+
+struct mav_command_ack {
+    uint16_t command;
+    uint8_t result;
+    uint8_t progress;            /* extensions from here */
+    int32_t result_param2;
+    uint8_t target_system, target_component;
+};
+
+struct mav_statustext {
+    uint8_t severity;
+    char text[50];               /* not NUL-terminated when all 50 are used */
+    uint16_t id;                 /* extensions */
+    uint8_t chunk_seq;
+};
+
+struct mav_battery_status {
+    int32_t current_consumed;    /* mAh */
+    int32_t energy_consumed;     /* hJ */
+    int16_t temperature;         /* cdegC, INT16_MAX unknown */
+    uint16_t voltages[10];       /* mV, UINT16_MAX unused */
+    int16_t current_battery;     /* cA, -1 unknown */
+    uint8_t id, battery_function, type;
+    int8_t battery_remaining;    /* %, -1 unknown */
+    int32_t time_remaining;      /* extensions */
+    uint8_t charge_state;
+    uint16_t voltages_ext[4];
+    uint8_t mode;
+    uint32_t fault_bitmask;
+};
+
+struct mav_extended_sys_state {
+    uint8_t vtol_state, landed_state;
+};
+
+struct mav_smart_battery_info {
+    int32_t capacity_full_specification, capacity_full; /* mAh */
+    uint16_t cycle_count, weight, discharge_min_v, charging_min_v, resting_min_v;
+    uint8_t id, battery_function, type;
+    char serial_number[16];
+    char device_name[50];
+    uint16_t charging_max_v;     /* extensions */
+    uint8_t cells_in_series;
+    uint32_t discharge_max_current, discharge_max_burst_current;
+    char manufacture_date[11];
+};
+
+struct mav_battery_info {
+    float discharge_min_v, charging_min_v, resting_min_v, charging_max_v,
+        charging_max_current, nominal_voltage, discharge_max_current,
+        discharge_max_burst_current, design_capacity, full_charge_capacity;
+    uint16_t cycle_count, weight;
+    uint8_t id, battery_function, type, state_of_health, cells_in_series;
+    char manufacture_date[9];
+    char serial_number[32];
+    char name[50];
+};
+
+/* ---- frames ------------------------------------------------------------------------ */
+struct mav_frame {
+    uint8_t version;             /* 1 or 2 */
+    uint8_t len;                 /* payload length as received (after truncation) */
+    uint8_t incompat_flags, compat_flags, seq, sysid, compid;
+    uint32_t msgid;
+    uint8_t payload[MAV_MAX_PAYLOAD]; /* zero-filled beyond len up to the message's max */
+    bool is_signed;
+    uint8_t link_id;
+    uint64_t timestamp;          /* signature timestamp, 10 us units since 2015-01-01 */
+    uint8_t signature[6];
+};
+
+/* Description of a known message: id, CRC_EXTRA, lengths, name. NULL if unknown. */
+struct mav_msg_info {
+    uint32_t id;
+    const char *name;
+    uint8_t crc_extra;
+    uint8_t base_len, max_len;
+};
+const struct mav_msg_info *mav_msg_info(uint32_t msgid);
+
+/* CRC-16/MCRF4XX (X.25) step, as used by MAVLink. */
+uint16_t mav_crc_accumulate(uint8_t byte, uint16_t crc);
+
+/* ---- signing ------------------------------------------------------------------------ */
+#define MAV_SIGN_MAX_STREAMS 64
+
+struct mav_sign_stream {
+    uint8_t sysid, compid, link_id;
+    uint64_t timestamp;
+};
+
+/* One link's signing state: the key, our link id and timestamp for sending, and the
+ * last timestamp seen per (sysid, compid, link_id) stream for replay protection. */
+struct mav_signing {
+    uint8_t key[32];
+    uint8_t link_id;
+    bool require;                /* drop unsigned and MAVLink 1 frames */
+    uint64_t tx_timestamp;       /* last used; next frame uses max(now, last + 1) */
+    uint64_t now;                /* local time, 10 us units since 2015-01-01 */
+    size_t n_streams;
+    struct mav_sign_stream streams[MAV_SIGN_MAX_STREAMS];
+};
+
+/* Initialises signing with a 32-byte key. */
+void mav_signing_init(struct mav_signing *s, const uint8_t key[32], uint8_t link_id, bool require);
+/* Sets the local time from Unix microseconds (the shell reads the clock). */
+void mav_signing_set_time_unix_us(struct mav_signing *s, uint64_t unix_us);
+
+/* ---- encoding -------------------------------------------------------------------- */
+
+struct mav_tx {
+    uint8_t sysid, compid;
+    uint8_t seq;                 /* incremented by every encode */
+    struct mav_signing *signing; /* NULL: unsigned */
+};
+
+/* Encodes message msgid from its struct (e.g. struct mav_heartbeat) into buf, which must
+ * hold MAV_MAX_FRAME bytes, truncating trailing zero payload bytes (never below 1) and
+ * signing when tx->signing is set. Returns the frame length, or -1 for an unknown msgid. */
+int mav_encode(struct mav_tx *tx, uint32_t msgid, const void *msg, uint8_t *buf);
+
+/* Decodes a received frame into the message struct for frame->msgid (which the caller
+ * sizes correctly). Returns 0, or -1 if the message is unknown. */
+int mav_decode(const struct mav_frame *frame, void *msg);
+
+/* ---- parsing ------------------------------------------------------------------------ */
+
+enum mav_drop {
+    MAV_DROP_GARBAGE_BYTES,      /* bytes skipped while looking for a magic byte */
+    MAV_DROP_BAD_CRC,
+    MAV_DROP_BAD_LEN,            /* len above the message's maximum */
+    MAV_DROP_UNKNOWN_MSG,        /* valid frame, message we do not know: skipped */
+    MAV_DROP_INCOMPAT_FLAGS,
+    MAV_DROP_BAD_SYSID,          /* sysid 0 */
+    MAV_DROP_UNSIGNED,           /* unsigned (or MAVLink 1) on a link requiring signing */
+    MAV_DROP_BAD_SIGNATURE,
+    MAV_DROP_REPLAY,             /* timestamp not newer than the stream's last */
+    MAV_DROP_STALE,              /* timestamp more than a minute behind local time */
+    MAV_DROP_TOO_MANY_STREAMS,   /* signed stream table full */
+    MAV_DROP_V1,                 /* MAVLink 1 frame (counted; decoded when signing not required) */
+    MAV_DROP_COUNT
+};
+const char *mav_drop_str(enum mav_drop d);
+
+struct mav_parser {
+    int state;
+    size_t have, need;
+    uint8_t buf[MAV_MAX_FRAME];
+    struct mav_signing *signing; /* NULL: no signature checks */
+    uint64_t frames_ok;
+    uint64_t drops[MAV_DROP_COUNT];
+};
+
+/* Initialises the parser; signing may be NULL (signatures then are not verified, and a
+ * signed frame is accepted on its CRC alone). */
+void mav_parser_init(struct mav_parser *p, struct mav_signing *signing);
+
+/* Feeds one byte. Returns 1 when it completes a valid frame of a known message (copied
+ * to *out), 0 otherwise. Never fails; bad input is counted in p->drops. */
+int mav_parser_feed(struct mav_parser *p, uint8_t byte, struct mav_frame *out);
+
+#endif
