@@ -12,15 +12,16 @@
 
 #define CFG_MAX_KEYS 256
 
+#define CFG_MAX_TABLES 8
+
 struct parse_ctx {
     const char *file;
-    const struct cfg_key *keys;
-    size_t n_keys;
-    void *obj;
+    const struct cfg_table *tables;
+    size_t n_tables;
     struct cfg_error *err;
     int line;                   /* current line, counted by our reader */
     int first_error_line;
-    bool seen[CFG_MAX_KEYS];
+    bool seen[CFG_MAX_TABLES][CFG_MAX_KEYS];
     /* in-memory reader state */
     const char *text;
     size_t pos;
@@ -136,30 +137,32 @@ static int on_value(void *user, const char *section, const char *name, const cha
     struct parse_ctx *c = user;
     if (c->err->n_errors == 0)
         c->first_error_line = c->line;
-    for (size_t i = 0; i < c->n_keys; i++) {
-        const struct cfg_key *k = &c->keys[i];
-        if (strcmp(k->section, section) || strcmp(k->name, name))
-            continue;
-        if (c->seen[i]) {
-            add_error(c->err, c->file, c->line, "[%s] %s: set twice", section, name);
+    bool known_section = false;
+    for (size_t t = 0; t < c->n_tables; t++) {
+        const struct cfg_table *tb = &c->tables[t];
+        for (size_t i = 0; i < tb->n_keys; i++) {
+            const struct cfg_key *k = &tb->keys[i];
+            known_section |= !strcmp(k->section, section);
+            if (strcmp(k->section, section) || strcmp(k->name, name))
+                continue;
+            if (c->seen[t][i]) {
+                add_error(c->err, c->file, c->line, "[%s] %s: set twice", section, name);
+                return 1;
+            }
+            c->seen[t][i] = true;
+            const char *why = store_value(k, tb->obj, value);
+            if (why) {
+                char range[160], allowed[200] = "";
+                describe_range(k, range, sizeof range);
+                if (range[0])
+                    snprintf(allowed, sizeof allowed, " (allowed: %s%s%s)", range,
+                             k->unit && k->unit[0] ? " " : "", k->unit ? k->unit : "");
+                add_error(c->err, c->file, c->line, "[%s] %s = \"%s\": %s%s", section, name,
+                          value, why, allowed);
+            }
             return 1;
         }
-        c->seen[i] = true;
-        const char *why = store_value(k, c->obj, value);
-        if (why) {
-            char range[160], allowed[200] = "";
-            describe_range(k, range, sizeof range);
-            if (range[0])
-                snprintf(allowed, sizeof allowed, " (allowed: %s%s%s)", range,
-                         k->unit && k->unit[0] ? " " : "", k->unit ? k->unit : "");
-            add_error(c->err, c->file, c->line, "[%s] %s = \"%s\": %s%s", section, name, value,
-                      why, allowed);
-        }
-        return 1;
     }
-    bool known_section = false;
-    for (size_t i = 0; i < c->n_keys; i++)
-        known_section |= !strcmp(c->keys[i].section, section);
     if (known_section)
         add_error(c->err, c->file, c->line, "[%s] %s: unknown key", section, name);
     else
@@ -196,10 +199,6 @@ static char *read_file(char *buf, int size, void *stream)
 
 static int run(struct parse_ctx *c, ini_reader reader)
 {
-    if (c->n_keys > CFG_MAX_KEYS) {
-        add_error(c->err, c->file, 0, "internal: too many keys in table");
-        return -1;
-    }
     int rc = ini_parse_stream(reader, c, on_value, c);
     if (rc > 0 && (c->err->n_errors == 0 || rc <= c->first_error_line)) {
         /* A syntax error is the real cause of what followed it: report it first. */
@@ -207,9 +206,9 @@ static int run(struct parse_ctx *c, ini_reader reader)
         c->err->n_errors = 0;
         add_error(c->err, c->file, rc, "syntax error (expected [section] or key = value)");
         c->err->n_errors += n;
-    }
-    else if (rc < 0)
+    } else if (rc < 0) {
         add_error(c->err, c->file, 0, "cannot parse (%s)", rc == -2 ? "out of memory" : "read error");
+    }
     return c->err->n_errors ? -1 : 0;
 }
 
@@ -225,12 +224,39 @@ int cfg_defaults(const struct cfg_key *keys, size_t n_keys, void *obj, struct cf
     return err->n_errors ? -1 : 0;
 }
 
-int cfg_load(const char *path, const struct cfg_key *keys, size_t n_keys, void *obj,
-             struct cfg_error *err)
+static int prepare(struct parse_ctx *c, const char *file, const struct cfg_table *tables,
+                   size_t n_tables, struct cfg_error *err)
 {
-    if (cfg_defaults(keys, n_keys, obj, err))
+    memset(c, 0, sizeof *c);
+    c->file = file;
+    c->tables = tables;
+    c->n_tables = n_tables;
+    c->err = err;
+    memset(err, 0, sizeof *err);
+    if (n_tables > CFG_MAX_TABLES) {
+        add_error(err, file, 0, "internal: too many key tables");
         return -1;
-    struct parse_ctx c = { .file = path, .keys = keys, .n_keys = n_keys, .obj = obj, .err = err };
+    }
+    for (size_t t = 0; t < n_tables; t++) {
+        struct cfg_error derr;
+        if (tables[t].n_keys > CFG_MAX_KEYS) {
+            add_error(err, file, 0, "internal: too many keys in a table");
+            return -1;
+        }
+        if (cfg_defaults(tables[t].keys, tables[t].n_keys, tables[t].obj, &derr)) {
+            *err = derr;
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int cfg_load_tables(const char *path, const struct cfg_table *tables, size_t n_tables,
+                    struct cfg_error *err)
+{
+    struct parse_ctx c;
+    if (prepare(&c, path, tables, n_tables, err))
+        return -1;
     c.fp = fopen(path, "r");
     if (!c.fp) {
         add_error(err, path, 0, "cannot open: %s", strerror(errno));
@@ -241,14 +267,28 @@ int cfg_load(const char *path, const struct cfg_key *keys, size_t n_keys, void *
     return rc;
 }
 
+int cfg_load_tables_string(const char *name, const char *text, const struct cfg_table *tables,
+                           size_t n_tables, struct cfg_error *err)
+{
+    struct parse_ctx c;
+    if (prepare(&c, name, tables, n_tables, err))
+        return -1;
+    c.text = text;
+    return run(&c, read_string);
+}
+
+int cfg_load(const char *path, const struct cfg_key *keys, size_t n_keys, void *obj,
+             struct cfg_error *err)
+{
+    struct cfg_table t = { keys, n_keys, obj };
+    return cfg_load_tables(path, &t, 1, err);
+}
+
 int cfg_load_string(const char *name, const char *text, const struct cfg_key *keys,
                     size_t n_keys, void *obj, struct cfg_error *err)
 {
-    if (cfg_defaults(keys, n_keys, obj, err))
-        return -1;
-    struct parse_ctx c = { .file = name, .keys = keys, .n_keys = n_keys, .obj = obj, .err = err,
-                           .text = text };
-    return run(&c, read_string);
+    struct cfg_table t = { keys, n_keys, obj };
+    return cfg_load_tables_string(name, text, &t, 1, err);
 }
 
 void cfg_write_markdown(FILE *f, const struct cfg_key *keys, size_t n_keys)

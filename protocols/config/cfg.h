@@ -48,6 +48,20 @@ int cfg_load(const char *path, const struct cfg_key *keys, size_t n_keys, void *
 int cfg_load_string(const char *name, const char *text, const struct cfg_key *keys,
                     size_t n_keys, void *obj, struct cfg_error *err);
 
+/* One key table and the settings struct it fills; a file may be described by several
+ * (e.g. swapd.ini: the station's keys and the battery policy's keys). */
+struct cfg_table {
+    const struct cfg_key *keys;
+    size_t n_keys;
+    void *obj;
+};
+
+/* As cfg_load, with several tables; a key belongs to the first table that names it. */
+int cfg_load_tables(const char *path, const struct cfg_table *tables, size_t n_tables,
+                    struct cfg_error *err);
+int cfg_load_tables_string(const char *name, const char *text, const struct cfg_table *tables,
+                           size_t n_tables, struct cfg_error *err);
+
 /* Writes the table as a Markdown reference: section, key, type, default, unit, range,
  * meaning. */
 void cfg_write_markdown(FILE *f, const struct cfg_key *keys, size_t n_keys);
