@@ -112,7 +112,7 @@ export SWAP_CONFIGS = $(abspath configs)
 export SWAP_SRC = $(abspath .)
 
 check: deps
-	@$(MAKE) --no-print-directory run-tests
+	@$(MAKE) --no-print-directory -j2 run-tests
 
 run-tests: $(PROGRAMS) $(UNIT_BIN) $(INTEG_BIN)
 	@rm -f $(BUILD)/check.log; fail=0; \
@@ -151,6 +151,24 @@ fuzz:
 	  $(FUZZ_BUILD)/fuzzers/$$n -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
 	    $(FUZZ_BUILD)/corpus/$$n tests/fuzz/corpus/$$n || exit 1; \
 	done
+
+BINDIR  = $(PREFIX)/bin
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+DOCDIR  = $(PREFIX)/share/doc/swapd
+INSTALL_PROGS := swapd swapctl swapsim dronesim mavdump swaphealth
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSCONFDIR)/swapd $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR)
+	for p in $(INSTALL_PROGS); do \
+	  [ -x $(BUILD)/bin/$$p ] && install -m 0755 $(BUILD)/bin/$$p $(DESTDIR)$(BINDIR)/ || true; \
+	done
+	for f in configs/*.ini; do \
+	  t=$(DESTDIR)$(SYSCONFDIR)/swapd/$$(basename $$f); \
+	  [ -e $$t ] || install -m 0644 $$f $$t; \
+	done
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	  configs/systemd/swapd.service > $(DESTDIR)$(UNITDIR)/swapd.service
+	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/
+	[ -d docs ] && cp -r docs/. $(DESTDIR)$(DOCDIR)/ || true
 
 clean:
 	rm -rf build

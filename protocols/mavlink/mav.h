@@ -140,6 +140,19 @@ struct mav_battery_info {
     char name[50];
 };
 
+/* Any message struct: a place to decode a frame into before looking at its msgid. */
+union mav_msg_any {
+    struct mav_heartbeat heartbeat;
+    struct mav_sys_status sys_status;
+    struct mav_command_long command_long;
+    struct mav_command_ack command_ack;
+    struct mav_statustext statustext;
+    struct mav_battery_status battery_status;
+    struct mav_extended_sys_state extended_sys_state;
+    struct mav_smart_battery_info smart_battery_info;
+    struct mav_battery_info battery_info;
+};
+
 /* ---- frames ------------------------------------------------------------------------ */
 struct mav_frame {
     uint8_t version;             /* 1 or 2 */
@@ -151,19 +164,51 @@ struct mav_frame {
     uint8_t link_id;
     uint64_t timestamp;          /* signature timestamp, 10 us units since 2015-01-01 */
     uint8_t signature[6];
+    uint16_t checksum;           /* CRC as received (lets a signature be re-verified) */
 };
 
-/* Description of a known message: id, CRC_EXTRA, lengths, name. NULL if unknown. */
+/* Field types as the XML definitions name them (mav_ftype_name()). */
+enum mav_ftype {
+    MAV_FT_CHAR, MAV_FT_UINT8, MAV_FT_INT8, MAV_FT_UINT16, MAV_FT_INT16,
+    MAV_FT_UINT32, MAV_FT_INT32, MAV_FT_FLOAT, MAV_FT_COUNT
+};
+/* "char", "uint8_t", ... ; "?" for an out-of-range value. */
+const char *mav_ftype_name(enum mav_ftype t);
+/* Size in bytes of one element of type t (0 for an out-of-range value). */
+size_t mav_ftype_size(enum mav_ftype t);
+
+/* One field of a message, in wire order. name is the XML field name (what CRC_EXTRA
+ * and mavdump use), which in a few places is longer than the struct member, e.g.
+ * SYS_STATUS onboard_control_sensors_present <-> struct member sensors_present. */
+struct mav_field {
+    const char *name;
+    uint8_t type;                /* enum mav_ftype */
+    uint8_t count;               /* array length; 0 for a scalar */
+    uint16_t offset;             /* byte offset of the member in the message struct */
+    bool ext;                    /* extension field: not part of CRC_EXTRA */
+};
+
+/* Description of a known message: id, CRC_EXTRA, lengths, name, and its field table
+ * (which drives encoding, decoding and mavdump's JSON). NULL if unknown. */
 struct mav_msg_info {
     uint32_t id;
     const char *name;
     uint8_t crc_extra;
     uint8_t base_len, max_len;
+    uint16_t struct_size;        /* sizeof the message struct */
+    uint8_t n_fields;
+    const struct mav_field *fields;
 };
 const struct mav_msg_info *mav_msg_info(uint32_t msgid);
+/* The known messages in a fixed order, for iteration: index 0..mav_msg_count()-1;
+ * NULL past the end. */
+size_t mav_msg_count(void);
+const struct mav_msg_info *mav_msg_info_at(size_t index);
 
 /* CRC-16/MCRF4XX (X.25) step, as used by MAVLink. */
 uint16_t mav_crc_accumulate(uint8_t byte, uint16_t crc);
+/* The same over n bytes, continuing from crc (table-driven, eight bytes at a time). */
+uint16_t mav_crc_buf(const uint8_t *bytes, size_t n, uint16_t crc);
 
 /* ---- signing ------------------------------------------------------------------------ */
 #define MAV_SIGN_MAX_STREAMS 64
@@ -185,10 +230,28 @@ struct mav_signing {
     struct mav_sign_stream streams[MAV_SIGN_MAX_STREAMS];
 };
 
+/* Stream table policy: a stream is created only by a frame whose signature verified.
+ * When the table is full, the slot of the stream with the oldest timestamp is reused
+ * only if that timestamp is already outside the stale window (so none of its old frames
+ * could be replayed: they would be rejected as stale); otherwise the new stream's frame
+ * is dropped (MAV_DROP_TOO_MANY_STREAMS) and every known stream keeps its state. */
+#define MAV_SIGN_STALE_UNITS 6000000ULL /* one minute in 10 us units */
+
 /* Initialises signing with a 32-byte key. */
 void mav_signing_init(struct mav_signing *s, const uint8_t key[32], uint8_t link_id, bool require);
-/* Sets the local time from Unix microseconds (the shell reads the clock). */
+/* Sets the local time from Unix microseconds (the shell reads the clock). The local
+ * time never goes backwards: a smaller value than the current one is ignored. */
 void mav_signing_set_time_unix_us(struct mav_signing *s, uint64_t unix_us);
+
+/* Checks a received signed frame against key: recomputes the 48-bit signature from the
+ * frame's header, payload, checksum, link id and timestamp. False for unsigned frames. */
+bool mav_signature_verify(const uint8_t key[32], const struct mav_frame *frame);
+
+/* Applies the link's receive rules to a parsed frame (signature, replay, stale, stream
+ * table, unsigned/MAVLink 1 on a requiring link) and records its timestamp. Returns -1
+ * when accepted, otherwise the enum mav_drop reason (nothing is changed then). The
+ * parser calls this itself when it has a signing state. */
+int mav_signing_accept(struct mav_signing *s, const struct mav_frame *frame);
 
 /* ---- encoding -------------------------------------------------------------------- */
 
@@ -226,11 +289,17 @@ enum mav_drop {
 };
 const char *mav_drop_str(enum mav_drop d);
 
+/* The parser keeps at most one frame's worth of bytes (MAV_MAX_FRAME): the candidate
+ * frame in buf[0..have) and, after a rejected candidate, the bytes still to be
+ * rescanned in buf[have..have+pend). A rejected candidate is rescanned from the byte
+ * after its magic, so a good frame that starts inside a corrupted one is not lost. A
+ * frame of an unknown message cannot be checked (no CRC_EXTRA) and is skipped whole. */
 struct mav_parser {
     int state;
-    size_t have, need;
+    size_t have, need, pend;
     uint8_t buf[MAV_MAX_FRAME];
     struct mav_signing *signing; /* NULL: no signature checks */
+    bool deliver_unknown;        /* also return frames of unknown messages (unchecked) */
     uint64_t frames_ok;
     uint64_t drops[MAV_DROP_COUNT];
 };
@@ -240,7 +309,21 @@ struct mav_parser {
 void mav_parser_init(struct mav_parser *p, struct mav_signing *signing);
 
 /* Feeds one byte. Returns 1 when it completes a valid frame of a known message (copied
- * to *out), 0 otherwise. Never fails; bad input is counted in p->drops. */
+ * to *out; *out is scratch space otherwise), 0 otherwise. Never fails; bad input is
+ * counted in p->drops. After a rejected candidate one byte can complete more than one
+ * frame: after a 1, call mav_parser_poll() until it returns 0 to collect the others
+ * (otherwise they come out with the following bytes). */
 int mav_parser_feed(struct mav_parser *p, uint8_t byte, struct mav_frame *out);
+
+/* Returns 1 with the next frame already held in the parser's buffer, 0 when none is. */
+int mav_parser_poll(struct mav_parser *p, struct mav_frame *out);
+
+/* Feeds up to len bytes, stopping right after the first completed frame. Stores in
+ * *used how many bytes were taken and returns 1 if *out holds a frame, 0 if all len
+ * bytes were taken and no frame is left in the parser. After a 1, call again with the
+ * rest (even with len 0: more frames may be queued) until it returns 0. Same rules as
+ * mav_parser_feed(); faster for buffers. */
+int mav_parser_feed_buf(struct mav_parser *p, const uint8_t *data, size_t len, size_t *used,
+                        struct mav_frame *out);
 
 #endif

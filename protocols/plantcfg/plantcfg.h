@@ -26,6 +26,8 @@ struct plantcfg {
     double stroke_s, wrist_s, gripper_s, center_s, clamp_s, carousel_step_s;
     double position_tolerance_mm;
     int watchdog_ms;
+    int following_error_ms;       /* a commanded axis that does not move faults after this */
+    double supervision_factor;    /* actuator/carousel timeout = factor x travel time */
     /* Pad and drone. */
     double pad_noise_g;
     double drone_mass_g;          /* drone without battery */

@@ -54,6 +54,10 @@ void sim_battery_init(struct sim_battery *b, const struct plantcfg *cfg, uint32_
  * SoC, RC voltage, heat, throughput, fade and resistance growth. */
 void sim_battery_step(struct sim_battery *b, double current_a, double dt_s, double ambient_degC);
 
+/* Ages the pack to efc equivalent full cycles as if cycled from new: throughput,
+ * capacity (power-law fade) and resistances follow. For test set-up. */
+void sim_battery_set_efc(struct sim_battery *b, double efc);
+
 /* Terminal voltage (V) at current_a, with the present RC state and temperature. */
 double sim_battery_voltage(const struct sim_battery *b, double current_a);
 

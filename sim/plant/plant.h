@@ -43,6 +43,9 @@ void sim_plant_step(struct sim_plant *p, uint32_t dt_ms);
 /* Plant time (ms since creation). */
 uint64_t sim_plant_now_ms(const struct sim_plant *p);
 
+/* The configuration the plant was made with. */
+const struct plantcfg *sim_plant_config(const struct sim_plant *p);
+
 /* ---- register image (what a Modbus client sees) ---------------------------------- */
 
 /* Reads n bits of DI or CO starting at addr into out (one byte per bit, 0/1).
@@ -62,7 +65,10 @@ int sim_plant_write_regs(struct sim_plant *p, unsigned addr, unsigned n, const u
 /* ---- the outside world: a drone on the pad ----------------------------------------- */
 
 /* A drone touches down (load cell rises by drone + battery mass). battery may be NULL
- * (a drone without a pack). Returns 0, or -1 if the pad is occupied. */
+ * (a drone without a pack). Returns 0, or -1 if the pad is occupied (or the plant has
+ * no room left to track another pack), or -3 if a pack with that tag is already in the
+ * plant (a physical pack cannot be in two places). A pack that left on a drone earlier
+ * (SIM_PLACE_AWAY) and comes back keeps its truth record. */
 int sim_plant_drone_land(struct sim_plant *p, const struct sim_battery *battery);
 
 /* The drone lifts off and takes its battery along (copied to *battery if not NULL;
@@ -95,7 +101,8 @@ enum sim_fault_kind {
     SIM_FAULT_COUNT
 };
 
-enum sim_actuator { SIM_ACT_CENTER, SIM_ACT_CLAMP, SIM_ACT_STROKE, SIM_ACT_WRIST, SIM_ACT_COUNT };
+enum sim_actuator { SIM_ACT_CENTER, SIM_ACT_CLAMP, SIM_ACT_STROKE, SIM_ACT_WRIST,
+                   SIM_ACT_CAROUSEL, SIM_ACT_COUNT };
 
 struct sim_fault {
     enum sim_fault_kind kind;

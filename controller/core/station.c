@@ -1,0 +1,1529 @@
+/* The station core: PackML machine, swap chain runner, safety rules; see station.h. */
+#include "core/station.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* ---- names ------------------------------------------------------------------------- */
+
+static const char *const cmd_names[STATION_CMD_COUNT] = {
+    "Reset", "Start", "Stop", "Hold", "Unhold", "Suspend", "Unsuspend", "Abort", "Clear",
+};
+static const char *const mode_names[STATION_MODE_COUNT] = { "Production", "Maintenance", "Manual" };
+
+const char *station_state_name(int s)
+{
+    return (s >= 0 && s < ST_COUNT) ? station_states[s].name : "-";
+}
+
+const char *station_cmd_name(int c)
+{
+    return (c >= 0 && c < STATION_CMD_COUNT) ? cmd_names[c] : "-";
+}
+
+const char *station_mode_name(int m)
+{
+    return (m >= 0 && m < STATION_MODE_COUNT) ? mode_names[m] : "-";
+}
+
+int station_cmd_from_name(const char *name)
+{
+    for (int i = 0; i < STATION_CMD_COUNT; i++)
+        if (name && !strcasecmp(name, cmd_names[i]))
+            return i;
+    return -1;
+}
+
+int station_mode_from_name(const char *name)
+{
+    for (int i = 0; i < STATION_MODE_COUNT; i++)
+        if (name && !strcasecmp(name, mode_names[i]))
+            return i;
+    return -1;
+}
+
+/* ---- recording --------------------------------------------------------------------- */
+
+static void record_event(struct station *st, const char *from, const char *to, const char *fmt, ...)
+{
+    struct station_outputs *out = st->out;
+    if (out->n_events >= STATION_MAX_EVENTS)
+        return;
+    struct station_event *e = &out->events[out->n_events++];
+    e->t_ms = st->now_ms;
+    e->from = from;
+    e->to = to;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->reason, sizeof e->reason, fmt, ap);
+    va_end(ap);
+}
+
+static void record_alarm(struct station *st, int id, bool raised)
+{
+    struct station_outputs *out = st->out;
+    if (out->n_alarm_events >= STATION_MAX_ALARM_EVENTS)
+        return;
+    struct station_alarm_event *a = &out->alarm_events[out->n_alarm_events++];
+    a->t_ms = st->now_ms;
+    a->alarm = id;
+    a->raised = raised;
+    a->detail = st->diag.detail[id];
+}
+
+static void send_msg(struct station *st, uint8_t sysid, enum station_msg_kind kind, int32_t param)
+{
+    struct station_outputs *out = st->out;
+    if (!sysid || out->n_msgs >= STATION_MAX_MSGS)
+        return;
+    out->msgs[out->n_msgs++] = (struct station_drone_msg){ sysid, kind, param };
+}
+
+static void refuse(struct station *st, const char *fmt, ...)
+{
+    st->out->cmd_ok = false;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(st->out->cmd_reason, sizeof st->out->cmd_reason, fmt, ap);
+    va_end(ap);
+}
+
+/* The one transition function: records {time, from, to, reason}, then runs the entry
+ * action of the new state. */
+static void transition(struct station *st, const struct station_inputs *in, enum station_state to,
+                       const char *reason)
+{
+    enum station_state from = st->state;
+    record_event(st, station_states[from].name, station_states[to].name, "%s", reason);
+    st->state = to;
+    st->state_since_ms = st->now_ms;
+    if (station_states[to].entry)
+        station_states[to].entry(st, in, st->now_ms);
+}
+
+/* Run actions ask for their transition here; it is taken after the run action returns. */
+static void request(struct station *st, enum station_state to, const char *fmt, ...)
+{
+    if (st->requested != ST_NONE)
+        return;
+    st->requested = to;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(st->requested_reason, sizeof st->requested_reason, fmt, ap);
+    va_end(ap);
+}
+
+/* ---- helpers ----------------------------------------------------------------------- */
+
+static int n_slots(const struct station *st)
+{
+    return st->pc.n_slots;
+}
+
+static const struct station_drone_in *find_drone(const struct station_inputs *in, uint8_t sysid)
+{
+    if (!sysid)
+        return NULL;
+    for (int i = 0; i < STATION_MAX_DRONES; i++)
+        if (in->drones[i].sysid == sysid)
+            return &in->drones[i];
+    return NULL;
+}
+
+/* A fresh heartbeat that says "disarmed"; a stale or missing one counts as armed. */
+static bool drone_disarmed_recently(const struct station *st, const struct station_drone_in *d)
+{
+    if (!d || !d->present || !d->last_heartbeat_ms || d->armed)
+        return false;
+    return st->now_ms <= d->last_heartbeat_ms + (uint64_t)st->cfg.drone_heartbeat_timeout_ms;
+}
+
+static bool drone_reports_armed(const struct station *st, const struct station_drone_in *d)
+{
+    if (!d || !d->present || !d->armed || !d->last_heartbeat_ms)
+        return false;
+    return st->now_ms <= d->last_heartbeat_ms + (uint64_t)st->cfg.drone_heartbeat_timeout_ms;
+}
+
+static bool head_in_pad_zone(const struct station *st, const struct station_plant_in *p)
+{
+    return p->x_pos_mm >= st->pc.x_pad_zone_mm - st->pc.position_tolerance_mm;
+}
+
+/* DESIGN §5 rule 1: present, centred, clamped, and disarmed recently, or the old pack
+ * is already out (then the drone has no power and its silence is expected). */
+static bool pad_gate_ok(const struct station *st, const struct station_inputs *in)
+{
+    const struct station_plant_in *p = &in->plant;
+    if (!st->drone_present || !p->center_closed || !p->clamp_locked)
+        return false;
+    if (st->pad_tag == 0 && st->onpad)
+        return true;
+    return drone_disarmed_recently(st, find_drone(in, st->serving_sysid));
+}
+
+static bool weather_ok(const struct station *st, const struct station_plant_in *p)
+{
+    return p->wind_mps <= st->cfg.wind_max_mps && !(st->cfg.rain_hold && p->rain);
+}
+
+static bool slot_temp_ok(const struct station *st, const struct station_slot_in *s)
+{
+    return s->temp_ok && s->temp_degC >= st->cfg.charge_min_degC && s->temp_degC <= st->cfg.charge_max_degC;
+}
+
+static bool in_queue(const struct station *st, uint8_t sysid)
+{
+    for (int i = 0; i < st->n_queue; i++)
+        if (st->queue[i] == sysid)
+            return true;
+    return false;
+}
+
+static void queue_remove(struct station *st, uint8_t sysid)
+{
+    for (int i = 0; i < st->n_queue; i++) {
+        if (st->queue[i] != sysid)
+            continue;
+        memmove(&st->queue[i], &st->queue[i + 1], (size_t)(st->n_queue - i - 1));
+        memmove(&st->queue_pos_sent[i], &st->queue_pos_sent[i + 1],
+                (size_t)(st->n_queue - i - 1) * sizeof st->queue_pos_sent[0]);
+        st->n_queue--;
+        return;
+    }
+}
+
+static void emit_move(struct station *st, uint32_t tag, struct station_location from,
+                      struct station_location to, const char *step)
+{
+    if (st->n_pending >= STATION_MAX_PENDING_MOVES) {
+        /* Cannot happen while the chain waits for every commit; drop the oldest rather
+         * than overflow, and let the commit timeout raise the alarm. */
+        memmove(&st->pending[0], &st->pending[1], sizeof st->pending[0] * (STATION_MAX_PENDING_MOVES - 1));
+        st->n_pending--;
+    }
+    struct station_move *m = &st->pending[st->n_pending++];
+    m->seq = ++st->move_seq;
+    m->tag = tag;
+    m->from = from;
+    m->to = to;
+    m->step = step;
+    m->step_start_ms = st->step_start_ms;
+    m->t_ms = st->now_ms;
+    if (!st->commit_wait_since_ms)
+        st->commit_wait_since_ms = st->now_ms + 1;
+}
+
+static struct station_location loc(enum station_place p, int index)
+{
+    return (struct station_location){ p, index };
+}
+
+static bool hold_or_abort_alarm(const struct station *st)
+{
+    return diag_first_with(&st->diag, DIAG_REACT_HOLD) >= 0 ||
+           diag_first_with(&st->diag, DIAG_REACT_ABORT) >= 0;
+}
+
+static int first_blocking_alarm(const struct station *st)
+{
+    int a = diag_first_with(&st->diag, DIAG_REACT_ABORT);
+    return a >= 0 ? a : diag_first_with(&st->diag, DIAG_REACT_HOLD);
+}
+
+/* Raises an alarm now and applies its reaction. */
+static void alarm_raise(struct station *st, const struct station_inputs *in, enum diag_id id, int detail);
+
+/* ---- reconciliation -------------------------------------------------------------- */
+
+static void adopt_image(struct station *st, const struct station_plant_in *p)
+{
+    struct station_plant_out *c = &st->cmd;
+    memset(c, 0, sizeof *c);
+    if (p->have_readback) {
+        memcpy(c->co, p->co_readback, sizeof c->co);
+    } else {
+        c->co[REGMAP_CO_CENTER_CLOSE] = p->center_closed;
+        c->co[REGMAP_CO_CLAMP_LOCK] = p->clamp_locked;
+        c->co[REGMAP_CO_STROKE_EXTEND] = p->stroke_extended;
+        c->co[REGMAP_CO_WRIST_B] = p->wrist_b;
+        c->co[REGMAP_CO_GRIP_A_CLOSE] = p->grip_a_closed;
+        c->co[REGMAP_CO_GRIP_B_CLOSE] = p->grip_b_closed;
+    }
+    /* Whatever the plant held: nothing moves until the core has reconciled. */
+    c->co[REGMAP_CO_X_ENABLE] = c->co[REGMAP_CO_X_HOME] = false;
+    c->co[REGMAP_CO_Z_ENABLE] = c->co[REGMAP_CO_Z_HOME] = false;
+    c->co[REGMAP_CO_CAROUSEL_ENABLE] = false;
+    c->co[REGMAP_CO_FAULT_RESET] = false;
+    c->x_target_mm = p->x_pos_mm;
+    c->z_target_mm = p->z_pos_mm;
+    c->carousel_target = p->carousel_pos >= 0 ? (uint16_t)p->carousel_pos : 0;
+    st->image_adopted = true;
+}
+
+/* Compares the persisted inventory with the sensors. Returns true when they agree;
+ * otherwise writes the first disagreement to why. */
+static bool inventory_agrees(const struct station *st, const struct station_inputs *in, char *why, size_t size)
+{
+    const struct station_plant_in *p = &in->plant;
+    const struct station_inventory_in *inv = &in->inv;
+    for (int s = 0; s < n_slots(st); s++) {
+        const struct station_slot_in *sl = &p->slot[s];
+        uint32_t want = inv->slot_tag[s];
+        if (!want && sl->present) {
+            snprintf(why, size, "slot %d holds a pack (tag %08X) the inventory does not know", s, sl->tag);
+            return false;
+        }
+        if (want && !sl->present) {
+            snprintf(why, size, "slot %d should hold pack %08X but is empty", s, want);
+            return false;
+        }
+        if (want && !sl->tag_ok) {
+            snprintf(why, size, "slot %d: tag unreadable, cannot confirm pack %08X", s, want);
+            return false;
+        }
+        if (want && sl->tag != want) {
+            snprintf(why, size, "slot %d holds pack %08X, inventory says %08X", s, sl->tag, want);
+            return false;
+        }
+    }
+    if ((inv->grip_a_tag != 0) != p->grip_a_holding) {
+        snprintf(why, size, "gripper A %s a pack, inventory says %s", p->grip_a_holding ? "holds" : "does not hold",
+                 inv->grip_a_tag ? "it does" : "empty");
+        return false;
+    }
+    if ((inv->grip_b_tag != 0) != p->grip_b_holding) {
+        snprintf(why, size, "gripper B %s a pack, inventory says %s", p->grip_b_holding ? "holds" : "does not hold",
+                 inv->grip_b_tag ? "it does" : "empty");
+        return false;
+    }
+    bool drone = p->load_g >= (unsigned)st->cfg.touchdown_g;
+    if (inv->pad_tag && !drone) {
+        snprintf(why, size, "pack %08X should be in a drone on the pad, but the pad is empty", inv->pad_tag);
+        return false;
+    }
+    int ls = inv->last_step;
+    if (ls >= SWAPSEQ_CENTER_CLOSE && ls <= SWAPSEQ_RELEASE_DRONE && !drone) {
+        snprintf(why, size, "last step %s was on the pad, but the pad is empty", swapseq_name(ls));
+        return false;
+    }
+    return true;
+}
+
+static void take_inventory(struct station *st, const struct station_inventory_in *inv)
+{
+    memcpy(st->slot_tag, inv->slot_tag, sizeof st->slot_tag);
+    st->grip_a_tag = inv->grip_a_tag;
+    st->grip_b_tag = inv->grip_b_tag;
+    st->pad_tag = inv->pad_tag;
+    st->committed_seq = inv->moves_committed_seq;
+    if (st->move_seq < st->committed_seq)
+        st->move_seq = st->committed_seq;
+}
+
+static void reconcile(struct station *st, const struct station_inputs *in)
+{
+    if (st->reconciled || !in->plant.valid || !in->inv.valid)
+        return;
+    char why[96];
+    if (inventory_agrees(st, in, why, sizeof why)) {
+        take_inventory(st, &in->inv);
+        st->reconciled = true;
+        diag_update(&st->diag, DIAG_INVENTORY_MISMATCH, false, -1, st->now_ms);
+        record_event(st, station_states[st->state].name, station_states[st->state].name,
+                     "reconciled: inventory agrees with the sensors");
+        return;
+    }
+    if (st->state == ST_HELD)
+        return;
+    alarm_raise(st, in, DIAG_INVENTORY_MISMATCH, -1);
+    st->recon_hold = true;
+    char reason[128];
+    snprintf(reason, sizeof reason, "reconciliation: %s", why);
+    transition(st, in, ST_HELD, reason);
+}
+
+/* The operator's decision after a mismatch: the sensors are right. Every difference
+ * becomes a move to persist; packs the sensors cannot find go to quarantine. */
+static void adopt_sensors(struct station *st, const struct station_inputs *in)
+{
+    const struct station_plant_in *p = &in->plant;
+    take_inventory(st, &in->inv);
+    for (int s = 0; s < n_slots(st); s++) {
+        const struct station_slot_in *sl = &p->slot[s];
+        uint32_t seen = sl->present ? (sl->tag_ok ? sl->tag : STATION_TAG_UNKNOWN) : 0;
+        if (seen == st->slot_tag[s])
+            continue;
+        if (st->slot_tag[s])
+            emit_move(st, st->slot_tag[s], loc(STATION_PLACE_SLOT, s), loc(STATION_PLACE_QUARANTINE, 0), "adopt_sensors");
+        if (seen && seen != STATION_TAG_UNKNOWN)
+            emit_move(st, seen, loc(STATION_PLACE_NONE, 0), loc(STATION_PLACE_SLOT, s), "adopt_sensors");
+        st->slot_tag[s] = seen;
+    }
+    if (st->grip_a_tag && !p->grip_a_holding) {
+        emit_move(st, st->grip_a_tag, loc(STATION_PLACE_GRIPPER_A, 0), loc(STATION_PLACE_QUARANTINE, 0), "adopt_sensors");
+        st->grip_a_tag = 0;
+    } else if (!st->grip_a_tag && p->grip_a_holding) {
+        st->grip_a_tag = STATION_TAG_UNKNOWN;
+    }
+    if (st->grip_b_tag && !p->grip_b_holding) {
+        emit_move(st, st->grip_b_tag, loc(STATION_PLACE_GRIPPER_B, 0), loc(STATION_PLACE_QUARANTINE, 0), "adopt_sensors");
+        st->grip_b_tag = 0;
+    } else if (!st->grip_b_tag && p->grip_b_holding) {
+        st->grip_b_tag = STATION_TAG_UNKNOWN;
+    }
+    if (st->pad_tag && p->load_g < (unsigned)st->cfg.touchdown_g) {
+        emit_move(st, st->pad_tag, loc(STATION_PLACE_DRONE, 0), loc(STATION_PLACE_QUARANTINE, 0), "adopt_sensors");
+        st->pad_tag = 0;
+    }
+    st->reconciled = true;
+    diag_update(&st->diag, DIAG_INVENTORY_MISMATCH, false, -1, st->now_ms);
+    record_event(st, station_states[st->state].name, station_states[st->state].name,
+                 "operator adopted the sensors' view of the inventory");
+}
+
+/* ---- the swap chain ----------------------------------------------------------------- */
+
+static enum swapseq_id cur_step(const struct station *st)
+{
+    return st->chain->steps[st->chain_pos];
+}
+
+static void chain_start(struct station *st, const struct swapseq_chain *c, int pos)
+{
+    st->chain = c;
+    st->chain_pos = pos;
+    st->step_applied = false;
+    st->step_retry_count = 0;
+    st->gate_wait_since_ms = 0;
+}
+
+static void chain_end(struct station *st)
+{
+    st->chain = NULL;
+    st->chain_pos = -1;
+    st->step_applied = false;
+}
+
+static int pick_store_slot(const struct station *st, const struct station_plant_in *p)
+{
+    for (int s = 0; s < n_slots(st); s++)
+        if (!st->slot_tag[s] && !p->slot[s].present)
+            return s;
+    return -1;
+}
+
+static bool powerup_verified(const struct station *st, const struct station_inputs *in)
+{
+    const struct station_drone_in *d = find_drone(in, st->serving_sysid);
+    if (!d || !d->battery_report_ms || d->battery_report_ms < st->insert_ms)
+        return false;
+    if (d->battery_tag && st->fresh_tag && st->fresh_tag != STATION_TAG_UNKNOWN && d->battery_tag != st->fresh_tag)
+        return false;
+    uint32_t cells = (uint32_t)st->pc.battery_cells;
+    return d->battery_mV >= cells * (uint32_t)st->cfg.cell_min_mV &&
+           d->battery_mV <= cells * (uint32_t)st->cfg.cell_max_mV;
+}
+
+static void apply_move(struct station *st, const struct station_inputs *in, enum swapseq_id id)
+{
+    const char *name = swapseq_steps[id].name;
+    uint8_t sys = st->serving_sysid;
+    switch (swapseq_steps[id].move) {
+    case SWM_NONE:
+        return;
+    case SWM_SLOT_TO_B:
+        st->grip_b_tag = st->slot_tag[st->ctx.fresh_slot] ? st->slot_tag[st->ctx.fresh_slot] : st->fresh_tag;
+        st->slot_tag[st->ctx.fresh_slot] = 0;
+        emit_move(st, st->grip_b_tag, loc(STATION_PLACE_SLOT, st->ctx.fresh_slot), loc(STATION_PLACE_GRIPPER_B, 0), name);
+        return;
+    case SWM_SLOT_TO_A:
+        st->grip_a_tag = st->slot_tag[st->ctx.fresh_slot] ? st->slot_tag[st->ctx.fresh_slot] : st->fresh_tag;
+        st->slot_tag[st->ctx.fresh_slot] = 0;
+        emit_move(st, st->grip_a_tag, loc(STATION_PLACE_SLOT, st->ctx.fresh_slot), loc(STATION_PLACE_GRIPPER_A, 0), name);
+        return;
+    case SWM_DRONE_TO_A:
+        st->grip_a_tag = st->pad_tag ? st->pad_tag : STATION_TAG_UNKNOWN;
+        st->pad_tag = 0;
+        emit_move(st, st->grip_a_tag, loc(STATION_PLACE_DRONE, sys), loc(STATION_PLACE_GRIPPER_A, 0), name);
+        return;
+    case SWM_B_TO_DRONE:
+        st->pad_tag = st->grip_b_tag;
+        st->grip_b_tag = 0;
+        st->insert_ms = st->now_ms;
+        emit_move(st, st->pad_tag, loc(STATION_PLACE_GRIPPER_B, 0), loc(STATION_PLACE_DRONE, sys), name);
+        return;
+    case SWM_A_TO_DRONE:
+        st->pad_tag = st->grip_a_tag;
+        st->grip_a_tag = 0;
+        st->insert_ms = st->now_ms;
+        emit_move(st, st->pad_tag, loc(STATION_PLACE_GRIPPER_A, 0), loc(STATION_PLACE_DRONE, sys), name);
+        return;
+    case SWM_A_TO_SLOT: {
+        int s = st->ctx.store_slot;
+        uint32_t tag = st->grip_a_tag;
+        /* A pack that came without a known serial is named by the slot's reader. */
+        if ((tag == STATION_TAG_UNKNOWN || !tag) && in->plant.slot[s].tag_ok)
+            tag = in->plant.slot[s].tag;
+        st->slot_tag[s] = tag;
+        st->grip_a_tag = 0;
+        st->charger_blocked[s] = false;
+        emit_move(st, tag, loc(STATION_PLACE_GRIPPER_A, 0), loc(STATION_PLACE_SLOT, s), name);
+        return;
+    }
+    }
+}
+
+static void step_enter(struct station *st, const struct station_inputs *in)
+{
+    enum swapseq_id id = cur_step(st);
+    if (id == SWAPSEQ_STORE_TRAVEL)
+        st->ctx.store_slot = pick_store_slot(st, &in->plant);
+    if (id == SWAPSEQ_TAKE_GRIP)
+        st->ctx.touchdown_load_g = in->plant.load_g;
+    st->step_start_ms = st->now_ms;
+    swapseq_apply(id, &st->pc, &st->ctx, &st->cmd);
+    double nominal_ms = swapseq_nominal_ms(id, &st->pc, &st->ctx, &in->plant);
+    if (swapseq_steps[id].require & SWAPSEQ_REQ_TOUCHDOWN)
+        st->step_deadline_ms = st->now_ms + (uint64_t)st->cfg.landing_timeout_ms;
+    else
+        st->step_deadline_ms = st->now_ms + (uint64_t)llround(nominal_ms * st->cfg.deadline_margin) +
+                               (uint64_t)st->cfg.deadline_extra_ms;
+    st->step_applied = true;
+    st->gate_wait_since_ms = 0;
+    if (st->onpad)
+        send_msg(st, st->serving_sysid, STATION_MSG_PROGRESS, st->chain_pos - st->chain->touchdown_index);
+}
+
+static void swap_finished(struct station *st)
+{
+    st->swaps_done++;
+    st->fresh_tag = 0;
+}
+
+/* Runs the chain as far as the sensors allow in this scan. */
+static void chain_run(struct station *st, const struct station_inputs *in)
+{
+    const struct station_plant_in *p = &in->plant;
+    for (int guard = 0; st->chain && guard < SWAPSEQ_COUNT + 2; guard++) {
+        /* DESIGN §5 rule 4: a move is in the database before the next step starts. */
+        if (st->committed_seq < st->move_seq) {
+            if (st->commit_wait_since_ms &&
+                st->now_ms + 1 - st->commit_wait_since_ms > (uint64_t)st->cfg.commit_timeout_ms)
+                alarm_raise(st, in, DIAG_COMMIT_TIMEOUT, (int)st->move_seq);
+            return;
+        }
+        enum swapseq_id id = cur_step(st);
+        if (!st->step_applied) {
+            if (swapseq_steps[id].pad_gate && !pad_gate_ok(st, in)) {
+                if (!st->gate_wait_since_ms)
+                    st->gate_wait_since_ms = st->now_ms + 1;
+                if (st->now_ms + 1 - st->gate_wait_since_ms > (uint64_t)st->cfg.disarm_wait_ms)
+                    alarm_raise(st, in, DIAG_DRONE_NOT_DISARMED, st->serving_sysid);
+                return;
+            }
+            record_event(st, st->chain_pos > 0 ? swapseq_name(st->chain->steps[st->chain_pos - 1]) : st->chain->name,
+                         swapseq_name(id), "step start");
+            step_enter(st, in);
+        }
+        st->ctx.drone_present = st->drone_present;
+        st->ctx.powerup_ok = powerup_verified(st, in);
+        int late = swapseq_check(id, &st->pc, &st->ctx, p);
+        if (late >= 0) {
+            if (st->now_ms >= st->step_deadline_ms) {
+                if (late == DIAG_LANDING_TIMEOUT) {
+                    /* The drone did not come: withdraw its clearance and keep the fresh
+                     * pack in gripper B for the next drone. */
+                    alarm_raise(st, in, DIAG_LANDING_TIMEOUT, st->serving_sysid);
+                    send_msg(st, st->serving_sysid, STATION_MSG_DENIED, STATION_DENY_NOT_RUNNING);
+                    queue_remove(st, st->serving_sysid);
+                    st->serving_sysid = 0;
+                    chain_end(st);
+                } else {
+                    alarm_raise(st, in, (enum diag_id)late, (int)id);
+                }
+            }
+            return;
+        }
+        /* complete */
+        if (id == SWAPSEQ_POWERUP_CHECK)
+            st->release_allowed = true;
+        apply_move(st, in, id);
+        if (id == SWAPSEQ_AWAIT_TOUCHDOWN) {
+            /* The pack in the drone is the one it reported on the link, if it did. */
+            const struct station_drone_in *d = find_drone(in, st->serving_sysid);
+            st->pad_tag = d && d->battery_tag ? d->battery_tag : STATION_TAG_UNKNOWN;
+            st->onpad = true;
+            st->touchdown_ms = st->load_since_ms ? st->load_since_ms - 1 : st->now_ms;
+        }
+        if (st->chain_pos == st->chain->release_index) {
+            st->onpad = false;
+            st->release_allowed = false;
+            st->last_onpad_ms = st->now_ms - st->touchdown_ms;
+            send_msg(st, st->serving_sysid, STATION_MSG_CLEARED_TAKEOFF, 0);
+            record_event(st, swapseq_name(id), "cleared_for_takeoff", "on-pad %llu ms",
+                         (unsigned long long)st->last_onpad_ms);
+            queue_remove(st, st->serving_sysid);
+            st->serving_sysid = 0;
+            st->departing = true;
+            swap_finished(st);
+        }
+        if (++st->chain_pos >= st->chain->n_steps) {
+            record_event(st, swapseq_name(id), st->chain->name, "chain complete");
+            chain_end(st);
+            return;
+        }
+        st->step_applied = false;
+        st->step_retry_count = 0;
+    }
+}
+
+/* Is there a reason not to clear the next drone? Returns the diag id or -1. */
+static int external_block(const struct station *st, const struct station_inputs *in)
+{
+    if (!weather_ok(st, &in->plant))
+        return DIAG_WEATHER;
+    if (st->drone_present || st->departing)
+        return DIAG_PAD_OBSTRUCTED;
+    if (!st->grip_b_tag && (in->inv.fresh_slot < 0 || in->inv.fresh_slot >= n_slots(st) ||
+                            !st->slot_tag[in->inv.fresh_slot]))
+        return DIAG_NO_BATTERY;
+    return -1;
+}
+
+/* Starts the next piece of work, if any. Returns true when the chain runs. */
+static bool schedule(struct station *st, const struct station_inputs *in)
+{
+    if (st->chain)
+        return true;
+    if (st->grip_a_tag) {
+        chain_start(st, &swapseq_store_chain, 0);
+        return true;
+    }
+    if (st->cfg.swaps_per_run > 0 && st->swaps_done >= (unsigned)st->cfg.swaps_per_run)
+        return false;
+    if (!st->n_queue || st->mode != STATION_MODE_PRODUCTION || external_block(st, in) >= 0)
+        return false;
+    const struct swapseq_chain *c = &swapseq_chains[st->cfg.sequence];
+    st->serving_sysid = st->queue[0];
+    st->ctx.fresh_slot = -1;
+    if (st->grip_b_tag && c == &swapseq_chains[SWAPSEQ_PIPELINED]) {
+        st->fresh_tag = st->grip_b_tag;
+        chain_start(st, c, c->touchdown_index - 1);   /* to_standby */
+    } else {
+        st->ctx.fresh_slot = in->inv.fresh_slot;
+        st->fresh_tag = st->slot_tag[in->inv.fresh_slot];
+        chain_start(st, c, 0);
+    }
+    st->ctx.store_slot = -1;
+    st->ctx.pack_mass_g = st->pc.battery_mass_g;
+    st->onpad = false;
+    st->queue_pos_sent[0] = 0;
+    send_msg(st, st->serving_sysid, STATION_MSG_CLEARED_TO_LAND, 0);
+    record_event(st, "landing_queue", "cleared_to_land", "drone %u cleared to land, fresh pack %08X",
+                 st->serving_sysid, st->fresh_tag);
+    return true;
+}
+
+/* ---- landing queue ------------------------------------------------------------------ */
+
+static bool accepting_drones(const struct station *st)
+{
+    if (st->mode != STATION_MODE_PRODUCTION)
+        return false;
+    switch (st->state) {
+    case ST_STARTING: case ST_EXECUTE: case ST_SUSPENDING: case ST_SUSPENDED: case ST_UNSUSPENDING:
+    case ST_HOLDING: case ST_HELD: case ST_UNHOLDING:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static void service_queue(struct station *st, const struct station_inputs *in)
+{
+    for (int i = 0; i < STATION_MAX_DRONES; i++) {
+        const struct station_drone_in *d = &in->drones[i];
+        if (!d->sysid)
+            continue;
+        bool queued = in_queue(st, d->sysid);
+        if (!d->swap_requested || !d->present) {
+            if (queued && d->sysid != st->serving_sysid)
+                queue_remove(st, d->sysid);
+            st->denied_sysid[i] = 0;
+            continue;
+        }
+        if (queued)
+            continue;
+        if (!accepting_drones(st)) {
+            if (st->denied_sysid[i] != d->sysid)
+                send_msg(st, d->sysid, STATION_MSG_DENIED, STATION_DENY_NOT_RUNNING);
+            st->denied_sysid[i] = d->sysid;
+            continue;
+        }
+        if (st->n_queue >= STATION_MAX_DRONES) {
+            if (st->denied_sysid[i] != d->sysid)
+                send_msg(st, d->sysid, STATION_MSG_DENIED, STATION_DENY_QUEUE_FULL);
+            st->denied_sysid[i] = d->sysid;
+            continue;
+        }
+        st->queue[st->n_queue] = d->sysid;
+        st->queue_pos_sent[st->n_queue] = 0;
+        st->n_queue++;
+    }
+    for (int i = 0; i < st->n_queue; i++) {
+        if (st->queue[i] == st->serving_sysid)
+            continue;
+        if (st->queue_pos_sent[i] != i + 1) {
+            send_msg(st, st->queue[i], STATION_MSG_QUEUED, i + 1);
+            st->queue_pos_sent[i] = i + 1;
+        }
+    }
+}
+
+/* ---- state actions --------------------------------------------------------------------- */
+
+static void stop_axes(struct station *st)
+{
+    st->cmd.co[REGMAP_CO_X_ENABLE] = st->cmd.co[REGMAP_CO_X_HOME] = false;
+    st->cmd.co[REGMAP_CO_Z_ENABLE] = st->cmd.co[REGMAP_CO_Z_HOME] = false;
+    st->cmd.co[REGMAP_CO_CAROUSEL_ENABLE] = false;
+}
+
+static bool robot_still(const struct station_plant_in *p)
+{
+    return !p->x_busy && !p->z_busy && !p->carousel_busy;
+}
+
+static void pulse_entry(struct station *st, const struct station_inputs *in, uint64_t now_ms)
+{
+    (void)in;
+    st->pulse_until_ms = now_ms + (uint64_t)st->cfg.reset_pulse_ms;
+    for (int s = 0; s < REGMAP_MAX_SLOTS; s++)
+        st->charger_blocked[s] = false;
+}
+
+/* After the pulse: clear what is gone; true when nothing holds the station back. */
+static bool pulse_done(struct station *st, const struct station_inputs *in)
+{
+    if (st->now_ms < st->pulse_until_ms)
+        return false;
+    uint64_t cleared = diag_reset(&st->diag);
+    for (int i = 0; i < DIAG_COUNT; i++)
+        if (cleared & (1ull << i))
+            record_alarm(st, i, false);
+    return in->plant.valid && in->plant.plant_ready && in->plant.estop_ok && !hold_or_abort_alarm(st);
+}
+
+static bool timed_out(const struct station *st)
+{
+    return st->now_ms >= st->state_since_ms + (uint64_t)st->cfg.reset_timeout_ms;
+}
+
+static void stopped_run(struct station *st, const struct station_inputs *in, uint64_t now_ms)
+{
+    (void)now_ms;
+    reconcile(st, in);
+}
+
+static void resetting_run(struct station *st, const struct station_inputs *in, uint64_t now_ms)
+{
+    (void)now_ms;
+    if (pulse_done(st, in))
+        request(st, ST_IDLE, "reset complete");
+    else if (timed_out(st))
+        request(st, ST_STOPPED, "reset failed: %s", diag_name(first_blocking_alarm(st)));
+}
+
+static void starting_entry(struct station *st, const struct station_inputs *in, uint64_t now_ms)
+{
+    (void)in;
+    const struct plantcfg *pc = &st->pc;
+    double t_s = pc->x.home_time_s + pc->z.home_time_s + plantcfg_move_time_s(&pc->z, pc->z.length_mm) +
+                 pc->stroke_s;
+    st->step_deadline_ms = now_ms + (uint64_t)llround(t_s * 1000 * st->cfg.deadline_margin) +
+                           (uint64_t)st->cfg.deadline_extra_ms;
+    st->swaps_done = 0;
+}
+
+/* Starting brings the robot to a known pose: stroke in, Z homed and up, X homed. */
+static void starting_run(struct station *st, const struct station_inputs *in, uint64_t now_ms)
+{
+    const struct station_plant_in *p = &in->plant;
+    struct station_plant_out *c = &st->cmd;
+    double top = swapseq_z_mm(SWZ_TOP, &st->pc);
+    c->co[REGMAP_CO_STROKE_EXTEND] = false;
+    bool z_ready = p->z_homed && p->z_in_pos && fabs(p->z_pos_mm - top) <= st->pc.position_tolerance_mm + 0.05;
+    if (p->stroke_retracted) {
+        c->co[REGMAP_CO_Z_HOME] = !p->z_homed;
+        if (p->z_homed) {
+            c->z_target_mm = top;
+            c->co[REGMAP_CO_Z_ENABLE] = true;
+        }
+        c->co[REGMAP_CO_X_HOME] = z_ready && !p->x_homed;
+        if (p->x_homed && !c->co[REGMAP_CO_X_ENABLE]) {
+            c->x_target_mm = p->x_pos_mm;
+            c->co[REGMAP_CO_X_ENABLE] = true;
+        }
+    }
+    if (z_ready && p->x_homed && p->stroke_retracted && !p->x_busy) {
+        request(st, ST_EXECUTE, "robot homed and at travel height");
+        return;
+    }
+    if (now_ms >= st->step_deadline_ms)
+        alarm_raise(st, in, DIAG_HOMING_TIMEOUT, -1);
+}
+
+static void execute_entry(struct station *st, const struct station_inputs *in, uint64_t now_ms)
+{
+    (void)in;
+    (void)now_ms;
+    /* Re-entering Execute (Unhold, Unsuspend, Start after Stop) restarts the step:
+     * its levels are re-applied and its deadline re-armed. */
+    st->step_applied = false;
+}
+
+static void execute_run(struct station *st, const struct station_inputs *in, uint64_t now_ms)
+{
+    (void)now_ms;
+    if (schedule(st, in))
+        chain_run(st, in);
+    if (st->state != ST_EXECUTE || st->requested != ST_NONE || st->chain)
+        return;
+    if (st->cfg.swaps_per_run > 0 && st->swaps_done >= (unsigned)st->cfg.swaps_per_run) {
+        request(st, ST_COMPLETING, "%u swaps done", st->swaps_done);
+        return;
+    }
+    int block = external_block(st, in);
+    if (!st->n_queue)
+        request(st, ST_SUSPENDING, "landing queue empty");
+    else if (block >= 0)
+        request(st, ST_SUSPENDING, "%s", diag_table[block].text);
+}
+
+static void completing_run(struct station *st, const struct station_inputs *in, uint64_t now_ms)
+{
+    (void)now_ms;
+    const struct station_plant_in *p = &in->plant;
+    struct station_plant_out *c = &st->cmd;
+    c->co[REGMAP_CO_STROKE_EXTEND] = false;
+    c->z_target_mm = swapseq_z_mm(SWZ_TOP, &st->pc);
+    c->co[REGMAP_CO_Z_ENABLE] = true;
+    c->x_target_mm = st->pc.x_magazine_mm;
+    c->co[REGMAP_CO_X_ENABLE] = true;
+    if (p->stroke_retracted && p->x_in_pos && p->z_in_pos && robot_still(p) &&
+        fabs(p->x_pos_mm - st->pc.x_magazine_mm) <= st->pc.position_tolerance_mm + 0.05)
+        request(st, ST_COMPLETE, "head parked at the magazine");
+}
+
+static void stop_entry(struct station *st, const struct station_inputs *in, uint64_t now_ms)
+{
+    (void)in;
+    (void)now_ms;
+    stop_axes(st);
+}
+
+static void holding_run(struct station *st, const struct station_inputs *in, uint64_t now_ms)
+{
+    (void)now_ms;
+    if (robot_still(&in->plant) || !in->plant.valid)
+        request(st, ST_HELD, "robot stopped");
+}
+
+static void held_run(struct station *st, const struct station_inputs *in, uint64_t now_ms)
+{
+    (void)now_ms;
+    (void)in;
+    (void)st;
+}
+
+static void unholding_run(struct station *st, const struct station_inputs *in, uint64_t now_ms)
+{
+    (void)now_ms;
+    if (st->recon_hold) {
+        char why[96] = "";
+        if (!st->reconciled && in->inv.valid && inventory_agrees(st, in, why, sizeof why))
+            reconcile(st, in);
+        if (st->reconciled) {
+            diag_update(&st->diag, DIAG_INVENTORY_MISMATCH, false, -1, st->now_ms);
+            if (diag_reset(&st->diag) & (1ull << DIAG_INVENTORY_MISMATCH))
+                record_alarm(st, DIAG_INVENTORY_MISMATCH, false);
+            st->recon_hold = false;
+            request(st, ST_STOPPED, "reconciled after operator intervention");
+        } else {
+            request(st, ST_HOLDING, "inventory still disagrees: %s", why);
+        }
+        return;
+    }
+    if (pulse_done(st, in))
+        request(st, ST_EXECUTE, "fault cleared");
+    else if (timed_out(st))
+        request(st, ST_HOLDING, "unhold failed: %s", diag_name(first_blocking_alarm(st)));
+}
+
+static void suspending_run(struct station *st, const struct station_inputs *in, uint64_t now_ms)
+{
+    (void)now_ms;
+    if (robot_still(&in->plant))
+        request(st, ST_SUSPENDED, "robot parked");
+}
+
+static void suspended_run(struct station *st, const struct station_inputs *in, uint64_t now_ms)
+{
+    (void)now_ms;
+    if (st->mode != STATION_MODE_PRODUCTION)
+        return;
+    bool work = st->grip_a_tag || (st->n_queue && external_block(st, in) < 0);
+    if (work && !(st->cfg.swaps_per_run > 0 && st->swaps_done >= (unsigned)st->cfg.swaps_per_run))
+        request(st, ST_UNSUSPENDING, st->grip_a_tag ? "pack in gripper A to store" : "drone waiting, conditions ok");
+}
+
+static void unsuspending_run(struct station *st, const struct station_inputs *in, uint64_t now_ms)
+{
+    (void)in;
+    (void)now_ms;
+    request(st, ST_EXECUTE, "resumed");
+}
+
+static void stopping_run(struct station *st, const struct station_inputs *in, uint64_t now_ms)
+{
+    (void)now_ms;
+    if (robot_still(&in->plant) || !in->plant.valid)
+        request(st, ST_STOPPED, "robot stopped");
+}
+
+static void aborting_entry(struct station *st, const struct station_inputs *in, uint64_t now_ms)
+{
+    (void)now_ms;
+    stop_axes(st);
+    if (st->serving_sysid)
+        send_msg(st, st->serving_sysid, STATION_MSG_SWAP_ABORTED, 0);
+    /* DESIGN §5 rule 3: an explicit operator abort may release the drone, but only with
+     * the head out of the pad zone and the stroke in (nothing of the robot in the bay). */
+    if (st->operator_abort && in->plant.valid && !head_in_pad_zone(st, &in->plant) && in->plant.stroke_retracted) {
+        st->cmd.co[REGMAP_CO_CLAMP_LOCK] = false;
+        st->cmd.co[REGMAP_CO_CENTER_CLOSE] = false;
+    }
+}
+
+static void aborting_run(struct station *st, const struct station_inputs *in, uint64_t now_ms)
+{
+    (void)now_ms;
+    if (robot_still(&in->plant) || !in->plant.valid)
+        request(st, ST_ABORTED, "robot stopped");
+}
+
+static void aborted_run(struct station *st, const struct station_inputs *in, uint64_t now_ms)
+{
+    (void)st;
+    (void)in;
+    (void)now_ms;
+}
+
+static void clearing_run(struct station *st, const struct station_inputs *in, uint64_t now_ms)
+{
+    (void)now_ms;
+    if (pulse_done(st, in) || (st->now_ms >= st->pulse_until_ms && !diag_first_with(&st->diag, DIAG_REACT_ABORT))) {
+        /* The aborted swap is over; what the robot holds is re-checked against the
+         * inventory before anything moves again. */
+        chain_end(st);
+        st->onpad = false;
+        st->operator_abort = false;
+        st->serving_sysid = 0;
+        st->reconciled = false;
+        request(st, ST_STOPPED, "cleared");
+    } else if (timed_out(st)) {
+        request(st, ST_ABORTED, "clear failed: %s", diag_name(first_blocking_alarm(st)));
+    }
+}
+
+/* ---- the PackML table --------------------------------------------------------------- */
+
+#define N ST_NONE
+/*                                         Reset         Start        Stop         Hold        Unhold        Suspend        Unsuspend        Abort        Clear */
+const struct station_state_def station_states[ST_COUNT] = {
+    [ST_STOPPED]      = { "Stopped",      NULL,          stopped_run,      { ST_RESETTING, N, N, N, N, N, N, ST_ABORTING, N }, false },
+    [ST_RESETTING]    = { "Resetting",    pulse_entry,   resetting_run,    { N, N, ST_STOPPING, N, N, N, N, ST_ABORTING, N }, false },
+    [ST_IDLE]         = { "Idle",         NULL,          NULL,             { N, ST_STARTING, ST_STOPPING, N, N, N, N, ST_ABORTING, N }, false },
+    [ST_STARTING]     = { "Starting",     starting_entry, starting_run,    { N, N, ST_STOPPING, N, N, N, N, ST_ABORTING, N }, true },
+    [ST_EXECUTE]      = { "Execute",      execute_entry, execute_run,      { N, N, ST_STOPPING, ST_HOLDING, N, ST_SUSPENDING, N, ST_ABORTING, N }, true },
+    [ST_COMPLETING]   = { "Completing",   NULL,          completing_run,   { N, N, ST_STOPPING, N, N, N, N, ST_ABORTING, N }, true },
+    [ST_COMPLETE]     = { "Complete",     stop_entry,    NULL,             { ST_RESETTING, N, ST_STOPPING, N, N, N, N, ST_ABORTING, N }, false },
+    [ST_HOLDING]      = { "Holding",      stop_entry,    holding_run,      { N, N, ST_STOPPING, N, N, N, N, ST_ABORTING, N }, false },
+    [ST_HELD]         = { "Held",         stop_entry,    held_run,         { N, N, ST_STOPPING, N, ST_UNHOLDING, N, N, ST_ABORTING, N }, false },
+    [ST_UNHOLDING]    = { "Unholding",    pulse_entry,   unholding_run,    { N, N, ST_STOPPING, ST_HOLDING, N, N, N, ST_ABORTING, N }, false },
+    [ST_SUSPENDING]   = { "Suspending",   NULL,          suspending_run,   { N, N, ST_STOPPING, ST_HOLDING, N, N, N, ST_ABORTING, N }, true },
+    [ST_SUSPENDED]    = { "Suspended",    NULL,          suspended_run,    { N, N, ST_STOPPING, ST_HOLDING, N, N, ST_UNSUSPENDING, ST_ABORTING, N }, true },
+    [ST_UNSUSPENDING] = { "Unsuspending", NULL,          unsuspending_run, { N, N, ST_STOPPING, ST_HOLDING, N, N, N, ST_ABORTING, N }, true },
+    [ST_STOPPING]     = { "Stopping",     stop_entry,    stopping_run,     { N, N, N, N, N, N, N, ST_ABORTING, N }, false },
+    [ST_ABORTING]     = { "Aborting",     aborting_entry, aborting_run,    { N, N, N, N, N, N, N, N, N }, false },
+    [ST_ABORTED]      = { "Aborted",      stop_entry,    aborted_run,      { N, N, N, N, N, N, N, N, ST_CLEARING }, false },
+    [ST_CLEARING]     = { "Clearing",     pulse_entry,   clearing_run,     { N, N, N, N, N, N, N, ST_ABORTING, N }, false },
+};
+#undef N
+
+/* ---- reactions ------------------------------------------------------------------------- */
+
+static bool in_execute_family(enum station_state s)
+{
+    return s == ST_EXECUTE || s == ST_SUSPENDING || s == ST_SUSPENDED || s == ST_UNSUSPENDING ||
+           s == ST_UNHOLDING;
+}
+
+static void react(struct station *st, const struct station_inputs *in, enum diag_id id)
+{
+    char reason[96];
+    snprintf(reason, sizeof reason, "alarm %s: %s", diag_table[id].name, diag_table[id].text);
+    switch (diag_table[id].reaction) {
+    case DIAG_REACT_NONE:
+    case DIAG_REACT_SUSPEND:
+        return; /* suspension is decided between swaps (execute_run) */
+    case DIAG_REACT_HOLD:
+        if (in_execute_family(st->state))
+            transition(st, in, ST_HOLDING, reason);
+        else if (st->state == ST_STARTING || st->state == ST_COMPLETING || st->state == ST_RESETTING)
+            transition(st, in, ST_STOPPING, reason);
+        return;
+    case DIAG_REACT_ABORT:
+        if (st->state != ST_ABORTING && st->state != ST_ABORTED) {
+            st->operator_abort = false;
+            transition(st, in, ST_ABORTING, reason);
+        }
+        return;
+    }
+}
+
+static void alarm_raise(struct station *st, const struct station_inputs *in, enum diag_id id, int detail)
+{
+    if (diag_raise(&st->diag, id, detail) <= 0)
+        return;
+    record_alarm(st, id, true);
+    react(st, in, id);
+}
+
+static void feed(struct station *st, const struct station_inputs *in, enum diag_id id, bool cond, int detail)
+{
+    int edge = diag_update(&st->diag, id, cond, detail, st->now_ms);
+    if (edge > 0) {
+        record_alarm(st, id, true);
+        react(st, in, id);
+    } else if (edge < 0) {
+        record_alarm(st, id, false);
+    }
+}
+
+static void update_pad(struct station *st, const struct station_plant_in *p)
+{
+    bool load = p->load_g >= (unsigned)st->cfg.touchdown_g;
+    if (load && !st->load_since_ms)
+        st->load_since_ms = st->now_ms + 1;
+    if (!load)
+        st->load_since_ms = 0;
+    st->drone_present = load && st->now_ms + 1 - st->load_since_ms >= (uint64_t)st->cfg.touchdown_debounce_ms;
+    if (!load)
+        st->departing = false;
+}
+
+static void diagnose(struct station *st, const struct station_inputs *in)
+{
+    const struct station_plant_in *p = &in->plant;
+    if (!p->valid) {
+        if (!st->invalid_since_ms)
+            st->invalid_since_ms = st->now_ms + 1;
+        feed(st, in, DIAG_COMM_LOSS, st->now_ms + 1 - st->invalid_since_ms >= (uint64_t)st->cfg.comm_loss_ms, -1);
+        return;
+    }
+    st->invalid_since_ms = 0;
+    feed(st, in, DIAG_COMM_LOSS, false, -1);
+    update_pad(st, p);
+    feed(st, in, DIAG_ESTOP, !p->estop_ok, -1);
+    feed(st, in, DIAG_GUARD, !p->guard_closed && station_states[st->state].robot_moves, -1);
+    feed(st, in, DIAG_WATCHDOG, p->watchdog_tripped, -1);
+    feed(st, in, DIAG_AXIS_FAULT, p->x_fault || p->z_fault || p->carousel_fault,
+         p->x_fault ? 0 : p->z_fault ? 1 : 2);
+    bool other = p->plant_fault != PF_NONE && p->plant_fault != PF_ESTOP && p->plant_fault != PF_WATCHDOG;
+    feed(st, in, DIAG_PLANT_FAULT, other, p->plant_fault);
+    /* DESIGN §5 rule 2: the drone on the pad reports armed while clamped or while the
+     * head is in the pad zone. */
+    const struct station_drone_in *d = find_drone(in, st->serving_sysid);
+    bool exposed = p->clamp_locked || (st->drone_present && head_in_pad_zone(st, p));
+    feed(st, in, DIAG_DRONE_ARMED, exposed && drone_reports_armed(st, d), st->serving_sysid);
+    int chg = -1, hot = -1, tag = -1;
+    for (int s = 0; s < n_slots(st); s++) {
+        const struct station_slot_in *sl = &p->slot[s];
+        if (!sl->present)
+            continue;
+        if (sl->chg_state == CHARGER_FAULT || sl->chg_fault != CHGF_NONE) {
+            st->charger_blocked[s] = true;
+            if (chg < 0)
+                chg = s;
+        }
+        if (!sl->temp_ok || sl->temp_degC > st->cfg.charge_max_degC) {
+            if (hot < 0)
+                hot = s;
+        }
+        if (!sl->tag_ok && tag < 0)
+            tag = s;
+    }
+    feed(st, in, DIAG_CHARGER_FAULT, chg >= 0, chg);
+    feed(st, in, DIAG_BATTERY_OVERTEMP, hot >= 0, hot);
+    feed(st, in, DIAG_TAG_UNREADABLE, tag >= 0, tag);
+    feed(st, in, DIAG_WEATHER, !weather_ok(st, p), -1);
+    feed(st, in, DIAG_PAD_OBSTRUCTED,
+         st->drone_present && !st->serving_sysid && !st->onpad && !st->departing && st->reconciled, -1);
+    bool waiting_drone = st->n_queue > 0 && !st->serving_sysid;
+    feed(st, in, DIAG_NO_BATTERY, waiting_drone && !st->grip_b_tag &&
+         (in->inv.fresh_slot < 0 || in->inv.fresh_slot >= n_slots(st)), -1);
+}
+
+/* ---- operator commands ---------------------------------------------------------------- */
+
+static bool jog_allowed_state(enum station_state s)
+{
+    return s == ST_STOPPED || s == ST_IDLE || s == ST_HELD || s == ST_ABORTED;
+}
+
+static void do_jog(struct station *st, const struct station_inputs *in)
+{
+    const struct station_operator_in *op = &in->op;
+    if (st->mode == STATION_MODE_PRODUCTION) {
+        refuse(st, "jog needs Maintenance or Manual mode");
+        return;
+    }
+    if (!jog_allowed_state(st->state)) {
+        refuse(st, "jog is not allowed in %s", station_states[st->state].name);
+        return;
+    }
+    if (!st->reconciled) {
+        refuse(st, "inventory not reconciled: nothing moves");
+        return;
+    }
+    struct station_plant_out *c = &st->cmd;
+    bool on = op->jog.value != 0;
+    switch (op->jog.dev) {
+    case STATION_JOG_CENTER: c->co[REGMAP_CO_CENTER_CLOSE] = on; break;
+    case STATION_JOG_CLAMP:
+        if (!on && st->mode == STATION_MODE_MAINTENANCE && st->drone_present) {
+            refuse(st, "a drone is on the pad: release it in Manual mode");
+            return;
+        }
+        c->co[REGMAP_CO_CLAMP_LOCK] = on;
+        break;
+    case STATION_JOG_STROKE: c->co[REGMAP_CO_STROKE_EXTEND] = on; break;
+    case STATION_JOG_WRIST_B: c->co[REGMAP_CO_WRIST_B] = on; break;
+    case STATION_JOG_GRIP_A: c->co[REGMAP_CO_GRIP_A_CLOSE] = on; break;
+    case STATION_JOG_GRIP_B: c->co[REGMAP_CO_GRIP_B_CLOSE] = on; break;
+    case STATION_JOG_X_MM:
+        if (!(op->jog.value >= 0 && op->jog.value <= st->pc.x.length_mm)) {
+            refuse(st, "X target outside 0..%g mm", st->pc.x.length_mm);
+            return;
+        }
+        if (op->jog.value >= st->pc.x_pad_zone_mm && st->drone_present && !pad_gate_ok(st, in)) {
+            refuse(st, "pad zone: the drone must be centred, clamped and disarmed");
+            return;
+        }
+        c->x_target_mm = op->jog.value;
+        c->co[REGMAP_CO_X_ENABLE] = true;
+        break;
+    case STATION_JOG_Z_MM:
+        if (!(op->jog.value >= 0 && op->jog.value <= st->pc.z.length_mm)) {
+            refuse(st, "Z target outside 0..%g mm", st->pc.z.length_mm);
+            return;
+        }
+        c->z_target_mm = op->jog.value;
+        c->co[REGMAP_CO_Z_ENABLE] = true;
+        break;
+    case STATION_JOG_CAROUSEL:
+        if (!(op->jog.value >= 0 && op->jog.value < n_slots(st))) {
+            refuse(st, "slot outside 0..%d", n_slots(st) - 1);
+            return;
+        }
+        c->carousel_target = (uint16_t)op->jog.value;
+        c->co[REGMAP_CO_CAROUSEL_ENABLE] = true;
+        break;
+    case STATION_JOG_HOME:
+        c->co[REGMAP_CO_Z_HOME] = true;
+        c->co[REGMAP_CO_X_HOME] = true;
+        break;
+    case STATION_JOG_STOP:
+        stop_axes(st);
+        break;
+    default:
+        refuse(st, "unknown jog device %d", (int)op->jog.dev);
+        return;
+    }
+    snprintf(st->out->cmd_reason, sizeof st->out->cmd_reason, "jog accepted");
+}
+
+/* Causes an operator cannot reset away: the command that would resume is refused. */
+static int persistent_cause(const struct station *st)
+{
+    static const enum diag_id hard[] = { DIAG_ESTOP, DIAG_GUARD, DIAG_COMM_LOSS, DIAG_DRONE_ARMED };
+    for (size_t i = 0; i < sizeof hard / sizeof hard[0]; i++)
+        if (st->diag.active[hard[i]] && st->diag.cause[hard[i]])
+            return hard[i];
+    return -1;
+}
+
+static void list_allowed(const struct station *st, char *buf, size_t size)
+{
+    size_t used = 0;
+    buf[0] = 0;
+    for (int c = 0; c < STATION_CMD_COUNT && used < size; c++) {
+        if (station_states[st->state].on_cmd[c] == ST_NONE)
+            continue;
+        int n = snprintf(buf + used, size - used, "%s%s", used ? ", " : "", cmd_names[c]);
+        if (n < 0)
+            break;
+        used += (size_t)n;
+    }
+    if (!used)
+        snprintf(buf, size, "none");
+}
+
+static void do_command(struct station *st, const struct station_inputs *in)
+{
+    enum station_cmd cmd = in->op.cmd;
+    if ((int)cmd < 0 || cmd >= STATION_CMD_COUNT) {
+        refuse(st, "unknown command %d", (int)cmd);
+        return;
+    }
+    enum station_state to = station_states[st->state].on_cmd[cmd];
+    if (to == ST_NONE) {
+        char allowed[96];
+        list_allowed(st, allowed, sizeof allowed);
+        refuse(st, "%s is not allowed in %s (allowed: %s)", cmd_names[cmd], station_states[st->state].name, allowed);
+        return;
+    }
+    int hard = persistent_cause(st);
+    switch (cmd) {
+    case STATION_CMD_RESET:
+        if (!st->reconciled) {
+            refuse(st, "Reset refused: inventory not reconciled with the sensors");
+            return;
+        }
+        if (hard >= 0) {
+            refuse(st, "Reset refused: %s still present", diag_name(hard));
+            return;
+        }
+        break;
+    case STATION_CMD_START:
+        if (st->mode != STATION_MODE_PRODUCTION) {
+            refuse(st, "Start refused: %s mode (switch to Production)", mode_names[st->mode]);
+            return;
+        }
+        if (hold_or_abort_alarm(st)) {
+            refuse(st, "Start refused: alarm %s active", diag_name(first_blocking_alarm(st)));
+            return;
+        }
+        break;
+    case STATION_CMD_UNHOLD:
+        if (hard >= 0) {
+            refuse(st, "Unhold refused: %s still present", diag_name(hard));
+            return;
+        }
+        if (st->reconciled && st->chain && st->step_retry_count >= st->cfg.step_retries) {
+            refuse(st, "Unhold refused: step %s already retried %d times; Abort", swapseq_name(cur_step(st)),
+                   st->step_retry_count);
+            return;
+        }
+        if (st->chain)
+            st->step_retry_count++;
+        break;
+    case STATION_CMD_UNSUSPEND: {
+        int block = st->n_queue ? external_block(st, in) : -1;
+        if (block >= 0 && block != DIAG_NO_BATTERY) {
+            refuse(st, "Unsuspend refused: %s", diag_table[block].text);
+            return;
+        }
+        break;
+    }
+    case STATION_CMD_CLEAR:
+        if (hard >= 0) {
+            refuse(st, "Clear refused: %s still present", diag_name(hard));
+            return;
+        }
+        break;
+    case STATION_CMD_ABORT:
+        st->operator_abort = true;
+        break;
+    case STATION_CMD_HOLD:
+    case STATION_CMD_STOP:
+    case STATION_CMD_SUSPEND:
+    case STATION_CMD_COUNT:
+    case STATION_CMD_NONE:
+        break;
+    }
+    char reason[48];
+    snprintf(reason, sizeof reason, "operator: %s", cmd_names[cmd]);
+    transition(st, in, to, reason);
+}
+
+static void do_op(struct station *st, const struct station_inputs *in)
+{
+    const struct station_operator_in *op = &in->op;
+    switch (op->op) {
+    case STATION_OP_NONE:
+        return;
+    case STATION_OP_MODE:
+        if ((int)op->mode < 0 || op->mode >= STATION_MODE_COUNT) {
+            refuse(st, "unknown mode %d", (int)op->mode);
+            return;
+        }
+        if (!(st->state == ST_STOPPED || st->state == ST_IDLE || st->state == ST_ABORTED || st->state == ST_HELD)) {
+            refuse(st, "mode change is not allowed in %s (only Stopped, Idle, Held, Aborted)",
+                   station_states[st->state].name);
+            return;
+        }
+        if (op->mode != st->mode)
+            record_event(st, mode_names[st->mode], mode_names[op->mode], "operator: mode change");
+        st->mode = op->mode;
+        return;
+    case STATION_OP_JOG:
+        do_jog(st, in);
+        return;
+    case STATION_OP_ACK:
+        if (diag_ack(&st->diag, op->alarm) < 0)
+            refuse(st, "unknown alarm %d", op->alarm);
+        return;
+    case STATION_OP_ADOPT_SENSORS:
+        if (st->reconciled) {
+            refuse(st, "nothing to adopt: the inventory agrees with the sensors");
+            return;
+        }
+        if (st->state != ST_HELD || !in->plant.valid || !in->inv.valid) {
+            refuse(st, "adopting the sensors needs Held and a valid plant image and inventory");
+            return;
+        }
+        adopt_sensors(st, in);
+        return;
+    }
+    refuse(st, "unknown operator request %d", (int)op->op);
+}
+
+/* ---- outputs ------------------------------------------------------------------------------ */
+
+static void charger_modes(struct station *st, const struct station_inputs *in, struct station_plant_out *o)
+{
+    const struct station_plant_in *p = &in->plant;
+    for (int s = 0; s < REGMAP_MAX_SLOTS; s++) {
+        uint8_t mode = CHARGER_MODE_OFF;
+        if (s < n_slots(st) && p->valid) {
+            const struct station_slot_in *sl = &p->slot[s];
+            int want = in->inv.charger_request[s];
+            if (want < 0 || want > CHARGER_MODE_STORAGE)
+                want = CHARGER_MODE_CHARGE;
+            bool reserved = st->chain && st->ctx.fresh_slot == s;
+            /* DESIGN §5 rule 8: never charge outside the window or with a fault. */
+            if (sl->present && slot_temp_ok(st, sl) && !st->charger_blocked[s] && !reserved)
+                mode = (uint8_t)want;
+        }
+        o->charger_mode[s] = mode;
+    }
+}
+
+/* Permissives: a command that the plant would refuse (and latch as an interlock fault)
+ * waits in the output stage until its precondition holds. */
+static void permissives(const struct station *st, const struct station_plant_in *p, struct station_plant_out *o)
+{
+    double tol = st->pc.position_tolerance_mm + 0.05;
+    bool z_travel = p->z_pos_mm <= st->pc.z_travel_max_mm + 0.05;
+    bool stroke_in = p->stroke_retracted && !o->co[REGMAP_CO_STROKE_EXTEND];
+    bool x_moving_needed = fabs(p->x_pos_mm - o->x_target_mm) > tol;
+    if (x_moving_needed && (!z_travel || !stroke_in || fabs(p->z_pos_mm - o->z_target_mm) > tol))
+        o->co[REGMAP_CO_X_ENABLE] = false;
+    if (!stroke_in)
+        o->co[REGMAP_CO_Z_ENABLE] = o->co[REGMAP_CO_Z_ENABLE] && fabs(p->z_pos_mm - o->z_target_mm) <= tol;
+    bool at_magazine = fabs(p->x_pos_mm - st->pc.x_magazine_mm) <= tol;
+    if (!stroke_in || (at_magazine && !z_travel))
+        o->co[REGMAP_CO_CAROUSEL_ENABLE] = o->co[REGMAP_CO_CAROUSEL_ENABLE] && p->carousel_pos == (int)o->carousel_target;
+    /* Wrist and stroke keep their level until the head may turn or push. */
+    if (!p->stroke_retracted)
+        o->co[REGMAP_CO_WRIST_B] = p->wrist_b;
+    if (o->co[REGMAP_CO_STROKE_EXTEND] && !p->stroke_extended) {
+        bool still = !p->x_busy && !p->z_busy && !p->carousel_busy;
+        bool at_bay = fabs(p->x_pos_mm - st->pc.x_bay_mm) <= tol && fabs(p->z_pos_mm - st->pc.z_bay_mm) <= tol;
+        bool at_slot = at_magazine && fabs(p->z_pos_mm - st->pc.z_slot_mm) <= tol && p->carousel_pos >= 0 &&
+                       p->carousel_pos == (int)o->carousel_target;
+        bool wrist_set = o->co[REGMAP_CO_WRIST_B] ? p->wrist_b : p->wrist_a;
+        if (!(still && (at_bay || at_slot) && wrist_set))
+            o->co[REGMAP_CO_STROKE_EXTEND] = p->stroke_extended && !p->stroke_retracted;
+    }
+    if (p->x_homed)
+        o->co[REGMAP_CO_X_HOME] = false;
+    if (p->z_homed)
+        o->co[REGMAP_CO_Z_HOME] = false;
+    if (o->co[REGMAP_CO_X_HOME] && (!z_travel || !p->stroke_retracted))
+        o->co[REGMAP_CO_X_HOME] = false;
+}
+
+static void build_outputs(struct station *st, const struct station_inputs *in, struct station_outputs *out)
+{
+    const struct station_plant_in *p = &in->plant;
+    struct station_plant_out *o = &out->plant;
+    *o = st->cmd;
+    bool robot_may_move = st->reconciled && p->valid && p->estop_ok &&
+                          (station_states[st->state].robot_moves ||
+                           (st->mode != STATION_MODE_PRODUCTION && jog_allowed_state(st->state)));
+    if (!robot_may_move) {
+        o->co[REGMAP_CO_X_ENABLE] = o->co[REGMAP_CO_X_HOME] = false;
+        o->co[REGMAP_CO_Z_ENABLE] = o->co[REGMAP_CO_Z_HOME] = false;
+        o->co[REGMAP_CO_CAROUSEL_ENABLE] = false;
+    }
+    if (p->valid) {
+        permissives(st, p, o);
+        /* DESIGN §5 rule 1, enforced on the output whatever asked for the move: no entry
+         * into the pad zone without the pad gate (an empty pad is no danger). */
+        bool entering = o->x_target_mm >= st->pc.x_pad_zone_mm && !head_in_pad_zone(st, p);
+        if (o->co[REGMAP_CO_X_ENABLE] && entering && st->drone_present && !pad_gate_ok(st, in))
+            o->co[REGMAP_CO_X_ENABLE] = false;
+        if (o->co[REGMAP_CO_X_ENABLE] && entering && !st->drone_present && st->mode == STATION_MODE_PRODUCTION &&
+            st->onpad)
+            o->co[REGMAP_CO_X_ENABLE] = false;
+        /* Rule 3: unclamp only after the new pack is verified, or on an explicit operator
+         * abort / Manual release; never with the robot in the pad zone. */
+        if (!o->co[REGMAP_CO_CLAMP_LOCK] && p->clamp_locked && st->drone_present) {
+            bool manual = st->mode == STATION_MODE_MANUAL && jog_allowed_state(st->state);
+            bool ok = (st->release_allowed || st->operator_abort || manual) && !head_in_pad_zone(st, p) &&
+                      p->stroke_retracted;
+            if (!ok)
+                o->co[REGMAP_CO_CLAMP_LOCK] = true;
+        }
+        if (!o->co[REGMAP_CO_CENTER_CLOSE] && o->co[REGMAP_CO_CLAMP_LOCK] && p->center_closed)
+            o->co[REGMAP_CO_CENTER_CLOSE] = true;
+    }
+    o->co[REGMAP_CO_FAULT_RESET] = st->now_ms < st->pulse_until_ms;
+    charger_modes(st, in, o);
+    /* Tower light: green running, yellow waiting or transient, red alarm; horn while a
+     * critical or fault alarm is unacknowledged. */
+    uint64_t unacked = diag_unacked_mask(&st->diag);
+    bool red = st->state == ST_ABORTED || st->state == ST_ABORTING || st->state == ST_HELD || hold_or_abort_alarm(st);
+    o->co[REGMAP_CO_LIGHT_RED] = red;
+    o->co[REGMAP_CO_LIGHT_GREEN] = !red && st->state == ST_EXECUTE;
+    o->co[REGMAP_CO_LIGHT_YELLOW] = !red && st->state != ST_EXECUTE;
+    bool horn = false;
+    for (int i = 0; i < DIAG_COUNT; i++)
+        if ((unacked >> i & 1) && diag_table[i].severity >= DIAG_FAULT)
+            horn = true;
+    o->co[REGMAP_CO_HORN] = horn;
+    o->heartbeat = ++st->heartbeat;
+    if (o->x_target_mm < 0)
+        o->x_target_mm = 0;
+    if (o->z_target_mm < 0)
+        o->z_target_mm = 0;
+
+    out->n_moves = 0;
+    for (int i = 0; i < st->n_pending && out->n_moves < STATION_MAX_MOVES; i++)
+        out->moves[out->n_moves++] = st->pending[i];
+    out->move_seq = st->move_seq;
+    out->alarms_active = diag_active_mask(&st->diag);
+    out->alarms_unacked = unacked;
+    out->state = st->state;
+    out->mode = st->mode;
+    out->step = st->chain ? (int)cur_step(st) : -1;
+    out->serving_sysid = st->serving_sysid;
+    out->reconciled = st->reconciled;
+}
+
+static void note_commits(struct station *st, const struct station_inputs *in)
+{
+    uint32_t c = in->inv.moves_committed_seq;
+    if (!in->inv.valid || c <= st->committed_seq)
+        return;
+    if (c > st->move_seq)
+        c = st->move_seq;
+    st->committed_seq = c;
+    int keep = 0;
+    for (int i = 0; i < st->n_pending; i++)
+        if (st->pending[i].seq > c)
+            st->pending[keep++] = st->pending[i];
+    st->n_pending = keep;
+    st->commit_wait_since_ms = st->n_pending ? st->now_ms + 1 : 0;
+}
+
+/* ---- public ---------------------------------------------------------------------------- */
+
+void station_inputs_init(struct station_inputs *in)
+{
+    memset(in, 0, sizeof *in);
+    in->op.cmd = STATION_CMD_NONE;
+    in->op.op = STATION_OP_NONE;
+    in->op.alarm = -1;
+    in->inv.last_step = -1;
+    in->inv.fresh_slot = -1;
+    for (int s = 0; s < REGMAP_MAX_SLOTS; s++)
+        in->inv.charger_request[s] = -1;
+    in->plant.carousel_pos = -1;
+}
+
+int station_init(struct station *st, const struct station_cfg *cfg, const struct plantcfg *pc, uint64_t now_ms)
+{
+    if (!cfg || !pc || pc->n_slots < 1 || pc->n_slots > REGMAP_MAX_SLOTS || cfg->sequence < 0 ||
+        cfg->sequence >= SWAPSEQ_ORDER_COUNT || cfg->cell_min_mV > cfg->cell_max_mV)
+        return -1;
+    memset(st, 0, sizeof *st);
+    st->cfg = *cfg;
+    st->pc = *pc;
+    st->state = ST_STOPPED;
+    st->mode = STATION_MODE_PRODUCTION;
+    st->state_since_ms = now_ms;
+    st->now_ms = now_ms;
+    st->chain_pos = -1;
+    st->requested = ST_NONE;
+    diag_init(&st->diag);
+    return 0;
+}
+
+void station_step(struct station *st, const struct station_inputs *in, uint64_t now_ms, struct station_outputs *out)
+{
+    memset(out, 0, sizeof *out);
+    out->cmd_ok = true;
+    if (now_ms > st->now_ms)
+        st->now_ms = now_ms;
+    st->out = out;
+    st->requested = ST_NONE;
+
+    if (!st->image_adopted && in->plant.valid)
+        adopt_image(st, &in->plant);
+    note_commits(st, in);
+    diagnose(st, in);
+    if (st->state == ST_STOPPED)
+        reconcile(st, in);
+    service_queue(st, in);
+    if (in->op.cmd != STATION_CMD_NONE)
+        do_command(st, in);
+    else if (in->op.op != STATION_OP_NONE)
+        do_op(st, in);
+
+    /* A state's run action decides from valid sensors only; without them the core
+     * waits (comm loss takes it to Held on its own). */
+    if (in->plant.valid && station_states[st->state].run) {
+        enum station_state before = st->state;
+        station_states[st->state].run(st, in, st->now_ms);
+        if (st->requested != ST_NONE && st->state == before)
+            transition(st, in, st->requested, st->requested_reason);
+    }
+    build_outputs(st, in, out);
+    st->out = NULL;
+}
+
+uint64_t station_next_deadline(const struct station *st)
+{
+    uint64_t next = st->now_ms + (uint64_t)st->cfg.heartbeat_ms;
+    uint64_t d = diag_next_deadline(&st->diag);
+    if (d < next)
+        next = d;
+    if (st->pulse_until_ms > st->now_ms && st->pulse_until_ms < next)
+        next = st->pulse_until_ms;
+    if (st->chain && st->step_applied && st->step_deadline_ms > st->now_ms && st->step_deadline_ms < next)
+        next = st->step_deadline_ms;
+    if (st->load_since_ms) {
+        uint64_t t = st->load_since_ms - 1 + (uint64_t)st->cfg.touchdown_debounce_ms;
+        if (t > st->now_ms && t < next)
+            next = t;
+    }
+    return next;
+}

@@ -1,0 +1,247 @@
+/* Battery health: estimators fed by charger telemetry in the slots and by the drone's
+ * BATTERY_STATUS in flight (capacity from throughput between rested OCVs, DCIR from the
+ * current step at charge start, equivalent full cycles, peak temperature), filtered over
+ * cycles with their uncertainty; and the hand-out / charging / retirement policy.
+ * Pure code: time comes in the samples, nothing here reads a clock or does I/O.
+ *
+ * Sign convention: current_A > 0 charges the pack (into it), < 0 discharges it.
+ */
+#ifndef SWAP_HEALTH_H
+#define SWAP_HEALTH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/cfg.h"
+#include "mavlink/mav.h"
+
+/* Every tunable of the estimators and of the policy (configs/health.ini). */
+struct health_config {
+    /* [estimator] */
+    double rest_current_A;        /* |I| below this counts as resting */
+    double min_rest_s;            /* rest needed before an OCV counts as relaxed */
+    double rest_window_s;         /* OCV = mean of the rest samples in this last window */
+    double max_dvdt_mV_min;       /* per cell: a rest whose OCV still moves faster is not relaxed */
+    double min_window_soc;        /* a capacity window needs at least this SoC swing */
+    double ocv_sd_mV;             /* per cell: OCV model error (cell spread, hysteresis) */
+    double current_gain_sd;       /* relative: current sensor gain uncertainty */
+    double max_gap_s;             /* a longer gap between samples with current breaks coulomb counting */
+    double dcir_delay_s;          /* DCIR = dV/dI this long after the charge-start step */
+    double dcir_min_step_A;
+    double dcir_soc_min, dcir_soc_max;   /* DCIR only in the flat middle of the resistance bowl */
+    double dcir_sd_rel;           /* measurement sd of one DCIR, relative */
+    double arrhenius_K;           /* Ea/R: DCIR is normalised to 25 degC with this */
+    double dcir_rated_mohm;       /* prior for a new pack (pack DCIR at dcir_delay_s) */
+    int dcir_new_count;           /* the filtered DCIR after this many steps becomes "new" */
+    double capacity_prior_sd;     /* relative sd of a new pack's capacity around rated */
+    double capacity_process_sd;   /* relative, per sqrt(EFC): ageing noise of the level */
+    double fade_process_sd;       /* relative per EFC, per sqrt(EFC): drift of the fade rate */
+    double dcir_process_sd;       /* relative, per sqrt(EFC) */
+    double min_cell_V, max_cell_V;/* telemetry outside this is absurd and rejected */
+    double max_current_A;
+    double min_temp_degC, max_temp_degC;
+    /* [eligibility] */
+    double discharge_min_degC, discharge_max_degC;
+    double cooled_max_degC;       /* a pack warmer than this after charge is not handed out */
+    double min_rest_after_charge_s;
+    double reserve_soc;           /* SoC that must remain after the next flight */
+    /* [charging] */
+    double charge_min_degC, charge_max_degC;
+    double charge_c_rate;         /* for the just-in-time estimate */
+    double cv_tail_s;             /* CV phase duration, roughly constant */
+    double jit_margin_s;
+    double storage_after_days;
+    double storage_v_per_cell;
+    /* [retirement] */
+    double retire_soh;            /* SoH below this retires a pack */
+    double retire_z;              /* ... when soh + z sd is below it */
+    int retire_confirmations;     /* ... or after this many consecutive estimates below it */
+    double retire_dcir_ratio;     /* DCIR >= ratio x new retires */
+    double quarantine_temp_degC;  /* a pack that was ever this hot is quarantined */
+    int quarantine_unreadable_tag;/* quarantine a pack whose tag cannot be read (1) */
+};
+
+extern const struct cfg_key health_policy_keys[];
+extern const size_t health_policy_n_keys;
+
+/* Fills cfg with the defaults (the values in configs/health.ini). */
+void health_config_defaults(struct health_config *cfg);
+/* Loads an INI file with only the health tables. 0, or -1 with err set (also when the
+ * windows are inconsistent, e.g. dcir_soc_min >= dcir_soc_max). */
+int health_config_load(const char *path, struct health_config *cfg, struct cfg_error *err);
+/* Cross-key checks after cfg_load_tables; 0 or -1 with err set. */
+int health_config_check(const struct health_config *cfg, struct cfg_error *err);
+
+/* ---- OCV / SoC -------------------------------------------------------------------- */
+
+/* Cell OCV (V) at soc 0..1 from the NMC table of the reference; clamped outside. */
+double health_ocv_from_soc(double soc);
+/* Inverse: SoC 0..1 at a cell OCV (V); clamped outside the table. */
+double health_soc_from_ocv(double cell_V);
+/* dOCV/dSoC (V per unit SoC) of the table segment around soc. */
+double health_ocv_slope(double soc);
+
+/* ---- telemetry -------------------------------------------------------------------- */
+
+struct health_sample {
+    double t_s;
+    double voltage_V;   /* pack terminal voltage */
+    double current_A;   /* mean over the interval since the previous sample; > 0 charging */
+    double temp_degC;
+};
+
+/* Converts the slot's input registers (IR_SLOT_TAG_HI .. IR_SLOT_CHG_FAULT, 10 words, in
+ * register-map order) into a sample. Returns 0, or -1 when a reading is unknown (0xFFFF
+ * voltage, open NTC 32767) or the charger reports a fault. */
+int health_sample_from_slot(const uint16_t regs[10], double t_s, struct health_sample *out);
+/* From a drone's BATTERY_STATUS: voltage = sum of the known cells, current sign turned
+ * to ours. Returns 0, or -1 when voltage, current or temperature is unknown. */
+int health_sample_from_battery_status(const struct mav_battery_status *bs, double t_s,
+                                      struct health_sample *out);
+
+/* ---- estimator --------------------------------------------------------------------- */
+
+/* Why a sample or a measurement was not used (counters in struct health_estimator). */
+enum health_reject {
+    HEALTH_REJ_NAN,            /* NaN / infinite field */
+    HEALTH_REJ_VOLTAGE,        /* cell voltage outside min_cell_V..max_cell_V */
+    HEALTH_REJ_CURRENT,        /* |I| > max_current_A */
+    HEALTH_REJ_TEMP,           /* outside min_temp_degC..max_temp_degC */
+    HEALTH_REJ_TIME,           /* time not increasing */
+    HEALTH_REJ_GAP,            /* gap with current: coulomb count broken */
+    HEALTH_REJ_UNRESTED,       /* capacity window: an end was not relaxed */
+    HEALTH_REJ_SMALL_WINDOW,   /* capacity window: |dSoC| < min_window_soc */
+    HEALTH_REJ_INCONSISTENT,   /* capacity window: charge and SoC disagree in sign / absurd */
+    HEALTH_REJ_DCIR,           /* DCIR step unusable (outside SoC window, current unsteady) */
+    HEALTH_REJ_COUNT
+};
+
+const char *health_reject_name(enum health_reject r);
+
+/* Events that health_est_feed reports (bit mask). */
+#define HEALTH_EV_REJECTED   0x01   /* the sample was rejected (counted) */
+#define HEALTH_EV_CAPACITY   0x02   /* a capacity window was measured and filtered in */
+#define HEALTH_EV_DCIR       0x04   /* a DCIR step was measured and filtered in */
+#define HEALTH_EV_CYCLE      0x08   /* a charge started: the previous cycle is complete */
+
+/* What one cycle (charge start to next charge start) measured. */
+struct health_cycle {
+    int index;                    /* 1, 2, ... (0: before the first charge) */
+    double t_start_s;
+    double charged_mAh, discharged_mAh;
+    double capacity_meas_mAh;     /* last window in the cycle; NaN when none */
+    double capacity_meas_sd_mAh;
+    double dcir_meas_mohm;        /* at 25 degC; NaN when none */
+    double peak_temp_degC;
+};
+
+#define HEALTH_REST_MAX 64
+
+struct health_estimator {
+    struct health_config cfg;
+    int cells;
+    double rated_mAh;
+    /* filtered state: capacity level and fade rate (mAh per EFC) with covariance */
+    double cap_mAh, fade_mAh_efc;
+    double P[2][2];
+    double efc_at_update;
+    /* filtered DCIR at 25 degC, pack, at dcir_delay_s */
+    double dcir_mohm, dcir_var;
+    double dcir_new_mohm;
+    double dcir_efc;              /* EFC at the last DCIR update */
+    int dcir_count;
+    int cap_count;
+    int below_count;              /* consecutive capacity updates with SoH < retire_soh */
+    /* totals */
+    double ah_throughput, efc, peak_temp_degC;
+    int charge_count;
+    double q_mAh;                 /* net coulomb count, + into the pack */
+    /* stream state */
+    bool have_prev;
+    struct health_sample prev;
+    bool resting;
+    double rest_start_s;
+    int rest_n, rest_head;
+    double rest_t[HEALTH_REST_MAX], rest_v[HEALTH_REST_MAX];
+    /* last relaxed point */
+    bool have_anchor;
+    double anchor_soc, anchor_q_mAh, anchor_var_soc;
+    /* DCIR step in progress */
+    bool step_active;
+    double step_t0, step_v0, step_q0, step_soc0;
+    double step_i_min, step_i_max;
+    /* counters */
+    long samples, rejected[HEALTH_REJ_COUNT];
+    struct health_cycle cycle;    /* the cycle in progress */
+    struct health_cycle last_cycle;   /* the last complete cycle (after HEALTH_EV_CYCLE) */
+};
+
+/* Starts a new pack: capacity = rated with the prior sd, DCIR = dcir_rated_mohm. */
+void health_est_init(struct health_estimator *e, const struct health_config *cfg, int cells,
+                     double rated_mAh);
+/* Continues from stored estimates (the registry's values). */
+void health_est_restore(struct health_estimator *e, double cap_mAh, double cap_sd_mAh,
+                        double dcir_mohm, double dcir_sd_mohm, double dcir_new_mohm,
+                        double efc, int charge_count);
+
+/* Feeds one sample; returns HEALTH_EV_* bits. A rejected sample changes no estimate. */
+unsigned health_est_feed(struct health_estimator *e, const struct health_sample *s);
+
+/* Ends the stream: closes the cycle in progress into last_cycle (HEALTH_EV_CYCLE if it
+ * had any data, else 0). */
+unsigned health_est_finish(struct health_estimator *e);
+
+double health_est_soh(const struct health_estimator *e);
+double health_est_soh_sd(const struct health_estimator *e);
+double health_est_capacity_sd(const struct health_estimator *e);
+double health_est_dcir_sd(const struct health_estimator *e);
+long health_est_rejected_total(const struct health_estimator *e);
+
+/* ---- policy ------------------------------------------------------------------------- */
+
+/* What the policy needs to know about a pack in the magazine. */
+struct health_pack {
+    uint32_t tag;
+    bool in_service;              /* status in service */
+    bool fault;                   /* charger fault, unknown reading, ... */
+    bool tag_readable;
+    double soc;                   /* 0..1, from OCV or the charger */
+    double soh;
+    double rated_mAh;
+    double efc;
+    double temp_degC;             /* NaN = unknown (counts as a fault) */
+    double rest_s;                /* time without current */
+    double since_charge_end_s;    /* time since the last charge ended (large when never) */
+};
+
+/* 0 when p may be handed out for a flight needing need_soc (0..1) of its charge;
+ * otherwise -1 with a reason in why. */
+int health_pack_eligible(const struct health_config *cfg, const struct health_pack *p,
+                         double need_soc, char *why, size_t why_size);
+
+/* Index of the pack to hand out: eligible, most usable energy (soc x soh x rated), ties
+ * (within 1 %) broken by fewest EFC. -1 when none is eligible. */
+int health_choose_pack(const struct health_config *cfg, const struct health_pack *packs, int n,
+                       double need_soc);
+
+enum health_charge_action { HEALTH_CHARGE_OFF, HEALTH_CHARGE_FULL, HEALTH_CHARGE_STORAGE };
+
+/* Just in time: charge fully when the pack is needed within the time a charge takes (plus
+ * margin); move to storage voltage when idle longer than storage_after_days and not needed
+ * soon; otherwise leave it. Never charges outside the charge temperature window or with a
+ * fault (OFF then). needed_in_s < 0 means no demand known. */
+enum health_charge_action health_charge_decision(const struct health_config *cfg,
+                                                 const struct health_pack *p, double needed_in_s,
+                                                 double idle_s);
+
+enum health_verdict { HEALTH_KEEP, HEALTH_QUARANTINE, HEALTH_RETIRE };
+
+/* Status decision from the estimator's state, the pack's peak temperature and whether its
+ * tag reads. Retires at SoH < retire_soh (upper confidence bound below it, or
+ * retire_confirmations consecutive estimates below it) or DCIR >= ratio x new (lower
+ * bound); quarantines over-temperature and unreadable tags. why gets the reason. */
+enum health_verdict health_judge(const struct health_config *cfg, const struct health_estimator *e,
+                                 bool tag_readable, char *why, size_t why_size);
+
+#endif

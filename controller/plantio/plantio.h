@@ -1,0 +1,73 @@
+/* Plant I/O: the register image of regmap.h <-> the station core's typed plant inputs
+ * and output image, and a small backend interface (libmodbus style: a struct of
+ * function pointers) that moves the four blocks. The in-process backend talks straight
+ * to the simulator's plant model; a Modbus TCP transport (controller/plantlink) hands
+ * over the same arrays, so the mapping code is the same either way.
+ */
+#ifndef SWAP_PLANTIO_H
+#define SWAP_PLANTIO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/station_io.h"
+#include "regmap/regmap.h"
+
+#define PLANTIO_DI_MAX REGMAP_DI_COUNT(REGMAP_MAX_SLOTS)
+#define PLANTIO_IR_MAX REGMAP_IR_COUNT(REGMAP_MAX_SLOTS)
+#define PLANTIO_HR_MAX REGMAP_HR_COUNT(REGMAP_MAX_SLOTS)
+
+/* One scan's worth of registers for a plant with n_slots slots. */
+struct plantio_image {
+    unsigned n_slots;
+    uint8_t di[PLANTIO_DI_MAX];
+    uint16_t ir[PLANTIO_IR_MAX];
+    uint8_t co[REGMAP_CO_COUNT];
+    uint16_t hr[PLANTIO_HR_MAX];
+};
+
+/* Decodes the input blocks (di: REGMAP_DI_COUNT(n) bits, ir: REGMAP_IR_COUNT(n)
+ * registers) into out. Checks the image before trusting it: register map version,
+ * slot count, bits other than 0/1, enum codes and positions inside their ranges.
+ * Returns 0 with out->valid = true; or -1 with err naming the first bad register, and
+ * then out->valid = false and nothing else in out changed. */
+int plantio_decode(const uint8_t *di, const uint16_t *ir, unsigned n_slots,
+                   struct station_plant_in *out, char *err, size_t errsize);
+
+/* Encodes the core's output image into coils (REGMAP_CO_COUNT) and holding registers
+ * (REGMAP_HR_COUNT(n)); values are clamped into the documented ranges. */
+void plantio_encode(const struct station_plant_out *o, unsigned n_slots, uint8_t *co, uint16_t *hr);
+
+/* A transport for the four blocks. Each call returns 0, or -1 with errno set (EIO for
+ * a Modbus exception, ETIMEDOUT, ...). */
+struct plantio_backend {
+    const char *name;
+    void *ctx;
+    int (*read_di)(void *ctx, unsigned addr, unsigned n, uint8_t *out);
+    int (*read_ir)(void *ctx, unsigned addr, unsigned n, uint16_t *out);
+    int (*read_co)(void *ctx, unsigned addr, unsigned n, uint8_t *out);
+    int (*write_co)(void *ctx, unsigned addr, unsigned n, const uint8_t *v);
+    int (*write_hr)(void *ctx, unsigned addr, unsigned n, const uint16_t *v);
+    void (*close)(void *ctx);
+};
+
+struct sim_plant;
+
+/* The in-process backend onto a plant model (not owned: close does not free it). */
+void plantio_sim_backend(struct plantio_backend *b, struct sim_plant *plant);
+
+/* Reads both input blocks and decodes them. Returns 0; or -1 with err set and
+ * in->valid = false (transport failure or a garbage image). */
+int plantio_read(const struct plantio_backend *b, unsigned n_slots, struct station_plant_in *in,
+                 char *err, size_t errsize);
+
+/* Encodes and writes coils, then holding registers. Returns 0 or -1 with err set. */
+int plantio_write(const struct plantio_backend *b, unsigned n_slots, const struct station_plant_out *o,
+                  char *err, size_t errsize);
+
+/* Reads the plant's present coil levels into in->co_readback (have_readback = true), so
+ * the core can adopt them at start-up. Returns 0 or -1 with err set. */
+int plantio_readback(const struct plantio_backend *b, struct station_plant_in *in, char *err, size_t errsize);
+
+#endif

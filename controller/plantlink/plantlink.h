@@ -1,0 +1,75 @@
+/* Modbus TCP link to the plant. A worker thread exchanges the process image with the
+ * plant every period (write coils, write holding registers, read discrete inputs, read
+ * input registers: four block requests) and reconnects with back-off when the link
+ * fails. The scan loop hands its outputs over and takes the latest inputs under a mutex,
+ * so a slow or dead plant never blocks the scan; it judges comm loss from the age of
+ * the inputs.
+ */
+#ifndef SWAP_PLANTLINK_H
+#define SWAP_PLANTLINK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "regmap/regmap.h"
+
+#define PLANTLINK_DI_MAX REGMAP_DI_COUNT(REGMAP_MAX_SLOTS)
+#define PLANTLINK_IR_MAX REGMAP_IR_COUNT(REGMAP_MAX_SLOTS)
+#define PLANTLINK_HR_MAX REGMAP_HR_COUNT(REGMAP_MAX_SLOTS)
+
+struct plantlink_inputs {
+    uint8_t di[PLANTLINK_DI_MAX];
+    uint16_t ir[PLANTLINK_IR_MAX];
+};
+
+struct plantlink_outputs {
+    uint8_t co[REGMAP_CO_COUNT];
+    uint16_t hr[PLANTLINK_HR_MAX];
+};
+
+struct plantlink_config {
+    char host[128];
+    int port;
+    int unit_id;
+    unsigned n_slots;
+    int period_ms;              /* exchange period */
+    int response_timeout_ms;    /* per request */
+    int backoff_min_ms, backoff_max_ms; /* reconnect back-off, doubling */
+};
+
+struct plantlink_status {
+    bool connected;
+    uint64_t inputs_ms;         /* CLOCK_MONOTONIC ms when the inputs were read; 0 never */
+    uint64_t exchanges, failures, reconnects;
+    uint64_t exchange_us_last, exchange_us_max;
+    int last_errno;
+    char last_error[128];
+    /* The plant's own coil and holding-register image, read back at every (re)connect
+     * before anything is written: after a restart the controller adopts it instead of
+     * writing its defaults, so it never moves anything before it has reconciled. */
+    uint64_t readback_seq;      /* increments with every successful read-back */
+    struct plantlink_outputs readback;
+};
+
+struct plantlink;
+
+/* Starts the worker; it connects in the background. Returns NULL with err filled on a
+ * bad configuration or when the thread cannot start. */
+struct plantlink *plantlink_start(const struct plantlink_config *cfg, char *err, size_t errsize);
+
+/* Stops the worker and closes the link. */
+void plantlink_stop(struct plantlink *l);
+
+/* Outputs to write from the next exchange on. Never blocks on the network. */
+void plantlink_put_outputs(struct plantlink *l, const struct plantlink_outputs *out);
+
+/* Copies the latest inputs and the link status. Never blocks on the network. Returns
+ * status.inputs_ms (0 if no exchange has succeeded yet). */
+uint64_t plantlink_get_inputs(struct plantlink *l, struct plantlink_inputs *in,
+                              struct plantlink_status *status);
+
+/* CLOCK_MONOTONIC in milliseconds, the time base of inputs_ms. */
+uint64_t plantlink_now_ms(void);
+
+#endif

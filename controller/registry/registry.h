@@ -1,0 +1,238 @@
+/* The battery registry: every battery the station owns, where it is, its health
+ * estimates, its charges and flights, the swaps with their step timings, events and
+ * alarms, in one SQLite database (WAL, synchronous=FULL, foreign keys on).
+ *
+ * The store never reads the clock (times are ms since the epoch, passed in) and never
+ * "repairs" a database: a file that is not a database, fails PRAGMA quick_check, or
+ * carries a newer schema (user_version) is refused on open and left byte-identical.
+ * Every write is one transaction that has committed (and reached the disk) when the
+ * function returns 0. Functions return 0 or a negative REGISTRY_E* code; the last
+ * error's text is registry_last_error().
+ */
+#ifndef SWAP_REGISTRY_H
+#define SWAP_REGISTRY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Schema version this code writes; older files are migrated on open (1 -> 2 -> ...). */
+#define REGISTRY_SCHEMA_VERSION 2
+
+/* Error codes (negative returns). */
+#define REGISTRY_EDB        (-1)  /* SQLite error (I/O, full disk, locked past timeout) */
+#define REGISTRY_ENOTFOUND  (-2)  /* no such battery / swap / alarm */
+#define REGISTRY_EEXIST     (-3)  /* tag or serial already registered */
+#define REGISTRY_EOCCUPIED  (-4)  /* destination already holds another battery */
+#define REGISTRY_EINVAL     (-5)  /* bad argument (range, NaN, unknown enum, bad JSON) */
+#define REGISTRY_ESTATE     (-6)  /* not allowed now (e.g. alarm already cleared) */
+
+/* Open flags. */
+#define REGISTRY_OPEN_CREATE   1  /* create the file if it does not exist */
+#define REGISTRY_OPEN_READONLY 2  /* query only; no migration, every write fails */
+
+enum registry_status { REGISTRY_IN_SERVICE, REGISTRY_QUARANTINE, REGISTRY_RETIRED, REGISTRY_STATUS_COUNT };
+
+enum registry_place {
+    REGISTRY_PLACE_UNKNOWN,
+    REGISTRY_PLACE_SLOT,        /* index = slot number (1-based) */
+    REGISTRY_PLACE_GRIPPER_A,
+    REGISTRY_PLACE_GRIPPER_B,
+    REGISTRY_PLACE_DRONE,       /* index = the drone's MAVLink system id */
+    REGISTRY_PLACE_QUARANTINE,
+    REGISTRY_PLACE_COUNT
+};
+
+struct registry_location {
+    enum registry_place place;
+    int index;                  /* slot number or drone system id; 0 otherwise */
+};
+
+enum registry_severity { REGISTRY_DEBUG, REGISTRY_INFO, REGISTRY_WARNING, REGISTRY_ERROR,
+                         REGISTRY_CRITICAL, REGISTRY_SEVERITY_COUNT };
+
+struct registry_error {
+    char msg[256];
+};
+
+struct registry_battery {
+    uint32_t tag;                   /* RFID tag id: the key */
+    char serial[32];
+    int rated_mah;
+    int cells;
+    enum registry_status status;
+    char status_reason[128];
+    int64_t commissioned_ms;
+    /* estimates, each with its standard deviation */
+    double capacity_mah, capacity_sd_mah;
+    double dcir_mohm, dcir_sd_mohm;
+    double dcir_new_mohm;           /* the pack's resistance when new (retirement baseline) */
+    double efc;
+    int charge_count;
+    double peak_temp_degC;
+    int64_t last_used_ms;           /* last charge or flight end (storage decision) */
+    /* current location (filled by queries; ignored by registry_add_battery) */
+    struct registry_location loc;
+    int64_t loc_since_ms;
+};
+
+struct registry_charge {
+    uint32_t tag;
+    int slot;
+    int64_t start_ms, end_ms;
+    double charge_mah;              /* charge counter at the end */
+    double ocv_start_mV, ocv_end_mV;   /* rested OCVs; NaN when not rested */
+    double capacity_mah;            /* this window's measurement; NaN when none */
+    double capacity_sd_mah;
+    double dcir_mohm;               /* NaN when no clean current step */
+    double peak_temp_degC;
+    const char *result;             /* "done", "fault", "aborted", ... */
+};
+
+struct registry_flight {
+    uint32_t tag;
+    int drone;
+    int64_t start_ms, end_ms;
+    double consumed_mah;
+    double min_voltage_mV;
+    double peak_temp_degC;
+    int remaining_pct;              /* -1 unknown */
+};
+
+struct registry_event {
+    int64_t id;
+    int64_t time_ms;
+    enum registry_severity severity;
+    char source[32];
+    char text[256];
+    char json[512];                 /* "" when none (truncated copies are never returned:
+                                       longer JSON is listed as "") */
+};
+
+struct registry_alarm {
+    int64_t id;
+    char code[32];
+    char text[256];
+    int64_t raised_ms, acked_ms, cleared_ms;   /* 0 = not yet */
+};
+
+struct registry_swap_step {
+    char step[48];
+    int64_t start_ms, end_ms;
+};
+
+struct registry;
+
+/* Opens (and with REGISTRY_OPEN_CREATE creates) the database at path and brings its
+ * schema to REGISTRY_SCHEMA_VERSION. Refuses, with a message in err and NULL returned,
+ * a file that is not an SQLite database, one that fails PRAGMA quick_check, one whose
+ * user_version is newer than ours, and a missing file without CREATE. Nothing is
+ * written to a refused file. */
+struct registry *registry_open(const char *path, int flags, struct registry_error *err);
+
+/* As registry_open, migrating only up to target_version (1..REGISTRY_SCHEMA_VERSION);
+ * for migration tests and tools. */
+struct registry *registry_open_version(const char *path, int flags, int target_version,
+                                       struct registry_error *err);
+
+void registry_close(struct registry *reg);
+
+/* Text of the last error on reg. */
+const char *registry_last_error(const struct registry *reg);
+/* Name of an error code. */
+const char *registry_strerror(int code);
+/* Schema version of the open file (PRAGMA user_version). */
+int registry_schema_version(struct registry *reg);
+/* Runs PRAGMA integrity_check; 0 when "ok", REGISTRY_EDB with the first problem. */
+int registry_check_integrity(struct registry *reg);
+
+const char *registry_place_name(enum registry_place p);
+const char *registry_status_name(enum registry_status s);
+const char *registry_severity_name(enum registry_severity s);
+/* Parses a status name ("in_service", "quarantine", "retired"); -1 if unknown. */
+int registry_status_parse(const char *name);
+/* Formats a location as "slot 3", "gripper A", "drone 12", "quarantine", "unknown". */
+void registry_location_format(struct registry_location loc, char *buf, size_t size);
+
+/* ---- batteries ------------------------------------------------------------------- */
+
+/* Registers a new pack (in service, at an unknown place unless b->loc says otherwise).
+ * Estimates start from b (callers put the rated values and a prior sd there).
+ * REGISTRY_EEXIST if the tag or serial is taken, REGISTRY_EINVAL for bad values,
+ * REGISTRY_EOCCUPIED if b->loc is taken. */
+int registry_add_battery(struct registry *reg, const struct registry_battery *b, int64_t now_ms);
+
+/* Fills out with the pack and its location; REGISTRY_ENOTFOUND if unknown. */
+int registry_get_battery(struct registry *reg, uint32_t tag, struct registry_battery *out);
+
+/* Stores the estimate fields (capacity, dcir, dcir_new, efc, charge_count, peak
+ * temperature, last_used) of b. REGISTRY_EINVAL on NaN or negative values. */
+int registry_update_estimates(struct registry *reg, const struct registry_battery *b);
+
+/* Changes the status with a reason and logs an event, in one transaction. */
+int registry_set_status(struct registry *reg, uint32_t tag, enum registry_status status,
+                        const char *reason, int64_t now_ms);
+
+/* Moves a battery: the new current location, a location_history row, and (when
+ * swap_id > 0) the swap_steps row {step_name, step_start_ms, now_ms}, all in ONE
+ * transaction; returns only after it committed. REGISTRY_EOCCUPIED if another pack is
+ * at `to` (slots, grippers and drone bays hold one pack), REGISTRY_ENOTFOUND for an
+ * unknown tag or swap. */
+int registry_move_battery(struct registry *reg, uint32_t tag, struct registry_location to,
+                          const char *step_name, int64_t swap_id, int64_t step_start_ms,
+                          int64_t now_ms);
+
+/* The pack at loc: *tag set and 0, or REGISTRY_ENOTFOUND when the place is empty. */
+int registry_find_at(struct registry *reg, struct registry_location loc, uint32_t *tag);
+
+/* Calls fn for every pack (ordered by tag); fn returning non-zero stops the walk.
+ * Returns the number visited or a negative error. */
+int registry_list_batteries(struct registry *reg,
+                            int (*fn)(const struct registry_battery *b, void *ctx), void *ctx);
+
+/* Location history of a tag, oldest first: fn(loc, time_ms, step, swap_id, ctx). */
+int registry_list_history(struct registry *reg, uint32_t tag,
+                          int (*fn)(struct registry_location loc, int64_t time_ms,
+                                    const char *step, int64_t swap_id, void *ctx),
+                          void *ctx);
+
+/* ---- measurements ----------------------------------------------------------------- */
+
+int registry_add_charge(struct registry *reg, const struct registry_charge *c);
+int registry_add_flight(struct registry *reg, const struct registry_flight *f);
+
+/* ---- swaps ------------------------------------------------------------------------ */
+
+/* Starts a swap record for drone (system id 1..255) at touchdown; *swap_id set. */
+int registry_begin_swap(struct registry *reg, int drone, int64_t touchdown_ms, int64_t *swap_id);
+/* Records a step that moved no battery (e.g. "clamp"). */
+int registry_record_step(struct registry *reg, int64_t swap_id, const char *step,
+                         int64_t start_ms, int64_t end_ms);
+/* Closes a swap: batteries out / in (0 = none), cleared time, result ("ok", "aborted",
+ * ...); on-pad time = cleared - touchdown. REGISTRY_ESTATE if already closed. */
+int registry_finish_swap(struct registry *reg, int64_t swap_id, uint32_t battery_out,
+                         uint32_t battery_in, int64_t cleared_ms, const char *result);
+/* Reads a swap's on-pad time (-1 while open) and copies up to max steps in order;
+ * *n_steps gets the total count. */
+int registry_get_swap(struct registry *reg, int64_t swap_id, int64_t *on_pad_ms,
+                      struct registry_swap_step *steps, int max, int *n_steps);
+
+/* ---- events and alarms -------------------------------------------------------------- */
+
+/* Appends an event; json may be NULL, otherwise must be valid JSON (REGISTRY_EINVAL). */
+int registry_add_event(struct registry *reg, int64_t time_ms, enum registry_severity sev,
+                       const char *source, const char *text, const char *json);
+/* Events with time_ms >= since_ms, oldest first, at most limit (<= 0: all). */
+int registry_list_events(struct registry *reg, int64_t since_ms, int limit,
+                         int (*fn)(const struct registry_event *e, void *ctx), void *ctx);
+
+int registry_raise_alarm(struct registry *reg, const char *code, const char *text,
+                         int64_t now_ms, int64_t *alarm_id);
+/* REGISTRY_ESTATE when already acknowledged (ack) or cleared (clear). */
+int registry_ack_alarm(struct registry *reg, int64_t alarm_id, int64_t now_ms);
+int registry_clear_alarm(struct registry *reg, int64_t alarm_id, int64_t now_ms);
+/* Alarms raised at or after since_ms (active_only: not cleared), oldest first. */
+int registry_list_alarms(struct registry *reg, int64_t since_ms, bool active_only,
+                         int (*fn)(const struct registry_alarm *a, void *ctx), void *ctx);
+
+#endif

@@ -1,0 +1,194 @@
+/* Inventory glue between the registry, the hand-out policy and the core: the shell's
+ * cache of every pack and its place, commissioning of packs seen for the first time,
+ * and the core's inventory facts (including the policy's choice) for every scan. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "droneproto/dproto.h"
+#include "swapd.h"
+
+/* Share of a full pack a drone must be handed, besides the policy's reserve. */
+#define SWAPD_FLIGHT_SOC 0.6
+
+struct swapd_pack *swapd_pack_find(struct swapd *d, uint32_t tag)
+{
+    for (int i = 0; i < d->n_packs; i++)
+        if (d->packs[i].tag == tag)
+            return &d->packs[i];
+    return NULL;
+}
+
+static int load_one(const struct registry_battery *b, void *ctx)
+{
+    struct swapd *d = ctx;
+    if (d->n_packs == SWAPD_MAX_BATTERIES)
+        return 1;
+    d->packs[d->n_packs++] = (struct swapd_pack){
+        .tag = b->tag, .loc = b->loc, .status = b->status, .capacity_mah = b->capacity_mah,
+        .rated_mah = b->rated_mah, .dcir_mohm = b->dcir_mohm, .efc = b->efc,
+        .peak_temp_degC = b->peak_temp_degC, .loc_since_ms = b->loc_since_ms,
+    };
+    return 0;
+}
+
+int swapd_inventory_load(struct swapd *d, struct registry *reg, char *err, size_t errsize)
+{
+    d->n_packs = 0;
+    int n = registry_list_batteries(reg, load_one, d);
+    if (n < 0) {
+        snprintf(err, errsize, "reading the battery registry: %s", registry_last_error(reg));
+        return -1;
+    }
+    if (n > SWAPD_MAX_BATTERIES) {
+        snprintf(err, errsize, "the registry holds %d packs; this build tracks at most %d", n,
+                 SWAPD_MAX_BATTERIES);
+        return -1;
+    }
+    return 0;
+}
+
+int swapd_inventory_commission(struct swapd *d, struct registry *reg, const struct station_plant_in *p,
+                               int64_t now_wall_ms, char *err, size_t errsize)
+{
+    for (int s = 0; s < d->plant.n_slots; s++) {
+        const struct station_slot_in *sl = &p->slot[s];
+        if (!sl->present || !sl->tag_ok || sl->tag == 0 || swapd_pack_find(d, sl->tag))
+            continue;
+        if (d->n_packs == SWAPD_MAX_BATTERIES) {
+            snprintf(err, errsize, "more than %d packs", SWAPD_MAX_BATTERIES);
+            return -1;
+        }
+        struct registry_battery b = {
+            .tag = sl->tag, .rated_mah = (int)lround(d->plant.battery_rated_mah),
+            .cells = d->plant.battery_cells, .status = REGISTRY_IN_SERVICE,
+            .capacity_mah = d->plant.battery_rated_mah,
+            .capacity_sd_mah = d->plant.battery_rated_mah * d->health.capacity_prior_sd,
+            .dcir_mohm = d->health.dcir_rated_mohm, .dcir_sd_mohm = d->health.dcir_rated_mohm * 0.1,
+            .dcir_new_mohm = d->health.dcir_rated_mohm,
+            .loc = { REGISTRY_PLACE_SLOT, s + 1 },
+        };
+        char serial[17] = { 0 };
+        dproto_pack_serial(sl->tag, serial);
+        snprintf(b.serial, sizeof b.serial, "%.16s", serial);
+        int rc = registry_add_battery(reg, &b, now_wall_ms);
+        if (rc == REGISTRY_EOCCUPIED) {
+            /* The registry has another pack in that slot: register this one at an unknown
+             * place and let reconciliation stop for the operator. */
+            b.loc = (struct registry_location){ REGISTRY_PLACE_UNKNOWN, 0 };
+            rc = registry_add_battery(reg, &b, now_wall_ms);
+        }
+        if (rc != 0) {
+            snprintf(err, errsize, "registering pack %s: %s", b.serial, registry_last_error(reg));
+            return -1;
+        }
+        registry_add_event(reg, now_wall_ms, REGISTRY_INFO, "inventory", "new pack commissioned", NULL);
+        struct registry_battery got;
+        if (registry_get_battery(reg, b.tag, &got) == 0)
+            load_one(&got, d);
+    }
+    return 0;
+}
+
+void swapd_inventory_apply_move(struct swapd *d, const struct station_move *m)
+{
+    struct swapd_pack *p = swapd_pack_find(d, m->tag);
+    if (!p)
+        return;
+    p->loc_since_ms = swapd_wall_ms(d, m->t_ms);
+    switch (m->to.place) {
+    case STATION_PLACE_SLOT: p->loc = (struct registry_location){ REGISTRY_PLACE_SLOT, m->to.index + 1 }; break;
+    case STATION_PLACE_GRIPPER_A: p->loc = (struct registry_location){ REGISTRY_PLACE_GRIPPER_A, 0 }; break;
+    case STATION_PLACE_GRIPPER_B: p->loc = (struct registry_location){ REGISTRY_PLACE_GRIPPER_B, 0 }; break;
+    case STATION_PLACE_DRONE: p->loc = (struct registry_location){ REGISTRY_PLACE_DRONE, m->to.index }; break;
+    case STATION_PLACE_QUARANTINE: p->loc = (struct registry_location){ REGISTRY_PLACE_QUARANTINE, 0 }; break;
+    default: p->loc = (struct registry_location){ REGISTRY_PLACE_UNKNOWN, 0 }; break;
+    }
+}
+
+/* State of charge of a pack in a slot, from what the charger measures. */
+static double slot_soc(const struct swapd *d, const struct station_slot_in *s, const struct swapd_pack *p)
+{
+    if (s->chg_state == CHARGER_DONE)
+        return 1.0;
+    double cells = d->plant.battery_cells > 0 ? d->plant.battery_cells : 1;
+    double r_ohm = (p && p->dcir_mohm > 0 ? p->dcir_mohm : d->health.dcir_rated_mohm) / 1000.0;
+    double ocv = s->voltage_mV / 1000.0 - (s->current_mA / 1000.0) * r_ohm;
+    return health_soc_from_ocv(ocv / cells);
+}
+
+void swapd_inventory_fill(struct swapd *d, uint64_t now_ms)
+{
+    struct station_inventory_in *inv = &d->in.inv;
+    const struct station_plant_in *pl = &d->in.plant;
+    uint32_t committed = inv->moves_committed_seq;
+    memset(inv, 0, sizeof *inv);
+    inv->moves_committed_seq = committed;
+    inv->valid = true;
+    inv->last_step = -1;
+    inv->fresh_slot = -1;
+    int64_t newest_drone_ms = -1;
+    for (int i = 0; i < d->n_packs; i++) {
+        const struct swapd_pack *p = &d->packs[i];
+        switch (p->loc.place) {
+        case REGISTRY_PLACE_SLOT:
+            if (p->loc.index >= 1 && p->loc.index <= REGMAP_MAX_SLOTS)
+                inv->slot_tag[p->loc.index - 1] = p->tag;
+            break;
+        case REGISTRY_PLACE_GRIPPER_A: inv->grip_a_tag = p->tag; break;
+        case REGISTRY_PLACE_GRIPPER_B: inv->grip_b_tag = p->tag; break;
+        case REGISTRY_PLACE_DRONE:
+            if (p->loc_since_ms > newest_drone_ms) {
+                newest_drone_ms = p->loc_since_ms;
+                inv->pad_tag = p->tag;
+            }
+            break;
+        default: break;
+        }
+    }
+    if (pl->load_g < (unsigned)d->station_cfg.touchdown_g)
+        inv->pad_tag = 0;
+
+    struct health_pack cand[REGMAP_MAX_SLOTS];
+    int cand_slot[REGMAP_MAX_SLOTS], n = 0;
+    bool demand = false;
+    for (int i = 0; i < STATION_MAX_DRONES; i++)
+        demand |= d->in.drones[i].sysid && d->in.drones[i].swap_requested;
+    for (int s = 0; s < d->plant.n_slots && s < REGMAP_MAX_SLOTS; s++) {
+        inv->charger_request[s] = -1;
+        const struct station_slot_in *sl = &pl->slot[s];
+        if (!sl->present || !pl->valid)
+            continue;
+        struct swapd_pack *p = swapd_pack_find(d, inv->slot_tag[s]);
+        if (!p || p->tag != sl->tag)
+            continue;  /* unknown or mismatching pack: reconciliation's business */
+        if (sl->current_mA > 50 || sl->current_mA < -50)
+            p->last_current_ms = now_ms;
+        if (sl->chg_state == CHARGER_DONE && !p->charge_end_ms)
+            p->charge_end_ms = now_ms;
+        else if (sl->chg_state == CHARGER_CC || sl->chg_state == CHARGER_CV)
+            p->charge_end_ms = 0;
+        struct health_pack hp = {
+            .tag = p->tag, .in_service = p->status == REGISTRY_IN_SERVICE,
+            .fault = sl->chg_fault != 0 || sl->chg_state == CHARGER_FAULT || !sl->temp_ok,
+            .tag_readable = sl->tag_ok,
+            .soc = slot_soc(d, sl, p),
+            .soh = p->rated_mah > 0 ? p->capacity_mah / p->rated_mah : 0,
+            .rated_mAh = p->rated_mah, .efc = p->efc,
+            .temp_degC = sl->temp_ok ? sl->temp_degC : NAN,
+            .rest_s = p->last_current_ms ? (double)(now_ms - p->last_current_ms) / 1000.0 : 1e9,
+            .since_charge_end_s = p->charge_end_ms ? (double)(now_ms - p->charge_end_ms) / 1000.0 : 1e9,
+        };
+        enum health_charge_action act = health_charge_decision(&d->health, &hp, demand ? 0 : -1, 0);
+        inv->charger_request[s] = act == HEALTH_CHARGE_FULL ? CHARGER_MODE_CHARGE
+                                  : act == HEALTH_CHARGE_STORAGE ? CHARGER_MODE_STORAGE
+                                                                 : -1;
+        cand[n] = hp;
+        cand_slot[n++] = s;
+    }
+    int best = health_choose_pack(&d->health, cand, n, SWAPD_FLIGHT_SOC + d->health.reserve_soc);
+    if (best >= 0) {
+        inv->fresh_slot = cand_slot[best];
+        inv->fresh_tag = cand[best].tag;
+    }
+}

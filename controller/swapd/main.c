@@ -1,0 +1,574 @@
+/* swapd: the station controller daemon. The scan cycle (DESIGN §3): read the plant's
+ * process image, hear the drones, step the core, persist what moved, write the plant's
+ * outputs, talk to the drones and the console — every period on an absolute monotonic
+ * deadline, so the cycle does not drift and nothing waits on the network or the disk.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-daemon.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mavlink/mav_util.h"
+#include "plantio/plantio.h"
+#include "swapd.h"
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig) { stop_signal = sig; }
+
+static uint64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static int64_t wall_ms_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t swapd_wall_ms(const struct swapd *d, uint64_t mono_ms)
+{
+    return d->wall_start_ms + (int64_t)(mono_ms - d->mono_start_ms);
+}
+
+void swapd_event(struct swapd *d, uint64_t mono_ms, enum registry_severity sev, const char *type,
+                 const char *fmt, ...)
+{
+    struct swapd_event *e = &d->events[d->event_seq % SWAPD_EVENT_RING];
+    memset(e, 0, sizeof *e);
+    e->seq = ++d->event_seq;
+    e->t_ms = swapd_wall_ms(d, mono_ms);
+    snprintf(e->type, sizeof e->type, "%s", type);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->text, sizeof e->text, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "<%d>swapd: %s: %s\n", sev >= REGISTRY_ERROR ? 3 : sev == REGISTRY_WARNING ? 4 : 6,
+            type, e->text);
+    if (d->persist) {
+        struct persist_job j = { .kind = PERSIST_EVENT, .t_ms = e->t_ms, .severity = sev };
+        snprintf(j.source, sizeof j.source, "%s", type);
+        snprintf(j.text, sizeof j.text, "%s", e->text);
+        persist_submit(d->persist, &j);
+    }
+    if (d->console) {
+        json_t *ev = ctlproto_event(e->seq, e->t_ms, e->type, e->text);
+        if (ev) {
+            ctlsock_broadcast_event(d->console, ev);
+            json_decref(ev);
+        }
+    }
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: swapd [options]\n"
+            "  -c, --config FILE        station settings (default /etc/swapd/swapd.ini)\n"
+            "  -p, --plant-config FILE  plant model (default /etc/swapd/plant.ini)\n"
+            "      --db FILE            battery registry (overrides [database] path)\n"
+            "      --control PATH       control socket (overrides [control] path)\n"
+            "      --plant HOST:PORT    plant Modbus server (overrides [plant_link])\n"
+            "      --link ENDPOINT      drone link, e.g. pty:/dev/pts/5 (overrides [drone_link])\n"
+            "      --start              reset and start the station once reconciled\n"
+            "      --check-config       validate the configuration and exit\n"
+            "  -h, --help               this text\n"
+            "Exit codes: 0 clean stop, 1 runtime failure, 2 bad configuration or usage.\n");
+}
+
+struct options {
+    const char *config, *plant_config, *db, *control, *plant, *link;
+    bool check_only, autostart;
+};
+
+static int parse_options(int argc, char **argv, struct options *o)
+{
+    static const struct option longopts[] = {
+        { "config", required_argument, NULL, 'c' },
+        { "plant-config", required_argument, NULL, 'p' },
+        { "db", required_argument, NULL, 'd' },
+        { "control", required_argument, NULL, 's' },
+        { "plant", required_argument, NULL, 'P' },
+        { "link", required_argument, NULL, 'l' },
+        { "start", no_argument, NULL, 'S' },
+        { "check-config", no_argument, NULL, 'C' },
+        { "help", no_argument, NULL, 'h' },
+        { 0, 0, 0, 0 },
+    };
+    *o = (struct options){ .config = "/etc/swapd/swapd.ini", .plant_config = "/etc/swapd/plant.ini" };
+    int c;
+    while ((c = getopt_long(argc, argv, "c:p:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'c': o->config = optarg; break;
+        case 'p': o->plant_config = optarg; break;
+        case 'd': o->db = optarg; break;
+        case 's': o->control = optarg; break;
+        case 'P': o->plant = optarg; break;
+        case 'l': o->link = optarg; break;
+        case 'S': o->autostart = true; break;
+        case 'C': o->check_only = true; break;
+        case 'h': usage(stdout); exit(0);
+        default: usage(stderr); return -1;
+        }
+    }
+    if (optind != argc) {
+        fprintf(stderr, "swapd: unexpected argument '%s'\n", argv[optind]);
+        return -1;
+    }
+    return 0;
+}
+
+/* Loads and cross-checks every configuration; applies command-line overrides. */
+static int load_config(struct swapd *d, const struct options *o)
+{
+    struct cfg_error err;
+    const struct cfg_table tables[] = {
+        { shellcfg_keys, shellcfg_n_keys, &d->shell },
+        { station_cfg_keys, station_cfg_n_keys, &d->station_cfg },
+        { health_policy_keys, health_policy_n_keys, &d->health },
+        { ctlsock_cfg_keys, ctlsock_n_cfg_keys, &d->control },
+    };
+    if (cfg_load_tables(o->config, tables, sizeof tables / sizeof tables[0], &err) != 0 ||
+        health_config_check(&d->health, &err) != 0) {
+        fprintf(stderr, "swapd: %s\n", err.msg);
+        return -1;
+    }
+    if (plantcfg_load(o->plant_config, &d->plant, &err) != 0) {
+        fprintf(stderr, "swapd: %s\n", err.msg);
+        return -1;
+    }
+    if (d->shell.plant_backoff_max_ms < d->shell.plant_backoff_min_ms) {
+        fprintf(stderr, "swapd: %s: [plant_link] backoff_max_ms must not be below backoff_min_ms\n", o->config);
+        return -1;
+    }
+    unsigned mode;
+    if (ctlsock_parse_mode(d->control.mode, &mode) != 0) {
+        fprintf(stderr, "swapd: %s: [control] mode \"%s\" is not an octal mode 0..0777\n", o->config, d->control.mode);
+        return -1;
+    }
+    if (o->db)
+        snprintf(d->shell.db_path, sizeof d->shell.db_path, "%s", o->db);
+    if (o->control)
+        snprintf(d->control.path, sizeof d->control.path, "%s", o->control);
+    if (o->link)
+        snprintf(d->shell.drone_endpoint, sizeof d->shell.drone_endpoint, "%s", o->link);
+    if (o->plant) {
+        const char *colon = strrchr(o->plant, ':');
+        char *end;
+        long port = colon ? strtol(colon + 1, &end, 10) : 0;
+        if (!colon || colon == o->plant || *end || port < 1 || port > 65535 ||
+            (size_t)(colon - o->plant) >= sizeof d->shell.plant_host) {
+            fprintf(stderr, "swapd: --plant \"%s\": expected HOST:PORT\n", o->plant);
+            return -1;
+        }
+        memcpy(d->shell.plant_host, o->plant, (size_t)(colon - o->plant));
+        d->shell.plant_host[colon - o->plant] = 0;
+        d->shell.plant_port = (int)port;
+    }
+    char errbuf[256];
+    struct link_endpoint ep;
+    if (link_parse_endpoint(d->shell.drone_endpoint, &ep, errbuf, sizeof errbuf) != 0) {
+        fprintf(stderr, "swapd: %s: [drone_link] %s\n", o->config, errbuf);
+        return -1;
+    }
+    uint8_t key[32];
+    if (d->shell.drone_key_hex[0] && mav_key_from_hex(d->shell.drone_key_hex, key) != 0) {
+        fprintf(stderr, "swapd: %s: [drone_link] key must be 64 hex digits\n", o->config);
+        return -1;
+    }
+    if (d->shell.drone_require_signing && !d->shell.drone_key_hex[0]) {
+        fprintf(stderr, "swapd: %s: [drone_link] require_signing needs a key\n", o->config);
+        return -1;
+    }
+    struct dronelink probe;
+    if (dronelink_init(&probe, (uint8_t)d->shell.station_sysid, NULL, false, d->shell.drone_allow,
+                       errbuf, sizeof errbuf) != 0) {
+        fprintf(stderr, "swapd: %s: [drone_link] %s\n", o->config, errbuf);
+        return -1;
+    }
+    if (ctlsock_auth_init(&d->auth, d->control.users, d->control.groups, errbuf, sizeof errbuf) != 0) {
+        fprintf(stderr, "swapd: %s: [control] %s\n", o->config, errbuf);
+        return -1;
+    }
+    struct station probe_core;
+    if (station_init(&probe_core, &d->station_cfg, &d->plant, 0) != 0) {
+        fprintf(stderr, "swapd: %s: the station settings do not fit the plant (%s)\n", o->config, o->plant_config);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- the scan ------------------------------------------------------------------------ */
+
+static void read_plant(struct swapd *d, uint64_t now_ms)
+{
+    struct plantlink_inputs raw;
+    plantlink_get_inputs(d->plantlink, &raw, &d->plant_status);
+    const struct plantlink_status *s = &d->plant_status;
+    bool fresh = s->inputs_ms != 0 &&
+                 now_ms - s->inputs_ms <= (uint64_t)(2 * d->shell.plant_period_ms + d->shell.plant_timeout_ms);
+    char err[160];
+    bool sane = plantio_decode(raw.di, raw.ir, (unsigned)d->plant.n_slots, &d->in.plant, err, sizeof err) == 0;
+    if (!sane && s->inputs_ms != 0 && s->inputs_ms != d->garbage_inputs_ms) {
+        d->garbage_inputs_ms = s->inputs_ms;
+        if (d->garbage_count++ % 500 == 0)
+            fprintf(stderr, "<4>swapd: plant image refused: %s (%llu so far)\n", err,
+                    (unsigned long long)d->garbage_count);
+    }
+    d->in.plant.valid = fresh && sane;
+    d->in.plant.have_readback = s->readback_seq > 0;
+    if (s->readback_seq > 0)
+        for (int i = 0; i < REGMAP_CO_COUNT; i++)
+            d->in.plant.co_readback[i] = s->readback.co[i] != 0;
+}
+
+static void hear_drones(struct swapd *d, uint64_t now_ms)
+{
+    if (!d->link)
+        return;
+    uint8_t buf[2048];
+    uint64_t unix_us = (uint64_t)wall_ms_now() * 1000u;
+    for (int i = 0; i < 16; i++) {  /* bounded: a flooding peer cannot hold the scan */
+        ssize_t n = link_read(d->link, buf, sizeof buf);
+        if (n <= 0)
+            break;
+        dronelink_receive(&d->drones, buf, (size_t)n, now_ms, unix_us);
+    }
+    dronelink_fill_inputs(&d->drones, d->in.drones);
+}
+
+static void talk_to_drones(struct swapd *d, uint64_t now_ms)
+{
+    if (!d->link)
+        return;
+    static const uint8_t packml[ST_COUNT] = {
+        [ST_STOPPED] = DPROTO_PACKML_STOPPED, [ST_RESETTING] = DPROTO_PACKML_RESETTING,
+        [ST_IDLE] = DPROTO_PACKML_IDLE, [ST_STARTING] = DPROTO_PACKML_STARTING,
+        [ST_EXECUTE] = DPROTO_PACKML_EXECUTE, [ST_COMPLETING] = DPROTO_PACKML_COMPLETING,
+        [ST_COMPLETE] = DPROTO_PACKML_COMPLETE, [ST_HOLDING] = DPROTO_PACKML_HOLDING,
+        [ST_HELD] = DPROTO_PACKML_HELD, [ST_UNHOLDING] = DPROTO_PACKML_UNHOLDING,
+        [ST_SUSPENDING] = DPROTO_PACKML_SUSPENDING, [ST_SUSPENDED] = DPROTO_PACKML_SUSPENDED,
+        [ST_UNSUSPENDING] = DPROTO_PACKML_UNSUSPENDING, [ST_STOPPING] = DPROTO_PACKML_STOPPING,
+        [ST_ABORTING] = DPROTO_PACKML_ABORTING, [ST_ABORTED] = DPROTO_PACKML_ABORTED,
+        [ST_CLEARING] = DPROTO_PACKML_CLEARING,
+    };
+    const struct station_outputs *o = &d->out;
+    struct dproto_station_status st = {
+        .packml_state = o->state >= 0 && o->state < ST_COUNT ? packml[o->state] : DPROTO_PACKML_UNDEFINED,
+        .unit_mode = (uint8_t)(o->mode + 1),
+        .flags = (uint8_t)((o->state == ST_EXECUTE ? DPROTO_FLAG_ACCEPTING : 0) |
+                           (o->serving_sysid ? DPROTO_FLAG_PAD_OCCUPIED : 0) |
+                           (o->alarms_active ? DPROTO_FLAG_ALARM : 0)),
+        .queue_len = 0,
+    };
+    for (int i = 0; i < STATION_MAX_DRONES; i++)
+        if (d->in.drones[i].sysid && d->in.drones[i].swap_requested)
+            st.queue_len++;
+    dronelink_send(&d->drones, o->msgs, o->n_msgs, &st, now_ms, (uint64_t)wall_ms_now() * 1000u);
+    uint8_t buf[2048];
+    size_t n;
+    while ((n = dronelink_take_output(&d->drones, buf, sizeof buf)) > 0) {
+        ssize_t w = link_write(d->link, buf, n);
+        if (w < (ssize_t)n)
+            break;  /* the radio is full: what is left is dropped; clearances are resent */
+    }
+}
+
+/* Battery moves, swap records, events and alarms of this scan, to the registry. */
+static void persist_outputs(struct swapd *d, uint64_t now_ms)
+{
+    const struct station_outputs *o = &d->out;
+    for (int i = 0; i < o->n_moves; i++) {
+        const struct station_move *m = &o->moves[i];
+        if (m->seq <= d->submitted_seq)
+            continue;
+        struct persist_job j = { .kind = PERSIST_MOVE, .t_ms = swapd_wall_ms(d, m->t_ms),
+                                 .seq = m->seq, .tag = m->tag,
+                                 .step_start_ms = swapd_wall_ms(d, m->step_start_ms) };
+        switch (m->to.place) {
+        case STATION_PLACE_SLOT: j.to = (struct registry_location){ REGISTRY_PLACE_SLOT, m->to.index + 1 }; break;
+        case STATION_PLACE_GRIPPER_A: j.to = (struct registry_location){ REGISTRY_PLACE_GRIPPER_A, 0 }; break;
+        case STATION_PLACE_GRIPPER_B: j.to = (struct registry_location){ REGISTRY_PLACE_GRIPPER_B, 0 }; break;
+        case STATION_PLACE_DRONE: j.to = (struct registry_location){ REGISTRY_PLACE_DRONE, m->to.index }; break;
+        case STATION_PLACE_QUARANTINE: j.to = (struct registry_location){ REGISTRY_PLACE_QUARANTINE, 0 }; break;
+        default: j.to = (struct registry_location){ REGISTRY_PLACE_UNKNOWN, 0 }; break;
+        }
+        snprintf(j.step, sizeof j.step, "%s", m->step ? m->step : "");
+        if (persist_submit(d->persist, &j) != 0)
+            break;  /* queue full: retried next scan, the core keeps waiting */
+        d->submitted_seq = m->seq;
+        swapd_inventory_apply_move(d, m);
+        if (m->from.place == STATION_PLACE_DRONE)
+            d->out_tag = m->tag;
+        if (m->to.place == STATION_PLACE_DRONE)
+            d->in_tag = m->tag;
+    }
+    /* Swap records: a swap opens with the first on-pad step, closes with the clearance. */
+    if (o->step != d->last_step) {
+        if (d->swap_open && d->last_step >= 0) {
+            struct persist_job j = { .kind = PERSIST_STEP, .t_ms = swapd_wall_ms(d, now_ms),
+                                     .step_start_ms = swapd_wall_ms(d, d->step_start_ms) };
+            snprintf(j.step, sizeof j.step, "%s", swapseq_name(d->last_step));
+            persist_submit(d->persist, &j);
+        }
+        if (o->step == SWAPSEQ_CENTER_CLOSE && !d->swap_open) {
+            struct persist_job j = { .kind = PERSIST_BEGIN_SWAP, .t_ms = swapd_wall_ms(d, now_ms),
+                                     .drone = o->serving_sysid };
+            persist_submit(d->persist, &j);
+            d->swap_open = true;
+            d->out_tag = d->in_tag = 0;
+        }
+        d->last_step = o->step;
+        d->step_start_ms = now_ms;
+    }
+    for (int i = 0; i < o->n_msgs; i++) {
+        if (o->msgs[i].kind != STATION_MSG_CLEARED_TAKEOFF && o->msgs[i].kind != STATION_MSG_SWAP_ABORTED)
+            continue;
+        if (!d->swap_open)
+            continue;
+        bool ok = o->msgs[i].kind == STATION_MSG_CLEARED_TAKEOFF;
+        struct persist_job j = { .kind = PERSIST_FINISH_SWAP, .t_ms = swapd_wall_ms(d, now_ms),
+                                 .tag = d->out_tag, .tag_in = d->in_tag };
+        snprintf(j.text, sizeof j.text, "%s", ok ? "ok" : "aborted");
+        persist_submit(d->persist, &j);
+        d->swap_open = false;
+        swapd_event(d, now_ms, REGISTRY_INFO, "swap", "drone %u %s, on pad %.2f s", o->msgs[i].sysid,
+                    ok ? "cleared for take-off" : "swap aborted",
+                    d->core.last_onpad_ms / 1000.0);
+    }
+    for (int i = 0; i < o->n_events; i++) {
+        const struct station_event *e = &o->events[i];
+        swapd_event(d, e->t_ms, REGISTRY_INFO, "state", "%s -> %s: %s", e->from, e->to, e->reason);
+    }
+    for (int i = 0; i < o->n_alarm_events; i++) {
+        const struct station_alarm_event *a = &o->alarm_events[i];
+        const struct diag_def *def = a->alarm >= 0 && a->alarm < DIAG_COUNT ? &diag_table[a->alarm] : NULL;
+        struct persist_job j = { .kind = a->raised ? PERSIST_ALARM_RAISE : PERSIST_ALARM_CLEAR,
+                                 .t_ms = swapd_wall_ms(d, a->t_ms) };
+        snprintf(j.code, sizeof j.code, "%s", def ? def->name : "unknown");
+        if (def && a->raised)
+            d->alarm_raised_wall_ms[a->alarm] = j.t_ms;
+        snprintf(j.text, sizeof j.text, "%s", def ? def->text : "");
+        persist_submit(d->persist, &j);
+        swapd_event(d, a->t_ms, a->raised ? REGISTRY_ERROR : REGISTRY_INFO, "alarm", "%s %s%s%s",
+                    j.code, a->raised ? "raised" : "cleared", def ? ": " : "", def ? def->text : "");
+    }
+}
+
+static void account_scan(struct swapd *d, uint64_t deadline_us, uint64_t woke_us, uint64_t done_us,
+                         uint64_t period_us)
+{
+    struct swapd_stats *s = &d->stats;
+    s->scans++;
+    int64_t late = (int64_t)(woke_us - deadline_us);
+    int64_t took = (int64_t)(done_us - woke_us);
+    if (late > s->jitter_us_max)
+        s->jitter_us_max = late;
+    if (took > s->scan_us_max)
+        s->scan_us_max = took;
+    size_t b = late < 0 ? 0 : (size_t)(late / 100);
+    s->hist[b < 63 ? b : 63]++;
+    if ((uint64_t)took > period_us * (uint64_t)d->shell.overrun_warn_pct / 100u) {
+        s->overruns++;
+        fprintf(stderr, "<4>swapd: scan took %lld us (period %llu us)\n", (long long)took,
+                (unsigned long long)period_us);
+    }
+}
+
+static int run(struct swapd *d, bool autostart)
+{
+    const uint64_t period_us = (uint64_t)d->shell.scan_period_ms * 1000u;
+    uint64_t wd_usec = 0;
+    bool watchdog = sd_watchdog_enabled(0, &wd_usec) > 0;
+    uint64_t next_wd_us = 0;
+    bool started = false;
+    d->last_step = -1;
+
+    sd_notify(0, "READY=1\nSTATUS=reconciling");
+    uint64_t deadline_us = mono_us();
+    while (!stop_signal) {
+        uint64_t woke_us = mono_us();
+        uint64_t now_ms = woke_us / 1000u;
+
+        read_plant(d, now_ms);
+        hear_drones(d, now_ms);
+        d->in.inv.moves_committed_seq = persist_committed_seq(d->persist);
+        swapd_inventory_fill(d, now_ms);
+        d->in.op = (struct station_operator_in){ .cmd = STATION_CMD_NONE, .op = STATION_OP_NONE };
+        if (d->op_pending) {
+            d->in.op = d->op;
+            d->op_pending = false;
+        } else if (autostart && !started && d->out.reconciled) {
+            /* --start: reset then start, once, after reconciliation agreed. */
+            if (d->out.state == ST_STOPPED)
+                d->in.op.cmd = STATION_CMD_RESET;
+            else if (d->out.state == ST_IDLE) {
+                d->in.op.cmd = STATION_CMD_START;
+                started = true;
+            }
+        }
+
+        station_step(&d->core, &d->in, now_ms, &d->out);
+
+        persist_outputs(d, now_ms);
+        if (d->in.plant.have_readback) {
+            /* Nothing is written before the core has adopted the plant's own image. */
+            struct plantlink_outputs po;
+            memset(&po, 0, sizeof po);
+            plantio_encode(&d->out.plant, (unsigned)d->plant.n_slots, po.co, po.hr);
+            plantlink_put_outputs(d->plantlink, &po);
+        }
+        talk_to_drones(d, now_ms);
+        if (d->console)
+            ctlsock_service(d->console, swapd_console_handle, d, 64);
+
+        uint64_t done_us = mono_us();
+        account_scan(d, deadline_us, woke_us, done_us, period_us);
+        if (watchdog && done_us >= next_wd_us) {
+            sd_notify(0, "WATCHDOG=1");
+            next_wd_us = done_us + wd_usec / 2;
+        }
+
+        deadline_us += period_us;
+        if (done_us > deadline_us + period_us) /* fell behind (e.g. stopped): skip, don't burst */
+            deadline_us = done_us;
+        struct timespec ts = { (time_t)(deadline_us / 1000000u), (long)(deadline_us % 1000000u) * 1000L };
+        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR && !stop_signal)
+            ;
+    }
+    sd_notify(0, "STOPPING=1");
+    swapd_event(d, mono_us() / 1000u, REGISTRY_INFO, "daemon", "stopping on signal %d", (int)stop_signal);
+    return 0;
+}
+
+/* Waits (at start-up only) for the first process image, so packs seen for the first
+ * time can be commissioned before the core reconciles. */
+static bool first_image(struct swapd *d, int timeout_ms)
+{
+    uint64_t end = mono_us() / 1000u + (uint64_t)timeout_ms;
+    while (!stop_signal && mono_us() / 1000u < end) {
+        if (plantlink_get_inputs(d->plantlink, NULL, NULL) != 0) {
+            read_plant(d, mono_us() / 1000u);
+            return true;
+        }
+        struct timespec ts = { 0, 10 * 1000000L };
+        nanosleep(&ts, NULL);
+    }
+    return false;
+}
+
+int main(int argc, char **argv)
+{
+    static struct swapd d;
+    struct options o;
+    if (parse_options(argc, argv, &o) != 0)
+        return 2;
+    if (load_config(&d, &o) != 0)
+        return 2;
+    if (o.check_only) {
+        printf("swapd: configuration ok (%s, %s)\n", o.config, o.plant_config);
+        return 0;
+    }
+    setvbuf(stderr, NULL, _IOLBF, 0);
+    struct sigaction sa = { .sa_handler = on_signal };
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    d.mono_start_ms = mono_us() / 1000u;
+    d.wall_start_ms = wall_ms_now();
+    char err[512];
+
+    struct registry_error rerr;
+    struct registry *reg = registry_open(d.shell.db_path, REGISTRY_OPEN_CREATE, &rerr);
+    if (!reg) {
+        fprintf(stderr, "swapd: %s\n", rerr.msg);
+        return 1;
+    }
+    if (swapd_inventory_load(&d, reg, err, sizeof err) != 0) {
+        fprintf(stderr, "swapd: %s\n", err);
+        registry_close(reg);
+        return 1;
+    }
+
+    struct plantlink_config pcfg = { .port = d.shell.plant_port, .unit_id = d.shell.plant_unit_id,
+                                     .n_slots = (unsigned)d.plant.n_slots,
+                                     .period_ms = d.shell.plant_period_ms,
+                                     .response_timeout_ms = d.shell.plant_timeout_ms,
+                                     .backoff_min_ms = d.shell.plant_backoff_min_ms,
+                                     .backoff_max_ms = d.shell.plant_backoff_max_ms };
+    snprintf(pcfg.host, sizeof pcfg.host, "%s", d.shell.plant_host);
+    d.plantlink = plantlink_start(&pcfg, err, sizeof err);
+    if (!d.plantlink) {
+        fprintf(stderr, "swapd: %s\n", err);
+        registry_close(reg);
+        return 1;
+    }
+
+    uint8_t key[32];
+    bool have_key = d.shell.drone_key_hex[0] && mav_key_from_hex(d.shell.drone_key_hex, key) == 0;
+    dronelink_init(&d.drones, (uint8_t)d.shell.station_sysid, have_key ? key : NULL,
+                   d.shell.drone_require_signing, d.shell.drone_allow, err, sizeof err);
+    d.link = link_open(d.shell.drone_endpoint, err, sizeof err);
+    if (!d.link)
+        fprintf(stderr, "<4>swapd: drone link %s: %s (no drones will be served)\n", d.shell.drone_endpoint, err);
+
+    struct ctlsock_err cerr;
+    d.console = ctlsock_open_cfg(&d.control, &cerr);
+    if (!d.console) {
+        fprintf(stderr, "swapd: control socket: %s\n", cerr.msg);
+        plantlink_stop(d.plantlink);
+        link_close(d.link);
+        registry_close(reg);
+        return 1;
+    }
+
+    station_init(&d.core, &d.station_cfg, &d.plant, mono_us() / 1000u);
+    station_inputs_init(&d.in);
+
+    if (first_image(&d, 2000)) {
+        if (swapd_inventory_commission(&d, reg, &d.in.plant, wall_ms_now(), err, sizeof err) != 0)
+            fprintf(stderr, "<4>swapd: commissioning: %s\n", err);
+    } else {
+        fprintf(stderr, "<4>swapd: no process image from %s:%d yet (%s); holding until the plant answers\n",
+                d.shell.plant_host, d.shell.plant_port, d.plant_status.last_error);
+    }
+
+    struct registry_error rerr2;
+    d.reader = registry_open(d.shell.db_path, REGISTRY_OPEN_READONLY, &rerr2);
+    d.persist = persist_start(reg, err, sizeof err);
+    if (!d.persist) {
+        fprintf(stderr, "swapd: %s\n", err);
+        return 1;
+    }
+    swapd_event(&d, mono_us() / 1000u, REGISTRY_INFO, "daemon",
+                "started: plant %s:%d, drones %s, %d packs known, scan %d ms", d.shell.plant_host,
+                d.shell.plant_port, d.link ? link_describe(d.link) : "(none)", d.n_packs,
+                d.shell.scan_period_ms);
+
+    int rc = run(&d, o.autostart);
+
+    ctlsock_close(d.console);
+    d.console = NULL;
+    plantlink_stop(d.plantlink);
+    link_close(d.link);
+    persist_stop(d.persist);
+    d.persist = NULL;
+    registry_close(d.reader);
+    fprintf(stderr, "<6>swapd: stopped after %llu scans (max lateness %lld us, max scan %lld us, %llu overruns)\n",
+            (unsigned long long)d.stats.scans, (long long)d.stats.jitter_us_max,
+            (long long)d.stats.scan_us_max, (unsigned long long)d.stats.overruns);
+    return rc;
+}

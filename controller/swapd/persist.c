@@ -1,0 +1,206 @@
+/* The daemon's persistence worker; see persist.h. */
+#include "persist.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PERSIST_QUEUE 1024
+#define PERSIST_MAX_ALARMS 64
+
+struct persist {
+    struct registry *reg;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    bool stop;
+    struct persist_job q[PERSIST_QUEUE];
+    size_t head, len;
+    uint32_t committed_seq;
+    unsigned failures, dropped;
+    char last_error[256];
+    /* worker-only state */
+    int64_t swap_id;
+    struct {
+        char code[32];
+        int64_t id;
+    } alarms[PERSIST_MAX_ALARMS];
+};
+
+static void fail(struct persist *p, const char *what, int rc)
+{
+    pthread_mutex_lock(&p->lock);
+    p->failures++;
+    snprintf(p->last_error, sizeof p->last_error, "%s: %s (%s)", what, registry_strerror(rc),
+             registry_last_error(p->reg));
+    pthread_mutex_unlock(&p->lock);
+    fprintf(stderr, "swapd: error: registry %s: %s\n", what, registry_last_error(p->reg));
+}
+
+static int64_t *alarm_slot(struct persist *p, const char *code, bool create)
+{
+    for (int i = 0; i < PERSIST_MAX_ALARMS; i++)
+        if (p->alarms[i].id && !strcmp(p->alarms[i].code, code))
+            return &p->alarms[i].id;
+    if (!create)
+        return NULL;
+    for (int i = 0; i < PERSIST_MAX_ALARMS; i++)
+        if (!p->alarms[i].id) {
+            snprintf(p->alarms[i].code, sizeof p->alarms[i].code, "%s", code);
+            return &p->alarms[i].id;
+        }
+    return NULL;
+}
+
+static void run_job(struct persist *p, const struct persist_job *j)
+{
+    int rc = 0;
+    switch (j->kind) {
+    case PERSIST_MOVE:
+        rc = registry_move_battery(p->reg, j->tag, j->to, j->step, p->swap_id, j->step_start_ms, j->t_ms);
+        if (rc == 0) {
+            pthread_mutex_lock(&p->lock);
+            if (j->seq > p->committed_seq)
+                p->committed_seq = j->seq;
+            pthread_mutex_unlock(&p->lock);
+        } else {
+            fail(p, "battery move", rc);
+        }
+        return;
+    case PERSIST_BEGIN_SWAP:
+        rc = registry_begin_swap(p->reg, j->drone, j->t_ms, &p->swap_id);
+        if (rc)
+            p->swap_id = 0;
+        break;
+    case PERSIST_STEP:
+        if (p->swap_id > 0)
+            rc = registry_record_step(p->reg, p->swap_id, j->step, j->step_start_ms, j->t_ms);
+        break;
+    case PERSIST_FINISH_SWAP:
+        if (p->swap_id > 0)
+            rc = registry_finish_swap(p->reg, p->swap_id, j->tag, j->tag_in, j->t_ms, j->text);
+        p->swap_id = 0;
+        break;
+    case PERSIST_EVENT:
+        rc = registry_add_event(p->reg, j->t_ms, j->severity, j->source, j->text, NULL);
+        break;
+    case PERSIST_ALARM_RAISE: {
+        int64_t *id = alarm_slot(p, j->code, true);
+        if (id && *id == 0)
+            rc = registry_raise_alarm(p->reg, j->code, j->text, j->t_ms, id);
+        break;
+    }
+    case PERSIST_SET_STATUS:
+        rc = registry_set_status(p->reg, j->tag, j->status, j->text, j->t_ms);
+        break;
+    case PERSIST_ALARM_ACK:
+    case PERSIST_ALARM_CLEAR: {
+        int64_t *id = alarm_slot(p, j->code, false);
+        if (!id)
+            break;
+        if (j->kind == PERSIST_ALARM_ACK) {
+            rc = registry_ack_alarm(p->reg, *id, j->t_ms);
+            if (rc == REGISTRY_ESTATE)
+                rc = 0;
+        } else {
+            rc = registry_clear_alarm(p->reg, *id, j->t_ms);
+            *id = 0;
+            if (rc == REGISTRY_ESTATE)
+                rc = 0;
+        }
+        break;
+    }
+    }
+    if (rc)
+        fail(p, "write", rc);
+}
+
+static void *worker(void *arg)
+{
+    struct persist *p = arg;
+    pthread_mutex_lock(&p->lock);
+    for (;;) {
+        while (p->len == 0 && !p->stop)
+            pthread_cond_wait(&p->wake, &p->lock);
+        if (p->len == 0 && p->stop)
+            break;
+        struct persist_job j = p->q[p->head];
+        p->head = (p->head + 1) % PERSIST_QUEUE;
+        p->len--;
+        pthread_mutex_unlock(&p->lock);
+        run_job(p, &j);
+        pthread_mutex_lock(&p->lock);
+    }
+    pthread_mutex_unlock(&p->lock);
+    return NULL;
+}
+
+struct persist *persist_start(struct registry *reg, char *err, size_t errsize)
+{
+    struct persist *p = calloc(1, sizeof *p);
+    if (!p) {
+        snprintf(err, errsize, "out of memory");
+        return NULL;
+    }
+    p->reg = reg;
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->wake, NULL);
+    int rc = pthread_create(&p->thread, NULL, worker, p);
+    if (rc) {
+        snprintf(err, errsize, "cannot start the persistence thread: %s", strerror(rc));
+        pthread_cond_destroy(&p->wake);
+        pthread_mutex_destroy(&p->lock);
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
+int persist_submit(struct persist *p, const struct persist_job *job)
+{
+    pthread_mutex_lock(&p->lock);
+    if (p->len == PERSIST_QUEUE) {
+        p->dropped++;
+        pthread_mutex_unlock(&p->lock);
+        return -1;
+    }
+    p->q[(p->head + p->len) % PERSIST_QUEUE] = *job;
+    p->len++;
+    pthread_cond_signal(&p->wake);
+    pthread_mutex_unlock(&p->lock);
+    return 0;
+}
+
+uint32_t persist_committed_seq(struct persist *p)
+{
+    pthread_mutex_lock(&p->lock);
+    uint32_t s = p->committed_seq;
+    pthread_mutex_unlock(&p->lock);
+    return s;
+}
+
+unsigned persist_failures(struct persist *p, char *buf, size_t size)
+{
+    pthread_mutex_lock(&p->lock);
+    unsigned n = p->failures;
+    if (buf && size)
+        snprintf(buf, size, "%s", p->last_error);
+    pthread_mutex_unlock(&p->lock);
+    return n;
+}
+
+void persist_stop(struct persist *p)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->lock);
+    p->stop = true;
+    pthread_cond_signal(&p->wake);
+    pthread_mutex_unlock(&p->lock);
+    pthread_join(p->thread, NULL);
+    registry_close(p->reg);
+    pthread_cond_destroy(&p->wake);
+    pthread_mutex_destroy(&p->lock);
+    free(p);
+}

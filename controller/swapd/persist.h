@@ -1,0 +1,61 @@
+/* The daemon's persistence worker: battery moves, swaps, events and alarms go to the
+ * registry on a thread of their own, in order, so an fsync never stalls the scan. The
+ * scan learns through persist_committed_seq() which battery moves are durable; the core
+ * does not leave a step before its move is (DESIGN §5.4).
+ */
+#ifndef SWAP_SWAPD_PERSIST_H
+#define SWAP_SWAPD_PERSIST_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "registry/registry.h"
+
+struct persist;
+
+enum persist_kind {
+    PERSIST_MOVE,          /* tag, to, step, step_start_ms, seq */
+    PERSIST_BEGIN_SWAP,    /* drone, t_ms (touchdown) */
+    PERSIST_STEP,          /* step, step_start_ms, t_ms: a swap step that moved nothing */
+    PERSIST_FINISH_SWAP,   /* tag_out, tag_in, t_ms, text = result */
+    PERSIST_EVENT,         /* severity, source, text */
+    PERSIST_ALARM_RAISE,   /* code, text */
+    PERSIST_ALARM_CLEAR,   /* code */
+    PERSIST_ALARM_ACK,     /* code */
+    PERSIST_SET_STATUS,    /* tag, status, text = reason */
+};
+
+struct persist_job {
+    enum persist_kind kind;
+    int64_t t_ms;                 /* wall-clock ms since the epoch */
+    uint32_t seq;                 /* PERSIST_MOVE: the core's move sequence number */
+    uint32_t tag, tag_in;
+    struct registry_location to;
+    int drone;
+    int64_t step_start_ms;
+    enum registry_severity severity;
+    enum registry_status status;
+    char step[48];
+    char code[32];
+    char source[32];
+    char text[192];
+};
+
+/* Starts the worker on an open registry (the worker owns it from now on). */
+struct persist *persist_start(struct registry *reg, char *err, size_t errsize);
+
+/* Queues a job; never blocks on the disk. Returns 0, or -1 if the queue is full (the
+ * job is dropped and counted; moves are never dropped silently: the core then waits
+ * for a commit that does not come and holds the station). */
+int persist_submit(struct persist *p, const struct persist_job *job);
+
+/* Highest move seq that has committed. */
+uint32_t persist_committed_seq(struct persist *p);
+
+/* Number of failed writes and the last failure's text (copied into buf). */
+unsigned persist_failures(struct persist *p, char *buf, size_t size);
+
+/* Drains the queue, stops the worker and closes the registry. */
+void persist_stop(struct persist *p);
+
+#endif

@@ -1,0 +1,116 @@
+/* The daemon's shared state: everything the scan loop, the console handlers and the
+ * inventory glue need. Only the shell (this directory) reads the clock and touches
+ * file descriptors; the core, the registry and the policy get times passed in.
+ */
+#ifndef SWAP_SWAPD_H
+#define SWAP_SWAPD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/station.h"
+#include "ctlsock/ctlsock.h"
+#include "dronelink/dronelink.h"
+#include "health/health.h"
+#include "persist.h"
+#include "plantcfg/plantcfg.h"
+#include "plantlink/plantlink.h"
+#include "registry/registry.h"
+#include "shellcfg.h"
+#include "transport/link.h"
+
+#define SWAPD_MAX_BATTERIES 64
+#define SWAPD_EVENT_RING 256
+
+/* What the shell knows of a pack (loaded from the registry, kept current by moves). */
+struct swapd_pack {
+    uint32_t tag;
+    struct registry_location loc;
+    enum registry_status status;
+    double capacity_mah, rated_mah, dcir_mohm, efc, peak_temp_degC;
+    uint64_t last_current_ms;      /* last time the charger saw current (rest timer) */
+    uint64_t charge_end_ms;
+    int64_t loc_since_ms;          /* wall clock of the last move */
+};
+
+struct swapd_event {
+    long long seq;
+    int64_t t_ms;                  /* wall clock */
+    char type[16];
+    char text[160];
+};
+
+struct swapd_stats {
+    uint64_t scans, overruns;
+    int64_t jitter_us_max, scan_us_max;
+    uint32_t hist[64];             /* scan lateness in 100 us buckets, last = overflow */
+};
+
+struct swapd {
+    struct shellcfg shell;
+    struct station_cfg station_cfg;
+    struct health_config health;
+    struct ctlsock_cfg control;
+    struct plantcfg plant;
+    struct ctlsock_auth auth;
+
+    struct station core;
+    struct station_inputs in;
+    struct station_outputs out;
+
+    struct plantlink *plantlink;
+    struct plantlink_status plant_status;
+    uint64_t garbage_inputs_ms, garbage_count;
+    struct link *link;
+    struct dronelink drones;
+    struct persist *persist;
+    struct registry *reader;       /* read-only connection for the console */
+    struct ctlsock *console;
+
+    struct swapd_pack packs[SWAPD_MAX_BATTERIES];
+    int n_packs;
+
+    /* operator command queued by the console for the next scan */
+    bool op_pending;
+    struct station_operator_in op;
+    char op_user[64];
+
+    /* swap bookkeeping for the registry */
+    int last_step;
+    uint64_t step_start_ms;
+    bool swap_open;
+    uint32_t out_tag, in_tag;
+    uint32_t submitted_seq;
+
+    int64_t alarm_raised_wall_ms[DIAG_COUNT];
+
+    struct swapd_event events[SWAPD_EVENT_RING];
+    long long event_seq;
+
+    uint64_t mono_start_ms;
+    int64_t wall_start_ms;
+    struct swapd_stats stats;
+};
+
+/* Wall-clock ms for a monotonic ms of this run. */
+int64_t swapd_wall_ms(const struct swapd *d, uint64_t mono_ms);
+
+/* Records an event: stderr log, the ring the console reads, the registry, and the
+ * console's followers. */
+void swapd_event(struct swapd *d, uint64_t mono_ms, enum registry_severity sev, const char *type,
+                 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* Console request handler (console.c). */
+json_t *swapd_console_handle(void *user, const struct ctlsock_peer *peer,
+                             const struct ctlproto_cmd *cmd, const json_t *request);
+
+/* Inventory glue (inventory.c): loads the registry, commissions packs seen for the first
+ * time, and fills the core's inventory facts and the policy's choices every scan. */
+int swapd_inventory_load(struct swapd *d, struct registry *reg, char *err, size_t errsize);
+int swapd_inventory_commission(struct swapd *d, struct registry *reg, const struct station_plant_in *p,
+                               int64_t now_wall_ms, char *err, size_t errsize);
+void swapd_inventory_fill(struct swapd *d, uint64_t now_ms);
+void swapd_inventory_apply_move(struct swapd *d, const struct station_move *m);
+struct swapd_pack *swapd_pack_find(struct swapd *d, uint32_t tag);
+
+#endif

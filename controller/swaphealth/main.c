@@ -1,0 +1,494 @@
+/* swaphealth: runs the station's battery-health estimator offline on a recorded charge /
+ * flight log (CSV) and prints per cycle capacity, SoH, DCIR and EFC; or, with --simulate,
+ * writes such a log from the simulator's battery model. See docs/battery-health.md. */
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "health/health.h"
+#include "health/health_simlog.h"
+#include "plantcfg/plantcfg.h"
+
+#define MAX_PACKS 64
+#define MAX_LINE 4096
+#define MAX_COLS 16
+
+enum col { COL_TIME, COL_VOLTAGE, COL_CURRENT, COL_TEMP, COL_PACK, COL_EVENT, COL_COUNT };
+static const char *const col_names[COL_COUNT] = {
+    "time_s", "voltage_V", "current_A", "temp_degC", "pack_id", "event",
+};
+
+struct pack {
+    char id[32];
+    struct health_estimator est;
+};
+
+struct options {
+    const char *config;
+    bool json, skip_bad, simulate;
+    int cells;
+    double rated_mAh;
+    int cycles, packs;
+    unsigned long long seed;
+    double fade_k;
+};
+
+static struct pack packs[MAX_PACKS];
+static int n_packs;
+static struct health_config hcfg;
+static struct options opt;
+static long bad_rows;
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: swaphealth [--json] [--skip-bad] [--config health.ini] [--cells N]\n"
+            "                  [--rated-mah N] LOG.csv|-\n"
+            "       swaphealth --simulate [--cycles N] [--packs N] [--seed N] [--fade-k K]\n"
+            "\n"
+            "LOG.csv: header time_s,voltage_V,current_A,temp_degC[,pack_id][,event] (any order);\n"
+            "current_A > 0 charges the pack and is the mean since the previous row; lines\n"
+            "starting with '#' are comments. Prints capacity, SoH, DCIR and EFC per cycle.\n");
+}
+
+/* ---- output ------------------------------------------------------------------------ */
+
+static void print_header(void)
+{
+    if (opt.json)
+        return;
+    printf("%-10s %5s %9s %9s %9s %14s %7s %13s %7s %6s\n", "pack", "cycle", "start_h",
+           "charged", "window", "capacity_mAh", "SoH_%", "DCIR_mOhm", "EFC", "peak_C");
+}
+
+static void print_cycle(const struct pack *p)
+{
+    const struct health_estimator *e = &p->est;
+    const struct health_cycle *c = &e->last_cycle;
+    double cap = health_est_soh(e) * e->rated_mAh;
+    if (opt.json) {
+        json_t *o = json_pack("{s:s, s:s, s:i, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}",
+                              "type", "cycle", "pack", p->id, "cycle", c->index,
+                              "start_s", c->t_start_s, "charged_mAh", c->charged_mAh,
+                              "discharged_mAh", c->discharged_mAh, "capacity_mAh", cap,
+                              "capacity_sd_mAh", health_est_capacity_sd(e),
+                              "soh", health_est_soh(e), "soh_sd", health_est_soh_sd(e),
+                              "dcir_mohm", e->dcir_mohm, "dcir_sd_mohm", health_est_dcir_sd(e),
+                              "efc", e->efc);
+        json_object_set_new(o, "window_mAh", isfinite(c->capacity_meas_mAh) ? json_real(c->capacity_meas_mAh) : json_null());
+        json_object_set_new(o, "dcir_meas_mohm", isfinite(c->dcir_meas_mohm) ? json_real(c->dcir_meas_mohm) : json_null());
+        json_object_set_new(o, "peak_temp_degC", isfinite(c->peak_temp_degC) ? json_real(c->peak_temp_degC) : json_null());
+        char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6));
+        puts(s);
+        free(s);
+        json_decref(o);
+        return;
+    }
+    char window[16] = "-";
+    if (isfinite(c->capacity_meas_mAh))
+        snprintf(window, sizeof window, "%.0f", c->capacity_meas_mAh);
+    char capbuf[24], dcirbuf[24];
+    snprintf(capbuf, sizeof capbuf, "%.0f+-%.0f", cap, health_est_capacity_sd(e));
+    snprintf(dcirbuf, sizeof dcirbuf, "%.1f+-%.1f", e->dcir_mohm, health_est_dcir_sd(e));
+    printf("%-10s %5d %9.2f %9.0f %9s %14s %7.2f %13s %7.1f %6.1f\n", p->id, c->index,
+           c->t_start_s / 3600.0, c->charged_mAh, window, capbuf, health_est_soh(e) * 100.0,
+           dcirbuf, e->efc, isfinite(c->peak_temp_degC) ? c->peak_temp_degC : NAN);
+}
+
+static void print_summary(const struct pack *p)
+{
+    const struct health_estimator *e = &p->est;
+    char why[160];
+    enum health_verdict v = health_judge(&hcfg, e, true, why, sizeof why);
+    static const char *const verdicts[] = { "keep", "quarantine", "retire" };
+    if (opt.json) {
+        json_t *rej = json_object();
+        for (int i = 0; i < HEALTH_REJ_COUNT; i++)
+            if (e->rejected[i])
+                json_object_set_new(rej, health_reject_name((enum health_reject)i), json_integer(e->rejected[i]));
+        json_t *o = json_pack("{s:s, s:s, s:i, s:f, s:f, s:f, s:f, s:f, s:i, s:i, s:I, s:s, s:s, s:o}",
+                              "type", "summary", "pack", p->id, "cycles", e->cycle.index,
+                              "soh", health_est_soh(e), "soh_sd", health_est_soh_sd(e),
+                              "dcir_mohm", e->dcir_mohm, "dcir_new_mohm", e->dcir_new_mohm,
+                              "efc", e->efc, "capacity_windows", e->cap_count,
+                              "dcir_steps", e->dcir_count, "samples", (json_int_t)e->samples,
+                              "verdict", verdicts[v], "reason", why, "rejected", rej);
+        char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6));
+        puts(s);
+        free(s);
+        json_decref(o);
+        return;
+    }
+    printf("\n%s: SoH %.2f %% +- %.2f, DCIR %.1f mOhm (new %.1f), EFC %.1f, %d capacity windows,"
+           " %d DCIR steps, %ld samples; verdict: %s (%s)\n",
+           p->id, health_est_soh(e) * 100, health_est_soh_sd(e) * 100, e->dcir_mohm,
+           e->dcir_new_mohm, e->efc, e->cap_count, e->dcir_count, e->samples, verdicts[v], why);
+    long total = health_est_rejected_total(e);
+    if (total) {
+        printf("%s: %ld not used:", p->id, total);
+        for (int i = 0; i < HEALTH_REJ_COUNT; i++)
+            if (e->rejected[i])
+                printf(" %s %ld;", health_reject_name((enum health_reject)i), e->rejected[i]);
+        printf("\n");
+    }
+}
+
+/* ---- CSV ------------------------------------------------------------------------------ */
+
+static struct pack *pack_for(const char *id)
+{
+    for (int i = 0; i < n_packs; i++)
+        if (strcmp(packs[i].id, id) == 0)
+            return &packs[i];
+    if (n_packs == MAX_PACKS)
+        return NULL;
+    struct pack *p = &packs[n_packs++];
+    snprintf(p->id, sizeof p->id, "%s", id);
+    health_est_init(&p->est, &hcfg, opt.cells, opt.rated_mAh);
+    return p;
+}
+
+static int split(char *line, char **fields, int max)
+{
+    int n = 0;
+    char *s = line;
+    for (;;) {
+        if (n == max)
+            return -1;
+        fields[n++] = s;
+        char *comma = strchr(s, ',');
+        if (!comma)
+            break;
+        *comma = '\0';
+        s = comma + 1;
+    }
+    for (int i = 0; i < n; i++) {
+        while (*fields[i] == ' ' || *fields[i] == '\t')
+            fields[i]++;
+        char *end = fields[i] + strlen(fields[i]);
+        while (end > fields[i] && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
+            *--end = '\0';
+    }
+    return n;
+}
+
+static int parse_number(const char *text, double *out, const char **problem)
+{
+    if (!*text) {
+        *problem = "empty";
+        return -1;
+    }
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (*end) {
+        *problem = "not a number";
+        return -1;
+    }
+    if (errno == ERANGE || !isfinite(v)) {
+        *problem = "not a finite number";
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static void bad_row(const char *name, long line, const char *fmt, const char *a, const char *b)
+{
+    fprintf(stderr, "%s:%ld: ", name, line);
+    fprintf(stderr, fmt, a, b);
+    fputc('\n', stderr);
+    bad_rows++;
+}
+
+static int run_log(const char *path)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+    const char *name = f == stdin ? "<stdin>" : path;
+    if (!f) {
+        fprintf(stderr, "%s: %s\n", path, strerror(errno));
+        return 2;
+    }
+    char line[MAX_LINE + 2];
+    long lineno = 0;
+    int col_of[COL_COUNT];
+    int n_cols = 0;
+    bool have_header = false;
+    int rc = 0;
+    print_header();
+    while (fgets(line, sizeof line, f)) {
+        lineno++;
+        size_t len = strlen(line);
+        if (len > MAX_LINE && line[len - 1] != '\n') {
+            bad_row(name, lineno, "line longer than %s characters%s", "4096", "");
+            int ch;
+            while ((ch = fgetc(f)) != EOF && ch != '\n')
+                ;
+            if (!have_header || !opt.skip_bad) {
+                rc = 1;
+                break;
+            }
+            continue;
+        }
+        line[strcspn(line, "\r\n")] = '\0';
+        char *p = line;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (*p == '\0' || *p == '#')
+            continue;
+        char *fields[MAX_COLS];
+        int n = split(p, fields, MAX_COLS);
+        if (!have_header) {
+            for (int c = 0; c < COL_COUNT; c++)
+                col_of[c] = -1;
+            const char *problem = NULL, *arg = "";
+            if (n < 0) {
+                problem = "header has more than 16 columns%s";
+            }
+            for (int i = 0; !problem && i < n; i++) {
+                int c = 0;
+                while (c < COL_COUNT && strcmp(fields[i], col_names[c]) != 0)
+                    c++;
+                if (c == COL_COUNT) {
+                    problem = "unknown column '%s' (expected time_s, voltage_V, current_A, temp_degC, pack_id, event)";
+                    arg = fields[i];
+                } else if (col_of[c] >= 0) {
+                    problem = "column '%s' appears twice";
+                    arg = fields[i];
+                } else {
+                    col_of[c] = i;
+                }
+            }
+            for (int c = 0; !problem && c < COL_PACK; c++)
+                if (col_of[c] < 0) {
+                    problem = "header lacks the column '%s'";
+                    arg = col_names[c];
+                }
+            if (problem) {
+                bad_row(name, lineno, problem, arg, "");
+                rc = 1;
+                break;
+            }
+            n_cols = n;
+            have_header = true;
+            continue;
+        }
+        if (n != n_cols) {
+            char got[16], want[16];
+            snprintf(got, sizeof got, "%d", n < 0 ? MAX_COLS + 1 : n);
+            snprintf(want, sizeof want, "%d", n_cols);
+            bad_row(name, lineno, "%s fields, the header has %s", got, want);
+            if (!opt.skip_bad) {
+                rc = 1;
+                break;
+            }
+            continue;
+        }
+        struct health_sample s;
+        double *dst[4] = { &s.t_s, &s.voltage_V, &s.current_A, &s.temp_degC };
+        bool ok = true;
+        for (int c = 0; ok && c < 4; c++) {
+            const char *problem;
+            if (parse_number(fields[col_of[c]], dst[c], &problem) != 0) {
+                char what[MAX_LINE + 64];
+                snprintf(what, sizeof what, "%s '%.64s'", col_names[c], fields[col_of[c]]);
+                bad_row(name, lineno, "%s: %s", what, problem);
+                ok = false;
+            }
+        }
+        const char *id = col_of[COL_PACK] >= 0 ? fields[col_of[COL_PACK]] : "pack";
+        if (ok && (!*id || strlen(id) >= sizeof packs[0].id)) {
+            bad_row(name, lineno, "pack_id '%.40s' is empty or longer than 31 characters%s", id, "");
+            ok = false;
+        }
+        struct pack *pk = ok ? pack_for(id) : NULL;
+        if (ok && !pk) {
+            bad_row(name, lineno, "more than %s packs in one log%s", "64", "");
+            ok = false;
+        }
+        if (!ok) {
+            if (!opt.skip_bad) {
+                rc = 1;
+                break;
+            }
+            continue;
+        }
+        if (health_est_feed(&pk->est, &s) & HEALTH_EV_CYCLE)
+            print_cycle(pk);
+    }
+    if (ferror(f)) {
+        fprintf(stderr, "%s: read error: %s\n", name, strerror(errno));
+        rc = 2;
+    }
+    if (f != stdin)
+        fclose(f);
+    if (rc == 0 && !have_header) {
+        fprintf(stderr, "%s: no header line (time_s,voltage_V,current_A,temp_degC)\n", name);
+        rc = 1;
+    }
+    if (rc != 0)
+        return rc;
+    for (int i = 0; i < n_packs; i++)
+        if (health_est_finish(&packs[i].est) & HEALTH_EV_CYCLE)
+            print_cycle(&packs[i]);
+    for (int i = 0; i < n_packs; i++)
+        print_summary(&packs[i]);
+    if (bad_rows) {
+        if (opt.json)
+            printf("{\"type\":\"skipped\",\"rows\":%ld}\n", bad_rows);
+        else
+            printf("skipped %ld malformed rows\n", bad_rows);
+    }
+    return 0;
+}
+
+/* ---- simulate ------------------------------------------------------------------------- */
+
+struct sim_out {
+    char id[32];
+};
+
+static void sim_sample(void *ctx, const struct health_sample *s, const char *event)
+{
+    struct sim_out *o = ctx;
+    printf("%.1f,%.3f,%.3f,%.1f,%s,%s\n", s->t_s, s->voltage_V, s->current_A, s->temp_degC, o->id, event);
+}
+
+static int sim_cycle(void *ctx, const struct health_simlog_truth *t)
+{
+    struct sim_out *o = ctx;
+    printf("# truth pack=%s cycle=%d soh=%.5f capacity_mAh=%.1f dcir_mohm=%.2f efc=%.2f\n", o->id,
+           t->cycle, t->soh, t->capacity_mAh, t->dcir_mohm, t->efc);
+    return 0;
+}
+
+static int run_simulate(void)
+{
+    struct plantcfg pc;
+    plantcfg_defaults(&pc);
+    struct health_simlog_params p;
+    health_simlog_defaults(&p);
+    p.cycles = opt.cycles;
+    p.fade_k = opt.fade_k;
+    printf("# swaphealth --simulate: %d pack(s), %d cycles, seed %llu; battery model of the plant"
+           " defaults (%d cells, %.0f mAh)\n", opt.packs, opt.cycles, opt.seed, pc.battery_cells,
+           pc.battery_rated_mah);
+    printf("time_s,voltage_V,current_A,temp_degC,pack_id,event\n");
+    for (int k = 0; k < opt.packs; k++) {
+        struct sim_out o;
+        uint32_t tag = 0x5A000001u + (uint32_t)k;
+        snprintf(o.id, sizeof o.id, "%08X", tag);
+        p.seed = opt.seed + (uint64_t)k;
+        struct health_simlog_sink sink = { sim_sample, sim_cycle, &o };
+        health_simlog_run(&pc, &p, tag, &sink);
+    }
+    return fflush(stdout) == 0 ? 0 : 2;
+}
+
+/* ---- main -------------------------------------------------------------------------------- */
+
+static int parse_long(const char *arg, const char *what, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(arg, &end, 10);
+    if (!*arg || *end || errno || v < lo || v > hi) {
+        fprintf(stderr, "swaphealth: %s must be an integer in %ld..%ld, not '%s'\n", what, lo, hi, arg);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        { "json", no_argument, NULL, 'j' },
+        { "skip-bad", no_argument, NULL, 's' },
+        { "config", required_argument, NULL, 'c' },
+        { "cells", required_argument, NULL, 'n' },
+        { "rated-mah", required_argument, NULL, 'r' },
+        { "simulate", no_argument, NULL, 'S' },
+        { "cycles", required_argument, NULL, 'C' },
+        { "packs", required_argument, NULL, 'P' },
+        { "seed", required_argument, NULL, 'e' },
+        { "fade-k", required_argument, NULL, 'f' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    opt.cells = 6;
+    opt.rated_mAh = 5000;
+    opt.cycles = 20;
+    opt.packs = 1;
+    opt.seed = 1;
+    int ch;
+    long v;
+    while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'j': opt.json = true; break;
+        case 's': opt.skip_bad = true; break;
+        case 'c': opt.config = optarg; break;
+        case 'S': opt.simulate = true; break;
+        case 'n':
+            if (parse_long(optarg, "--cells", 1, 14, &v))
+                return 2;
+            opt.cells = (int)v;
+            break;
+        case 'r':
+            if (parse_long(optarg, "--rated-mah", 100, 1000000, &v))
+                return 2;
+            opt.rated_mAh = (double)v;
+            break;
+        case 'C':
+            if (parse_long(optarg, "--cycles", 1, 100000, &v))
+                return 2;
+            opt.cycles = (int)v;
+            break;
+        case 'P':
+            if (parse_long(optarg, "--packs", 1, MAX_PACKS, &v))
+                return 2;
+            opt.packs = (int)v;
+            break;
+        case 'e':
+            if (parse_long(optarg, "--seed", 0, 0x7fffffffL, &v))
+                return 2;
+            opt.seed = (unsigned long long)v;
+            break;
+        case 'f': {
+            char *end;
+            opt.fade_k = strtod(optarg, &end);
+            if (*end || !(opt.fade_k >= 0 && opt.fade_k <= 1)) {
+                fprintf(stderr, "swaphealth: --fade-k must be a number in 0..1, not '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        }
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (opt.simulate) {
+        if (optind != argc) {
+            usage(stderr);
+            return 2;
+        }
+        return run_simulate();
+    }
+    if (optind != argc - 1) {
+        usage(stderr);
+        return 2;
+    }
+    health_config_defaults(&hcfg);
+    if (opt.config) {
+        struct cfg_error err;
+        if (health_config_load(opt.config, &hcfg, &err) != 0) {
+            fprintf(stderr, "%s\n", err.msg);
+            return 2;
+        }
+    }
+    return run_log(argv[optind]);
+}
