@@ -1044,8 +1044,23 @@ static void diagnose(struct station *st, const struct station_inputs *in)
     feed(st, in, DIAG_WATCHDOG, p->watchdog_tripped, -1);
     feed(st, in, DIAG_AXIS_FAULT, p->x_fault || p->z_fault || p->carousel_fault,
          p->x_fault ? 0 : p->z_fault ? 1 : 2);
-    bool other = p->plant_fault != PF_NONE && p->plant_fault != PF_ESTOP && p->plant_fault != PF_WATCHDOG;
-    feed(st, in, DIAG_PLANT_FAULT, other, p->plant_fault);
+    /* A plant fault that names a device raises that device's alarm, the same one a
+     * missed step deadline raises: the operator sees which device, not just a code. */
+    static const struct { uint16_t code; enum diag_id id; } device_faults[] = {
+        { PF_X_JAM, DIAG_X_TIMEOUT }, { PF_Z_JAM, DIAG_Z_TIMEOUT },
+        { PF_STROKE_TIMEOUT, DIAG_STROKE_TIMEOUT }, { PF_WRIST_TIMEOUT, DIAG_WRIST_TIMEOUT },
+        { PF_GRIP_A_TIMEOUT, DIAG_GRIP_A_TIMEOUT }, { PF_GRIP_B_TIMEOUT, DIAG_GRIP_B_TIMEOUT },
+        { PF_CENTER_TIMEOUT, DIAG_CENTER_TIMEOUT }, { PF_CLAMP_TIMEOUT, DIAG_CLAMP_TIMEOUT },
+        { PF_CAROUSEL_JAM, DIAG_CAROUSEL_TIMEOUT }, { PF_GUARD, DIAG_GUARD },
+    };
+    bool mapped = p->plant_fault == PF_ESTOP || p->plant_fault == PF_WATCHDOG;
+    for (size_t i = 0; i < sizeof device_faults / sizeof device_faults[0]; i++) {
+        bool hit = p->plant_fault == device_faults[i].code;
+        mapped = mapped || hit;
+        if (hit || device_faults[i].id != DIAG_GUARD)
+            feed(st, in, device_faults[i].id, hit, p->plant_fault);
+    }
+    feed(st, in, DIAG_PLANT_FAULT, p->plant_fault != PF_NONE && !mapped, p->plant_fault);
     /* DESIGN §5 rule 2: the drone on the pad reports armed while clamped or while the
      * head is in the pad zone. */
     const struct station_drone_in *d = find_drone(in, st->serving_sysid);

@@ -18,6 +18,7 @@
 #define QUEUE_DEFAULT (1024u * 1024u)
 #define QUEUE_MIN 4096u
 #define EVENTS_MAX 64
+#define ACCEPTS_MAX 8
 
 struct client {
     int fd;
@@ -383,6 +384,7 @@ static int accept_one(struct ctlsock *srv)
         if (!srv->clients[i])
             slot = i;
     if (!c || !in || slot < 0) {
+        srv->stats.refused_full++;
         free(c);
         free(in);
         close(fd);
@@ -533,10 +535,10 @@ int ctlsock_service(struct ctlsock *srv, ctlsock_handler *handler, void *user, i
     int room = budget - used;
     if (room > 0) {
         int n = epoll_wait(srv->ep, evs, room < EVENTS_MAX ? room : EVENTS_MAX, 0);
+        bool accept_ready = false;
         for (int i = 0; i < n && used < budget; i++) {
             if (evs[i].data.ptr == &listener_tag) {
-                while (used < budget && accept_one(srv) == 0)
-                    used++;
+                accept_ready = true;
                 continue;
             }
             struct client *c = evs[i].data.ptr;
@@ -555,6 +557,13 @@ int ctlsock_service(struct ctlsock *srv, ctlsock_handler *handler, void *user, i
                 used += read_client(srv, c, handler, user, budget - used);
             }
         }
+        /* Connected clients first (their hang-ups free places), then a bounded number of
+         * new ones, so a connect storm cannot take the whole budget. No event of this
+         * call refers to a client any more, so the places of closed ones can be reused. */
+        reap_dead(srv);
+        for (int k = 0; accept_ready && k < ACCEPTS_MAX && used < budget; k++, used++)
+            if (accept_one(srv) < 0)
+                break;
     }
     reap_dead(srv);
     return used;

@@ -168,6 +168,8 @@ static void on_swap_request(struct dronelink *dl, uint8_t sysid, uint8_t compid,
         d->request_ms = now_ms;
     }
     d->request = req;   /* a repeated request refreshes the figures, keeps the place */
+    if (req.pack_tag)
+        d->battery_tag = req.pack_tag;
     reply(dl, d, cmd->command, DPROTO_REPLY_QUEUED, (uint8_t)dronelink_queue_position(dl, sysid), 0);
 }
 

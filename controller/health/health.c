@@ -425,7 +425,8 @@ unsigned health_est_feed(struct health_estimator *e, const struct health_sample 
 
     if (rest_before && s->current_A > c->rest_current_A) {
         /* A charge starts: the cycle before it is complete. */
-        if (e->cycle.charged_mAh > 0 || e->cycle.discharged_mAh > 0 || e->cycle.index > 0) {
+        /* Cycle 0 is whatever came before the first charge: not a cycle. */
+        if (e->cycle.index > 0) {
             e->last_cycle = e->cycle;
             ev |= HEALTH_EV_CYCLE;
         }
@@ -480,7 +481,7 @@ unsigned health_est_finish(struct health_estimator *e)
     bool anchored;
     if (e->resting)
         ev |= close_rest(e, &anchored);
-    if (e->cycle.charged_mAh > 0 || e->cycle.discharged_mAh > 0) {
+    if (e->cycle.index > 0 && (e->cycle.charged_mAh > 0 || e->cycle.discharged_mAh > 0)) {
         e->last_cycle = e->cycle;
         ev |= HEALTH_EV_CYCLE;
         cycle_reset(&e->cycle, e->cycle.index + 1, e->prev.t_s);

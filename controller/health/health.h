@@ -211,7 +211,7 @@ struct health_pack {
     double rated_mAh;
     double efc;
     double temp_degC;             /* NaN = unknown (counts as a fault) */
-    double rest_s;                /* time without current */
+    double rest_s;                /* time without current (must reach min_rest_after_charge_s) */
     double since_charge_end_s;    /* time since the last charge ended (large when never) */
 };
 

@@ -9,7 +9,7 @@
 #define S struct health_config
 const struct cfg_key health_policy_keys[] = {
     CFG_D("estimator", "rest_current_A", S, rest_current_A, 0, 5, "0.05", "A",
-          "|current| at or below this counts as resting"),
+          "absolute current at or below this counts as resting"),
     CFG_D("estimator", "min_rest_s", S, min_rest_s, 0, 86400, "900", "s",
           "rest needed before a voltage counts as open-circuit"),
     CFG_D("estimator", "rest_window_s", S, rest_window_s, 10, 7200, "600", "s",
@@ -53,7 +53,7 @@ const struct cfg_key health_policy_keys[] = {
     CFG_D("estimator", "max_cell_V", S, max_cell_V, 0, 6, "4.5", "V",
           "cell voltages above this are absurd telemetry"),
     CFG_D("estimator", "max_current_A", S, max_current_A, 1, 1000, "300", "A",
-          "|current| above this is absurd telemetry"),
+          "absolute current above this is absurd telemetry"),
     CFG_D("estimator", "min_temp_degC", S, min_temp_degC, -100, 0, "-40", "degC",
           "temperatures below this are absurd telemetry"),
     CFG_D("estimator", "max_temp_degC", S, max_temp_degC, 30, 200, "100", "degC",
@@ -164,6 +164,10 @@ int health_pack_eligible(const struct health_config *cfg, const struct health_pa
     }
     if (p->temp_degC < cfg->discharge_min_degC || p->temp_degC > cfg->discharge_max_degC) {
         WHY("temperature %.1f degC outside the discharge window", p->temp_degC);
+        return -1;
+    }
+    if (p->rest_s < cfg->min_rest_after_charge_s) {
+        WHY("not rested (current flowed %.0f s ago)", p->rest_s);
         return -1;
     }
     if (p->since_charge_end_s < cfg->min_rest_after_charge_s || p->temp_degC > cfg->cooled_max_degC) {

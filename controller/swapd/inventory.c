@@ -90,6 +90,28 @@ int swapd_inventory_commission(struct swapd *d, struct registry *reg, const stru
     return 0;
 }
 
+int swapd_inventory_register(struct swapd *d, uint32_t tag, uint64_t now_ms)
+{
+    if (d->n_packs == SWAPD_MAX_BATTERIES)
+        return -1;
+    struct persist_job j = { .kind = PERSIST_REGISTER, .t_ms = swapd_wall_ms(d, now_ms), .tag = tag,
+                             .rated_mah = (int)lround(d->plant.battery_rated_mah),
+                             .cells = d->plant.battery_cells, .dcir_mohm = d->health.dcir_rated_mohm,
+                             .capacity_sd_mah = d->plant.battery_rated_mah * d->health.capacity_prior_sd };
+    char serial[17] = { 0 };
+    dproto_pack_serial(tag, serial);
+    snprintf(j.text, sizeof j.text, "%.16s", serial);
+    if (persist_submit(d->persist, &j) != 0)
+        return -1;
+    d->packs[d->n_packs++] = (struct swapd_pack){
+        .tag = tag, .loc = { REGISTRY_PLACE_UNKNOWN, 0 }, .status = REGISTRY_IN_SERVICE,
+        .capacity_mah = d->plant.battery_rated_mah, .rated_mah = d->plant.battery_rated_mah,
+        .dcir_mohm = d->health.dcir_rated_mohm,
+    };
+    swapd_event(d, now_ms, REGISTRY_INFO, "battery", "pack %.16s arrived on a drone: registered", serial);
+    return 0;
+}
+
 void swapd_inventory_apply_move(struct swapd *d, const struct station_move *m)
 {
     struct swapd_pack *p = swapd_pack_find(d, m->tag);

@@ -294,6 +294,9 @@ static void persist_outputs(struct swapd *d, uint64_t now_ms)
         const struct station_move *m = &o->moves[i];
         if (m->seq <= d->submitted_seq)
             continue;
+        if (m->tag != STATION_TAG_UNKNOWN && m->tag != 0 && !swapd_pack_find(d, m->tag) &&
+            swapd_inventory_register(d, m->tag, now_ms) != 0)
+            break;  /* cannot track it: the move waits, the core holds at its deadline */
         struct persist_job j = { .kind = PERSIST_MOVE, .t_ms = swapd_wall_ms(d, m->t_ms),
                                  .seq = m->seq, .tag = m->tag,
                                  .step_start_ms = swapd_wall_ms(d, m->step_start_ms) };

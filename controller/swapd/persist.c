@@ -91,6 +91,18 @@ static void run_job(struct persist *p, const struct persist_job *j)
             rc = registry_raise_alarm(p->reg, j->code, j->text, j->t_ms, id);
         break;
     }
+    case PERSIST_REGISTER: {
+        struct registry_battery b = { .tag = j->tag, .rated_mah = j->rated_mah, .cells = j->cells,
+                                      .status = REGISTRY_IN_SERVICE, .capacity_mah = j->rated_mah,
+                                      .capacity_sd_mah = j->capacity_sd_mah, .dcir_mohm = j->dcir_mohm,
+                                      .dcir_sd_mohm = j->dcir_mohm * 0.1, .dcir_new_mohm = j->dcir_mohm,
+                                      .loc = { REGISTRY_PLACE_UNKNOWN, 0 } };
+        snprintf(b.serial, sizeof b.serial, "%.31s", j->text);
+        rc = registry_add_battery(p->reg, &b, j->t_ms);
+        if (rc == REGISTRY_EEXIST)
+            rc = 0;
+        break;
+    }
     case PERSIST_SET_STATUS:
         rc = registry_set_status(p->reg, j->tag, j->status, j->text, j->t_ms);
         break;

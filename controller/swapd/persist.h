@@ -23,6 +23,7 @@ enum persist_kind {
     PERSIST_ALARM_CLEAR,   /* code */
     PERSIST_ALARM_ACK,     /* code */
     PERSIST_SET_STATUS,    /* tag, status, text = reason */
+    PERSIST_REGISTER,      /* tag, rated_mah, cells: a pack seen for the first time */
 };
 
 struct persist_job {
@@ -32,6 +33,8 @@ struct persist_job {
     uint32_t tag, tag_in;
     struct registry_location to;
     int drone;
+    int rated_mah, cells;
+    double dcir_mohm, capacity_sd_mah;
     int64_t step_start_ms;
     enum registry_severity severity;
     enum registry_status status;

@@ -112,5 +112,7 @@ int swapd_inventory_commission(struct swapd *d, struct registry *reg, const stru
 void swapd_inventory_fill(struct swapd *d, uint64_t now_ms);
 void swapd_inventory_apply_move(struct swapd *d, const struct station_move *m);
 struct swapd_pack *swapd_pack_find(struct swapd *d, uint32_t tag);
+/* Registers a pack that arrived on a drone (queued before its first move). */
+int swapd_inventory_register(struct swapd *d, uint32_t tag, uint64_t now_ms);
 
 #endif

@@ -111,7 +111,7 @@ static void print_summary(const struct pack *p)
             if (e->rejected[i])
                 json_object_set_new(rej, health_reject_name((enum health_reject)i), json_integer(e->rejected[i]));
         json_t *o = json_pack("{s:s, s:s, s:i, s:f, s:f, s:f, s:f, s:f, s:i, s:i, s:I, s:s, s:s, s:o}",
-                              "type", "summary", "pack", p->id, "cycles", e->cycle.index,
+                              "type", "summary", "pack", p->id, "cycles", e->last_cycle.index,
                               "soh", health_est_soh(e), "soh_sd", health_est_soh_sd(e),
                               "dcir_mohm", e->dcir_mohm, "dcir_new_mohm", e->dcir_new_mohm,
                               "efc", e->efc, "capacity_windows", e->cap_count,
@@ -123,10 +123,15 @@ static void print_summary(const struct pack *p)
         json_decref(o);
         return;
     }
-    printf("\n%s: SoH %.2f %% +- %.2f, DCIR %.1f mOhm (new %.1f), EFC %.1f, %d capacity windows,"
+    char newbuf[48];
+    if (e->dcir_count >= hcfg.dcir_new_count)
+        snprintf(newbuf, sizeof newbuf, "new %.1f", e->dcir_new_mohm);
+    else
+        snprintf(newbuf, sizeof newbuf, "new: after %d steps", hcfg.dcir_new_count);
+    printf("\n%s: SoH %.2f %% +- %.2f, DCIR %.1f mOhm (%s), EFC %.1f, %d capacity windows,"
            " %d DCIR steps, %ld samples; verdict: %s (%s)\n",
-           p->id, health_est_soh(e) * 100, health_est_soh_sd(e) * 100, e->dcir_mohm,
-           e->dcir_new_mohm, e->efc, e->cap_count, e->dcir_count, e->samples, verdicts[v], why);
+           p->id, health_est_soh(e) * 100, health_est_soh_sd(e) * 100, e->dcir_mohm, newbuf,
+           e->efc, e->cap_count, e->dcir_count, e->samples, verdicts[v], why);
     long total = health_est_rejected_total(e);
     if (total) {
         printf("%s: %ld not used:", p->id, total);

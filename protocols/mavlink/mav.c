@@ -408,6 +408,18 @@ int mav_parser_poll(struct mav_parser *p, struct mav_frame *out)
 
 int mav_parser_feed(struct mav_parser *p, uint8_t byte, struct mav_frame *out)
 {
+    /* Fast paths for the common bytes: inside a frame that is not yet complete, and
+     * garbage between frames. */
+    if (p->pend == 0) {
+        if (p->state != PS_IDLE && p->have + 1 < p->need) {
+            p->buf[p->have++] = byte;
+            return 0;
+        }
+        if (p->state == PS_IDLE && !is_magic(byte)) {
+            p->drops[MAV_DROP_GARBAGE_BYTES]++;
+            return 0;
+        }
+    }
     size_t used;
     int got = mav_parser_feed_buf(p, &byte, 1, &used, out);
     if (got && used == 0) {

@@ -48,7 +48,8 @@ static double resistance_factor(const struct sim_battery *b)
 double sim_battery_r0_eff(const struct sim_battery *b) { return b->r0_ohm * resistance_factor(b); }
 
 /* Resistances follow fade relative to the pack's own new capacity, so a pack born 2 %
- * above rated does not start with less than its new resistance. */
+ * above rated does not start with less than its new resistance. (Stepping applies the
+ * same law as increments, so values set from outside are kept as the starting point.) */
 static void update_resistance(struct sim_battery *b)
 {
     double fade = 1.0 - b->capacity_ah / b->capacity_new_ah;
@@ -126,10 +127,12 @@ void sim_battery_step(struct sim_battery *b, double current_a, double dt_s, doub
         double efc0 = b->efc;
         b->ah_throughput += fabs(current_a) * dt_s / 3600.0;
         b->efc = b->ah_throughput / (2.0 * b->rated_ah);
-        b->capacity_ah -= b->capacity_new_ah * (fade_at(b, b->efc) - fade_at(b, efc0));
-        if (b->capacity_ah < 0.01 * b->capacity_new_ah)
-            b->capacity_ah = 0.01 * b->capacity_new_ah;
-        update_resistance(b);
+        double dq = fade_at(b, b->efc) - fade_at(b, efc0);
+        if (b->capacity_ah - b->capacity_new_ah * dq < 0.01 * b->capacity_new_ah)
+            dq = 0.0; /* a dead pack: stop fading rather than reach zero */
+        b->capacity_ah -= b->capacity_new_ah * dq;
+        b->r0_ohm += b->r0_new_ohm * b->r_gamma * dq;
+        b->r1_ohm += b->r1_new_ohm * b->r_gamma * dq;
     }
 }
 
@@ -172,6 +175,22 @@ void sim_battery_cell_minmax(const struct sim_battery *b, double current_a, doub
     }
     *vmin = lo;
     *vmax = hi;
+}
+
+void sim_battery_measure(const struct sim_battery *b, double current_a, double *v, double *vmin,
+                         double *vmax)
+{
+    double drop = current_a * sim_battery_r0_eff(b) + b->v1;
+    double sum = 0.0, lo = 1e9, hi = -1e9;
+    for (int i = 0; i < b->cells; i++) {
+        double ocv = sim_battery_cell_ocv(b->soc + b->cell_offset[i]);
+        sum += ocv;
+        lo = ocv < lo ? ocv : lo;
+        hi = ocv > hi ? ocv : hi;
+    }
+    *v = sum - drop;
+    *vmin = lo - drop / b->cells;
+    *vmax = hi - drop / b->cells;
 }
 
 double sim_battery_soh(const struct sim_battery *b) { return b->capacity_ah / b->rated_ah; }
@@ -270,13 +289,11 @@ void sim_charger_step(struct sim_charger *c, struct sim_battery *b, const struct
 
     if (b) {
         sim_battery_step(b, -c->current_a, dt_s, ambient_degC);
-        c->voltage_v = sim_battery_voltage(b, -c->current_a);
-        double vmin, vmax;
-        sim_battery_cell_minmax(b, -c->current_a, &vmin, &vmax);
-        if (c->current_a > 0.0 && vmax > cfg->charge_v_per_cell + OVERVOLT_MARGIN_V)
+        sim_battery_measure(b, -c->current_a, &c->voltage_v, &c->cell_min_v, &c->cell_max_v);
+        if (c->current_a > 0.0 && c->cell_max_v > cfg->charge_v_per_cell + OVERVOLT_MARGIN_V)
             charger_fault(c, CHGF_OVERVOLT);
     } else {
-        c->voltage_v = 0.0;
+        c->voltage_v = c->cell_min_v = c->cell_max_v = 0.0;
     }
     c->charge_mah += c->current_a * dt_s / 3.6;
     c->t_in_state_s += dt_s;

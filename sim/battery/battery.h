@@ -68,6 +68,11 @@ double sim_battery_ocv(const struct sim_battery *b);
 void sim_battery_cell_minmax(const struct sim_battery *b, double current_a, double *vmin,
                              double *vmax);
 
+/* Terminal voltage and lowest/highest cell terminal voltage (V) at current_a, in one
+ * pass over the cells (what a charger with balance leads samples). */
+void sim_battery_measure(const struct sim_battery *b, double current_a, double *v, double *vmin,
+                         double *vmax);
+
 /* True state of health = capacity_ah / rated_ah. */
 double sim_battery_soh(const struct sim_battery *b);
 
@@ -82,6 +87,7 @@ struct sim_charger {
     int fault;                 /* enum charger_fault */
     double current_a;          /* into the pack (>= 0) */
     double voltage_v;          /* pack terminal voltage measured */
+    double cell_min_v, cell_max_v; /* balance-lead cell voltages measured (0: no pack) */
     double charge_mah;         /* since the charger was last enabled */
     double t_in_state_s;
     double t_since_enable_s;

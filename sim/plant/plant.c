@@ -107,10 +107,13 @@ struct sim_plant {
 
     bool dirty, quiet;
     uint64_t next_charger_ms;
+    uint64_t next_event_ms;  /* earliest of the next charger tick and the watchdog deadline */
 
     struct sim_log_entry *log;
     uint64_t log_n;
 };
+
+static void update_next_event(struct sim_plant *p);
 
 /* ---- faults ------------------------------------------------------------------------ */
 
@@ -646,9 +649,9 @@ static void sample_slot(struct sim_plant *p, int s)
         return;
     }
     const struct sim_battery *b = &p->packs[sl->pack].b;
-    double i_batt = -sl->chg.current_a, vmin, vmax;
-    sim_battery_cell_minmax(b, i_batt, &vmin, &vmax);
-    sl->meas_mV = u16_of(sim_battery_voltage(b, i_batt) * 1000.0);
+    double v, vmin, vmax;
+    sim_battery_measure(b, -sl->chg.current_a, &v, &vmin, &vmax);
+    sl->meas_mV = u16_of(v * 1000.0);
     sl->cell_min_mV = u16_of(vmin * 1000.0);
     sl->cell_max_mV = u16_of(vmax * 1000.0);
     sl->temp_raw = s16_of(b->temp_degC * 10.0);
@@ -664,7 +667,14 @@ static void charger_tick(struct sim_plant *p, double dt_s)
             b->temp_degC += (sl->overtemp_degC - b->temp_degC) * (1.0 - exp(-dt_s / OVERTEMP_TAU_S));
         sim_charger_step(&sl->chg, b, c, p->hr[REGMAP_HR_SLOT_ADDR(s, REGMAP_HR_SLOT_CHARGER_MODE)],
                          dt_s, c->ambient_degC);
-        sample_slot(p, s);
+        if (b) {
+            sl->meas_mV = u16_of(sl->chg.voltage_v * 1000.0);
+            sl->cell_min_mV = u16_of(sl->chg.cell_min_v * 1000.0);
+            sl->cell_max_mV = u16_of(sl->chg.cell_max_v * 1000.0);
+            sl->temp_raw = s16_of(b->temp_degC * 10.0);
+        } else {
+            sample_slot(p, s);
+        }
     }
     for (int g = 0; g < 2; g++)
         if (p->grip_pack[g] >= 0)
@@ -713,6 +723,7 @@ struct sim_plant *sim_plant_new(const struct plantcfg *cfg, uint64_t seed)
     for (int s = 0; s < REGMAP_MAX_SLOTS; s++)
         sample_slot(p, s);
     p->next_charger_ms = CHARGER_TICK_MS;
+    update_next_event(p);
     return p;
 }
 
@@ -727,6 +738,16 @@ void sim_plant_free(struct sim_plant *p)
 uint64_t sim_plant_now_ms(const struct sim_plant *p) { return p->now_ms; }
 
 const struct plantcfg *sim_plant_config(const struct sim_plant *p) { return &p->cfg; }
+
+static void update_next_event(struct sim_plant *p)
+{
+    p->next_event_ms = p->next_charger_ms;
+    if (p->wd_armed && !p->wd_tripped) {
+        uint64_t w = p->hb_change_ms + (uint64_t)p->cfg.watchdog_ms;
+        if (w < p->next_event_ms)
+            p->next_event_ms = w;
+    }
+}
 
 static bool mech_step(struct sim_plant *p, double dt)
 {
@@ -754,26 +775,19 @@ static void timed_events(struct sim_plant *p)
         charger_tick(p, CHARGER_TICK_MS / 1000.0);
         p->next_charger_ms += CHARGER_TICK_MS;
     }
+    update_next_event(p);
 }
 
 void sim_plant_step(struct sim_plant *p, uint32_t dt_ms)
 {
     uint64_t end = p->now_ms + dt_ms;
-    if (p->quiet && !p->dirty && end < p->next_charger_ms &&
-        (!p->wd_armed || p->wd_tripped || end < p->hb_change_ms + (uint64_t)p->cfg.watchdog_ms)) {
+    if (p->quiet && !p->dirty && end < p->next_event_ms) {
         p->now_ms = end; /* nothing happens before the next timed event */
         return;
     }
     while (p->now_ms < end) {
         if (p->quiet && !p->dirty) {
-            uint64_t t = end;
-            if (p->next_charger_ms < t)
-                t = p->next_charger_ms;
-            if (p->wd_armed && !p->wd_tripped) {
-                uint64_t w = p->hb_change_ms + (uint64_t)p->cfg.watchdog_ms;
-                if (w < t)
-                    t = w;
-            }
+            uint64_t t = end < p->next_event_ms ? end : p->next_event_ms;
             p->now_ms = t > p->now_ms ? t : p->now_ms + 1;
         } else {
             p->dirty = false;
@@ -1016,6 +1030,7 @@ static void fault_reset(struct sim_plant *p)
         if (codes[i] == p->fault_code)
             keep = p->fault_code;
     p->fault_code = keep ? keep : n ? codes[0] : PF_NONE;
+    update_next_event(p);
 }
 
 int sim_plant_write_coils(struct sim_plant *p, unsigned addr, unsigned n, const uint8_t *v)
@@ -1065,6 +1080,7 @@ int sim_plant_write_regs(struct sim_plant *p, unsigned addr, unsigned n, const u
             p->hb_change_ms = p->now_ms;
             p->wd_armed = true;
             p->hr[a] = v[i];
+            update_next_event(p);
             continue; /* the heartbeat moves no device */
         } else {
             log_change(p, SIM_HR, a, p->hr[a], v[i]);

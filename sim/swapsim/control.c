@@ -278,12 +278,13 @@ static json_t *do_status(struct swapsim *s, const json_t *req)
     int n_ctl = 0;
     for (int i = 0; i < SWAPSIM_MAX_CONTROL; i++)
         n_ctl += s->ctl_clients[i].fd >= 0;
-    return json_pack("{s:b,s:I,s:s,s:i,s:i,s:i,s:i,s:f,s:I,s:I,s:I,s:I,s:i,s:b}",
+    return json_pack("{s:b,s:I,s:s,s:i,s:i,s:i,s:i,s:f,s:I,s:I,s:I,s:I,s:I,s:i,s:b}",
         "ok", 1, "plant_ms", (json_int_t)sim_plant_now_ms(s->plant), "bind", s->bind_addr,
         "port", s->port, "clients", swapsim_mb_client_count(s), "control_clients", n_ctl,
         "n_slots", s->cfg.n_slots, "realtime_factor", s->realtime_factor,
         "requests", (json_int_t)s->requests, "exceptions", (json_int_t)s->exceptions,
-        "accepted", (json_int_t)s->accepted, "refused", (json_int_t)s->refused,
+        "accepted", (json_int_t)s->accepted, "closed", (json_int_t)s->closed,
+        "refused", (json_int_t)s->refused,
         "reply_delay_ms", (int)s->reply_delay_ms, "silent", s->silent);
 }
 
@@ -432,6 +433,8 @@ static json_t *do_help(struct swapsim *s, const json_t *req)
 static bool key_allowed(const char *keys, const char *key)
 {
     size_t n = strlen(key);
+    if (n == 0)
+        return false;
     for (const char *p = keys; (p = strstr(p, key)) != NULL; p += n)
         if ((p == keys || p[-1] == ' ') && (p[n] == ' ' || p[n] == 0))
             return true;

@@ -270,7 +270,7 @@ static void serve(struct swapsim *s, FILE *log_file, const sigset_t *wait_mask)
             if (!ev)
                 continue;
             switch (kind[k]) {
-            case FD_LISTEN: swapsim_mb_accept(s, now_ms); break;
+            case FD_LISTEN: swapsim_mb_accept(s); break;
             case FD_CTL_LISTEN: swapsim_ctl_accept(s); break;
             case FD_MB:
                 /* The fd may have been closed meanwhile (drop_connections). */

@@ -79,7 +79,7 @@ static void client_close(struct swapsim *s, struct swapsim_mbclient *c)
     c->in_len = 0;
     c->partial_since_ms = -1;
     c->due_ms = -1;
-    s->dropped++;
+    s->closed++;
 }
 
 void swapsim_mb_close(struct swapsim *s)
@@ -97,9 +97,8 @@ void swapsim_mb_close(struct swapsim *s)
     s->mb = NULL;
 }
 
-void swapsim_mb_accept(struct swapsim *s, int64_t now_ms)
+void swapsim_mb_accept(struct swapsim *s)
 {
-    (void)now_ms;
     for (;;) {
         int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0)

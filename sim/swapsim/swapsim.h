@@ -63,7 +63,7 @@ struct swapsim {
     struct swapsim_ctlclient ctl_clients[SWAPSIM_MAX_CONTROL];
 
     /* counters for "status" */
-    uint64_t requests, exceptions, accepted, dropped, refused;
+    uint64_t requests, exceptions, accepted, closed, refused;
 };
 
 /* ---- Modbus TCP (modbus_server.c) ---------------------------------------------------- */
@@ -75,7 +75,7 @@ void swapsim_mb_close(struct swapsim *s);
 
 /* Accepts every pending connection; beyond SWAPSIM_MAX_CLIENTS a connection is closed at
  * once so the client sees EOF rather than waiting in the backlog. */
-void swapsim_mb_accept(struct swapsim *s, int64_t now_ms);
+void swapsim_mb_accept(struct swapsim *s);
 
 /* Reads what client c sent and serves each complete request (or queues it behind
  * reply_delay). A framing error (protocol id != 0, MBAP length outside 2..254) or EOF

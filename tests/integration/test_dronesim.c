@@ -557,6 +557,90 @@ START_TEST(signed_link_signs_and_refuses_unsigned_frames)
 }
 END_TEST
 
+
+/* One request on a control socket; returns the reply object (caller decrefs) or NULL. */
+static json_t *ctl_request(const char *path, const char *req)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un a = { .sun_family = AF_UNIX };
+    snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return NULL;
+    }
+    char line[512];
+    snprintf(line, sizeof line, "%s\n", req);
+    ssize_t w = send(fd, line, strlen(line), MSG_NOSIGNAL);
+    (void)w;
+    static char buf[1 << 16];
+    size_t len = 0;
+    long long end = proc_now_ms() + 3000;
+    while (len < sizeof buf - 1 && proc_now_ms() < end && !memchr(buf, '\n', len)) {
+        struct pollfd pf = { .fd = fd, .events = POLLIN };
+        if (poll(&pf, 1, 50) <= 0)
+            continue;
+        ssize_t n = recv(fd, buf + len, sizeof buf - 1 - len, 0);
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+    }
+    close(fd);
+    buf[len] = '\0';
+    return json_loads(buf, JSON_DISABLE_EOF_CHECK, NULL);
+}
+
+static bool swapsim_drone_present(const char *ctl)
+{
+    json_t *rep = ctl_request(ctl, "{\"cmd\":\"truth\"}");
+    ck_assert_ptr_nonnull(rep);
+    const json_t *t = json_object_get(rep, "truth");
+    bool present = json_is_true(json_object_get(t ? t : rep, "drone_present"));
+    json_decref(rep);
+    return present;
+}
+
+START_TEST(lands_and_leaves_through_swapsim)
+{
+    char bin[512], sbin[512];
+    if (access(proc_bin("swapsim", sbin, sizeof sbin), X_OK) != 0)
+        return; /* swapsim not built: the fake pad above covers the protocol */
+    socat_start();
+    char ctl[300], port_file[300], swapsim_log[300], cfg[512];
+    snprintf(ctl, sizeof ctl, "%s/swapsim.sock", dir);
+    snprintf(port_file, sizeof port_file, "%s/port", dir);
+    snprintf(swapsim_log, sizeof swapsim_log, "%s/swapsim.log", dir);
+    char *sargv[] = { sbin, "--config", (char *)proc_config("plant.ini", cfg, sizeof cfg),
+                      "--port", "0", "--port-file", port_file, "--control", ctl, NULL };
+    pid_t swapsim = proc_spawn(sargv, swapsim_log);
+    ck_assert_int_eq(proc_wait_path(ctl, swapsim, 5000), 0);
+    char link_arg[320];
+    snprintf(link_arg, sizeof link_arg, "pty:%s", p1);
+    char *argv[] = { (char *)proc_bin("dronesim", bin, sizeof bin), "--link", link_arg,
+                     "--swapsim-control", ctl, "--seed", "9", "--flight-s", "1",
+                     "--return-s", "0.5", "--time-scale", SCALE, NULL };
+    sim_pid = proc_spawn(argv, sim_log);
+    struct station s;
+    station_open(&s, p2, NULL);
+    st_expect(&s, is_cmd, &(struct want_cmd){ 10, DPROTO_CMD_SWAP_REQUEST }, 10000, NULL, "SWAP_REQUEST");
+    ck_assert(!swapsim_drone_present(ctl));
+    st_ack_request(&s, 10, DPROTO_REPLY_QUEUED, 1);
+    st_clear_land(&s, 10);
+    st_expect(&s, is_landed, &(struct want_landed){ 10, MAV_LANDED_ON_GROUND }, 6000, NULL, "ON_GROUND");
+    ck_assert(swapsim_drone_present(ctl));
+    /* The plant's load cell and bay hold the drone's own pack: it reports it. */
+    st_expect(&s, is_hb, &(struct want_hb){ 10, false }, 5000, NULL, "disarmed");
+    st_clear_takeoff(&s, 10, 0x5B000001);
+    st_expect(&s, is_landed, &(struct want_landed){ 10, MAV_LANDED_IN_AIR }, 6000, NULL, "IN_AIR");
+    ck_assert(!swapsim_drone_present(ctl));
+    link_close(s.l);
+    stop_all();
+    proc_stop(swapsim, 3000);
+    ck_assert_int_eq(proc_wait_text(sim_log, "0 swaps, 1 take-offs", 0, 1000), 0);
+    proc_rmtree(dir);
+}
+END_TEST
+
 static const struct {
     const char *arg1, *arg2, *expect;
 } bad_args[] = {
@@ -599,6 +683,7 @@ int main(void)
     tcase_add_test(tc, cold_swap_handshake_over_socat_pty_pair);
     tcase_add_test(tc, two_drones_share_one_link_and_queue);
     tcase_add_test(tc, signed_link_signs_and_refuses_unsigned_frames);
+    tcase_add_test(tc, lands_and_leaves_through_swapsim);
     tcase_add_loop_test(tc, bad_arguments_exit_2_with_a_reason, 0,
                         (int)(sizeof bad_args / sizeof bad_args[0]));
     suite_add_tcase(s, tc);

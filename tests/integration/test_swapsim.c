@@ -1034,6 +1034,14 @@ START_TEST(bad_control_requests_get_errors_and_change_nothing)
         "{\"cmd\":\"log\",\"from\":-1}",
         "{\"cmd\":\"set_battery\",\"tag\":1}",
         "{\"cmd\":\"cmd\",\"cmd\":\"status\"}",
+        "{\"cmd\":\"status\",\"\":1}",
+        "{\"cmd\":\"inject\",\"fault\":\"\"}",
+        "{\"cmd\":\"clear\",\"fault\":\"nope\"}",
+        "{\"cmd\":\"inject\",\"fault\":\"weather\",\"value\":1e999}",
+        "{\"cmd\":\"inject\",\"fault\":\"weather\",\"a\":1.5}",
+        "{\"cmd\":\"set_battery\",\"tag\":\"0x5A000001\",\"soh\":\"high\"}",
+        "\"status\"",
+        "{\"cmd\":\"status\"} trailing",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         json_t *j = ctl_raw(&s, bad[i]);
@@ -1111,6 +1119,31 @@ START_TEST(pipelined_control_requests_get_replies_in_order)
     ck_assert(strncmp(l2, "{\"ok\":false,", 12) == 0);
     ck_assert_ptr_nonnull(strstr(l3, "\"plant_ms\""));
     close(fd);
+    sim_stop(&s);
+}
+END_TEST
+
+START_TEST(control_clients_are_served_independently)
+{
+    struct sim s;
+    sim_start(&s, NULL);
+    int a = ctl_connect(&s), b = ctl_connect(&s);
+    const char *half = "{\"cmd\":\"sta";
+    ck_assert_int_eq(send(a, half, strlen(half), 0), (ssize_t)strlen(half));
+    const char *req = "{\"cmd\":\"status\"}\n";
+    ck_assert_int_eq(send(b, req, strlen(req), 0), (ssize_t)strlen(req));
+    char *rb = ctl_read_line(b);
+    ck_assert_ptr_nonnull(rb);
+    ck_assert_ptr_nonnull(strstr(rb, "\"control_clients\":2"));
+    free(rb);
+    const char *rest = "tus\"}\n";
+    ck_assert_int_eq(send(a, rest, strlen(rest), 0), (ssize_t)strlen(rest));
+    char *ra = ctl_read_line(a);
+    ck_assert_ptr_nonnull(ra);
+    ck_assert_ptr_nonnull(strstr(ra, "\"ok\":true"));
+    free(ra);
+    close(a);
+    close(b);
     sim_stop(&s);
 }
 END_TEST
@@ -1343,6 +1376,7 @@ static Suite *swapsim_suite(void)
     tcase_add_test(tc, bad_control_requests_get_errors_and_change_nothing);
     tcase_add_test(tc, over_long_control_line_is_refused_and_connection_keeps_working);
     tcase_add_test(tc, pipelined_control_requests_get_replies_in_order);
+    tcase_add_test(tc, control_clients_are_served_independently);
     tcase_add_test(tc, command_log_records_every_write);
     tcase_add_test(tc, drone_lands_and_takes_off_through_the_pad_interface);
     tcase_add_test(tc, set_battery_ages_a_pack);

@@ -88,6 +88,7 @@ static void spoil_temp_unknown(struct health_pack *p) { p->temp_degC = NAN; }
 static void spoil_cold(struct health_pack *p) { p->temp_degC = -25; }
 static void spoil_hot(struct health_pack *p) { p->temp_degC = 40; }
 static void spoil_fresh(struct health_pack *p) { p->since_charge_end_s = 30; }
+static void spoil_busy(struct health_pack *p) { p->rest_s = 10; }
 static void spoil_empty(struct health_pack *p) { p->soc = 0.5; }
 
 static const struct {
@@ -101,6 +102,7 @@ static const struct {
     { spoil_cold, "outside the discharge window" },
     { spoil_hot, "still cooling" },
     { spoil_fresh, "still cooling" },
+    { spoil_busy, "not rested" },
     { spoil_empty, "below the" },
 };
 

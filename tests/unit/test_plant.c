@@ -668,6 +668,50 @@ START_TEST(inject_actuator_stuck_times_out)
 }
 END_TEST
 
+static const struct {
+    enum sim_actuator act;
+    unsigned co, di_start;
+    size_t travel_offset;
+    unsigned code;
+} stuck_cases[] = {
+    { SIM_ACT_CENTER, REGMAP_CO_CENTER_CLOSE, REGMAP_DI_CENTER_OPEN, offsetof(struct plantcfg, center_s), PF_CENTER_TIMEOUT },
+    { SIM_ACT_CLAMP, REGMAP_CO_CLAMP_LOCK, REGMAP_DI_CLAMP_UNLOCKED, offsetof(struct plantcfg, clamp_s), PF_CLAMP_TIMEOUT },
+    { SIM_ACT_STROKE, REGMAP_CO_STROKE_EXTEND, REGMAP_DI_STROKE_RETRACTED, offsetof(struct plantcfg, stroke_s), PF_STROKE_TIMEOUT },
+    { SIM_ACT_WRIST, REGMAP_CO_WRIST_B, REGMAP_DI_WRIST_A, offsetof(struct plantcfg, wrist_s), PF_WRIST_TIMEOUT },
+};
+
+/* A stuck actuator never leaves its end; the plant's supervision raises its timeout. */
+START_TEST(inject_each_actuator_stuck_times_out)
+{
+    if (stuck_cases[_i].act == SIM_ACT_STROKE) {
+        home_axes();
+        move_x(cfg.x_bay_mm);
+    }
+    inject(SIM_FAULT_ACTUATOR_STUCK, (int)stuck_cases[_i].act, 0, 0);
+    coil(stuck_cases[_i].co, 1);
+    double travel_s = *(const double *)((const char *)&cfg + stuck_cases[_i].travel_offset);
+    run((unsigned)lround((cfg.supervision_factor * travel_s + 0.1) * 1000) + 2);
+    ck_assert_int_eq(di(stuck_cases[_i].di_start), 1);
+    assert_refused(stuck_cases[_i].code);
+    sim_plant_clear_faults(p, SIM_FAULT_ACTUATOR_STUCK);
+    coil(stuck_cases[_i].co, 0);
+    coil(REGMAP_CO_FAULT_RESET, 1);
+    ck_assert_uint_eq(ir(REGMAP_IR_PLANT_FAULT), PF_NONE);
+}
+END_TEST
+
+START_TEST(inject_z_jam_gives_following_error)
+{
+    home_axes();
+    inject(SIM_FAULT_AXIS_JAM, 1, 0, 0);
+    hreg(REGMAP_HR_Z_TARGET, 1000);
+    run((unsigned)cfg.following_error_ms + 5);
+    ck_assert_int_eq(di(REGMAP_DI_Z_FAULT), 1);
+    ck_assert_uint_eq(ir(REGMAP_IR_Z_POS), 0);
+    assert_refused(PF_Z_JAM);
+}
+END_TEST
+
 START_TEST(inject_carousel_stuck_jams)
 {
     inject(SIM_FAULT_ACTUATOR_STUCK, SIM_ACT_CAROUSEL, 0, 0);
@@ -1117,6 +1161,9 @@ static Suite *plant_suite(void)
     tcase_add_test(tc, inject_gripper_no_close_times_out);
     tcase_add_test(tc, inject_actuator_stuck_times_out);
     tcase_add_test(tc, inject_carousel_stuck_jams);
+    tcase_add_loop_test(tc, inject_each_actuator_stuck_times_out, 0,
+                        (int)(sizeof stuck_cases / sizeof stuck_cases[0]));
+    tcase_add_test(tc, inject_z_jam_gives_following_error);
     tcase_add_test(tc, inject_charger_fault);
     tcase_add_test(tc, inject_overtemp_heats_the_pack_and_stops_charging);
     tcase_add_test(tc, inject_tag_unreadable);

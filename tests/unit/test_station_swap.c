@@ -225,10 +225,8 @@ static void world_free(struct world *w)
 static bool is_idle(const struct world *w) { return w->st.state == ST_IDLE; }
 static bool is_suspended(const struct world *w) { return w->st.state == ST_SUSPENDED; }
 static bool is_held(const struct world *w) { return w->st.state == ST_HELD; }
-static bool is_aborted(const struct world *w) { return w->st.state == ST_ABORTED; }
 static bool took_off(const struct world *w) { return w->n_cleared_takeoff > 0 && !w->drone_landed; }
 static bool chain_done(const struct world *w) { return took_off(w) && !w->st.chain && w->st.state == ST_SUSPENDED; }
-static bool touched_down(const struct world *w) { return w->st.onpad; }
 
 /* Reset, Start, and wait until the station waits for drones (Suspended, queue empty). */
 static void world_start(struct world *w)
@@ -301,21 +299,350 @@ START_TEST(full_swap_pipelined_meets_lower_bound)
 }
 END_TEST
 
+/* ---- the naive baseline -------------------------------------------------------------- */
+
+static void plant_coil(struct world *w, unsigned addr, int v)
+{
+    uint8_t b = (uint8_t)v;
+    ck_assert_int_eq(sim_plant_write_coils(w->plant, addr, 1, &b), 0);
+}
+
+static void plant_reg(struct world *w, unsigned addr, unsigned v)
+{
+    uint16_t r = (uint16_t)v;
+    ck_assert_int_eq(sim_plant_write_regs(w->plant, addr, 1, &r), 0);
+}
+
+/* Steps the bare plant (no core yet) until discrete input addr reads v. */
+static void plant_wait(struct world *w, unsigned addr, int v)
+{
+    for (int t = 0; t < 20000; t++) {
+        uint8_t b;
+        ck_assert_int_eq(sim_plant_read_bits(w->plant, SIM_DI, addr, 1, &b), 0);
+        if (b == v)
+            return;
+        sim_plant_step(w->plant, 1);
+        w->now_ms++;
+    }
+    ck_abort_msg("plant DI %u never became %d", addr, v);
+}
+
+/* The naive order stores the old pack before it fetches, so it needs a free slot: a
+ * commissioning run (driven straight on the register map, before the controller
+ * starts) hands the pack of slot 0 to a drone that arrived without one. */
+static void commission_free_slot0(struct world *w)
+{
+    plant_coil(w, REGMAP_CO_Z_HOME, 1);
+    plant_wait(w, REGMAP_DI_Z_HOMED, 1);
+    plant_coil(w, REGMAP_CO_X_HOME, 1);
+    plant_wait(w, REGMAP_DI_X_HOMED, 1);
+    plant_coil(w, REGMAP_CO_X_HOME, 0);
+    plant_coil(w, REGMAP_CO_Z_HOME, 0);
+    plant_reg(w, REGMAP_HR_CAROUSEL_TARGET, 0);
+    plant_coil(w, REGMAP_CO_CAROUSEL_ENABLE, 1);
+    plant_wait(w, REGMAP_DI_CAROUSEL_IN_POS, 1);
+    plant_reg(w, REGMAP_HR_Z_TARGET, 1500);
+    plant_coil(w, REGMAP_CO_Z_ENABLE, 1);
+    plant_wait(w, REGMAP_DI_Z_BUSY, 1);
+    plant_wait(w, REGMAP_DI_Z_IN_POS, 1);
+    plant_coil(w, REGMAP_CO_STROKE_EXTEND, 1);
+    plant_wait(w, REGMAP_DI_STROKE_EXTENDED, 1);
+    plant_coil(w, REGMAP_CO_GRIP_A_CLOSE, 1);
+    plant_wait(w, REGMAP_DI_GRIP_A_HOLDING, 1);
+    plant_coil(w, REGMAP_CO_STROKE_EXTEND, 0);
+    plant_wait(w, REGMAP_DI_STROKE_RETRACTED, 1);
+    plant_reg(w, REGMAP_HR_Z_TARGET, 0);
+    plant_wait(w, REGMAP_DI_Z_BUSY, 1);
+    plant_wait(w, REGMAP_DI_Z_IN_POS, 1);
+    ck_assert_int_eq(sim_plant_drone_land(w->plant, NULL), 0);
+    plant_coil(w, REGMAP_CO_CENTER_CLOSE, 1);
+    plant_wait(w, REGMAP_DI_CENTER_CLOSED, 1);
+    plant_coil(w, REGMAP_CO_CLAMP_LOCK, 1);
+    plant_wait(w, REGMAP_DI_CLAMP_LOCKED, 1);
+    plant_reg(w, REGMAP_HR_X_TARGET, 6000);
+    plant_coil(w, REGMAP_CO_X_ENABLE, 1);
+    plant_wait(w, REGMAP_DI_X_BUSY, 1);
+    plant_wait(w, REGMAP_DI_X_IN_POS, 1);
+    plant_coil(w, REGMAP_CO_STROKE_EXTEND, 1);
+    plant_wait(w, REGMAP_DI_STROKE_EXTENDED, 1);
+    plant_coil(w, REGMAP_CO_GRIP_A_CLOSE, 0);
+    plant_wait(w, REGMAP_DI_GRIP_A_OPEN, 1);
+    plant_coil(w, REGMAP_CO_STROKE_EXTEND, 0);
+    plant_wait(w, REGMAP_DI_STROKE_RETRACTED, 1);
+    plant_reg(w, REGMAP_HR_X_TARGET, 0);
+    plant_wait(w, REGMAP_DI_X_BUSY, 1);
+    plant_wait(w, REGMAP_DI_X_IN_POS, 1);
+    plant_coil(w, REGMAP_CO_CLAMP_LOCK, 0);
+    plant_coil(w, REGMAP_CO_CENTER_CLOSE, 0);
+    plant_wait(w, REGMAP_DI_CENTER_OPEN, 1);
+    plant_wait(w, REGMAP_DI_CLAMP_UNLOCKED, 1);
+    bool has = false;
+    ck_assert_int_eq(sim_plant_drone_takeoff(w->plant, NULL, &has), 0);
+    ck_assert(has);
+    w->in.inv.slot_tag[0] = 0;
+    world_registry_commit(w);
+}
+
 START_TEST(naive_baseline_is_much_slower)
 {
-    /* The naive order needs a free slot to store the old pack first: use the magazine
-     * with one slot emptied by a first pipelined swap of a drone that leaves its old
-     * pack... which is not possible with a full magazine, so the first swap stays
-     * pipelined and the naive chain runs for the second drone. */
-    struct world *w;
-    double pipelined_s = full_swap(SWAPSEQ_PIPELINED, &w);
+    double pipelined_s = full_swap(SWAPSEQ_PIPELINED, NULL);
+    struct world *w = world_new(SWAPSEQ_NAIVE);
+    commission_free_slot0(w);
+    world_start(w);
+    w->drone_requesting = true;
+    ck_assert_msg(world_until(w, chain_done, 90000), "naive swap did not finish: state %s step %s",
+                  station_state_name(w->st.state), swapseq_name(w->out.step));
+    double naive_s = (double)w->st.last_onpad_ms / 1000.0;
+    double bound_s = plantcfg_onpad_lower_bound_s(&w->pc);
+    printf("naive: on-pad %.3f s (ratio to bound %.3f), pipelined %.3f s: naive/pipelined %.2f\n",
+           naive_s, naive_s / bound_s, pipelined_s, naive_s / pipelined_s);
+    ck_assert_msg(naive_s > 2 * pipelined_s, "naive %.3f s vs pipelined %.3f s", naive_s, pipelined_s);
+    int slot = -1;
+    ck_assert_int_eq(truth_place_of(w, DRONE_TAG, &slot), SIM_PLACE_SLOT);
+    ck_assert_int_eq(slot, 0);
     world_free(w);
-    w = world_new(SWAPSEQ_NAIVE);
-    /* Empty one slot in the registry's and the plant's view by taking its pack out in
-     * Maintenance: carried to the drone bay later would need a drone; instead the
-     * plant is told the pack is gone. */
+}
+END_TEST
+
+/* ---- every step's missed deadline ------------------------------------------------------ */
+
+enum inject { INJ_FAULT, INJ_SILENT_DRONE };
+
+static const struct {
+    enum swapseq_id step;
+    enum inject how;
+    struct sim_fault fault;
+    enum diag_id alarm;
+} late_steps[] = {
+    { SWAPSEQ_FETCH_TRAVEL, INJ_FAULT, { SIM_FAULT_ACTUATOR_STUCK, SIM_ACT_CAROUSEL, 0, 0 }, DIAG_CAROUSEL_TIMEOUT },
+    { SWAPSEQ_FETCH_LOWER, INJ_FAULT, { SIM_FAULT_AXIS_JAM, 1, 0, 0 }, DIAG_Z_TIMEOUT },
+    { SWAPSEQ_FETCH_EXTEND, INJ_FAULT, { SIM_FAULT_ACTUATOR_STUCK, SIM_ACT_STROKE, 0, 0 }, DIAG_STROKE_TIMEOUT },
+    { SWAPSEQ_FETCH_GRIP, INJ_FAULT, { SIM_FAULT_GRIPPER_NO_CLOSE, 1, 0, 0 }, DIAG_GRIP_B_TIMEOUT },
+    { SWAPSEQ_FETCH_RETRACT, INJ_FAULT, { SIM_FAULT_ACTUATOR_STUCK, SIM_ACT_STROKE, 0, 0 }, DIAG_STROKE_TIMEOUT },
+    { SWAPSEQ_FETCH_RAISE, INJ_FAULT, { SIM_FAULT_AXIS_JAM, 1, 0, 0 }, DIAG_Z_TIMEOUT },
+    { SWAPSEQ_TO_STANDBY, INJ_FAULT, { SIM_FAULT_AXIS_JAM, 0, 0, 0 }, DIAG_X_TIMEOUT },
+    { SWAPSEQ_CENTER_CLOSE, INJ_FAULT, { SIM_FAULT_ACTUATOR_STUCK, SIM_ACT_CENTER, 0, 0 }, DIAG_CENTER_TIMEOUT },
+    { SWAPSEQ_CLAMP, INJ_FAULT, { SIM_FAULT_ACTUATOR_STUCK, SIM_ACT_CLAMP, 0, 0 }, DIAG_CLAMP_TIMEOUT },
+    { SWAPSEQ_TO_BAY, INJ_FAULT, { SIM_FAULT_AXIS_JAM, 0, 0, 0 }, DIAG_X_TIMEOUT },
+    { SWAPSEQ_TAKE_EXTEND, INJ_FAULT, { SIM_FAULT_ACTUATOR_STUCK, SIM_ACT_STROKE, 0, 0 }, DIAG_STROKE_TIMEOUT },
+    { SWAPSEQ_TAKE_GRIP, INJ_FAULT, { SIM_FAULT_GRIPPER_NO_CLOSE, 0, 0, 0 }, DIAG_GRIP_A_TIMEOUT },
+    { SWAPSEQ_TAKE_RETRACT, INJ_FAULT, { SIM_FAULT_SENSOR_STUCK, SIM_IR, REGMAP_IR_LOAD_G, 3050 }, DIAG_BATTERY_NOT_REMOVED },
+    { SWAPSEQ_WRIST_TURN, INJ_FAULT, { SIM_FAULT_ACTUATOR_STUCK, SIM_ACT_WRIST, 0, 0 }, DIAG_WRIST_TIMEOUT },
+    { SWAPSEQ_INSERT_EXTEND, INJ_FAULT, { SIM_FAULT_ACTUATOR_STUCK, SIM_ACT_STROKE, 0, 0 }, DIAG_STROKE_TIMEOUT },
+    { SWAPSEQ_INSERT_RELEASE, INJ_FAULT, { SIM_FAULT_SENSOR_STUCK, SIM_DI, REGMAP_DI_GRIP_B_HOLDING, 1 }, DIAG_GRIP_B_TIMEOUT },
+    { SWAPSEQ_INSERT_RETRACT, INJ_FAULT, { SIM_FAULT_ACTUATOR_STUCK, SIM_ACT_STROKE, 0, 0 }, DIAG_STROKE_TIMEOUT },
+    { SWAPSEQ_POWERUP_CHECK, INJ_SILENT_DRONE, { SIM_FAULT_NONE, 0, 0, 0 }, DIAG_POWERUP_FAILED },
+    { SWAPSEQ_RELEASE_DRONE, INJ_FAULT, { SIM_FAULT_ACTUATOR_STUCK, SIM_ACT_CLAMP, 0, 0 }, DIAG_CLAMP_TIMEOUT },
+    { SWAPSEQ_STORE_TRAVEL, INJ_FAULT, { SIM_FAULT_AXIS_JAM, 0, 0, 0 }, DIAG_X_TIMEOUT },
+    { SWAPSEQ_STORE_LOWER, INJ_FAULT, { SIM_FAULT_AXIS_JAM, 1, 0, 0 }, DIAG_Z_TIMEOUT },
+    { SWAPSEQ_STORE_EXTEND, INJ_FAULT, { SIM_FAULT_ACTUATOR_STUCK, SIM_ACT_STROKE, 0, 0 }, DIAG_STROKE_TIMEOUT },
+    { SWAPSEQ_STORE_RELEASE, INJ_FAULT, { SIM_FAULT_SENSOR_STUCK, SIM_DI, REGMAP_DI_GRIP_A_HOLDING, 1 }, DIAG_GRIP_A_TIMEOUT },
+    { SWAPSEQ_STORE_RETRACT, INJ_FAULT, { SIM_FAULT_ACTUATOR_STUCK, SIM_ACT_STROKE, 0, 0 }, DIAG_STROKE_TIMEOUT },
+    { SWAPSEQ_STORE_RAISE, INJ_FAULT, { SIM_FAULT_AXIS_JAM, 1, 0, 0 }, DIAG_Z_TIMEOUT },
+};
+
+static enum swapseq_id wanted_step;
+static bool at_wanted_step(const struct world *w)
+{
+    return w->st.chain && w->out.step == (int)wanted_step && w->st.step_applied;
+}
+
+START_TEST(missed_deadline_holds_with_the_right_alarm)
+{
+    struct world *w = world_new(SWAPSEQ_PIPELINED);
+    world_start(w);
+    w->drone_requesting = true;
+    wanted_step = late_steps[_i].step;
+    ck_assert_msg(world_until(w, at_wanted_step, 60000), "never reached step %s", swapseq_name(wanted_step));
+    if (late_steps[_i].how == INJ_FAULT)
+        ck_assert_int_eq(sim_plant_inject(w->plant, &late_steps[_i].fault), 0);
+    else
+        w->drone_silent = true, w->insert_seen_ms = UINT64_MAX / 2;
+    ck_assert_msg(world_until(w, is_held, 30000), "step %s: not Held but %s", swapseq_name(wanted_step),
+                  station_state_name(w->st.state));
+    uint64_t want = 1ull << late_steps[_i].alarm;
+    ck_assert_msg(w->out.alarms_active & want, "step %s: alarm %s not raised (active %llx, first %s)",
+                  swapseq_name(wanted_step), diag_name(late_steps[_i].alarm),
+                  (unsigned long long)w->out.alarms_active,
+                  diag_name(__builtin_ctzll(w->out.alarms_active | (1ull << 63))));
+    /* Held stops every axis; nothing is released. */
+    ck_assert(!w->out.plant.co[REGMAP_CO_X_ENABLE]);
+    ck_assert(!w->out.plant.co[REGMAP_CO_Z_ENABLE]);
+    ck_assert(!w->out.plant.co[REGMAP_CO_CAROUSEL_ENABLE]);
+    ck_assert_int_eq(w->out.step, (int)wanted_step);
     world_free(w);
-    (void)pipelined_s;
+}
+END_TEST
+
+/* ---- safety scenarios: {t_ms, input change, expected state, expected command} ------- */
+
+enum act { A_NONE, A_ARM, A_DISARM, A_SILENT, A_TALK, A_ESTOP, A_ESTOP_RELEASE, A_CMD_CLEAR,
+           A_CMD_RESET, A_CMD_UNHOLD, A_CMD_START, A_INV_SLOT3_EMPTY, A_ADOPT };
+
+/* Expected outputs; EXP_* bits. */
+#define EXP_NO_MOTION   0x01u  /* X, Z, carousel enables and homing all 0 */
+#define EXP_CLAMPED     0x02u  /* clamp coil still 1 (drone not released) */
+#define EXP_OUTSIDE_PAD 0x04u  /* head outside the pad zone */
+#define EXP_REFUSED     0x08u  /* the command of this row was refused */
+
+struct row {
+    uint64_t t_ms;             /* after the scenario's start point */
+    enum act act;
+    int state;                 /* expected PackML state after the row; -1 don't care */
+    unsigned expect;
+    int alarm;                 /* expected active alarm, -1 none required */
+};
+
+static void apply_act(struct world *w, enum act a)
+{
+    struct sim_fault estop = { SIM_FAULT_ESTOP, 0, 0, 0 };
+    switch (a) {
+    case A_NONE: break;
+    case A_ARM: w->drone_armed = true; break;
+    case A_DISARM: w->drone_armed = false; break;
+    case A_SILENT: w->drone_silent = true; break;
+    case A_TALK: w->drone_silent = false; break;
+    case A_ESTOP: ck_assert_int_eq(sim_plant_inject(w->plant, &estop), 0); break;
+    case A_ESTOP_RELEASE: sim_plant_clear_faults(w->plant, SIM_FAULT_ESTOP); break;
+    case A_CMD_CLEAR: w->in.op.cmd = STATION_CMD_CLEAR; break;
+    case A_CMD_RESET: w->in.op.cmd = STATION_CMD_RESET; break;
+    case A_CMD_UNHOLD: w->in.op.cmd = STATION_CMD_UNHOLD; break;
+    case A_CMD_START: w->in.op.cmd = STATION_CMD_START; break;
+    case A_INV_SLOT3_EMPTY: w->in.inv.slot_tag[3] = 0; break;
+    case A_ADOPT: w->in.op.op = STATION_OP_ADOPT_SENSORS; break;
+    }
+}
+
+static void run_rows(struct world *w, const char *name, const struct row *rows, size_t n)
+{
+    uint64_t t0 = w->now_ms;
+    for (size_t i = 0; i < n; i++) {
+        const struct row *r = &rows[i];
+        if (t0 + r->t_ms > w->now_ms)
+            world_run(w, t0 + r->t_ms - w->now_ms);
+        apply_act(w, r->act);
+        world_run(w, SCAN_MS);
+        const struct station_plant_out *o = &w->out.plant;
+        if (r->state >= 0)
+            ck_assert_msg(w->st.state == r->state, "%s row %zu (t=%llu): state %s, want %s", name, i,
+                          (unsigned long long)r->t_ms, station_state_name(w->st.state), station_state_name(r->state));
+        if (r->expect & EXP_NO_MOTION)
+            ck_assert_msg(!o->co[REGMAP_CO_X_ENABLE] && !o->co[REGMAP_CO_Z_ENABLE] && !o->co[REGMAP_CO_CAROUSEL_ENABLE] &&
+                          !o->co[REGMAP_CO_X_HOME] && !o->co[REGMAP_CO_Z_HOME], "%s row %zu: motion commanded", name, i);
+        if (r->expect & EXP_CLAMPED)
+            ck_assert_msg(o->co[REGMAP_CO_CLAMP_LOCK], "%s row %zu: clamp released", name, i);
+        if (r->expect & EXP_OUTSIDE_PAD)
+            ck_assert_msg(w->in.plant.x_pos_mm < w->pc.x_pad_zone_mm, "%s row %zu: head at %.1f mm", name, i,
+                          w->in.plant.x_pos_mm);
+        if (r->expect & EXP_REFUSED)
+            ck_assert_msg(!w->last_ok, "%s row %zu: command accepted", name, i);
+        else if (r->act >= A_CMD_CLEAR && r->act <= A_CMD_START)
+            ck_assert_msg(w->last_ok, "%s row %zu: refused: %s", name, i, w->last_reason);
+        if (r->alarm >= 0)
+            ck_assert_msg(w->out.alarms_active & (1ull << r->alarm), "%s row %zu: alarm %s not active", name, i,
+                          diag_name(r->alarm));
+    }
+}
+
+static struct world *world_at_step(enum swapseq_id step)
+{
+    struct world *w = world_new(SWAPSEQ_PIPELINED);
+    world_start(w);
+    w->drone_requesting = true;
+    wanted_step = step;
+    ck_assert_msg(world_until(w, at_wanted_step, 60000), "never reached %s", swapseq_name(step));
+    return w;
+}
+
+/* DESIGN §5 rule 2: the drone arms while clamped, the robot in its bay. */
+static const struct row rearm_rows[] = {
+    { 0, A_ARM, ST_ABORTED, EXP_NO_MOTION | EXP_CLAMPED, DIAG_DRONE_ARMED },
+    { 500, A_DISARM, ST_ABORTED, EXP_NO_MOTION | EXP_CLAMPED, DIAG_DRONE_ARMED },
+    { 5000, A_NONE, ST_ABORTED, EXP_NO_MOTION | EXP_CLAMPED, DIAG_DRONE_ARMED },
+};
+
+START_TEST(drone_rearms_while_clamped_stops_and_stays_stopped)
+{
+    struct world *w = world_at_step(SWAPSEQ_TAKE_EXTEND);
+    run_rows(w, "rearm", rearm_rows, sizeof rearm_rows / sizeof rearm_rows[0]);
+    ck_assert_int_ge(w->n_aborted, 1);
+    world_free(w);
+}
+END_TEST
+
+/* Rule 1: a stale heartbeat counts as armed: the head waits at standby, then Held. */
+static const struct row stale_rows[] = {
+    { 0, A_SILENT, -1, 0, -1 },
+    { 3000, A_NONE, ST_EXECUTE, EXP_OUTSIDE_PAD | EXP_CLAMPED, -1 },
+    { 7000, A_NONE, ST_HELD, EXP_OUTSIDE_PAD | EXP_NO_MOTION | EXP_CLAMPED, DIAG_DRONE_NOT_DISARMED },
+    { 7100, A_TALK, ST_HELD, EXP_OUTSIDE_PAD, -1 },
+    { 7200, A_CMD_UNHOLD, -1, 0, -1 },
+    { 9000, A_NONE, ST_EXECUTE, 0, -1 },
+};
+
+START_TEST(stale_heartbeat_blocks_pad_zone_entry)
+{
+    struct world *w = world_at_step(SWAPSEQ_AWAIT_TOUCHDOWN);
+    w->auto_land = false;
+    w->drone_silent = true;
+    w->land_at_ms = w->now_ms + 10;
+    world_run(w, 20);
+    wanted_step = SWAPSEQ_CLAMP;
+    ck_assert(world_until(w, at_wanted_step, 5000));
+    run_rows(w, "stale", stale_rows, sizeof stale_rows / sizeof stale_rows[0]);
+    ck_assert_msg(world_until(w, chain_done, 30000), "swap did not finish after the drone spoke again");
+    world_free(w);
+}
+END_TEST
+
+/* Rule 7: e-stop latches; Clear and Reset never restart motion by themselves. */
+static const struct row estop_rows[] = {
+    { 0, A_ESTOP, ST_ABORTED, EXP_NO_MOTION, DIAG_ESTOP },
+    { 200, A_CMD_CLEAR, ST_ABORTED, EXP_NO_MOTION | EXP_REFUSED, DIAG_ESTOP },
+    { 400, A_ESTOP_RELEASE, ST_ABORTED, EXP_NO_MOTION, DIAG_ESTOP },
+    { 2000, A_NONE, ST_ABORTED, EXP_NO_MOTION, DIAG_ESTOP },
+    { 2100, A_CMD_CLEAR, -1, EXP_NO_MOTION, -1 },
+    { 3000, A_NONE, ST_STOPPED, EXP_NO_MOTION, -1 },
+    { 3100, A_CMD_RESET, -1, EXP_NO_MOTION, -1 },
+    { 4000, A_NONE, ST_IDLE, EXP_NO_MOTION, -1 },
+    { 9000, A_NONE, ST_IDLE, EXP_NO_MOTION, -1 },
+};
+
+START_TEST(estop_latches_and_reset_never_restarts_motion)
+{
+    struct world *w = world_at_step(SWAPSEQ_FETCH_TRAVEL);
+    w->auto_land = false;   /* the drone obeys the abort and stays away */
+    w->land_at_ms = 0;
+    run_rows(w, "estop", estop_rows, sizeof estop_rows / sizeof estop_rows[0]);
+    ck_assert_msg(w->out.alarms_active == 0, "alarms left: %llx", (unsigned long long)w->out.alarms_active);
+    world_free(w);
+}
+END_TEST
+
+/* Rule 4 after a crash: the persisted inventory says slot 3 is empty, the sensors see a
+ * pack: Held, no motion, Reset refused; the operator adopts the sensors, then Unhold. */
+static const struct row recon_rows[] = {
+    { 0, A_NONE, ST_HELD, EXP_NO_MOTION, DIAG_INVENTORY_MISMATCH },
+    { 3000, A_NONE, ST_HELD, EXP_NO_MOTION, DIAG_INVENTORY_MISMATCH },
+    { 3100, A_CMD_RESET, ST_HELD, EXP_NO_MOTION | EXP_REFUSED, DIAG_INVENTORY_MISMATCH },
+    { 3200, A_CMD_START, ST_HELD, EXP_NO_MOTION | EXP_REFUSED, -1 },
+    { 3300, A_ADOPT, ST_HELD, EXP_NO_MOTION, -1 },
+    { 3400, A_CMD_UNHOLD, -1, EXP_NO_MOTION, -1 },
+    { 4000, A_NONE, ST_STOPPED, EXP_NO_MOTION, -1 },
+    { 4100, A_CMD_RESET, -1, EXP_NO_MOTION, -1 },
+    { 5000, A_NONE, ST_IDLE, EXP_NO_MOTION, -1 },
+};
+
+START_TEST(reconciliation_mismatch_holds_without_motion)
+{
+    struct world *w = world_new(SWAPSEQ_PIPELINED);
+    w->in.inv.slot_tag[3] = 0;
+    world_registry_commit(w);
+    run_rows(w, "recon", recon_rows, sizeof recon_rows / sizeof recon_rows[0]);
+    ck_assert(w->st.reconciled);
+    ck_assert_uint_eq(w->in.inv.slot_tag[3], slot_tag0(3));
+    ck_assert_int_eq(w->n_moves_committed, 1);
+    world_free(w);
 }
 END_TEST
 
@@ -325,11 +652,17 @@ int main(void)
     TCase *tc = tcase_create("swap");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, full_swap_pipelined_meets_lower_bound);
+    tcase_add_test(tc, naive_baseline_is_much_slower);
+    tcase_add_loop_test(tc, missed_deadline_holds_with_the_right_alarm, 0,
+                        (int)(sizeof late_steps / sizeof late_steps[0]));
     suite_add_tcase(s, tc);
-    (void)naive_baseline_is_much_slower;
-    (void)is_held;
-    (void)is_aborted;
-    (void)touched_down;
+    TCase *ts = tcase_create("safety");
+    tcase_set_timeout(ts, 60);
+    tcase_add_test(ts, drone_rearms_while_clamped_stops_and_stays_stopped);
+    tcase_add_test(ts, stale_heartbeat_blocks_pad_zone_entry);
+    tcase_add_test(ts, estop_latches_and_reset_never_restarts_motion);
+    tcase_add_test(ts, reconciliation_mismatch_holds_without_motion);
+    suite_add_tcase(s, ts);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

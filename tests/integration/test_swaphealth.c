@@ -1,0 +1,215 @@
+/* swaphealth end to end: a log written by `swaphealth --simulate` is read back by the
+ * real program (table and JSON), and malformed logs are reported as file:line. */
+#include <check.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "proc.h"
+
+static char dir[256];
+static char bin[512];
+
+static void setup(void)
+{
+    ck_assert_int_eq(proc_mkdtemp(dir, sizeof dir, "swaphealth"), 0);
+    proc_bin("swaphealth", bin, sizeof bin);
+}
+
+static void teardown(void)
+{
+    proc_rmtree(dir);
+}
+
+/* Runs swaphealth with args, stdout to out_path and stderr to err_path; returns the exit code. */
+static int run(const char *out_path, const char *err_path, char *const args[])
+{
+    char *argv[16];
+    int n = 0;
+    argv[n++] = bin;
+    for (int i = 0; args[i] && n < 15; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        if (!freopen(out_path, "w", stdout) || !freopen(err_path, "w", stderr))
+            _exit(127);
+        execv(bin, argv);
+        _exit(127);
+    }
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status));
+    return WEXITSTATUS(status);
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    static char buf[1 << 20];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+static void data_path(char *out, size_t size, const char *name)
+{
+    const char *src = getenv("SWAP_SRC");
+    snprintf(out, size, "%s/tests/data/%s", src ? src : ".", name);
+}
+
+/* Writes a simulated log; returns the true SoH at its last cycle. */
+static double simulate(const char *csv, int cycles)
+{
+    char err[300], n[16];
+    snprintf(err, sizeof err, "%s/sim.err", dir);
+    snprintf(n, sizeof n, "%d", cycles);
+    char *args[] = { "--simulate", "--cycles", n, "--seed", "5", NULL };
+    ck_assert_int_eq(run(csv, err, args), 0);
+    const char *text = slurp(csv);
+    const char *last = NULL, *p = text;
+    while ((p = strstr(p, "# truth ")))
+        last = p++;
+    ck_assert_ptr_nonnull(last);
+    double soh;
+    ck_assert_int_eq(sscanf(strstr(last, "soh="), "soh=%lf", &soh), 1);
+    return soh;
+}
+
+START_TEST(simulated_log_is_estimated_close_to_truth)
+{
+    char csv[300], out[300], err[300];
+    snprintf(csv, sizeof csv, "%s/log.csv", dir);
+    snprintf(out, sizeof out, "%s/out.txt", dir);
+    snprintf(err, sizeof err, "%s/err.txt", dir);
+    double truth = simulate(csv, 30);
+    char *args[] = { csv, NULL };
+    ck_assert_int_eq(run(out, err, args), 0);
+    const char *text = slurp(out);
+    ck_assert_ptr_nonnull(strstr(text, "capacity_mAh"));
+    const char *sum = strstr(text, "5A000001: SoH ");
+    ck_assert_ptr_nonnull(sum);
+    double soh;
+    ck_assert_int_eq(sscanf(sum, "5A000001: SoH %lf", &soh), 1);
+    ck_assert_msg(fabs(soh / 100.0 - truth) < 0.01, "estimated %.2f %%, true %.2f %%", soh, truth * 100);
+}
+END_TEST
+
+START_TEST(json_output_is_one_object_per_line)
+{
+    char csv[300], out[300], err[300];
+    snprintf(csv, sizeof csv, "%s/log.csv", dir);
+    snprintf(out, sizeof out, "%s/out.json", dir);
+    snprintf(err, sizeof err, "%s/err.txt", dir);
+    simulate(csv, 5);
+    char *args[] = { "--json", csv, NULL };
+    ck_assert_int_eq(run(out, err, args), 0);
+    char *text = slurp(out);
+    int cycles = 0, summaries = 0;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        json_error_t jerr;
+        json_t *o = json_loads(line, 0, &jerr);
+        ck_assert_msg(o != NULL, "bad JSON line: %s", line);
+        const char *type = json_string_value(json_object_get(o, "type"));
+        ck_assert_ptr_nonnull(type);
+        if (strcmp(type, "cycle") == 0) {
+            cycles++;
+            ck_assert(json_is_number(json_object_get(o, "soh")));
+            ck_assert(json_is_number(json_object_get(o, "dcir_mohm")));
+            ck_assert(json_is_number(json_object_get(o, "efc")));
+        } else if (strcmp(type, "summary") == 0) {
+            summaries++;
+        }
+        json_decref(o);
+    }
+    ck_assert_int_eq(cycles, 5);
+    ck_assert_int_eq(summaries, 1);
+}
+END_TEST
+
+START_TEST(malformed_row_is_reported_with_file_and_line)
+{
+    char csv[600], out[300], err[300];
+    data_path(csv, sizeof csv, "health_bad.csv");
+    snprintf(out, sizeof out, "%s/out.txt", dir);
+    snprintf(err, sizeof err, "%s/err.txt", dir);
+    char *args[] = { csv, NULL };
+    ck_assert_int_eq(run(out, err, args), 1);
+    const char *text = slurp(err);
+    ck_assert_msg(strstr(text, "health_bad.csv:6: voltage_V 'abc': not a number"), "stderr: %s", text);
+    /* it stops at the first one */
+    ck_assert_ptr_null(strstr(text, "health_bad.csv:8:"));
+}
+END_TEST
+
+START_TEST(skip_bad_counts_and_continues)
+{
+    char csv[600], out[300], err[300];
+    data_path(csv, sizeof csv, "health_bad.csv");
+    snprintf(out, sizeof out, "%s/out.txt", dir);
+    snprintf(err, sizeof err, "%s/err.txt", dir);
+    char *args[] = { "--skip-bad", csv, NULL };
+    ck_assert_int_eq(run(out, err, args), 0);
+    const char *e = slurp(err);
+    ck_assert_ptr_nonnull(strstr(e, "health_bad.csv:8: 5 fields, the header has 6"));
+    ck_assert_ptr_nonnull(strstr(e, "health_bad.csv:9: current_A 'nan': not a finite number"));
+    ck_assert_ptr_nonnull(strstr(slurp(out), "skipped 3 malformed rows"));
+}
+END_TEST
+
+START_TEST(missing_column_is_reported)
+{
+    char csv[600], out[300], err[300];
+    data_path(csv, sizeof csv, "health_noheader.csv");
+    snprintf(out, sizeof out, "%s/out.txt", dir);
+    snprintf(err, sizeof err, "%s/err.txt", dir);
+    char *args[] = { csv, NULL };
+    ck_assert_int_eq(run(out, err, args), 1);
+    ck_assert_ptr_nonnull(strstr(slurp(err), "health_noheader.csv:1: header lacks the column 'temp_degC'"));
+}
+END_TEST
+
+START_TEST(missing_file_and_bad_config_exit_2)
+{
+    char out[300], err[300], ini[300];
+    snprintf(out, sizeof out, "%s/out.txt", dir);
+    snprintf(err, sizeof err, "%s/err.txt", dir);
+    char *args[] = { "/nonexistent/log.csv", NULL };
+    ck_assert_int_eq(run(out, err, args), 2);
+    ck_assert_ptr_nonnull(strstr(slurp(err), "/nonexistent/log.csv: No such file"));
+    snprintf(ini, sizeof ini, "%s/h.ini", dir);
+    FILE *f = fopen(ini, "w");
+    fputs("[retirement]\nsoh = 2\n", f);
+    fclose(f);
+    char *args2[] = { "--config", ini, "/dev/null", NULL };
+    ck_assert_int_eq(run(out, err, args2), 2);
+    ck_assert_ptr_nonnull(strstr(slurp(err), "h.ini:2: [retirement] soh = \"2\": out of range"));
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("swaphealth");
+    TCase *tc = tcase_create("cli");
+    tcase_set_timeout(tc, 60);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, simulated_log_is_estimated_close_to_truth);
+    tcase_add_test(tc, json_output_is_one_object_per_line);
+    tcase_add_test(tc, malformed_row_is_reported_with_file_and_line);
+    tcase_add_test(tc, skip_bad_counts_and_continues);
+    tcase_add_test(tc, missing_column_is_reported);
+    tcase_add_test(tc, missing_file_and_bad_config_exit_2);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
