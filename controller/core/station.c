@@ -482,7 +482,9 @@ static void step_enter(struct station *st, const struct station_inputs *in)
     enum swapseq_id id = cur_step(st);
     if (id == SWAPSEQ_STORE_TRAVEL)
         st->ctx.store_slot = pick_store_slot(st, &in->plant);
-    if (id == SWAPSEQ_TAKE_GRIP)
+    /* The drone's weight with its old pack, taken before anything touches the pack
+     * (a restarted grip may find the pack already unlatched). */
+    if ((id == SWAPSEQ_TO_BAY || id == SWAPSEQ_NAIVE_TO_BAY) && st->pad_tag)
         st->ctx.touchdown_load_g = in->plant.load_g;
     st->step_start_ms = st->now_ms;
     swapseq_apply(id, &st->pc, &st->ctx, &st->cmd);
@@ -926,7 +928,7 @@ static void aborted_run(struct station *st, const struct station_inputs *in, uin
 static void clearing_run(struct station *st, const struct station_inputs *in, uint64_t now_ms)
 {
     (void)now_ms;
-    if (pulse_done(st, in) || (st->now_ms >= st->pulse_until_ms && !diag_first_with(&st->diag, DIAG_REACT_ABORT))) {
+    if (pulse_done(st, in) || (st->now_ms >= st->pulse_until_ms && diag_first_with(&st->diag, DIAG_REACT_ABORT) < 0)) {
         /* The aborted swap is over; what the robot holds is re-checked against the
          * inventory before anything moves again. */
         chain_end(st);
@@ -1065,7 +1067,18 @@ static void diagnose(struct station *st, const struct station_inputs *in)
      * head is in the pad zone. */
     const struct station_drone_in *d = find_drone(in, st->serving_sysid);
     bool exposed = p->clamp_locked || (st->drone_present && head_in_pad_zone(st, p));
-    feed(st, in, DIAG_DRONE_ARMED, exposed && drone_reports_armed(st, d), st->serving_sysid);
+    bool armed = drone_reports_armed(st, d);
+    int who = st->serving_sysid;
+    /* With no drone being served (after an abort, or at start-up) the one on the pad is
+     * any drone that says it stands on the ground. */
+    for (int i = 0; !st->serving_sysid && !armed && i < STATION_MAX_DRONES; i++) {
+        const struct station_drone_in *o = &in->drones[i];
+        if (o->sysid && o->landed_state == 1 /* MAV_LANDED_STATE_ON_GROUND */ && drone_reports_armed(st, o)) {
+            armed = true;
+            who = o->sysid;
+        }
+    }
+    feed(st, in, DIAG_DRONE_ARMED, exposed && armed, who);
     int chg = -1, hot = -1, tag = -1;
     for (int s = 0; s < n_slots(st); s++) {
         const struct station_slot_in *sl = &p->slot[s];

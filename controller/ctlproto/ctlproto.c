@@ -107,7 +107,7 @@ static const struct ctlproto_field alarms_fields[] = {
 static const struct ctlproto_field event_fields[] = {
     { "seq", I, false, NULL, NULL, 0, "event number, increasing" },
     { "time_ms", I, false, NULL, NULL, 0, "ms since the Unix epoch" },
-    { "type", S, false, NULL, NULL, 0, "state, step, mode, alarm, ack, battery, command, drone" },
+    { "type", S, false, NULL, NULL, 0, "state, step, mode, swap, alarm, ack, battery, command, drone" },
     { "text", S, false, NULL, NULL, 0, "one line for people" },
     { "from", S | Z, true, NULL, NULL, 0, "transitions: previous state or step" },
     { "to", S | Z, true, NULL, NULL, 0, "transitions: new state or step" },
@@ -593,13 +593,27 @@ int ctlproto_check_event(const json_t *msg, char *errbuf, size_t errsize)
 
 /* ---- documentation ------------------------------------------------------------------- */
 
+static void write_choices_md(FILE *f, const char *const *choices)
+{
+    if (!choices)
+        return;
+    fprintf(f, "; one of:");
+    for (int i = 0; choices[i]; i++)
+        fprintf(f, "%s `%s`", i ? "," : "", choices[i]);
+}
+
 static void write_fields_md(FILE *f, const char *prefix, const struct ctlproto_field *fields)
 {
-    char tbuf[64], path[128];
+    char tbuf[64], ibuf[64], path[128];
     for (const struct ctlproto_field *x = fields; x && x->name; x++) {
         snprintf(path, sizeof path, "%.60s%.60s", prefix, x->name);
-        fprintf(f, "| `%s` | %s%s | %s |\n", path, types_text(x->types, tbuf, sizeof tbuf),
-                x->optional ? " (optional)" : "", x->help);
+        if ((x->types & CTLPROTO_ARRAY) && x->items_types)
+            snprintf(tbuf, sizeof tbuf, "array of %s", types_text(x->items_types, ibuf, sizeof ibuf));
+        else
+            types_text(x->types, tbuf, sizeof tbuf);
+        fprintf(f, "| `%s` | %s%s | %s", path, tbuf, x->optional ? " (optional)" : "", x->help);
+        write_choices_md(f, x->choices);
+        fprintf(f, " |\n");
         if (x->items) {
             snprintf(path, sizeof path, "%.60s%.60s[].", prefix, x->name);
             write_fields_md(f, path, x->items);
@@ -612,14 +626,20 @@ void ctlproto_write_markdown(FILE *f)
     char tbuf[64];
     for (size_t i = 0; i < ctlproto_n_cmds; i++) {
         const struct ctlproto_cmd *c = &ctlproto_cmds[i];
-        fprintf(f, "### `%s` (%s)\n\n%s.\n\n", c->name,
-                c->access == CTLPROTO_READ ? "read" : "command", c->help);
+        fprintf(f, "### `%s` (%s)\n\n%c%s.\n\n", c->name,
+                c->access == CTLPROTO_READ ? "read" : "command",
+                c->help[0] >= 'a' && c->help[0] <= 'z' ? c->help[0] - 'a' + 'A' : c->help[0],
+                c->help + 1);
         if (c->args[0].name) {
             fprintf(f, "| Argument | Type | Required | Meaning |\n|---|---|---|---|\n");
             for (int a = 0; a < CTLPROTO_MAX_ARGS && c->args[a].name; a++)
-                fprintf(f, "| `%s` | %s | %s | %s |\n", c->args[a].name,
+            {
+                fprintf(f, "| `%s` | %s | %s | %s", c->args[a].name,
                         types_text(c->args[a].types, tbuf, sizeof tbuf),
                         c->args[a].required ? "yes" : "no", c->args[a].help);
+                write_choices_md(f, c->args[a].choices);
+                fprintf(f, " |\n");
+            }
             fprintf(f, "\n");
         }
         fprintf(f, "| Result field | Type | Meaning |\n|---|---|---|\n");

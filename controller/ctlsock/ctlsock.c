@@ -29,6 +29,7 @@ struct client {
     size_t out_len, out_off, out_cap;
     bool follow;         /* subscribed to events */
     bool pending;        /* whole lines wait in `in` (budget ran out) */
+    bool eof;            /* the client sent all it will; close once replies are out */
     bool dead;           /* closed; freed at the end of the service call */
 };
 
@@ -37,6 +38,7 @@ struct ctlsock {
     int ep;
     char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
     int max_clients;
+    int max_per_user;         /* 0: no limit */
     size_t max_line;
     size_t queue_limit;
     struct client **clients;  /* max_clients entries, NULL when free */
@@ -184,6 +186,11 @@ void ctlsock_set_queue_limit(struct ctlsock *srv, size_t bytes)
     srv->queue_limit = bytes < QUEUE_MIN ? QUEUE_MIN : bytes;
 }
 
+void ctlsock_set_user_limit(struct ctlsock *srv, int max_per_user)
+{
+    srv->max_per_user = max_per_user > 0 ? max_per_user : 0;
+}
+
 int ctlsock_fd(const struct ctlsock *srv)
 {
     return srv->ep;
@@ -232,7 +239,8 @@ static void reap_dead(struct ctlsock *srv)
 
 static void watch_output(struct ctlsock *srv, struct client *c)
 {
-    struct epoll_event ev = { .events = EPOLLIN | (c->out_len > c->out_off ? EPOLLOUT : 0u),
+    struct epoll_event ev = { .events = (c->eof ? 0u : EPOLLIN) |
+                                        (c->out_len > c->out_off ? EPOLLOUT : 0u),
                               .data.ptr = c };
     epoll_ctl(srv->ep, EPOLL_CTL_MOD, c->fd, &ev);
 }
@@ -252,8 +260,11 @@ static int flush_once(struct ctlsock *srv, struct client *c)
             return -1;
     }
     c->out_off += (size_t)n;
-    if (c->out_off == c->out_len)
+    if (c->out_off == c->out_len) {
         c->out_off = c->out_len = 0;
+        if (c->eof)
+            return -1;  /* everything answered: the half-closed client is done */
+    }
     if (had != (c->out_len > c->out_off) || n == 0)
         watch_output(srv, c);
     return 0;
@@ -364,16 +375,48 @@ static void read_groups(int fd, struct ctlsock_peer *p)
     fclose(f);
 }
 
+static int connections_of(const struct ctlsock *srv, uid_t uid)
+{
+    int n = 0;
+    for (int i = 0; i < srv->max_clients; i++)
+        if (srv->clients[i] && !srv->clients[i]->dead && srv->clients[i]->peer.uid == uid)
+            n++;
+    return n;
+}
+
 static int accept_one(struct ctlsock *srv)
 {
     int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0)
         return -1;
+    struct ctlsock_peer peer = { 0 };
+    struct ucred cred;
+    socklen_t len = sizeof cred;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+        peer.uid = cred.uid;
+        peer.gid = cred.gid;
+        peer.pid = cred.pid;
+    } else {
+        /* Unknown identity: a uid nobody would list, so commands are refused. */
+        peer.uid = (uid_t)-1;
+        peer.gid = (gid_t)-1;
+    }
     if (srv->n_clients >= srv->max_clients) {
         srv->stats.refused_full++;
         send_final_error(fd, CTLPROTO_ERR_TOO_MANY_CLIENTS,
                          "the station serves its maximum number of clients; close another "
                          "console or try again later");
+        close(fd);
+        return 0;
+    }
+    /* One user cannot take every place and lock the operators out. */
+    if (srv->max_per_user && connections_of(srv, peer.uid) >= srv->max_per_user) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "uid %u already holds %d connections to the station, the "
+                 "limit per user ([control] max_per_user); close one first",
+                 (unsigned)peer.uid, srv->max_per_user);
+        srv->stats.refused_full++;
+        send_final_error(fd, CTLPROTO_ERR_TOO_MANY_CLIENTS, msg);
         close(fd);
         return 0;
     }
@@ -392,17 +435,7 @@ static int accept_one(struct ctlsock *srv)
     }
     c->fd = fd;
     c->in = in;
-    struct ucred cred;
-    socklen_t len = sizeof cred;
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
-        c->peer.uid = cred.uid;
-        c->peer.gid = cred.gid;
-        c->peer.pid = cred.pid;
-    } else {
-        /* Unknown identity: a uid nobody would list, so commands are refused. */
-        c->peer.uid = (uid_t)-1;
-        c->peer.gid = (gid_t)-1;
-    }
+    c->peer = peer;
     read_groups(fd, &c->peer);
     c->peer.client_id = srv->next_id++;
     struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
@@ -497,7 +530,14 @@ static int read_client(struct ctlsock *srv, struct client *c, ctlsock_handler *h
     size_t room = srv->max_line + 1 - c->in_len;
     ssize_t n = room ? recv(c->fd, c->in + c->in_len, room, MSG_DONTWAIT) : 0;
     if (n == 0 && room) {
-        client_close(srv, c);
+        /* Half-closed (e.g. `socat - UNIX-CONNECT:` at the end of its input): the
+         * replies already queued still go out, then the connection ends. */
+        if (c->out_len == c->out_off) {
+            client_close(srv, c);
+        } else {
+            c->eof = true;
+            watch_output(srv, c);
+        }
         return 1;
     }
     if (n < 0) {
@@ -585,7 +625,8 @@ void ctlsock_broadcast_event(struct ctlsock *srv, const json_t *event)
             watch_output(srv, c);
     }
     free(text);
-    reap_dead(srv);
+    /* Dropped clients are freed by the next ctlsock_service(): a handler may broadcast
+     * while the service call still holds events for them. */
 }
 
 void ctlsock_close(struct ctlsock *srv)

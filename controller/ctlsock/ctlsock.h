@@ -63,6 +63,10 @@ void ctlsock_close(struct ctlsock *srv);
  * slow (default 1 MiB; minimum 4 KiB). */
 void ctlsock_set_queue_limit(struct ctlsock *srv, size_t bytes);
 
+/* Connections one uid may hold at once (0: no limit, the default), so that one local
+ * user cannot take every place; more are told "too_many_clients" and closed. */
+void ctlsock_set_user_limit(struct ctlsock *srv, int max_per_user);
+
 /* One file descriptor (epoll) that becomes readable whenever ctlsock_service() has
  * work: new connections, input, room to write. For the caller's poll(). */
 int ctlsock_fd(const struct ctlsock *srv);
@@ -81,7 +85,7 @@ int ctlsock_client_count(const struct ctlsock *srv);
 
 struct ctlsock_stats {
     unsigned long accepted;       /* connections accepted and served */
-    unsigned long refused_full;   /* turned away: max_clients reached */
+    unsigned long refused_full;   /* turned away: max_clients or max_per_user reached */
     unsigned long requests;       /* lines answered (valid or not) */
     unsigned long bad_requests;   /* answered with a protocol error */
     unsigned long dropped_long;   /* dropped: line over max_line */
@@ -99,6 +103,7 @@ struct ctlsock_cfg {
     char users[512];       /* users allowed to command, comma-separated names or uids */
     char groups[512];      /* groups allowed to command, comma-separated names or gids */
     int max_clients;
+    int max_per_user;
     int max_line;
     int queue_kib;
 };
@@ -110,7 +115,7 @@ extern const size_t ctlsock_n_cfg_keys;
  * octal or outside 0..0777. */
 int ctlsock_parse_mode(const char *text, unsigned *mode);
 
-/* Opens the socket as cfg says (ctlsock_open + queue limit). */
+/* Opens the socket as cfg says (ctlsock_open + queue and per-user limits). */
 struct ctlsock *ctlsock_open_cfg(const struct ctlsock_cfg *cfg, struct ctlsock_err *err);
 
 /* ---- authorisation of commands ---------------------------------------------------- */

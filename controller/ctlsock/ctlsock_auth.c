@@ -22,6 +22,9 @@ const struct cfg_key ctlsock_cfg_keys[] = {
           "groups whose members may send commands: comma-separated names or gids"),
     CFG_I("control", "max_clients", struct ctlsock_cfg, max_clients, 1, 256, "16", "",
           "connections served at once; more are turned away"),
+    CFG_I("control", "max_per_user", struct ctlsock_cfg, max_per_user, 0, 256, "8", "",
+          "connections one user may hold at once (0: no limit), so that one user cannot "
+          "lock the others out"),
     CFG_I("control", "max_line", struct ctlsock_cfg, max_line, 64, 65536, "4096", "bytes",
           "longest request line; a longer one gets an error and the connection is closed"),
     CFG_I("control", "queue_kib", struct ctlsock_cfg, queue_kib, 4, 65536, "1024", "KiB",
@@ -55,8 +58,10 @@ struct ctlsock *ctlsock_open_cfg(const struct ctlsock_cfg *cfg, struct ctlsock_e
     }
     struct ctlsock *srv = ctlsock_open(cfg->path, mode, cfg->group, cfg->max_clients,
                                        (size_t)cfg->max_line, err);
-    if (srv)
+    if (srv) {
         ctlsock_set_queue_limit(srv, (size_t)cfg->queue_kib * 1024u);
+        ctlsock_set_user_limit(srv, cfg->max_per_user);
+    }
     return srv;
 }
 

@@ -215,7 +215,8 @@ struct health_pack {
     double since_charge_end_s;    /* time since the last charge ended (large when never) */
 };
 
-/* 0 when p may be handed out for a flight needing need_soc (0..1) of its charge;
+/* 0 when p may be handed out for a flight needing need_soc (0..1) of its charge (the
+ * flight alone: reserve_soc is added here, callers must not add it again);
  * otherwise -1 with a reason in why. */
 int health_pack_eligible(const struct health_config *cfg, const struct health_pack *p,
                          double need_soc, char *why, size_t why_size);

@@ -282,12 +282,12 @@ static void draw(struct top *t)
         max_rows = 1;
     int shown = n_slots <= max_rows ? n_slots : max_rows - 1;
     put(2, 0, 48, A_BOLD, "Magazine");
-    put(3, 0, 48, A_UNDERLINE, "%4s %-8s %4s %-10s %4s %6s %-7s", "Slot", "Battery", "SoC", "",
+    put(3, 0, 49, A_UNDERLINE, "%4s %-8s %4s %-10s %4s %6s %-7s", "Slot", "Battery", "SoC", "",
         "SoH", "Temp", "Charger");
     for (int i = 0; i < shown; i++) {
         const json_t *s = json_array_get(slots, (size_t)i);
         const char *charge = swapctl_str(s, "charge");
-        put(4 + i, 0, 48, !strcmp(charge, "fault") ? (has_colors() ? COLOR_PAIR(C_BAD) : A_BOLD) : 0,
+        put(4 + i, 0, 49, !strcmp(charge, "fault") ? (has_colors() ? COLOR_PAIR(C_BAD) : A_BOLD) : 0,
             "%4lld %-8.8s %4s [%-8s] %4s %6s %-7.7s",
             (long long)json_integer_value(json_object_get(s, "slot")), swapctl_str(s, "battery"),
             swapctl_num(a, sizeof a, json_object_get(s, "soc_pct"), "%.0f", "%"),

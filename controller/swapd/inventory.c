@@ -8,7 +8,7 @@
 #include "droneproto/dproto.h"
 #include "swapd.h"
 
-/* Share of a full pack a drone must be handed, besides the policy's reserve. */
+/* Share of a full pack the next flight needs (the policy adds its own reserve). */
 #define SWAPD_FLIGHT_SOC 0.6
 
 struct swapd_pack *swapd_pack_find(struct swapd *d, uint32_t tag)
@@ -112,6 +112,92 @@ int swapd_inventory_register(struct swapd *d, uint32_t tag, uint64_t now_ms)
     return 0;
 }
 
+struct last_intent {
+    bool found;
+    int64_t t_ms;
+    uint32_t tag;
+    struct registry_location from, to;
+    char step[48];
+};
+
+static int find_intent(const struct registry_event *e, void *ctx)
+{
+    struct last_intent *li = ctx;
+    if (strcmp(e->source, "intent") != 0 || !e->json[0])
+        return 0;
+    json_error_t jerr;
+    json_t *j = json_loads(e->json, 0, &jerr);
+    int fp, fi, tp, ti;
+    json_int_t tag;
+    const char *step;
+    if (j && json_unpack(j, "{s:I, s:[ii], s:[ii], s:s}", "tag", &tag, "from", &fp, &fi, "to", &tp, &ti,
+                         "step", &step) == 0 &&
+        fp >= 0 && fp < REGISTRY_PLACE_COUNT && tp >= 0 && tp < REGISTRY_PLACE_COUNT) {
+        li->found = true;
+        li->t_ms = e->time_ms;
+        li->tag = (uint32_t)tag;
+        li->from = (struct registry_location){ (enum registry_place)fp, fi };
+        li->to = (struct registry_location){ (enum registry_place)tp, ti };
+        snprintf(li->step, sizeof li->step, "%s", step);
+    }
+    json_decref(j);
+    return 0;
+}
+
+/* Whether the sensors show pack tag at loc (true), or cannot show it there (false). */
+static bool sensed_at(const struct swapd *d, const struct station_plant_in *p, struct registry_location loc,
+                      uint32_t tag)
+{
+    switch (loc.place) {
+    case REGISTRY_PLACE_SLOT: {
+        if (loc.index < 1 || loc.index > d->plant.n_slots)
+            return false;
+        const struct station_slot_in *s = &p->slot[loc.index - 1];
+        return s->present && (!s->tag_ok || s->tag == tag);
+    }
+    case REGISTRY_PLACE_GRIPPER_A: return p->grip_a_holding;
+    case REGISTRY_PLACE_GRIPPER_B: return p->grip_b_holding;
+    case REGISTRY_PLACE_DRONE: return p->load_g >= (unsigned)d->station_cfg.touchdown_g;
+    default: return false;
+    }
+}
+
+int swapd_inventory_recover(struct swapd *d, struct registry *reg, const struct station_plant_in *p,
+                            int64_t now_wall_ms, char *msg, size_t msgsize)
+{
+    msg[0] = 0;
+    struct last_intent li = { 0 };
+    if (registry_list_events(reg, now_wall_ms - 7 * 86400000LL, 0, find_intent, &li) < 0 || !li.found)
+        return 0;
+    struct registry_battery b;
+    if (registry_get_battery(reg, li.tag, &b) != 0 || b.loc.place != li.from.place || b.loc.index != li.from.index)
+        return 0;  /* the move committed (or the pack moved since): nothing in flight */
+    /* The step acted but its move did not commit: the sensors must show the pack at the
+     * destination and no longer at the source. Anything else is for the operator. */
+    bool at_to = sensed_at(d, p, li.to, li.tag);
+    bool at_from = li.from.place != REGISTRY_PLACE_DRONE && sensed_at(d, p, li.from, li.tag);
+    if (!at_to || at_from)
+        return 0;
+    char step[64];
+    snprintf(step, sizeof step, "recovered:%.40s", li.step);
+    int rc = registry_move_battery(reg, li.tag, li.to, step, 0, li.t_ms, now_wall_ms);
+    if (rc != 0) {
+        snprintf(msg, msgsize, "pack %08X was left in flight by step %s; recording it failed: %s",
+                 (unsigned)li.tag, li.step, registry_last_error(reg));
+        return -1;
+    }
+    char from[32], to[32];
+    registry_location_format(li.from, from, sizeof from);
+    registry_location_format(li.to, to, sizeof to);
+    snprintf(msg, msgsize, "pack %08X: step %s had moved it %s -> %s before the restart; the sensors confirm it",
+             (unsigned)li.tag, li.step, from, to);
+    registry_add_event(reg, now_wall_ms, REGISTRY_WARNING, "inventory", msg, NULL);
+    struct swapd_pack *pk = swapd_pack_find(d, li.tag);
+    if (pk)
+        pk->loc = li.to;
+    return 1;
+}
+
 void swapd_inventory_apply_move(struct swapd *d, const struct station_move *m)
 {
     struct swapd_pack *p = swapd_pack_find(d, m->tag);
@@ -208,7 +294,7 @@ void swapd_inventory_fill(struct swapd *d, uint64_t now_ms)
         cand[n] = hp;
         cand_slot[n++] = s;
     }
-    int best = health_choose_pack(&d->health, cand, n, SWAPD_FLIGHT_SOC + d->health.reserve_soc);
+    int best = health_choose_pack(&d->health, cand, n, SWAPD_FLIGHT_SOC);
     if (best >= 0) {
         inv->fresh_slot = cand_slot[best];
         inv->fresh_tag = cand[best].tag;

@@ -286,6 +286,68 @@ static void talk_to_drones(struct swapd *d, uint64_t now_ms)
     }
 }
 
+struct registry_location swapd_registry_location(struct station_location l)
+{
+    switch (l.place) {
+    case STATION_PLACE_SLOT: return (struct registry_location){ REGISTRY_PLACE_SLOT, l.index + 1 };
+    case STATION_PLACE_GRIPPER_A: return (struct registry_location){ REGISTRY_PLACE_GRIPPER_A, 0 };
+    case STATION_PLACE_GRIPPER_B: return (struct registry_location){ REGISTRY_PLACE_GRIPPER_B, 0 };
+    case STATION_PLACE_DRONE: return (struct registry_location){ REGISTRY_PLACE_DRONE, l.index };
+    case STATION_PLACE_QUARANTINE: return (struct registry_location){ REGISTRY_PLACE_QUARANTINE, 0 };
+    default: return (struct registry_location){ REGISTRY_PLACE_UNKNOWN, 0 };
+    }
+}
+
+/* The move a step is about to make, written ahead of its action (write-ahead intent). */
+static void persist_intent(struct swapd *d, int step, uint64_t now_ms)
+{
+    const struct station *c = &d->core;
+    uint32_t tag = 0;
+    struct station_location from = { STATION_PLACE_NONE, 0 }, to = from;
+    uint8_t sys = c->serving_sysid;
+    switch (swapseq_steps[step].move) {
+    case SWM_SLOT_TO_B:
+    case SWM_SLOT_TO_A:
+        if (c->ctx.fresh_slot < 0)
+            return;
+        tag = c->slot_tag[c->ctx.fresh_slot];
+        from = (struct station_location){ STATION_PLACE_SLOT, c->ctx.fresh_slot };
+        to = (struct station_location){ swapseq_steps[step].move == SWM_SLOT_TO_B ? STATION_PLACE_GRIPPER_B
+                                                                                  : STATION_PLACE_GRIPPER_A, 0 };
+        break;
+    case SWM_DRONE_TO_A:
+        tag = c->pad_tag;
+        from = (struct station_location){ STATION_PLACE_DRONE, sys };
+        to = (struct station_location){ STATION_PLACE_GRIPPER_A, 0 };
+        break;
+    case SWM_B_TO_DRONE:
+        tag = c->grip_b_tag;
+        from = (struct station_location){ STATION_PLACE_GRIPPER_B, 0 };
+        to = (struct station_location){ STATION_PLACE_DRONE, sys };
+        break;
+    case SWM_A_TO_DRONE:
+        tag = c->grip_a_tag;
+        from = (struct station_location){ STATION_PLACE_GRIPPER_A, 0 };
+        to = (struct station_location){ STATION_PLACE_DRONE, sys };
+        break;
+    case SWM_A_TO_SLOT:
+        if (c->ctx.store_slot < 0)
+            return;
+        tag = c->grip_a_tag;
+        from = (struct station_location){ STATION_PLACE_GRIPPER_A, 0 };
+        to = (struct station_location){ STATION_PLACE_SLOT, c->ctx.store_slot };
+        break;
+    default:
+        return;
+    }
+    if (!tag || tag == STATION_TAG_UNKNOWN)
+        return;
+    struct persist_job j = { .kind = PERSIST_INTENT, .t_ms = swapd_wall_ms(d, now_ms), .tag = tag,
+                             .from = swapd_registry_location(from), .to = swapd_registry_location(to) };
+    snprintf(j.step, sizeof j.step, "%s", swapseq_name(step));
+    persist_submit(d->persist, &j);
+}
+
 /* Battery moves, swap records, events and alarms of this scan, to the registry. */
 static void persist_outputs(struct swapd *d, uint64_t now_ms)
 {
@@ -300,14 +362,7 @@ static void persist_outputs(struct swapd *d, uint64_t now_ms)
         struct persist_job j = { .kind = PERSIST_MOVE, .t_ms = swapd_wall_ms(d, m->t_ms),
                                  .seq = m->seq, .tag = m->tag,
                                  .step_start_ms = swapd_wall_ms(d, m->step_start_ms) };
-        switch (m->to.place) {
-        case STATION_PLACE_SLOT: j.to = (struct registry_location){ REGISTRY_PLACE_SLOT, m->to.index + 1 }; break;
-        case STATION_PLACE_GRIPPER_A: j.to = (struct registry_location){ REGISTRY_PLACE_GRIPPER_A, 0 }; break;
-        case STATION_PLACE_GRIPPER_B: j.to = (struct registry_location){ REGISTRY_PLACE_GRIPPER_B, 0 }; break;
-        case STATION_PLACE_DRONE: j.to = (struct registry_location){ REGISTRY_PLACE_DRONE, m->to.index }; break;
-        case STATION_PLACE_QUARANTINE: j.to = (struct registry_location){ REGISTRY_PLACE_QUARANTINE, 0 }; break;
-        default: j.to = (struct registry_location){ REGISTRY_PLACE_UNKNOWN, 0 }; break;
-        }
+        j.to = swapd_registry_location(m->to);
         snprintf(j.step, sizeof j.step, "%s", m->step ? m->step : "");
         if (persist_submit(d->persist, &j) != 0)
             break;  /* queue full: retried next scan, the core keeps waiting */
@@ -335,6 +390,8 @@ static void persist_outputs(struct swapd *d, uint64_t now_ms)
         }
         d->last_step = o->step;
         d->step_start_ms = now_ms;
+        if (o->step >= 0)
+            persist_intent(d, o->step, now_ms);
     }
     for (int i = 0; i < o->n_msgs; i++) {
         if (o->msgs[i].kind != STATION_MSG_CLEARED_TAKEOFF && o->msgs[i].kind != STATION_MSG_SWAP_ABORTED)
@@ -544,6 +601,9 @@ int main(int argc, char **argv)
     if (first_image(&d, 2000)) {
         if (swapd_inventory_commission(&d, reg, &d.in.plant, wall_ms_now(), err, sizeof err) != 0)
             fprintf(stderr, "<4>swapd: commissioning: %s\n", err);
+        int rec = swapd_inventory_recover(&d, reg, &d.in.plant, wall_ms_now(), err, sizeof err);
+        if (rec != 0)
+            fprintf(stderr, "%sswapd: recovery: %s\n", rec > 0 ? "<4>" : "<3>", err);
     } else {
         fprintf(stderr, "<4>swapd: no process image from %s:%d yet (%s); holding until the plant answers\n",
                 d.shell.plant_host, d.shell.plant_port, d.plant_status.last_error);

@@ -103,6 +103,19 @@ static void run_job(struct persist *p, const struct persist_job *j)
             rc = 0;
         break;
     }
+    case PERSIST_INTENT: {
+        /* Written before the step acts: after a crash between the physical move and its
+         * commit, start-up finds the pack at either end of this move (inventory.c). */
+        char json[256], text[160], from[32], to[32];
+        registry_location_format(j->from, from, sizeof from);
+        registry_location_format(j->to, to, sizeof to);
+        snprintf(json, sizeof json,
+                 "{\"tag\":%u,\"from\":[%d,%d],\"to\":[%d,%d],\"step\":\"%s\"}", (unsigned)j->tag,
+                 (int)j->from.place, j->from.index, (int)j->to.place, j->to.index, j->step);
+        snprintf(text, sizeof text, "pack %08X: %s -> %s in step %s", (unsigned)j->tag, from, to, j->step);
+        rc = registry_add_event(p->reg, j->t_ms, REGISTRY_DEBUG, "intent", text, json);
+        break;
+    }
     case PERSIST_SET_STATUS:
         rc = registry_set_status(p->reg, j->tag, j->status, j->text, j->t_ms);
         break;

@@ -24,6 +24,7 @@ enum persist_kind {
     PERSIST_ALARM_ACK,     /* code */
     PERSIST_SET_STATUS,    /* tag, status, text = reason */
     PERSIST_REGISTER,      /* tag, rated_mah, cells: a pack seen for the first time */
+    PERSIST_INTENT,        /* tag, from, to, step: the move a starting step will make */
 };
 
 struct persist_job {
@@ -31,7 +32,7 @@ struct persist_job {
     int64_t t_ms;                 /* wall-clock ms since the epoch */
     uint32_t seq;                 /* PERSIST_MOVE: the core's move sequence number */
     uint32_t tag, tag_in;
-    struct registry_location to;
+    struct registry_location from, to;
     int drone;
     int rated_mah, cells;
     double dcir_mohm, capacity_sd_mah;

@@ -100,6 +100,9 @@ int64_t swapd_wall_ms(const struct swapd *d, uint64_t mono_ms);
 void swapd_event(struct swapd *d, uint64_t mono_ms, enum registry_severity sev, const char *type,
                  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
+/* The registry's name for a place the core names. */
+struct registry_location swapd_registry_location(struct station_location l);
+
 /* Console request handler (console.c). */
 json_t *swapd_console_handle(void *user, const struct ctlsock_peer *peer,
                              const struct ctlproto_cmd *cmd, const json_t *request);
@@ -112,6 +115,12 @@ int swapd_inventory_commission(struct swapd *d, struct registry *reg, const stru
 void swapd_inventory_fill(struct swapd *d, uint64_t now_ms);
 void swapd_inventory_apply_move(struct swapd *d, const struct station_move *m);
 struct swapd_pack *swapd_pack_find(struct swapd *d, uint32_t tag);
+/* After a restart: completes in the registry the move of the last step that had acted
+ * but not committed, when the sensors prove where the pack went. Returns 1 when it
+ * recorded such a move (msg says which), 0 when nothing was in flight or the sensors
+ * do not prove it (reconciliation then decides), -1 on a registry error. */
+int swapd_inventory_recover(struct swapd *d, struct registry *reg, const struct station_plant_in *p,
+                            int64_t now_wall_ms, char *msg, size_t msgsize);
 /* Registers a pack that arrived on a drone (queued before its first move). */
 int swapd_inventory_register(struct swapd *d, uint32_t tag, uint64_t now_ms);
 

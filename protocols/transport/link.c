@@ -28,6 +28,10 @@ struct link {
     struct sockaddr_in peer;
     bool have_peer;
     uint16_t local_port;
+    /* UDP keeps the rest of a datagram the caller had no room for: the link is a byte
+     * stream, and recvfrom() would otherwise drop what does not fit. */
+    uint8_t *dgram;
+    size_t dg_len, dg_off;
     char path[LINK_PATH_MAX];
     char describe[LINK_PATH_MAX + 32];
 };
@@ -353,10 +357,20 @@ static const struct link_backend pty_new_backend = {
 
 /* ---- serial backend (libserialport) --------------------------------------------- */
 
+/* libserialport knows only devices with a sysfs entry and modem lines; a pty has
+ * neither, which its errors do not make obvious. */
+static const char *pty_hint(const char *path)
+{
+    return strncmp(path, "/dev/pts/", 9) == 0 || strncmp(path, "/dev/ptmx", 9) == 0
+               ? " (a pseudo-terminal: use pty:PATH)"
+               : "";
+}
+
 static int serial_fail(struct link *l, char *err, size_t err_size, const char *what)
 {
     char *msg = sp_last_error_message();
-    set_err(err, err_size, "serial %s: %s: %s", l->ep.path, what, msg ? msg : "error");
+    set_err(err, err_size, "serial %s: %s: %s%s", l->ep.path, what, msg ? msg : "error",
+            pty_hint(l->ep.path));
     if (msg)
         sp_free_error_message(msg);
     if (l->sp) {
@@ -376,7 +390,8 @@ static int serial_open(struct link *l, char *err, size_t err_size)
     if (sp_open(l->sp, SP_MODE_READ_WRITE) != SP_OK) {
         /* sp_open failed: the port is not open, only free it. */
         char *msg = sp_last_error_message();
-        set_err(err, err_size, "serial %s: cannot open: %s", l->ep.path, msg ? msg : "error");
+        set_err(err, err_size, "serial %s: cannot open: %s%s", l->ep.path, msg ? msg : "error",
+                pty_hint(l->ep.path));
         if (msg)
             sp_free_error_message(msg);
         sp_free_port(l->sp);
@@ -430,6 +445,8 @@ static const struct link_backend serial_backend = {
 
 /* ---- UDP backends ----------------------------------------------------------------- */
 
+#define UDP_DGRAM_MAX 65536
+
 static int resolve4(const char *host, uint16_t port, struct sockaddr_in *out, char *err,
                     size_t err_size)
 {
@@ -450,6 +467,11 @@ static int resolve4(const char *host, uint16_t port, struct sockaddr_in *out, ch
 static int udp_socket(struct link *l, const struct sockaddr_in *bind_to, char *err,
                       size_t err_size)
 {
+    l->dgram = malloc(UDP_DGRAM_MAX);
+    if (!l->dgram) {
+        set_err(err, err_size, "udp: out of memory");
+        return -1;
+    }
     l->fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (l->fd < 0) {
         set_err(err, err_size, "udp: socket: %s", strerror(errno));
@@ -495,9 +517,15 @@ static int udpout_open(struct link *l, char *err, size_t err_size)
 
 static ssize_t udp_read(struct link *l, uint8_t *buf, size_t size)
 {
+    if (l->dg_off < l->dg_len) {
+        size_t n = l->dg_len - l->dg_off < size ? l->dg_len - l->dg_off : size;
+        memcpy(buf, l->dgram + l->dg_off, n);
+        l->dg_off += n;
+        return (ssize_t)n;
+    }
     struct sockaddr_in from;
     socklen_t alen = sizeof from;
-    ssize_t n = recvfrom(l->fd, buf, size, 0, (struct sockaddr *)&from, &alen);
+    ssize_t n = recvfrom(l->fd, l->dgram, UDP_DGRAM_MAX, 0, (struct sockaddr *)&from, &alen);
     if (n < 0) {
         /* ECONNREFUSED: an earlier datagram found no listener; the link itself is fine. */
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR || errno == ECONNREFUSED)
@@ -508,7 +536,11 @@ static ssize_t udp_read(struct link *l, uint8_t *buf, size_t size)
         l->peer = from;
         l->have_peer = true;
     }
-    return n;
+    l->dg_len = (size_t)n;
+    l->dg_off = 0;
+    if (n == 0)
+        return 0;
+    return udp_read(l, buf, size);
 }
 
 static ssize_t udp_write(struct link *l, const uint8_t *buf, size_t len)
@@ -559,6 +591,7 @@ struct link *link_open(const char *endpoint, char *err, size_t err_size)
         return NULL;
     }
     if (l->be->open(l, err, err_size) != 0) {
+        free(l->dgram);
         free(l);
         return NULL;
     }
@@ -618,5 +651,6 @@ void link_close(struct link *l)
     if (!l)
         return;
     l->be->close(l);
+    free(l->dgram);
     free(l);
 }

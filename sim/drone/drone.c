@@ -394,7 +394,7 @@ static void physics(struct sim_drone *d, uint64_t now_ms)
             sim_battery_step(&d->battery, i, dt, d->cfg.ambient_degC);
             d->current_a = i;
             d->consumed_mah += i * dt / 3.6;
-            d->air_s += dt;
+            d->air_ms += PHYS_SLICE_MS;
         }
         d->phys_ms += PHYS_SLICE_MS;
     }
@@ -443,13 +443,22 @@ static void powered_up(struct sim_drone *d)
     d->next_info_ms = d->now_ms + d->cfg.info_ms;
 }
 
+/* Below this charge a drone cannot wait any longer for the station and lands where it is. */
+#define EXHAUSTED_SOC 0.03
+
 static void run_state(struct sim_drone *d)
 {
     bool due = d->deadline_ms && d->now_ms >= d->deadline_ms;
+    if (states[d->state].airborne && d->state != SIM_DRONE_TAKING_OFF && d->has_battery &&
+        d->battery.soc < EXHAUSTED_SOC) {
+        send_text(d, 1, "battery exhausted: landing off-station");
+        go(d, SIM_DRONE_DIVERTED, 0);
+        return;
+    }
     switch (d->state) {
     case SIM_DRONE_FLYING:
         if (d->has_battery && (d->battery.soc < d->cfg.return_soc ||
-                               (d->cfg.flight_s > 0 && d->air_s >= d->cfg.flight_s)))
+                               (d->cfg.flight_s > 0 && (double)d->air_ms >= d->cfg.flight_s * 1000.0)))
             go(d, SIM_DRONE_RETURNING, d->cfg.return_ms ? d->cfg.return_ms : 1);
         break;
     case SIM_DRONE_RETURNING:
@@ -642,7 +651,7 @@ static void on_takeoff_clearance(struct sim_drone *d, const struct mav_command_l
     if (has)
         d->battery = b;
     d->bay_has_battery = false;
-    d->air_s = 0;
+    d->air_ms = 0;
     d->consumed_mah = 0;
     d->count.takeoffs++;
     go(d, SIM_DRONE_TAKING_OFF, d->cfg.takeoff_ms ? d->cfg.takeoff_ms : 1);

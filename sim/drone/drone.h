@@ -118,7 +118,7 @@ struct sim_drone {
     uint64_t phys_ms;            /* physics integrated up to here */
     double burst_left_s;
     double current_a;            /* present draw from the pack on board, A */
-    double air_s;                /* time airborne since the last take-off */
+    uint64_t air_ms;             /* time airborne since the last take-off */
     double consumed_mah;         /* since the last take-off */
 
     struct sim_battery battery;  /* the pack on board while airborne */
@@ -127,7 +127,6 @@ struct sim_drone {
     bool bay_has_battery;
     uint32_t start_tag;          /* tag of the pack it landed with */
 
-    bool armed_override;         /* misbehaviour: re-armed */
     uint8_t station_sysid, station_compid;
     uint64_t last_station_ms;
     bool station_heard;
@@ -136,7 +135,6 @@ struct sim_drone {
     uint64_t next_req_ms;
     uint8_t queue_position;
     int last_reason;
-    uint16_t last_cmd_accepted;  /* for re-acking a retransmitted command */
     uint8_t progress_step, progress_steps;
 
     uint64_t next_telemetry_ms, next_info_ms, next_poll_ms;

@@ -379,7 +379,10 @@ int main(int argc, char **argv)
     static struct padsock pad;
     padsock_init(&pad, o.control, 1000);
     if (o.control && padsock_connect(&pad) != 0)
+    {
         logf_(LOG_WARN, "pad: %s (will retry)", pad.last_error);
+        pad.last_error[0] = '\0';
+    }
     struct sim_drone_pad pad_if = padsock_pad(&pad);
 
     struct sim_rng pack_rng;
@@ -423,6 +426,8 @@ int main(int argc, char **argv)
     uint8_t buf[4096];
     unsigned write_errors = 0;
     uint64_t unsigned_seen = 0;
+    char pad_logged[sizeof pad.last_error] = "";
+    uint64_t pad_logged_ms = 0;
     int rc = 0;
     while (!stop_requested) {
         now_ms = t0_ms + (uint64_t)((double)(mono_us() - wall0_us) / 1000.0 * o.time_scale);
@@ -465,8 +470,14 @@ int main(int argc, char **argv)
                 logf_(LOG_WARN, "dropping unsigned frames (this link requires signing)");
             unsigned_seen = parser.drops[MAV_DROP_UNSIGNED];
         }
-        if (pad.errors && pad.last_error[0]) {
-            logf_(LOG_WARN, "pad: %s", pad.last_error);
+        if (pad.last_error[0]) {
+            /* A missing swapsim fails every poll: say it when it changes, else every 5 s. */
+            uint64_t wall_ms = (mono_us() - wall0_us) / 1000u;
+            if (strcmp(pad.last_error, pad_logged) != 0 || wall_ms >= pad_logged_ms + 5000) {
+                logf_(LOG_WARN, "pad: %s", pad.last_error);
+                snprintf(pad_logged, sizeof pad_logged, "%s", pad.last_error);
+                pad_logged_ms = wall_ms;
+            }
             pad.last_error[0] = '\0';
         }
 

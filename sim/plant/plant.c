@@ -39,7 +39,8 @@ struct act {
 
 struct axis {
     double pos_mm, vel_mm_s;
-    bool homed, homing, home_prev;
+    bool homed, homing;
+    bool home_done;      /* homing finished while the home coil stayed 1: do not repeat */
     double home_t_s, home_from_mm;
     bool fault;
     unsigned fault_code;
@@ -303,6 +304,19 @@ static void decelerate(struct axis *a, double amax, double dt)
 
 static bool axis_busy(const struct axis *a) { return a->vel_mm_s != 0.0 || a->homing; }
 
+/* The end stops: an axis braking from speed (a stop near the end, a retarget it cannot
+ * brake for in time) ends on the hard limit, not beyond it. */
+static void axis_limit(struct axis *a, const struct plantcfg_axis *c)
+{
+    if (a->pos_mm < 0.0) {
+        a->pos_mm = 0.0;
+        a->vel_mm_s = 0.0;
+    } else if (a->pos_mm > c->length_mm) {
+        a->pos_mm = c->length_mm;
+        a->vel_mm_s = 0.0;
+    }
+}
+
 static void axis_refuse(struct sim_plant *p, struct axis *a, unsigned code)
 {
     if (!a->fault) {
@@ -325,7 +339,17 @@ static unsigned axis_interlock(const struct sim_plant *p, int z_axis, double tar
     return 0;
 }
 
+static bool axis_move(struct sim_plant *p, int z_axis, double dt);
+
 static bool axis_step(struct sim_plant *p, int z_axis, double dt)
+{
+    bool active = axis_move(p, z_axis, dt);
+    struct axis *a = z_axis ? &p->z : &p->x;
+    axis_limit(a, z_axis ? &p->cfg.z : &p->cfg.x);
+    return active;
+}
+
+static bool axis_move(struct sim_plant *p, int z_axis, double dt)
 {
     struct axis *a = z_axis ? &p->z : &p->x;
     const struct plantcfg_axis *c = z_axis ? &p->cfg.z : &p->cfg.x;
@@ -333,13 +357,17 @@ static bool axis_step(struct sim_plant *p, int z_axis, double dt)
     bool home = p->co[z_axis ? REGMAP_CO_Z_HOME : REGMAP_CO_X_HOME];
     double target = p->hr[z_axis ? REGMAP_HR_Z_TARGET : REGMAP_HR_X_TARGET] / 10.0;
     unsigned jam_code = z_axis ? PF_Z_JAM : PF_X_JAM;
-    bool home_edge = home && !a->home_prev;
-    a->home_prev = home;
+    if (!home)
+        a->home_done = false;
+    /* Homing runs on the coil's level, once per request: it starts when the coil is 1 and
+     * this request has not homed the axis yet (so a request held through a fault reset
+     * starts after the reset). */
+    bool home_req = home && !a->home_done;
     double fe_s = p->cfg.following_error_ms / 1000.0;
 
     if (halted(p)) {
         a->homing = false;
-        if (home_edge || (en && a->homed && fabs(target - a->pos_mm) > EPS))
+        if (home_req || (en && a->homed && fabs(target - a->pos_mm) > EPS))
             refuse_halted(p);
         if (a->vel_mm_s != 0.0) {
             decelerate(a, c->amax_mm_s2, dt);
@@ -366,6 +394,7 @@ static bool axis_step(struct sim_plant *p, int z_axis, double dt)
         if (a->home_t_s >= c->home_time_s - EPS) {
             a->homing = false;
             a->homed = true;
+            a->home_done = true;
             a->pos_mm = 0.0;
             a->vel_mm_s = 0.0;
         } else {
@@ -374,7 +403,7 @@ static bool axis_step(struct sim_plant *p, int z_axis, double dt)
         }
         return true;
     }
-    if (home_edge && !a->fault) {
+    if (home_req && !a->fault) {
         unsigned il = axis_interlock(p, z_axis, 0.0);
         if (il) {
             axis_refuse(p, a, il);
@@ -512,8 +541,17 @@ static const unsigned act_timeout_code[ACT_N] = {
     [ACT_GRIP_A] = PF_GRIP_A_TIMEOUT, [ACT_GRIP_B] = PF_GRIP_B_TIMEOUT,
 };
 
-/* Interlock for actuator i starting toward dir (+1 to the "1" end); 0 if allowed. A
- * gripper that opens with a battery hands it over here (the release is the start). */
+/* A holding gripper may open only where the pack has somewhere to go: facing the work
+ * with the stroke extended into an empty bay or slot. */
+static bool release_possible(const struct sim_plant *p, int g, int *place)
+{
+    bool exists;
+    *place = facing_place(p);
+    return facing_gripper(p) == g && p->act[ACT_STROKE].pos == 1.0 && *place != PLACE_NONE &&
+           place_pack(p, *place, &exists) < 0 && exists;
+}
+
+/* Interlock for actuator i starting toward dir (+1 to the "1" end); 0 if allowed. */
 static unsigned act_start(struct sim_plant *p, int i, int dir)
 {
     const struct plantcfg *c = &p->cfg;
@@ -542,21 +580,27 @@ static unsigned act_start(struct sim_plant *p, int i, int dir)
     }
     case ACT_GRIP_A:
     case ACT_GRIP_B: {
-        int g = i - ACT_GRIP_A;
+        int g = i - ACT_GRIP_A, place;
         if (dir > 0 || p->grip_pack[g] < 0)
             return 0;
-        /* Opening releases the battery: only into an empty place it is pushed into. */
-        int place = facing_place(p);
-        bool exists;
-        if (facing_gripper(p) != g || p->act[ACT_STROKE].pos != 1.0 || place == PLACE_NONE ||
-            place_pack(p, place, &exists) >= 0 || !exists)
-            return PF_COLLISION;
-        move_pack(p, p->grip_pack[g], place, -1);
-        return 0;
+        return release_possible(p, g, &place) ? 0 : PF_COLLISION;
     }
     default:
         return 0;
     }
+}
+
+/* The pack is let go when the gripper reaches open (the drone's latch engages then). If
+ * the head was pulled away meanwhile, the pack stays in the fingers and it is a collision. */
+static void gripper_opened(struct sim_plant *p, int g)
+{
+    int place;
+    if (p->grip_pack[g] < 0)
+        return;
+    if (release_possible(p, g, &place))
+        move_pack(p, p->grip_pack[g], place, -1);
+    else
+        latch(p, PF_COLLISION);
 }
 
 static void gripper_closed(struct sim_plant *p, int g)
@@ -615,8 +659,12 @@ static bool act_step(struct sim_plant *p, int i, double dt)
         if (a->pos == goal) {
             a->dir = 0;
             a->t_sup_s = 0.0;
-            if (goal == 1.0 && (i == ACT_GRIP_A || i == ACT_GRIP_B))
-                gripper_closed(p, i - ACT_GRIP_A);
+            if (i == ACT_GRIP_A || i == ACT_GRIP_B) {
+                if (goal == 1.0)
+                    gripper_closed(p, i - ACT_GRIP_A);
+                else
+                    gripper_opened(p, i - ACT_GRIP_A);
+            }
         }
     }
     return true;
@@ -685,9 +733,26 @@ static void charger_tick(struct sim_plant *p, double dt_s)
 
 /* ---- life cycle and stepping -------------------------------------------------------- */
 
+/* The model divides by these; plantcfg_load's ranges guarantee them, a hand-built
+ * configuration might not. */
+static bool cfg_runnable(const struct plantcfg *c)
+{
+    const double pos[] = { c->x.vmax_mm_s, c->x.amax_mm_s2, c->x.home_time_s, c->z.vmax_mm_s,
+                           c->z.amax_mm_s2, c->z.home_time_s, c->stroke_s, c->wrist_s,
+                           c->gripper_s, c->center_s, c->clamp_s, c->carousel_step_s,
+                           c->supervision_factor, c->x.length_mm, c->z.length_mm };
+    for (size_t i = 0; i < sizeof pos / sizeof pos[0]; i++)
+        if (!(pos[i] > 0.0) || !isfinite(pos[i]))
+            return false;
+    return c->n_slots >= 1 && c->n_slots <= REGMAP_MAX_SLOTS && c->watchdog_ms > 0 &&
+           c->following_error_ms > 0 && c->battery_cells >= 1 && c->battery_rated_mah > 0 &&
+           c->battery_tau_s > 0 && c->battery_heat_capacity_j_k > 0 && c->battery_cooling_w_k > 0 &&
+           c->battery_r0_mohm > 0 && c->battery_r1_mohm > 0;
+}
+
 struct sim_plant *sim_plant_new(const struct plantcfg *cfg, uint64_t seed)
 {
-    if (cfg->n_slots < 1 || cfg->n_slots > REGMAP_MAX_SLOTS)
+    if (!cfg_runnable(cfg))
         return NULL;
     struct sim_plant *p = calloc(1, sizeof *p);
     if (!p)
@@ -1143,7 +1208,10 @@ int sim_plant_drone_takeoff(struct sim_plant *p, struct sim_battery *battery, bo
 {
     if (!p->drone_present)
         return -1;
-    if (p->act[ACT_CLAMP].pos > 0.0 || p->act[ACT_CENTER].pos > 0.0) {
+    /* Held: clamp or pushers not fully open, or the head's stroke reaching into the bay. */
+    bool head_in_bay = p->act[ACT_STROKE].pos > 0.0 &&
+                       fabs(p->x.pos_mm - p->cfg.x_bay_mm) <= p->cfg.position_tolerance_mm;
+    if (p->act[ACT_CLAMP].pos > 0.0 || p->act[ACT_CENTER].pos > 0.0 || head_in_bay) {
         p->takeoff_while_clamped++;
         return -2;
     }

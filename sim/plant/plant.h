@@ -32,7 +32,9 @@ enum sim_table { SIM_DI, SIM_CO, SIM_HR, SIM_IR };
  * random draw (battery spread, noise). Initial state: axes unhomed at 0, head up,
  * stroke retracted, grippers open, wrist A, pad empty, clamp unlocked, centering open,
  * e-stop ok, guard closed, every slot filled with a new pack at 50 % SoC (tags
- * 0x5A000001 + slot). Returns NULL on allocation failure. */
+ * 0x5A000001 + slot). Returns NULL on allocation failure or for a configuration the model
+ * cannot run (n_slots outside 1..REGMAP_MAX_SLOTS, a time, speed or size that is not
+ * positive); plantcfg_load's ranges always pass. */
 struct sim_plant *sim_plant_new(const struct plantcfg *cfg, uint64_t seed);
 void sim_plant_free(struct sim_plant *p);
 
@@ -73,8 +75,8 @@ int sim_plant_drone_land(struct sim_plant *p, const struct sim_battery *battery)
 
 /* The drone lifts off and takes its battery along (copied to *battery if not NULL;
  * *has_battery says whether there was one). Returns 0, or -1 if no drone is on the pad,
- * or -2 if the drone is clamped or centred (it cannot leave; the truth records an
- * attempted take-off while clamped). */
+ * or -2 if the drone is clamped or centred, or the head's stroke reaches into its bay
+ * (it cannot leave; the truth records an attempted take-off while clamped). */
 int sim_plant_drone_takeoff(struct sim_plant *p, struct sim_battery *battery, bool *has_battery);
 
 /* The battery currently latched in the drone on the pad, or NULL. The drone simulator
@@ -91,7 +93,8 @@ enum sim_fault_kind {
     SIM_FAULT_AXIS_JAM,          /* a = 0 X, 1 Z: the axis stops moving (following error) */
     SIM_FAULT_SENSOR_STUCK,      /* a = table (SIM_DI or SIM_IR), b = address, value */
     SIM_FAULT_GRIPPER_NO_CLOSE,  /* a = 0 A, 1 B: the gripper never reaches closed */
-    SIM_FAULT_ACTUATOR_STUCK,    /* a = actuator (enum sim_actuator): never leaves its end */
+    SIM_FAULT_ACTUATOR_STUCK,    /* a = actuator (enum sim_actuator): never leaves its end
+                                  * (SIM_ACT_CAROUSEL: the carousel does not turn) */
     SIM_FAULT_CHARGER,           /* a = slot: charger hardware fault */
     SIM_FAULT_OVERTEMP,          /* a = slot: the pack in the slot heats up (value degC) */
     SIM_FAULT_TAG_UNREADABLE,    /* a = slot: RFID reads nothing */

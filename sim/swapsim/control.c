@@ -501,7 +501,13 @@ int swapsim_fault_spec(struct swapsim *s, const char *spec, char *err, size_t er
                 return -1;
             }
             *eq = 0;
-            json_object_set_new(req, tok, strcmp(tok, "value") == 0 ? json_real(v) : json_integer((json_int_t)v));
+            bool is_value = strcmp(tok, "value") == 0;
+            if (!is_value && !(v >= -1e6 && v <= 1e6 && v == floor(v))) {
+                snprintf(err, errsize, "--fault %s: %s must be an integer", spec, tok);
+                json_decref(req);
+                return -1;
+            }
+            json_object_set_new(req, tok, is_value ? json_real(v) : json_integer((json_int_t)v));
         }
     }
     json_object_del(req, "cmd");

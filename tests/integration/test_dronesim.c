@@ -330,11 +330,10 @@ static void socat_start(void)
     ck_assert_int_eq(proc_wait_text(socat_log, "starting data transfer loop", socat_pid, 5000), 0);
 }
 
-static void station_open(struct station *s, const char *path, struct mav_signing *signing)
+static void station_open_endpoint(struct station *s, const char *ep, struct mav_signing *signing)
 {
     memset(s, 0, sizeof *s);
-    char ep[320], err[LINK_ERR_MAX];
-    snprintf(ep, sizeof ep, "pty:%s:115200", path);
+    char err[LINK_ERR_MAX];
     s->l = link_open(ep, err, sizeof err);
     ck_assert_msg(s->l != NULL, "%s", err);
     s->signing = signing;
@@ -343,6 +342,13 @@ static void station_open(struct station *s, const char *path, struct mav_signing
     s->tx.compid = DPROTO_STATION_COMPID;
     s->tx.signing = signing;
     s->send_heartbeats = true;
+}
+
+static void station_open(struct station *s, const char *path, struct mav_signing *signing)
+{
+    char ep[320];
+    snprintf(ep, sizeof ep, "pty:%s:115200", path);
+    station_open_endpoint(s, ep, signing);
 }
 
 static void teardown(void);
@@ -641,6 +647,93 @@ START_TEST(lands_and_leaves_through_swapsim)
 }
 END_TEST
 
+
+/* Starts dronesim on pty:new with extra arguments and opens the station on its pty. */
+static void start_on_new_pty(struct station *s, char *const extra[])
+{
+    ck_assert_int_eq(proc_mkdtemp(dir, sizeof dir, "dronesim"), 0);
+    char link_file[300];
+    snprintf(link_file, sizeof link_file, "%s/link", dir);
+    snprintf(sim_log, sizeof sim_log, "%s/dronesim.log", dir);
+    char bin[512];
+    char *argv[24] = { (char *)proc_bin("dronesim", bin, sizeof bin), "--link", "pty:new",
+                       "--link-file", link_file, "--time-scale", SCALE };
+    int n = 7;
+    for (int i = 0; extra[i] && n < 23; i++)
+        argv[n++] = extra[i];
+    argv[n] = NULL;
+    sim_pid = proc_spawn(argv, sim_log);
+    ck_assert_int_eq(proc_wait_path(link_file, sim_pid, 5000), 0);
+    char path[256] = "";
+    FILE *fp = fopen(link_file, "r");
+    ck_assert_ptr_nonnull(fp);
+    ck_assert_ptr_nonnull(fgets(path, sizeof path, fp));
+    fclose(fp);
+    path[strcspn(path, "\n")] = '\0';
+    station_open(s, path, NULL);
+}
+
+START_TEST(wrong_sysid_misbehaviour_is_seen_on_the_wire)
+{
+    struct station s;
+    start_on_new_pty(&s, (char *[]){ "--misbehave", "wrong_sysid@1+2", NULL });
+    struct mav_frame f;
+    st_expect(&s, is_hb, &(struct want_hb){ 10, true }, 3000, NULL, "heartbeat from 10");
+    st_expect(&s, is_hb, &(struct want_hb){ 10 ^ 0x80, true }, 3000, NULL, "heartbeat from 138");
+    st_expect(&s, is_hb, &(struct want_hb){ 10, true }, 3000, &f, "heartbeat from 10 again");
+    link_close(s.l);
+    teardown();
+}
+END_TEST
+
+START_TEST(garbage_misbehaviour_does_not_break_the_frames)
+{
+    struct station s;
+    start_on_new_pty(&s, (char *[]){ "--misbehave", "garbage@0+100", NULL });
+    struct mav_frame f;
+    for (int i = 0; i < 5; i++)
+        st_expect(&s, is_hb, &(struct want_hb){ 10, true }, 3000, &f, "heartbeat through the noise");
+    ck_assert_uint_gt(s.parser.drops[MAV_DROP_GARBAGE_BYTES], 0);
+    link_close(s.l);
+    teardown();
+}
+END_TEST
+
+
+START_TEST(udp_link_carries_requests_and_replies)
+{
+    ck_assert_int_eq(proc_mkdtemp(dir, sizeof dir, "dronesim"), 0);
+    snprintf(sim_log, sizeof sim_log, "%s/dronesim.log", dir);
+    struct station s;
+    station_open_endpoint(&s, "udp:127.0.0.1:0", NULL);
+    char ep[64], bin[512];
+    snprintf(ep, sizeof ep, "udpout:127.0.0.1:%u", (unsigned)link_local_port(s.l));
+    char *argv[] = { (char *)proc_bin("dronesim", bin, sizeof bin), "--link", ep, "--flight-s", "0.5",
+                     "--return-s", "0.2", "--time-scale", SCALE, NULL };
+    sim_pid = proc_spawn(argv, sim_log);
+    struct mav_frame f;
+    st_expect(&s, is_cmd, &(struct want_cmd){ 10, DPROTO_CMD_SWAP_REQUEST }, 10000, NULL, "SWAP_REQUEST over UDP");
+    /* Heartbeats sent before the drone's first datagram had nowhere to go: the drone
+     * hears of the station only now, and it listens to stations it has heard. */
+    st_heartbeat(&s);
+    st_ack_request(&s, 10, DPROTO_REPLY_QUEUED, 1);
+    long long drain_end = proc_now_ms() + 150;
+    while (proc_now_ms() < drain_end)
+        st_next(&s, &f, 20);
+    long long until = proc_now_ms() + 1500;
+    while (proc_now_ms() < until) {
+        if (st_next(&s, &f, 50) != 1)
+            continue;
+        struct mav_command_long c;
+        ck_assert_msg(!(f.msgid == MAV_MSG_COMMAND_LONG && mav_decode(&f, &c) == 0 &&
+                        c.command == DPROTO_CMD_SWAP_REQUEST), "request after the ack");
+    }
+    ck_assert_uint_gt(s.parser.frames_ok, 10);
+    link_close(s.l);
+    teardown();
+}
+END_TEST
+
 static const struct {
     const char *arg1, *arg2, *expect;
 } bad_args[] = {
@@ -684,6 +777,9 @@ int main(void)
     tcase_add_test(tc, two_drones_share_one_link_and_queue);
     tcase_add_test(tc, signed_link_signs_and_refuses_unsigned_frames);
     tcase_add_test(tc, lands_and_leaves_through_swapsim);
+    tcase_add_test(tc, wrong_sysid_misbehaviour_is_seen_on_the_wire);
+    tcase_add_test(tc, udp_link_carries_requests_and_replies);
+    tcase_add_test(tc, garbage_misbehaviour_does_not_break_the_frames);
     tcase_add_loop_test(tc, bad_arguments_exit_2_with_a_reason, 0,
                         (int)(sizeof bad_args / sizeof bad_args[0]));
     suite_add_tcase(s, tc);

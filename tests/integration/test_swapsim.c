@@ -23,6 +23,7 @@
 
 #include "battery/battery.h"
 #include "battery/battery_json.h"
+#include "plant/plant.h"
 #include "plantcfg/plantcfg.h"
 #include "proc.h"
 #include "rng/rng.h"
@@ -418,23 +419,20 @@ END_TEST
 START_TEST(every_plant_fault_kind_has_a_case)
 {
     /* A fault kind added to the plant without a case here fails this test. */
-    const char *names[] = { "axis_jam", "sensor_stuck", "gripper_no_close", "actuator_stuck",
-                            "charger", "overtemp", "tag_unreadable", "estop", "guard_open", "weather" };
     struct sim s;
     sim_start(&s, NULL);
-    size_t n = sizeof names / sizeof names[0];
-    for (size_t i = 0; i < n; i++) {
-        bool found = false;
-        for (size_t k = 0; k < sizeof fault_cases / sizeof fault_cases[0]; k++)
-            found |= strncmp(fault_cases[k].name, names[i], strlen(names[i])) == 0;
-        ck_assert_msg(found, "%s", names[i]);
-    }
     json_t *j = ctl_raw(&s, "{\"cmd\":\"inject\",\"fault\":\"no_such_fault\"}");
     ck_assert(json_is_false(json_object_get(j, "ok")));
-    /* The error lists the known faults: exactly ours plus the server's three. */
     const char *err = json_string_value(json_object_get(j, "error"));
-    for (size_t i = 0; i < n; i++)
-        ck_assert_msg(strstr(err, names[i]), "%s not in \"%s\"", names[i], err);
+    for (int k = SIM_FAULT_NONE + 1; k < SIM_FAULT_COUNT; k++) {
+        const char *name = sim_fault_name((enum sim_fault_kind)k);
+        bool found = false;
+        for (size_t i = 0; i < sizeof fault_cases / sizeof fault_cases[0]; i++)
+            found |= strncmp(fault_cases[i].name, name, strlen(name)) == 0;
+        ck_assert_msg(found, "no test case for fault %s", name);
+        /* The error reply lists the known faults. */
+        ck_assert_msg(strstr(err, name), "%s not in \"%s\"", name, err);
+    }
     json_decref(j);
     sim_stop(&s);
 }
@@ -987,16 +985,21 @@ START_TEST(bad_options_exit_2)
         { "--realtime-factor", "0", NULL, NULL },
         { "--fault", "no_such_fault", NULL, NULL },
         { "--fault", "{\"fault\":\"axis_jam\",\"a\":7}", NULL, NULL },
+        { "--fault", "axis_jam,a=1e30", NULL, NULL },
+        { "--fault", "weather,value=x", NULL, NULL },
         { "--bind", "localhost.invalid", "--port", "0" },
         { "--send", "{}", NULL, NULL },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        const char *argv[8] = { proc_bin("swapsim", bin, sizeof bin) };
+        char cfg[512];
+        /* A valid config and port, so that only the case's own option can be wrong. */
+        const char *argv[12] = { proc_bin("swapsim", bin, sizeof bin), "--config",
+                                 proc_config("plant.ini", cfg, sizeof cfg), "--port", "0" };
         for (int k = 0; k < 4 && cases[i][k]; k++)
-            argv[k + 1] = cases[i][k];
+            argv[k + 5] = cases[i][k];
         int status = run_to_exit(argv, log, 5000);
         ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) != 0, "%s %s accepted", cases[i][0], cases[i][1]);
-        if (i < 4)
+        if (strcmp(cases[i][0], "--bind") != 0 && strcmp(cases[i][0], "--send") != 0)
             ck_assert_int_eq(WEXITSTATUS(status), 2);
     }
     proc_rmtree(dir);

@@ -294,6 +294,38 @@ START_TEST(markdown_lists_every_request)
 }
 END_TEST
 
+START_TEST(protocol_document_matches_the_table)
+{
+    const char *src = getenv("SWAP_SRC");
+    char path[512];
+    snprintf(path, sizeof path, "%s/docs/control-protocol.md", src && *src ? src : ".");
+    FILE *f = fopen(path, "r");
+    ck_assert_msg(f, "cannot open %s", path);
+    char *doc = NULL, *gen = NULL;
+    size_t dlen = 0, glen = 0;
+    FILE *d = open_memstream(&doc, &dlen);
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        fwrite(chunk, 1, n, d);
+    fclose(f);
+    fclose(d);
+    FILE *g = open_memstream(&gen, &glen);
+    ctlproto_write_markdown(g);
+    fclose(g);
+    const char *begin = strstr(doc, "<!-- BEGIN GENERATED: ctlproto_write_markdown -->\n");
+    const char *end = strstr(doc, "<!-- END GENERATED -->");
+    ck_assert_ptr_nonnull(begin);
+    ck_assert_ptr_nonnull(end);
+    begin = strchr(begin, '\n') + 1;
+    ck_assert_msg((size_t)(end - begin) == glen && !memcmp(begin, gen, glen),
+                  "docs/control-protocol.md is out of date: regenerate the Requests section "
+                  "from ctlproto_write_markdown()");
+    free(doc);
+    free(gen);
+}
+END_TEST
+
 /* ---- [control] configuration and authorisation ----------------------------------- */
 
 START_TEST(control_section_defaults_and_values)
@@ -305,6 +337,7 @@ START_TEST(control_section_defaults_and_values)
     ck_assert_str_eq(c.mode, "0660");
     ck_assert_str_eq(c.users, "root");
     ck_assert_int_eq(c.max_clients, 16);
+    ck_assert_int_eq(c.max_per_user, 8);
     ck_assert_int_eq(c.max_line, 4096);
     ck_assert_int_eq(cfg_load_string("swapd.ini",
         "[control]\nusers = root, operator\ngroups = swapops\nmode = 0640\nmax_clients = 4\n",
@@ -389,6 +422,7 @@ int main(void)
     tcase_add_test(tc, event_messages_follow_the_schema);
     tcase_add_test(tc, error_codes_map_to_documented_exit_codes);
     tcase_add_test(tc, markdown_lists_every_request);
+    tcase_add_test(tc, protocol_document_matches_the_table);
     suite_add_tcase(s, tc);
     TCase *cfg = tcase_create("config");
     tcase_add_test(cfg, control_section_defaults_and_values);

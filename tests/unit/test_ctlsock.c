@@ -41,6 +41,7 @@ struct ctx {
     int calls;
     struct ctlsock_peer peer;
     bool return_null;
+    struct ctlsock *broadcast_on_hold;   /* the handler broadcasts a huge event on hold */
 };
 
 static json_t *handler(void *user, const struct ctlsock_peer *peer, const struct ctlproto_cmd *cmd,
@@ -51,6 +52,13 @@ static json_t *handler(void *user, const struct ctlsock_peer *peer, const struct
     c->peer = *peer;
     if (c->return_null)
         return NULL;
+    if (c->broadcast_on_hold && !strcmp(cmd->name, "hold")) {
+        static char text[6000];
+        memset(text, 'h', sizeof text - 1);
+        json_t *e = ctlproto_event(1, 0, "state", text);
+        ctlsock_broadcast_event(c->broadcast_on_hold, e);
+        json_decref(e);
+    }
     if (!strcmp(cmd->name, "events"))
         return ctlproto_reply_ok(req, json_pack("{s:[], s:b}", "events", "following",
                                                 json_is_true(json_object_get(req, "follow"))));
@@ -411,6 +419,35 @@ START_TEST(clients_over_the_limit_are_told_and_closed)
 }
 END_TEST
 
+START_TEST(one_user_cannot_take_every_place)
+{
+    struct ctlsock *srv = open_srv(8, 1024);
+    ctlsock_set_user_limit(srv, 2);
+    struct ctx ctx = { 0 };
+    static struct line_reader a, b, c;
+    a.fd = connect_to(sock_path);
+    b.fd = connect_to(sock_path);
+    a.len = b.len = c.len = 0;
+    for (int i = 0; i < 100 && ctlsock_client_count(srv) < 2; i++) {
+        struct pollfd p = { ctlsock_fd(srv), POLLIN, 0 };
+        poll(&p, 1, 10);
+        ctlsock_service(srv, handler, &ctx, BUDGET);
+    }
+    c.fd = connect_to(sock_path);
+    json_t *reply = await_line(srv, &ctx, &c, NULL, 2000);
+    ck_assert_ptr_nonnull(reply);
+    ck_assert_str_eq(err_code(reply), CTLPROTO_ERR_TOO_MANY_CLIENTS);
+    ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(json_object_get(reply, "error"),
+                                                                   "message")), "limit per user"));
+    json_decref(reply);
+    ck_assert_int_eq(ctlsock_client_count(srv), 2);
+    close(a.fd);
+    close(b.fd);
+    close(c.fd);
+    ctlsock_close(srv);
+}
+END_TEST
+
 START_TEST(only_followers_receive_broadcast_events)
 {
     struct ctlsock *srv = open_srv(4, 1024);
@@ -606,6 +643,73 @@ START_TEST(follower_that_never_reads_is_dropped_on_broadcast)
 }
 END_TEST
 
+START_TEST(half_closed_client_still_gets_its_replies)
+{
+    struct ctlsock *srv = open_srv(4, 1024);
+    struct ctx ctx = { 0 };
+    static struct line_reader r;
+    r.fd = connect_to(sock_path);
+    r.len = 0;
+    /* many requests at once, then the end of input, as from a shell pipe */
+    char batch[16384] = "";
+    for (int i = 0; i < 100; i++)
+        strcat(batch, "{\"cmd\":\"status\"}\n");
+    send_text(r.fd, batch);
+    shutdown(r.fd, SHUT_WR);
+    int replies = 0;
+    bool eof = false;
+    json_t *reply;
+    while ((reply = await_line(srv, &ctx, &r, &eof, 3000))) {
+        ck_assert(json_is_true(json_object_get(reply, "ok")));
+        json_decref(reply);
+        replies++;
+    }
+    ck_assert(eof);
+    ck_assert_int_eq(replies, 100);
+    ck_assert_int_eq(ctlsock_client_count(srv), 0);
+    close(r.fd);
+    ctlsock_close(srv);
+}
+END_TEST
+
+START_TEST(follower_dropped_by_a_broadcast_inside_the_handler_is_safe)
+{
+    for (int round = 0; round < 4; round++) {
+        struct ctlsock *srv = open_srv(4, 1024);
+        ctlsock_set_queue_limit(srv, 4096);
+        struct ctx ctx = { .broadcast_on_hold = srv };
+        static struct line_reader f, c;
+        /* epoll reports ready clients roughly in connection order: try both */
+        if (round < 2) {
+            f.fd = connect_to(sock_path);
+            c.fd = connect_to(sock_path);
+        } else {
+            c.fd = connect_to(sock_path);
+            f.fd = connect_to(sock_path);
+        }
+        f.len = c.len = 0;
+        send_text(f.fd, "{\"cmd\":\"events\",\"follow\":true}\n");
+        json_decref(await_line(srv, &ctx, &f, NULL, 2000));
+        /* in one service call: the follower has input waiting, and the handler of the
+         * other client's hold drops it */
+        if (round % 2)
+            send_text(f.fd, "{\"cmd\":\"status\"}\n");
+        send_text(c.fd, "{\"cmd\":\"hold\"}\n");
+        if (!(round % 2))
+            send_text(f.fd, "{\"cmd\":\"status\"}\n");
+        json_t *reply = await_line(srv, &ctx, &c, NULL, 2000);
+        ck_assert(json_is_true(json_object_get(reply, "ok")));
+        json_decref(reply);
+        struct ctlsock_stats cs;
+        ctlsock_get_stats(srv, &cs);
+        ck_assert_uint_eq(cs.dropped_slow, 1);
+        close(f.fd);
+        close(c.fd);
+        ctlsock_close(srv);
+    }
+}
+END_TEST
+
 START_TEST(client_vanishing_mid_line_is_cleaned_up)
 {
     struct ctlsock *srv = open_srv(4, 1024);
@@ -651,6 +755,7 @@ int main(void)
     tcase_add_test(req, overlong_line_gets_an_error_then_the_client_is_dropped);
     tcase_add_test(req, a_line_of_exactly_max_line_bytes_is_accepted);
     tcase_add_test(req, clients_over_the_limit_are_told_and_closed);
+    tcase_add_test(req, one_user_cannot_take_every_place);
     tcase_add_test(req, only_followers_receive_broadcast_events);
     suite_add_tcase(s, req);
     TCase *hostile = tcase_create("hostile");
@@ -660,6 +765,8 @@ int main(void)
     tcase_add_test(hostile, client_that_never_reads_is_dropped_and_never_blocks_the_scan);
     tcase_add_test(hostile, follower_that_never_reads_is_dropped_on_broadcast);
     tcase_add_test(hostile, client_vanishing_mid_line_is_cleaned_up);
+    tcase_add_test(hostile, half_closed_client_still_gets_its_replies);
+    tcase_add_test(hostile, follower_dropped_by_a_broadcast_inside_the_handler_is_safe);
     suite_add_tcase(s, hostile);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -659,6 +659,50 @@ START_TEST(full_cycle_visits_the_states_in_order)
 }
 END_TEST
 
+
+START_TEST(malformed_clearance_is_refused_and_changes_nothing)
+{
+    rig_start(0.305, false);
+    station_heartbeat();
+    run_to_state(SIM_DRONE_REQUESTING, 120000);
+    struct dproto_land_clearance c = { 1, 7, 60 };
+    struct mav_command_long cmd;
+    dproto_build_land_clearance(&c, DRONE, DPROTO_DRONE_COMPID, 0, &cmd);
+    cmd.param[2] = NAN;
+    send_to_drone(MAV_MSG_COMMAND_LONG, &cmd);
+    struct mav_command_ack ack = last_ack();
+    ck_assert_uint_eq(ack.result, MAV_RESULT_DENIED);
+    ck_assert_int_eq(ack.result_param2, DPROTO_REASON_BAD_REQUEST);
+    ck_assert_int_eq(R.d.state, SIM_DRONE_REQUESTING);
+    cmd.command = 12345; /* a command the drone does not know */
+    send_to_drone(MAV_MSG_COMMAND_LONG, &cmd);
+    ck_assert_uint_eq(last_ack().result, MAV_RESULT_UNSUPPORTED);
+    ck_assert_int_eq(R.d.state, SIM_DRONE_REQUESTING);
+}
+END_TEST
+
+
+START_TEST(exhausted_pack_lands_off_station)
+{
+    rig_start(0.305, false);
+    station_heartbeat();
+    run_to_state(SIM_DRONE_REQUESTING, 120000);
+    station_heartbeat();
+    station_ack(DPROTO_CMD_SWAP_REQUEST, DPROTO_REPLY_QUEUED, 3, 0);
+    /* The station never clears it; it hovers until the pack is nearly empty. */
+    uint64_t end = R.now + 3600000;
+    while (R.d.state == SIM_DRONE_QUEUED && R.now < end) {
+        station_heartbeat();
+        run_for(1000);
+    }
+    ck_assert_int_eq(R.d.state, SIM_DRONE_DIVERTED);
+    ck_assert_double_lt(R.d.battery.soc, 0.03);
+    ck_assert_double_gt(R.d.battery.soc, 0.0);
+    const struct mav_frame *f = last_msg(MAV_MSG_STATUSTEXT);
+    ck_assert_ptr_nonnull(f);
+}
+END_TEST
+
 START_TEST(misbehaviour_names_round_trip)
 {
     for (int i = 0; i < SIM_DRONE_MIS_COUNT; i++)
@@ -699,6 +743,8 @@ int main(void)
     tcase_add_test(tc, unsigned_misbehaviour_drops_the_signature);
     tcase_add_test(tc, same_seed_same_bytes);
     tcase_add_test(tc, full_cycle_visits_the_states_in_order);
+    tcase_add_test(tc, malformed_clearance_is_refused_and_changes_nothing);
+    tcase_add_test(tc, exhausted_pack_lands_off_station);
     tcase_add_test(tc, misbehaviour_names_round_trip);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

@@ -319,6 +319,27 @@ START_TEST(window_with_wrong_sign_is_rejected)
 }
 END_TEST
 
+START_TEST(restored_estimator_continues_from_stored_values)
+{
+    struct health_config hc;
+    health_config_defaults(&hc);
+    struct health_estimator e;
+    health_est_init(&e, &hc, 6, 5000);
+    health_est_restore(&e, 4400, 20, 90, 2, 70, 250, 400);
+    ck_assert_double_eq_tol(health_est_soh(&e), 0.88, 1e-12);
+    ck_assert_double_eq_tol(health_est_soh_sd(&e), 0.004, 1e-12);
+    ck_assert_double_eq_tol(e.dcir_new_mohm, 70, 1e-12);
+    ck_assert_double_eq_tol(e.efc, 250, 1e-12);
+    ck_assert_int_eq(e.charge_count, 400);
+    /* NaN or negative stored values keep the prior instead */
+    health_est_init(&e, &hc, 6, 5000);
+    health_est_restore(&e, NAN, 20, -1, 2, NAN, -3, -1);
+    ck_assert_double_eq_tol(health_est_soh(&e), 1.0, 1e-12);
+    ck_assert_double_eq_tol(e.dcir_mohm, hc.dcir_rated_mohm, 1e-12);
+    ck_assert_double_eq_tol(e.efc, 0, 1e-12);
+}
+END_TEST
+
 START_TEST(ocv_table_inverts)
 {
     for (int i = 0; i <= 100; i++) {
@@ -347,6 +368,7 @@ int main(void)
     tcase_add_test(bad, unknown_battery_status_fields_are_refused);
     tcase_add_test(bad, window_with_wrong_sign_is_rejected);
     tcase_add_test(bad, ocv_table_inverts);
+    tcase_add_test(bad, restored_estimator_continues_from_stored_values);
     suite_add_tcase(s, bad);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -500,6 +500,23 @@ START_TEST(releasing_a_battery_in_mid_air_is_refused)
 }
 END_TEST
 
+START_TEST(pulling_away_while_releasing_keeps_the_pack_in_the_gripper)
+{
+    home_axes();
+    move_z(cfg.z_slot_mm);
+    actuate(REGMAP_CO_STROKE_EXTEND, 1, REGMAP_DI_STROKE_EXTENDED);
+    actuate(REGMAP_CO_GRIP_A_CLOSE, 1, REGMAP_DI_GRIP_A_CLOSED);
+    coil(REGMAP_CO_GRIP_A_CLOSE, 0);           /* release into the now empty slot 0 ... */
+    run(100);
+    coil(REGMAP_CO_STROKE_EXTEND, 0);          /* ... but pull the head back meanwhile */
+    run(1000);
+    ck_assert_int_eq(di(REGMAP_DI_GRIP_A_HOLDING), 1);
+    ck_assert_int_eq(di(REGMAP_DI_SLOT_ADDR(0, REGMAP_DI_SLOT_PRESENT)), 0);
+    assert_refused(PF_COLLISION);
+    assert_truth_consistent();
+}
+END_TEST
+
 START_TEST(closing_on_nothing_just_closes)
 {
     home_axes();
@@ -876,6 +893,20 @@ START_TEST(image_writes_are_all_or_nothing)
 }
 END_TEST
 
+START_TEST(unrunnable_configuration_is_refused)
+{
+    struct plantcfg c = cfg;
+    c.n_slots = 17;
+    ck_assert_ptr_null(sim_plant_new(&c, 1));
+    c = cfg;
+    c.stroke_s = 0;
+    ck_assert_ptr_null(sim_plant_new(&c, 1));
+    c = cfg;
+    c.x.amax_mm_s2 = NAN;
+    ck_assert_ptr_null(sim_plant_new(&c, 1));
+}
+END_TEST
+
 START_TEST(x_target_limited_by_configured_axis_length)
 {
     sim_plant_free(p);
@@ -989,6 +1020,81 @@ START_TEST(drone_cannot_leave_while_clamped)
 }
 END_TEST
 
+START_TEST(drone_cannot_leave_with_the_head_in_its_bay)
+{
+    ck_assert_int_eq(sim_plant_drone_land(p, NULL), 0);
+    head_at_bay_extended();
+    ck_assert_int_eq(sim_plant_drone_takeoff(p, NULL, NULL), -2);
+    actuate(REGMAP_CO_STROKE_EXTEND, 0, REGMAP_DI_STROKE_RETRACTED);
+    ck_assert_int_eq(sim_plant_drone_takeoff(p, NULL, NULL), 0);
+}
+END_TEST
+
+START_TEST(home_request_held_through_a_fault_reset_restarts)
+{
+    coil(REGMAP_CO_X_ENABLE, 1);
+    hreg(REGMAP_HR_X_TARGET, 1000);
+    run(10);
+    assert_refused(PF_X_NOT_HOMED);
+    coil(REGMAP_CO_X_HOME, 1); /* refused while the axis fault is latched */
+    run(3000);
+    ck_assert_int_eq(di(REGMAP_DI_X_HOMED), 0);
+    hreg(REGMAP_HR_X_TARGET, 0);
+    coil(REGMAP_CO_FAULT_RESET, 1);
+    ck_assert_int_ge(wait_di(REGMAP_DI_X_HOMED, 1, 5000), 0);
+    run(3000); /* coil still 1: homes once, not again */
+    ck_assert_int_eq(di(REGMAP_DI_X_BUSY), 0);
+    ck_assert_int_eq(di(REGMAP_DI_X_HOMED), 1);
+}
+END_TEST
+
+/* Many drones come and go: records of departed packs are reused when the table is full,
+ * and a returning pack gets its own record back. */
+START_TEST(departed_packs_are_tracked_and_return)
+{
+    struct sim_rng r;
+    sim_rng_seed(&r, 5);
+    for (uint32_t i = 0; i < 40; i++) {
+        struct sim_battery b;
+        sim_battery_init(&b, &cfg, 0xE0000000u + i, 0.9, &r);
+        ck_assert_int_eq(sim_plant_drone_land(p, &b), 0);
+        ck_assert_int_eq(sim_plant_drone_takeoff(p, NULL, NULL), 0);
+    }
+    struct sim_truth t;
+    sim_plant_truth(p, &t);
+    ck_assert_uint_eq(t.n_batteries, SIM_MAX_BATTERIES);
+    assert_truth_consistent();
+    struct sim_battery back;
+    sim_battery_init(&back, &cfg, 0xE0000027u, 0.1, &r);
+    ck_assert_int_eq(sim_plant_drone_land(p, &back), 0);
+    sim_plant_truth(p, &t);
+    ck_assert_uint_eq(t.n_batteries, SIM_MAX_BATTERIES);
+    int found = 0;
+    for (size_t i = 0; i < t.n_batteries; i++)
+        if (t.batteries[i].tag == 0xE0000027u) {
+            found++;
+            ck_assert_int_eq(t.batteries[i].place, SIM_PLACE_DRONE);
+            ck_assert_double_eq_tol(t.batteries[i].soc, 0.1, 1e-12);
+        }
+    ck_assert_int_eq(found, 1);
+}
+END_TEST
+
+START_TEST(axis_reverses_when_retargeted_mid_move)
+{
+    home_axes();
+    hreg(REGMAP_HR_X_TARGET, 6000);
+    run(600);
+    ck_assert_int_gt((int16_t)ir(REGMAP_IR_X_VEL), 0);
+    hreg(REGMAP_HR_X_TARGET, 500);
+    run(300);
+    ck_assert_int_lt((int16_t)ir(REGMAP_IR_X_VEL), 500);
+    ck_assert_int_ge(wait_di(REGMAP_DI_X_IN_POS, 1, 5000), 0);
+    ck_assert_uint_eq(ir(REGMAP_IR_X_POS), 500);
+    ck_assert_uint_eq(ir(REGMAP_IR_PLANT_FAULT), PF_NONE);
+}
+END_TEST
+
 START_TEST(a_pack_cannot_be_in_two_places)
 {
     struct sim_battery copy = *sim_plant_battery(p, 0x5A000001);
@@ -1077,7 +1183,12 @@ START_TEST(manual_swap_through_the_register_image)
     /* Insert the fresh pack with B. */
     actuate(REGMAP_CO_WRIST_B, 1, REGMAP_DI_WRIST_B);
     actuate(REGMAP_CO_STROKE_EXTEND, 1, REGMAP_DI_STROKE_EXTENDED);
-    actuate(REGMAP_CO_GRIP_B_CLOSE, 0, REGMAP_DI_GRIP_B_OPEN);
+    coil(REGMAP_CO_GRIP_B_CLOSE, 0);
+    run((unsigned)lround(cfg.gripper_s * 500));
+    ck_assert_int_eq(di(REGMAP_DI_GRIP_B_HOLDING), 1); /* lets go only when open */
+    ck_assert_ptr_null(sim_plant_drone_battery(p));
+    ck_assert_int_ge(wait_di(REGMAP_DI_GRIP_B_OPEN, 1, 1000), 0);
+    ck_assert_int_eq(di(REGMAP_DI_GRIP_B_HOLDING), 0);
     ck_assert_ptr_nonnull(sim_plant_drone_battery(p));
     ck_assert_uint_eq(sim_plant_drone_battery(p)->tag, fresh_tag);
     actuate(REGMAP_CO_STROKE_EXTEND, 0, REGMAP_DI_STROKE_RETRACTED);
@@ -1150,6 +1261,7 @@ static Suite *plant_suite(void)
     tcase_add_test(tc, axes_refused_before_homing);
     tcase_add_test(tc, pushing_a_battery_into_an_occupied_slot_is_a_collision);
     tcase_add_test(tc, releasing_a_battery_in_mid_air_is_refused);
+    tcase_add_test(tc, pulling_away_while_releasing_keeps_the_pack_in_the_gripper);
     tcase_add_test(tc, closing_on_nothing_just_closes);
     tcase_add_test(tc, fault_reset_clears_when_the_cause_is_gone);
     tcase_add_test(tc, watchdog_trips_after_watchdog_ms_and_not_before);
@@ -1174,6 +1286,7 @@ static Suite *plant_suite(void)
     tcase_add_test(tc, fault_names_round_trip);
     tcase_add_test(tc, image_reads_outside_the_map_are_exception_2);
     tcase_add_test(tc, image_writes_are_all_or_nothing);
+    tcase_add_test(tc, unrunnable_configuration_is_refused);
     tcase_add_test(tc, x_target_limited_by_configured_axis_length);
     tcase_add_test(tc, command_log_records_changes_but_not_the_heartbeat);
     tcase_add_test(tc, command_log_keeps_the_newest_entries);
@@ -1181,6 +1294,10 @@ static Suite *plant_suite(void)
     tcase_add_test(tc, load_cell_sees_drone_and_battery);
     tcase_add_test(tc, drone_cannot_leave_while_clamped);
     tcase_add_test(tc, a_pack_cannot_be_in_two_places);
+    tcase_add_test(tc, departed_packs_are_tracked_and_return);
+    tcase_add_test(tc, axis_reverses_when_retargeted_mid_move);
+    tcase_add_test(tc, drone_cannot_leave_with_the_head_in_its_bay);
+    tcase_add_test(tc, home_request_held_through_a_fault_reset_restarts);
     tcase_add_test(tc, drone_load_drains_its_pack);
     tcase_add_test(tc, results_do_not_depend_on_step_size);
     tcase_add_test(tc, manual_swap_through_the_register_image);

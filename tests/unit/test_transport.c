@@ -121,6 +121,20 @@ START_TEST(open_reports_missing_devices)
 }
 END_TEST
 
+
+START_TEST(serial_on_a_pty_points_to_the_pty_backend)
+{
+    char err[LINK_ERR_MAX];
+    struct link *a = link_open("pty:new", err, sizeof err);
+    ck_assert_msg(a != NULL, "%s", err);
+    char ep[LINK_PATH_MAX + 16];
+    snprintf(ep, sizeof ep, "serial:%s:57600", link_path(a));
+    ck_assert_ptr_null(link_open(ep, err, sizeof err));
+    ck_assert_ptr_nonnull(strstr(err, "use pty:PATH"));
+    link_close(a);
+}
+END_TEST
+
 START_TEST(pty_pair_from_openpty_carries_bytes_both_ways)
 {
     int m, s;
@@ -201,6 +215,38 @@ START_TEST(udp_server_and_client_talk_both_ways)
 }
 END_TEST
 
+
+START_TEST(udp_datagram_can_be_read_a_byte_at_a_time)
+{
+    char err[LINK_ERR_MAX];
+    struct link *srv = link_open("udp:127.0.0.1:0", err, sizeof err);
+    ck_assert_msg(srv != NULL, "%s", err);
+    char ep[64];
+    snprintf(ep, sizeof ep, "udpout:127.0.0.1:%u", (unsigned)link_local_port(srv));
+    struct link *cli = link_open(ep, err, sizeof err);
+    ck_assert_msg(cli != NULL, "%s", err);
+    uint8_t out[100], in[100];
+    fill(out, sizeof out, 8);
+    ck_assert_int_eq(link_write_all(cli, out, 60, 1000), 0);
+    ck_assert_int_eq(link_write_all(cli, out + 60, 40, 1000), 0);
+    size_t got = 0;
+    long long end = proc_now_ms() + 2000;
+    while (got < sizeof in && proc_now_ms() < end) {
+        ssize_t r = link_read(srv, in + got, 1);
+        ck_assert_int_ge(r, 0);
+        if (r == 0) {
+            struct pollfd p = { .fd = link_fd(srv), .events = POLLIN };
+            poll(&p, 1, 20);
+        }
+        got += (size_t)r;
+    }
+    ck_assert_uint_eq(got, sizeof in);
+    ck_assert_int_eq(memcmp(in, out, sizeof out), 0);
+    link_close(cli);
+    link_close(srv);
+}
+END_TEST
+
 START_TEST(udp_server_without_peer_drops_silently)
 {
     char err[LINK_ERR_MAX];
@@ -267,9 +313,11 @@ int main(void)
     tcase_add_loop_test(tc, good_endpoint_parses, 0, (int)(sizeof good / sizeof good[0]));
     tcase_add_loop_test(tc, bad_endpoint_is_refused_with_reason, 0, (int)(sizeof bad / sizeof bad[0]));
     tcase_add_test(tc, open_reports_missing_devices);
+    tcase_add_test(tc, serial_on_a_pty_points_to_the_pty_backend);
     tcase_add_test(tc, pty_pair_from_openpty_carries_bytes_both_ways);
     tcase_add_test(tc, pty_new_offers_a_path_a_peer_can_open);
     tcase_add_test(tc, udp_server_and_client_talk_both_ways);
+    tcase_add_test(tc, udp_datagram_can_be_read_a_byte_at_a_time);
     tcase_add_test(tc, udp_server_without_peer_drops_silently);
     tcase_add_test(tc, udp_port_in_use_is_reported);
     tcase_add_test(tc, socat_pty_pair_carries_bytes_both_ways);

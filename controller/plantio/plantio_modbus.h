@@ -1,0 +1,30 @@
+/* The Modbus TCP backend of plant I/O (libmodbus): synchronous block transfers with
+ * short timeouts, requests split to the protocol's size limits, and reconnection with
+ * doubling back-off. While the link is down every call fails at once (errno ENOTCONN)
+ * instead of blocking the scan; the core turns the failed reads into comm loss.
+ * This is I/O code: it owns a socket and reads CLOCK_MONOTONIC for the back-off.
+ */
+#ifndef SWAP_PLANTIO_MODBUS_H
+#define SWAP_PLANTIO_MODBUS_H
+
+#include <stddef.h>
+
+#include "plantio/plantio.h"
+
+struct plantio_modbus_cfg {
+    const char *host;
+    int port;
+    int unit_id;
+    int timeout_ms;                 /* per request (response and byte timeout) */
+    int backoff_min_ms, backoff_max_ms;
+};
+
+/* Fills b with a Modbus TCP backend (connects on first use). Returns 0, or -1 with err
+ * set for a bad configuration or out of memory. b->close frees everything. */
+int plantio_modbus_backend(struct plantio_backend *b, const struct plantio_modbus_cfg *cfg, char *err,
+                           size_t errsize);
+
+/* Reconnections so far (for status pages and tests). */
+unsigned plantio_modbus_reconnects(const struct plantio_backend *b);
+
+#endif

@@ -1,0 +1,381 @@
+/* End to end with real processes: swapsim (Modbus TCP) + dronesim (MAVLink over a
+ * pseudo-terminal) + swapd complete swaps; swapd killed with SIGKILL at random points
+ * and restarted never loses a battery, and moves nothing before it has reconciled. */
+#include <check.h>
+#include <errno.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "proc.h"
+#include "regmap/regmap.h"
+
+/* Plant and drones run this many times faster than the wall clock; swapd's own
+ * deadlines are upper bounds, so a faster plant only finishes earlier. */
+#define RTF "3"
+
+struct rig {
+    char dir[256];
+    pid_t sim, drones, swapd;
+    long port;
+    char sim_sock[320], swapd_sock[320], pty[320], db[320], cmdlog[320], ptyfile[320];
+    char swapd_log[320];
+};
+
+static void path(char *out, const struct rig *r, const char *name)
+{
+    snprintf(out, 320, "%s/%s", r->dir, name);
+}
+
+/* One request on a newline-JSON Unix socket; the reply, or NULL. */
+static json_t *request(const char *sock, const char *line, int timeout_ms)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return NULL;
+    struct sockaddr_un a = { .sun_family = AF_UNIX };
+    snprintf(a.sun_path, sizeof a.sun_path, "%s", sock);
+    struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        close(fd);
+        return NULL;
+    }
+    size_t len = strlen(line);
+    if (write(fd, line, len) != (ssize_t)len || write(fd, "\n", 1) != 1) {
+        close(fd);
+        return NULL;
+    }
+    static char buf[1 << 20];
+    size_t have = 0;
+    while (have < sizeof buf - 1) {
+        ssize_t n = read(fd, buf + have, sizeof buf - 1 - have);
+        if (n <= 0)
+            break;
+        have += (size_t)n;
+        if (memchr(buf, '\n', have))
+            break;
+    }
+    close(fd);
+    buf[have] = 0;
+    json_error_t err;
+    return json_loads(buf, JSON_DISABLE_EOF_CHECK, &err);
+}
+
+static json_t *swapd_req(struct rig *r, const char *line) { return request(r->swapd_sock, line, 2000); }
+static json_t *sim_req(struct rig *r, const char *line) { return request(r->sim_sock, line, 2000); }
+
+static void start_sim(struct rig *r)
+{
+    ck_assert_int_eq(proc_mkdtemp(r->dir, sizeof r->dir, "swap-e2e"), 0);
+    char bin[512], cfg[512], portfile[320], log[320];
+    path(r->sim_sock, r, "sim.sock");
+    path(r->swapd_sock, r, "swapd.sock");
+    path(r->db, r, "swapd.db");
+    path(r->cmdlog, r, "commands.log");
+    path(r->ptyfile, r, "pty");
+    path(r->swapd_log, r, "swapd.log");
+    path(portfile, r, "port");
+    path(log, r, "swapsim.log");
+    char *argv[] = { (char *)proc_bin("swapsim", bin, sizeof bin), "--config",
+                     (char *)proc_config("plant.ini", cfg, sizeof cfg), "--port", "0", "--port-file",
+                     portfile, "--control", r->sim_sock, "--seed", "7", "--realtime-factor", RTF,
+                     "--log-commands", r->cmdlog, NULL };
+    r->sim = proc_spawn(argv, log);
+    ck_assert_int_eq(proc_wait_number(portfile, &r->port, r->sim, 10000), 0);
+    ck_assert_int_eq(proc_wait_path(r->sim_sock, r->sim, 10000), 0);
+    /* Charged packs in every slot, so the first swap need not wait for a charge. */
+    for (int s = 0; s < 8; s++) {
+        char line[128];
+        snprintf(line, sizeof line, "{\"cmd\":\"set_battery\",\"tag\":%u,\"soc\":1.0}", 0x5A000001u + (unsigned)s);
+        json_t *rep = sim_req(r, line);
+        ck_assert_msg(rep && json_is_true(json_object_get(rep, "ok")), "set_battery failed");
+        json_decref(rep);
+    }
+}
+
+static void start_drones(struct rig *r, const char *n)
+{
+    char bin[512], cfg[512], log[320];
+    path(log, r, "dronesim.log");
+    char *argv[] = { (char *)proc_bin("dronesim", bin, sizeof bin), "--link", "pty:new", "--link-file",
+                     r->ptyfile, "--swapsim-control", r->sim_sock, "--drones", (char *)n, "--soc", "0.4",
+                     "--flight-s", "3", "--return-s", "1", "--time-scale", RTF, "--seed", "3",
+                     "--plant-config", (char *)proc_config("plant.ini", cfg, sizeof cfg), NULL };
+    r->drones = proc_spawn(argv, log);
+    ck_assert_int_eq(proc_wait_path(r->ptyfile, r->drones, 10000), 0);
+    FILE *f = NULL;
+    for (int i = 0; i < 1000 && !r->pty[0]; i++) {
+        f = fopen(r->ptyfile, "r");
+        if (f && fgets(r->pty, sizeof r->pty, f))
+            r->pty[strcspn(r->pty, "\n")] = 0;
+        if (f)
+            fclose(f);
+    }
+    ck_assert_msg(r->pty[0], "dronesim wrote no pty path");
+}
+
+static void start_swapd(struct rig *r, bool autostart)
+{
+    char bin[512], plant[512], cfg[600], plantarg[64], link[340];
+    snprintf(cfg, sizeof cfg, "%s/tests/data/swapd-e2e.ini", getenv("SWAP_SRC") ? getenv("SWAP_SRC") : ".");
+    snprintf(plantarg, sizeof plantarg, "127.0.0.1:%ld", r->port);
+    snprintf(link, sizeof link, "pty:%s", r->pty);
+    char *argv[] = { (char *)proc_bin("swapd", bin, sizeof bin), "--config", cfg, "--plant-config",
+                     (char *)proc_config("plant.ini", plant, sizeof plant), "--db", r->db, "--control",
+                     r->swapd_sock, "--plant", plantarg, "--link", link, autostart ? "--start" : NULL, NULL };
+    r->swapd = proc_spawn(argv, r->swapd_log);
+    ck_assert_int_eq(proc_wait_path(r->swapd_sock, r->swapd, 10000), 0);
+}
+
+static void stop_all(struct rig *r)
+{
+    if (r->swapd > 0)
+        ck_assert_int_eq(proc_stop(r->swapd, 5000), 0);
+    if (r->drones > 0)
+        proc_stop(r->drones, 5000);
+    if (r->sim > 0)
+        ck_assert_int_eq(proc_stop(r->sim, 5000), 0);
+    proc_rmtree(r->dir);
+}
+
+static json_t *status(struct rig *r)
+{
+    json_t *rep = swapd_req(r, "{\"cmd\":\"status\"}");
+    json_t *res = rep ? json_incref(json_object_get(rep, "result")) : NULL;
+    json_decref(rep);
+    return res;
+}
+
+static json_int_t swaps_done(struct rig *r)
+{
+    json_t *s = status(r);
+    json_int_t n = s ? json_integer_value(json_object_get(s, "swaps")) : -1;
+    json_decref(s);
+    return n;
+}
+
+/* Polls swapd until it reports at least n swaps since its start. */
+static bool wait_swaps(struct rig *r, json_int_t n, int timeout_ms)
+{
+    long long end = proc_now_ms() + timeout_ms;
+    while (proc_now_ms() < end) {
+        if (swaps_done(r) >= n)
+            return true;
+        ck_assert_msg(proc_alive(r->swapd), "swapd died");
+        struct timespec ts = { 0, 50 * 1000000L };
+        nanosleep(&ts, NULL);
+    }
+    return false;
+}
+
+/* Every pack the plant holds is where the registry says, and the registry knows it. */
+static void check_inventory(struct rig *r)
+{
+    json_t *truth = sim_req(r, "{\"cmd\":\"truth\"}");
+    json_t *reg = swapd_req(r, "{\"cmd\":\"batteries\"}");
+    ck_assert_ptr_nonnull(truth);
+    ck_assert_ptr_nonnull(reg);
+    json_t *packs = json_object_get(json_object_get(reg, "result"), "batteries");
+    size_t i;
+    json_t *b;
+    int checked = 0;
+    json_array_foreach(json_object_get(truth, "batteries"), i, b) {
+        unsigned tag = (unsigned)json_integer_value(json_object_get(b, "tag"));
+        const char *place = json_string_value(json_object_get(b, "place"));
+        char id[32], want[32];
+        snprintf(id, sizeof id, "SWP-%08X", tag);
+        if (!strcmp(place, "slot"))
+            snprintf(want, sizeof want, "slot %lld", json_integer_value(json_object_get(b, "slot")) + 1);
+        else if (!strcmp(place, "gripper_a"))
+            snprintf(want, sizeof want, "gripper A");
+        else if (!strcmp(place, "gripper_b"))
+            snprintf(want, sizeof want, "gripper B");
+        else
+            snprintf(want, sizeof want, "drone");  /* on the pad or flying */
+        const char *loc = NULL;
+        size_t k;
+        json_t *p;
+        json_array_foreach(packs, k, p) {
+            if (!strcmp(json_string_value(json_object_get(p, "battery")), id))
+                loc = json_string_value(json_object_get(p, "location"));
+        }
+        if (!loc && !strcmp(want, "drone"))
+            continue;  /* a drone's own pack that never visited the station */
+        ck_assert_msg(loc, "pack %s (%s in the plant) is not in the registry", id, place);
+        ck_assert_msg(!strncmp(loc, want, strlen(want)), "pack %s: registry says %s, plant says %s", id, loc,
+                      want);
+        checked++;
+    }
+    ck_assert_int_ge(checked, 8);
+    json_decref(truth);
+    json_decref(reg);
+}
+
+START_TEST(swaps_complete_over_modbus_and_mavlink)
+{
+    struct rig r = { 0 };
+    start_sim(&r);
+    start_drones(&r, "2");
+    start_swapd(&r, true);
+    ck_assert_msg(wait_swaps(&r, 3, 120000), "fewer than 3 swaps in 120 s");
+    check_inventory(&r);
+    json_t *s = status(&r);
+    ck_assert_str_eq(json_string_value(json_object_get(s, "state")), "Execute");
+    ck_assert_int_eq(json_integer_value(json_object_get(s, "alarms_active")), 0);
+    json_decref(s);
+    stop_all(&r);
+}
+END_TEST
+
+/* A coil change that makes something move: enabling an axis, homing or the carousel
+ * (disabling them stops motion, which is always allowed), or switching any
+ * two-position device either way. */
+static bool is_motion_coil(unsigned addr, json_int_t new_value)
+{
+    switch (addr) {
+    case REGMAP_CO_X_ENABLE: case REGMAP_CO_X_HOME: case REGMAP_CO_Z_ENABLE: case REGMAP_CO_Z_HOME:
+    case REGMAP_CO_CAROUSEL_ENABLE:
+        return new_value != 0;
+    case REGMAP_CO_CENTER_CLOSE: case REGMAP_CO_CLAMP_LOCK: case REGMAP_CO_STROKE_EXTEND:
+    case REGMAP_CO_WRIST_B: case REGMAP_CO_GRIP_A_CLOSE: case REGMAP_CO_GRIP_B_CLOSE:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static json_int_t plant_ms(struct rig *r)
+{
+    json_t *st = sim_req(r, "{\"cmd\":\"status\"}");
+    json_int_t t = st ? json_integer_value(json_object_get(st, "plant_ms")) : -1;
+    json_decref(st);
+    return t;
+}
+
+/* Motion commands the plant received with plant time in [t0, t1]. The log is replayed
+ * from the start so that a new target counts as motion only while its axis is enabled. */
+static int motion_commands_between(struct rig *r, json_int_t t0, json_int_t t1, char *first, size_t size)
+{
+    json_t *log = sim_req(r, "{\"cmd\":\"log\",\"from\":0}");
+    ck_assert_ptr_nonnull(log);
+    int n = 0;
+    json_int_t co[REGMAP_CO_COUNT] = { 0 };
+    static const unsigned enable_of[] = { [REGMAP_HR_X_TARGET] = REGMAP_CO_X_ENABLE,
+                                          [REGMAP_HR_Z_TARGET] = REGMAP_CO_Z_ENABLE,
+                                          [REGMAP_HR_CAROUSEL_TARGET] = REGMAP_CO_CAROUSEL_ENABLE };
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(log, "entries"), i, e) {
+        json_int_t t = json_integer_value(json_object_get(e, "t_ms"));
+        const char *table = json_string_value(json_object_get(e, "table"));
+        unsigned addr = (unsigned)json_integer_value(json_object_get(e, "addr"));
+        json_int_t v = json_integer_value(json_object_get(e, "new"));
+        bool is_co = !strcmp(table, "co");
+        bool motion = is_co ? is_motion_coil(addr, v)
+                            : addr >= REGMAP_HR_X_TARGET && addr <= REGMAP_HR_CAROUSEL_TARGET && co[enable_of[addr]];
+        if (is_co && addr < REGMAP_CO_COUNT)
+            co[addr] = v;
+        if (t >= t0 && t <= t1 && motion && n++ == 0)
+            snprintf(first, size, "t=%lld %s %u %lld->%lld", (long long)t, table, addr,
+                     json_integer_value(json_object_get(e, "old")), (long long)v);
+    }
+    json_decref(log);
+    return n;
+}
+
+/* Polls until swapd says it has reconciled, or holds for the operator. */
+static const char *wait_reconciled(struct rig *r, int timeout_ms)
+{
+    static char state[32];
+    long long end = proc_now_ms() + timeout_ms;
+    while (proc_now_ms() < end) {
+        json_t *s = status(r);
+        if (s) {
+            snprintf(state, sizeof state, "%s", json_string_value(json_object_get(s, "state")));
+            bool done = json_is_true(json_object_get(s, "reconciled")) || !strcmp(state, "Held");
+            json_decref(s);
+            if (done)
+                return state;
+        }
+        struct timespec ts = { 0, 20 * 1000000L };
+        nanosleep(&ts, NULL);
+    }
+    return NULL;
+}
+
+START_TEST(sigkill_at_random_points_never_loses_a_battery)
+{
+    struct rig r = { 0 };
+    start_sim(&r);
+    start_drones(&r, "2");
+    start_swapd(&r, true);
+    ck_assert_msg(wait_swaps(&r, 1, 120000), "no first swap");
+    unsigned seed = 20261126;
+    for (int kill_no = 0; kill_no < 4; kill_no++) {
+        /* Let it work for a random 0.2..6 s, then kill it without warning. */
+        long long until = proc_now_ms() + 200 + (long long)(rand_r(&seed) % 5800);
+        while (proc_now_ms() < until) {  /* picks the kill time; waits on nothing */
+            ck_assert(proc_alive(r.swapd));
+            struct timespec ts = { 0, 10 * 1000000L };
+            nanosleep(&ts, NULL);
+        }
+        proc_kill_wait(r.swapd, SIGKILL);
+        json_int_t t0 = plant_ms(&r);
+        start_swapd(&r, false);
+        const char *state = wait_reconciled(&r, 15000);
+        ck_assert_msg(state, "swapd neither reconciled nor held after restart %d", kill_no);
+        json_int_t t1 = plant_ms(&r);
+        char first[128] = "";
+        int n = motion_commands_between(&r, t0, t1, first, sizeof first);
+        ck_assert_msg(n == 0, "restart %d: %d motion commands before reconciliation, first %s", kill_no, n, first);
+        if (!strcmp(state, "Held")) {
+            /* Reconciliation stopped for the operator: the safe outcome; nothing moved. */
+            ck_assert_int_eq(proc_stop(r.swapd, 5000), 0);
+            r.swapd = 0;
+            break;
+        }
+        check_inventory(&r);
+        json_t *rep = swapd_req(&r, "{\"cmd\":\"reset\"}");
+        json_decref(rep);
+        json_t *st;
+        long long end = proc_now_ms() + 20000;
+        for (;;) {
+            st = status(&r);
+            const char *s = st ? json_string_value(json_object_get(st, "state")) : "";
+            bool idle = s && !strcmp(s, "Idle");
+            json_decref(st);
+            if (idle || proc_now_ms() > end)
+                break;
+            struct timespec ts = { 0, 20 * 1000000L };
+            nanosleep(&ts, NULL);
+        }
+        rep = swapd_req(&r, "{\"cmd\":\"start\"}");
+        json_decref(rep);
+        ck_assert_msg(wait_swaps(&r, 1, 120000), "no swap after restart %d", kill_no);
+    }
+    stop_all(&r);
+}
+END_TEST
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    Suite *s = suite_create("e2e");
+    TCase *tc = tcase_create("station");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, swaps_complete_over_modbus_and_mavlink);
+    tcase_add_test(tc, sigkill_at_random_points_never_loses_a_battery);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
