@@ -16,7 +16,7 @@ PKGS      := libmodbus libserialport sqlite3 inih jansson nettle ncursesw libsys
 TEST_PKGS := check
 DEB_PKGS  := build-essential pkg-config clang libclang-rt-14-dev libmodbus-dev \
              libserialport-dev libsqlite3-dev libinih-dev libjansson-dev nettle-dev \
-             libncurses-dev libsystemd-dev check mbpoll socat tmux nodejs npm sqlite3
+             libncurses-dev libsystemd-dev check mbpoll socat tmux nodejs npm sqlite3 jq
 
 OPT       ?= -O2
 SAN       ?=
@@ -151,6 +151,10 @@ fuzz:
 	  $(FUZZ_BUILD)/fuzzers/$$n -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
 	    $(FUZZ_BUILD)/corpus/$$n tests/fuzz/corpus/$$n || exit 1; \
 	done
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@BIN=$(abspath $(BUILD)/bin) sim/demo/demo.sh
 
 BINDIR  = $(PREFIX)/bin
 UNITDIR ?= $(PREFIX)/lib/systemd/system

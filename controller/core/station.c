@@ -583,6 +583,19 @@ static void chain_run(struct station *st, const struct station_inputs *in)
     }
 }
 
+/* DESIGN §5 rule 8 on the policy's choice: the pack is where the inventory says, its tag
+ * reads, its temperature is known and inside the hand-out window, its charger is sane. */
+static bool fresh_slot_ok(const struct station *st, const struct station_inputs *in)
+{
+    int s = in->inv.fresh_slot;
+    if (s < 0 || s >= n_slots(st) || !st->slot_tag[s])
+        return false;
+    const struct station_slot_in *sl = &in->plant.slot[s];
+    return sl->present && sl->tag_ok && sl->tag == st->slot_tag[s] && sl->temp_ok &&
+           sl->temp_degC >= st->cfg.handout_min_degC && sl->temp_degC <= st->cfg.handout_max_degC &&
+           !st->charger_blocked[s] && sl->chg_state != CHARGER_FAULT;
+}
+
 /* Is there a reason not to clear the next drone? Returns the diag id or -1. */
 static int external_block(const struct station *st, const struct station_inputs *in)
 {
@@ -590,8 +603,7 @@ static int external_block(const struct station *st, const struct station_inputs 
         return DIAG_WEATHER;
     if (st->drone_present || st->departing)
         return DIAG_PAD_OBSTRUCTED;
-    if (!st->grip_b_tag && (in->inv.fresh_slot < 0 || in->inv.fresh_slot >= n_slots(st) ||
-                            !st->slot_tag[in->inv.fresh_slot]))
+    if (!st->grip_b_tag && !fresh_slot_ok(st, in))
         return DIAG_NO_BATTERY;
     return -1;
 }
@@ -1103,8 +1115,7 @@ static void diagnose(struct station *st, const struct station_inputs *in)
     feed(st, in, DIAG_PAD_OBSTRUCTED,
          st->drone_present && !st->serving_sysid && !st->onpad && !st->departing && st->reconciled, -1);
     bool waiting_drone = st->n_queue > 0 && !st->serving_sysid;
-    feed(st, in, DIAG_NO_BATTERY, waiting_drone && !st->grip_b_tag &&
-         (in->inv.fresh_slot < 0 || in->inv.fresh_slot >= n_slots(st)), -1);
+    feed(st, in, DIAG_NO_BATTERY, waiting_drone && !st->grip_b_tag && !fresh_slot_ok(st, in), in->inv.fresh_slot);
 }
 
 /* ---- operator commands ---------------------------------------------------------------- */
@@ -1490,7 +1501,8 @@ void station_inputs_init(struct station_inputs *in)
 int station_init(struct station *st, const struct station_cfg *cfg, const struct plantcfg *pc, uint64_t now_ms)
 {
     if (!cfg || !pc || pc->n_slots < 1 || pc->n_slots > REGMAP_MAX_SLOTS || cfg->sequence < 0 ||
-        cfg->sequence >= SWAPSEQ_ORDER_COUNT || cfg->cell_min_mV > cfg->cell_max_mV)
+        cfg->sequence >= SWAPSEQ_ORDER_COUNT || cfg->cell_min_mV > cfg->cell_max_mV ||
+        cfg->charge_min_degC > cfg->charge_max_degC || cfg->handout_min_degC > cfg->handout_max_degC)
         return -1;
     memset(st, 0, sizeof *st);
     st->cfg = *cfg;

@@ -53,6 +53,7 @@ struct station_cfg {
     double wind_max_mps;
     bool rain_hold;
     double charge_min_degC, charge_max_degC;
+    double handout_min_degC, handout_max_degC; /* never hand out a pack outside this */
 };
 
 extern const struct cfg_key station_cfg_keys[];

@@ -28,6 +28,8 @@ const struct cfg_key station_cfg_keys[] = {
     CFG_B("weather", "rain_hold", S, rain_hold, "true", "No landings while the rain sensor is wet"),
     CFG_D("station_charging", "min_degC", S, charge_min_degC, -20, 60, "0", "degC", "No charging below this pack temperature"),
     CFG_D("station_charging", "max_degC", S, charge_max_degC, -20, 80, "45", "degC", "No charging above this pack temperature"),
+    CFG_D("station_charging", "handout_min_degC", S, handout_min_degC, -40, 60, "-20", "degC", "Never hand out a pack colder than this (discharge window)"),
+    CFG_D("station_charging", "handout_max_degC", S, handout_max_degC, -20, 80, "45", "degC", "Never hand out a pack hotter than this (still hot from charging)"),
 };
 #undef S
 const size_t station_cfg_n_keys = sizeof station_cfg_keys / sizeof station_cfg_keys[0];

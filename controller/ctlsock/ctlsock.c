@@ -475,10 +475,10 @@ static void answer(struct ctlsock *srv, struct client *c, const char *line, size
             c->follow = true;
     }
     json_decref(req);
-    if (reply) {
+    /* The handler may have dropped this very client (a broadcast overflowing its queue). */
+    if (reply && !c->dead)
         queue_json(srv, c, reply);
-        json_decref(reply);
-    }
+    json_decref(reply);
 }
 
 /* Answers whole lines in the input buffer, one unit each; returns units used. */

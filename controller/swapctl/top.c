@@ -238,6 +238,17 @@ static int state_attr(const char *state)
     return A_BOLD | COLOR_PAIR(C_WARN);
 }
 
+/* An id in at most w characters: long ones keep their distinguishing end ("~A000001"). */
+static const char *fit_id(char *buf, const char *id, int w)
+{
+    size_t len = strlen(id);
+    if ((int)len <= w)
+        snprintf(buf, (size_t)w + 1, "%s", id);
+    else
+        snprintf(buf, (size_t)w + 1, "~%s", id + len - (size_t)(w - 1));
+    return buf;
+}
+
 static void draw(struct top *t)
 {
     char a[64], b[64], c[64], bar[128];
@@ -281,26 +292,35 @@ static void draw(struct top *t)
     if (max_rows < 1)
         max_rows = 1;
     int shown = n_slots <= max_rows ? n_slots : max_rows - 1;
-    put(2, 0, 48, A_BOLD, "Magazine");
-    put(3, 0, 49, A_UNDERLINE, "%4s %-8s %4s %-10s %4s %6s %-7s", "Slot", "Battery", "SoC", "",
+    /* battery ids as wide as the longest (up to 12), so that they stay distinguishable */
+    int bw = 7;
+    for (int i = 0; i < shown; i++) {
+        int len = (int)strlen(swapctl_str(json_array_get(slots, (size_t)i), "battery"));
+        bw = len > bw ? (len > 12 ? 12 : len) : bw;
+    }
+    int lw = 36 + bw;
+    put(2, 0, lw, A_BOLD, "Magazine");
+    put(3, 0, lw, A_UNDERLINE, "%4s %-*s %4s %-6s %4s %5s %-7s", "Slot", bw, "Battery", "SoC", "",
         "SoH", "Temp", "Charger");
     for (int i = 0; i < shown; i++) {
+        char id[16];
         const json_t *s = json_array_get(slots, (size_t)i);
         const char *charge = swapctl_str(s, "charge");
-        put(4 + i, 0, 49, !strcmp(charge, "fault") ? (has_colors() ? COLOR_PAIR(C_BAD) : A_BOLD) : 0,
-            "%4lld %-8.8s %4s [%-8s] %4s %6s %-7.7s",
-            (long long)json_integer_value(json_object_get(s, "slot")), swapctl_str(s, "battery"),
+        put(4 + i, 0, lw, !strcmp(charge, "fault") ? (has_colors() ? COLOR_PAIR(C_BAD) : A_BOLD) : 0,
+            "%4lld %-*s %4s %-6s %4s %5s %-7.7s",
+            (long long)json_integer_value(json_object_get(s, "slot")), bw,
+            fit_id(id, swapctl_str(s, "battery"), bw),
             swapctl_num(a, sizeof a, json_object_get(s, "soc_pct"), "%.0f", "%"),
-            swapctl_bar(bar, sizeof bar, json_object_get(s, "soc_pct"), 8),
+            swapctl_bar(bar, sizeof bar, json_object_get(s, "soc_pct"), 6),
             swapctl_num(b, sizeof b, json_object_get(s, "soh_pct"), "%.0f", "%"),
             swapctl_num(c, sizeof c, json_object_get(s, "temp_degC"), "%.1f", "C"), charge);
     }
     if (shown < n_slots)
-        put(4 + shown, 0, 48, 0, "  ... %d more slots (swapctl slots)", n_slots - shown);
+        put(4 + shown, 0, lw, 0, "  ... %d more slots (swapctl slots)", n_slots - shown);
     int events_top = 4 + (shown < n_slots ? shown + 1 : shown) + 1;
 
     /* drones, queue and alarms, right */
-    int rx = 50, rw = COLS - rx, ry = 2;
+    int rx = lw + 1, rw = COLS - rx, ry = 2;
     if (rw >= 20) {
         put(ry++, rx, rw, A_BOLD, "Drones");
         size_t i;
@@ -308,9 +328,10 @@ static void draw(struct top *t)
         json_array_foreach(json_object_get(t->drones, "drones"), i, d) {
             if (ry >= events_top - 1)
                 break;
-            put(ry++, rx, rw, 0, "%3lld %-8.8s %-6.6s %4s%s",
+            char id[16];
+            put(ry++, rx, rw, 0, "%3lld %-7.7s %-8s %4s%s",
                 (long long)json_integer_value(json_object_get(d, "sysid")), swapctl_str(d, "state"),
-                swapctl_str(d, "battery"),
+                fit_id(id, swapctl_str(d, "battery"), 8),
                 swapctl_num(a, sizeof a, json_object_get(d, "battery_pct"), "%.0f", "%"),
                 json_is_true(json_object_get(d, "armed")) ? " ARMED" : "");
         }

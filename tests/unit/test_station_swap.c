@@ -788,6 +788,26 @@ START_TEST(weather_suspends_landings_and_resumes)
 }
 END_TEST
 
+START_TEST(hot_pack_is_never_handed_out)
+{
+    struct world *w = world_new(SWAPSEQ_PIPELINED);
+    world_start(w);
+    /* the fresh slot's NTC reads 50.0 degC */
+    struct sim_fault hot = { SIM_FAULT_SENSOR_STUCK, SIM_IR, REGMAP_IR_SLOT_ADDR(FRESH_SLOT, REGMAP_IR_SLOT_TEMP), 500 };
+    ck_assert_int_eq(sim_plant_inject(w->plant, &hot), 0);
+    w->drone_requesting = true;
+    world_run(w, 5000);
+    ck_assert_int_eq(w->n_cleared_to_land, 0);
+    ck_assert_int_eq(w->st.state, ST_SUSPENDED);
+    ck_assert(w->out.alarms_active & (1ull << DIAG_NO_BATTERY));
+    ck_assert_uint_eq(w->out.plant.charger_mode[FRESH_SLOT], CHARGER_MODE_OFF);
+    sim_plant_clear_faults(w->plant, SIM_FAULT_SENSOR_STUCK);
+    ck_assert(world_until(w, chain_done, 60000));
+    ck_assert_int_eq(w->n_cleared_to_land, 1);
+    world_free(w);
+}
+END_TEST
+
 /* ---- campaign: many swaps in a row ------------------------------------------------------ */
 
 static int swaps_wanted;
@@ -931,6 +951,7 @@ int main(void)
     tcase_add_test(ts, unhold_is_bounded_by_step_retries);
     tcase_add_test(ts, second_drone_is_queued_then_served);
     tcase_add_test(ts, weather_suspends_landings_and_resumes);
+    tcase_add_test(ts, hot_pack_is_never_handed_out);
     suite_add_tcase(s, ts);
     TCase *tr = tcase_create("campaign");
     tcase_set_timeout(tr, 60);
