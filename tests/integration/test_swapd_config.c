@@ -1,0 +1,147 @@
+/* swapd's configuration as an operator meets it: the reference in the docs is exactly
+ * the keys the code knows, the shipped files validate, broken files are refused with
+ * file:line, and an installed tree (DESTDIR layout) validates its own configs. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "proc.h"
+
+static const char *src(void)
+{
+    const char *s = getenv("SWAP_SRC");
+    return s && *s ? s : ".";
+}
+
+/* Runs a shell command; returns its exit status and its output (stdout + stderr). */
+static int run(const char *cmd, char *out, size_t size)
+{
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    size_t n = fread(out, 1, size - 1, p);
+    out[n] = 0;
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    ck_assert_msg(f, "cannot open %s", path);
+    static char buf[1 << 18];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = 0;
+    fclose(f);
+    return buf;
+}
+
+START_TEST(docs_reference_equals_the_key_tables)
+{
+    char bin[512], cmd[1024], path[600];
+    static char out[1 << 18];
+    snprintf(cmd, sizeof cmd, "%s --config-reference", proc_bin("swapd", bin, sizeof bin));
+    ck_assert_int_eq(run(cmd, out, sizeof out), 0);
+    snprintf(path, sizeof path, "%s/docs/configuration.md", src());
+    const char *doc = slurp(path);
+    ck_assert_msg(!strcmp(doc, out),
+                  "docs/configuration.md differs from the code's key tables; regenerate it with "
+                  "build/bin/swapd --config-reference > docs/configuration.md");
+}
+END_TEST
+
+static const char *const shipped[] = { "configs/swapd.ini", "configs/demo/swapd.ini", "tests/data/swapd-e2e.ini" };
+
+START_TEST(shipped_configs_validate)
+{
+    char bin[512], cmd[2048], out[4096];
+    snprintf(cmd, sizeof cmd, "%s --check-config --config %s/%s --plant-config %s/configs/plant.ini 2>&1",
+             proc_bin("swapd", bin, sizeof bin), src(), shipped[_i], src());
+    ck_assert_msg(run(cmd, out, sizeof out) == 0, "%s: %s", shipped[_i], out);
+    ck_assert_ptr_nonnull(strstr(out, "configuration ok"));
+}
+END_TEST
+
+static const struct {
+    const char *text, *expect;
+} broken[] = {
+    { "[scan]\nperiod_ms = 0\n", ":2: [scan] period_ms = \"0\": out of range" },
+    { "[scan]\nperiod = 20\n", ":2: [scan] period: unknown key" },
+    { "[drone_link]\nendpoint = serial:/dev/ttyUSB0\n", "missing baud rate" },
+    { "[drone_link]\nkey = 1234\n", "key must be 64 hex digits" },
+    { "[drone_link]\nallow = 10,x\n", "not a system id" },
+    { "[control]\nmode = 0999\n", "not an octal mode" },
+    { "[eligibility]\nreserve_soc = NaN\n", "not a finite number" },
+    { "[plant_link]\nbackoff_min_ms = 5000\nbackoff_max_ms = 100\n", "backoff_max_ms" },
+};
+
+START_TEST(broken_config_is_refused_with_file_line_and_reason)
+{
+    char dir[256], ini[320], bin[512], cmd[2048], out[4096];
+    ck_assert_int_eq(proc_mkdtemp(dir, sizeof dir, "swapd-cfg"), 0);
+    snprintf(ini, sizeof ini, "%s/swapd.ini", dir);
+    FILE *f = fopen(ini, "w");
+    fputs(broken[_i].text, f);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "%s --check-config --config %s --plant-config %s/configs/plant.ini 2>&1",
+             proc_bin("swapd", bin, sizeof bin), ini, src());
+    int rc = run(cmd, out, sizeof out);
+    proc_rmtree(dir);
+    ck_assert_msg(rc == 2, "exit %d for %s", rc, broken[_i].text);
+    ck_assert_msg(strstr(out, broken[_i].expect), "got \"%s\", want \"%s\"", out, broken[_i].expect);
+}
+END_TEST
+
+START_TEST(installed_tree_validates_its_own_configs)
+{
+    char dir[256], bin[512], cmd[2048];
+    static char out[1 << 16];
+    ck_assert_int_eq(proc_mkdtemp(dir, sizeof dir, "swapd-inst"), 0);
+    /* The build directory is the parent of SWAP_BIN. */
+    char build[512];
+    snprintf(build, sizeof build, "%s", proc_bin("", bin, sizeof bin));
+    char *slash = strrchr(build, '/');
+    *slash = 0;
+    slash = strrchr(build, '/');
+    *slash = 0;
+    snprintf(cmd, sizeof cmd, "make --no-print-directory -C %s install BUILD=%s DESTDIR=%s PREFIX=/usr 2>&1",
+             src(), build, dir);
+    ck_assert_msg(run(cmd, out, sizeof out) == 0, "make install failed: %s", out);
+    snprintf(cmd, sizeof cmd,
+             "%s/usr/bin/swapd --check-config --config %s/etc/swapd/swapd.ini --plant-config %s/etc/swapd/plant.ini 2>&1",
+             dir, dir, dir);
+    ck_assert_msg(run(cmd, out, sizeof out) == 0, "installed swapd: %s", out);
+    snprintf(cmd, sizeof cmd, "test -x %s/usr/bin/swapctl && test -x %s/usr/bin/swapsim && test -f %s/usr/lib/systemd/system/swapd.service",
+             dir, dir, dir);
+    ck_assert_msg(run(cmd, out, sizeof out) == 0, "installed tree is incomplete");
+    /* systemd-analyze checks the unit where it can (it needs the binaries it names). */
+    if (access("/usr/bin/systemd-analyze", X_OK) == 0) {
+        snprintf(cmd, sizeof cmd, "sed 's|ExecStart=/usr/bin/|ExecStart=%s/usr/bin/|' %s/usr/lib/systemd/system/swapd.service > %s/swapd.service && "
+                 "SYSTEMD_LOG_LEVEL=err systemd-analyze verify --man=no %s/swapd.service 2>&1",
+                 dir, dir, dir, dir);
+        int rc = run(cmd, out, sizeof out);
+        ck_assert_msg(rc == 0, "systemd-analyze verify: %s", out);
+    }
+    proc_rmtree(dir);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("swapd_config");
+    TCase *tc = tcase_create("config");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, docs_reference_equals_the_key_tables);
+    tcase_add_loop_test(tc, shipped_configs_validate, 0, (int)(sizeof shipped / sizeof shipped[0]));
+    tcase_add_loop_test(tc, broken_config_is_refused_with_file_line_and_reason, 0,
+                        (int)(sizeof broken / sizeof broken[0]));
+    tcase_add_test(tc, installed_tree_validates_its_own_configs);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
