@@ -169,7 +169,7 @@ install: all
 	  t=$(DESTDIR)$(SYSCONFDIR)/swapd/$$(basename $$f); \
 	  [ -e $$t ] || install -m 0644 $$f $$t; \
 	done
-	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' -e 's|@DOCDIR@|$(DOCDIR)|g' \
 	  configs/systemd/swapd.service > $(DESTDIR)$(UNITDIR)/swapd.service
 	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/
 	[ -d docs ] && cp -r docs/. $(DESTDIR)$(DOCDIR)/ || true

@@ -4,6 +4,7 @@
  * refused and logged. */
 #include <check.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -258,6 +259,37 @@ START_TEST(every_command_reaches_the_real_station)
 }
 END_TEST
 
+START_TEST(followers_see_the_real_station_change_state)
+{
+    char out_path[400];
+    snprintf(out_path, sizeof out_path, "%s/follow.txt", dir);
+    char *argv[] = { swapctl, "--socket", sock, "--json", "events", "--follow", NULL };
+    pid_t pid = proc_spawn(argv, out_path);
+    ck_assert_int_eq(proc_wait_text(out_path, "\"following\":true", pid, 10000), 0);
+    int rc;
+    json_t *r = ctl_json("reset", NULL, NULL, NULL, &rc);
+    ck_assert_int_eq(rc, 0);
+    json_decref(r);
+    ck_assert_msg(proc_wait_text(out_path, "Resetting", pid, 10000) == 0, "%s", slurp(out_path));
+    int status = proc_kill_wait(pid, SIGINT);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    char *text = slurp(out_path);
+    int n = 0;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"), n++) {
+        json_t *m = json_loads(line, 0, NULL);
+        char why[256];
+        ck_assert_msg(m, "not JSON: %s", line);
+        if (n == 0)
+            ck_assert_msg(ctlproto_check_reply("events", m, why, sizeof why) == 0, "%s", why);
+        else
+            ck_assert_msg(ctlproto_check_event(m, why, sizeof why) == 0, "%s: %s", why, line);
+        json_decref(m);
+    }
+    ck_assert_int_ge(n, 2);
+    free(text);
+}
+END_TEST
+
 START_TEST(top_shows_the_real_station)
 {
     const char *args[] = { "top", "--count", "1", NULL };
@@ -306,6 +338,7 @@ int main(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, every_read_of_the_real_station_matches_the_schema);
     tcase_add_test(tc, every_command_reaches_the_real_station);
+    tcase_add_test(tc, followers_see_the_real_station_change_state);
     tcase_add_test(tc, top_shows_the_real_station);
     suite_add_tcase(s, tc);
     TCase *refused = tcase_create("refused");

@@ -16,27 +16,35 @@
 
 static struct plantcfg cfg;
 
+/* Check records every passing ck_assert (a write per assertion); millions of invariant
+ * checks only report failures. */
+#define REQUIRE(cond) \
+    do { \
+        if (!(cond)) \
+            ck_abort_msg("%s:%d: %s", __FILE__, __LINE__, #cond); \
+    } while (0)
+
 static void check_invariants(struct sim_plant *p, size_t packs_expected, uint64_t seed, int op)
 {
     struct sim_truth t;
     sim_plant_truth(p, &t);
-    ck_assert_msg(t.x_mm >= -1e-6 && t.x_mm <= cfg.x.length_mm + 1e-6, "seed %llu op %d: x %.3f",
-                  (unsigned long long)seed, op, t.x_mm);
-    ck_assert_msg(t.z_mm >= -1e-6 && t.z_mm <= cfg.z.length_mm + 1e-6, "seed %llu op %d: z %.3f",
-                  (unsigned long long)seed, op, t.z_mm);
+    if (!(t.x_mm >= -1e-6 && t.x_mm <= cfg.x.length_mm + 1e-6 && t.z_mm >= -1e-6 &&
+          t.z_mm <= cfg.z.length_mm + 1e-6))
+        ck_abort_msg("seed %llu op %d: x %.3f z %.3f outside the axes", (unsigned long long)seed, op,
+                     t.x_mm, t.z_mm);
     /* homing runs at its own (slow) speed: length / home time at most */
-    ck_assert(fabs(t.x_vel_mm_s) <= fmax(cfg.x.vmax_mm_s, cfg.x.length_mm / cfg.x.home_time_s) + 1e-6);
-    ck_assert(fabs(t.z_vel_mm_s) <= fmax(cfg.z.vmax_mm_s, cfg.z.length_mm / cfg.z.home_time_s) + 1e-6);
-    ck_assert(t.stroke_pos >= 0 && t.stroke_pos <= 1 && t.wrist_pos >= 0 && t.wrist_pos <= 1);
-    ck_assert(t.carousel_slot >= -1 && t.carousel_slot < cfg.n_slots);
-    ck_assert_uint_eq(t.n_batteries, packs_expected);
+    REQUIRE(fabs(t.x_vel_mm_s) <= fmax(cfg.x.vmax_mm_s, cfg.x.length_mm / cfg.x.home_time_s) + 1e-6);
+    REQUIRE(fabs(t.z_vel_mm_s) <= fmax(cfg.z.vmax_mm_s, cfg.z.length_mm / cfg.z.home_time_s) + 1e-6);
+    REQUIRE(t.stroke_pos >= 0 && t.stroke_pos <= 1 && t.wrist_pos >= 0 && t.wrist_pos <= 1);
+    REQUIRE(t.carousel_slot >= -1 && t.carousel_slot < cfg.n_slots);
+    REQUIRE(t.n_batteries == packs_expected);
 
     uint8_t di[REGMAP_DI_COUNT(REGMAP_MAX_SLOTS)];
-    ck_assert_int_eq(sim_plant_read_bits(p, SIM_DI, 0, REGMAP_DI_COUNT(cfg.n_slots), di), 0);
+    REQUIRE(sim_plant_read_bits(p, SIM_DI, 0, REGMAP_DI_COUNT(cfg.n_slots), di) == 0);
     int in_slot[REGMAP_MAX_SLOTS] = { 0 }, grip[2] = { 0 }, drone = 0;
     for (size_t i = 0; i < t.n_batteries; i++) {
         const struct sim_truth_battery *b = &t.batteries[i];
-        ck_assert(isfinite(b->soc) && b->soc >= 0 && b->soc <= 1);
+        REQUIRE(isfinite(b->soc) && b->soc >= 0 && b->soc <= 1);
         if (b->place == SIM_PLACE_SLOT)
             in_slot[b->slot]++;
         else if (b->place == SIM_PLACE_GRIPPER_A)
@@ -46,34 +54,34 @@ static void check_invariants(struct sim_plant *p, size_t packs_expected, uint64_
         else if (b->place == SIM_PLACE_DRONE)
             drone++;
         else
-            ck_assert_int_eq(b->place, SIM_PLACE_AWAY);
+            REQUIRE(b->place == SIM_PLACE_AWAY);
     }
     for (int s = 0; s < cfg.n_slots; s++) {
-        ck_assert_int_le(in_slot[s], 1);
-        ck_assert_int_eq(in_slot[s], di[REGMAP_DI_SLOT_ADDR(s, REGMAP_DI_SLOT_PRESENT)]);
+        REQUIRE(in_slot[s] <= 1);
+        REQUIRE(in_slot[s] == di[REGMAP_DI_SLOT_ADDR(s, REGMAP_DI_SLOT_PRESENT)]);
     }
-    ck_assert_int_eq(grip[0], di[REGMAP_DI_GRIP_A_HOLDING]);
-    ck_assert_int_eq(grip[1], di[REGMAP_DI_GRIP_B_HOLDING]);
-    ck_assert_int_le(drone, 1);
-    ck_assert_int_eq(drone, t.drone_battery_latched);
+    REQUIRE(grip[0] == di[REGMAP_DI_GRIP_A_HOLDING]);
+    REQUIRE(grip[1] == di[REGMAP_DI_GRIP_B_HOLDING]);
+    REQUIRE(drone <= 1);
+    REQUIRE(drone == t.drone_battery_latched);
     if (t.drone_battery_latched)
-        ck_assert(t.drone_present);
+        REQUIRE(t.drone_present);
     /* a sensor pair never reports both ends */
-    ck_assert(!(di[REGMAP_DI_STROKE_RETRACTED] && di[REGMAP_DI_STROKE_EXTENDED]));
-    ck_assert(!(di[REGMAP_DI_WRIST_A] && di[REGMAP_DI_WRIST_B]));
-    ck_assert_int_eq(di[REGMAP_DI_PLANT_READY], t.plant_fault == 0 && di[REGMAP_DI_ESTOP_OK] && !t.watchdog_tripped);
+    REQUIRE(!(di[REGMAP_DI_STROKE_RETRACTED] && di[REGMAP_DI_STROKE_EXTENDED]));
+    REQUIRE(!(di[REGMAP_DI_WRIST_A] && di[REGMAP_DI_WRIST_B]));
+    REQUIRE(di[REGMAP_DI_PLANT_READY] == (t.plant_fault == 0 && di[REGMAP_DI_ESTOP_OK] && !t.watchdog_tripped));
 }
 
 static void put_coil(struct sim_plant *p, unsigned a, int v)
 {
     uint8_t b = (uint8_t)v;
-    ck_assert_int_eq(sim_plant_write_coils(p, a, 1, &b), 0);
+    REQUIRE(sim_plant_write_coils(p, a, 1, &b) == 0);
 }
 
 static void put_reg(struct sim_plant *p, unsigned a, unsigned v)
 {
     uint16_t w = (uint16_t)v;
-    ck_assert_int_eq(sim_plant_write_regs(p, a, 1, &w), 0);
+    REQUIRE(sim_plant_write_regs(p, a, 1, &w) == 0);
 }
 
 /* An operator pressing plausible buttons in random order: most commands are ones a
@@ -117,10 +125,10 @@ static void random_command(struct sim_plant *p, struct sim_rng *r)
         }
         unsigned a = sim_rng_below(r, 200), n = sim_rng_below(r, 9);
         int rc = sim_rng_below(r, 2) ? sim_plant_write_regs(p, a, n, regs) : sim_plant_write_coils(p, a, n, bits);
-        ck_assert(rc == 0 || rc == SIM_EXC_ADDRESS || rc == SIM_EXC_VALUE);
+        REQUIRE(rc == 0 || rc == SIM_EXC_ADDRESS || rc == SIM_EXC_VALUE);
         uint16_t out[300];
         rc = sim_plant_read_regs(p, (enum sim_table)sim_rng_below(r, 4), a, n * 30, out);
-        ck_assert(rc == 0 || rc == SIM_EXC_ADDRESS);
+        REQUIRE(rc == 0 || rc == SIM_EXC_ADDRESS);
     }
 }
 
@@ -141,13 +149,13 @@ static void one_run(uint64_t seed)
             struct sim_battery b;
             sim_battery_init(&b, &cfg, next_tag++, sim_rng_uniform(&r), &r);
             int rc = sim_plant_drone_land(p, sim_rng_below(&r, 4) ? &b : NULL);
-            ck_assert(rc == 0 || rc == -1);
+            REQUIRE(rc == 0 || rc == -1);
             struct sim_truth t;
             sim_plant_truth(p, &t);
             packs = t.n_batteries;
         } else if (what < 90) {
             int rc = sim_plant_drone_takeoff(p, NULL, NULL);
-            ck_assert(rc == 0 || rc == -1 || rc == -2);
+            REQUIRE(rc == 0 || rc == -1 || rc == -2);
         } else if (what < 92) {
             /* every kind but sensor_stuck, which makes the image lie on purpose */
             enum sim_fault_kind k = (enum sim_fault_kind)sim_rng_below(&r, SIM_FAULT_COUNT);
@@ -156,7 +164,7 @@ static void one_run(uint64_t seed)
             struct sim_fault f = { k, (int)sim_rng_below(&r, 10) - 1, (int)sim_rng_below(&r, 3),
                                    sim_rng_range(&r, 0, 80) };
             int rc = sim_plant_inject(p, &f);
-            ck_assert(rc == 0 || rc == -1);
+            REQUIRE(rc == 0 || rc == -1);
         } else if (what < 98) {
             sim_plant_clear_faults(p, (enum sim_fault_kind)sim_rng_below(&r, SIM_FAULT_COUNT));
         } else {
