@@ -236,6 +236,7 @@ static int first_blocking_alarm(const struct station *st)
 
 /* Raises an alarm now and applies its reaction. */
 static void alarm_raise(struct station *st, const struct station_inputs *in, enum diag_id id, int detail);
+static bool move_already_done(const struct station *st, enum swapseq_id id);
 
 /* ---- reconciliation -------------------------------------------------------------- */
 
@@ -332,6 +333,7 @@ static void reconcile(struct station *st, const struct station_inputs *in)
     if (inventory_agrees(st, in, why, sizeof why)) {
         take_inventory(st, &in->inv);
         st->reconciled = true;
+        st->resume_checked = false;
         diag_update(&st->diag, DIAG_INVENTORY_MISMATCH, false, -1, st->now_ms);
         record_event(st, station_states[st->state].name, station_states[st->state].name,
                      "reconciled: inventory agrees with the sensors");
@@ -436,15 +438,18 @@ static void apply_move(struct station *st, const struct station_inputs *in, enum
     case SWM_NONE:
         return;
     case SWM_SLOT_TO_B:
-        st->grip_b_tag = st->slot_tag[st->ctx.fresh_slot] ? st->slot_tag[st->ctx.fresh_slot] : st->fresh_tag;
-        st->slot_tag[st->ctx.fresh_slot] = 0;
-        emit_move(st, st->grip_b_tag, loc(STATION_PLACE_SLOT, st->ctx.fresh_slot), loc(STATION_PLACE_GRIPPER_B, 0), name);
+    case SWM_SLOT_TO_A: {
+        int fs = st->ctx.fresh_slot;
+        bool known = fs >= 0 && fs < n_slots(st);
+        uint32_t tag = known && st->slot_tag[fs] ? st->slot_tag[fs] : st->fresh_tag;
+        if (known)
+            st->slot_tag[fs] = 0;
+        bool to_b = swapseq_steps[id].move == SWM_SLOT_TO_B;
+        *(to_b ? &st->grip_b_tag : &st->grip_a_tag) = tag;
+        emit_move(st, tag, known ? loc(STATION_PLACE_SLOT, fs) : loc(STATION_PLACE_NONE, 0),
+                  loc(to_b ? STATION_PLACE_GRIPPER_B : STATION_PLACE_GRIPPER_A, 0), name);
         return;
-    case SWM_SLOT_TO_A:
-        st->grip_a_tag = st->slot_tag[st->ctx.fresh_slot] ? st->slot_tag[st->ctx.fresh_slot] : st->fresh_tag;
-        st->slot_tag[st->ctx.fresh_slot] = 0;
-        emit_move(st, st->grip_a_tag, loc(STATION_PLACE_SLOT, st->ctx.fresh_slot), loc(STATION_PLACE_GRIPPER_A, 0), name);
-        return;
+    }
     case SWM_DRONE_TO_A:
         st->grip_a_tag = st->pad_tag ? st->pad_tag : STATION_TAG_UNKNOWN;
         st->pad_tag = 0;
@@ -464,6 +469,8 @@ static void apply_move(struct station *st, const struct station_inputs *in, enum
         return;
     case SWM_A_TO_SLOT: {
         int s = st->ctx.store_slot;
+        if (s < 0 || s >= n_slots(st))
+            return; /* unreachable: the store step cannot complete without its slot */
         uint32_t tag = st->grip_a_tag;
         /* A pack that came without a known serial is named by the slot's reader. */
         if ((tag == STATION_TAG_UNKNOWN || !tag) && in->plant.slot[s].tag_ok)
@@ -553,7 +560,9 @@ static void chain_run(struct station *st, const struct station_inputs *in)
         /* complete */
         if (id == SWAPSEQ_POWERUP_CHECK)
             st->release_allowed = true;
-        apply_move(st, in, id);
+        if (!(st->resumed && move_already_done(st, id)))
+            apply_move(st, in, id);
+        st->resumed = false;
         if (id == SWAPSEQ_AWAIT_TOUCHDOWN) {
             /* The pack in the drone is the one it reported on the link, if it did. */
             const struct station_drone_in *d = find_drone(in, st->serving_sysid);
@@ -608,10 +617,70 @@ static int external_block(const struct station *st, const struct station_inputs 
     return -1;
 }
 
+/* A move the inventory already shows (committed before a restart) is not made twice. */
+static bool move_already_done(const struct station *st, enum swapseq_id id)
+{
+    switch (swapseq_steps[id].move) {
+    case SWM_NONE: return false;
+    case SWM_DRONE_TO_A: return st->pad_tag == 0;
+    case SWM_B_TO_DRONE: return st->grip_b_tag == 0;
+    case SWM_A_TO_DRONE: return st->grip_a_tag == 0 && st->pad_tag != 0;
+    case SWM_A_TO_SLOT: return st->grip_a_tag == 0;
+    case SWM_SLOT_TO_A: return st->grip_a_tag != 0;
+    case SWM_SLOT_TO_B: return st->grip_b_tag != 0;
+    }
+    return false;
+}
+
+/* After a restart with a drone on the pad in the middle of its swap (the persisted last
+ * step is an on-pad step and the inventory agreed with the sensors), the chain resumes
+ * at that step: its levels are re-applied, which moves nothing that is already there. */
+static bool resume_swap(struct station *st, const struct station_inputs *in)
+{
+    if (st->resume_checked)
+        return false;
+    st->resume_checked = true;
+    int ls = in->inv.last_step;
+    if (!st->drone_present || ls < SWAPSEQ_CENTER_CLOSE || ls > SWAPSEQ_RELEASE_DRONE)
+        return false;
+    const struct swapseq_chain *c = &swapseq_chains[st->cfg.sequence];
+    int pos = -1;
+    for (int i = c->touchdown_index + 1; i <= c->release_index && pos < 0; i++)
+        if ((int)c->steps[i] == ls)
+            pos = i;
+    if (pos < 0)
+        return false;
+    uint8_t sys = in->inv.pad_sysid;
+    for (int i = 0; !sys && i < STATION_MAX_DRONES; i++)
+        if (in->drones[i].sysid && in->drones[i].present && in->drones[i].landed_state == 1)
+            sys = in->drones[i].sysid;
+    st->serving_sysid = sys;
+    chain_start(st, c, pos);
+    st->resumed = true;
+    st->onpad = true;
+    st->departing = false;
+    st->touchdown_ms = st->now_ms;
+    st->insert_ms = 0;
+    bool inserted = pos > 0 && move_already_done(st, SWAPSEQ_INSERT_RELEASE) &&
+                    ls >= SWAPSEQ_INSERT_RELEASE;
+    st->fresh_tag = inserted ? st->pad_tag : st->grip_b_tag;
+    st->ctx.fresh_slot = -1;
+    st->ctx.store_slot = -1;
+    st->ctx.pack_mass_g = st->pc.battery_mass_g;
+    /* The drone's weight with its old pack, for the pack-removed check: the gripper may
+     * have taken the pack out while the controller was down. */
+    bool pack_out = inserted || !st->pad_tag || in->plant.grip_a_holding;
+    st->ctx.touchdown_load_g = (uint16_t)(in->plant.load_g + (pack_out ? st->pc.battery_mass_g : 0));
+    record_event(st, "restart", swapseq_name(ls), "resuming the swap of drone %u at step %s", sys, swapseq_name(ls));
+    return true;
+}
+
 /* Starts the next piece of work, if any. Returns true when the chain runs. */
 static bool schedule(struct station *st, const struct station_inputs *in)
 {
     if (st->chain)
+        return true;
+    if (resume_swap(st, in))
         return true;
     if (st->grip_a_tag) {
         chain_start(st, &swapseq_store_chain, 0);

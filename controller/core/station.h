@@ -118,6 +118,8 @@ struct station {
     bool operator_abort;                /* explicit operator Abort: unclamp permitted */
     bool departing;                     /* released drone still on the pad */
     bool recon_hold;                    /* Held because the inventory disagreed */
+    bool resume_checked;                /* a swap interrupted by a restart was looked for */
+    bool resumed;                       /* the current step was re-entered after a restart */
     /* landing queue */
     uint8_t queue[STATION_MAX_DRONES];
     int n_queue;

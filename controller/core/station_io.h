@@ -90,6 +90,7 @@ struct station_inventory_in {
     uint32_t slot_tag[REGMAP_MAX_SLOTS]; /* 0 = empty */
     uint32_t grip_a_tag, grip_b_tag;
     uint32_t pad_tag;             /* pack in a drone standing on the pad; 0 none */
+    uint8_t pad_sysid;            /* that drone's system id; 0 unknown */
     int last_step;                /* persisted last swap step (swapseq id) or -1 */
     /* The policy's choice for the next hand-out: slot and tag; -1 / 0 = none eligible. */
     int fresh_slot;

@@ -46,7 +46,7 @@ int64_t swapd_wall_ms(const struct swapd *d, uint64_t mono_ms)
 void swapd_event(struct swapd *d, uint64_t mono_ms, enum registry_severity sev, const char *type,
                  const char *fmt, ...)
 {
-    struct swapd_event *e = &d->events[d->event_seq % SWAPD_EVENT_RING];
+    struct swapd_event *e = &d->events[(d->event_seq + 1) % SWAPD_EVENT_RING];
     memset(e, 0, sizeof *e);
     e->seq = ++d->event_seq;
     e->t_ms = swapd_wall_ms(d, mono_ms);

@@ -171,6 +171,7 @@ void mav_parser_init(struct mav_parser *p, struct mav_signing *signing)
     memset(p, 0, sizeof *p);
     p->signing = signing;
     p->state = PS_IDLE;
+    p->synced = true;
 }
 
 static inline bool is_magic(uint8_t b)
@@ -192,6 +193,7 @@ static void parser_rescan(struct mav_parser *p)
 static void parser_reject(struct mav_parser *p, enum mav_drop why)
 {
     p->drops[why]++;
+    p->synced = false;
     parser_rescan(p);
 }
 
@@ -202,6 +204,7 @@ static void parser_consume(struct mav_parser *p)
         memmove(p->buf, p->buf + p->have, p->pend);
     p->have = 0;
     p->state = PS_IDLE;
+    p->synced = true;
 }
 
 static void parser_header(struct mav_parser *p)
@@ -225,7 +228,13 @@ static void parser_header(struct mav_parser *p)
     }
     const struct mav_msg_info *info = mav_msg_info(msgid);
     if (!info) {
-        p->state = PS_SKIP;
+        if (p->synced) {
+            p->state = PS_SKIP;
+            return;
+        }
+        /* Probably not a frame at all: its magic byte goes as garbage. */
+        p->drops[MAV_DROP_GARBAGE_BYTES]++;
+        parser_rescan(p);
         return;
     }
     if (len > info->max_len) {
@@ -332,6 +341,8 @@ static int parser_run_pending(struct mav_parser *p, struct mav_frame *out)
             while (i < p->pend && !is_magic(p->buf[i]))
                 i++;
             p->drops[MAV_DROP_GARBAGE_BYTES] += i;
+            if (i)
+                p->synced = false;
             p->pend -= i;
             if (!p->pend)
                 return 0;
@@ -373,7 +384,10 @@ int mav_parser_feed_buf(struct mav_parser *p, const uint8_t *data, size_t len, s
             size_t j = i;
             while (j < len && !is_magic(data[j]))
                 j++;
-            p->drops[MAV_DROP_GARBAGE_BYTES] += j - i;
+            if (j > i) {
+                p->drops[MAV_DROP_GARBAGE_BYTES] += j - i;
+                p->synced = false;
+            }
             i = j;
             if (i == len)
                 break;
@@ -417,6 +431,7 @@ int mav_parser_feed(struct mav_parser *p, uint8_t byte, struct mav_frame *out)
         }
         if (p->state == PS_IDLE && !is_magic(byte)) {
             p->drops[MAV_DROP_GARBAGE_BYTES]++;
+            p->synced = false;
             return 0;
         }
     }

@@ -293,9 +293,13 @@ const char *mav_drop_str(enum mav_drop d);
  * frame in buf[0..have) and, after a rejected candidate, the bytes still to be
  * rescanned in buf[have..have+pend). A rejected candidate is rescanned from the byte
  * after its magic, so a good frame that starts inside a corrupted one is not lost. A
- * frame of an unknown message cannot be checked (no CRC_EXTRA) and is skipped whole. */
+ * frame of an unknown message cannot be checked (no CRC_EXTRA): it is skipped whole
+ * when it starts right where the previous good frame ended; after garbage or a rejected
+ * candidate its header may be garbage too, so it is rescanned like a bad candidate
+ * (otherwise a made-up length could swallow good frames behind it). */
 struct mav_parser {
     int state;
+    bool synced;                 /* the candidate starts where a good frame ended */
     size_t have, need, pend;
     uint8_t buf[MAV_MAX_FRAME];
     struct mav_signing *signing; /* NULL: no signature checks */

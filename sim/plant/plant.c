@@ -336,6 +336,10 @@ static unsigned axis_interlock(const struct sim_plant *p, int z_axis, double tar
         return PF_IL_X_WITH_Z_DOWN;
     if (z_axis && target_mm > c->z_travel_max_mm + EPS && axis_busy(&p->x))
         return PF_IL_X_WITH_Z_DOWN;
+    /* The same pair the other way round: lowering into a magazine that is turning. */
+    if (z_axis && target_mm > c->z_travel_max_mm + EPS && p->car_moving &&
+        fabs(p->x.pos_mm - c->x_magazine_mm) <= MAGAZINE_ZONE_MM)
+        return PF_IL_CAROUSEL_WITH_Z_DOWN;
     return 0;
 }
 

@@ -91,6 +91,34 @@ START_TEST(cc_then_cv_from_20_percent)
 }
 END_TEST
 
+/* The plant steps chargers once per second: a full charge at 1 s steps must agree with
+ * one at 0.05 s steps (CC duration, total time, delivered charge, peak temperature). */
+START_TEST(one_second_charger_steps_agree_with_fine_steps)
+{
+    double dt[2] = { 1.0, 0.05 }, t_cc[2] = { 0 }, t_done[2] = { 0 }, mah[2] = { 0 }, peak[2] = { 0 };
+    for (int k = 0; k < 2; k++) {
+        struct sim_battery b;
+        struct sim_charger c;
+        memset(&c, 0, sizeof c);
+        new_pack(&b, 0.2, 8);
+        double t = 0;
+        while (c.state != CHARGER_DONE && t < 4 * 3600) {
+            sim_charger_step(&c, &b, &cfg, CHARGER_MODE_CHARGE, dt[k], 20.0);
+            t += dt[k];
+            if (c.state == CHARGER_CC)
+                t_cc[k] = t;
+        }
+        t_done[k] = t;
+        mah[k] = c.charge_mah;
+        peak[k] = b.peak_temp_degC;
+    }
+    ck_assert_double_eq_tol(t_cc[0], t_cc[1], 0.002 * t_cc[1] + 1.0);
+    ck_assert_double_eq_tol(t_done[0], t_done[1], 0.01 * t_done[1]);
+    ck_assert_double_eq_tol(mah[0], mah[1], 0.002 * mah[1]);
+    ck_assert_double_eq_tol(peak[0], peak[1], 0.05);
+}
+END_TEST
+
 /* The charged pack rests at (about) 4.2 V/cell open circuit. */
 START_TEST(charge_ends_near_cv_voltage)
 {
@@ -421,6 +449,7 @@ static Suite *battery_suite(void)
     tcase_add_test(tc, pack_ocv_is_cells_in_series);
     tcase_add_test(tc, cc_then_cv_from_20_percent);
     tcase_add_test(tc, charge_ends_near_cv_voltage);
+    tcase_add_test(tc, one_second_charger_steps_agree_with_fine_steps);
     tcase_add_test(tc, storage_mode_reaches_storage_voltage_from_both_sides);
     tcase_add_test(tc, charger_faults_latch_until_off);
     tcase_add_test(tc, charge_counter_restarts_when_enabled);

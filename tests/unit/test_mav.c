@@ -443,6 +443,42 @@ START_TEST(unknown_message_delivered_on_request)
 }
 END_TEST
 
+START_TEST(unknown_header_after_garbage_does_not_swallow_frames)
+{
+    /* Junk, then a magic whose "header" names an unknown message with len 200: skipping
+     * 212 bytes on its word would lose the heartbeats behind it. */
+    uint8_t b[256];
+    size_t n = unhex("1234fdc8000000010199999912", b);
+    struct mav_tx tx = { .sysid = 4, .compid = 1 };
+    n += encode_hb(&tx, 1, b + n);
+    n += encode_hb(&tx, 2, b + n);
+    struct mav_parser p;
+    struct mav_frame f[MAX_FRAMES];
+    mav_parser_init(&p, NULL);
+    ck_assert_uint_eq(parse_bytes(&p, b, n, f), 2);
+    ck_assert_uint_eq(p.drops[MAV_DROP_UNKNOWN_MSG], 0);
+}
+END_TEST
+
+START_TEST(unknown_frame_after_good_frame_is_skipped_whole)
+{
+    /* Its payload holds what looks like a heartbeat; it must not be parsed out. */
+    struct mav_tx tx = { .sysid = 4, .compid = 1 };
+    uint8_t inner[MAV_MAX_FRAME], payload[40] = { 0 }, b[512];
+    size_t in_n = encode_hb(&tx, 9, inner);
+    memcpy(payload + 2, inner, in_n);
+    size_t n = encode_hb(&tx, 1, b);
+    n += make_v2(b + n, 40, 0, 4, 30, payload, 39);
+    n += encode_hb(&tx, 2, b + n);
+    struct mav_parser p;
+    struct mav_frame f[MAX_FRAMES];
+    mav_parser_init(&p, NULL);
+    ck_assert_uint_eq(parse_buf(&p, b, n, f), 2);
+    ck_assert_uint_eq(f[1].seq, 2);
+    ck_assert_uint_eq(p.drops[MAV_DROP_UNKNOWN_MSG], 1);
+}
+END_TEST
+
 START_TEST(garbage_between_frames_is_skipped_and_counted)
 {
     uint8_t b[1024];
@@ -934,6 +970,8 @@ static Suite *mav_suite(void)
                         (int)(sizeof bad_cases / sizeof bad_cases[0]));
     tcase_add_test(t, unknown_message_delivered_on_request);
     tcase_add_test(t, garbage_between_frames_is_skipped_and_counted);
+    tcase_add_test(t, unknown_header_after_garbage_does_not_swallow_frames);
+    tcase_add_test(t, unknown_frame_after_good_frame_is_skipped_whole);
     tcase_add_test(t, good_frame_inside_a_cut_frame_is_found);
     tcase_add_test(t, frames_queued_behind_a_rejected_one_come_out_of_poll);
     tcase_add_test(t, split_at_every_byte_boundary);

@@ -408,6 +408,19 @@ START_TEST(carousel_refused_with_z_in_the_magazine)
 }
 END_TEST
 
+START_TEST(z_down_refused_while_the_carousel_turns)
+{
+    home_axes();
+    hreg(REGMAP_HR_CAROUSEL_TARGET, 4);
+    coil(REGMAP_CO_CAROUSEL_ENABLE, 1);
+    run(100);
+    hreg(REGMAP_HR_Z_TARGET, 1500);
+    run(100);
+    ck_assert_uint_eq(ir(REGMAP_IR_Z_POS), 0);
+    assert_refused(PF_IL_CAROUSEL_WITH_Z_DOWN);
+}
+END_TEST
+
 START_TEST(wrist_refused_with_stroke_extended)
 {
     head_at_bay_extended();
@@ -1262,6 +1275,7 @@ static Suite *plant_suite(void)
     tcase_add_test(tc, z_refused_with_stroke_extended);
     tcase_add_test(tc, carousel_refused_with_stroke_extended);
     tcase_add_test(tc, carousel_refused_with_z_in_the_magazine);
+    tcase_add_test(tc, z_down_refused_while_the_carousel_turns);
     tcase_add_test(tc, wrist_refused_with_stroke_extended);
     tcase_add_test(tc, stroke_refused_when_not_aligned);
     tcase_add_test(tc, stroke_refused_while_something_moves);

@@ -10,9 +10,9 @@
 
 #include "plant/plant.h"
 
-#define RUNS 200
-#define OPS_PER_RUN 600
-#define BATCHES 4 /* seeds are run in a few batches: forking per seed is slow under ASan */
+#define RUNS 2000
+#define OPS_PER_RUN 400
+#define BATCHES 8 /* seeds are run in a few batches: forking per seed is slow under ASan */
 
 static struct plantcfg cfg;
 

@@ -64,6 +64,12 @@ static void world_registry_commit(struct world *w)
             inv->grip_a_tag = m->tag;
         if (m->to.place == STATION_PLACE_GRIPPER_B)
             inv->grip_b_tag = m->tag;
+        if (m->from.place == STATION_PLACE_DRONE)
+            inv->pad_tag = 0;
+        if (m->to.place == STATION_PLACE_DRONE) {
+            inv->pad_tag = m->tag;
+            inv->pad_sysid = (uint8_t)m->to.index;
+        }
         w->committed = m->seq;
         w->n_moves_committed++;
     }
@@ -128,6 +134,8 @@ static void world_step_core(struct world *w)
     snprintf(w->last_reason, sizeof w->last_reason, "%s", w->out.cmd_reason);
     w->in.op.cmd = STATION_CMD_NONE;
     w->in.op.op = STATION_OP_NONE;
+    if (w->out.step >= 0)
+        w->in.inv.last_step = w->out.step;   /* the shell persists the step in progress */
     world_registry_commit(w);
     for (int i = 0; i < w->out.n_msgs; i++) {
         const struct station_drone_msg *m = &w->out.msgs[i];
@@ -171,6 +179,8 @@ static void world_run(struct world *w, uint64_t ms)
             w->drone_landed = true;
             w->touchdown_ms = w->now_ms;
             w->insert_seen_ms = 0;
+            w->in.inv.pad_tag = w->drone_pack.tag;   /* the registry knows the drone's pack */
+            w->in.inv.pad_sysid = DRONE;
             w->in.drones[0].battery_tag = w->drone_pack.tag;
             w->in.drones[0].battery_mV = 21000;
             w->in.drones[0].battery_report_ms = w->now_ms;
@@ -178,6 +188,8 @@ static void world_run(struct world *w, uint64_t ms)
         if (w->takeoff_ms && w->now_ms >= w->takeoff_ms && w->drone_landed) {
             bool has = false;
             if (sim_plant_drone_takeoff(w->plant, &w->drone_pack, &has) == 0) {
+                w->in.inv.pad_tag = 0;
+                w->in.inv.pad_sysid = 0;
                 w->drone_landed = false;
                 w->takeoff_ms = 0;
             }
@@ -808,6 +820,44 @@ START_TEST(hot_pack_is_never_handed_out)
 }
 END_TEST
 
+/* ---- restart in the middle of a swap ----------------------------------------------------- */
+
+static const enum swapseq_id restart_steps[] = {
+    SWAPSEQ_CLAMP, SWAPSEQ_TO_BAY, SWAPSEQ_TAKE_GRIP, SWAPSEQ_TAKE_RETRACT, SWAPSEQ_WRIST_TURN,
+    SWAPSEQ_INSERT_EXTEND, SWAPSEQ_INSERT_RELEASE, SWAPSEQ_INSERT_RETRACT, SWAPSEQ_POWERUP_CHECK,
+    SWAPSEQ_RELEASE_DRONE,
+};
+
+START_TEST(restart_mid_swap_resumes_at_the_persisted_step)
+{
+    struct world *w = world_at_step(restart_steps[_i]);
+    world_run(w, 30 + 40 * (uint64_t)_i % 200);
+    /* The controller dies and comes back: a fresh core, the registry's inventory and
+     * last step, the plant's coil levels read back. Nothing moves before it agrees. */
+    char err[128];
+    ck_assert_int_eq(plantio_readback(&w->io, &w->in.plant, err, sizeof err), 0);
+    ck_assert_int_eq(station_init(&w->st, &w->cfg, &w->pc, w->now_ms), 0);
+    world_run(w, 100);
+    ck_assert_msg(w->st.reconciled, "restart at %s: not reconciled (%s)", swapseq_name(restart_steps[_i]),
+                  station_state_name(w->st.state));
+    world_cmd(w, STATION_CMD_RESET);
+    ck_assert(world_until(w, is_idle, 3000));
+    world_cmd(w, STATION_CMD_START);
+    ck_assert_msg(w->last_ok, "%s", w->last_reason);
+    bool done = world_until(w, chain_done, 40000);
+    ck_assert_msg(done, "restart at %s: state %s step %s alarms %llx", swapseq_name(restart_steps[_i]),
+                  station_state_name(w->st.state), swapseq_name(w->out.step), (unsigned long long)w->out.alarms_active);
+    ck_assert_int_eq(w->n_cleared_takeoff, 1);
+    int slot;
+    ck_assert_int_eq(truth_place_of(w, DRONE_TAG, &slot), SIM_PLACE_SLOT);
+    ck_assert_uint_eq(w->in.inv.slot_tag[slot], DRONE_TAG);
+    ck_assert_int_eq(truth_place_of(w, slot_tag0(FRESH_SLOT), &slot), SIM_PLACE_AWAY);
+    ck_assert_int_eq(truth.collisions, 0);
+    ck_assert_int_eq(truth.takeoff_while_clamped, 0);
+    world_free(w);
+}
+END_TEST
+
 /* ---- campaign: many swaps in a row ------------------------------------------------------ */
 
 static int swaps_wanted;
@@ -952,6 +1002,8 @@ int main(void)
     tcase_add_test(ts, second_drone_is_queued_then_served);
     tcase_add_test(ts, weather_suspends_landings_and_resumes);
     tcase_add_test(ts, hot_pack_is_never_handed_out);
+    tcase_add_loop_test(ts, restart_mid_swap_resumes_at_the_persisted_step, 0,
+                        (int)(sizeof restart_steps / sizeof restart_steps[0]));
     suite_add_tcase(s, ts);
     TCase *tr = tcase_create("campaign");
     tcase_set_timeout(tr, 60);

@@ -1,0 +1,71 @@
+/* The invariant campaign: a whole station in one process on a virtual clock — the plant
+ * model, the station core, the drone link and several simulated drones talking real
+ * MAVLink in memory — driven through seeded random swaps with random plant faults, drone
+ * misbehaviour, comm losses, controller restarts and operator actions. After every scan
+ * the safety rules of DESIGN §5 are checked against the plant's ground truth (the rules
+ * and their exact definitions: docs/campaign.md). Same seed and options, same run: the
+ * trace hash proves it.
+ */
+#ifndef SWAP_TESTS_CAMPAIGN_H
+#define SWAP_TESTS_CAMPAIGN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* The rules the campaign checks (docs/campaign.md defines each one). */
+enum campaign_rule {
+    CAMPAIGN_RULE_ARMED_ENTRY,     /* (a1) head enters the pad zone over an armed drone */
+    CAMPAIGN_RULE_ARMED_STOP,      /* (a2) no controlled stop after the drone armed */
+    CAMPAIGN_RULE_LOOSE_DRONE,     /* (a3) head in the pad zone over an unclamped drone */
+    CAMPAIGN_RULE_INVENTORY,       /* (b) a pack is not where the inventory says */
+    CAMPAIGN_RULE_UNCLAMP,         /* (c) drone released without a verified pack */
+    CAMPAIGN_RULE_PHYSICAL,        /* (d) collision, take-off while held, interlock refusal */
+    CAMPAIGN_RULE_ESTOP,           /* (e) motion commanded after an e-stop before Start */
+    CAMPAIGN_RULE_RECONCILE,       /* (f) motion commanded before reconciliation */
+    CAMPAIGN_RULE_COMM_LOSS,       /* (g) still in a moving state after a comm loss */
+    CAMPAIGN_RULE_COUNT
+};
+
+const char *campaign_rule_name(int rule);
+
+struct campaign_opts {
+    uint64_t seed;
+    unsigned swaps;           /* the world ends after this many swaps ended (done or aborted) */
+    int sequence;             /* enum swapseq_order */
+    bool faults;              /* false: a clean run (no faults, misbehaviour, restarts, noise) */
+    unsigned n_drones;        /* 0: 1..3 at random */
+    unsigned scan_ms;         /* 0: 20 */
+    uint64_t max_virtual_ms;  /* 0: swaps x 10 min; a world that runs out of it has stalled */
+    FILE *report;             /* violation reports and stall diagnostics; NULL: stderr */
+    bool stop_at_first;       /* end the world at its first violation */
+};
+
+struct campaign_result {
+    uint64_t seed;
+    unsigned swaps_started;     /* clearances to land */
+    unsigned swaps_completed;   /* clearances for take-off */
+    unsigned swaps_aborted;     /* swaps the station gave up (abort, landing timeout, restart) */
+    unsigned violations;
+    unsigned violations_by_rule[CAMPAIGN_RULE_COUNT];
+    char first_violation[512];
+    bool stalled;               /* no swap ended for too long, or the time budget ran out */
+    uint64_t virtual_ms, scans;
+    uint64_t trace_hash;        /* FNV-1a over every recorded event and the per-scan state */
+    unsigned faults_injected, misbehaviours, comm_losses, restarts, operator_cmds,
+             operator_refused, drones_dispatched, drones_removed;
+    unsigned blind_arming_scans; /* armed drone the station could not hear (not a violation) */
+    /* On-pad time (touchdown by load cell to cleared for take-off) of completed swaps. */
+    double onpad_sum_s, onpad_max_s, onpad_min_s;
+    unsigned onpad_n;
+};
+
+/* Runs one world. Returns 0 when it ran without violation and did not stall, 1 when it
+ * found a violation or stalled (details in r and on o->report), -1 when the world could
+ * not be built (bad options, allocation). */
+int campaign_run(const struct campaign_opts *o, struct campaign_result *r);
+
+/* Adds one world's result to a total (counts and sums; hashes are combined in order). */
+void campaign_result_add(struct campaign_result *total, const struct campaign_result *r);
+
+#endif
