@@ -181,3 +181,12 @@ clean:
 -include $(foreach d,$(PROG_DIRS),$(patsubst %.c,$(BUILD)/obj/%.d,$(call PROG_SRCS,$(d))))
 -include $(wildcard $(BUILD)/obj/tests/*/*.d)
 -include $(wildcard */module.mk */*/module.mk)
+
+# ---- the invariant campaign on demand -------------------------------------------------
+# make campaign SEED=1 COUNT=10000: seeded worlds of random swaps with faults, every safety
+# rule checked after every scan (docs/campaign.md). The engine lives in tests/support.
+SEED  ?= 1
+COUNT ?= 10000
+$(BUILD)/bin/campaign: $(BUILD)/obj/tests/support/campaign.o
+campaign: $(BUILD)/bin/campaign
+	$(BUILD)/bin/campaign --seed $(SEED) --count $(COUNT)

@@ -492,7 +492,7 @@ static void step_enter(struct station *st, const struct station_inputs *in)
     /* The drone's weight with its old pack, taken before anything touches the pack
      * (a restarted grip may find the pack already unlatched). */
     if ((id == SWAPSEQ_TO_BAY || id == SWAPSEQ_NAIVE_TO_BAY) && st->pad_tag)
-        st->ctx.touchdown_load_g = in->plant.load_g;
+        st->ctx.touchdown_load_g = (uint16_t)(in->plant.load_g + (in->plant.grip_a_holding ? st->pc.battery_mass_g : 0));
     st->step_start_ms = st->now_ms;
     swapseq_apply(id, &st->pc, &st->ctx, &st->cmd);
     double nominal_ms = swapseq_nominal_ms(id, &st->pc, &st->ctx, &in->plant);
@@ -503,7 +503,7 @@ static void step_enter(struct station *st, const struct station_inputs *in)
                                (uint64_t)st->cfg.deadline_extra_ms;
     st->step_applied = true;
     st->gate_wait_since_ms = 0;
-    if (st->onpad)
+    if (st->onpad && st->chain_pos > st->chain->touchdown_index)
         send_msg(st, st->serving_sysid, STATION_MSG_PROGRESS, st->chain_pos - st->chain->touchdown_index);
 }
 
@@ -566,7 +566,10 @@ static void chain_run(struct station *st, const struct station_inputs *in)
         if (id == SWAPSEQ_AWAIT_TOUCHDOWN) {
             /* The pack in the drone is the one it reported on the link, if it did. */
             const struct station_drone_in *d = find_drone(in, st->serving_sysid);
-            st->pad_tag = d && d->battery_tag ? d->battery_tag : STATION_TAG_UNKNOWN;
+            if (d && d->battery_tag)
+                st->pad_tag = d->battery_tag;
+            else if (!st->pad_tag)
+                st->pad_tag = STATION_TAG_UNKNOWN;
             st->onpad = true;
             st->touchdown_ms = st->load_since_ms ? st->load_since_ms - 1 : st->now_ms;
         }
@@ -641,11 +644,23 @@ static bool resume_swap(struct station *st, const struct station_inputs *in)
         return false;
     st->resume_checked = true;
     int ls = in->inv.last_step;
-    if (!st->drone_present || ls < SWAPSEQ_CENTER_CLOSE || ls > SWAPSEQ_RELEASE_DRONE)
-        return false;
     const struct swapseq_chain *c = &swapseq_chains[st->cfg.sequence];
+    const struct station_plant_in *p = &in->plant;
+    bool held = !p->clamp_unlocked || !p->center_open;
+    if (ls < 0 && st->drone_present && held && c == &swapseq_chains[SWAPSEQ_PIPELINED]) {
+        /* No persisted step, but a drone is held on the pad: where the packs are tells
+         * how far the swap got. Each guess restarts a step that is safe to repeat. */
+        if (st->pad_tag && st->grip_b_tag && !st->grip_a_tag)
+            ls = SWAPSEQ_TO_STANDBY;            /* old pack still in: from the top */
+        else if (!st->pad_tag && st->grip_a_tag && st->grip_b_tag)
+            ls = SWAPSEQ_WRIST_TURN;            /* old pack out, fresh one not in */
+        else if (st->pad_tag)
+            ls = SWAPSEQ_INSERT_RETRACT;        /* a pack is in: check it, release */
+    }
+    if (!st->drone_present || ls < SWAPSEQ_TO_STANDBY || ls > SWAPSEQ_RELEASE_DRONE)
+        return false;
     int pos = -1;
-    for (int i = c->touchdown_index + 1; i <= c->release_index && pos < 0; i++)
+    for (int i = c->touchdown_index - 1; i <= c->release_index && pos < 0; i++)
         if ((int)c->steps[i] == ls)
             pos = i;
     if (pos < 0)
@@ -1106,8 +1121,11 @@ static void update_pad(struct station *st, const struct station_plant_in *p)
     if (!load)
         st->load_since_ms = 0;
     st->drone_present = load && st->now_ms + 1 - st->load_since_ms >= (uint64_t)st->cfg.touchdown_debounce_ms;
-    if (!load)
+    if (!load) {
         st->departing = false;
+        if (!st->onpad)
+            st->pad_tag = 0;    /* the drone left with its pack */
+    }
 }
 
 static void diagnose(struct station *st, const struct station_inputs *in)
@@ -1608,8 +1626,10 @@ void station_step(struct station *st, const struct station_inputs *in, uint64_t 
         do_op(st, in);
 
     /* A state's run action decides from valid sensors only; without them the core
-     * waits (comm loss takes it to Held on its own). */
-    if (in->plant.valid && station_states[st->state].run) {
+     * waits, except that the stopping states finish (nothing to wait for when the
+     * plant cannot be heard: its watchdog stops the robot), so comm loss ends in Held. */
+    bool finishing = st->state == ST_HOLDING || st->state == ST_STOPPING || st->state == ST_ABORTING;
+    if ((in->plant.valid || finishing) && station_states[st->state].run) {
         enum station_state before = st->state;
         station_states[st->state].run(st, in, st->now_ms);
         if (st->requested != ST_NONE && st->state == before)

@@ -268,9 +268,11 @@ void dronelink_receive(struct dronelink *dl, const uint8_t *buf, size_t len, uin
     if (dl->signed_link)
         mav_signing_set_time_unix_us(&dl->signing, unix_us);
     struct mav_frame f;
-    for (size_t i = 0; i < len; i++)
-        if (mav_parser_feed(&dl->parser, buf[i], &f) == 1)
-            on_frame(dl, &f, now_ms);
+    size_t off = 0, used;
+    while (mav_parser_feed_buf(&dl->parser, buf + off, len - off, &used, &f) == 1) {
+        off += used;
+        on_frame(dl, &f, now_ms);
+    }
 }
 
 static int queue_cmp(const void *a, const void *b)

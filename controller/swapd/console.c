@@ -85,6 +85,7 @@ static json_t *do_status(struct swapd *d)
         json_object_set_new(r, "reconciled", json_boolean(o->reconciled));
         json_object_set_new(r, "plant_link", json_string(d->plant_status.connected ? "up" : "down"));
         json_object_set_new(r, "scan_ms", json_integer(d->shell.scan_period_ms));
+        json_object_set_new(r, "scan", swapd_scan_stats_json(&d->stats));
     }
     return r;
 }

@@ -40,11 +40,18 @@ struct swapd_event {
     char text[160];
 };
 
+#define SWAPD_HIST_BUCKETS 200       /* scan lateness in 50 us buckets, last = overflow */
+#define SWAPD_HIST_US 50
+
 struct swapd_stats {
     uint64_t scans, overruns;
     int64_t jitter_us_max, scan_us_max;
-    uint32_t hist[64];             /* scan lateness in 100 us buckets, last = overflow */
+    uint64_t hist[SWAPD_HIST_BUCKETS];
 };
+
+/* {"scans","overruns","late_p50_us","late_p99_us","late_max_us","work_max_us"}: how late
+ * each scan woke against its absolute deadline, and the longest scan. */
+json_t *swapd_scan_stats_json(const struct swapd_stats *s);
 
 struct swapd {
     struct shellcfg shell;

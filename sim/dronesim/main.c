@@ -438,10 +438,10 @@ int main(int argc, char **argv)
 
         ssize_t n;
         while ((n = link_read(link, buf, sizeof buf)) > 0) {
-            for (ssize_t i = 0; i < n; i++) {
-                struct mav_frame f;
-                if (mav_parser_feed(&parser, buf[i], &f) != 1)
-                    continue;
+            size_t off = 0, used;
+            struct mav_frame f;
+            while (mav_parser_feed_buf(&parser, buf + off, (size_t)n - off, &used, &f) == 1) {
+                off += used;
                 for (int k = 0; k < o.drones; k++)
                     sim_drone_handle_frame(&drones[k], &f, now_ms);
             }

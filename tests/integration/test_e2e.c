@@ -14,165 +14,29 @@
 #include <unistd.h>
 
 #include "proc.h"
+#include "rig.h"
 #include "regmap/regmap.h"
 
 /* Plant and drones run this many times faster than the wall clock; swapd's own
  * deadlines are upper bounds, so a faster plant only finishes earlier. */
 #define RTF "3"
+#define CONFIG "tests/data/swapd-e2e.ini"
 
-struct rig {
-    char dir[256];
-    pid_t sim, drones, swapd;
-    long port;
-    char sim_sock[320], swapd_sock[320], pty[320], db[320], cmdlog[320], ptyfile[320];
-    char swapd_log[320];
-};
-
-static void path(char *out, const struct rig *r, const char *name)
-{
-    snprintf(out, 320, "%s/%s", r->dir, name);
-}
-
-/* One request on a newline-JSON Unix socket; the reply, or NULL. */
-static json_t *request(const char *sock, const char *line, int timeout_ms)
-{
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return NULL;
-    struct sockaddr_un a = { .sun_family = AF_UNIX };
-    snprintf(a.sun_path, sizeof a.sun_path, "%s", sock);
-    struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        close(fd);
-        return NULL;
-    }
-    size_t len = strlen(line);
-    if (write(fd, line, len) != (ssize_t)len || write(fd, "\n", 1) != 1) {
-        close(fd);
-        return NULL;
-    }
-    static char buf[1 << 20];
-    size_t have = 0;
-    while (have < sizeof buf - 1) {
-        ssize_t n = read(fd, buf + have, sizeof buf - 1 - have);
-        if (n <= 0)
-            break;
-        have += (size_t)n;
-        if (memchr(buf, '\n', have))
-            break;
-    }
-    close(fd);
-    buf[have] = 0;
-    json_error_t err;
-    return json_loads(buf, JSON_DISABLE_EOF_CHECK, &err);
-}
-
-static json_t *swapd_req(struct rig *r, const char *line) { return request(r->swapd_sock, line, 2000); }
-static json_t *sim_req(struct rig *r, const char *line) { return request(r->sim_sock, line, 2000); }
-
-static void start_sim(struct rig *r)
-{
-    ck_assert_int_eq(proc_mkdtemp(r->dir, sizeof r->dir, "swap-e2e"), 0);
-    char bin[512], cfg[512], portfile[320], log[320];
-    path(r->sim_sock, r, "sim.sock");
-    path(r->swapd_sock, r, "swapd.sock");
-    path(r->db, r, "swapd.db");
-    path(r->cmdlog, r, "commands.log");
-    path(r->ptyfile, r, "pty");
-    path(r->swapd_log, r, "swapd.log");
-    path(portfile, r, "port");
-    path(log, r, "swapsim.log");
-    char *argv[] = { (char *)proc_bin("swapsim", bin, sizeof bin), "--config",
-                     (char *)proc_config("plant.ini", cfg, sizeof cfg), "--port", "0", "--port-file",
-                     portfile, "--control", r->sim_sock, "--seed", "7", "--realtime-factor", RTF,
-                     "--log-commands", r->cmdlog, NULL };
-    r->sim = proc_spawn(argv, log);
-    ck_assert_int_eq(proc_wait_number(portfile, &r->port, r->sim, 10000), 0);
-    ck_assert_int_eq(proc_wait_path(r->sim_sock, r->sim, 10000), 0);
-    /* Charged packs in every slot, so the first swap need not wait for a charge. */
-    for (int s = 0; s < 8; s++) {
-        char line[128];
-        snprintf(line, sizeof line, "{\"cmd\":\"set_battery\",\"tag\":%u,\"soc\":1.0}", 0x5A000001u + (unsigned)s);
-        json_t *rep = sim_req(r, line);
-        ck_assert_msg(rep && json_is_true(json_object_get(rep, "ok")), "set_battery failed");
-        json_decref(rep);
-    }
-}
-
-static void start_drones(struct rig *r, const char *n)
-{
-    char bin[512], cfg[512], log[320];
-    path(log, r, "dronesim.log");
-    char *argv[] = { (char *)proc_bin("dronesim", bin, sizeof bin), "--link", "pty:new", "--link-file",
-                     r->ptyfile, "--swapsim-control", r->sim_sock, "--drones", (char *)n, "--soc", "0.4",
-                     "--flight-s", "3", "--return-s", "1", "--time-scale", RTF, "--seed", "3",
-                     "--plant-config", (char *)proc_config("plant.ini", cfg, sizeof cfg), NULL };
-    r->drones = proc_spawn(argv, log);
-    ck_assert_int_eq(proc_wait_path(r->ptyfile, r->drones, 10000), 0);
-    FILE *f = NULL;
-    for (int i = 0; i < 1000 && !r->pty[0]; i++) {
-        f = fopen(r->ptyfile, "r");
-        if (f && fgets(r->pty, sizeof r->pty, f))
-            r->pty[strcspn(r->pty, "\n")] = 0;
-        if (f)
-            fclose(f);
-    }
-    ck_assert_msg(r->pty[0], "dronesim wrote no pty path");
-}
-
+static void start_sim(struct rig *r) { ck_assert_msg(rig_start_sim(r, RTF) == 0, "%s", r->err); }
+static void start_drones(struct rig *r, const char *n) { ck_assert_msg(rig_start_drones(r, n, "3") == 0, "%s", r->err); }
 static void start_swapd(struct rig *r, bool autostart)
 {
-    char bin[512], plant[512], cfg[600], plantarg[64], link[340];
-    snprintf(cfg, sizeof cfg, "%s/tests/data/swapd-e2e.ini", getenv("SWAP_SRC") ? getenv("SWAP_SRC") : ".");
-    snprintf(plantarg, sizeof plantarg, "127.0.0.1:%ld", r->port);
-    snprintf(link, sizeof link, "pty:%s", r->pty);
-    char *argv[] = { (char *)proc_bin("swapd", bin, sizeof bin), "--config", cfg, "--plant-config",
-                     (char *)proc_config("plant.ini", plant, sizeof plant), "--db", r->db, "--control",
-                     r->swapd_sock, "--plant", plantarg, "--link", link, autostart ? "--start" : NULL, NULL };
-    r->swapd = proc_spawn(argv, r->swapd_log);
-    ck_assert_int_eq(proc_wait_path(r->swapd_sock, r->swapd, 10000), 0);
+    ck_assert_msg(rig_start_swapd(r, CONFIG, autostart) == 0, "%s", r->err);
 }
-
-static void stop_all(struct rig *r)
+static void stop_all(struct rig *r) { rig_stop_all(r); }
+static json_t *swapd_req(struct rig *r, const char *line) { return rig_swapd(r, line); }
+static json_t *sim_req(struct rig *r, const char *line) { return rig_sim(r, line); }
+static json_t *status(struct rig *r) { return rig_status(r); }
+static bool wait_swaps(struct rig *r, long long n, int timeout_ms)
 {
-    if (r->swapd > 0)
-        ck_assert_int_eq(proc_stop(r->swapd, 5000), 0);
-    if (r->drones > 0)
-        proc_stop(r->drones, 5000);
-    if (r->sim > 0)
-        proc_stop(r->sim, 5000);
-    proc_rmtree(r->dir);
-}
-
-static json_t *status(struct rig *r)
-{
-    json_t *rep = swapd_req(r, "{\"cmd\":\"status\"}");
-    json_t *res = rep ? json_incref(json_object_get(rep, "result")) : NULL;
-    json_decref(rep);
-    return res;
-}
-
-static json_int_t swaps_done(struct rig *r)
-{
-    json_t *s = status(r);
-    json_int_t n = s ? json_integer_value(json_object_get(s, "swaps")) : -1;
-    json_decref(s);
-    return n;
-}
-
-/* Polls swapd until it reports at least n swaps since its start. */
-static bool wait_swaps(struct rig *r, json_int_t n, int timeout_ms)
-{
-    long long end = proc_now_ms() + timeout_ms;
-    while (proc_now_ms() < end) {
-        if (swaps_done(r) >= n)
-            return true;
-        ck_assert_msg(proc_alive(r->swapd), "swapd died");
-        struct timespec ts = { 0, 50 * 1000000L };
-        nanosleep(&ts, NULL);
-    }
-    return false;
+    bool ok = rig_wait_swaps(r, n, timeout_ms);
+    ck_assert_msg(ok || proc_alive(r->swapd), "%s", r->err);
+    return ok;
 }
 
 /* Every pack the plant holds is where the registry says, and the registry knows it. */

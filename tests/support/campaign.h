@@ -39,6 +39,8 @@ struct campaign_opts {
     uint64_t max_virtual_ms;  /* 0: swaps x 10 min; a world that runs out of it has stalled */
     FILE *report;             /* violation reports and stall diagnostics; NULL: stderr */
     bool stop_at_first;       /* end the world at its first violation */
+    FILE *trace;              /* every event as it happens (NULL: only the last ones in a report) */
+    unsigned without;         /* plant faults never injected: bit (1 << enum sim_fault_kind) */
 };
 
 struct campaign_result {

@@ -251,9 +251,18 @@ START_TEST(comm_loss_holds_after_its_debounce)
     station_step(&st, &in, 1010, &out);
     ck_assert_int_eq(st.state, ST_EXECUTE);
     station_step(&st, &in, 1010 + (uint64_t)cfg.comm_loss_ms, &out);
-    ck_assert_int_eq(st.state, ST_HOLDING);
+    /* Holding has nothing to wait for without a plant image: Held at once */
+    ck_assert_int_eq(out.n_events, 2);
+    ck_assert_str_eq(out.events[0].to, "Holding");
+    ck_assert_str_eq(out.events[1].to, "Held");
+    ck_assert_int_eq(st.state, ST_HELD);
     ck_assert(out.alarms_active & (1ull << DIAG_COMM_LOSS));
     ck_assert(!out.plant.co[REGMAP_CO_X_ENABLE]);
+    /* Unhold is refused while the link is down */
+    in.op.cmd = STATION_CMD_UNHOLD;
+    station_step(&st, &in, 1030 + (uint64_t)cfg.comm_loss_ms, &out);
+    ck_assert(!out.cmd_ok);
+    ck_assert_ptr_nonnull(strstr(out.cmd_reason, "comm_loss"));
 }
 END_TEST
 

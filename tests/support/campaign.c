@@ -1,0 +1,1395 @@
+/* The invariant campaign engine; see campaign.h and docs/campaign.md.
+ *
+ * One world per seed: plant model + station core + drone link + drones, stepped scan by
+ * scan on a virtual clock. Each scan: the plant advances to the scan time, the scenario
+ * injects what is due, the drones step and talk, the operator may act, the registry
+ * commits due moves, the core steps on the decoded image, its outputs go to the plant
+ * and its messages to the drones, and then every rule is checked against the truth.
+ */
+#include "campaign.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/station.h"
+#include "drone/drone.h"
+#include "drone/drone_plant.h"
+#include "dronelink/dronelink.h"
+#include "droneproto/dproto.h"
+#include "plant/plant.h"
+#include "plantio/plantio.h"
+#include "rng/rng.h"
+
+#define CP_MAX_DRONES 3
+#define CP_TRACE_KEEP 40
+#define CP_TRACE_LEN 176
+#define CP_MAX_PACKS 64
+#define CP_MAX_COMMITS 64
+#define CP_MAX_FAULTS 16
+#define CP_MAX_WINDOWS 8
+#define CP_STATION_SYSID 200
+#define CP_STALL_MS (10u * 60u * 1000u)
+/* A drone's braking from full speed: X 500 mm/s at 1000 mm/s^2 takes 0.5 s. */
+#define CP_BRAKE_MS 700u
+
+static const char *const rule_names[CAMPAIGN_RULE_COUNT] = {
+    [CAMPAIGN_RULE_ARMED_ENTRY] = "armed-entry",
+    [CAMPAIGN_RULE_ARMED_STOP] = "armed-stop",
+    [CAMPAIGN_RULE_LOOSE_DRONE] = "loose-drone",
+    [CAMPAIGN_RULE_INVENTORY] = "inventory",
+    [CAMPAIGN_RULE_UNCLAMP] = "unclamp",
+    [CAMPAIGN_RULE_PHYSICAL] = "physical",
+    [CAMPAIGN_RULE_ESTOP] = "estop",
+    [CAMPAIGN_RULE_RECONCILE] = "reconcile",
+    [CAMPAIGN_RULE_COMM_LOSS] = "comm-loss",
+};
+
+const char *campaign_rule_name(int rule)
+{
+    return rule >= 0 && rule < CAMPAIGN_RULE_COUNT ? rule_names[rule] : "?";
+}
+
+struct cp_pack {
+    uint32_t tag;
+    struct station_location loc;
+};
+
+struct cp_window {
+    enum sim_drone_mis kind;
+    uint64_t start_ms, end_ms;
+};
+
+struct cp_drone {
+    struct sim_drone d;
+    struct cp_window win[CP_MAX_WINDOWS];
+    int n_win;
+    uint64_t diverted_since_ms;
+};
+
+/* What kind of sensor an injected stuck value lies about. */
+enum cp_lie { LIE_NONE, LIE_PAD, LIE_MOTION, LIE_LOAD };
+
+struct cp_fault {
+    struct sim_fault f;
+    uint64_t clear_ms;
+    enum cp_lie lie;
+};
+
+struct cp_commit {
+    struct station_move m;
+    uint64_t at_ms;
+};
+
+struct cp_world {
+    const struct campaign_opts *o;
+    struct campaign_result *r;
+    unsigned scan_ms;
+    struct plantcfg pc;
+    struct station_cfg cfg;
+    struct sim_plant *plant;
+    struct plantio_backend sim_io, io;
+    bool comm_down;
+    uint64_t comm_down_since_ms, comm_up_ms;
+    struct station st;
+    struct station_inputs in;
+    struct station_outputs out;
+    struct dronelink dl;
+    struct mav_parser radio;
+    struct mav_tx op_tx;
+    struct cp_drone drones[CP_MAX_DRONES];
+    unsigned n_drones;
+    struct sim_rng rng;
+    uint64_t now_ms;
+    uint32_t next_spare_tag;
+
+    /* the registry: every pack and its committed place */
+    struct cp_pack packs[CP_MAX_PACKS];
+    int n_packs;
+    uint32_t committed_seq, scheduled_seq;
+    struct cp_commit commits[CP_MAX_COMMITS];
+    int n_commits;
+
+    /* scenario */
+    uint64_t next_fault_ms, next_mis_ms, next_comm_ms, next_crash_ms, next_noise_ms;
+    struct cp_fault faults[CP_MAX_FAULTS];
+    int n_faults;
+    double fault_rate;           /* mean gap between faults scales with 1 / rate */
+
+    /* operator */
+    int op_state;
+    uint64_t op_next_ms;
+    uint64_t stranded_since_ms;
+    bool abort_accepted;         /* an operator Abort was accepted since the drone landed */
+    bool unhold_exhausted, need_stop;
+
+    /* swap accounting */
+    uint8_t open_sysid;
+    uint64_t touch_ms;
+    uint64_t last_progress_ms;
+
+    /* rule state */
+    struct sim_truth truth, prev;
+    bool have_prev;
+    bool prev_clamp_cmd;
+    uint64_t arm_obs_since_ms, arm_any_since_ms;
+    bool estop_latched, estop_released;
+    uint64_t estop_at_ms;
+    unsigned base_collisions, base_takeoff_held;
+    unsigned prev_plant_fault;
+
+    /* trace */
+    char trace[CP_TRACE_KEEP][CP_TRACE_LEN];
+    uint64_t n_trace;
+    uint64_t hash;
+};
+
+/* ---- trace --------------------------------------------------------------------------- */
+
+static void hash_bytes(struct cp_world *w, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) {
+        w->hash ^= b[i];
+        w->hash *= 1099511628211ull;
+    }
+}
+
+static void trace(struct cp_world *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void trace(struct cp_world *w, const char *fmt, ...)
+{
+    char *line = w->trace[w->n_trace % CP_TRACE_KEEP];
+    int n = snprintf(line, CP_TRACE_LEN, "%9.3f ", (double)w->now_ms / 1000.0);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line + n, CP_TRACE_LEN - (size_t)n, fmt, ap);
+    va_end(ap);
+    hash_bytes(w, line, strlen(line));
+    w->n_trace++;
+    if (w->o->trace)
+        fprintf(w->o->trace, "%s\n", line);
+}
+
+static FILE *report_file(const struct cp_world *w)
+{
+    return w->o->report ? w->o->report : stderr;
+}
+
+static void dump_trace(struct cp_world *w)
+{
+    FILE *f = report_file(w);
+    uint64_t first = w->n_trace > CP_TRACE_KEEP ? w->n_trace - CP_TRACE_KEEP : 0;
+    fprintf(f, "  last %u events:\n", (unsigned)(w->n_trace - first));
+    for (uint64_t i = first; i < w->n_trace; i++)
+        fprintf(f, "    %s\n", w->trace[i % CP_TRACE_KEEP]);
+}
+
+static void violation(struct cp_world *w, enum campaign_rule rule, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void violation(struct cp_world *w, enum campaign_rule rule, const char *fmt, ...)
+{
+    char msg[320];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    struct campaign_result *r = w->r;
+    r->violations++;
+    r->violations_by_rule[rule]++;
+    trace(w, "VIOLATION %s: %s", rule_names[rule], msg);
+    /* One report per rule and world: a broken rule usually stays broken for a while. */
+    if (r->violations_by_rule[rule] > 1)
+        return;
+    if (!r->first_violation[0])
+        snprintf(r->first_violation, sizeof r->first_violation, "seed %" PRIu64 " t=%.3f s rule %s: %s",
+                 w->o->seed, (double)w->now_ms / 1000.0, rule_names[rule], msg);
+    FILE *f = report_file(w);
+    fprintf(f, "campaign: VIOLATION seed %" PRIu64 " at %.3f s, rule %s: %s\n", w->o->seed,
+            (double)w->now_ms / 1000.0, rule_names[rule], msg);
+    fprintf(f, "  state %s step %s alarms %#" PRIx64 "\n", station_state_name(w->out.state),
+            swapseq_name(w->out.step), w->out.alarms_active);
+    dump_trace(w);
+    fprintf(f, "  replay: campaign --seed %" PRIu64 " --count %u%s\n", w->o->seed, w->o->swaps,
+            w->o->faults ? "" : " --clean");
+}
+
+/* ---- the in-process backend with comm loss ------------------------------------------- */
+
+static int io_fail(void)
+{
+    errno = ETIMEDOUT;
+    return -1;
+}
+
+static int io_read_di(void *ctx, unsigned addr, unsigned n, uint8_t *out)
+{
+    struct cp_world *w = ctx;
+    return w->comm_down ? io_fail() : w->sim_io.read_di(w->sim_io.ctx, addr, n, out);
+}
+
+static int io_read_ir(void *ctx, unsigned addr, unsigned n, uint16_t *out)
+{
+    struct cp_world *w = ctx;
+    return w->comm_down ? io_fail() : w->sim_io.read_ir(w->sim_io.ctx, addr, n, out);
+}
+
+static int io_read_co(void *ctx, unsigned addr, unsigned n, uint8_t *out)
+{
+    struct cp_world *w = ctx;
+    return w->comm_down ? io_fail() : w->sim_io.read_co(w->sim_io.ctx, addr, n, out);
+}
+
+static int io_write_co(void *ctx, unsigned addr, unsigned n, const uint8_t *v)
+{
+    struct cp_world *w = ctx;
+    return w->comm_down ? io_fail() : w->sim_io.write_co(w->sim_io.ctx, addr, n, v);
+}
+
+static int io_write_hr(void *ctx, unsigned addr, unsigned n, const uint16_t *v)
+{
+    struct cp_world *w = ctx;
+    return w->comm_down ? io_fail() : w->sim_io.write_hr(w->sim_io.ctx, addr, n, v);
+}
+
+static void io_close(void *ctx)
+{
+    (void)ctx;
+}
+
+/* ---- registry ------------------------------------------------------------------------ */
+
+static bool same_loc(struct station_location a, struct station_location b)
+{
+    if (a.place != b.place)
+        return false;
+    return a.place == STATION_PLACE_GRIPPER_A || a.place == STATION_PLACE_GRIPPER_B ||
+           a.place == STATION_PLACE_QUARANTINE || a.index == b.index;
+}
+
+static struct cp_pack *pack_by_tag(struct cp_pack *packs, int n, uint32_t tag)
+{
+    for (int i = 0; i < n; i++)
+        if (packs[i].tag == tag)
+            return &packs[i];
+    return NULL;
+}
+
+static struct cp_pack *pack_at(struct cp_pack *packs, int n, struct station_location l)
+{
+    for (int i = 0; i < n; i++)
+        if (same_loc(packs[i].loc, l))
+            return &packs[i];
+    return NULL;
+}
+
+/* Applies one move to a list of packs: the pack is found by tag (or by its place when
+ * the tag is unknown) and put at the destination. */
+static void apply_move(struct cp_pack *packs, int *n, const struct station_move *m)
+{
+    bool known = m->tag != 0 && m->tag != STATION_TAG_UNKNOWN;
+    struct cp_pack *p = known ? pack_by_tag(packs, *n, m->tag) : NULL;
+    if (!p && m->from.place != STATION_PLACE_NONE && m->from.place != STATION_PLACE_DRONE)
+        p = pack_at(packs, *n, m->from);
+    if (!p) {
+        if (*n >= CP_MAX_PACKS)
+            return;
+        p = &packs[(*n)++];
+        p->tag = m->tag;
+    }
+    if (known)
+        p->tag = m->tag;
+    p->loc = m->to;
+}
+
+static uint32_t draw_delay(struct cp_world *w)
+{
+    if (!w->o->faults)
+        return 0;
+    uint32_t k = sim_rng_below(&w->rng, 100);
+    if (k < 60)
+        return 0;
+    if (k < 97)
+        return 20 + sim_rng_below(&w->rng, 600);
+    return (uint32_t)w->cfg.commit_timeout_ms + 100 + sim_rng_below(&w->rng, 1000); /* a slow disk */
+}
+
+static void schedule_commits(struct cp_world *w)
+{
+    for (int i = 0; i < w->out.n_moves; i++) {
+        const struct station_move *m = &w->out.moves[i];
+        if (m->seq <= w->scheduled_seq || w->n_commits >= CP_MAX_COMMITS)
+            continue;
+        uint64_t at = w->now_ms + draw_delay(w);
+        if (w->n_commits && at < w->commits[w->n_commits - 1].at_ms)
+            at = w->commits[w->n_commits - 1].at_ms;
+        w->commits[w->n_commits++] = (struct cp_commit){ *m, at };
+        w->scheduled_seq = m->seq;
+        trace(w, "move %u %08X %d/%d -> %d/%d (%s)", m->seq, m->tag, m->from.place, m->from.index,
+              m->to.place, m->to.index, m->step ? m->step : "-");
+    }
+}
+
+static void run_commits(struct cp_world *w)
+{
+    int done = 0;
+    while (done < w->n_commits && w->commits[done].at_ms <= w->now_ms) {
+        apply_move(w->packs, &w->n_packs, &w->commits[done].m);
+        w->committed_seq = w->commits[done].m.seq;
+        done++;
+    }
+    if (done) {
+        memmove(w->commits, w->commits + done, (size_t)(w->n_commits - done) * sizeof w->commits[0]);
+        w->n_commits -= done;
+    }
+}
+
+/* The drone standing on the pad (the plant's truth and the drone's own state), or NULL. */
+static struct cp_drone *pad_drone(struct cp_world *w)
+{
+    if (!w->truth.drone_present)
+        return NULL;
+    for (unsigned i = 0; i < w->n_drones; i++) {
+        enum sim_drone_state s = w->drones[i].d.state;
+        if (s >= SIM_DRONE_LANDED && s <= SIM_DRONE_WAIT_TAKEOFF)
+            return &w->drones[i];
+    }
+    return NULL;
+}
+
+/* The hand-out policy: the fullest charged pack in a slot whose sensors agree with the
+ * registry, inside the temperature window, without a charger fault. */
+static void fill_inventory(struct cp_world *w)
+{
+    struct station_inventory_in *inv = &w->in.inv;
+    const struct station_plant_in *p = &w->in.plant;
+    memset(inv, 0, sizeof *inv);
+    inv->valid = true;
+    inv->last_step = -1;
+    inv->fresh_slot = -1;
+    inv->moves_committed_seq = w->committed_seq;
+    for (int s = 0; s < REGMAP_MAX_SLOTS; s++)
+        inv->charger_request[s] = -1;
+    for (int i = 0; i < w->n_packs; i++) {
+        const struct cp_pack *k = &w->packs[i];
+        switch (k->loc.place) {
+        case STATION_PLACE_SLOT:
+            if (k->loc.index >= 0 && k->loc.index < REGMAP_MAX_SLOTS)
+                inv->slot_tag[k->loc.index] = k->tag;
+            break;
+        case STATION_PLACE_GRIPPER_A: inv->grip_a_tag = k->tag; break;
+        case STATION_PLACE_GRIPPER_B: inv->grip_b_tag = k->tag; break;
+        case STATION_PLACE_DRONE:
+            if (w->out.serving_sysid && k->loc.index == w->out.serving_sysid && p->valid &&
+                p->load_g >= (unsigned)w->cfg.touchdown_g)
+                inv->pad_tag = k->tag;
+            break;
+        default: break;
+        }
+    }
+    if (!p->valid)
+        return;
+    unsigned best = 0;
+    uint32_t min_mV = (uint32_t)w->pc.battery_cells * 3500u;
+    for (int s = 0; s < w->pc.n_slots; s++) {
+        const struct station_slot_in *sl = &p->slot[s];
+        if (!inv->slot_tag[s] || !sl->present || !sl->tag_ok || sl->tag != inv->slot_tag[s])
+            continue;
+        if (sl->chg_state == CHARGER_FAULT || sl->chg_fault || !sl->temp_ok || sl->temp_degC > 40 ||
+            sl->temp_degC < 0 || sl->voltage_mV < min_mV)
+            continue;
+        if (sl->voltage_mV > best) {
+            best = sl->voltage_mV;
+            inv->fresh_slot = s;
+            inv->fresh_tag = sl->tag;
+        }
+    }
+}
+
+/* ---- drones and the radio -------------------------------------------------------------- */
+
+static void new_pack(struct cp_world *w, struct sim_battery *b, uint32_t tag, double soc)
+{
+    sim_battery_init(b, &w->pc, tag, soc, &w->rng);
+}
+
+static void drone_start(struct cp_world *w, unsigned i, const struct sim_battery *pack)
+{
+    struct cp_drone *cd = &w->drones[i];
+    struct sim_drone_cfg c;
+    sim_drone_cfg_defaults(&c, (uint8_t)(11 + i));
+    c.flight_s = 3.0 + sim_rng_range(&w->rng, 0.0, 40.0);
+    c.return_ms = 1000 + sim_rng_below(&w->rng, 4000);
+    c.hot_swap = w->o->faults && sim_rng_below(&w->rng, 4) == 0;
+    struct sim_drone_pad pad = sim_drone_plant_pad(w->plant);
+    sim_drone_init(&cd->d, &c, &pad, pack, w->o->seed * 64 + i + w->now_ms, NULL, w->now_ms);
+    cd->n_win = 0;
+    cd->diverted_since_ms = 0;
+    trace(w, "drone %u up with pack %08X (flight %.0f s%s)", c.sysid, pack->tag, c.flight_s,
+          c.hot_swap ? ", hot swap" : "");
+}
+
+static void radio_to_drones(struct cp_world *w, const uint8_t *buf, size_t n)
+{
+    struct mav_frame f;
+    for (size_t i = 0; i < n; i++) {
+        if (mav_parser_feed(&w->radio, buf[i], &f) != 1)
+            continue;
+        for (unsigned k = 0; k < w->n_drones; k++)
+            sim_drone_handle_frame(&w->drones[k].d, &f, w->now_ms);
+    }
+}
+
+static void drones_step(struct cp_world *w)
+{
+    uint8_t buf[4096];
+    for (unsigned i = 0; i < w->n_drones; i++) {
+        struct cp_drone *cd = &w->drones[i];
+        enum sim_drone_state before = cd->d.state;
+        sim_drone_step(&cd->d, w->now_ms);
+        if (cd->d.state != before)
+            trace(w, "drone %u %s -> %s", cd->d.cfg.sysid, sim_drone_state_name(before),
+                  sim_drone_state_name(cd->d.state));
+        size_t n;
+        while ((n = sim_drone_take_output(&cd->d, buf, sizeof buf)) > 0)
+            dronelink_receive(&w->dl, buf, n, w->now_ms, w->now_ms * 1000u);
+        /* A drone that gave up on the station comes back later with a charged pack. */
+        if (cd->d.state == SIM_DRONE_DIVERTED) {
+            if (!cd->diverted_since_ms)
+                cd->diverted_since_ms = w->now_ms;
+            else if (w->now_ms - cd->diverted_since_ms > 20000) {
+                struct sim_battery b;
+                new_pack(w, &b, w->next_spare_tag++, 0.9);
+                drone_start(w, i, &b);
+            }
+        }
+    }
+}
+
+static bool in_window(const struct cp_drone *cd, enum sim_drone_mis kind, uint64_t t)
+{
+    for (int i = 0; i < cd->n_win; i++)
+        if (cd->win[i].kind == kind && t >= cd->win[i].start_ms && t < cd->win[i].end_ms)
+            return true;
+    return false;
+}
+
+/* Could the station hear this drone's heartbeat now? */
+static bool observable(const struct cp_world *w, const struct cp_drone *cd)
+{
+    return sim_drone_powered(&cd->d) && !in_window(cd, SIM_DRONE_MIS_LINK_LOSS, w->now_ms) &&
+           !in_window(cd, SIM_DRONE_MIS_WRONG_SYSID, w->now_ms);
+}
+
+static void station_to_drones(struct cp_world *w)
+{
+    static const uint8_t packml[ST_COUNT] = {
+        [ST_STOPPED] = DPROTO_PACKML_STOPPED, [ST_RESETTING] = DPROTO_PACKML_RESETTING,
+        [ST_IDLE] = DPROTO_PACKML_IDLE, [ST_STARTING] = DPROTO_PACKML_STARTING,
+        [ST_EXECUTE] = DPROTO_PACKML_EXECUTE, [ST_COMPLETING] = DPROTO_PACKML_COMPLETING,
+        [ST_COMPLETE] = DPROTO_PACKML_COMPLETE, [ST_HOLDING] = DPROTO_PACKML_HOLDING,
+        [ST_HELD] = DPROTO_PACKML_HELD, [ST_UNHOLDING] = DPROTO_PACKML_UNHOLDING,
+        [ST_SUSPENDING] = DPROTO_PACKML_SUSPENDING, [ST_SUSPENDED] = DPROTO_PACKML_SUSPENDED,
+        [ST_UNSUSPENDING] = DPROTO_PACKML_UNSUSPENDING, [ST_STOPPING] = DPROTO_PACKML_STOPPING,
+        [ST_ABORTING] = DPROTO_PACKML_ABORTING, [ST_ABORTED] = DPROTO_PACKML_ABORTED,
+        [ST_CLEARING] = DPROTO_PACKML_CLEARING,
+    };
+    const struct station_outputs *o = &w->out;
+    struct dproto_station_status s = {
+        .packml_state = o->state >= 0 && o->state < ST_COUNT ? packml[o->state] : DPROTO_PACKML_UNDEFINED,
+        .unit_mode = (uint8_t)(o->mode + 1),
+        .flags = (uint8_t)((o->state == ST_EXECUTE ? DPROTO_FLAG_ACCEPTING : 0) |
+                           (o->serving_sysid ? DPROTO_FLAG_PAD_OCCUPIED : 0) |
+                           (o->alarms_active ? DPROTO_FLAG_ALARM : 0)),
+    };
+    dronelink_send(&w->dl, o->msgs, o->n_msgs, &s, w->now_ms, w->now_ms * 1000u);
+    uint8_t buf[4096];
+    size_t n;
+    while ((n = dronelink_take_output(&w->dl, buf, sizeof buf)) > 0)
+        radio_to_drones(w, buf, n);
+}
+
+/* The operator sends a drone away from the pad through the station's radio. */
+static void dispatch_drone(struct cp_world *w, struct cp_drone *cd)
+{
+    struct dproto_takeoff_clearance c = { .outcome = DPROTO_NOT_SWAPPED, .window_s = 30 };
+    struct mav_command_long cmd;
+    dproto_build_takeoff_clearance(&c, cd->d.cfg.sysid, cd->d.cfg.compid, 0, &cmd);
+    uint8_t frame[MAV_MAX_FRAME];
+    int n = mav_encode(&w->op_tx, MAV_MSG_COMMAND_LONG, &cmd, frame);
+    if (n > 0)
+        radio_to_drones(w, frame, (size_t)n);
+    w->r->drones_dispatched++;
+    trace(w, "operator: dispatch drone %u from the pad", cd->d.cfg.sysid);
+}
+
+/* ---- scenario -------------------------------------------------------------------------- */
+
+static uint64_t gap_ms(struct cp_world *w, double mean_s)
+{
+    return (uint64_t)(1000.0 * mean_s * (0.2 + 1.6 * sim_rng_uniform(&w->rng))) + 1;
+}
+
+struct stuck_choice {
+    unsigned table, addr;
+    uint16_t value;
+    enum cp_lie lie;
+};
+
+static const struct stuck_choice stuck_choices[] = {
+    { SIM_DI, REGMAP_DI_CENTER_CLOSED, 0, LIE_PAD },
+    { SIM_DI, REGMAP_DI_CENTER_CLOSED, 1, LIE_PAD },
+    { SIM_DI, REGMAP_DI_CLAMP_LOCKED, 0, LIE_PAD },
+    { SIM_DI, REGMAP_DI_CLAMP_LOCKED, 1, LIE_PAD },
+    { SIM_DI, REGMAP_DI_STROKE_RETRACTED, 0, LIE_MOTION },
+    { SIM_DI, REGMAP_DI_STROKE_EXTENDED, 0, LIE_MOTION },
+    { SIM_DI, REGMAP_DI_X_IN_POS, 0, LIE_MOTION },
+    { SIM_DI, REGMAP_DI_Z_IN_POS, 0, LIE_MOTION },
+    { SIM_DI, REGMAP_DI_CAROUSEL_IN_POS, 0, LIE_MOTION },
+    { SIM_IR, REGMAP_IR_LOAD_G, 0, LIE_LOAD },
+    { SIM_IR, REGMAP_IR_LOAD_G, 3050, LIE_LOAD },
+};
+
+static void inject_fault(struct cp_world *w)
+{
+    if (w->n_faults >= CP_MAX_FAULTS)
+        return;
+    struct cp_fault cf = { .f = { SIM_FAULT_NONE, 0, 0, 0 }, .lie = LIE_NONE };
+    int n = w->pc.n_slots;
+    switch (sim_rng_below(&w->rng, 12)) {
+    case 0: cf.f = (struct sim_fault){ SIM_FAULT_AXIS_JAM, (int)sim_rng_below(&w->rng, 2), 0, 0 }; break;
+    case 1: cf.f = (struct sim_fault){ SIM_FAULT_GRIPPER_NO_CLOSE, (int)sim_rng_below(&w->rng, 2), 0, 0 }; break;
+    case 2:
+    case 3: cf.f = (struct sim_fault){ SIM_FAULT_ACTUATOR_STUCK, (int)sim_rng_below(&w->rng, SIM_ACT_COUNT), 0, 0 }; break;
+    case 4: {
+        const struct stuck_choice *c = &stuck_choices[sim_rng_below(&w->rng, sizeof stuck_choices / sizeof stuck_choices[0])];
+        cf.f = (struct sim_fault){ SIM_FAULT_SENSOR_STUCK, (int)c->table, (int)c->addr, c->value };
+        cf.lie = c->lie;
+        break;
+    }
+    case 5: cf.f = (struct sim_fault){ SIM_FAULT_CHARGER, (int)sim_rng_below(&w->rng, (uint32_t)n), 0, 0 }; break;
+    case 6: cf.f = (struct sim_fault){ SIM_FAULT_OVERTEMP, (int)sim_rng_below(&w->rng, (uint32_t)n), 0,
+                                       50 + sim_rng_range(&w->rng, 0, 30) }; break;
+    case 7: cf.f = (struct sim_fault){ SIM_FAULT_TAG_UNREADABLE, (int)sim_rng_below(&w->rng, (uint32_t)n), 0, 0 }; break;
+    case 8: cf.f = (struct sim_fault){ SIM_FAULT_ESTOP, 0, 0, 0 }; break;
+    case 9: cf.f = (struct sim_fault){ SIM_FAULT_GUARD_OPEN, 0, 0, 0 }; break;
+    case 10: cf.f = (struct sim_fault){ SIM_FAULT_WEATHER, 0, (int)sim_rng_below(&w->rng, 2), 5 + sim_rng_range(&w->rng, 0, 20) }; break;
+    default: cf.f = (struct sim_fault){ SIM_FAULT_AXIS_JAM, (int)sim_rng_below(&w->rng, 2), 0, 0 }; break;
+    }
+    if ((w->o->without >> cf.f.kind & 1u) || sim_plant_inject(w->plant, &cf.f) != 0)
+        return;
+    cf.clear_ms = w->now_ms + 300 + sim_rng_below(&w->rng, 25000);
+    w->faults[w->n_faults++] = cf;
+    w->r->faults_injected++;
+    trace(w, "inject %s a=%d b=%d v=%.1f for %.1f s", sim_fault_name(cf.f.kind), cf.f.a, cf.f.b, cf.f.value,
+          (double)(cf.clear_ms - w->now_ms) / 1000.0);
+    if (cf.f.kind == SIM_FAULT_ESTOP) {
+        w->estop_latched = true;
+        w->estop_released = false;
+        w->estop_at_ms = w->now_ms;
+    }
+}
+
+static void clear_due_faults(struct cp_world *w)
+{
+    for (int i = 0; i < w->n_faults;) {
+        if (w->faults[i].clear_ms > w->now_ms) {
+            i++;
+            continue;
+        }
+        enum sim_fault_kind k = w->faults[i].f.kind;
+        sim_plant_clear_faults(w->plant, k);
+        trace(w, "clear %s", sim_fault_name(k));
+        if (k == SIM_FAULT_ESTOP)
+            w->estop_released = true;
+        /* clearing a kind clears every fault of it */
+        int keep = 0;
+        for (int j = 0; j < w->n_faults; j++)
+            if (w->faults[j].f.kind != k)
+                w->faults[keep++] = w->faults[j];
+        w->n_faults = keep;
+        i = 0;
+    }
+}
+
+static bool lie_active(const struct cp_world *w, enum cp_lie lie)
+{
+    for (int i = 0; i < w->n_faults; i++)
+        if (w->faults[i].lie == lie)
+            return true;
+    return false;
+}
+
+static bool any_lie(const struct cp_world *w)
+{
+    return lie_active(w, LIE_PAD) || lie_active(w, LIE_MOTION) || lie_active(w, LIE_LOAD);
+}
+
+static void misbehave(struct cp_world *w)
+{
+    struct cp_drone *cd = &w->drones[sim_rng_below(&w->rng, w->n_drones)];
+    static const enum sim_drone_mis kinds[] = { SIM_DRONE_MIS_REARM, SIM_DRONE_MIS_REARM, SIM_DRONE_MIS_LINK_LOSS,
+                                                SIM_DRONE_MIS_WRONG_SYSID, SIM_DRONE_MIS_GARBAGE };
+    enum sim_drone_mis kind = kinds[sim_rng_below(&w->rng, sizeof kinds / sizeof kinds[0])];
+    uint64_t start = w->now_ms + sim_rng_below(&w->rng, 20000);
+    uint32_t dur = 300 + sim_rng_below(&w->rng, 8000);
+    if (cd->n_win >= CP_MAX_WINDOWS || sim_drone_misbehave(&cd->d, kind, start, dur) != 0)
+        return;
+    cd->win[cd->n_win++] = (struct cp_window){ kind, start, kind == SIM_DRONE_MIS_REARM ? UINT64_MAX : start + dur };
+    w->r->misbehaviours++;
+    trace(w, "drone %u will misbehave: %s at %.3f s for %.1f s", cd->d.cfg.sysid, sim_drone_mis_name(kind),
+          (double)start / 1000.0, dur / 1000.0);
+}
+
+static void restart_core(struct cp_world *w)
+{
+    w->r->restarts++;
+    trace(w, "CRASH: the controller restarts (%d moves not committed are lost)", w->n_commits);
+    /* What the shell had not yet committed dies with it. */
+    w->n_commits = 0;
+    w->scheduled_seq = w->committed_seq;
+    if (w->open_sysid) {
+        w->r->swaps_aborted++;
+        w->open_sysid = 0;
+        w->last_progress_ms = w->now_ms;
+    }
+    station_init(&w->st, &w->cfg, &w->pc, w->now_ms);
+    station_inputs_init(&w->in);
+    char err[128];
+    if (plantio_readback(&w->io, &w->in.plant, err, sizeof err) != 0)
+        w->in.plant.have_readback = false;
+    memset(&w->out, 0, sizeof w->out);
+    w->out.step = -1;
+    w->abort_accepted = false;
+}
+
+static void scenario(struct cp_world *w)
+{
+    clear_due_faults(w);
+    if (w->comm_down && w->now_ms >= w->comm_up_ms) {
+        w->comm_down = false;
+        trace(w, "comm restored");
+    }
+    if (!w->o->faults)
+        return;
+    if (w->now_ms >= w->next_fault_ms) {
+        inject_fault(w);
+        w->next_fault_ms = w->now_ms + gap_ms(w, 90.0 / w->fault_rate);
+    }
+    if (w->now_ms >= w->next_mis_ms) {
+        misbehave(w);
+        w->next_mis_ms = w->now_ms + gap_ms(w, 120.0 / w->fault_rate);
+    }
+    if (w->now_ms >= w->next_comm_ms) {
+        if (!w->comm_down) {
+            w->comm_down = true;
+            w->comm_down_since_ms = w->now_ms;
+            w->comm_up_ms = w->now_ms + 20 + sim_rng_below(&w->rng, 2500);
+            w->r->comm_losses++;
+            trace(w, "comm lost for %.2f s", (double)(w->comm_up_ms - w->now_ms) / 1000.0);
+        }
+        w->next_comm_ms = w->now_ms + gap_ms(w, 300.0 / w->fault_rate);
+    }
+    if (w->now_ms >= w->next_crash_ms) {
+        restart_core(w);
+        w->next_crash_ms = w->now_ms + gap_ms(w, 900.0 / w->fault_rate);
+    }
+}
+
+/* ---- the operator ------------------------------------------------------------------------ */
+
+static bool device_fault_active(const struct cp_world *w)
+{
+    for (int i = 0; i < w->n_faults; i++) {
+        enum sim_fault_kind k = w->faults[i].f.kind;
+        if (k != SIM_FAULT_WEATHER && k != SIM_FAULT_CHARGER && k != SIM_FAULT_OVERTEMP && k != SIM_FAULT_TAG_UNREADABLE)
+            return true;
+    }
+    return false;
+}
+
+static void command(struct cp_world *w, enum station_cmd c)
+{
+    w->in.op.cmd = c;
+}
+
+/* Chooses this scan's operator input; the reply is read after the step. */
+static void operator(struct cp_world *w)
+{
+    w->in.op = (struct station_operator_in){ .cmd = STATION_CMD_NONE, .op = STATION_OP_NONE, .alarm = -1 };
+    int s = w->out.state;
+    if (s != w->op_state) {
+        w->op_state = s;
+        w->op_next_ms = w->now_ms + 200 + sim_rng_below(&w->rng, 2500);
+    }
+    /* A drone the station does not serve (after an abort, a restart) blocks the pad: the
+     * operator releases it (Abort), then sends it away or lifts it off. */
+    struct cp_drone *pd = pad_drone(w);
+    bool stranded = w->truth.drone_present && (!pd || w->out.serving_sysid != pd->d.cfg.sysid);
+    if (!stranded)
+        w->stranded_since_ms = 0;
+    else if (!w->stranded_since_ms)
+        w->stranded_since_ms = w->now_ms;
+    if (w->o->faults && w->now_ms >= w->next_noise_ms) {
+        static const enum station_cmd noise[] = { STATION_CMD_HOLD, STATION_CMD_STOP, STATION_CMD_ABORT,
+                                                  STATION_CMD_SUSPEND, STATION_CMD_ABORT };
+        command(w, noise[sim_rng_below(&w->rng, sizeof noise / sizeof noise[0])]);
+        w->next_noise_ms = w->now_ms + gap_ms(w, 600.0 / w->fault_rate);
+        w->op_next_ms = w->now_ms + 500 + sim_rng_below(&w->rng, 2000);
+        return;
+    }
+    if (w->now_ms < w->op_next_ms)
+        return;
+    w->op_next_ms = w->now_ms + 300 + sim_rng_below(&w->rng, 2000);
+    bool held_drone = w->truth.clamp_pos > 0 || w->truth.center_pos > 0;
+    if (stranded && w->now_ms - w->stranded_since_ms > 3000 && !held_drone && pd && !sim_drone_armed(&pd->d) &&
+        w->truth.stroke_pos == 0) {
+        if (sim_drone_powered(&pd->d) &&
+            (pd->d.state == SIM_DRONE_DISARMED || pd->d.state == SIM_DRONE_WAIT_TAKEOFF) &&
+            sim_rng_below(&w->rng, 3) != 0) {
+            dispatch_drone(w, pd);
+        } else {
+            struct sim_battery b;
+            bool has = false;
+            if (sim_plant_drone_takeoff(w->plant, &b, &has) == 0) {
+                w->r->drones_removed++;
+                trace(w, "operator: lifts drone %u off the pad (%s)", pd->d.cfg.sysid,
+                      has ? "with its pack" : "no pack");
+                if (!has)
+                    new_pack(w, &b, w->next_spare_tag++, 0.9);
+                drone_start(w, (unsigned)(pd - w->drones), &b);
+            }
+        }
+        return;
+    }
+    /* A held drone nobody serves: get the robot out of the pad zone by hand
+     * (Maintenance jog), then Abort releases the drone. */
+    bool jog_state = s == ST_STOPPED || s == ST_IDLE || s == ST_ABORTED || s == ST_HELD;
+    bool head_near = w->in.plant.valid && w->in.plant.x_pos_mm >= w->pc.x_pad_zone_mm - w->pc.position_tolerance_mm - 1;
+    if (stranded && held_drone && w->now_ms - w->stranded_since_ms > 3000 && w->out.reconciled) {
+        if ((head_near || w->truth.stroke_pos > 0) && jog_state) {
+            if (w->out.mode != STATION_MODE_MAINTENANCE) {
+                w->in.op.op = STATION_OP_MODE;
+                w->in.op.mode = STATION_MODE_MAINTENANCE;
+            } else {
+                w->in.op.op = STATION_OP_JOG;
+                if (w->truth.stroke_pos > 0)
+                    w->in.op.jog.dev = STATION_JOG_STROKE, w->in.op.jog.value = 0;
+                else if (!w->in.plant.x_homed || !w->in.plant.z_homed)
+                    w->in.op.jog.dev = STATION_JOG_HOME, w->in.op.jog.value = 1;
+                else if (w->in.plant.z_pos_mm > w->pc.z_travel_max_mm)
+                    w->in.op.jog.dev = STATION_JOG_Z_MM, w->in.op.jog.value = 0;
+                else
+                    w->in.op.jog.dev = STATION_JOG_X_MM, w->in.op.jog.value = w->pc.x_standby_mm;
+            }
+            return;
+        }
+        if (!head_near && w->truth.stroke_pos == 0 &&
+            (s == ST_STOPPED || s == ST_IDLE || s == ST_EXECUTE || s == ST_SUSPENDED || s == ST_HELD)) {
+            if (w->out.mode != STATION_MODE_PRODUCTION) {
+                w->in.op.op = STATION_OP_MODE;
+                w->in.op.mode = STATION_MODE_PRODUCTION;
+            } else {
+                command(w, STATION_CMD_ABORT);
+            }
+            return;
+        }
+    }
+    if (w->out.mode != STATION_MODE_PRODUCTION && jog_state) {
+        w->in.op.op = STATION_OP_MODE;
+        w->in.op.mode = STATION_MODE_PRODUCTION;
+        return;
+    }
+    switch (s) {
+    case ST_HELD:
+        if (!w->out.reconciled) {
+            w->in.op.op = STATION_OP_ADOPT_SENSORS;
+        } else if (w->unhold_exhausted) {
+            w->unhold_exhausted = false;
+            command(w, STATION_CMD_ABORT);
+        } else if (device_fault_active(w) && sim_rng_below(&w->rng, 5) != 0) {
+            /* the operator repairs before resuming */
+        } else if (w->out.alarms_unacked && sim_rng_below(&w->rng, 2)) {
+            w->in.op.op = STATION_OP_ACK;
+            w->in.op.alarm = -1;
+        } else {
+            command(w, STATION_CMD_UNHOLD);
+        }
+        break;
+    case ST_ABORTED:
+        command(w, STATION_CMD_CLEAR);
+        break;
+    case ST_STOPPED:
+    case ST_COMPLETE:
+        command(w, STATION_CMD_RESET);
+        break;
+    case ST_IDLE:
+        command(w, w->need_stop ? STATION_CMD_STOP : STATION_CMD_START);
+        w->need_stop = false;
+        break;
+    default:
+        break;
+    }
+}
+
+static void operator_reply(struct cp_world *w)
+{
+    const struct station_operator_in *op = &w->in.op;
+    if (op->cmd == STATION_CMD_NONE && op->op == STATION_OP_NONE)
+        return;
+    w->r->operator_cmds++;
+    const char *what = op->cmd != STATION_CMD_NONE ? station_cmd_name(op->cmd)
+                       : op->op == STATION_OP_ACK ? "ack" : op->op == STATION_OP_ADOPT_SENSORS ? "adopt"
+                       : op->op == STATION_OP_MODE ? station_mode_name(op->mode) : "jog";
+    trace(w, "operator: %s -> %s%s%s", what, w->out.cmd_ok ? "ok" : "refused", w->out.cmd_ok ? "" : ": ",
+          w->out.cmd_ok ? "" : w->out.cmd_reason);
+    if (!w->out.cmd_ok) {
+        w->r->operator_refused++;
+        /* Unhold refused for good (retries used up): the operator aborts instead. */
+        if (op->cmd == STATION_CMD_UNHOLD && strstr(w->out.cmd_reason, "retried"))
+            w->unhold_exhausted = true;
+        /* A latched alarm blocks Start in Idle: Stop, then Reset clears it. */
+        if (op->cmd == STATION_CMD_START && strstr(w->out.cmd_reason, "alarm"))
+            w->need_stop = true;
+        return;
+    }
+    if (op->cmd == STATION_CMD_ABORT)
+        w->abort_accepted = true;
+    if ((op->cmd == STATION_CMD_START || op->cmd == STATION_CMD_UNHOLD || op->cmd == STATION_CMD_UNSUSPEND ||
+         (op->cmd == STATION_CMD_NONE && op->op == STATION_OP_JOG)) &&
+        w->estop_released)
+        w->estop_latched = false;
+}
+
+/* ---- the rules --------------------------------------------------------------------------- */
+
+static bool motion_commanded(const struct station_plant_out *o)
+{
+    return o->co[REGMAP_CO_X_ENABLE] || o->co[REGMAP_CO_X_HOME] || o->co[REGMAP_CO_Z_ENABLE] ||
+           o->co[REGMAP_CO_Z_HOME] || o->co[REGMAP_CO_CAROUSEL_ENABLE];
+}
+
+static const char *place_name(int place)
+{
+    static const char *const names[] = { "nowhere", "slot", "gripper A", "gripper B", "drone", "quarantine", "away" };
+    return place >= 0 && place < (int)(sizeof names / sizeof names[0]) ? names[place] : "?";
+}
+
+/* The station's view of where packs are: committed registry plus the core's moves not
+ * yet committed, in order. */
+static int expected_view(const struct cp_world *w, struct cp_pack *view)
+{
+    int n = w->n_packs;
+    memcpy(view, w->packs, (size_t)n * sizeof view[0]);
+    for (int i = 0; i < w->n_commits; i++)
+        apply_move(view, &n, &w->commits[i].m);
+    for (int i = 0; i < w->out.n_moves; i++)
+        if (w->out.moves[i].seq > w->scheduled_seq)
+            apply_move(view, &n, &w->out.moves[i]);
+    return n;
+}
+
+static enum station_place truth_place(const struct sim_truth_battery *b)
+{
+    switch (b->place) {
+    case SIM_PLACE_SLOT: return STATION_PLACE_SLOT;
+    case SIM_PLACE_GRIPPER_A: return STATION_PLACE_GRIPPER_A;
+    case SIM_PLACE_GRIPPER_B: return STATION_PLACE_GRIPPER_B;
+    case SIM_PLACE_DRONE: return STATION_PLACE_DRONE;
+    default: return STATION_PLACE_NONE;
+    }
+}
+
+/* The in-flight move of the step now running: (from, to) place kinds. */
+static bool in_flight(const struct cp_world *w, enum station_place from, enum station_place to)
+{
+    int step = w->out.step;
+    if (step < 0 || step >= SWAPSEQ_COUNT)
+        return false;
+    switch (swapseq_steps[step].move) {
+    case SWM_SLOT_TO_B: return from == STATION_PLACE_SLOT && to == STATION_PLACE_GRIPPER_B;
+    case SWM_DRONE_TO_A: return from == STATION_PLACE_DRONE && to == STATION_PLACE_GRIPPER_A;
+    case SWM_B_TO_DRONE: return from == STATION_PLACE_GRIPPER_B && to == STATION_PLACE_DRONE;
+    case SWM_A_TO_SLOT: return from == STATION_PLACE_GRIPPER_A && to == STATION_PLACE_SLOT;
+    case SWM_SLOT_TO_A: return from == STATION_PLACE_SLOT && to == STATION_PLACE_GRIPPER_A;
+    case SWM_A_TO_DRONE: return from == STATION_PLACE_GRIPPER_A && to == STATION_PLACE_DRONE;
+    default: return false;
+    }
+}
+
+static void check_inventory(struct cp_world *w)
+{
+    /* A stopped station with an alarm is allowed to disagree: it moves nothing until
+     * the operator has decided (DESIGN §5 rule 4). */
+    bool stopped = !station_states[w->out.state].robot_moves && w->out.alarms_active;
+    if (stopped || !w->out.reconciled)
+        return;
+    struct cp_pack view[CP_MAX_PACKS];
+    int n = expected_view(w, view);
+    const struct sim_truth *t = &w->truth;
+    const struct cp_drone *pd = pad_drone(w);
+    for (size_t i = 0; i < t->n_batteries; i++) {
+        const struct sim_truth_battery *b = &t->batteries[i];
+        enum station_place tp = truth_place(b);
+        if (tp == STATION_PLACE_NONE)
+            continue;
+        struct station_location real = { tp, tp == STATION_PLACE_SLOT ? b->slot : 0 };
+        struct cp_pack *e = pack_by_tag(view, n, b->tag);
+        if (!e && tp != STATION_PLACE_DRONE) {
+            struct cp_pack *u = pack_at(view, n, real);
+            if (u && u->tag == STATION_TAG_UNKNOWN)
+                continue;
+        }
+        if (!e) {
+            /* Unknown to the station: fine only for a pack that came on a drone and has
+             * not been touched yet. */
+            if (tp != STATION_PLACE_DRONE && !in_flight(w, STATION_PLACE_DRONE, tp))
+                violation(w, CAMPAIGN_RULE_INVENTORY, "pack %08X is in %s %d but unknown to the inventory",
+                          b->tag, place_name(tp), real.index);
+            continue;
+        }
+        /* Quarantine is a known place: the station has given up on locating the pack
+         * and said so with an alarm (DESIGN §5 rule 4). */
+        if (e->loc.place == STATION_PLACE_QUARANTINE)
+            continue;
+        if (tp == STATION_PLACE_DRONE) {
+            /* In the drone on the pad: the station must not believe it is in the robot or
+             * the magazine. */
+            bool ok = e->loc.place == STATION_PLACE_DRONE || e->loc.place == STATION_PLACE_NONE ||
+                      e->loc.place == STATION_PLACE_QUARANTINE || in_flight(w, e->loc.place, tp);
+            if (!ok)
+                violation(w, CAMPAIGN_RULE_INVENTORY, "pack %08X is in the drone on the pad (%u), inventory says %s %d",
+                          b->tag, pd ? pd->d.cfg.sysid : 0, place_name(e->loc.place), e->loc.index);
+            continue;
+        }
+        if (same_loc(e->loc, real) || in_flight(w, e->loc.place, tp))
+            continue;
+        violation(w, CAMPAIGN_RULE_INVENTORY, "pack %08X is in %s %d, inventory says %s %d", b->tag,
+                  place_name(tp), real.index, place_name(e->loc.place), e->loc.index);
+    }
+    /* And the other way: a place the station believes full holds that pack. */
+    for (int i = 0; i < n; i++) {
+        const struct cp_pack *e = &view[i];
+        if (e->loc.place != STATION_PLACE_SLOT && e->loc.place != STATION_PLACE_GRIPPER_A &&
+            e->loc.place != STATION_PLACE_GRIPPER_B)
+            continue;
+        bool found = false;
+        for (size_t k = 0; k < t->n_batteries && !found; k++) {
+            const struct sim_truth_battery *b = &t->batteries[k];
+            enum station_place tp = truth_place(b);
+            struct station_location real = { tp, tp == STATION_PLACE_SLOT ? b->slot : 0 };
+            found = tp != STATION_PLACE_NONE && same_loc(real, e->loc) &&
+                    (b->tag == e->tag || e->tag == STATION_TAG_UNKNOWN);
+        }
+        if (found)
+            continue;
+        /* the pack itself was reported above if it is somewhere else in the plant */
+        bool elsewhere = false;
+        for (size_t k = 0; k < t->n_batteries; k++)
+            if (t->batteries[k].tag == e->tag && truth_place(&t->batteries[k]) != STATION_PLACE_NONE)
+                elsewhere = true;
+        if (!elsewhere)
+            violation(w, CAMPAIGN_RULE_INVENTORY, "inventory says pack %08X is in %s %d, the plant has %s there",
+                      e->tag, place_name(e->loc.place), e->loc.index, "another or none");
+    }
+}
+
+static void check_rules(struct cp_world *w)
+{
+    const struct sim_truth *t = &w->truth;
+    const struct station_plant_out *o = &w->out.plant;
+    bool motion = motion_commanded(o);
+    uint64_t react_ms = 3u * w->scan_ms + 60u;
+
+    /* (a) an armed drone on the pad */
+    struct cp_drone *pd = pad_drone(w);
+    bool armed = pd && sim_drone_armed(&pd->d);
+    bool obs = pd && observable(w, pd);
+    if (armed) {
+        if (!w->arm_any_since_ms)
+            w->arm_any_since_ms = w->now_ms;
+        if (obs && !w->arm_obs_since_ms)
+            w->arm_obs_since_ms = w->now_ms;
+    } else {
+        w->arm_any_since_ms = w->arm_obs_since_ms = 0;
+    }
+    /* With the clamp sensors lying, the station cannot know the drone is held. */
+    bool exposed = t->head_in_pad_zone || (t->drone_clamped && !lie_active(w, LIE_PAD));
+    if (armed && exposed && !obs)
+        w->r->blind_arming_scans++;
+    if (armed && w->have_prev && !w->prev.head_in_pad_zone && t->head_in_pad_zone) {
+        uint64_t grace = obs ? react_ms + CP_BRAKE_MS
+                             : (uint64_t)w->cfg.drone_heartbeat_timeout_ms + react_ms + CP_BRAKE_MS;
+        uint64_t since = obs ? w->arm_obs_since_ms : w->arm_any_since_ms;
+        if (w->now_ms - since > grace)
+            violation(w, CAMPAIGN_RULE_ARMED_ENTRY, "head entered the pad zone; drone %u armed for %.3f s",
+                      pd->d.cfg.sysid, (double)(w->now_ms - since) / 1000.0);
+    }
+    if (armed && obs && exposed && w->now_ms - w->arm_obs_since_ms > react_ms) {
+        if (motion)
+            violation(w, CAMPAIGN_RULE_ARMED_STOP, "drone %u armed %.3f s ago (%s), motion still commanded",
+                      pd->d.cfg.sysid, (double)(w->now_ms - w->arm_obs_since_ms) / 1000.0,
+                      t->head_in_pad_zone ? "head in the pad zone" : "clamped");
+        else if (w->now_ms - w->arm_obs_since_ms > react_ms + CP_BRAKE_MS &&
+                 (t->x_vel_mm_s != 0 || t->z_vel_mm_s != 0))
+            violation(w, CAMPAIGN_RULE_ARMED_STOP, "drone %u armed, the axes still move (x %.0f mm/s)",
+                      pd->d.cfg.sysid, t->x_vel_mm_s);
+    }
+    if (t->head_in_pad_zone && t->drone_present && !(t->drone_clamped && t->drone_centred) && !lie_active(w, LIE_PAD))
+        violation(w, CAMPAIGN_RULE_LOOSE_DRONE, "head at %.1f mm over a drone not centred and clamped", t->x_mm);
+
+    /* (b) */
+    check_inventory(w);
+
+    /* (c) releasing the clamp over a drone */
+    bool clamp_cmd = o->co[REGMAP_CO_CLAMP_LOCK];
+    if (w->prev_clamp_cmd && !clamp_cmd && t->drone_present) {
+        bool verified = t->drone_battery_latched && pd && pd->d.state == SIM_DRONE_WAIT_TAKEOFF;
+        if (!verified && !w->abort_accepted)
+            violation(w, CAMPAIGN_RULE_UNCLAMP, "clamp released, drone %u %s, pack %s", pd ? pd->d.cfg.sysid : 0,
+                      pd ? sim_drone_state_name(pd->d.state) : "?", t->drone_battery_latched ? "latched" : "missing");
+        if (t->head_in_pad_zone || t->stroke_pos > 0)
+            violation(w, CAMPAIGN_RULE_UNCLAMP, "clamp released with the robot in the pad zone (x %.1f mm)", t->x_mm);
+    }
+    w->prev_clamp_cmd = clamp_cmd;
+    if (!t->drone_present)
+        w->abort_accepted = false;
+
+    /* (d) what the plant refused as physically impossible */
+    if (t->collisions != w->base_collisions) {
+        if (!any_lie(w))
+            violation(w, CAMPAIGN_RULE_PHYSICAL, "plant counted a collision (%u)", t->collisions);
+        w->base_collisions = t->collisions;
+    }
+    if (t->takeoff_while_clamped != w->base_takeoff_held) {
+        violation(w, CAMPAIGN_RULE_PHYSICAL, "drone tried to take off while held (%u)", t->takeoff_while_clamped);
+        w->base_takeoff_held = t->takeoff_while_clamped;
+    }
+    if (t->plant_fault != w->prev_plant_fault) {
+        bool interlock = (t->plant_fault >= PF_X_NOT_HOMED && t->plant_fault <= PF_IL_CENTER_WITH_ROBOT);
+        if (interlock && !any_lie(w))
+            violation(w, CAMPAIGN_RULE_PHYSICAL, "plant refused a command: fault code %u", t->plant_fault);
+        w->prev_plant_fault = t->plant_fault;
+    }
+
+    /* (e) e-stop: no motion from two scans after it until an operator Start/Unhold after
+     * its release */
+    if (w->estop_latched && motion && w->now_ms > w->estop_at_ms + 2u * w->scan_ms)
+        violation(w, CAMPAIGN_RULE_ESTOP, "motion commanded %.3f s after the e-stop, no Start since its release",
+                  (double)(w->now_ms - w->estop_at_ms) / 1000.0);
+
+    /* (f) nothing moves before the inventory agrees with the sensors */
+    if (!w->out.reconciled && motion)
+        violation(w, CAMPAIGN_RULE_RECONCILE, "motion commanded before reconciliation");
+
+    /* (g) comm loss: a safe state within comm_loss_ms and a few scans */
+    if (w->comm_down && w->now_ms - w->comm_down_since_ms > (uint64_t)w->cfg.comm_loss_ms + 3u * w->scan_ms &&
+        station_states[w->out.state].robot_moves)
+        violation(w, CAMPAIGN_RULE_COMM_LOSS, "plant link down %.3f s, station still %s",
+                  (double)(w->now_ms - w->comm_down_since_ms) / 1000.0, station_state_name(w->out.state));
+}
+
+/* ---- outputs ------------------------------------------------------------------------------ */
+
+static void account(struct cp_world *w)
+{
+    const struct station_outputs *o = &w->out;
+    for (int i = 0; i < o->n_events; i++)
+        trace(w, "core %s -> %s: %s", o->events[i].from, o->events[i].to, o->events[i].reason);
+    for (int i = 0; i < o->n_alarm_events; i++)
+        trace(w, "alarm %s %s (%d)", diag_name(o->alarm_events[i].alarm), o->alarm_events[i].raised ? "raised" : "cleared",
+              o->alarm_events[i].detail);
+    for (int i = 0; i < o->n_msgs; i++) {
+        const struct station_drone_msg *m = &o->msgs[i];
+        if (m->kind == STATION_MSG_PROGRESS || m->kind == STATION_MSG_QUEUED)
+            continue;
+        trace(w, "to drone %u: kind %d param %d", m->sysid, (int)m->kind, (int)m->param);
+        switch (m->kind) {
+        case STATION_MSG_CLEARED_TO_LAND:
+            if (w->open_sysid)
+                w->r->swaps_aborted++;
+            w->open_sysid = m->sysid;
+            w->r->swaps_started++;
+            w->last_progress_ms = w->now_ms;
+            break;
+        case STATION_MSG_CLEARED_TAKEOFF:
+            if (w->open_sysid == m->sysid) {
+                w->r->swaps_completed++;
+                w->open_sysid = 0;
+                w->last_progress_ms = w->now_ms;
+                if (w->touch_ms) {
+                    double s = (double)(w->now_ms - w->touch_ms) / 1000.0;
+                    w->r->onpad_sum_s += s;
+                    w->r->onpad_n++;
+                    if (s > w->r->onpad_max_s)
+                        w->r->onpad_max_s = s;
+                    if (w->r->onpad_min_s == 0 || s < w->r->onpad_min_s)
+                        w->r->onpad_min_s = s;
+                }
+            }
+            break;
+        case STATION_MSG_SWAP_ABORTED:
+        case STATION_MSG_DENIED:
+            if (w->open_sysid == m->sysid) {
+                w->r->swaps_aborted++;
+                w->open_sysid = 0;
+                w->last_progress_ms = w->now_ms;
+            }
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+static void hash_scan(struct cp_world *w)
+{
+    int32_t v[6] = { w->out.state, w->out.step, (int32_t)lround(w->truth.x_mm * 10), (int32_t)lround(w->truth.z_mm * 10),
+                     (int32_t)w->committed_seq, (int32_t)w->truth.n_batteries };
+    hash_bytes(w, v, sizeof v);
+}
+
+static void scan(struct cp_world *w)
+{
+    uint64_t t = w->now_ms + w->scan_ms;
+    sim_plant_step(w->plant, (uint32_t)(t - sim_plant_now_ms(w->plant)));
+    w->now_ms = t;
+    scenario(w);
+    bool was_present = w->truth.drone_present;
+    drones_step(w);
+    sim_plant_truth(w->plant, &w->truth);
+    if (w->truth.drone_present && !was_present)
+        w->touch_ms = w->now_ms;
+    else if (!w->truth.drone_present)
+        w->touch_ms = 0;
+    operator(w);
+    run_commits(w);
+    char err[160];
+    plantio_read(&w->io, (unsigned)w->pc.n_slots, &w->in.plant, err, sizeof err);
+    fill_inventory(w);
+    dronelink_fill_inputs(&w->dl, w->in.drones);
+    station_step(&w->st, &w->in, w->now_ms, &w->out);
+    plantio_write(&w->io, (unsigned)w->pc.n_slots, &w->out.plant, err, sizeof err);
+    operator_reply(w);
+    account(w);
+    schedule_commits(w);
+    station_to_drones(w);
+    sim_plant_truth(w->plant, &w->truth);
+    check_rules(w);
+    w->prev = w->truth;
+    w->have_prev = true;
+    hash_scan(w);
+    w->r->scans++;
+}
+
+/* ---- commissioning for the naive order ---------------------------------------------------- */
+
+/* The naive order stores the old pack before it fetches the fresh one, so it needs a free
+ * slot. Before the controller starts, the plant is driven straight on its register map:
+ * the pack of slot 0 goes into a drone that came without one, and that drone leaves. */
+enum bare_op { BARE_COIL, BARE_REG, BARE_WAIT, BARE_LAND, BARE_TAKEOFF };
+
+static const struct {
+    enum bare_op op;
+    unsigned addr, value;
+} commission_ops[] = {
+    { BARE_COIL, REGMAP_CO_Z_HOME, 1 }, { BARE_WAIT, REGMAP_DI_Z_HOMED, 1 },
+    { BARE_COIL, REGMAP_CO_X_HOME, 1 }, { BARE_WAIT, REGMAP_DI_X_HOMED, 1 },
+    { BARE_COIL, REGMAP_CO_X_HOME, 0 }, { BARE_COIL, REGMAP_CO_Z_HOME, 0 },
+    { BARE_REG, REGMAP_HR_CAROUSEL_TARGET, 0 }, { BARE_COIL, REGMAP_CO_CAROUSEL_ENABLE, 1 },
+    { BARE_WAIT, REGMAP_DI_CAROUSEL_IN_POS, 1 },
+    { BARE_REG, REGMAP_HR_Z_TARGET, 1500 }, { BARE_COIL, REGMAP_CO_Z_ENABLE, 1 },
+    { BARE_WAIT, REGMAP_DI_Z_BUSY, 1 }, { BARE_WAIT, REGMAP_DI_Z_IN_POS, 1 },
+    { BARE_COIL, REGMAP_CO_STROKE_EXTEND, 1 }, { BARE_WAIT, REGMAP_DI_STROKE_EXTENDED, 1 },
+    { BARE_COIL, REGMAP_CO_GRIP_A_CLOSE, 1 }, { BARE_WAIT, REGMAP_DI_GRIP_A_HOLDING, 1 },
+    { BARE_COIL, REGMAP_CO_STROKE_EXTEND, 0 }, { BARE_WAIT, REGMAP_DI_STROKE_RETRACTED, 1 },
+    { BARE_REG, REGMAP_HR_Z_TARGET, 0 }, { BARE_WAIT, REGMAP_DI_Z_BUSY, 1 }, { BARE_WAIT, REGMAP_DI_Z_IN_POS, 1 },
+    { BARE_LAND, 0, 0 },
+    { BARE_COIL, REGMAP_CO_CENTER_CLOSE, 1 }, { BARE_WAIT, REGMAP_DI_CENTER_CLOSED, 1 },
+    { BARE_COIL, REGMAP_CO_CLAMP_LOCK, 1 }, { BARE_WAIT, REGMAP_DI_CLAMP_LOCKED, 1 },
+    { BARE_REG, REGMAP_HR_X_TARGET, 6000 }, { BARE_COIL, REGMAP_CO_X_ENABLE, 1 },
+    { BARE_WAIT, REGMAP_DI_X_BUSY, 1 }, { BARE_WAIT, REGMAP_DI_X_IN_POS, 1 },
+    { BARE_COIL, REGMAP_CO_STROKE_EXTEND, 1 }, { BARE_WAIT, REGMAP_DI_STROKE_EXTENDED, 1 },
+    { BARE_COIL, REGMAP_CO_GRIP_A_CLOSE, 0 }, { BARE_WAIT, REGMAP_DI_GRIP_A_OPEN, 1 },
+    { BARE_COIL, REGMAP_CO_STROKE_EXTEND, 0 }, { BARE_WAIT, REGMAP_DI_STROKE_RETRACTED, 1 },
+    { BARE_REG, REGMAP_HR_X_TARGET, 0 }, { BARE_WAIT, REGMAP_DI_X_BUSY, 1 }, { BARE_WAIT, REGMAP_DI_X_IN_POS, 1 },
+    { BARE_COIL, REGMAP_CO_CLAMP_LOCK, 0 }, { BARE_COIL, REGMAP_CO_CENTER_CLOSE, 0 },
+    { BARE_WAIT, REGMAP_DI_CENTER_OPEN, 1 }, { BARE_WAIT, REGMAP_DI_CLAMP_UNLOCKED, 1 },
+    { BARE_TAKEOFF, 0, 0 },
+};
+
+static int commission_free_slot(struct sim_plant *p)
+{
+    for (size_t i = 0; i < sizeof commission_ops / sizeof commission_ops[0]; i++) {
+        unsigned a = commission_ops[i].addr, v = commission_ops[i].value;
+        uint8_t bit = (uint8_t)v;
+        uint16_t reg = (uint16_t)v;
+        bool has = false;
+        int rc = 0;
+        switch (commission_ops[i].op) {
+        case BARE_COIL: rc = sim_plant_write_coils(p, a, 1, &bit); break;
+        case BARE_REG: rc = sim_plant_write_regs(p, a, 1, &reg); break;
+        case BARE_LAND: rc = sim_plant_drone_land(p, NULL); break;
+        case BARE_TAKEOFF: rc = sim_plant_drone_takeoff(p, NULL, &has) == 0 && has ? 0 : -1; break;
+        case BARE_WAIT:
+            rc = -1;
+            for (int t = 0; t < 20000 && rc; t++) {
+                uint8_t b = 0;
+                sim_plant_read_bits(p, SIM_DI, a, 1, &b);
+                if (b == v)
+                    rc = 0;
+                else
+                    sim_plant_step(p, 1);
+            }
+            break;
+        }
+        if (rc)
+            return -1;
+    }
+    return 0;
+}
+
+/* ---- life cycle ------------------------------------------------------------------------------ */
+
+static int world_init(struct cp_world *w, const struct campaign_opts *o, struct campaign_result *r)
+{
+    w->o = o;
+    w->r = r;
+    w->scan_ms = o->scan_ms ? o->scan_ms : 20;
+    w->hash = 1469598103934665603ull;
+    plantcfg_defaults(&w->pc);
+    station_cfg_defaults(&w->cfg);
+    w->cfg.sequence = o->sequence;
+    sim_rng_seed(&w->rng, o->seed * 0x9E3779B97F4A7C15ull + 7);
+    w->plant = sim_plant_new(&w->pc, o->seed);
+    if (!w->plant)
+        return -1;
+    plantio_sim_backend(&w->sim_io, w->plant);
+    w->io = (struct plantio_backend){ "in-process plant with comm loss", w, io_read_di, io_read_ir, io_read_co,
+                                      io_write_co, io_write_hr, io_close };
+    char err[128];
+    if (dronelink_init(&w->dl, CP_STATION_SYSID, NULL, false, "", err, sizeof err) != 0)
+        return -1;
+    mav_parser_init(&w->radio, NULL);
+    w->op_tx = (struct mav_tx){ .sysid = CP_STATION_SYSID, .compid = DPROTO_STATION_COMPID };
+    w->out.step = -1;
+    w->op_state = -1;
+    for (int s = 0; s < w->pc.n_slots; s++)
+        w->packs[w->n_packs++] = (struct cp_pack){ 0x5A000001u + (uint32_t)s, { STATION_PLACE_SLOT, s } };
+    if (o->sequence == SWAPSEQ_NAIVE) {
+        if (commission_free_slot(w->plant) != 0)
+            return -1;
+        w->packs[0].loc = (struct station_location){ STATION_PLACE_NONE, 0 };
+        w->now_ms = sim_plant_now_ms(w->plant);
+    }
+    if (station_init(&w->st, &w->cfg, &w->pc, w->now_ms) != 0)
+        return -1;
+    station_inputs_init(&w->in);
+    if (plantio_readback(&w->io, &w->in.plant, err, sizeof err) != 0)
+        return -1;
+    w->last_progress_ms = w->now_ms;
+    w->n_drones = o->n_drones ? o->n_drones : 1 + sim_rng_below(&w->rng, CP_MAX_DRONES);
+    if (w->n_drones > CP_MAX_DRONES)
+        w->n_drones = CP_MAX_DRONES;
+    w->next_spare_tag = 0x5C000001u;
+    for (unsigned i = 0; i < w->n_drones; i++) {
+        struct sim_battery b;
+        new_pack(w, &b, 0x5B000001u + i, 0.6 + sim_rng_range(&w->rng, 0, 0.35));
+        drone_start(w, i, &b);
+    }
+    w->fault_rate = o->faults ? 0.5 + sim_rng_range(&w->rng, 0, 2.0) : 0;
+    if (o->faults) {
+        w->next_fault_ms = gap_ms(w, 60.0 / w->fault_rate);
+        w->next_mis_ms = gap_ms(w, 90.0 / w->fault_rate);
+        w->next_comm_ms = gap_ms(w, 240.0 / w->fault_rate);
+        w->next_crash_ms = gap_ms(w, 900.0 / w->fault_rate);
+        w->next_noise_ms = gap_ms(w, 600.0 / w->fault_rate);
+    }
+    return 0;
+}
+
+static void stall_report(struct cp_world *w)
+{
+    FILE *f = report_file(w);
+    fprintf(f, "campaign: STALL seed %" PRIu64 " at %.3f s: no swap ended for %.0f s; state %s step %s alarms %#" PRIx64 "\n",
+            w->o->seed, (double)w->now_ms / 1000.0, (double)(w->now_ms - w->last_progress_ms) / 1000.0,
+            station_state_name(w->out.state), swapseq_name(w->out.step), w->out.alarms_active);
+    const struct sim_truth *t = &w->truth;
+    fprintf(f, "  plant: x %.1f mm z %.1f mm stroke %.2f clamp %.2f centre %.2f drone %s, fault %u, carousel %d, "
+               "grippers %.2f/%.2f\n", t->x_mm, t->z_mm, t->stroke_pos, t->clamp_pos, t->center_pos,
+            t->drone_present ? "on the pad" : "none", t->plant_fault, t->carousel_slot, t->grip_a_pos, t->grip_b_pos);
+    for (unsigned i = 0; i < w->n_drones; i++)
+        fprintf(f, "  drone %u: %s\n", w->drones[i].d.cfg.sysid, sim_drone_state_name(w->drones[i].d.state));
+    for (int i = 0; i < w->n_faults; i++)
+        fprintf(f, "  fault active: %s a=%d b=%d\n", sim_fault_name(w->faults[i].f.kind), w->faults[i].f.a, w->faults[i].f.b);
+    dump_trace(w);
+    fprintf(f, "  replay: campaign --seed %" PRIu64 " --count %u%s\n", w->o->seed, w->o->swaps,
+            w->o->faults ? "" : " --clean");
+}
+
+int campaign_run(const struct campaign_opts *o, struct campaign_result *r)
+{
+    memset(r, 0, sizeof *r);
+    r->seed = o->seed;
+    if (!o->swaps || o->sequence < 0 || o->sequence >= SWAPSEQ_ORDER_COUNT)
+        return -1;
+    struct cp_world *w = calloc(1, sizeof *w);
+    if (!w)
+        return -1;
+    if (world_init(w, o, r) != 0) {
+        sim_plant_free(w->plant);
+        free(w);
+        return -1;
+    }
+    uint64_t budget = o->max_virtual_ms ? o->max_virtual_ms : (uint64_t)o->swaps * 600000u;
+    while (r->swaps_completed + r->swaps_aborted < o->swaps) {
+        scan(w);
+        if (o->stop_at_first && r->violations)
+            break;
+        if (w->now_ms - w->last_progress_ms > CP_STALL_MS || w->now_ms > budget) {
+            r->stalled = true;
+            stall_report(w);
+            break;
+        }
+    }
+    r->virtual_ms = w->now_ms;
+    r->trace_hash = w->hash;
+    sim_plant_free(w->plant);
+    free(w);
+    return r->violations || r->stalled ? 1 : 0;
+}
+
+void campaign_result_add(struct campaign_result *t, const struct campaign_result *r)
+{
+    t->swaps_started += r->swaps_started;
+    t->swaps_completed += r->swaps_completed;
+    t->swaps_aborted += r->swaps_aborted;
+    t->violations += r->violations;
+    for (int i = 0; i < CAMPAIGN_RULE_COUNT; i++)
+        t->violations_by_rule[i] += r->violations_by_rule[i];
+    if (!t->first_violation[0] && r->first_violation[0])
+        snprintf(t->first_violation, sizeof t->first_violation, "%s", r->first_violation);
+    t->stalled = t->stalled || r->stalled;
+    t->virtual_ms += r->virtual_ms;
+    t->scans += r->scans;
+    t->trace_hash = (t->trace_hash ^ r->trace_hash) * 1099511628211ull;
+    t->faults_injected += r->faults_injected;
+    t->misbehaviours += r->misbehaviours;
+    t->comm_losses += r->comm_losses;
+    t->restarts += r->restarts;
+    t->operator_cmds += r->operator_cmds;
+    t->operator_refused += r->operator_refused;
+    t->drones_dispatched += r->drones_dispatched;
+    t->drones_removed += r->drones_removed;
+    t->blind_arming_scans += r->blind_arming_scans;
+    t->onpad_sum_s += r->onpad_sum_s;
+    t->onpad_n += r->onpad_n;
+    if (r->onpad_max_s > t->onpad_max_s)
+        t->onpad_max_s = r->onpad_max_s;
+    if (r->onpad_n && (t->onpad_min_s == 0 || r->onpad_min_s < t->onpad_min_s))
+        t->onpad_min_s = r->onpad_min_s;
+}

@@ -1,0 +1,202 @@
+/* A whole station as real processes, for tests and benchmarks; see rig.h. */
+#include "rig.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "proc.h"
+
+static int fail(struct rig *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int fail(struct rig *r, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->err, sizeof r->err, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static void path(char *out, const struct rig *r, const char *name)
+{
+    snprintf(out, RIG_PATH, "%s/%s", r->dir, name);
+}
+
+static void nap_ms(int ms)
+{
+    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+    nanosleep(&ts, NULL);
+}
+
+json_t *rig_request(const char *sock, const char *line, int timeout_ms)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return NULL;
+    struct sockaddr_un a = { .sun_family = AF_UNIX };
+    snprintf(a.sun_path, sizeof a.sun_path, "%s", sock);
+    struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        close(fd);
+        return NULL;
+    }
+    size_t len = strlen(line);
+    if (write(fd, line, len) != (ssize_t)len || write(fd, "\n", 1) != 1) {
+        close(fd);
+        return NULL;
+    }
+    size_t cap = 1 << 16, have = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        if (have + 1 >= cap) {
+            char *nb = realloc(buf, cap *= 2);
+            if (!nb)
+                break;
+            buf = nb;
+        }
+        ssize_t n = read(fd, buf + have, cap - 1 - have);
+        if (n <= 0)
+            break;
+        have += (size_t)n;
+        if (memchr(buf + have - (size_t)n, '\n', (size_t)n))
+            break;
+    }
+    close(fd);
+    if (!buf)
+        return NULL;
+    buf[have] = 0;
+    json_error_t err;
+    json_t *j = json_loads(buf, JSON_DISABLE_EOF_CHECK, &err);
+    free(buf);
+    return j;
+}
+
+json_t *rig_swapd(struct rig *r, const char *line) { return rig_request(r->swapd_sock, line, 3000); }
+json_t *rig_sim(struct rig *r, const char *line) { return rig_request(r->sim_sock, line, 3000); }
+
+int rig_start_sim(struct rig *r, const char *speed)
+{
+    r->speed = speed;
+    if (proc_mkdtemp(r->dir, sizeof r->dir, "swap-rig") != 0)
+        return fail(r, "cannot make a scratch directory");
+    char bin[512], cfg[512], portfile[RIG_PATH], log[RIG_PATH];
+    path(r->sim_sock, r, "sim.sock");
+    path(r->swapd_sock, r, "swapd.sock");
+    path(r->db, r, "swapd.db");
+    path(r->cmdlog, r, "commands.log");
+    path(r->ptyfile, r, "pty");
+    path(r->swapd_log, r, "swapd.log");
+    path(portfile, r, "port");
+    path(log, r, "swapsim.log");
+    char *argv[] = { (char *)proc_bin("swapsim", bin, sizeof bin), "--config",
+                     (char *)proc_config("plant.ini", cfg, sizeof cfg), "--port", "0", "--port-file",
+                     portfile, "--control", r->sim_sock, "--seed", "7", "--realtime-factor",
+                     (char *)speed, "--log-commands", r->cmdlog, NULL };
+    r->sim = proc_spawn(argv, log);
+    if (proc_wait_number(portfile, &r->port, r->sim, 10000) != 0 ||
+        proc_wait_path(r->sim_sock, r->sim, 10000) != 0)
+        return fail(r, "swapsim did not come up (see %s)", log);
+    /* Charged packs in every slot, so the first swap need not wait for a charge. */
+    for (unsigned s = 0; s < 8; s++) {
+        char line[128];
+        snprintf(line, sizeof line, "{\"cmd\":\"set_battery\",\"tag\":%u,\"soc\":1.0}", 0x5A000001u + s);
+        json_t *rep = rig_sim(r, line);
+        bool ok = rep && json_is_true(json_object_get(rep, "ok"));
+        json_decref(rep);
+        if (!ok)
+            return fail(r, "set_battery %u failed", s);
+    }
+    return 0;
+}
+
+int rig_start_drones(struct rig *r, const char *n, const char *flight_s)
+{
+    char bin[512], cfg[512], log[RIG_PATH];
+    path(log, r, "dronesim.log");
+    char *argv[] = { (char *)proc_bin("dronesim", bin, sizeof bin), "--link", "pty:new", "--link-file",
+                     r->ptyfile, "--swapsim-control", r->sim_sock, "--drones", (char *)n, "--soc", "0.4",
+                     "--flight-s", (char *)flight_s, "--return-s", "1", "--time-scale", (char *)r->speed,
+                     "--seed", "3", "--plant-config", (char *)proc_config("plant.ini", cfg, sizeof cfg), NULL };
+    r->drones = proc_spawn(argv, log);
+    if (proc_wait_path(r->ptyfile, r->drones, 10000) != 0)
+        return fail(r, "dronesim did not come up (see %s)", log);
+    /* The link file is written whole (renamed into place), so one read suffices. */
+    FILE *f = fopen(r->ptyfile, "r");
+    if (!f || !fgets(r->pty, sizeof r->pty, f)) {
+        if (f)
+            fclose(f);
+        return fail(r, "dronesim wrote no pty path");
+    }
+    fclose(f);
+    r->pty[strcspn(r->pty, "\n")] = 0;
+    return 0;
+}
+
+int rig_start_swapd(struct rig *r, const char *config, bool autostart)
+{
+    char bin[512], plant[512], cfg[600], plantarg[64], link[RIG_PATH + 8];
+    const char *src = getenv("SWAP_SRC");
+    snprintf(cfg, sizeof cfg, "%s/%s", src && *src ? src : ".", config);
+    snprintf(plantarg, sizeof plantarg, "127.0.0.1:%ld", r->port);
+    snprintf(link, sizeof link, "pty:%s", r->pty);
+    char *argv[] = { (char *)proc_bin("swapd", bin, sizeof bin), "--config", cfg, "--plant-config",
+                     (char *)proc_config("plant.ini", plant, sizeof plant), "--db", r->db, "--control",
+                     r->swapd_sock, "--plant", plantarg, "--link", link, autostart ? "--start" : NULL, NULL };
+    unlink(r->swapd_sock);
+    r->swapd = proc_spawn(argv, r->swapd_log);
+    if (proc_wait_path(r->swapd_sock, r->swapd, 10000) != 0)
+        return fail(r, "swapd did not come up (see %s)", r->swapd_log);
+    return 0;
+}
+
+void rig_stop_all(struct rig *r)
+{
+    if (r->swapd > 0)
+        proc_stop(r->swapd, 5000);
+    if (r->drones > 0)
+        proc_stop(r->drones, 5000);
+    if (r->sim > 0)
+        proc_stop(r->sim, 5000);
+    r->swapd = r->drones = r->sim = 0;
+    if (r->dir[0])
+        proc_rmtree(r->dir);
+}
+
+json_t *rig_status(struct rig *r)
+{
+    json_t *rep = rig_swapd(r, "{\"cmd\":\"status\"}");
+    json_t *res = rep ? json_incref(json_object_get(rep, "result")) : NULL;
+    json_decref(rep);
+    return res;
+}
+
+long long rig_swaps(struct rig *r)
+{
+    json_t *s = rig_status(r);
+    long long n = s && json_object_get(s, "swaps") ? json_integer_value(json_object_get(s, "swaps")) : -1;
+    json_decref(s);
+    return n;
+}
+
+bool rig_wait_swaps(struct rig *r, long long n, int timeout_ms)
+{
+    long long end = proc_now_ms() + timeout_ms;
+    while (proc_now_ms() < end) {
+        if (rig_swaps(r) >= n)
+            return true;
+        if (!proc_alive(r->swapd)) {
+            fail(r, "swapd died (see %s)", r->swapd_log);
+            return false;
+        }
+        nap_ms(50);
+    }
+    fail(r, "fewer than %lld swaps in %d ms", n, timeout_ms);
+    return false;
+}

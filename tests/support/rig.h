@@ -1,0 +1,44 @@
+/* Test support: a whole station as real processes — swapsim (Modbus TCP), dronesim
+ * (MAVLink over a pseudo-terminal) and swapd — in a scratch directory, started by pid,
+ * waited on by probing, and stopped by pid; plus one-line JSON requests to their
+ * control sockets. Used by the end-to-end tests and the station benchmark. */
+#ifndef SWAP_TEST_RIG_H
+#define SWAP_TEST_RIG_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#define RIG_PATH 320
+
+struct rig {
+    char dir[256];
+    const char *speed;          /* plant and drone time per wall time, e.g. "3" */
+    pid_t sim, drones, swapd;
+    long port;
+    char sim_sock[RIG_PATH], swapd_sock[RIG_PATH], pty[RIG_PATH], db[RIG_PATH];
+    char cmdlog[RIG_PATH], ptyfile[RIG_PATH], swapd_log[RIG_PATH];
+    char err[512];              /* why the last rig_* call failed */
+};
+
+/* Creates the scratch directory and starts swapsim with a charged magazine. */
+int rig_start_sim(struct rig *r, const char *speed);
+/* Starts n drones on a new pty, flying flight_s before they come back. */
+int rig_start_drones(struct rig *r, const char *n, const char *flight_s);
+/* Starts swapd on the rig's plant and drones with config (a path relative to the
+ * source tree); autostart resets and starts the station once it has reconciled. */
+int rig_start_swapd(struct rig *r, const char *config, bool autostart);
+/* Stops what is running (swapd, drones, plant) by pid and removes the directory. */
+void rig_stop_all(struct rig *r);
+
+/* One request line on a newline-JSON Unix socket; the parsed reply or NULL. */
+json_t *rig_request(const char *sock, const char *line, int timeout_ms);
+json_t *rig_swapd(struct rig *r, const char *line);
+json_t *rig_sim(struct rig *r, const char *line);
+/* swapd's status result (new reference) or NULL; its "swaps" count or -1. */
+json_t *rig_status(struct rig *r);
+long long rig_swaps(struct rig *r);
+/* Polls until swapd reports at least n swaps; false on timeout or if swapd died. */
+bool rig_wait_swaps(struct rig *r, long long n, int timeout_ms);
+
+#endif
