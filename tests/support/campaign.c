@@ -771,7 +771,8 @@ static void operator(struct cp_world *w)
     bool jog_state = s == ST_STOPPED || s == ST_IDLE || s == ST_ABORTED || s == ST_HELD;
     bool head_near = w->in.plant.valid && w->in.plant.x_pos_mm >= w->pc.x_pad_zone_mm - w->pc.position_tolerance_mm - 1;
     if (stranded && held_drone && w->now_ms - w->stranded_since_ms > 3000 && w->out.reconciled) {
-        if ((head_near || w->truth.stroke_pos > 0) && jog_state) {
+        bool ready = w->in.plant.valid && w->in.plant.plant_ready;
+        if ((head_near || w->truth.stroke_pos > 0) && jog_state && ready) {
             if (w->out.mode != STATION_MODE_MAINTENANCE) {
                 w->in.op.op = STATION_OP_MODE;
                 w->in.op.mode = STATION_MODE_MAINTENANCE;
@@ -828,6 +829,9 @@ static void operator(struct cp_world *w)
         command(w, STATION_CMD_RESET);
         break;
     case ST_IDLE:
+        /* a latched plant fault needs the reset pulse of Stop + Reset */
+        if (w->in.plant.valid && !w->in.plant.plant_ready)
+            w->need_stop = true;
         command(w, w->need_stop ? STATION_CMD_STOP : STATION_CMD_START);
         w->need_stop = false;
         break;
