@@ -29,6 +29,7 @@ static void usage(FILE *f)
             "  --quiet         only the summary\n"
             "  --trace         print every event of every world as it happens\n"
             "  --without KIND  never inject this plant fault (axis_jam, guard_open, ...); repeatable\n"
+            "  --careless      the operator also jogs during an e-stop or an armed-drone alarm\n"
             "Exit codes: 0 no violation, 1 violation or stall, 2 usage.\n");
 }
 
@@ -59,10 +60,12 @@ int main(int argc, char **argv)
         { "keep-going", no_argument, NULL, 'g' },   { "quiet", no_argument, NULL, 'q' },
         { "trace", no_argument, NULL, 't' },
         { "without", required_argument, NULL, 'w' },
+        { "careless", no_argument, NULL, 'C' },
         { "help", no_argument, NULL, 'h' },         { 0, 0, 0, 0 },
     };
     uint64_t seed = 1, count = 10000, per_world = 25, drones = 0;
     unsigned without = 0;
+    bool careless = false;
     bool clean = false, naive = false, keep_going = false, quiet = false, trace = false;
     int c;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -77,6 +80,7 @@ int main(int argc, char **argv)
         case 'g': keep_going = true; break;
         case 'q': quiet = true; break;
         case 't': trace = true; break;
+        case 'C': careless = true; break;
         case 'w': {
             int k = sim_fault_from_name(optarg);
             if (k <= 0) {
@@ -119,6 +123,7 @@ int main(int argc, char **argv)
             .report = stderr,
             .trace = trace ? stdout : NULL,
             .without = without,
+            .careless = careless,
         };
         struct campaign_result r;
         int rc = campaign_run(&o, &r);

@@ -134,7 +134,7 @@ struct cp_world {
     /* rule state */
     struct sim_truth truth, prev;
     bool have_prev;
-    bool prev_clamp_cmd;
+    bool prev_clamp_cmd, pad_lie_prev;
     uint64_t arm_obs_since_ms, arm_any_since_ms;
     bool estop_latched, estop_released;
     uint64_t estop_at_ms;
@@ -470,19 +470,16 @@ static void drones_step(struct cp_world *w)
     }
 }
 
-static bool in_window(const struct cp_drone *cd, enum sim_drone_mis kind, uint64_t t)
+/* Has the station been told, since `since`, that this drone is armed? (Its radio may be
+ * silent, lie about its system id, or simply not have sent its next heartbeat yet.) */
+static bool station_heard_armed(const struct cp_world *w, const struct cp_drone *cd, uint64_t since)
 {
-    for (int i = 0; i < cd->n_win; i++)
-        if (cd->win[i].kind == kind && t >= cd->win[i].start_ms && t < cd->win[i].end_ms)
-            return true;
+    for (int i = 0; i < STATION_MAX_DRONES; i++) {
+        const struct dronelink_drone *d = &w->dl.drones[i];
+        if (d->sysid == cd->d.cfg.sysid)
+            return d->armed && d->last_heartbeat_ms >= since;
+    }
     return false;
-}
-
-/* Could the station hear this drone's heartbeat now? */
-static bool observable(const struct cp_world *w, const struct cp_drone *cd)
-{
-    return sim_drone_powered(&cd->d) && !in_window(cd, SIM_DRONE_MIS_LINK_LOSS, w->now_ms) &&
-           !in_window(cd, SIM_DRONE_MIS_WRONG_SYSID, w->now_ms);
 }
 
 static void station_to_drones(struct cp_world *w)
@@ -771,7 +768,10 @@ static void operator(struct cp_world *w)
     bool jog_state = s == ST_STOPPED || s == ST_IDLE || s == ST_ABORTED || s == ST_HELD;
     bool head_near = w->in.plant.valid && w->in.plant.x_pos_mm >= w->pc.x_pad_zone_mm - w->pc.position_tolerance_mm - 1;
     if (stranded && held_drone && w->now_ms - w->stranded_since_ms > 3000 && w->out.reconciled) {
-        bool ready = w->in.plant.valid && w->in.plant.plant_ready;
+        /* A careful operator does not jog while the station shows an e-stop or an armed
+         * drone; a careless one does (the core must refuse what is unsafe). */
+        uint64_t halt = (1ull << DIAG_ESTOP) | (1ull << DIAG_DRONE_ARMED);
+        bool ready = w->in.plant.valid && w->in.plant.plant_ready && (w->o->careless || !(w->out.alarms_active & halt));
         if ((head_near || w->truth.stroke_pos > 0) && jog_state && ready) {
             if (w->out.mode != STATION_MODE_MAINTENANCE) {
                 w->in.op.op = STATION_OP_MODE;
@@ -1012,17 +1012,17 @@ static void check_rules(struct cp_world *w)
     /* (a) an armed drone on the pad */
     struct cp_drone *pd = pad_drone(w);
     bool armed = pd && sim_drone_armed(&pd->d);
-    bool obs = pd && observable(w, pd);
     if (armed) {
         if (!w->arm_any_since_ms)
             w->arm_any_since_ms = w->now_ms;
-        if (obs && !w->arm_obs_since_ms)
+        if (!w->arm_obs_since_ms && station_heard_armed(w, pd, w->arm_any_since_ms))
             w->arm_obs_since_ms = w->now_ms;
     } else {
         w->arm_any_since_ms = w->arm_obs_since_ms = 0;
     }
     /* With the clamp sensors lying, the station cannot know the drone is held. */
     bool exposed = t->head_in_pad_zone || (t->drone_clamped && !lie_active(w, LIE_PAD));
+    bool obs = w->arm_obs_since_ms != 0;
     if (armed && exposed && !obs)
         w->r->blind_arming_scans++;
     if (armed && w->have_prev && !w->prev.head_in_pad_zone && t->head_in_pad_zone) {
@@ -1051,13 +1051,16 @@ static void check_rules(struct cp_world *w)
 
     /* (c) releasing the clamp over a drone */
     bool clamp_cmd = o->co[REGMAP_CO_CLAMP_LOCK];
-    if (w->prev_clamp_cmd && !clamp_cmd && t->drone_present) {
+    bool pad_lie = lie_active(w, LIE_PAD) || w->pad_lie_prev;
+    w->pad_lie_prev = lie_active(w, LIE_PAD);
+    if (w->prev_clamp_cmd && !clamp_cmd && t->drone_present && !pad_lie) {
         bool verified = t->drone_battery_latched && pd && pd->d.state == SIM_DRONE_WAIT_TAKEOFF;
         if (!verified && !w->abort_accepted)
             violation(w, CAMPAIGN_RULE_UNCLAMP, "clamp released, drone %u %s, pack %s", pd ? pd->d.cfg.sysid : 0,
                       pd ? sim_drone_state_name(pd->d.state) : "?", t->drone_battery_latched ? "latched" : "missing");
-        if (t->head_in_pad_zone || t->stroke_pos > 0)
-            violation(w, CAMPAIGN_RULE_UNCLAMP, "clamp released with the robot in the pad zone (x %.1f mm)", t->x_mm);
+        if (t->head_in_pad_zone)
+            violation(w, CAMPAIGN_RULE_UNCLAMP, "clamp released with the robot in the pad zone (x %.1f mm, stroke %.2f)",
+                      t->x_mm, t->stroke_pos);
     }
     w->prev_clamp_cmd = clamp_cmd;
     if (!t->drone_present)

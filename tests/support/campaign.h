@@ -41,6 +41,7 @@ struct campaign_opts {
     bool stop_at_first;       /* end the world at its first violation */
     FILE *trace;              /* every event as it happens (NULL: only the last ones in a report) */
     unsigned without;         /* plant faults never injected: bit (1 << enum sim_fault_kind) */
+    bool careless;            /* the operator also jogs while an e-stop or armed-drone alarm is on */
 };
 
 struct campaign_result {
