@@ -189,4 +189,4 @@ SEED  ?= 1
 COUNT ?= 10000
 $(BUILD)/bin/campaign: $(BUILD)/obj/tests/support/campaign.o
 campaign: $(BUILD)/bin/campaign
-	$(BUILD)/bin/campaign --seed $(SEED) --count $(COUNT)
+	$(BUILD)/bin/campaign --seed $(SEED) --count $(COUNT) --keep-going --quiet

@@ -146,7 +146,7 @@ int main(int argc, char **argv)
         fflush(stdout);
         if (rc != 0 && !keep_going)
             break;
-        if (ended == 0)
+        if (worlds >= count) /* bound: even worlds that stall before a swap ends cannot loop for ever */
             break;
     }
     double wall = cpu_s() - t0;

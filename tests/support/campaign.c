@@ -425,6 +425,8 @@ static void drone_start(struct cp_world *w, unsigned i, const struct sim_battery
     c.flight_s = 3.0 + sim_rng_range(&w->rng, 0.0, 40.0);
     c.return_ms = 1000 + sim_rng_below(&w->rng, 4000);
     c.hot_swap = w->o->faults && sim_rng_below(&w->rng, 4) == 0;
+    if (w->o->landing_ms)
+        c.landing_ms = w->o->landing_ms;
     struct sim_drone_pad pad = sim_drone_plant_pad(w->plant);
     sim_drone_init(&cd->d, &c, &pad, pack, w->o->seed * 64 + i + w->now_ms, NULL, w->now_ms);
     cd->n_win = 0;
@@ -771,7 +773,7 @@ static void operator(struct cp_world *w)
         /* A careful operator does not jog while the station shows an e-stop or an armed
          * drone; a careless one does (the core must refuse what is unsafe). */
         uint64_t halt = (1ull << DIAG_ESTOP) | (1ull << DIAG_DRONE_ARMED);
-        bool ready = w->in.plant.valid && w->in.plant.plant_ready && (w->o->careless || !(w->out.alarms_active & halt));
+        bool ready = w->o->careless || (w->in.plant.valid && w->in.plant.plant_ready && !(w->out.alarms_active & halt));
         if ((head_near || w->truth.stroke_pos > 0) && jog_state && ready) {
             if (w->out.mode != STATION_MODE_MAINTENANCE) {
                 w->in.op.op = STATION_OP_MODE;
@@ -1049,8 +1051,11 @@ static void check_rules(struct cp_world *w)
     /* (b) */
     check_inventory(w);
 
-    /* (c) releasing the clamp over a drone */
-    bool clamp_cmd = o->co[REGMAP_CO_CLAMP_LOCK];
+    /* (c) releasing the clamp over a drone: the coil the plant holds (a command that
+     * never reached the plant, e.g. during a comm loss, releases nothing) */
+    uint8_t coil = 0;
+    sim_plant_read_bits(w->plant, SIM_CO, REGMAP_CO_CLAMP_LOCK, 1, &coil);
+    bool clamp_cmd = coil != 0;
     bool pad_lie = lie_active(w, LIE_PAD) || w->pad_lie_prev;
     w->pad_lie_prev = lie_active(w, LIE_PAD);
     if (w->prev_clamp_cmd && !clamp_cmd && t->drone_present && !pad_lie) {
@@ -1160,19 +1165,25 @@ static void hash_scan(struct cp_world *w)
     hash_bytes(w, v, sizeof v);
 }
 
+/* Touchdown is timed from the plant's truth; a drone may land while it steps or while it
+ * handles the station's frames, both at the scan time. */
+static void refresh_truth(struct cp_world *w)
+{
+    sim_plant_truth(w->plant, &w->truth);
+    if (!w->truth.drone_present)
+        w->touch_ms = 0;
+    else if (!w->touch_ms)
+        w->touch_ms = w->now_ms;
+}
+
 static void scan(struct cp_world *w)
 {
     uint64_t t = w->now_ms + w->scan_ms;
     sim_plant_step(w->plant, (uint32_t)(t - sim_plant_now_ms(w->plant)));
     w->now_ms = t;
     scenario(w);
-    bool was_present = w->truth.drone_present;
     drones_step(w);
-    sim_plant_truth(w->plant, &w->truth);
-    if (w->truth.drone_present && !was_present)
-        w->touch_ms = w->now_ms;
-    else if (!w->truth.drone_present)
-        w->touch_ms = 0;
+    refresh_truth(w);
     operator(w);
     run_commits(w);
     char err[160];
@@ -1185,7 +1196,7 @@ static void scan(struct cp_world *w)
     account(w);
     schedule_commits(w);
     station_to_drones(w);
-    sim_plant_truth(w->plant, &w->truth);
+    refresh_truth(w);
     check_rules(w);
     w->prev = w->truth;
     w->have_prev = true;

@@ -42,6 +42,7 @@ struct campaign_opts {
     FILE *trace;              /* every event as it happens (NULL: only the last ones in a report) */
     unsigned without;         /* plant faults never injected: bit (1 << enum sim_fault_kind) */
     bool careless;            /* the operator also jogs while an e-stop or armed-drone alarm is on */
+    unsigned landing_ms;      /* drone descent after its clearance; 0: the drone model's default */
 };
 
 struct campaign_result {
