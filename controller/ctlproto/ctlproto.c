@@ -169,6 +169,9 @@ const struct ctlproto_cmd ctlproto_cmds[] = {
     { "ack", CTLPROTO_COMMAND,
       { { "alarm", I, true, NULL, "alarm id (see alarms)" } },
       command_fields, "acknowledge an alarm" },
+    { "adopt", CTLPROTO_COMMAND, NOARGS, command_fields,
+      "Held with inventory_mismatch: accept the sensors' view of where the packs are "
+      "(packs they cannot find go to quarantine); then unhold" },
 };
 const size_t ctlproto_n_cmds = sizeof ctlproto_cmds / sizeof ctlproto_cmds[0];
 

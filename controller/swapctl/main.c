@@ -68,6 +68,8 @@ static const struct cli_cmd cli_cmds[] = {
       { { NULL, NULL, 0, NULL, NULL } }, print_command },
     { "ack", { "alarm", NULL }, { "ALARM", NULL }, { 'i', 0 }, 1, 1,
       { { NULL, NULL, 0, NULL, NULL } }, print_command },
+    { "adopt", { NULL, NULL }, { NULL, NULL }, { 0, 0 }, 0, 0,
+      { { NULL, NULL, 0, NULL, NULL } }, print_command },
 };
 #define N_CLI ((int)(sizeof cli_cmds / sizeof cli_cmds[0]))
 
@@ -149,7 +151,8 @@ static void help_main(void)
            "  jog AXIS TARGET             maintenance mode only\n"
            "  retire BATTERY --reason TEXT\n"
            "  return BATTERY\n"
-           "  ack ALARM\n\n"
+           "  ack ALARM\n"
+           "  adopt                       after an inventory mismatch: the sensors are right\n\n"
            "Options: --socket PATH (default $SWAPD_SOCKET or %s), --json (replies as\n"
            "JSON lines), --timeout SEC (default 5). 'swapctl COMMAND --help' for details.\n\n"
            "Exit codes: 0 done; 1 refused by the station (not allowed in this state or\n"

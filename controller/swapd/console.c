@@ -181,6 +181,25 @@ static const char *drone_state(const struct swapd *d, const struct station_drone
     }
 }
 
+/* 1-based place in the core's landing queue (the order drones are cleared in), 0 if
+ * not queued. The link's own count only orders open requests by priority and would
+ * disagree with who lands next while a drone is on the pad. */
+static unsigned core_queue_pos(const struct swapd *d, uint8_t sysid)
+{
+    for (int i = 0; i < d->core.n_queue && i < STATION_MAX_DRONES; i++)
+        if (d->core.queue[i] == sysid)
+            return (unsigned)i + 1;
+    return 0;
+}
+
+static json_t *drone_battery_pct(const struct swapd *d, const struct station_drone_in *dr)
+{
+    if (!dr->battery_report_ms || !dr->battery_mV)
+        return json_null();
+    double cells = d->plant.battery_cells > 0 ? d->plant.battery_cells : 1;
+    return json_real(100.0 * health_soc_from_ocv(dr->battery_mV / 1000.0 / cells));
+}
+
 static json_t *do_drones(struct swapd *d)
 {
     json_t *arr = json_array(), *queue = json_array();
@@ -192,15 +211,15 @@ static json_t *do_drones(struct swapd *d)
                      d->core.now_ms - dr->last_heartbeat_ms > (uint64_t)d->station_cfg.drone_heartbeat_timeout_ms;
         char id[17];
         pack_id(dr->battery_tag, id);
-        unsigned pos = dronelink_queue_position(&d->drones, dr->sysid);
-        json_array_append_new(arr, json_pack("{s:i, s:s, s:b, s:o, s:n, s:o}", "sysid", dr->sysid,
+        unsigned pos = core_queue_pos(d, dr->sysid);
+        json_array_append_new(arr, json_pack("{s:i, s:s, s:b, s:o, s:o, s:o}", "sysid", dr->sysid,
                                              "state", drone_state(d, dr), "armed", dr->armed || stale,
                                              "battery", dr->battery_tag ? json_string(id) : json_null(),
-                                             "battery_pct", "queue_pos",
+                                             "battery_pct", drone_battery_pct(d, dr), "queue_pos",
                                              pos ? json_integer(pos) : json_null()));
-        if (pos)
-            json_array_append_new(queue, json_integer(dr->sysid));
     }
+    for (int i = 0; i < d->core.n_queue && i < STATION_MAX_DRONES; i++)
+        json_array_append_new(queue, json_integer(d->core.queue[i]));
     return json_pack("{s:o, s:o}", "drones", arr, "queue", queue);
 }
 
@@ -371,6 +390,23 @@ static json_t *do_ack(struct swapd *d, const json_t *req)
     return queue_op(d, req, &op, station_state_name(d->out.state), "alarm acknowledged");
 }
 
+/* The operator's decision after reconciliation found the registry and the sensors
+ * disagreeing: only then, and only while the station holds for it, does "the sensors are
+ * right" mean anything; otherwise it would overwrite a correct inventory. */
+static json_t *do_adopt(struct swapd *d, const json_t *req)
+{
+    bool mismatch = d->out.alarms_active >> DIAG_INVENTORY_MISMATCH & 1;
+    if (d->out.state != ST_HELD || !mismatch)
+        return ctlproto_reply_error(req, CTLPROTO_ERR_ILLEGAL_STATE,
+                                    "adopt is only for a station Held with the inventory_mismatch alarm "
+                                    "(state is %s, %s); nothing to adopt",
+                                    station_state_name(d->out.state),
+                                    mismatch ? "inventory_mismatch active" : "inventory agrees with the sensors");
+    struct station_operator_in op = { .cmd = STATION_CMD_NONE, .op = STATION_OP_ADOPT_SENSORS };
+    return queue_op(d, req, &op, station_state_name(d->out.state),
+                    "adopting the sensors' view: unknown packs go to quarantine; then swapctl unhold");
+}
+
 json_t *swapd_console_handle(void *user, const struct ctlsock_peer *peer,
                              const struct ctlproto_cmd *cmd, const json_t *request)
 {
@@ -410,5 +446,7 @@ json_t *swapd_console_handle(void *user, const struct ctlsock_peer *peer,
         return do_status_change(d, request, false);
     if (!strcmp(name, "ack"))
         return do_ack(d, request);
+    if (!strcmp(name, "adopt"))
+        return do_adopt(d, request);
     return do_packml(d, request, name);
 }

@@ -112,6 +112,43 @@ int swapd_inventory_register(struct swapd *d, uint32_t tag, uint64_t now_ms)
     return 0;
 }
 
+struct last_progress {
+    bool found;
+    int step, sysid;
+};
+
+static int find_progress(const struct registry_event *e, void *ctx)
+{
+    struct last_progress *lp = ctx;
+    if (strcmp(e->source, "progress") != 0 || !e->json[0])
+        return 0;
+    json_error_t jerr;
+    json_t *j = json_loads(e->json, 0, &jerr);
+    int step, sysid;
+    if (j && json_unpack(j, "{s:i, s:i}", "step", &step, "sysid", &sysid) == 0 && step >= -1 &&
+        step < SWAPSEQ_COUNT && sysid >= 0 && sysid <= 255) {
+        lp->found = true;
+        lp->step = step;
+        lp->sysid = sysid;
+    }
+    json_decref(j);
+    return 0;
+}
+
+void swapd_inventory_progress(struct swapd *d, struct registry *reg, int64_t now_wall_ms)
+{
+    struct last_progress lp = { .step = -1 };
+    d->boot_last_step = -1;
+    d->boot_pad_sysid = 0;
+    if (registry_list_events(reg, now_wall_ms - 7 * 86400000LL, 0, find_progress, &lp) < 0 || !lp.found ||
+        lp.step < 0)
+        return;
+    d->boot_last_step = lp.step;
+    d->boot_pad_sysid = (uint8_t)lp.sysid;
+    fprintf(stderr, "<5>swapd: the previous run stopped in step %s serving drone %d\n", swapseq_name(lp.step),
+            lp.sysid);
+}
+
 struct last_intent {
     bool found;
     int64_t t_ms;
@@ -233,7 +270,8 @@ void swapd_inventory_fill(struct swapd *d, uint64_t now_ms)
     memset(inv, 0, sizeof *inv);
     inv->moves_committed_seq = committed;
     inv->valid = true;
-    inv->last_step = -1;
+    inv->last_step = d->boot_progress_used ? -1 : d->boot_last_step;
+    inv->pad_sysid = d->boot_progress_used ? 0 : d->boot_pad_sysid;
     inv->fresh_slot = -1;
     int64_t newest_drone_ms = -1;
     for (int i = 0; i < d->n_packs; i++) {

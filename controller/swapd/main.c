@@ -393,8 +393,13 @@ static void persist_outputs(struct swapd *d, uint64_t now_ms)
         }
         d->last_step = o->step;
         d->step_start_ms = now_ms;
+        struct persist_job pj = { .kind = PERSIST_PROGRESS, .t_ms = swapd_wall_ms(d, now_ms),
+                                  .seq = (uint32_t)(int32_t)o->step, .drone = o->serving_sysid };
+        snprintf(pj.step, sizeof pj.step, "%s", o->step >= 0 ? swapseq_name(o->step) : "");
+        persist_submit(d->persist, &pj);
         if (o->step >= 0)
             persist_intent(d, o->step, now_ms);
+        d->boot_progress_used = true;
     }
     for (int i = 0; i < o->n_msgs; i++) {
         if (o->msgs[i].kind != STATION_MSG_CLEARED_TAKEOFF && o->msgs[i].kind != STATION_MSG_SWAP_ABORTED)
@@ -596,6 +601,7 @@ int main(int argc, char **argv)
 
     d.mono_start_ms = mono_us() / 1000u;
     d.wall_start_ms = wall_ms_now();
+    d.boot_last_step = -1;
     char err[512];
 
     struct registry_error rerr;
@@ -648,6 +654,7 @@ int main(int argc, char **argv)
     if (first_image(&d, 2000)) {
         if (swapd_inventory_commission(&d, reg, &d.in.plant, wall_ms_now(), err, sizeof err) != 0)
             fprintf(stderr, "<4>swapd: commissioning: %s\n", err);
+        swapd_inventory_progress(&d, reg, wall_ms_now());
         int rec = swapd_inventory_recover(&d, reg, &d.in.plant, wall_ms_now(), err, sizeof err);
         if (rec != 0)
             fprintf(stderr, "%sswapd: recovery: %s\n", rec > 0 ? "<4>" : "<3>", err);

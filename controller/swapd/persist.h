@@ -25,6 +25,7 @@ enum persist_kind {
     PERSIST_SET_STATUS,    /* tag, status, text = reason */
     PERSIST_REGISTER,      /* tag, rated_mah, cells: a pack seen for the first time */
     PERSIST_INTENT,        /* tag, from, to, step: the move a starting step will make */
+    PERSIST_PROGRESS,      /* drone, seq (swapseq id or -1 when the chain ended), step */
 };
 
 struct persist_job {

@@ -88,6 +88,11 @@ struct swapd {
     bool swap_open;
     uint32_t out_tag, in_tag;
     uint32_t submitted_seq;
+    /* Where the chain was when the previous run ended (registry "progress" events):
+     * fed to the core as inv.last_step / inv.pad_sysid until this run's chain moves. */
+    int boot_last_step;
+    uint8_t boot_pad_sysid;
+    bool boot_progress_used;
 
     int64_t alarm_raised_wall_ms[DIAG_COUNT];
 
@@ -128,6 +133,8 @@ struct swapd_pack *swapd_pack_find(struct swapd *d, uint32_t tag);
  * do not prove it (reconciliation then decides), -1 on a registry error. */
 int swapd_inventory_recover(struct swapd *d, struct registry *reg, const struct station_plant_in *p,
                             int64_t now_wall_ms, char *msg, size_t msgsize);
+/* Reads the chain's last recorded step and drone from the previous run. */
+void swapd_inventory_progress(struct swapd *d, struct registry *reg, int64_t now_wall_ms);
 /* Registers a pack that arrived on a drone (queued before its first move). */
 int swapd_inventory_register(struct swapd *d, uint32_t tag, uint64_t now_ms);
 
