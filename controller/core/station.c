@@ -153,6 +153,16 @@ static bool head_in_pad_zone(const struct station *st, const struct station_plan
     return p->x_pos_mm >= st->pc.x_pad_zone_mm - st->pc.position_tolerance_mm;
 }
 
+/* In the pad zone now, or where a moving X axis will come to rest if it brakes at once
+ * (v^2 / 2a): a head that coasts must not find a released drone. */
+static bool head_may_reach_pad_zone(const struct station *st, const struct station_plant_in *p)
+{
+    double v = p->x_vel_mm_s, a = st->pc.x.amax_mm_s2 > 0 ? st->pc.x.amax_mm_s2 : 1;
+    double stop_mm = p->x_pos_mm + (v > 0 ? v * v / (2 * a) : 0);
+    return head_in_pad_zone(st, p) || p->x_busy ||
+           stop_mm >= st->pc.x_pad_zone_mm - st->pc.position_tolerance_mm;
+}
+
 /* DESIGN §5 rule 1: present, centred, clamped, and disarmed recently, or the old pack
  * is already out (then the drone has no power and its silence is expected). */
 static bool pad_gate_ok(const struct station *st, const struct station_inputs *in)
@@ -163,6 +173,15 @@ static bool pad_gate_ok(const struct station *st, const struct station_inputs *i
     if (st->pad_tag == 0 && st->onpad)
         return true;
     return drone_disarmed_recently(st, find_drone(in, st->serving_sysid));
+}
+
+/* The clamp holds the drone down: clamping one whose motors may still spin is what
+ * rule 2 forbids, and a drone reports disarming only with its next heartbeat. So the
+ * clamp waits for a heartbeat that arrived after touchdown and says "disarmed". */
+static bool disarmed_since_touchdown(const struct station *st, const struct station_inputs *in)
+{
+    const struct station_drone_in *d = find_drone(in, st->serving_sysid);
+    return drone_disarmed_recently(st, d) && d->last_heartbeat_ms >= st->touchdown_ms;
 }
 
 static bool weather_ok(const struct station *st, const struct station_plant_in *p)
@@ -527,7 +546,9 @@ static void chain_run(struct station *st, const struct station_inputs *in)
         }
         enum swapseq_id id = cur_step(st);
         if (!st->step_applied) {
-            if (swapseq_steps[id].pad_gate && !pad_gate_ok(st, in)) {
+            bool gated = (swapseq_steps[id].pad_gate && !pad_gate_ok(st, in)) ||
+                         (id == SWAPSEQ_CLAMP && !disarmed_since_touchdown(st, in));
+            if (gated) {
                 if (!st->gate_wait_since_ms)
                     st->gate_wait_since_ms = st->now_ms + 1;
                 if (st->now_ms + 1 - st->gate_wait_since_ms > (uint64_t)st->cfg.disarm_wait_ms)
@@ -999,19 +1020,23 @@ static void aborting_entry(struct station *st, const struct station_inputs *in, 
     stop_axes(st);
     if (st->serving_sysid)
         send_msg(st, st->serving_sysid, STATION_MSG_SWAP_ABORTED, 0);
-    /* DESIGN §5 rule 3: an explicit operator abort may release the drone, but only with
-     * the head out of the pad zone and the stroke in (nothing of the robot in the bay). */
-    if (st->operator_abort && in->plant.valid && !head_in_pad_zone(st, &in->plant) && in->plant.stroke_retracted) {
-        st->cmd.co[REGMAP_CO_CLAMP_LOCK] = false;
-        st->cmd.co[REGMAP_CO_CENTER_CLOSE] = false;
-    }
+    (void)in;
 }
 
+/* DESIGN §5 rule 3: an explicit operator abort may release the drone, but only once the
+ * robot has stopped, with the head out of the pad zone and the stroke in (nothing of the
+ * robot in the bay); deciding while the head still brakes would let it coast in. */
 static void aborting_run(struct station *st, const struct station_inputs *in, uint64_t now_ms)
 {
     (void)now_ms;
-    if (robot_still(&in->plant) || !in->plant.valid)
-        request(st, ST_ABORTED, "robot stopped");
+    const struct station_plant_in *p = &in->plant;
+    if (!(robot_still(p) || !p->valid))
+        return;
+    if (st->operator_abort && p->valid && !head_may_reach_pad_zone(st, p) && p->stroke_retracted) {
+        st->cmd.co[REGMAP_CO_CLAMP_LOCK] = false;
+        st->cmd.co[REGMAP_CO_CENTER_CLOSE] = false;
+    }
+    request(st, ST_ABORTED, "robot stopped");
 }
 
 static void aborted_run(struct station *st, const struct station_inputs *in, uint64_t now_ms)
@@ -1086,6 +1111,8 @@ static void react(struct station *st, const struct station_inputs *in, enum diag
             transition(st, in, ST_STOPPING, reason);
         return;
     case DIAG_REACT_ABORT:
+        /* Also in Aborted: a jog in progress stops as well. */
+        stop_axes(st);
         if (st->state != ST_ABORTING && st->state != ST_ABORTED) {
             st->operator_abort = false;
             transition(st, in, ST_ABORTING, reason);
@@ -1177,6 +1204,7 @@ static void diagnose(struct station *st, const struct station_inputs *in)
             who = o->sysid;
         }
     }
+    st->armed_exposed = exposed && armed;
     feed(st, in, DIAG_DRONE_ARMED, exposed && armed, who);
     int chg = -1, hot = -1, tag = -1;
     for (int s = 0; s < n_slots(st); s++) {
@@ -1225,6 +1253,16 @@ static void do_jog(struct station *st, const struct station_inputs *in)
     }
     if (!st->reconciled) {
         refuse(st, "inventory not reconciled: nothing moves");
+        return;
+    }
+    /* DESIGN §5 rules 2 and 7: a jog accepted now would move the robot the moment the
+     * e-stop is released, or next to a drone that may start its motors. */
+    if (!in->plant.estop_ok || st->diag.active[DIAG_ESTOP]) {
+        refuse(st, "jog refused: e-stop pressed or not yet cleared (Clear, Reset)");
+        return;
+    }
+    if (st->diag.active[DIAG_DRONE_ARMED] || st->armed_exposed) {
+        refuse(st, "jog refused: the drone on the pad is or was armed (make it safe, Clear, Reset)");
         return;
     }
     struct station_plant_out *c = &st->cmd;
@@ -1284,13 +1322,21 @@ static void do_jog(struct station *st, const struct station_inputs *in)
     snprintf(st->out->cmd_reason, sizeof st->out->cmd_reason, "jog accepted");
 }
 
-/* Causes an operator cannot reset away: the command that would resume is refused. */
-static int persistent_cause(const struct station *st)
+/* Causes an operator cannot reset away: the command that would resume is refused.
+ * Judged on the physical inputs, never on a code the plant latched because of them:
+ * the plant clears its latch (PF_GUARD) only with the fault-reset pulse that Reset,
+ * Unhold and Clear send, so refusing those on the latch would lock the station out. */
+static int persistent_cause(const struct station *st, const struct station_inputs *in)
 {
-    static const enum diag_id hard[] = { DIAG_ESTOP, DIAG_GUARD, DIAG_COMM_LOSS, DIAG_DRONE_ARMED };
-    for (size_t i = 0; i < sizeof hard / sizeof hard[0]; i++)
-        if (st->diag.active[hard[i]] && st->diag.cause[hard[i]])
-            return hard[i];
+    const struct station_plant_in *p = &in->plant;
+    if (st->diag.active[DIAG_ESTOP] && p->valid && !p->estop_ok)
+        return DIAG_ESTOP;
+    if (st->diag.active[DIAG_GUARD] && p->valid && !p->guard_closed)
+        return DIAG_GUARD;
+    if (st->diag.active[DIAG_COMM_LOSS] && !p->valid)
+        return DIAG_COMM_LOSS;
+    if (st->diag.active[DIAG_DRONE_ARMED] && st->diag.cause[DIAG_DRONE_ARMED])
+        return DIAG_DRONE_ARMED;
     return -1;
 }
 
@@ -1324,7 +1370,7 @@ static void do_command(struct station *st, const struct station_inputs *in)
         refuse(st, "%s is not allowed in %s (allowed: %s)", cmd_names[cmd], station_states[st->state].name, allowed);
         return;
     }
-    int hard = persistent_cause(st);
+    int hard = persistent_cause(st, in);
     switch (cmd) {
     case STATION_CMD_RESET:
         if (!st->reconciled) {
@@ -1494,6 +1540,9 @@ static void build_outputs(struct station *st, const struct station_inputs *in, s
     bool robot_may_move = st->reconciled && p->valid && p->estop_ok &&
                           (station_states[st->state].robot_moves ||
                            (st->mode != STATION_MODE_PRODUCTION && jog_allowed_state(st->state)));
+    /* DESIGN §5 rule 2 holds whatever asked for the motion (a chain step or a jog). */
+    if (st->armed_exposed)
+        robot_may_move = false;
     if (!robot_may_move) {
         o->co[REGMAP_CO_X_ENABLE] = o->co[REGMAP_CO_X_HOME] = false;
         o->co[REGMAP_CO_Z_ENABLE] = o->co[REGMAP_CO_Z_HOME] = false;
@@ -1513,8 +1562,8 @@ static void build_outputs(struct station *st, const struct station_inputs *in, s
          * abort / Manual release; never with the robot in the pad zone. */
         if (!o->co[REGMAP_CO_CLAMP_LOCK] && p->clamp_locked && st->drone_present) {
             bool manual = st->mode == STATION_MODE_MANUAL && jog_allowed_state(st->state);
-            bool ok = (st->release_allowed || st->operator_abort || manual) && !head_in_pad_zone(st, p) &&
-                      p->stroke_retracted;
+            bool ok = (st->release_allowed || st->operator_abort || manual) &&
+                      !head_may_reach_pad_zone(st, p) && p->stroke_retracted;
             if (!ok)
                 o->co[REGMAP_CO_CLAMP_LOCK] = true;
         }

@@ -128,6 +128,7 @@ struct station {
     /* pad */
     uint64_t load_since_ms;
     bool drone_present;
+    bool armed_exposed;                 /* a drone reports armed while clamped or near the head */
     /* per-step scratch */
     struct station_outputs *out;
     enum station_state requested;

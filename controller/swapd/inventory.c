@@ -24,10 +24,15 @@ static int load_one(const struct registry_battery *b, void *ctx)
     struct swapd *d = ctx;
     if (d->n_packs == SWAPD_MAX_BATTERIES)
         return 1;
+    struct swapd_pack *p = &d->packs[d->n_packs];
+    health_est_init(&p->est, &d->health, b->cells > 0 ? b->cells : d->plant.battery_cells, b->rated_mah);
+    health_est_restore(&p->est, b->capacity_mah, b->capacity_sd_mah, b->dcir_mohm, b->dcir_sd_mohm,
+                       b->dcir_new_mohm, b->efc, b->charge_count);
+    struct health_estimator est = p->est;
     d->packs[d->n_packs++] = (struct swapd_pack){
         .tag = b->tag, .loc = b->loc, .status = b->status, .capacity_mah = b->capacity_mah,
         .rated_mah = b->rated_mah, .dcir_mohm = b->dcir_mohm, .efc = b->efc,
-        .peak_temp_degC = b->peak_temp_degC, .loc_since_ms = b->loc_since_ms,
+        .peak_temp_degC = b->peak_temp_degC, .loc_since_ms = b->loc_since_ms, .est = est,
     };
     return 0;
 }
@@ -103,11 +108,13 @@ int swapd_inventory_register(struct swapd *d, uint32_t tag, uint64_t now_ms)
     snprintf(j.text, sizeof j.text, "%.16s", serial);
     if (persist_submit(d->persist, &j) != 0)
         return -1;
-    d->packs[d->n_packs++] = (struct swapd_pack){
+    struct swapd_pack *p = &d->packs[d->n_packs++];
+    *p = (struct swapd_pack){
         .tag = tag, .loc = { REGISTRY_PLACE_UNKNOWN, 0 }, .status = REGISTRY_IN_SERVICE,
         .capacity_mah = d->plant.battery_rated_mah, .rated_mah = d->plant.battery_rated_mah,
         .dcir_mohm = d->health.dcir_rated_mohm,
     };
+    health_est_init(&p->est, &d->health, d->plant.battery_cells, d->plant.battery_rated_mah);
     swapd_event(d, now_ms, REGISTRY_INFO, "battery", "pack %.16s arrived on a drone: registered", serial);
     return 0;
 }
@@ -251,6 +258,44 @@ void swapd_inventory_apply_move(struct swapd *d, const struct station_move *m)
     }
 }
 
+/* Feeds the charger's telemetry to the pack's estimator once a second; a new capacity or
+ * DCIR goes to the registry, and the policy's verdict may quarantine or retire the pack. */
+static void feed_estimator(struct swapd *d, struct swapd_pack *p, int slot, uint64_t now_ms)
+{
+    if (p->last_sample_ms && now_ms - p->last_sample_ms < 1000)
+        return;
+    p->last_sample_ms = now_ms;
+    struct health_sample smp;
+    if (health_sample_from_slot(&d->raw_ir[REGMAP_IR_SLOT_ADDR(slot, 0)], (double)now_ms / 1000.0, &smp) != 0)
+        return;  /* unknown reading or charger fault: never reaches an estimate */
+    unsigned ev = health_est_feed(&p->est, &smp);
+    if (!(ev & (HEALTH_EV_CAPACITY | HEALTH_EV_DCIR | HEALTH_EV_CYCLE)))
+        return;
+    p->capacity_mah = p->est.cap_mAh;
+    p->dcir_mohm = p->est.dcir_mohm;
+    p->efc = p->est.efc;
+    struct persist_job j = { .kind = PERSIST_ESTIMATES, .t_ms = swapd_wall_ms(d, now_ms) };
+    j.battery = (struct registry_battery){
+        .tag = p->tag, .capacity_mah = p->est.cap_mAh, .capacity_sd_mah = health_est_capacity_sd(&p->est),
+        .dcir_mohm = p->est.dcir_mohm, .dcir_sd_mohm = health_est_dcir_sd(&p->est),
+        .dcir_new_mohm = p->est.dcir_new_mohm, .efc = p->est.efc, .charge_count = p->est.charge_count,
+        .peak_temp_degC = p->est.peak_temp_degC, .last_used_ms = j.t_ms,
+    };
+    persist_submit(d->persist, &j);
+    char why[128] = "";
+    enum health_verdict v = health_judge(&d->health, &p->est, true, why, sizeof why);
+    if (v == HEALTH_KEEP || p->status != REGISTRY_IN_SERVICE)
+        return;
+    struct persist_job s = { .kind = PERSIST_SET_STATUS, .t_ms = j.t_ms, .tag = p->tag,
+                             .status = v == HEALTH_RETIRE ? REGISTRY_RETIRED : REGISTRY_QUARANTINE };
+    snprintf(s.text, sizeof s.text, "%s", why);
+    if (persist_submit(d->persist, &s) == 0) {
+        p->status = s.status;
+        swapd_event(d, now_ms, REGISTRY_WARNING, "battery", "pack %08X %s: %s", (unsigned)p->tag,
+                    v == HEALTH_RETIRE ? "retired" : "quarantined", why);
+    }
+}
+
 /* State of charge of a pack in a slot, from what the charger measures. */
 static double slot_soc(const struct swapd *d, const struct station_slot_in *s, const struct swapd_pack *p)
 {
@@ -310,6 +355,7 @@ void swapd_inventory_fill(struct swapd *d, uint64_t now_ms)
             continue;  /* unknown or mismatching pack: reconciliation's business */
         if (sl->current_mA > 50 || sl->current_mA < -50)
             p->last_current_ms = now_ms;
+        feed_estimator(d, p, s, now_ms);
         if (sl->chg_state == CHARGER_DONE && !p->charge_end_ms)
             p->charge_end_ms = now_ms;
         else if (sl->chg_state == CHARGER_CC || sl->chg_state == CHARGER_CV)

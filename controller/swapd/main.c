@@ -219,6 +219,7 @@ static void read_plant(struct swapd *d, uint64_t now_ms)
 {
     struct plantlink_inputs raw;
     plantlink_get_inputs(d->plantlink, &raw, &d->plant_status);
+    memcpy(d->raw_ir, raw.ir, sizeof d->raw_ir);
     const struct plantlink_status *s = &d->plant_status;
     bool fresh = s->inputs_ms != 0 &&
                  now_ms - s->inputs_ms <= (uint64_t)(2 * d->shell.plant_period_ms + d->shell.plant_timeout_ms);

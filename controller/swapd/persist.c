@@ -124,6 +124,9 @@ static void run_job(struct persist *p, const struct persist_job *j)
         rc = registry_add_event(p->reg, j->t_ms, REGISTRY_DEBUG, "progress", text, json);
         break;
     }
+    case PERSIST_ESTIMATES:
+        rc = registry_update_estimates(p->reg, &j->battery);
+        break;
     case PERSIST_SET_STATUS:
         rc = registry_set_status(p->reg, j->tag, j->status, j->text, j->t_ms);
         break;

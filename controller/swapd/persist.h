@@ -26,6 +26,7 @@ enum persist_kind {
     PERSIST_REGISTER,      /* tag, rated_mah, cells: a pack seen for the first time */
     PERSIST_INTENT,        /* tag, from, to, step: the move a starting step will make */
     PERSIST_PROGRESS,      /* drone, seq (swapseq id or -1 when the chain ended), step */
+    PERSIST_ESTIMATES,     /* battery: the health estimates of battery.tag */
 };
 
 struct persist_job {
@@ -34,6 +35,7 @@ struct persist_job {
     uint32_t seq;                 /* PERSIST_MOVE: the core's move sequence number */
     uint32_t tag, tag_in;
     struct registry_location from, to;
+    struct registry_battery battery;
     int drone;
     int rated_mah, cells;
     double dcir_mohm, capacity_sd_mah;

@@ -31,6 +31,9 @@ struct swapd_pack {
     uint64_t last_current_ms;      /* last time the charger saw current (rest timer) */
     uint64_t charge_end_ms;
     int64_t loc_since_ms;          /* wall clock of the last move */
+    /* the health estimator, fed with the charger's telemetry while the pack is in a slot */
+    struct health_estimator est;
+    uint64_t last_sample_ms;
 };
 
 struct swapd_event {
@@ -67,6 +70,7 @@ struct swapd {
 
     struct plantlink *plantlink;
     struct plantlink_status plant_status;
+    uint16_t raw_ir[PLANTLINK_IR_MAX];
     uint64_t garbage_inputs_ms, garbage_count;
     struct link *link;
     struct dronelink drones;
