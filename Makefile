@@ -16,7 +16,7 @@ PKGS      := libmodbus libserialport sqlite3 inih jansson nettle ncursesw libsys
 TEST_PKGS := check
 DEB_PKGS  := build-essential pkg-config clang libclang-rt-14-dev libmodbus-dev \
              libserialport-dev libsqlite3-dev libinih-dev libjansson-dev nettle-dev \
-             libncurses-dev libsystemd-dev check mbpoll socat tmux nodejs npm sqlite3 jq
+             libncurses-dev libsystemd-dev check mbpoll socat tmux sqlite3 jq git
 
 OPT       ?= -O2
 SAN       ?=
@@ -62,6 +62,7 @@ deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
 	done; \
+	command -v node > /dev/null && command -v npm > /dev/null || missing="$$missing nodejs npm"; \
 	if [ -n "$$missing" ]; then \
 	  sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
 	  echo "deps: installing$$missing"; \

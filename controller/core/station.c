@@ -256,6 +256,7 @@ static int first_blocking_alarm(const struct station *st)
 /* Raises an alarm now and applies its reaction. */
 static void alarm_raise(struct station *st, const struct station_inputs *in, enum diag_id id, int detail);
 static bool move_already_done(const struct station *st, enum swapseq_id id);
+static void clear_to_land(struct station *st);
 
 /* ---- reconciliation -------------------------------------------------------------- */
 
@@ -344,6 +345,16 @@ static void take_inventory(struct station *st, const struct station_inventory_in
         st->move_seq = st->committed_seq;
 }
 
+/* The drone the station had cleared to land before a restart is expected: it is served
+ * (not taken for an obstruction) once the station runs. */
+static void note_cleared_drone(struct station *st, const struct station_inputs *in)
+{
+    int ls = in->inv.last_step;
+    if (!in->inv.pad_sysid || ls < SWAPSEQ_FETCH_TRAVEL || ls > SWAPSEQ_AWAIT_TOUCHDOWN || st->chain)
+        return;
+    st->resume_sysid = in->inv.pad_sysid;
+}
+
 static void reconcile(struct station *st, const struct station_inputs *in)
 {
     if (st->reconciled || !in->plant.valid || !in->inv.valid)
@@ -353,6 +364,7 @@ static void reconcile(struct station *st, const struct station_inputs *in)
         take_inventory(st, &in->inv);
         st->reconciled = true;
         st->resume_checked = false;
+        note_cleared_drone(st, in);
         diag_update(&st->diag, DIAG_INVENTORY_MISMATCH, false, -1, st->now_ms);
         record_event(st, station_states[st->state].name, station_states[st->state].name,
                      "reconciled: inventory agrees with the sensors");
@@ -638,6 +650,10 @@ static int external_block(const struct station *st, const struct station_inputs 
         return DIAG_PAD_OBSTRUCTED;
     if (!st->grip_b_tag && !fresh_slot_ok(st, in))
         return DIAG_NO_BATTERY;
+    /* A fresh pack taken from a slot frees that slot for the old one; one already in
+     * gripper B needs a free slot, or the old pack would have nowhere to go. */
+    if (st->grip_b_tag && pick_store_slot(st, &in->plant) < 0)
+        return DIAG_MAGAZINE_FULL;
     return -1;
 }
 
@@ -656,6 +672,52 @@ static bool move_already_done(const struct station *st, enum swapseq_id id)
     return false;
 }
 
+/* After a restart while a drone was cleared to land (the persisted last step is a fetch
+ * step or the touchdown wait, and the persisted pad drone names it): the drone is still
+ * coming, or already stands on the pad, so it is served first. The chain restarts from
+ * where the packs are: the fetch from the top while gripper B is empty (each fetch step
+ * re-applies its levels, which moves nothing already there), else from to_standby. */
+static bool resume_before_touchdown(struct station *st, const struct station_inputs *in)
+{
+    int ls = in->inv.last_step;
+    uint8_t sys = st->resume_sysid;
+    const struct swapseq_chain *c = &swapseq_chains[SWAPSEQ_PIPELINED];
+    if (!sys || ls < SWAPSEQ_FETCH_TRAVEL || ls > SWAPSEQ_AWAIT_TOUCHDOWN)
+        return false;
+    st->resume_sysid = 0;
+    if (st->cfg.sequence != SWAPSEQ_PIPELINED || st->grip_a_tag || st->pad_tag)
+        return false;
+    st->serving_sysid = sys;
+    if (!in_queue(st, sys) && st->n_queue < STATION_MAX_DRONES) {
+        memmove(&st->queue[1], &st->queue[0], (size_t)st->n_queue);
+        memmove(&st->queue_pos_sent[1], &st->queue_pos_sent[0], (size_t)st->n_queue * sizeof st->queue_pos_sent[0]);
+        st->queue[0] = sys;
+        st->queue_pos_sent[0] = 0;
+        st->n_queue++;
+    }
+    st->ctx.fresh_slot = -1;
+    st->ctx.store_slot = -1;
+    st->ctx.pack_mass_g = st->pc.battery_mass_g;
+    if (st->grip_b_tag) {
+        st->fresh_tag = st->grip_b_tag;
+        chain_start(st, c, c->touchdown_index - 1);
+    } else if (fresh_slot_ok(st, in)) {
+        st->ctx.fresh_slot = in->inv.fresh_slot;
+        st->fresh_tag = st->slot_tag[in->inv.fresh_slot];
+        chain_start(st, c, 0);
+    } else {
+        /* No pack to give: withdraw the clearance; a drone already down is released by
+         * the operator (it counts as a pad obstruction from now on). */
+        send_msg(st, sys, STATION_MSG_DENIED, STATION_DENY_NO_BATTERY);
+        queue_remove(st, sys);
+        st->serving_sysid = 0;
+        return false;
+    }
+    record_event(st, "restart", swapseq_name(ls), "drone %u was cleared to land before the restart: serving it", sys);
+    clear_to_land(st);
+    return true;
+}
+
 /* After a restart with a drone on the pad in the middle of its swap (the persisted last
  * step is an on-pad step and the inventory agreed with the sensors), the chain resumes
  * at that step: its levels are re-applied, which moves nothing that is already there. */
@@ -667,6 +729,8 @@ static bool resume_swap(struct station *st, const struct station_inputs *in)
     int ls = in->inv.last_step;
     const struct swapseq_chain *c = &swapseq_chains[st->cfg.sequence];
     const struct station_plant_in *p = &in->plant;
+    if (resume_before_touchdown(st, in))
+        return true;
     bool held = !p->clamp_unlocked || !p->center_open;
     if (ls < 0 && st->drone_present && held && c == &swapseq_chains[SWAPSEQ_PIPELINED]) {
         /* No persisted step, but a drone is held on the pad: where the packs are tells
@@ -711,9 +775,63 @@ static bool resume_swap(struct station *st, const struct station_inputs *in)
     return true;
 }
 
+/* DESIGN §7: the fresh pack waits in gripper B at standby before any drone asks, so a
+ * requesting drone is cleared at once and lands with the head already next to the pad. */
+static const enum swapseq_id prestage_steps[] = {
+    SWAPSEQ_FETCH_TRAVEL, SWAPSEQ_FETCH_LOWER, SWAPSEQ_FETCH_EXTEND, SWAPSEQ_FETCH_GRIP,
+    SWAPSEQ_FETCH_RETRACT, SWAPSEQ_FETCH_RAISE, SWAPSEQ_TO_STANDBY,
+};
+static const struct swapseq_chain prestage_chain = {
+    "prestage", prestage_steps, (int)(sizeof prestage_steps / sizeof prestage_steps[0]), -1, -1,
+};
+
+static bool prestage(struct station *st, const struct station_inputs *in)
+{
+    if (st->chain || st->grip_a_tag || st->grip_b_tag || st->mode != STATION_MODE_PRODUCTION ||
+        st->cfg.sequence != SWAPSEQ_PIPELINED || !fresh_slot_ok(st, in))
+        return false;
+    st->serving_sysid = 0;
+    st->onpad = false;
+    st->ctx.fresh_slot = in->inv.fresh_slot;
+    st->ctx.store_slot = -1;
+    st->ctx.pack_mass_g = st->pc.battery_mass_g;
+    st->fresh_tag = st->slot_tag[in->inv.fresh_slot];
+    chain_start(st, &prestage_chain, 0);
+    record_event(st, "idle", "prestage", "fetching pack %08X to standby", st->fresh_tag);
+    return true;
+}
+
+static void clear_to_land(struct station *st)
+{
+    st->onpad = false;
+    for (int i = 0; i < st->n_queue; i++)
+        if (st->queue[i] == st->serving_sysid)
+            st->queue_pos_sent[i] = 0;
+    send_msg(st, st->serving_sysid, STATION_MSG_CLEARED_TO_LAND, 0);
+    record_event(st, "landing_queue", "cleared_to_land", "drone %u cleared to land, fresh pack %08X",
+                 st->serving_sysid, st->fresh_tag);
+}
+
+/* A drone that asks while the pack is being pre-staged is cleared at once: the running
+ * fetch becomes the first part of its swap (the same steps at the same positions). */
+static void prestage_adopt_drone(struct station *st, const struct station_inputs *in)
+{
+    if (!st->n_queue || st->mode != STATION_MODE_PRODUCTION ||
+        (st->cfg.swaps_per_run > 0 && st->swaps_done >= (unsigned)st->cfg.swaps_per_run))
+        return;
+    int block = external_block(st, in);
+    if (block >= 0 && block != DIAG_NO_BATTERY)
+        return;
+    st->chain = &swapseq_chains[SWAPSEQ_PIPELINED];
+    st->serving_sysid = st->queue[0];
+    clear_to_land(st);
+}
+
 /* Starts the next piece of work, if any. Returns true when the chain runs. */
 static bool schedule(struct station *st, const struct station_inputs *in)
 {
+    if (st->chain == &prestage_chain)
+        prestage_adopt_drone(st, in);
     if (st->chain)
         return true;
     if (resume_swap(st, in))
@@ -725,7 +843,7 @@ static bool schedule(struct station *st, const struct station_inputs *in)
     if (st->cfg.swaps_per_run > 0 && st->swaps_done >= (unsigned)st->cfg.swaps_per_run)
         return false;
     if (!st->n_queue || st->mode != STATION_MODE_PRODUCTION || external_block(st, in) >= 0)
-        return false;
+        return prestage(st, in);
     const struct swapseq_chain *c = &swapseq_chains[st->cfg.sequence];
     st->serving_sysid = st->queue[0];
     st->ctx.fresh_slot = -1;
@@ -739,11 +857,7 @@ static bool schedule(struct station *st, const struct station_inputs *in)
     }
     st->ctx.store_slot = -1;
     st->ctx.pack_mass_g = st->pc.battery_mass_g;
-    st->onpad = false;
-    st->queue_pos_sent[0] = 0;
-    send_msg(st, st->serving_sysid, STATION_MSG_CLEARED_TO_LAND, 0);
-    record_event(st, "landing_queue", "cleared_to_land", "drone %u cleared to land, fresh pack %08X",
-                 st->serving_sysid, st->fresh_tag);
+    clear_to_land(st);
     return true;
 }
 
@@ -1228,9 +1342,12 @@ static void diagnose(struct station *st, const struct station_inputs *in)
     feed(st, in, DIAG_TAG_UNREADABLE, tag >= 0, tag);
     feed(st, in, DIAG_WEATHER, !weather_ok(st, p), -1);
     feed(st, in, DIAG_PAD_OBSTRUCTED,
-         st->drone_present && !st->serving_sysid && !st->onpad && !st->departing && st->reconciled, -1);
+         st->drone_present && !st->serving_sysid && !st->resume_sysid && !st->onpad && !st->departing &&
+         st->reconciled, -1);
     bool waiting_drone = st->n_queue > 0 && !st->serving_sysid;
     feed(st, in, DIAG_NO_BATTERY, waiting_drone && !st->grip_b_tag && !fresh_slot_ok(st, in), in->inv.fresh_slot);
+    feed(st, in, DIAG_MAGAZINE_FULL, waiting_drone && st->grip_b_tag && !st->grip_a_tag &&
+         pick_store_slot(st, p) < 0, -1);
 }
 
 /* ---- operator commands ---------------------------------------------------------------- */

@@ -120,6 +120,7 @@ struct station {
     bool recon_hold;                    /* Held because the inventory disagreed */
     bool resume_checked;                /* a swap interrupted by a restart was looked for */
     bool resumed;                       /* the current step was re-entered after a restart */
+    uint8_t resume_sysid;               /* drone cleared to land before a restart, not yet served */
     /* landing queue */
     uint8_t queue[STATION_MAX_DRONES];
     int n_queue;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/station.h"
 #include "mavlink/mav_util.h"
 
 int dronelink_init(struct dronelink *dl, uint8_t station_sysid, const uint8_t *key,
@@ -412,6 +413,32 @@ void dronelink_send(struct dronelink *dl, const struct station_drone_msg *msgs, 
         emit(dl, MAV_MSG_HEARTBEAT, &hb);
         dl->next_heartbeat_ms = now_ms + DPROTO_HEARTBEAT_PERIOD_MS;
     }
+}
+
+void dronelink_station_status(const struct station_outputs *o, const struct station_drone_in drones[STATION_MAX_DRONES],
+                              struct dproto_station_status *st)
+{
+    static const uint8_t packml[ST_COUNT] = {
+        [ST_STOPPED] = DPROTO_PACKML_STOPPED, [ST_RESETTING] = DPROTO_PACKML_RESETTING,
+        [ST_IDLE] = DPROTO_PACKML_IDLE, [ST_STARTING] = DPROTO_PACKML_STARTING,
+        [ST_EXECUTE] = DPROTO_PACKML_EXECUTE, [ST_COMPLETING] = DPROTO_PACKML_COMPLETING,
+        [ST_COMPLETE] = DPROTO_PACKML_COMPLETE, [ST_HOLDING] = DPROTO_PACKML_HOLDING,
+        [ST_HELD] = DPROTO_PACKML_HELD, [ST_UNHOLDING] = DPROTO_PACKML_UNHOLDING,
+        [ST_SUSPENDING] = DPROTO_PACKML_SUSPENDING, [ST_SUSPENDED] = DPROTO_PACKML_SUSPENDED,
+        [ST_UNSUSPENDING] = DPROTO_PACKML_UNSUSPENDING, [ST_STOPPING] = DPROTO_PACKML_STOPPING,
+        [ST_ABORTING] = DPROTO_PACKML_ABORTING, [ST_ABORTED] = DPROTO_PACKML_ABORTED,
+        [ST_CLEARING] = DPROTO_PACKML_CLEARING,
+    };
+    *st = (struct dproto_station_status){
+        .packml_state = o->state >= 0 && o->state < ST_COUNT ? packml[o->state] : DPROTO_PACKML_UNDEFINED,
+        .unit_mode = (uint8_t)(o->mode + 1),
+        .flags = (uint8_t)((o->state == ST_EXECUTE ? DPROTO_FLAG_ACCEPTING : 0) |
+                           (o->serving_sysid ? DPROTO_FLAG_PAD_OCCUPIED : 0) |
+                           (o->alarms_active ? DPROTO_FLAG_ALARM : 0)),
+    };
+    for (int i = 0; i < STATION_MAX_DRONES; i++)
+        if (drones[i].sysid && drones[i].swap_requested)
+            st->queue_len++;
 }
 
 size_t dronelink_take_output(struct dronelink *dl, uint8_t *buf, size_t size)

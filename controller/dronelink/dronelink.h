@@ -84,6 +84,11 @@ void dronelink_fill_inputs(const struct dronelink *dl, struct station_drone_in o
 void dronelink_send(struct dronelink *dl, const struct station_drone_msg *msgs, int n_msgs,
                     const struct dproto_station_status *status, uint64_t now_ms, uint64_t unix_us);
 
+/* The station heartbeat's status from the core's outputs (PackML state, unit mode, flags)
+ * and the drones' open requests (queue length). */
+void dronelink_station_status(const struct station_outputs *o, const struct station_drone_in drones[STATION_MAX_DRONES],
+                              struct dproto_station_status *st);
+
 /* Moves up to size bytes of pending output into buf; returns the count. */
 size_t dronelink_take_output(struct dronelink *dl, uint8_t *buf, size_t size);
 

@@ -395,13 +395,14 @@ static json_t *do_ack(struct swapd *d, const json_t *req)
  * right" mean anything; otherwise it would overwrite a correct inventory. */
 static json_t *do_adopt(struct swapd *d, const json_t *req)
 {
-    bool mismatch = d->out.alarms_active >> DIAG_INVENTORY_MISMATCH & 1;
+    /* The alarm stays latched until Unhold; after an adopt it is already decided. */
+    bool mismatch = (d->out.alarms_active >> DIAG_INVENTORY_MISMATCH & 1) && !d->out.reconciled;
     if (d->out.state != ST_HELD || !mismatch)
         return ctlproto_reply_error(req, CTLPROTO_ERR_ILLEGAL_STATE,
                                     "adopt is only for a station Held with the inventory_mismatch alarm "
                                     "(state is %s, %s); nothing to adopt",
                                     station_state_name(d->out.state),
-                                    mismatch ? "inventory_mismatch active" : "inventory agrees with the sensors");
+                                    mismatch ? "inventory_mismatch active" : "no open inventory mismatch");
     struct station_operator_in op = { .cmd = STATION_CMD_NONE, .op = STATION_OP_ADOPT_SENSORS };
     return queue_op(d, req, &op, station_state_name(d->out.state),
                     "adopting the sensors' view: unknown packs go to quarantine; then swapctl unhold");

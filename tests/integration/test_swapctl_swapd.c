@@ -237,6 +237,18 @@ static const char *recent_events(void)
     return text;
 }
 
+/* Polls the last events until one contains text. */
+static bool await_event(const char *text, int timeout_ms)
+{
+    long long end = proc_now_ms() + timeout_ms;
+    while (!strstr(recent_events(), text)) {
+        if (proc_now_ms() > end)
+            return false;
+        nap_ms(50);
+    }
+    return true;
+}
+
 #define AWAIT_STATE(states) \
     ck_assert_msg(await_state(states, 10000), "state %s, want %s; events:\n%s", state_now(), states, \
                   recent_events())
@@ -329,17 +341,20 @@ START_TEST(packml_commands_act_when_legal_and_are_refused_otherwise)
     AWAIT_STATE("Idle");
     expect("reset", NULL, NULL, NULL, CTLPROTO_ERR_ILLEGAL_STATE);
     expect("start", NULL, NULL, NULL, NULL);
-    AWAIT_STATE("Execute");
+    /* with no drone asking to land the station suspends itself */
+    AWAIT_STATE("Suspended");
+    expect("suspend", NULL, NULL, NULL, CTLPROTO_ERR_ILLEGAL_STATE);
+    expect("unhold", NULL, NULL, NULL, CTLPROTO_ERR_ILLEGAL_STATE);
     expect("hold", NULL, NULL, NULL, NULL);
     AWAIT_STATE("Held");
     /* Held by the operator, not by a mismatch: nothing to adopt */
     expect("adopt", NULL, NULL, NULL, CTLPROTO_ERR_ILLEGAL_STATE);
     expect("unhold", NULL, NULL, NULL, NULL);
-    AWAIT_STATE("Execute");
-    expect("suspend", NULL, NULL, NULL, NULL);
+    AWAIT_STATE("Execute|Suspending|Suspended");
     AWAIT_STATE("Suspended");
     expect("unsuspend", NULL, NULL, NULL, NULL);
-    AWAIT_STATE("Execute");
+    ck_assert_msg(await_event("Suspended -> Unsuspending: operator", 10000), "%s", recent_events());
+    AWAIT_STATE("Suspended");
     expect("stop", NULL, NULL, NULL, NULL);
     AWAIT_STATE("Stopped");
     expect("abort", NULL, NULL, NULL, NULL);
