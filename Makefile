@@ -48,8 +48,8 @@ UNIT_BIN  := $(UNIT_C:tests/unit/%.c=$(BUILD)/tests/%)
 INTEG_BIN := $(INTEG_C:tests/integration/%.c=$(BUILD)/tests/%)
 BENCH_BIN := $(BENCH_C:tests/bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all deps check unit integration asan bench fuzz campaign demo install clean \
-        node-deps docs-check
+.PHONY: all deps check run-tests asan bench fuzz campaign demo install clean \
+        node-deps
 .DEFAULT_GOAL := all
 .SECONDARY:
 
