@@ -256,6 +256,7 @@ static int first_blocking_alarm(const struct station *st)
 /* Raises an alarm now and applies its reaction. */
 static void alarm_raise(struct station *st, const struct station_inputs *in, enum diag_id id, int detail);
 static bool move_already_done(const struct station *st, enum swapseq_id id);
+static bool store_possible(const struct station *st, const struct station_inputs *in);
 static void clear_to_land(struct station *st);
 
 /* ---- reconciliation -------------------------------------------------------------- */
@@ -355,9 +356,31 @@ static void note_cleared_drone(struct station *st, const struct station_inputs *
     st->resume_sysid = in->inv.pad_sysid;
 }
 
+/* A gripper is the one device that moves a pack by itself: it takes the pack when it
+ * reaches closed and lets go when it reaches open. One caught between its ends (by a
+ * restart or an e-stop) is sent back towards what its holding sensor says, which moves
+ * no pack, and the inventory is compared only once both grippers rest at an end; else
+ * a gripper finishing its stroke after the comparison would move a pack unrecorded. */
+static bool gripper_settled(bool *close_cmd, bool open, bool closed, bool holding)
+{
+    if (*close_cmd ? closed : open)
+        return true;
+    *close_cmd = holding;
+    return false;
+}
+
+static bool grippers_settled(struct station *st, const struct station_plant_in *p)
+{
+    bool a = gripper_settled(&st->cmd.co[REGMAP_CO_GRIP_A_CLOSE], p->grip_a_open, p->grip_a_closed, p->grip_a_holding);
+    bool b = gripper_settled(&st->cmd.co[REGMAP_CO_GRIP_B_CLOSE], p->grip_b_open, p->grip_b_closed, p->grip_b_holding);
+    return a && b;
+}
+
 static void reconcile(struct station *st, const struct station_inputs *in)
 {
     if (st->reconciled || !in->plant.valid || !in->inv.valid)
+        return;
+    if (!grippers_settled(st, &in->plant))
         return;
     char why[96];
     if (inventory_agrees(st, in, why, sizeof why)) {
@@ -381,10 +404,45 @@ static void reconcile(struct station *st, const struct station_inputs *in)
 
 /* The operator's decision after a mismatch: the sensors are right. Every difference
  * becomes a move to persist; packs the sensors cannot find go to quarantine. */
+/* A gripper holds a pack the inventory does not put there: it took it where the head
+ * stands, from the drone on the pad or from the slot in front of it. The move from
+ * that place is recorded, so the registry no longer shows the pack where it was. */
+static void adopt_gripper(struct station *st, const struct station_inputs *in, bool is_b)
+{
+    const struct station_plant_in *p = &in->plant;
+    uint32_t *tag = is_b ? &st->grip_b_tag : &st->grip_a_tag;
+    if (*tag || !(is_b ? p->grip_b_holding : p->grip_a_holding))
+        return;
+    struct station_location to = loc(is_b ? STATION_PLACE_GRIPPER_B : STATION_PLACE_GRIPPER_A, 0);
+    double tol = st->pc.position_tolerance_mm + 0.05;
+    int s = p->carousel_pos;
+    if (fabs(p->x_pos_mm - st->pc.x_bay_mm) <= tol) {
+        /* The drone whose swap was given up is still the one on the pad. */
+        uint8_t sys = st->serving_sysid ? st->serving_sysid : in->inv.pad_sysid ? in->inv.pad_sysid : st->left_sysid;
+        uint32_t t = st->pad_tag ? st->pad_tag : sys == st->left_sysid ? st->left_tag : 0;
+        const struct station_drone_in *d = find_drone(in, sys);
+        if (!t && d)
+            t = d->battery_tag;
+        *tag = t ? t : STATION_TAG_UNKNOWN;
+        st->pad_tag = 0;
+        emit_move(st, *tag, loc(STATION_PLACE_DRONE, sys), to, "adopt_sensors");
+    } else if (fabs(p->x_pos_mm - st->pc.x_magazine_mm) <= tol && s >= 0 && s < n_slots(st) && st->slot_tag[s] &&
+               !p->slot[s].present) {
+        *tag = st->slot_tag[s];
+        st->slot_tag[s] = 0;
+        emit_move(st, *tag, loc(STATION_PLACE_SLOT, s), to, "adopt_sensors");
+    } else {
+        *tag = STATION_TAG_UNKNOWN;
+        emit_move(st, *tag, loc(STATION_PLACE_NONE, 0), to, "adopt_sensors");
+    }
+}
+
 static void adopt_sensors(struct station *st, const struct station_inputs *in)
 {
     const struct station_plant_in *p = &in->plant;
     take_inventory(st, &in->inv);
+    adopt_gripper(st, in, false);
+    adopt_gripper(st, in, true);
     for (int s = 0; s < n_slots(st); s++) {
         const struct station_slot_in *sl = &p->slot[s];
         uint32_t seen = sl->present ? (sl->tag_ok ? sl->tag : STATION_TAG_UNKNOWN) : 0;
@@ -399,14 +457,10 @@ static void adopt_sensors(struct station *st, const struct station_inputs *in)
     if (st->grip_a_tag && !p->grip_a_holding) {
         emit_move(st, st->grip_a_tag, loc(STATION_PLACE_GRIPPER_A, 0), loc(STATION_PLACE_QUARANTINE, 0), "adopt_sensors");
         st->grip_a_tag = 0;
-    } else if (!st->grip_a_tag && p->grip_a_holding) {
-        st->grip_a_tag = STATION_TAG_UNKNOWN;
     }
     if (st->grip_b_tag && !p->grip_b_holding) {
         emit_move(st, st->grip_b_tag, loc(STATION_PLACE_GRIPPER_B, 0), loc(STATION_PLACE_QUARANTINE, 0), "adopt_sensors");
         st->grip_b_tag = 0;
-    } else if (!st->grip_b_tag && p->grip_b_holding) {
-        st->grip_b_tag = STATION_TAG_UNKNOWN;
     }
     if (st->pad_tag && p->load_g < (unsigned)st->cfg.touchdown_g) {
         emit_move(st, st->pad_tag, loc(STATION_PLACE_DRONE, 0), loc(STATION_PLACE_QUARANTINE, 0), "adopt_sensors");
@@ -567,6 +621,14 @@ static void chain_run(struct station *st, const struct station_inputs *in)
                     alarm_raise(st, in, DIAG_DRONE_NOT_DISARMED, st->serving_sysid);
                 return;
             }
+            if ((id == SWAPSEQ_STORE_TRAVEL) && pick_store_slot(st, p) < 0) {
+                /* No free slot: the old pack waits in gripper A; schedule() frees one by
+                 * taking the next fresh pack into gripper B, or raises magazine_full. */
+                record_event(st, st->chain->name, "magazine_full", "no free slot: pack %08X stays in gripper A",
+                             st->grip_a_tag);
+                chain_end(st);
+                return;
+            }
             record_event(st, st->chain_pos > 0 ? swapseq_name(st->chain->steps[st->chain_pos - 1]) : st->chain->name,
                          swapseq_name(id), "step start");
             step_enter(st, in);
@@ -650,9 +712,9 @@ static int external_block(const struct station *st, const struct station_inputs 
         return DIAG_PAD_OBSTRUCTED;
     if (!st->grip_b_tag && !fresh_slot_ok(st, in))
         return DIAG_NO_BATTERY;
-    /* A fresh pack taken from a slot frees that slot for the old one; one already in
-     * gripper B needs a free slot, or the old pack would have nowhere to go. */
-    if (st->grip_b_tag && pick_store_slot(st, &in->plant) < 0)
+    /* Gripper A takes the next drone's old pack; it still holds the last one only when
+     * no slot is free for it (schedule() stores it as soon as one is). */
+    if (st->grip_a_tag)
         return DIAG_MAGAZINE_FULL;
     return -1;
 }
@@ -685,7 +747,7 @@ static bool resume_before_touchdown(struct station *st, const struct station_inp
     if (!sys || ls < SWAPSEQ_FETCH_TRAVEL || ls > SWAPSEQ_AWAIT_TOUCHDOWN)
         return false;
     st->resume_sysid = 0;
-    if (st->cfg.sequence != SWAPSEQ_PIPELINED || st->grip_a_tag || st->pad_tag)
+    if (st->cfg.sequence != SWAPSEQ_PIPELINED || st->grip_a_tag)
         return false;
     st->serving_sysid = sys;
     if (!in_queue(st, sys) && st->n_queue < STATION_MAX_DRONES) {
@@ -744,6 +806,12 @@ static bool resume_swap(struct station *st, const struct station_inputs *in)
     }
     if (!st->drone_present || ls < SWAPSEQ_TO_STANDBY || ls > SWAPSEQ_RELEASE_DRONE)
         return false;
+    /* Starting pulled the stroke in: a grip or release interrupted before its gripper
+     * reached its end has to push in again first. */
+    if (ls == SWAPSEQ_TAKE_GRIP && !p->grip_a_holding && !p->stroke_extended)
+        ls = SWAPSEQ_TAKE_EXTEND;
+    if (ls == SWAPSEQ_INSERT_RELEASE && p->grip_b_holding && !p->stroke_extended)
+        ls = SWAPSEQ_INSERT_EXTEND;
     int pos = -1;
     for (int i = c->touchdown_index - 1; i <= c->release_index && pos < 0; i++)
         if ((int)c->steps[i] == ls)
@@ -785,11 +853,15 @@ static const struct swapseq_chain prestage_chain = {
     "prestage", prestage_steps, (int)(sizeof prestage_steps / sizeof prestage_steps[0]), -1, -1,
 };
 
-static bool prestage(struct station *st, const struct station_inputs *in)
+static bool prestage_wanted(const struct station *st, const struct station_inputs *in)
 {
-    if (st->chain || st->grip_a_tag || st->grip_b_tag || st->mode != STATION_MODE_PRODUCTION ||
-        st->cfg.sequence != SWAPSEQ_PIPELINED || !fresh_slot_ok(st, in))
-        return false;
+    return !st->chain && !st->grip_a_tag && !st->grip_b_tag && st->mode == STATION_MODE_PRODUCTION &&
+           st->cfg.sequence == SWAPSEQ_PIPELINED && st->cfg.prestage && fresh_slot_ok(st, in);
+}
+
+/* Fetches the policy's pack into gripper B (the pre-staging chain). */
+static void fetch_to_b(struct station *st, const struct station_inputs *in)
+{
     st->serving_sysid = 0;
     st->onpad = false;
     st->ctx.fresh_slot = in->inv.fresh_slot;
@@ -798,6 +870,13 @@ static bool prestage(struct station *st, const struct station_inputs *in)
     st->fresh_tag = st->slot_tag[in->inv.fresh_slot];
     chain_start(st, &prestage_chain, 0);
     record_event(st, "idle", "prestage", "fetching pack %08X to standby", st->fresh_tag);
+}
+
+static bool prestage(struct station *st, const struct station_inputs *in)
+{
+    if (!prestage_wanted(st, in))
+        return false;
+    fetch_to_b(st, in);
     return true;
 }
 
@@ -816,7 +895,7 @@ static void clear_to_land(struct station *st)
  * fetch becomes the first part of its swap (the same steps at the same positions). */
 static void prestage_adopt_drone(struct station *st, const struct station_inputs *in)
 {
-    if (!st->n_queue || st->mode != STATION_MODE_PRODUCTION ||
+    if (!st->n_queue || st->grip_a_tag || st->mode != STATION_MODE_PRODUCTION ||
         (st->cfg.swaps_per_run > 0 && st->swaps_done >= (unsigned)st->cfg.swaps_per_run))
         return;
     int block = external_block(st, in);
@@ -837,8 +916,16 @@ static bool schedule(struct station *st, const struct station_inputs *in)
     if (resume_swap(st, in))
         return true;
     if (st->grip_a_tag) {
-        chain_start(st, &swapseq_store_chain, 0);
-        return true;
+        if (pick_store_slot(st, &in->plant) >= 0) {
+            chain_start(st, &swapseq_store_chain, 0);
+            return true;
+        }
+        /* Magazine full: taking the next charged pack into gripper B frees its slot. */
+        if (!st->grip_b_tag && fresh_slot_ok(st, in)) {
+            fetch_to_b(st, in);
+            return true;
+        }
+        return false;
     }
     if (st->cfg.swaps_per_run > 0 && st->swaps_done >= (unsigned)st->cfg.swaps_per_run)
         return false;
@@ -1019,6 +1106,11 @@ static void execute_entry(struct station *st, const struct station_inputs *in, u
     st->step_applied = false;
 }
 
+static bool store_possible(const struct station *st, const struct station_inputs *in)
+{
+    return pick_store_slot(st, &in->plant) >= 0 || (!st->grip_b_tag && fresh_slot_ok(st, in));
+}
+
 static void execute_run(struct station *st, const struct station_inputs *in, uint64_t now_ms)
 {
     (void)now_ms;
@@ -1109,9 +1201,11 @@ static void suspended_run(struct station *st, const struct station_inputs *in, u
     (void)now_ms;
     if (st->mode != STATION_MODE_PRODUCTION)
         return;
-    bool work = st->grip_a_tag || (st->n_queue && external_block(st, in) < 0);
+    bool store = st->grip_a_tag && store_possible(st, in);
+    bool work = store || (st->n_queue && external_block(st, in) < 0) || prestage_wanted(st, in);
     if (work && !(st->cfg.swaps_per_run > 0 && st->swaps_done >= (unsigned)st->cfg.swaps_per_run))
-        request(st, ST_UNSUSPENDING, st->grip_a_tag ? "pack in gripper A to store" : "drone waiting, conditions ok");
+        request(st, ST_UNSUSPENDING, store ? "pack in gripper A to store" : st->n_queue ? "drone waiting, conditions ok" :
+                "a charged pack to pre-stage");
 }
 
 static void unsuspending_run(struct station *st, const struct station_inputs *in, uint64_t now_ms)
@@ -1169,6 +1263,10 @@ static void clearing_run(struct station *st, const struct station_inputs *in, ui
         chain_end(st);
         st->onpad = false;
         st->operator_abort = false;
+        if (st->serving_sysid && st->drone_present) {
+            st->left_sysid = st->serving_sysid;
+            st->left_tag = st->pad_tag;
+        }
         st->serving_sysid = 0;
         st->reconciled = false;
         request(st, ST_STOPPED, "cleared");
@@ -1263,6 +1361,8 @@ static void update_pad(struct station *st, const struct station_plant_in *p)
         st->load_since_ms = 0;
     st->drone_present = load && st->now_ms + 1 - st->load_since_ms >= (uint64_t)st->cfg.touchdown_debounce_ms;
     if (!load) {
+        st->left_sysid = 0;
+        st->left_tag = 0;
         st->departing = false;
         if (!st->onpad)
             st->pad_tag = 0;    /* the drone left with its pack */
@@ -1346,8 +1446,7 @@ static void diagnose(struct station *st, const struct station_inputs *in)
          st->reconciled, -1);
     bool waiting_drone = st->n_queue > 0 && !st->serving_sysid;
     feed(st, in, DIAG_NO_BATTERY, waiting_drone && !st->grip_b_tag && !fresh_slot_ok(st, in), in->inv.fresh_slot);
-    feed(st, in, DIAG_MAGAZINE_FULL, waiting_drone && st->grip_b_tag && !st->grip_a_tag &&
-         pick_store_slot(st, p) < 0, -1);
+    feed(st, in, DIAG_MAGAZINE_FULL, st->reconciled && st->grip_a_tag && !st->chain && !store_possible(st, in), -1);
 }
 
 /* ---- operator commands ---------------------------------------------------------------- */

@@ -44,6 +44,7 @@ struct station_cfg {
     int step_retries;           /* Unhold may restart one step this many times */
     int swaps_per_run;          /* 0 = continuous; otherwise Completing after this many */
     int sequence;               /* enum swapseq_order */
+    bool prestage;              /* pipelined: fetch a fresh pack to standby before any drone asks */
     int drone_heartbeat_timeout_ms; /* older = stale = armed */
     int disarm_wait_ms;         /* wait this long for "disarmed" before the pad zone */
     int touchdown_g;            /* load above this = a drone on the pad */
@@ -120,6 +121,8 @@ struct station {
     bool recon_hold;                    /* Held because the inventory disagreed */
     bool resume_checked;                /* a swap interrupted by a restart was looked for */
     bool resumed;                       /* the current step was re-entered after a restart */
+    uint8_t left_sysid;                 /* drone left on the pad by an aborted swap, and its pack */
+    uint32_t left_tag;
     uint8_t resume_sysid;               /* drone cleared to land before a restart, not yet served */
     /* landing queue */
     uint8_t queue[STATION_MAX_DRONES];

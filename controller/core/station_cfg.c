@@ -11,6 +11,7 @@ const struct cfg_key station_cfg_keys[] = {
     CFG_I("station", "heartbeat_ms", S, heartbeat_ms, 5, 1000, "50", "ms", "Longest gap between core steps; keep well below the plant watchdog"),
     CFG_I("station", "swaps_per_run", S, swaps_per_run, 0, 1000000, "0", "swaps", "Completing after this many swaps; 0 = run continuously"),
     CFG_E("station", "sequence", S, sequence, sequence_names, "pipelined", "Swap order: pipelined (fetch before touchdown) or naive (baseline)"),
+    CFG_B("station", "prestage", S, prestage, "true", "Pipelined: fetch a charged pack into gripper B and wait at standby before a drone asks"),
     CFG_D("deadlines", "margin", S, deadline_margin, 1.0, 10.0, "1.5", "x", "Step deadline = nominal time from plant.ini x margin + extra_ms"),
     CFG_I("deadlines", "extra_ms", S, deadline_extra_ms, 0, 60000, "300", "ms", "Added to every step deadline (scan and link delays)"),
     CFG_I("deadlines", "commit_timeout_ms", S, commit_timeout_ms, 10, 60000, "2000", "ms", "A battery move must be committed to the registry within this"),

@@ -121,13 +121,56 @@ static json_t *do_slots(struct swapd *d)
     return json_pack("{s:o}", "slots", arr);
 }
 
+/* The registry's record of a pack, read at most once a second per pack: a client asking
+ * for the inventory in a loop must not put a database query per pack into every scan. */
+#define REG_CACHE_MS 1000
+
+static struct {
+    uint32_t tag;
+    bool have;
+    uint64_t read_ms;
+    struct registry_battery b;
+} reg_cache[SWAPD_MAX_BATTERIES];
+
+static bool registry_battery_cached(struct swapd *d, uint32_t tag, struct registry_battery *out)
+{
+    int slot = -1, oldest = 0;
+    for (int i = 0; i < SWAPD_MAX_BATTERIES; i++) {
+        if (reg_cache[i].tag == tag) {
+            slot = i;
+            break;
+        }
+        if (reg_cache[i].read_ms < reg_cache[oldest].read_ms)
+            oldest = i;
+    }
+    uint64_t now = d->core.now_ms;
+    if (slot >= 0 && reg_cache[slot].read_ms && now - reg_cache[slot].read_ms < REG_CACHE_MS) {
+        *out = reg_cache[slot].b;
+        return reg_cache[slot].have;
+    }
+    if (slot < 0)
+        slot = oldest;
+    reg_cache[slot].tag = tag;
+    reg_cache[slot].read_ms = now ? now : 1;
+    reg_cache[slot].have = d->reader && registry_get_battery(d->reader, tag, &reg_cache[slot].b) == 0;
+    *out = reg_cache[slot].b;
+    return reg_cache[slot].have;
+}
+
+static void registry_cache_forget(uint32_t tag)
+{
+    for (int i = 0; i < SWAPD_MAX_BATTERIES; i++)
+        if (reg_cache[i].tag == tag)
+            reg_cache[i].read_ms = 0;
+}
+
 static json_t *battery_json(struct swapd *d, const struct swapd_pack *p)
 {
     char id[17], loc[48];
     pack_id(p->tag, id);
     registry_location_format(p->loc, loc, sizeof loc);
     struct registry_battery b;
-    bool have = d->reader && registry_get_battery(d->reader, p->tag, &b) == 0;
+    bool have = registry_battery_cached(d, p->tag, &b);
     double soc = NAN;
     if (p->loc.place == REGISTRY_PLACE_SLOT && p->loc.index >= 1 && p->loc.index <= d->plant.n_slots) {
         const struct station_slot_in *sl = &d->in.plant.slot[p->loc.index - 1];
@@ -374,6 +417,7 @@ static json_t *do_status_change(struct swapd *d, const json_t *req, bool retire)
     if (persist_submit(d->persist, &j) != 0)
         return ctlproto_reply_error(req, CTLPROTO_ERR_INTERNAL, "the registry is busy; try again");
     p->status = j.status;
+    registry_cache_forget(tag);
     swapd_event(d, d->core.now_ms, REGISTRY_WARNING, "battery", "%s %s: %s", id,
                 retire ? "retired" : "returned to service", j.text);
     return ctlproto_reply_command(req, station_state_name(d->out.state),

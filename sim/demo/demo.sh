@@ -70,7 +70,7 @@ for s in $(seq 1 "$n_slots"); do
 done
 
 "$BIN/dronesim" --link pty:new --link-file "$dir/pty" --swapsim-control "$dir/plant.sock" \
-    --drones "$DRONES" --soc 0.35 --flight-s 20 --return-s 3 --time-scale "$SPEED" \
+    --drones "$DRONES" --soc 0.35 --flight-s 10 --return-s 3 --time-scale "$SPEED" \
     --plant-config "$CONF/plant.ini" --seed 1 > "$dir/dronesim.log" 2>&1 &
 pids+=($!)
 wait_for dronesim "${pids[-1]}" test -s "$dir/pty"

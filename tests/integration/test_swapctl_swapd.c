@@ -590,6 +590,19 @@ START_TEST(adopt_resolves_an_inventory_mismatch)
     expect("reset", NULL, NULL, NULL, CTLPROTO_ERR_ILLEGAL_STATE);
     expect("adopt", NULL, NULL, NULL, NULL);
     ck_assert(await_reconciled(10000));
+    /* the pack the sensors cannot confirm is booked to quarantine */
+    long long until = proc_now_ms() + 5000;
+    char where[64] = "";
+    while (strcmp(where, "quarantine") && proc_now_ms() < until) {
+        int rc;
+        json_t *rep = ctl_json("batteries", "SWP-5A000005", NULL, NULL, &rc);
+        json_t *b = json_array_get(json_object_get(json_object_get(rep, "result"), "batteries"), 0);
+        snprintf(where, sizeof where, "%s", json_string_value(json_object_get(b, "location")));
+        json_decref(rep);
+        if (strcmp(where, "quarantine"))
+            nap_ms(50);
+    }
+    ck_assert_str_eq(where, "quarantine");
     /* the decision is made once */
     expect("adopt", NULL, NULL, NULL, CTLPROTO_ERR_ILLEGAL_STATE);
     /* the alarm is latched until the operator continues */
@@ -662,6 +675,61 @@ START_TEST(the_real_station_refuses_and_logs_commands_of_others)
 }
 END_TEST
 
+static void start_swapping(void)
+{
+    memset(&r, 0, sizeof r);
+    proc_bin("swapctl", swapctl, sizeof swapctl);
+    ck_assert_msg(rig_start_sim(&r, RTF) == 0, "%s", r.err);
+    ck_assert_msg(rig_start_drones(&r, "3", "2") == 0, "%s", r.err);
+    char uid[32];
+    snprintf(uid, sizeof uid, "%u", (unsigned)getuid());
+    start_swapd_with(uid, true);
+}
+
+START_TEST(drones_show_the_landing_queue_in_landing_order)
+{
+    int rc, checked = 0, queued_seen = 0;
+    bool pct_seen = false;
+    long long end = proc_now_ms() + 40000;
+    while (proc_now_ms() < end && (checked < 20 || !queued_seen)) {
+        json_t *rep = ctl_json("drones", NULL, NULL, NULL, &rc);
+        json_t *res = json_object_get(rep, "result"), *queue = json_object_get(res, "queue");
+        size_t i;
+        json_t *dr;
+        json_array_foreach(json_object_get(res, "drones"), i, dr) {
+            json_t *pos = json_object_get(dr, "queue_pos");
+            json_int_t sysid = json_integer_value(json_object_get(dr, "sysid"));
+            pct_seen |= json_is_number(json_object_get(dr, "battery_pct"));
+            if (!json_is_integer(pos))
+                continue;
+            queued_seen++;
+            json_int_t p = json_integer_value(pos);
+            ck_assert_msg(p >= 1 && (size_t)p <= json_array_size(queue) &&
+                              json_integer_value(json_array_get(queue, (size_t)p - 1)) == sysid,
+                          "drone %lld at queue_pos %lld, queue %s", (long long)sysid, (long long)p,
+                          json_dumps(queue, JSON_COMPACT));
+        }
+        /* every queued drone is listed with its place */
+        json_t *q;
+        json_array_foreach(queue, i, q) {
+            bool listed = false;
+            size_t k;
+            json_array_foreach(json_object_get(res, "drones"), k, dr)
+                listed |= json_integer_value(json_object_get(dr, "sysid")) == json_integer_value(q) &&
+                          json_integer_value(json_object_get(dr, "queue_pos")) == (json_int_t)i + 1;
+            ck_assert_msg(listed, "queue %s: drone %lld not listed at place %zu", json_dumps(queue, JSON_COMPACT),
+                          (long long)json_integer_value(q), i + 1);
+        }
+        json_decref(rep);
+        checked++;
+        nap_ms(100);
+    }
+    printf("drones: %d replies checked, %d queued entries seen\n", checked, queued_seen);
+    ck_assert_msg(queued_seen > 0, "no drone was ever queued");
+    ck_assert_msg(pct_seen, "no drone's charge was ever shown");
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("swapctl-swapd");
@@ -685,6 +753,11 @@ int main(void)
     tcase_set_timeout(refused, 60);
     tcase_add_test(refused, the_real_station_refuses_and_logs_commands_of_others);
     suite_add_tcase(s, refused);
+    TCase *swapping = tcase_create("swapping");
+    tcase_add_checked_fixture(swapping, start_swapping, stop_rig);
+    tcase_set_timeout(swapping, 60);
+    tcase_add_test(swapping, drones_show_the_landing_queue_in_landing_order);
+    suite_add_tcase(s, swapping);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

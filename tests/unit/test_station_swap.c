@@ -130,6 +130,10 @@ static void world_step_core(struct world *w)
     station_step(&w->st, &w->in, w->now_ms, &w->out);
     if (plantio_write(&w->io, (unsigned)w->pc.n_slots, &w->out.plant, err, sizeof err) != 0)
         ck_abort_msg("plant write: %s", err);
+    if (getenv("SWAP_TEST_TRACE"))
+        for (int i = 0; i < w->out.n_events; i++)
+            fprintf(stderr, "%8llu %s -> %s: %s\n", (unsigned long long)w->now_ms, w->out.events[i].from,
+                    w->out.events[i].to, w->out.events[i].reason);
     w->last_ok = w->out.cmd_ok;
     snprintf(w->last_reason, sizeof w->last_reason, "%s", w->out.cmd_reason);
     w->in.op.cmd = STATION_CMD_NONE;
@@ -223,6 +227,9 @@ static struct world *world_new(int sequence)
     plantcfg_defaults(&w->pc);
     station_cfg_defaults(&w->cfg);
     w->cfg.sequence = sequence;
+    /* Most tests follow one swap from the drone's request; pre-staging (tested on its
+     * own below) would run the fetch before that. */
+    w->cfg.prestage = false;
     w->plant = sim_plant_new(&w->pc, 1234);
     ck_assert_ptr_nonnull(w->plant);
     plantio_sim_backend(&w->io, w->plant);
@@ -604,11 +611,12 @@ START_TEST(drone_rearms_while_clamped_stops_and_stays_stopped)
 }
 END_TEST
 
-/* Rule 1: a stale heartbeat counts as armed: the head waits at standby, then Held. */
+/* Rule 1: a stale heartbeat counts as armed: the drone is not clamped, the head waits at
+ * standby, then Held. */
 static const struct row stale_rows[] = {
     { 0, A_SILENT, -1, 0, -1 },
-    { 3000, A_NONE, ST_EXECUTE, EXP_OUTSIDE_PAD | EXP_CLAMPED, -1 },
-    { 7000, A_NONE, ST_HELD, EXP_OUTSIDE_PAD | EXP_NO_MOTION | EXP_CLAMPED, DIAG_DRONE_NOT_DISARMED },
+    { 3000, A_NONE, ST_EXECUTE, EXP_OUTSIDE_PAD | EXP_UNCLAMPED, -1 },
+    { 7000, A_NONE, ST_HELD, EXP_OUTSIDE_PAD | EXP_NO_MOTION | EXP_UNCLAMPED, DIAG_DRONE_NOT_DISARMED },
     { 7100, A_TALK, ST_HELD, EXP_OUTSIDE_PAD, -1 },
     { 7200, A_CMD_UNHOLD, -1, 0, -1 },
     { 9000, A_NONE, ST_EXECUTE, 0, -1 },
@@ -621,7 +629,7 @@ START_TEST(stale_heartbeat_blocks_pad_zone_entry)
     w->drone_silent = true;
     w->land_at_ms = w->now_ms + 10;
     world_run(w, 20);
-    wanted_step = SWAPSEQ_CLAMP;
+    wanted_step = SWAPSEQ_CENTER_CLOSE;
     ck_assert(world_until(w, at_wanted_step, 5000));
     run_rows(w, "stale", stale_rows, sizeof stale_rows / sizeof stale_rows[0]);
     ck_assert_msg(world_until(w, chain_done, 30000), "swap did not finish after the drone spoke again");
@@ -848,6 +856,9 @@ START_TEST(restart_mid_swap_resumes_at_the_persisted_step)
     world_run(w, 100);
     if (lost_step)
         w->in.inv.last_step = -1;
+    /* A gripper caught between its ends goes back first (nothing moves a pack meanwhile). */
+    for (int t = 0; t < 200 && !w->st.reconciled; t++)
+        world_run(w, SCAN_MS);
     ck_assert_msg(w->st.reconciled, "restart at %s: not reconciled (%s)", swapseq_name(restart_steps[k]),
                   station_state_name(w->st.state));
     world_cmd(w, STATION_CMD_RESET);
@@ -855,9 +866,10 @@ START_TEST(restart_mid_swap_resumes_at_the_persisted_step)
     world_cmd(w, STATION_CMD_START);
     ck_assert_msg(w->last_ok, "%s", w->last_reason);
     bool done = world_until(w, chain_done, 40000);
-    ck_assert_msg(done, "restart at %s%s: state %s step %s alarms %llx", swapseq_name(restart_steps[k]),
+    ck_assert_msg(done, "restart at %s%s: state %s step %s alarms %llx plant fault %u", swapseq_name(restart_steps[k]),
                   lost_step ? " (step lost)" : "",
-                  station_state_name(w->st.state), swapseq_name(w->out.step), (unsigned long long)w->out.alarms_active);
+                  station_state_name(w->st.state), swapseq_name(w->out.step), (unsigned long long)w->out.alarms_active,
+                  w->in.plant.plant_fault);
     ck_assert_int_eq(w->n_cleared_takeoff, 1);
     int slot;
     ck_assert_int_eq(truth_place_of(w, DRONE_TAG, &slot), SIM_PLACE_SLOT);
@@ -990,6 +1002,201 @@ START_TEST(random_faults_never_break_the_safety_rules)
 }
 END_TEST
 
+/* ---- defects the invariant campaign found ----------------------------------------------- */
+
+/* A guard opened while the robot moves latches a plant fault: once the guard is closed,
+ * Reset/Unhold send the fault reset that clears the latch and the swap finishes; while
+ * it is open, Unhold is refused. */
+START_TEST(guard_opened_while_moving_is_reset_once_closed)
+{
+    struct world *w = world_at_step(SWAPSEQ_FETCH_TRAVEL);
+    struct sim_fault g = { SIM_FAULT_GUARD_OPEN, 0, 0, 0 };
+    ck_assert_int_eq(sim_plant_inject(w->plant, &g), 0);
+    ck_assert(world_until(w, is_held, 3000));
+    ck_assert(w->out.alarms_active & (1ull << DIAG_GUARD));
+    world_cmd(w, STATION_CMD_UNHOLD);
+    ck_assert_msg(!w->last_ok, "Unhold accepted with the guard open");
+    sim_plant_clear_faults(w->plant, SIM_FAULT_GUARD_OPEN);
+    world_run(w, 100);
+    ck_assert_uint_eq(w->in.plant.plant_fault, PF_GUARD);   /* still latched in the plant */
+    world_cmd(w, STATION_CMD_UNHOLD);
+    ck_assert_msg(w->last_ok, "Unhold refused: %s", w->last_reason);
+    ck_assert_msg(world_until(w, chain_done, 60000), "swap did not finish: %s alarms %llx",
+                  station_state_name(w->st.state), (unsigned long long)w->out.alarms_active);
+    ck_assert_uint_eq(w->in.plant.plant_fault, 0);
+    world_free(w);
+}
+END_TEST
+
+/* The clamp waits for a heartbeat after touchdown that says "disarmed": a drone still
+ * armed when it lands is never clamped (no drone_armed abort), and is clamped once it
+ * reports disarmed. */
+START_TEST(clamp_waits_for_a_fresh_disarmed_report)
+{
+    struct world *w = world_at_step(SWAPSEQ_AWAIT_TOUCHDOWN);
+    w->drone_armed = true;
+    wanted_step = SWAPSEQ_CENTER_CLOSE;
+    ck_assert(world_until(w, at_wanted_step, 10000));
+    world_run(w, 2500);
+    ck_assert_int_eq(w->out.step, SWAPSEQ_CLAMP);
+    ck_assert(!w->out.plant.co[REGMAP_CO_CLAMP_LOCK]);
+    ck_assert(!(w->out.alarms_active & (1ull << DIAG_DRONE_ARMED)));
+    ck_assert_int_eq(w->st.state, ST_EXECUTE);
+    w->drone_armed = false;
+    ck_assert_msg(world_until(w, chain_done, 30000), "swap did not finish: %s", station_state_name(w->st.state));
+    ck_assert_int_eq(w->n_aborted, 0);
+    world_free(w);
+}
+END_TEST
+
+/* An operator Abort while the head brakes towards the pad zone waits for the robot to
+ * stop before it unclamps, and does not unclamp with the head in the zone. */
+START_TEST(abort_while_braking_unclamps_only_once_stopped_outside)
+{
+    struct world *w = world_at_step(SWAPSEQ_TO_BAY);
+    /* the head has just left standby at speed */
+    for (int i = 0; i < 100 && abs(w->in.plant.x_vel_mm_s) < 200; i++)
+        world_run(w, SCAN_MS);
+    ck_assert(abs(w->in.plant.x_vel_mm_s) >= 200);
+    world_cmd(w, STATION_CMD_ABORT);
+    ck_assert(w->last_ok);
+    ck_assert_msg(w->out.plant.co[REGMAP_CO_CLAMP_LOCK], "unclamped while the head still moves");
+    for (int i = 0; i < 200; i++) {
+        world_run(w, SCAN_MS);
+        if (!w->out.plant.co[REGMAP_CO_CLAMP_LOCK])
+            ck_assert_msg(w->in.plant.x_pos_mm < w->pc.x_pad_zone_mm - w->pc.position_tolerance_mm &&
+                          !w->in.plant.x_busy, "unclamped with the head at %.1f mm", w->in.plant.x_pos_mm);
+    }
+    ck_assert_int_eq(w->st.state, ST_ABORTED);
+    world_free(w);
+}
+END_TEST
+
+static bool is_aborted(const struct world *w) { return w->st.state == ST_ABORTED; }
+static bool is_stopped_now(const struct world *w) { return w->st.state == ST_STOPPED; }
+static bool is_reconciled(const struct world *w) { return w->st.reconciled; }
+
+/* Jogs: refused while the e-stop is pressed (it would move the axis on release), refused
+ * and stopped when the drone on the pad arms. */
+START_TEST(jogs_respect_estop_and_an_armed_drone)
+{
+    struct world *w = world_at_step(SWAPSEQ_TO_BAY);
+    apply_act(w, A_ESTOP);
+    ck_assert(world_until(w, is_aborted, 3000));
+    w->in.op.op = STATION_OP_MODE;
+    w->in.op.mode = STATION_MODE_MAINTENANCE;
+    world_run(w, SCAN_MS);
+    ck_assert_msg(w->last_ok, "%s", w->last_reason);
+    w->in.op.op = STATION_OP_JOG;
+    w->in.op.jog.dev = STATION_JOG_Z_MM;
+    w->in.op.jog.value = 10;
+    world_run(w, SCAN_MS);
+    ck_assert_msg(!w->last_ok, "jog accepted during an e-stop");
+    apply_act(w, A_ESTOP_RELEASE);
+    world_run(w, 500);
+    ck_assert(!w->out.plant.co[REGMAP_CO_Z_ENABLE] && !w->out.plant.co[REGMAP_CO_X_ENABLE]);
+    world_cmd(w, STATION_CMD_CLEAR);
+    ck_assert(world_until(w, is_stopped_now, 3000));
+    ck_assert(world_until(w, is_reconciled, 3000));
+    /* a jog in progress stops when the clamped drone arms, and no new one is accepted */
+    w->in.op.op = STATION_OP_JOG;
+    w->in.op.jog.dev = STATION_JOG_Z_MM;
+    w->in.op.jog.value = 100;
+    world_run(w, SCAN_MS);
+    ck_assert_msg(w->last_ok, "%s", w->last_reason);
+    world_run(w, 50);
+    ck_assert(w->out.plant.co[REGMAP_CO_Z_ENABLE]);
+    w->drone_armed = true;
+    world_run(w, 3 * SCAN_MS);
+    ck_assert(!w->out.plant.co[REGMAP_CO_Z_ENABLE] && !w->out.plant.co[REGMAP_CO_X_ENABLE]);
+    w->in.op.op = STATION_OP_JOG;
+    w->in.op.jog.dev = STATION_JOG_Z_MM;
+    w->in.op.jog.value = 0;
+    world_run(w, SCAN_MS);
+    ck_assert_msg(!w->last_ok, "jog accepted next to an armed drone");
+    world_free(w);
+}
+END_TEST
+
+/* Restart points before touchdown: the drone was cleared to land, the controller dies
+ * while fetching (or waiting); the new core serves that drone (no pad_obstructed) and
+ * finishes the swap, whether the drone lands before or after the restart. */
+static const enum swapseq_id early_steps[] = {
+    SWAPSEQ_FETCH_TRAVEL, SWAPSEQ_FETCH_LOWER, SWAPSEQ_FETCH_EXTEND, SWAPSEQ_FETCH_GRIP,
+    SWAPSEQ_FETCH_RETRACT, SWAPSEQ_FETCH_RAISE, SWAPSEQ_TO_STANDBY, SWAPSEQ_AWAIT_TOUCHDOWN,
+};
+#define N_EARLY ((int)(sizeof early_steps / sizeof early_steps[0]))
+
+START_TEST(restart_before_touchdown_serves_the_cleared_drone)
+{
+    int k = _i % N_EARLY;
+    bool lands_first = _i >= N_EARLY;
+    struct world *w = world_at_step(early_steps[k]);
+    world_run(w, 30 + 40 * (uint64_t)k % 200);
+    w->auto_land = false;           /* it lands once, on the clearance it already has */
+    w->land_at_ms = w->now_ms + (lands_first ? 500 : 6000);
+    /* what the shell persisted: the last step started and the drone it had cleared */
+    w->in.inv.last_step = w->out.step;
+    w->in.inv.pad_sysid = DRONE;
+    char err[128];
+    ck_assert_int_eq(plantio_readback(&w->io, &w->in.plant, err, sizeof err), 0);
+    ck_assert_int_eq(station_init(&w->st, &w->cfg, &w->pc, w->now_ms), 0);
+    w->drone_requesting = false;    /* the new link never heard the request */
+    for (int t = 0; t < 300 && !w->st.reconciled; t++)
+        world_run(w, SCAN_MS);
+    ck_assert_msg(w->st.reconciled, "restart at %s: not reconciled", swapseq_name(early_steps[k]));
+    world_run(w, 1500);
+    world_cmd(w, STATION_CMD_RESET);
+    ck_assert(world_until(w, is_idle, 3000));
+    world_cmd(w, STATION_CMD_START);
+    ck_assert_msg(w->last_ok, "%s", w->last_reason);
+    bool done = world_until(w, chain_done, 60000);
+    ck_assert_msg(done, "restart at %s (%s): state %s step %s alarms %llx", swapseq_name(early_steps[k]),
+                  lands_first ? "landed first" : "lands later", station_state_name(w->st.state),
+                  swapseq_name(w->out.step), (unsigned long long)w->out.alarms_active);
+    ck_assert(!(w->out.alarms_active & (1ull << DIAG_PAD_OBSTRUCTED)));
+    int slot;
+    ck_assert_int_eq(truth_place_of(w, DRONE_TAG, &slot), SIM_PLACE_SLOT);
+    ck_assert_uint_eq(w->in.inv.slot_tag[slot], DRONE_TAG);
+    ck_assert_int_eq(truth.collisions, 0);
+    world_free(w);
+}
+END_TEST
+
+static bool holds_b_at_standby(const struct world *w)
+{
+    return w->st.grip_b_tag && !w->st.chain && w->st.state == ST_SUSPENDED;
+}
+
+/* DESIGN §7 pre-staging: idle in production, the station fetches a charged pack into
+ * gripper B and waits at standby; a drone that lands 4 s after its clearance (the drone
+ * model's default) then meets the lower bound within 5 %. */
+START_TEST(prestaged_pack_meets_the_bound_with_a_fast_drone)
+{
+    struct world *w = world_new(SWAPSEQ_PIPELINED);
+    w->cfg.prestage = true;
+    w->st.cfg.prestage = true;
+    world_start(w);
+    ck_assert_msg(world_until(w, holds_b_at_standby, 20000), "no pack pre-staged: %s", station_state_name(w->st.state));
+    ck_assert(fabs(w->in.plant.x_pos_mm - w->pc.x_standby_mm) <= w->pc.position_tolerance_mm + 0.1);
+    ck_assert_int_eq(w->n_cleared_to_land, 0);
+    w->auto_land = false;
+    w->drone_requesting = true;
+    world_run(w, 100);
+    ck_assert_int_eq(w->n_cleared_to_land, 1);
+    w->land_at_ms = w->cleared_ms + 4000;
+    ck_assert(world_until(w, chain_done, 60000));
+    double onpad_s = (double)(w->takeoff_clear_ms - w->touchdown_ms) / 1000.0;
+    double ratio = onpad_s / plantcfg_onpad_lower_bound_s(&w->pc);
+    printf("prestaged: on-pad %.3f s, ratio %.3f\n", onpad_s, ratio);
+    ck_assert_msg(ratio <= 1.05, "ratio %.3f", ratio);
+    /* and the next pack is pre-staged again after the old one is stored */
+    ck_assert(world_until(w, holds_b_at_standby, 30000));
+    world_free(w);
+}
+END_TEST
+
+
 int main(void)
 {
     Suite *s = suite_create("station_swap");
@@ -1014,6 +1221,12 @@ int main(void)
     tcase_add_test(ts, weather_suspends_landings_and_resumes);
     tcase_add_test(ts, hot_pack_is_never_handed_out);
     tcase_add_loop_test(ts, restart_mid_swap_resumes_at_the_persisted_step, 0, 2 * N_RESTART);
+    tcase_add_test(ts, guard_opened_while_moving_is_reset_once_closed);
+    tcase_add_test(ts, clamp_waits_for_a_fresh_disarmed_report);
+    tcase_add_test(ts, abort_while_braking_unclamps_only_once_stopped_outside);
+    tcase_add_test(ts, jogs_respect_estop_and_an_armed_drone);
+    tcase_add_loop_test(ts, restart_before_touchdown_serves_the_cleared_drone, 0, 2 * N_EARLY);
+    tcase_add_test(ts, prestaged_pack_meets_the_bound_with_a_fast_drone);
     suite_add_tcase(s, ts);
     TCase *tr = tcase_create("campaign");
     tcase_set_timeout(tr, 60);
