@@ -71,11 +71,12 @@ static json_t *do_status(struct swapd *d)
     for (uint64_t m = o->alarms_active; m; m &= m - 1)
         n_alarms++;
     int64_t now = swapd_wall_ms(d, d->core.now_ms);
-    json_t *r = json_pack("{s:s, s:s, s:o, s:i, s:i, s:f, s:o, s:n, s:o, s:i, s:I}",
+    json_t *r = json_pack("{s:s, s:s, s:o, s:i, s:i, s:f, s:o, s:o, s:o, s:i, s:I}",
                           "state", station_state_name(o->state), "mode", ctlproto_modes[o->mode],
                           "step", o->step >= 0 ? json_string(swapseq_name(o->step)) : json_null(),
                           "step_index", idx, "step_count", count, "progress_pct", pct,
                           "eta_s", num_or_null(eta), "swap_id",
+                          persist_swap_id(d->persist) > 0 ? json_integer(persist_swap_id(d->persist)) : json_null(),
                           "drone", o->serving_sysid ? json_integer(o->serving_sysid) : json_null(),
                           "alarms_active", n_alarms, "time_ms", (json_int_t)now);
     if (r) {
@@ -299,7 +300,7 @@ static json_t *do_events(struct swapd *d, const json_t *req)
         const struct swapd_event *e = &d->events[seq % SWAPD_EVENT_RING];
         if (e->seq != seq || e->t_ms < since)
             continue;
-        json_array_append_new(arr, ctlproto_event(e->seq, e->t_ms, e->type, e->text));
+        json_array_append_new(arr, swapd_event_json(e));
     }
     while (limit >= 0 && json_array_size(arr) > (size_t)limit)
         json_array_remove(arr, 0);

@@ -43,18 +43,32 @@ int64_t swapd_wall_ms(const struct swapd *d, uint64_t mono_ms)
     return d->wall_start_ms + (int64_t)(mono_ms - d->mono_start_ms);
 }
 
-void swapd_event(struct swapd *d, uint64_t mono_ms, enum registry_severity sev, const char *type,
-                 const char *fmt, ...)
+json_t *swapd_event_json(const struct swapd_event *e)
+{
+    json_t *ev = ctlproto_event(e->seq, e->t_ms, e->type, e->text);
+    if (ev && e->to[0]) {
+        json_object_set_new(ev, "from", json_string(e->from));
+        json_object_set_new(ev, "to", json_string(e->to));
+        json_object_set_new(ev, "reason", json_string(e->reason));
+    }
+    return ev;
+}
+
+/* Records an event: stderr log, the ring the console reads, the registry, followers. */
+static void record_event(struct swapd *d, uint64_t mono_ms, enum registry_severity sev, const char *type,
+                         const char *from, const char *to, const char *reason, const char *text)
 {
     struct swapd_event *e = &d->events[(d->event_seq + 1) % SWAPD_EVENT_RING];
     memset(e, 0, sizeof *e);
     e->seq = ++d->event_seq;
     e->t_ms = swapd_wall_ms(d, mono_ms);
     snprintf(e->type, sizeof e->type, "%s", type);
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(e->text, sizeof e->text, fmt, ap);
-    va_end(ap);
+    snprintf(e->text, sizeof e->text, "%s", text);
+    if (to) {
+        snprintf(e->from, sizeof e->from, "%s", from);
+        snprintf(e->to, sizeof e->to, "%s", to);
+        snprintf(e->reason, sizeof e->reason, "%s", reason);
+    }
     fprintf(stderr, "<%d>swapd: %s: %s\n", sev >= REGISTRY_ERROR ? 3 : sev == REGISTRY_WARNING ? 4 : 6,
             type, e->text);
     if (d->persist) {
@@ -64,12 +78,30 @@ void swapd_event(struct swapd *d, uint64_t mono_ms, enum registry_severity sev, 
         persist_submit(d->persist, &j);
     }
     if (d->console) {
-        json_t *ev = ctlproto_event(e->seq, e->t_ms, e->type, e->text);
+        json_t *ev = swapd_event_json(e);
         if (ev) {
             ctlsock_broadcast_event(d->console, ev);
             json_decref(ev);
         }
     }
+}
+
+void swapd_transition(struct swapd *d, uint64_t mono_ms, const char *from, const char *to, const char *reason)
+{
+    char text[200];
+    snprintf(text, sizeof text, "%s -> %s: %s", from, to, reason);
+    record_event(d, mono_ms, REGISTRY_INFO, "state", from, to, reason, text);
+}
+
+void swapd_event(struct swapd *d, uint64_t mono_ms, enum registry_severity sev, const char *type,
+                 const char *fmt, ...)
+{
+    char text[200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    record_event(d, mono_ms, sev, type, NULL, NULL, NULL, text);
 }
 
 static void usage(FILE *f)
@@ -399,7 +431,7 @@ static void persist_outputs(struct swapd *d, uint64_t now_ms)
     }
     for (int i = 0; i < o->n_events; i++) {
         const struct station_event *e = &o->events[i];
-        swapd_event(d, e->t_ms, REGISTRY_INFO, "state", "%s -> %s: %s", e->from, e->to, e->reason);
+        swapd_transition(d, e->t_ms, e->from, e->to, e->reason);
     }
     for (int i = 0; i < o->n_alarm_events; i++) {
         const struct station_alarm_event *a = &o->alarm_events[i];

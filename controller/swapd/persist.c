@@ -20,8 +20,7 @@ struct persist {
     uint32_t committed_seq;
     unsigned failures, dropped;
     char last_error[256];
-    /* worker-only state */
-    int64_t swap_id;
+    int64_t swap_id;              /* written by the worker under lock, read by the scan */
     struct {
         char code[32];
         int64_t id;
@@ -69,10 +68,14 @@ static void run_job(struct persist *p, const struct persist_job *j)
         }
         return;
     case PERSIST_BEGIN_SWAP:
-        rc = registry_begin_swap(p->reg, j->drone, j->t_ms, &p->swap_id);
-        if (rc)
-            p->swap_id = 0;
+    {
+        int64_t id = 0;
+        rc = registry_begin_swap(p->reg, j->drone, j->t_ms, &id);
+        pthread_mutex_lock(&p->lock);
+        p->swap_id = rc ? 0 : id;
+        pthread_mutex_unlock(&p->lock);
         break;
+    }
     case PERSIST_STEP:
         if (p->swap_id > 0)
             rc = registry_record_step(p->reg, p->swap_id, j->step, j->step_start_ms, j->t_ms);
@@ -80,7 +83,9 @@ static void run_job(struct persist *p, const struct persist_job *j)
     case PERSIST_FINISH_SWAP:
         if (p->swap_id > 0)
             rc = registry_finish_swap(p->reg, p->swap_id, j->tag, j->tag_in, j->t_ms, j->text);
+        pthread_mutex_lock(&p->lock);
         p->swap_id = 0;
+        pthread_mutex_unlock(&p->lock);
         break;
     case PERSIST_EVENT:
         rc = registry_add_event(p->reg, j->t_ms, j->severity, j->source, j->text, NULL);
@@ -206,6 +211,14 @@ int persist_submit(struct persist *p, const struct persist_job *job)
     pthread_cond_signal(&p->wake);
     pthread_mutex_unlock(&p->lock);
     return 0;
+}
+
+int64_t persist_swap_id(struct persist *p)
+{
+    pthread_mutex_lock(&p->lock);
+    int64_t id = p->swap_id;
+    pthread_mutex_unlock(&p->lock);
+    return id;
 }
 
 uint32_t persist_committed_seq(struct persist *p)

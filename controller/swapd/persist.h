@@ -56,6 +56,9 @@ struct persist *persist_start(struct registry *reg, char *err, size_t errsize);
  * for a commit that does not come and holds the station). */
 int persist_submit(struct persist *p, const struct persist_job *job);
 
+/* The registry id of the swap in progress (committed so far), 0 when none. */
+int64_t persist_swap_id(struct persist *p);
+
 /* Highest move seq that has committed. */
 uint32_t persist_committed_seq(struct persist *p);
 

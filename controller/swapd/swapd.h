@@ -41,7 +41,12 @@ struct swapd_event {
     int64_t t_ms;                  /* wall clock */
     char type[16];
     char text[160];
+    /* transitions only ("" otherwise): the state or step left and entered, and why */
+    char from[32], to[32], reason[96];
 };
+
+/* The console's form of an event (ctlproto_event plus from/to/reason when set). */
+json_t *swapd_event_json(const struct swapd_event *e);
 
 #define SWAPD_HIST_BUCKETS 200       /* scan lateness in 50 us buckets, last = overflow */
 #define SWAPD_HIST_US 50
@@ -118,6 +123,9 @@ void swapd_event(struct swapd *d, uint64_t mono_ms, enum registry_severity sev, 
 
 /* The registry's name for a place the core names. */
 struct registry_location swapd_registry_location(struct station_location l);
+
+/* Records a state or step transition as an event carrying from, to and reason. */
+void swapd_transition(struct swapd *d, uint64_t mono_ms, const char *from, const char *to, const char *reason);
 
 /* Console request handler (console.c). */
 json_t *swapd_console_handle(void *user, const struct ctlsock_peer *peer,
