@@ -95,14 +95,15 @@ int swapd_inventory_commission(struct swapd *d, struct registry *reg, const stru
     return 0;
 }
 
-int swapd_inventory_register(struct swapd *d, uint32_t tag, uint64_t now_ms)
+int swapd_inventory_register(struct swapd *d, uint32_t tag, struct registry_location loc, uint64_t now_ms)
 {
     if (d->n_packs == SWAPD_MAX_BATTERIES)
         return -1;
     struct persist_job j = { .kind = PERSIST_REGISTER, .t_ms = swapd_wall_ms(d, now_ms), .tag = tag,
                              .rated_mah = (int)lround(d->plant.battery_rated_mah),
                              .cells = d->plant.battery_cells, .dcir_mohm = d->health.dcir_rated_mohm,
-                             .capacity_sd_mah = d->plant.battery_rated_mah * d->health.capacity_prior_sd };
+                             .capacity_sd_mah = d->plant.battery_rated_mah * d->health.capacity_prior_sd,
+                             .to = loc };
     char serial[17] = { 0 };
     dproto_pack_serial(tag, serial);
     snprintf(j.text, sizeof j.text, "%.16s", serial);
@@ -110,12 +111,15 @@ int swapd_inventory_register(struct swapd *d, uint32_t tag, uint64_t now_ms)
         return -1;
     struct swapd_pack *p = &d->packs[d->n_packs++];
     *p = (struct swapd_pack){
-        .tag = tag, .loc = { REGISTRY_PLACE_UNKNOWN, 0 }, .status = REGISTRY_IN_SERVICE,
+        .tag = tag, .loc = loc, .status = REGISTRY_IN_SERVICE,
         .capacity_mah = d->plant.battery_rated_mah, .rated_mah = d->plant.battery_rated_mah,
         .dcir_mohm = d->health.dcir_rated_mohm,
     };
     health_est_init(&p->est, &d->health, d->plant.battery_cells, d->plant.battery_rated_mah);
-    swapd_event(d, now_ms, REGISTRY_INFO, "battery", "pack %.16s arrived on a drone: registered", serial);
+    char where[32];
+    registry_location_format(loc, where, sizeof where);
+    swapd_event(d, now_ms, REGISTRY_INFO, "battery", "pack %.16s seen for the first time (%s): registered", serial,
+                loc.place == REGISTRY_PLACE_UNKNOWN ? "on a drone" : where);
     return 0;
 }
 
@@ -240,6 +244,21 @@ int swapd_inventory_recover(struct swapd *d, struct registry *reg, const struct 
     if (pk)
         pk->loc = li.to;
     return 1;
+}
+
+void swapd_inventory_commission_late(struct swapd *d, const struct station_plant_in *p, uint64_t now_ms)
+{
+    for (int s = 0; s < d->plant.n_slots; s++) {
+        const struct station_slot_in *sl = &p->slot[s];
+        if (!sl->present || !sl->tag_ok || sl->tag == 0 || swapd_pack_find(d, sl->tag))
+            continue;
+        bool taken = false;
+        for (int i = 0; i < d->n_packs; i++)
+            taken |= d->packs[i].loc.place == REGISTRY_PLACE_SLOT && d->packs[i].loc.index == s + 1;
+        struct registry_location loc = { taken ? REGISTRY_PLACE_UNKNOWN : REGISTRY_PLACE_SLOT, taken ? 0 : s + 1 };
+        if (swapd_inventory_register(d, sl->tag, loc, now_ms) != 0)
+            return;
+    }
 }
 
 void swapd_inventory_apply_move(struct swapd *d, const struct station_move *m)

@@ -373,7 +373,7 @@ static void persist_outputs(struct swapd *d, uint64_t now_ms)
         if (m->seq <= d->submitted_seq)
             continue;
         if (m->tag != STATION_TAG_UNKNOWN && m->tag != 0 && !swapd_pack_find(d, m->tag) &&
-            swapd_inventory_register(d, m->tag, now_ms) != 0)
+            swapd_inventory_register(d, m->tag, (struct registry_location){ REGISTRY_PLACE_UNKNOWN, 0 }, now_ms) != 0)
             break;  /* cannot track it: the move waits, the core holds at its deadline */
         struct persist_job j = { .kind = PERSIST_MOVE, .t_ms = swapd_wall_ms(d, m->t_ms),
                                  .seq = m->seq, .tag = m->tag,
@@ -504,6 +504,10 @@ static int run(struct swapd *d, bool autostart)
         uint64_t now_ms = woke_us / 1000u;
 
         read_plant(d, now_ms);
+        if (!d->commissioned && d->in.plant.valid) {
+            swapd_inventory_commission_late(d, &d->in.plant, now_ms);
+            d->commissioned = true;
+        }
         hear_drones(d, now_ms);
         d->in.inv.moves_committed_seq = persist_committed_seq(d->persist);
         swapd_inventory_fill(d, now_ms);
@@ -560,7 +564,7 @@ static bool first_image(struct swapd *d, int timeout_ms)
 {
     uint64_t end = mono_us() / 1000u + (uint64_t)timeout_ms;
     while (!stop_signal && mono_us() / 1000u < end) {
-        if (plantlink_get_inputs(d->plantlink, NULL, NULL) != 0) {
+        if (plantlink_get_inputs(d->plantlink, NULL, &d->plant_status) != 0) {
             read_plant(d, mono_us() / 1000u);
             return true;
         }
@@ -665,6 +669,7 @@ int main(int argc, char **argv)
     station_inputs_init(&d.in);
 
     if (first_image(&d, 2000)) {
+        d.commissioned = true;
         if (swapd_inventory_commission(&d, reg, &d.in.plant, wall_ms_now(), err, sizeof err) != 0)
             fprintf(stderr, "<4>swapd: commissioning: %s\n", err);
         swapd_inventory_progress(&d, reg, wall_ms_now());

@@ -101,9 +101,14 @@ static void run_job(struct persist *p, const struct persist_job *j)
                                       .status = REGISTRY_IN_SERVICE, .capacity_mah = j->rated_mah,
                                       .capacity_sd_mah = j->capacity_sd_mah, .dcir_mohm = j->dcir_mohm,
                                       .dcir_sd_mohm = j->dcir_mohm * 0.1, .dcir_new_mohm = j->dcir_mohm,
-                                      .loc = { REGISTRY_PLACE_UNKNOWN, 0 } };
+                                      .loc = j->to };
         snprintf(b.serial, sizeof b.serial, "%.31s", j->text);
         rc = registry_add_battery(p->reg, &b, j->t_ms);
+        if (rc == REGISTRY_EOCCUPIED) {
+            /* the registry has another pack there: reconciliation stops for the operator */
+            b.loc = (struct registry_location){ REGISTRY_PLACE_UNKNOWN, 0 };
+            rc = registry_add_battery(p->reg, &b, j->t_ms);
+        }
         if (rc == REGISTRY_EEXIST)
             rc = 0;
         break;

@@ -23,7 +23,7 @@ enum persist_kind {
     PERSIST_ALARM_CLEAR,   /* code */
     PERSIST_ALARM_ACK,     /* code */
     PERSIST_SET_STATUS,    /* tag, status, text = reason */
-    PERSIST_REGISTER,      /* tag, rated_mah, cells: a pack seen for the first time */
+    PERSIST_REGISTER,      /* tag, rated_mah, cells, to: a pack seen for the first time */
     PERSIST_INTENT,        /* tag, from, to, step: the move a starting step will make */
     PERSIST_PROGRESS,      /* drone, seq (swapseq id or -1 when the chain ended), step */
     PERSIST_ESTIMATES,     /* battery: the health estimates of battery.tag */

@@ -102,6 +102,7 @@ struct swapd {
     int boot_last_step;
     uint8_t boot_pad_sysid;
     bool boot_progress_used;
+    bool commissioned;             /* packs in the slots compared with the registry once */
 
     int64_t alarm_raised_wall_ms[DIAG_COUNT];
 
@@ -148,6 +149,9 @@ int swapd_inventory_recover(struct swapd *d, struct registry *reg, const struct 
 /* Reads the chain's last recorded step and drone from the previous run. */
 void swapd_inventory_progress(struct swapd *d, struct registry *reg, int64_t now_wall_ms);
 /* Registers a pack that arrived on a drone (queued before its first move). */
-int swapd_inventory_register(struct swapd *d, uint32_t tag, uint64_t now_ms);
+int swapd_inventory_register(struct swapd *d, uint32_t tag, struct registry_location loc, uint64_t now_ms);
+/* Commissioning when the plant answered only after start-up: packs in the slots the
+ * registry has never seen are registered where the sensors show them. */
+void swapd_inventory_commission_late(struct swapd *d, const struct station_plant_in *p, uint64_t now_ms);
 
 #endif
