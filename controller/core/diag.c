@@ -96,8 +96,8 @@ const struct diag_def diag_table[DIAG_COUNT] = {
         "a drone cleared to land did not touch down in time; the clearance was withdrawn",
         "Nothing; the drone may ask again." },
     [DIAG_MAGAZINE_FULL] = { "magazine_full", 0, DIAG_WARNING, DIAG_REACT_SUSPEND, false,
-        "gripper B holds the fresh pack but no slot is free for the waiting drone's old pack",
-        "Take a pack out of the magazine (retire it or remove it for service)." },
+        "gripper A still holds an old pack and no slot is free for it (nor a charged pack to take into gripper B)",
+        "Take a pack out of the magazine (retire it or remove it for service); the station then stores it." },
 };
 
 void diag_init(struct diag_state *d)

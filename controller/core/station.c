@@ -1723,8 +1723,16 @@ static void permissives(const struct station *st, const struct station_plant_in 
     bool x_moving_needed = fabs(p->x_pos_mm - o->x_target_mm) > tol;
     if (x_moving_needed && (!z_travel || !stroke_in || fabs(p->z_pos_mm - o->z_target_mm) > tol))
         o->co[REGMAP_CO_X_ENABLE] = false;
+    /* With Z down or the stroke out the plant refuses any X or Z motion, even a
+     * correction inside the position tolerance (an axis an e-stop left just short of its
+     * target): the axis stays disabled there. */
+    if (!z_travel || !stroke_in || (!x_moving_needed && !p->x_busy))
+        o->co[REGMAP_CO_X_ENABLE] = false;
     if (!stroke_in)
-        o->co[REGMAP_CO_Z_ENABLE] = o->co[REGMAP_CO_Z_ENABLE] && fabs(p->z_pos_mm - o->z_target_mm) <= tol;
+        o->co[REGMAP_CO_Z_ENABLE] = false;
+    /* Z goes below travel height only with X at rest (the plant's interlock). */
+    if (o->z_target_mm > st->pc.z_travel_max_mm + 0.05 && (p->x_busy || o->co[REGMAP_CO_X_ENABLE]))
+        o->co[REGMAP_CO_Z_ENABLE] = o->co[REGMAP_CO_Z_ENABLE] && !z_travel;
     bool at_magazine = fabs(p->x_pos_mm - st->pc.x_magazine_mm) <= tol;
     if (!stroke_in || (at_magazine && !z_travel))
         o->co[REGMAP_CO_CAROUSEL_ENABLE] = o->co[REGMAP_CO_CAROUSEL_ENABLE] && p->carousel_pos == (int)o->carousel_target;

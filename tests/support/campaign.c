@@ -791,6 +791,10 @@ static void operator(struct cp_world *w)
             }
             return;
         }
+        if ((head_near || w->truth.stroke_pos > 0) && (s == ST_EXECUTE || s == ST_SUSPENDED) && ready) {
+            command(w, STATION_CMD_STOP);   /* jogging needs a state that moves nothing */
+            return;
+        }
         if (!head_near && w->truth.stroke_pos == 0 &&
             (s == ST_STOPPED || s == ST_IDLE || s == ST_EXECUTE || s == ST_SUSPENDED || s == ST_HELD)) {
             if (w->out.mode != STATION_MODE_PRODUCTION) {
