@@ -663,6 +663,8 @@ static void chain_run(struct station *st, const struct station_inputs *in)
             const struct station_drone_in *d = find_drone(in, st->serving_sysid);
             if (d && d->battery_tag)
                 st->pad_tag = d->battery_tag;
+            else if (!st->pad_tag && in->inv.pad_tag)
+                st->pad_tag = in->inv.pad_tag;  /* the registry's (a restarted link has not heard it) */
             else if (!st->pad_tag)
                 st->pad_tag = STATION_TAG_UNKNOWN;
             st->onpad = true;
@@ -1224,11 +1226,11 @@ static void stopping_run(struct station *st, const struct station_inputs *in, ui
 
 static void aborting_entry(struct station *st, const struct station_inputs *in, uint64_t now_ms)
 {
+    (void)in;
     (void)now_ms;
     stop_axes(st);
     if (st->serving_sysid)
         send_msg(st, st->serving_sysid, STATION_MSG_SWAP_ABORTED, 0);
-    (void)in;
 }
 
 /* DESIGN §5 rule 3: an explicit operator abort may release the drone, but only once the

@@ -126,6 +126,15 @@ struct cp_world {
     bool abort_accepted;         /* an operator Abort was accepted since the drone landed */
     bool unhold_exhausted, need_stop;
 
+    /* What the shell persists for a restart, as swapd does: the last step the core
+     * started (-1 none or finished) and the drone it served; fed to the next core until
+     * that one starts a step of its own. */
+    int persisted_step;
+    uint8_t persisted_sysid;
+    int boot_step;
+    uint8_t boot_sysid;
+    bool boot_used;
+
     /* swap accounting */
     uint8_t open_sysid;
     uint64_t touch_ms;
@@ -369,7 +378,8 @@ static void fill_inventory(struct cp_world *w)
     const struct station_plant_in *p = &w->in.plant;
     memset(inv, 0, sizeof *inv);
     inv->valid = true;
-    inv->last_step = -1;
+    inv->last_step = w->boot_used ? -1 : w->boot_step;
+    inv->pad_sysid = w->boot_used ? 0 : w->boot_sysid;
     inv->fresh_slot = -1;
     inv->moves_committed_seq = w->committed_seq;
     for (int s = 0; s < REGMAP_MAX_SLOTS; s++)
@@ -383,11 +393,13 @@ static void fill_inventory(struct cp_world *w)
             break;
         case STATION_PLACE_GRIPPER_A: inv->grip_a_tag = k->tag; break;
         case STATION_PLACE_GRIPPER_B: inv->grip_b_tag = k->tag; break;
-        case STATION_PLACE_DRONE:
-            if (w->out.serving_sysid && k->loc.index == w->out.serving_sysid && p->valid &&
-                p->load_g >= (unsigned)w->cfg.touchdown_g)
+        case STATION_PLACE_DRONE: {
+            /* the drone served, or after a restart the one the last run served */
+            uint8_t sys = w->out.serving_sysid ? w->out.serving_sysid : inv->pad_sysid;
+            if (sys && k->loc.index == sys && p->valid && p->load_g >= (unsigned)w->cfg.touchdown_g)
                 inv->pad_tag = k->tag;
             break;
+        }
         default: break;
         }
     }
@@ -663,6 +675,9 @@ static void restart_core(struct cp_world *w)
         w->in.plant.have_readback = false;
     memset(&w->out, 0, sizeof w->out);
     w->out.step = -1;
+    w->boot_step = w->persisted_step;
+    w->boot_sysid = w->persisted_sysid;
+    w->boot_used = w->boot_step < 0;
     w->abort_accepted = false;
 }
 
@@ -773,7 +788,11 @@ static void operator(struct cp_world *w)
         /* A careful operator does not jog while the station shows an e-stop or an armed
          * drone; a careless one does (the core must refuse what is unsafe). */
         uint64_t halt = (1ull << DIAG_ESTOP) | (1ull << DIAG_DRONE_ARMED);
-        bool ready = w->o->careless || (w->in.plant.valid && w->in.plant.plant_ready && !(w->out.alarms_active & halt));
+        bool plant_ok = w->in.plant.valid && w->in.plant.plant_ready;
+        /* Even a careless operator resets a plant that latched a fault (jogs go nowhere
+         * until then); he only ignores the e-stop and armed-drone alarms. */
+        bool ready = w->o->careless ? w->in.plant.valid && (plant_ok || !w->in.plant.estop_ok)
+                                    : plant_ok && !(w->out.alarms_active & halt);
         if ((head_near || w->truth.stroke_pos > 0) && jog_state && ready) {
             if (w->out.mode != STATION_MODE_MAINTENANCE) {
                 w->in.op.op = STATION_OP_MODE;
@@ -1194,7 +1213,13 @@ static void scan(struct cp_world *w)
     plantio_read(&w->io, (unsigned)w->pc.n_slots, &w->in.plant, err, sizeof err);
     fill_inventory(w);
     dronelink_fill_inputs(&w->dl, w->in.drones);
+    int step_before = w->out.step;
     station_step(&w->st, &w->in, w->now_ms, &w->out);
+    if (w->out.step != step_before) {
+        w->persisted_step = w->out.step;
+        w->persisted_sysid = w->out.serving_sysid;
+        w->boot_used = true;
+    }
     plantio_write(&w->io, (unsigned)w->pc.n_slots, &w->out.plant, err, sizeof err);
     operator_reply(w);
     account(w);
@@ -1299,6 +1324,8 @@ static int world_init(struct cp_world *w, const struct campaign_opts *o, struct 
     mav_parser_init(&w->radio, NULL);
     w->op_tx = (struct mav_tx){ .sysid = CP_STATION_SYSID, .compid = DPROTO_STATION_COMPID };
     w->out.step = -1;
+    w->persisted_step = w->boot_step = -1;
+    w->boot_used = true;
     w->op_state = -1;
     for (int s = 0; s < w->pc.n_slots; s++)
         w->packs[w->n_packs++] = (struct cp_pack){ 0x5A000001u + (uint32_t)s, { STATION_PLACE_SLOT, s } };

@@ -130,6 +130,7 @@ static void world_step_core(struct world *w)
     station_step(&w->st, &w->in, w->now_ms, &w->out);
     if (plantio_write(&w->io, (unsigned)w->pc.n_slots, &w->out.plant, err, sizeof err) != 0)
         ck_abort_msg("plant write: %s", err);
+    /* SWAP_TEST_TRACE=1 (with CK_FORK=no) prints every core event, for a failing case. */
     if (getenv("SWAP_TEST_TRACE"))
         for (int i = 0; i < w->out.n_events; i++)
             fprintf(stderr, "%8llu %s -> %s: %s\n", (unsigned long long)w->now_ms, w->out.events[i].from,
