@@ -53,9 +53,9 @@ int main(void)
     plantcfg_defaults(&pc);
     double bound_s = plantcfg_onpad_lower_bound_s(&pc);
     printf("on-pad lower bound from the plant configuration (DESIGN §7): %.3f s (target: mean <= 1.05x)\n", bound_s);
-    /* The drone model descends in 4 s after its clearance; the fetch of the fresh pack
-     * takes longer, so the drone waits on the pad for the pack to reach standby. A drone
-     * that takes 7 s shows the on-pad chain alone. */
+    /* The drone model descends in 4 s after its clearance; the station pre-stages a
+     * charged pack in gripper B while idle, so the pack normally waits at standby before
+     * touchdown. A drone that takes 7 s shows the on-pad chain with time to spare. */
     double pipe20 = run("pipelined", SWAPSEQ_PIPELINED, 20, 0, bound_s);
     double pipe10 = run("pipelined", SWAPSEQ_PIPELINED, 10, 0, bound_s);
     double slow20 = run("pipelined", SWAPSEQ_PIPELINED, 20, 7000, bound_s);

@@ -498,25 +498,9 @@ static bool station_heard_armed(const struct cp_world *w, const struct cp_drone 
 
 static void station_to_drones(struct cp_world *w)
 {
-    static const uint8_t packml[ST_COUNT] = {
-        [ST_STOPPED] = DPROTO_PACKML_STOPPED, [ST_RESETTING] = DPROTO_PACKML_RESETTING,
-        [ST_IDLE] = DPROTO_PACKML_IDLE, [ST_STARTING] = DPROTO_PACKML_STARTING,
-        [ST_EXECUTE] = DPROTO_PACKML_EXECUTE, [ST_COMPLETING] = DPROTO_PACKML_COMPLETING,
-        [ST_COMPLETE] = DPROTO_PACKML_COMPLETE, [ST_HOLDING] = DPROTO_PACKML_HOLDING,
-        [ST_HELD] = DPROTO_PACKML_HELD, [ST_UNHOLDING] = DPROTO_PACKML_UNHOLDING,
-        [ST_SUSPENDING] = DPROTO_PACKML_SUSPENDING, [ST_SUSPENDED] = DPROTO_PACKML_SUSPENDED,
-        [ST_UNSUSPENDING] = DPROTO_PACKML_UNSUSPENDING, [ST_STOPPING] = DPROTO_PACKML_STOPPING,
-        [ST_ABORTING] = DPROTO_PACKML_ABORTING, [ST_ABORTED] = DPROTO_PACKML_ABORTED,
-        [ST_CLEARING] = DPROTO_PACKML_CLEARING,
-    };
     const struct station_outputs *o = &w->out;
-    struct dproto_station_status s = {
-        .packml_state = o->state >= 0 && o->state < ST_COUNT ? packml[o->state] : DPROTO_PACKML_UNDEFINED,
-        .unit_mode = (uint8_t)(o->mode + 1),
-        .flags = (uint8_t)((o->state == ST_EXECUTE ? DPROTO_FLAG_ACCEPTING : 0) |
-                           (o->serving_sysid ? DPROTO_FLAG_PAD_OCCUPIED : 0) |
-                           (o->alarms_active ? DPROTO_FLAG_ALARM : 0)),
-    };
+    struct dproto_station_status s;
+    dronelink_station_status(o, w->in.drones, &s);
     dronelink_send(&w->dl, o->msgs, o->n_msgs, &s, w->now_ms, w->now_ms * 1000u);
     uint8_t buf[4096];
     size_t n;
