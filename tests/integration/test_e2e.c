@@ -28,7 +28,7 @@ static void start_swapd(struct rig *r, bool autostart)
 {
     ck_assert_msg(rig_start_swapd(r, CONFIG, autostart) == 0, "%s", r->err);
 }
-static void stop_all(struct rig *r) { rig_stop_all(r); }
+static void stop_all(struct rig *r) { ck_assert_msg(rig_stop_all(r) == 0, "%s", r->err); }
 static json_t *swapd_req(struct rig *r, const char *line) { return rig_swapd(r, line); }
 static json_t *sim_req(struct rig *r, const char *line) { return rig_sim(r, line); }
 static json_t *status(struct rig *r) { return rig_status(r); }

@@ -156,17 +156,24 @@ int rig_start_swapd(struct rig *r, const char *config, bool autostart)
     return 0;
 }
 
-void rig_stop_all(struct rig *r)
+int rig_stop_all(struct rig *r)
 {
-    if (r->swapd > 0)
-        proc_stop(r->swapd, 5000);
-    if (r->drones > 0)
-        proc_stop(r->drones, 5000);
-    if (r->sim > 0)
-        proc_stop(r->sim, 5000);
-    r->swapd = r->drones = r->sim = 0;
-    if (r->dir[0])
+    struct {
+        const char *name;
+        pid_t *pid;
+    } procs[] = { { "swapd", &r->swapd }, { "dronesim", &r->drones }, { "swapsim", &r->sim } };
+    int rc = 0;
+    for (size_t i = 0; i < sizeof procs / sizeof procs[0]; i++) {
+        if (*procs[i].pid <= 0)
+            continue;
+        int st = proc_stop(*procs[i].pid, 5000);
+        *procs[i].pid = 0;
+        if (st != 0 && rc == 0)
+            rc = fail(r, "%s exited with status 0x%x after SIGTERM (logs kept in %s)", procs[i].name, st, r->dir);
+    }
+    if (rc == 0 && r->dir[0])
         proc_rmtree(r->dir);
+    return rc;
 }
 
 json_t *rig_status(struct rig *r)

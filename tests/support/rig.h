@@ -28,8 +28,10 @@ int rig_start_drones(struct rig *r, const char *n, const char *flight_s);
 /* Starts swapd on the rig's plant and drones with config (a path relative to the
  * source tree); autostart resets and starts the station once it has reconciled. */
 int rig_start_swapd(struct rig *r, const char *config, bool autostart);
-/* Stops what is running (swapd, drones, plant) by pid and removes the directory. */
-void rig_stop_all(struct rig *r);
+/* Stops what is running (swapd, drones, plant) by pid and removes the directory.
+ * Returns 0 when each exited cleanly (status 0: no sanitizer report, no crash), else -1
+ * with r->err naming the first that did not (its log is then kept). */
+int rig_stop_all(struct rig *r);
 
 /* One request line on a newline-JSON Unix socket; the parsed reply or NULL. */
 json_t *rig_request(const char *sock, const char *line, int timeout_ms);
