@@ -258,6 +258,7 @@ static void alarm_raise(struct station *st, const struct station_inputs *in, enu
 static bool move_already_done(const struct station *st, enum swapseq_id id);
 static bool store_possible(const struct station *st, const struct station_inputs *in);
 static void clear_to_land(struct station *st);
+static void clear_when_ready(struct station *st, const struct station_inputs *in);
 
 /* ---- reconciliation -------------------------------------------------------------- */
 
@@ -493,6 +494,7 @@ static void chain_end(struct station *st)
     st->chain = NULL;
     st->chain_pos = -1;
     st->step_applied = false;
+    st->clear_deferred = false;
 }
 
 static int pick_store_slot(const struct station *st, const struct station_plant_in *p)
@@ -602,6 +604,7 @@ static void swap_finished(struct station *st)
 static void chain_run(struct station *st, const struct station_inputs *in)
 {
     const struct station_plant_in *p = &in->plant;
+    clear_when_ready(st, in);
     for (int guard = 0; st->chain && guard < SWAPSEQ_COUNT + 2; guard++) {
         /* DESIGN §5 rule 4: a move is in the database before the next step starts. */
         if (st->committed_seq < st->move_seq) {
@@ -632,6 +635,7 @@ static void chain_run(struct station *st, const struct station_inputs *in)
             record_event(st, st->chain_pos > 0 ? swapseq_name(st->chain->steps[st->chain_pos - 1]) : st->chain->name,
                          swapseq_name(id), "step start");
             step_enter(st, in);
+            clear_when_ready(st, in);
         }
         st->ctx.drone_present = st->drone_present;
         st->ctx.powerup_ok = powerup_verified(st, in);
@@ -905,6 +909,39 @@ static void prestage_adopt_drone(struct station *st, const struct station_inputs
         return;
     st->chain = &swapseq_chains[SWAPSEQ_PIPELINED];
     st->serving_sysid = st->queue[0];
+    st->clear_deferred = true;
+    clear_when_ready(st, in);
+}
+
+/* Nominal time (ms) until the chain reaches the touchdown wait: what is left of the
+ * present step plus the steps before the wait. */
+static double ms_to_touchdown(const struct station *st, const struct station_inputs *in)
+{
+    const struct swapseq_chain *c = st->chain;
+    if (!c || c->touchdown_index < 0 || st->chain_pos >= c->touchdown_index)
+        return 0;
+    double ms = 0;
+    for (int i = st->chain_pos; i < c->touchdown_index; i++) {
+        double n = swapseq_nominal_ms(c->steps[i], &st->pc, &st->ctx, &in->plant);
+        if (i == st->chain_pos && st->step_applied) {
+            n -= (double)(st->now_ms - st->step_start_ms);
+            if (n < 0)
+                n = 0;
+        }
+        ms += n;
+    }
+    return ms;
+}
+
+/* Clears the serving drone once the fresh pack will be at standby when it lands, so it
+ * does not wait on the pad for the fetch (DESIGN §7: the pack is staged before touchdown). */
+static void clear_when_ready(struct station *st, const struct station_inputs *in)
+{
+    if (!st->clear_deferred || !st->serving_sysid)
+        return;
+    if (ms_to_touchdown(st, in) > (double)st->cfg.landing_expect_ms)
+        return;
+    st->clear_deferred = false;
     clear_to_land(st);
 }
 
@@ -946,7 +983,8 @@ static bool schedule(struct station *st, const struct station_inputs *in)
     }
     st->ctx.store_slot = -1;
     st->ctx.pack_mass_g = st->pc.battery_mass_g;
-    clear_to_land(st);
+    st->clear_deferred = true;
+    clear_when_ready(st, in);
     return true;
 }
 

@@ -50,6 +50,7 @@ struct station_cfg {
     int touchdown_g;            /* load above this = a drone on the pad */
     int touchdown_debounce_ms;
     int landing_timeout_ms;     /* cleared drone must touch down within this */
+    int landing_expect_ms;      /* a drone's usual time from clearance to touchdown */
     int cell_min_mV, cell_max_mV; /* sane per-cell voltage of the new pack */
     double wind_max_mps;
     bool rain_hold;
@@ -113,6 +114,7 @@ struct station {
     uint32_t fresh_tag;
     uint64_t touchdown_ms, insert_ms;
     bool onpad;
+    bool clear_deferred;                /* serving drone not yet cleared: the fetch runs first */
     unsigned swaps_done;
     uint64_t last_onpad_ms;
     bool release_allowed;               /* new pack verified: unclamp permitted */

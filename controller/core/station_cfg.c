@@ -23,6 +23,7 @@ const struct cfg_key station_cfg_keys[] = {
     CFG_I("pad", "touchdown_g", S, touchdown_g, 10, 100000, "1500", "g", "Load above this means a drone stands on the pad"),
     CFG_I("pad", "touchdown_debounce_ms", S, touchdown_debounce_ms, 0, 10000, "100", "ms", "The load must stay above touchdown_g this long"),
     CFG_I("pad", "landing_timeout_ms", S, landing_timeout_ms, 1000, 3600000, "120000", "ms", "A drone cleared to land must touch down within this"),
+    CFG_I("pad", "landing_expect_ms", S, landing_expect_ms, 0, 600000, "4000", "ms", "A drone's usual time from clearance to touchdown: the clearance waits until the fresh pack will be at standby by then"),
     CFG_I("pad", "cell_min_mV", S, cell_min_mV, 2000, 4500, "3300", "mV", "Lowest sane cell voltage of the new pack at power-up"),
     CFG_I("pad", "cell_max_mV", S, cell_max_mV, 2000, 4500, "4250", "mV", "Highest sane cell voltage of the new pack at power-up"),
     CFG_D("weather", "wind_max_mps", S, wind_max_mps, 0, 60, "12", "m/s", "No landings above this wind speed"),
