@@ -97,7 +97,7 @@ const struct diag_def diag_table[DIAG_COUNT] = {
         "Nothing; the drone may ask again." },
     [DIAG_MAGAZINE_FULL] = { "magazine_full", 0, DIAG_WARNING, DIAG_REACT_SUSPEND, false,
         "gripper A still holds an old pack and no slot is free for it (nor a charged pack to take into gripper B)",
-        "Take a pack out of the magazine (retire it or remove it for service); the station then stores it." },
+        "Take a pack out of a slot by hand and book it with `swapctl removed SLOT`; the station then stores the old pack." },
 };
 
 void diag_init(struct diag_state *d)

@@ -1717,6 +1717,29 @@ static void do_op(struct station *st, const struct station_inputs *in)
         if (diag_ack(&st->diag, op->alarm) < 0)
             refuse(st, "unknown alarm %d", op->alarm);
         return;
+    case STATION_OP_PACK_REMOVED: {
+        int sl = op->slot;
+        if (sl < 0 || sl >= n_slots(st) || !st->slot_tag[sl]) {
+            refuse(st, "slot %d holds no pack in the inventory", sl + 1);
+            return;
+        }
+        if (!in->plant.valid || in->plant.slot[sl].present) {
+            refuse(st, "slot %d still senses a pack: take it out first", sl + 1);
+            return;
+        }
+        if (st->chain && (st->ctx.fresh_slot == sl || st->ctx.store_slot == sl)) {
+            refuse(st, "slot %d is in use by the running swap; hold the station first", sl + 1);
+            return;
+        }
+        /* The pack left the station by hand: it is booked to quarantine (outside the
+         * magazine, known, with its record) and the slot is free again. */
+        uint32_t tag = st->slot_tag[sl];
+        st->slot_tag[sl] = 0;
+        st->charger_blocked[sl] = false;
+        emit_move(st, tag, loc(STATION_PLACE_SLOT, sl), loc(STATION_PLACE_QUARANTINE, 0), "removed_by_hand");
+        record_event(st, "slot", "removed_by_hand", "pack %08X taken out of slot %d by an operator", tag, sl + 1);
+        return;
+    }
     case STATION_OP_ADOPT_SENSORS:
         if (st->reconciled) {
             refuse(st, "nothing to adopt: the inventory agrees with the sensors");

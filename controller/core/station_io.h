@@ -122,6 +122,7 @@ enum station_op {
     STATION_OP_JOG,               /* arg.jog (Maintenance and Manual only) */
     STATION_OP_ACK,               /* arg.alarm: acknowledge one alarm; -1 all */
     STATION_OP_ADOPT_SENSORS,     /* operator decision after a reconciliation mismatch */
+    STATION_OP_PACK_REMOVED,      /* arg.slot: the operator took that slot's pack out by hand */
 };
 
 enum station_jog_dev {
@@ -135,6 +136,7 @@ struct station_operator_in {
     enum station_op op;
     enum station_mode mode;
     int alarm;
+    int slot;                     /* STATION_OP_PACK_REMOVED: 0-based slot */
     struct {
         enum station_jog_dev dev;
         double value;             /* 0/1 for two-position devices, mm, or slot */

@@ -172,6 +172,9 @@ const struct ctlproto_cmd ctlproto_cmds[] = {
     { "adopt", CTLPROTO_COMMAND, NOARGS, command_fields,
       "Held with inventory_mismatch: accept the sensors' view of where the packs are "
       "(packs they cannot find go to quarantine); then unhold" },
+    { "removed", CTLPROTO_COMMAND,
+      { { "slot", I, true, NULL, "slot number (1-based) whose pack was taken out by hand" } },
+      command_fields, "book a pack taken out of the magazine by hand (to quarantine); frees the slot" },
 };
 const size_t ctlproto_n_cmds = sizeof ctlproto_cmds / sizeof ctlproto_cmds[0];
 

@@ -70,6 +70,8 @@ static const struct cli_cmd cli_cmds[] = {
       { { NULL, NULL, 0, NULL, NULL } }, print_command },
     { "adopt", { NULL, NULL }, { NULL, NULL }, { 0, 0 }, 0, 0,
       { { NULL, NULL, 0, NULL, NULL } }, print_command },
+    { "removed", { "slot", NULL }, { "SLOT", NULL }, { 'i', 0 }, 1, 1,
+      { { NULL, NULL, 0, NULL, NULL } }, print_command },
 };
 #define N_CLI ((int)(sizeof cli_cmds / sizeof cli_cmds[0]))
 
@@ -152,7 +154,8 @@ static void help_main(void)
            "  retire BATTERY --reason TEXT\n"
            "  return BATTERY\n"
            "  ack ALARM\n"
-           "  adopt                       after an inventory mismatch: the sensors are right\n\n"
+           "  adopt                       after an inventory mismatch: the sensors are right\n"
+           "  removed SLOT                a pack was taken out of SLOT by hand (frees the slot)\n\n"
            "Options: --socket PATH (default $SWAPD_SOCKET or %s), --json (replies as\n"
            "JSON lines), --timeout SEC (default 5). 'swapctl COMMAND --help' for details.\n\n"
            "Exit codes: 0 done; 1 refused by the station (not allowed in this state or\n"

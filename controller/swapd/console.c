@@ -453,6 +453,23 @@ static json_t *do_adopt(struct swapd *d, const json_t *req)
                     "adopting the sensors' view: unknown packs go to quarantine; then swapctl unhold");
 }
 
+/* An operator took a pack out of a slot by hand: the core books it to quarantine. */
+static json_t *do_removed(struct swapd *d, const json_t *req)
+{
+    json_int_t slot = json_integer_value(json_object_get(req, "slot"));
+    if (slot < 1 || slot > d->plant.n_slots)
+        return ctlproto_reply_error(req, CTLPROTO_ERR_BAD_ARGUMENT, "slot must be 1..%d", d->plant.n_slots);
+    const struct station_slot_in *sl = &d->in.plant.slot[slot - 1];
+    if (!d->in.plant.valid || sl->present)
+        return ctlproto_reply_error(req, CTLPROTO_ERR_ILLEGAL_STATE,
+                                    "slot %lld still senses a pack; take it out first, then run this again",
+                                    (long long)slot);
+    struct station_operator_in op = { .cmd = STATION_CMD_NONE, .op = STATION_OP_PACK_REMOVED,
+                                      .slot = (int)slot - 1 };
+    return queue_op(d, req, &op, station_state_name(d->out.state),
+                    "pack booked out of the magazine to quarantine; the slot is free");
+}
+
 json_t *swapd_console_handle(void *user, const struct ctlsock_peer *peer,
                              const struct ctlproto_cmd *cmd, const json_t *request)
 {
@@ -492,6 +509,8 @@ json_t *swapd_console_handle(void *user, const struct ctlsock_peer *peer,
         return do_status_change(d, request, false);
     if (!strcmp(name, "ack"))
         return do_ack(d, request);
+    if (!strcmp(name, "removed"))
+        return do_removed(d, request);
     if (!strcmp(name, "adopt"))
         return do_adopt(d, request);
     return do_packml(d, request, name);

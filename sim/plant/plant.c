@@ -1235,6 +1235,26 @@ int sim_plant_drone_takeoff(struct sim_plant *p, struct sim_battery *battery, bo
     return 0;
 }
 
+int sim_plant_remove_pack(struct sim_plant *p, int slot, struct sim_battery *battery)
+{
+    if (slot < 0 || slot >= p->cfg.n_slots || p->slots[slot].pack < 0)
+        return -1;
+    bool at_transfer = fabs(p->car_pos - (double)slot) < 1e-9 ||
+                       fabs(p->car_pos - (double)slot - (double)p->cfg.n_slots) < 1e-9;
+    if (at_transfer && p->act[ACT_STROKE].pos > 0.0 &&
+        fabs(p->x.pos_mm - p->cfg.x_magazine_mm) <= p->cfg.position_tolerance_mm)
+        return -2;
+    int k = p->slots[slot].pack;
+    if (battery)
+        *battery = p->packs[k].b;
+    p->slots[slot].pack = -1;
+    p->packs[k].place = SIM_PLACE_AWAY;
+    p->packs[k].slot = -1;
+    sample_slot(p, slot);
+    p->dirty = true;
+    return 0;
+}
+
 const struct sim_battery *sim_plant_drone_battery(const struct sim_plant *p)
 {
     return p->drone_present && p->drone_pack >= 0 ? &p->packs[p->drone_pack].b : NULL;

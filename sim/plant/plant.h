@@ -83,6 +83,12 @@ int sim_plant_drone_takeoff(struct sim_plant *p, struct sim_battery *battery, bo
  * uses this to power up on the new pack. */
 const struct sim_battery *sim_plant_drone_battery(const struct sim_plant *p);
 
+/* An operator takes the pack out of a magazine slot by hand (maintenance): the pack
+ * leaves the plant (*battery gets it when not NULL). Returns 0, -1 for an empty or
+ * unknown slot, or -2 when the head reaches into that slot (stroke not retracted at the
+ * magazine with the slot at the transfer position). */
+int sim_plant_remove_pack(struct sim_plant *p, int slot, struct sim_battery *battery);
+
 /* Electrical load of the drone on its pack while powered on the pad (A); 0 = off. */
 void sim_plant_drone_set_load(struct sim_plant *p, double current_a);
 

@@ -105,6 +105,7 @@ struct cp_world {
     struct sim_rng rng;
     uint64_t now_ms;
     uint32_t next_spare_tag;
+    int removed_slot;            /* slot emptied by hand, to tell the station next scan; -1 none */
 
     /* the registry: every pack and its committed place */
     struct cp_pack packs[CP_MAX_PACKS];
@@ -719,6 +720,12 @@ static void command(struct cp_world *w, enum station_cmd c)
 static void operator(struct cp_world *w)
 {
     w->in.op = (struct station_operator_in){ .cmd = STATION_CMD_NONE, .op = STATION_OP_NONE, .alarm = -1 };
+    if (w->removed_slot >= 0) {
+        w->in.op.op = STATION_OP_PACK_REMOVED;
+        w->in.op.slot = w->removed_slot;
+        w->removed_slot = -1;
+        return;
+    }
     int s = w->out.state;
     if (s != w->op_state) {
         w->op_state = s;
@@ -813,6 +820,24 @@ static void operator(struct cp_world *w)
         w->in.op.op = STATION_OP_MODE;
         w->in.op.mode = STATION_MODE_PRODUCTION;
         return;
+    }
+    /* A full magazine: the operator takes the emptiest pack out of its slot by hand and
+     * then tells the station which slot (swapctl removed SLOT). */
+    if ((w->out.alarms_active >> DIAG_MAGAZINE_FULL & 1) && !station_states[s].robot_moves && !w->out.n_moves) {
+        int best = -1;
+        double soc = 2;
+        for (size_t i = 0; i < w->truth.n_batteries; i++) {
+            const struct sim_truth_battery *b = &w->truth.batteries[i];
+            if (b->place == SIM_PLACE_SLOT && b->soc < soc) {
+                soc = b->soc;
+                best = b->slot;
+            }
+        }
+        if (best >= 0 && sim_plant_remove_pack(w->plant, best, NULL) == 0) {
+            trace(w, "operator: takes the pack out of slot %d (magazine full)", best + 1);
+            w->removed_slot = best;
+            return;
+        }
     }
     switch (s) {
     case ST_HELD:
@@ -1329,6 +1354,7 @@ static int world_init(struct cp_world *w, const struct campaign_opts *o, struct 
     if (w->n_drones > CP_MAX_DRONES)
         w->n_drones = CP_MAX_DRONES;
     w->next_spare_tag = 0x5C000001u;
+    w->removed_slot = -1;
     for (unsigned i = 0; i < w->n_drones; i++) {
         struct sim_battery b;
         new_pack(w, &b, 0x5B000001u + i, 0.6 + sim_rng_range(&w->rng, 0, 0.35));

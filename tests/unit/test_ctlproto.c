@@ -70,7 +70,7 @@ START_TEST(read_and_command_access_is_as_documented)
     static const char *const reads[] = { "status", "slots", "batteries", "drones", "alarms", "events" };
     static const char *const cmds[] = { "start", "stop", "hold", "unhold", "suspend", "unsuspend",
                                         "abort", "clear", "reset", "mode", "jog", "retire",
-                                        "return", "ack", "adopt" };
+                                        "return", "ack", "adopt", "removed" };
     for (size_t i = 0; i < sizeof reads / sizeof reads[0]; i++)
         ck_assert_int_eq(ctlproto_find(reads[i])->access, CTLPROTO_READ);
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)

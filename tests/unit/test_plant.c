@@ -215,6 +215,25 @@ static const struct {
 
 /* Each actuator reaches its far end, and comes back, in its configured time (+-1 ms step);
  * both end sensors are off while it travels. */
+START_TEST(a_pack_taken_out_by_hand_leaves_the_plant)
+{
+    struct sim_battery b;
+    ck_assert_int_eq(sim_plant_remove_pack(p, 8, &b), -1);      /* no such slot */
+    ck_assert_int_eq(sim_plant_remove_pack(p, 3, &b), 0);
+    ck_assert_uint_eq(b.tag, 0x5A000004u);
+    ck_assert_int_eq(di(REGMAP_DI_SLOT_ADDR(3, REGMAP_DI_SLOT_PRESENT)), 0);
+    ck_assert_uint_eq(ir(REGMAP_IR_SLOT_ADDR(3, REGMAP_IR_SLOT_TAG_LO)), 0);
+    ck_assert_int_eq(sim_plant_remove_pack(p, 3, &b), -1);      /* now empty */
+    struct sim_truth t;
+    sim_plant_truth(p, &t);
+    bool away = false;
+    for (size_t i = 0; i < t.n_batteries; i++)
+        if (t.batteries[i].tag == 0x5A000004u)
+            away = t.batteries[i].place == SIM_PLACE_AWAY;
+    ck_assert(away);
+}
+END_TEST
+
 START_TEST(actuator_reaches_end_in_configured_time)
 {
     double travel_s = *(const double *)((const char *)&cfg + devices[_i].travel_offset);
@@ -1261,6 +1280,7 @@ static Suite *plant_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, initial_state_matches_the_contract);
+    tcase_add_test(tc, a_pack_taken_out_by_hand_leaves_the_plant);
     tcase_add_loop_test(tc, actuator_reaches_end_in_configured_time, 0,
                         (int)(sizeof devices / sizeof devices[0]));
     tcase_add_test(tc, homing_takes_home_time_and_ends_at_zero);

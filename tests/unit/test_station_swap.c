@@ -273,6 +273,35 @@ static void world_start(struct world *w)
     ck_assert_msg(world_until(w, is_suspended, 10000), "not Suspended: %s", station_state_name(w->st.state));
 }
 
+START_TEST(a_pack_removed_by_hand_is_booked_to_quarantine)
+{
+    struct world *w = world_new(SWAPSEQ_PIPELINED);
+    world_start(w);
+    /* Refused while the slot still senses its pack. */
+    w->in.op.op = STATION_OP_PACK_REMOVED;
+    w->in.op.slot = 2;
+    world_run(w, SCAN_MS);
+    ck_assert(!w->last_ok);
+    ck_assert_ptr_nonnull(strstr(w->last_reason, "still senses a pack"));
+    /* Taken out by hand, then booked: one move slot 3 -> quarantine, the slot is free. */
+    ck_assert_int_eq(sim_plant_remove_pack(w->plant, 2, NULL), 0);
+    world_run(w, SCAN_MS);
+    int before = w->n_moves_committed;
+    w->in.op.op = STATION_OP_PACK_REMOVED;
+    w->in.op.slot = 2;
+    world_run(w, 200);
+    ck_assert_msg(w->last_ok, "%s", w->last_reason);
+    ck_assert_int_eq(w->st.slot_tag[2], 0);
+    ck_assert_int_eq(w->n_moves_committed, before + 1);
+    /* Nothing left to book there. */
+    w->in.op.op = STATION_OP_PACK_REMOVED;
+    w->in.op.slot = 2;
+    world_run(w, SCAN_MS);
+    ck_assert(!w->last_ok);
+    world_free(w);
+}
+END_TEST
+
 static struct sim_truth truth;
 
 static int truth_place_of(const struct world *w, uint32_t tag, int *slot)
@@ -1204,6 +1233,7 @@ int main(void)
     TCase *tc = tcase_create("swap");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, full_swap_pipelined_meets_lower_bound);
+    tcase_add_test(tc, a_pack_removed_by_hand_is_booked_to_quarantine);
     tcase_add_test(tc, naive_baseline_is_much_slower);
     tcase_add_test(tc, twelve_swaps_in_a_row_keep_inventory_and_timing);
     tcase_add_loop_test(tc, missed_deadline_holds_with_the_right_alarm, 0,
