@@ -47,6 +47,7 @@ struct plantio_backend {
     int (*read_di)(void *ctx, unsigned addr, unsigned n, uint8_t *out);
     int (*read_ir)(void *ctx, unsigned addr, unsigned n, uint16_t *out);
     int (*read_co)(void *ctx, unsigned addr, unsigned n, uint8_t *out);
+    int (*read_hr)(void *ctx, unsigned addr, unsigned n, uint16_t *out);
     int (*write_co)(void *ctx, unsigned addr, unsigned n, const uint8_t *v);
     int (*write_hr)(void *ctx, unsigned addr, unsigned n, const uint16_t *v);
     void (*close)(void *ctx);

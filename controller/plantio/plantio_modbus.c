@@ -117,6 +117,11 @@ static int mb_read_ir(void *ctx, unsigned addr, unsigned n, uint16_t *out)
     return read_regs(ctx, modbus_read_input_registers, addr, n, out);
 }
 
+static int mb_read_hr(void *ctx, unsigned addr, unsigned n, uint16_t *out)
+{
+    return read_regs(ctx, modbus_read_registers, addr, n, out);
+}
+
 static int mb_write_co(void *ctx, unsigned addr, unsigned n, const uint8_t *v)
 {
     struct mb_ctx *c = ctx;
@@ -194,10 +199,17 @@ int plantio_modbus_backend(struct plantio_backend *b, const struct plantio_modbu
     b->read_di = mb_read_di;
     b->read_ir = mb_read_ir;
     b->read_co = mb_read_co;
+    b->read_hr = mb_read_hr;
     b->write_co = mb_write_co;
     b->write_hr = mb_write_hr;
     b->close = mb_close;
     return 0;
+}
+
+unsigned plantio_modbus_connections(const struct plantio_backend *b)
+{
+    const struct mb_ctx *c = b->ctx;
+    return c ? c->connects : 0;
 }
 
 unsigned plantio_modbus_reconnects(const struct plantio_backend *b)

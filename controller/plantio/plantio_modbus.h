@@ -24,6 +24,9 @@ struct plantio_modbus_cfg {
 int plantio_modbus_backend(struct plantio_backend *b, const struct plantio_modbus_cfg *cfg, char *err,
                            size_t errsize);
 
+/* Successful connections so far; a change tells the caller the link is new. */
+unsigned plantio_modbus_connections(const struct plantio_backend *b);
+
 /* Reconnections so far (for status pages and tests). */
 unsigned plantio_modbus_reconnects(const struct plantio_backend *b);
 

@@ -30,6 +30,11 @@ static int sim_read_co(void *ctx, unsigned addr, unsigned n, uint8_t *out)
     return exc(sim_plant_read_bits(ctx, SIM_CO, addr, n, out));
 }
 
+static int sim_read_hr(void *ctx, unsigned addr, unsigned n, uint16_t *out)
+{
+    return exc(sim_plant_read_regs(ctx, SIM_HR, addr, n, out));
+}
+
 static int sim_write_co(void *ctx, unsigned addr, unsigned n, const uint8_t *v)
 {
     return exc(sim_plant_write_coils(ctx, addr, n, v));
@@ -52,6 +57,7 @@ void plantio_sim_backend(struct plantio_backend *b, struct sim_plant *plant)
     b->read_di = sim_read_di;
     b->read_ir = sim_read_ir;
     b->read_co = sim_read_co;
+    b->read_hr = sim_read_hr;
     b->write_co = sim_write_co;
     b->write_hr = sim_write_hr;
     b->close = sim_close;

@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <modbus.h>
+
+#include "plantio/plantio_modbus.h"
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +13,8 @@
 
 struct plantlink {
     struct plantlink_config cfg;
+    struct plantio_backend io;    /* Modbus TCP, used by the worker only */
+    unsigned connections;         /* connections the worker has read back */
     pthread_t thread;
     pthread_mutex_t lock;
     bool stop;
@@ -79,41 +83,56 @@ static void wait_until(struct plantlink *l, const struct timespec *deadline)
     }
 }
 
-static int exchange(struct plantlink *l, modbus_t *mb)
+/* One exchange of the process image. A new connection is read back (coils and holding
+ * registers) before anything is written on it, so a restarted controller adopts what the
+ * plant holds instead of writing its defaults. */
+static void exchange(struct plantlink *l)
 {
+    const struct plantio_backend *b = &l->io;
     const unsigned n = l->cfg.n_slots;
-    struct plantlink_outputs out;
     struct plantlink_inputs in;
-    bool have_out;
     memset(&in, 0, sizeof in);
-
+    uint64_t t0 = now_us();
+    if (b->read_di(b->ctx, 0, REGMAP_DI_COUNT(n), in.di) < 0) {
+        record_failure(l, "read discrete inputs", errno);
+        return;
+    }
+    unsigned connections = plantio_modbus_connections(b);
+    if (connections != l->connections) {
+        struct plantlink_outputs rb;
+        memset(&rb, 0, sizeof rb);
+        if (b->read_co(b->ctx, 0, REGMAP_CO_COUNT, rb.co) < 0 ||
+            b->read_hr(b->ctx, 0, REGMAP_HR_COUNT(n), rb.hr) < 0) {
+            record_failure(l, "read back outputs", errno);
+            return;
+        }
+        l->connections = connections;
+        pthread_mutex_lock(&l->lock);
+        l->status.reconnects = plantio_modbus_reconnects(b);
+        l->status.readback = rb;
+        l->status.readback_seq++;
+        pthread_mutex_unlock(&l->lock);
+    }
+    struct plantlink_outputs out;
     pthread_mutex_lock(&l->lock);
     out = l->out;
-    have_out = l->have_outputs;
+    bool have_out = l->have_outputs;
     pthread_mutex_unlock(&l->lock);
-
-    uint64_t t0 = now_us();
-    /* Outputs first: a scan's commands reach the plant before we sample what follows. */
     if (have_out) {
-        if (modbus_write_bits(mb, 0, REGMAP_CO_COUNT, out.co) != REGMAP_CO_COUNT) {
+        if (b->write_co(b->ctx, 0, REGMAP_CO_COUNT, out.co) < 0) {
             record_failure(l, "write coils", errno);
-            return -1;
+            return;
         }
-        if (modbus_write_registers(mb, 0, (int)REGMAP_HR_COUNT(n), out.hr) != (int)REGMAP_HR_COUNT(n)) {
+        if (b->write_hr(b->ctx, 0, REGMAP_HR_COUNT(n), out.hr) < 0) {
             record_failure(l, "write holding registers", errno);
-            return -1;
+            return;
         }
     }
-    if (modbus_read_input_bits(mb, 0, (int)REGMAP_DI_COUNT(n), in.di) != (int)REGMAP_DI_COUNT(n)) {
-        record_failure(l, "read discrete inputs", errno);
-        return -1;
-    }
-    if (modbus_read_input_registers(mb, 0, (int)REGMAP_IR_COUNT(n), in.ir) != (int)REGMAP_IR_COUNT(n)) {
+    if (b->read_ir(b->ctx, 0, REGMAP_IR_COUNT(n), in.ir) < 0) {
         record_failure(l, "read input registers", errno);
-        return -1;
+        return;
     }
     uint64_t dt = now_us() - t0;
-
     pthread_mutex_lock(&l->lock);
     l->in = in;
     l->status.connected = true;
@@ -123,68 +142,24 @@ static int exchange(struct plantlink *l, modbus_t *mb)
     if (dt > l->status.exchange_us_max)
         l->status.exchange_us_max = dt;
     pthread_mutex_unlock(&l->lock);
-    return 0;
 }
 
+/* Exchanges every period on absolute deadlines; the backend reconnects with back-off and
+ * fails at once while the link is down, so a dead plant costs no more than a period. */
 static void *worker(void *arg)
 {
     struct plantlink *l = arg;
-    int backoff_ms = l->cfg.backoff_min_ms;
     struct timespec next;
     clock_gettime(CLOCK_MONOTONIC, &next);
-
     while (!stopping(l)) {
-        modbus_t *mb = modbus_new_tcp(l->cfg.host, l->cfg.port);
-        if (!mb) {
-            record_failure(l, "modbus_new_tcp", errno);
-            break;
-        }
-        modbus_set_slave(mb, l->cfg.unit_id);
-        uint32_t to_ms = (uint32_t)l->cfg.response_timeout_ms;
-        modbus_set_response_timeout(mb, to_ms / 1000, (to_ms % 1000) * 1000);
-        modbus_set_byte_timeout(mb, to_ms / 1000, (to_ms % 1000) * 1000);
-        if (modbus_connect(mb) != 0) {
-            record_failure(l, "connect", errno);
-            modbus_free(mb);
-            clock_gettime(CLOCK_MONOTONIC, &next);
-            add_ms(&next, backoff_ms);
-            wait_until(l, &next);
-            backoff_ms = backoff_ms * 2 > l->cfg.backoff_max_ms ? l->cfg.backoff_max_ms : backoff_ms * 2;
-            continue;
-        }
-        struct plantlink_outputs rb;
-        memset(&rb, 0, sizeof rb);
-        const int n_hr = (int)REGMAP_HR_COUNT(l->cfg.n_slots);
-        if (modbus_read_bits(mb, 0, REGMAP_CO_COUNT, rb.co) != REGMAP_CO_COUNT ||
-            modbus_read_registers(mb, 0, n_hr, rb.hr) != n_hr) {
-            record_failure(l, "read back outputs", errno);
-            modbus_close(mb);
-            modbus_free(mb);
-            clock_gettime(CLOCK_MONOTONIC, &next);
-            add_ms(&next, backoff_ms);
-            wait_until(l, &next);
-            continue;
-        }
-        pthread_mutex_lock(&l->lock);
-        l->status.reconnects++;
-        l->status.readback = rb;
-        l->status.readback_seq++;
-        pthread_mutex_unlock(&l->lock);
-        backoff_ms = l->cfg.backoff_min_ms;
-        clock_gettime(CLOCK_MONOTONIC, &next);
-        while (!stopping(l)) {
-            if (exchange(l, mb) != 0)
-                break;
-            add_ms(&next, l->cfg.period_ms);
-            struct timespec now;
-            clock_gettime(CLOCK_MONOTONIC, &now);
-            /* Running late (a slow plant): restart the period grid instead of bursting. */
-            if (now.tv_sec > next.tv_sec || (now.tv_sec == next.tv_sec && now.tv_nsec > next.tv_nsec))
-                next = now;
-            wait_until(l, &next);
-        }
-        modbus_close(mb);
-        modbus_free(mb);
+        exchange(l);
+        add_ms(&next, l->cfg.period_ms);
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        /* Running late (a slow plant): restart the period grid instead of bursting. */
+        if (now.tv_sec > next.tv_sec || (now.tv_sec == next.tv_sec && now.tv_nsec > next.tv_nsec))
+            next = now;
+        wait_until(l, &next);
     }
     return NULL;
 }
@@ -203,10 +178,19 @@ struct plantlink *plantlink_start(const struct plantlink_config *cfg, char *err,
         return NULL;
     }
     l->cfg = *cfg;
+    struct plantio_modbus_cfg mcfg = { .host = cfg->host, .port = cfg->port, .unit_id = cfg->unit_id,
+                                       .timeout_ms = cfg->response_timeout_ms,
+                                       .backoff_min_ms = cfg->backoff_min_ms,
+                                       .backoff_max_ms = cfg->backoff_max_ms };
+    if (plantio_modbus_backend(&l->io, &mcfg, err, errsize) != 0) {
+        free(l);
+        return NULL;
+    }
     pthread_mutex_init(&l->lock, NULL);
     int rc = pthread_create(&l->thread, NULL, worker, l);
     if (rc != 0) {
         snprintf(err, errsize, "plant link: cannot start thread: %s", strerror(rc));
+        l->io.close(l->io.ctx);
         pthread_mutex_destroy(&l->lock);
         free(l);
         return NULL;
@@ -222,6 +206,7 @@ void plantlink_stop(struct plantlink *l)
     l->stop = true;
     pthread_mutex_unlock(&l->lock);
     pthread_join(l->thread, NULL);
+    l->io.close(l->io.ctx);
     pthread_mutex_destroy(&l->lock);
     free(l);
 }

@@ -1,7 +1,7 @@
 /* Modbus TCP link to the plant. A worker thread exchanges the process image with the
  * plant every period (write coils, write holding registers, read discrete inputs, read
- * input registers: four block requests) and reconnects with back-off when the link
- * fails. The scan loop hands its outputs over and takes the latest inputs under a mutex,
+ * input registers: four block requests) through plantio's Modbus TCP backend, which
+ * reconnects with back-off when the link fails. The scan loop hands its outputs over and takes the latest inputs under a mutex,
  * so a slow or dead plant never blocks the scan; it judges comm loss from the age of
  * the inputs.
  */

@@ -254,6 +254,12 @@ static int io_read_co(void *ctx, unsigned addr, unsigned n, uint8_t *out)
     return w->comm_down ? io_fail() : w->sim_io.read_co(w->sim_io.ctx, addr, n, out);
 }
 
+static int io_read_hr(void *ctx, unsigned addr, unsigned n, uint16_t *out)
+{
+    struct cp_world *w = ctx;
+    return w->comm_down ? io_fail() : w->sim_io.read_hr(w->sim_io.ctx, addr, n, out);
+}
+
 static int io_write_co(void *ctx, unsigned addr, unsigned n, const uint8_t *v)
 {
     struct cp_world *w = ctx;
@@ -1326,7 +1332,7 @@ static int world_init(struct cp_world *w, const struct campaign_opts *o, struct 
         return -1;
     plantio_sim_backend(&w->sim_io, w->plant);
     w->io = (struct plantio_backend){ "in-process plant with comm loss", w, io_read_di, io_read_ir, io_read_co,
-                                      io_write_co, io_write_hr, io_close };
+                                      io_read_hr, io_write_co, io_write_hr, io_close };
     char err[128];
     if (dronelink_init(&w->dl, CP_STATION_SYSID, NULL, false, "", err, sizeof err) != 0)
         return -1;
