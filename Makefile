@@ -164,7 +164,7 @@ INSTALL_PROGS := swapd swapctl swapsim dronesim mavdump swaphealth
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSCONFDIR)/swapd $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR)
 	for p in $(INSTALL_PROGS); do \
-	  [ -x $(BUILD)/bin/$$p ] && install -m 0755 $(BUILD)/bin/$$p $(DESTDIR)$(BINDIR)/ || true; \
+	  install -m 0755 $(BUILD)/bin/$$p $(DESTDIR)$(BINDIR)/ || exit 1; \
 	done
 	for f in configs/*.ini; do \
 	  t=$(DESTDIR)$(SYSCONFDIR)/swapd/$$(basename $$f); \
