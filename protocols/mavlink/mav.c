@@ -42,11 +42,25 @@ static const char *const drop_names[MAV_DROP_COUNT] = {
     [MAV_DROP_STALE] = "stale",
     [MAV_DROP_TOO_MANY_STREAMS] = "too_many_streams",
     [MAV_DROP_V1] = "v1",
+    [MAV_DROP_UNCHECKED] = "unchecked",
 };
 
 const char *mav_drop_str(enum mav_drop d)
 {
     return (unsigned)d < MAV_DROP_COUNT ? drop_names[d] : "unknown";
+}
+
+const struct mav_dialect_entry *mav_dialect_find(uint32_t msgid)
+{
+    size_t lo = 0, hi = mav_dialect_count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (mav_dialect[mid].id < msgid)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < mav_dialect_count && mav_dialect[lo].id == msgid ? &mav_dialect[lo] : NULL;
 }
 
 /* ---- pack / unpack, driven by the field tables ------------------------------------ */
@@ -107,17 +121,11 @@ static uint64_t get_le(const uint8_t *p, size_t n)
     return v;
 }
 
-int mav_encode(struct mav_tx *tx, uint32_t msgid, const void *msg, uint8_t *buf)
+/* Writes header, CRC and signature around the payload already in buf + MAV_HEADER_LEN. */
+static int encode_frame(struct mav_tx *tx, uint32_t msgid, uint8_t crc_extra, size_t len,
+                        uint8_t *buf)
 {
-    const struct mav_msg_info *info = mav_msg_info(msgid);
-    if (!info || !tx || !msg || !buf)
-        return -1;
     uint8_t *payload = buf + MAV_HEADER_LEN;
-    pack_fields(info, msg, payload);
-    size_t len = info->max_len;
-    while (len > 1 && payload[len - 1] == 0)
-        len--;
-
     struct mav_signing *s = tx->signing;
     buf[0] = MAV_STX_V2;
     buf[1] = (uint8_t)len;
@@ -128,7 +136,7 @@ int mav_encode(struct mav_tx *tx, uint32_t msgid, const void *msg, uint8_t *buf)
     buf[6] = tx->compid;
     put_le(buf + 7, msgid, 3);
     uint16_t crc = mav_crc_buf(buf + 1, MAV_HEADER_LEN - 1 + len, 0xFFFF);
-    crc = mav_crc_accumulate(info->crc_extra, crc);
+    crc = mav_crc_accumulate(crc_extra, crc);
     put_le(payload + len, crc, 2);
     size_t n = MAV_HEADER_LEN + len + 2;
     if (!s)
@@ -142,6 +150,29 @@ int mav_encode(struct mav_tx *tx, uint32_t msgid, const void *msg, uint8_t *buf)
     put_le(buf + n + 1, ts, 6);
     mav_sign_bytes(s->key, buf, n + SIGN_TRAILER, buf + n + SIGN_TRAILER);
     return (int)(n + MAV_SIGNATURE_LEN);
+}
+
+int mav_encode(struct mav_tx *tx, uint32_t msgid, const void *msg, uint8_t *buf)
+{
+    const struct mav_msg_info *info = mav_msg_info(msgid);
+    if (!info || !tx || !msg || !buf)
+        return -1;
+    uint8_t *payload = buf + MAV_HEADER_LEN;
+    pack_fields(info, msg, payload);
+    size_t len = info->max_len;
+    while (len > 1 && payload[len - 1] == 0)
+        len--;
+    return encode_frame(tx, msgid, info->crc_extra, len, buf);
+}
+
+int mav_encode_raw(struct mav_tx *tx, uint32_t msgid, uint8_t crc_extra, const uint8_t *payload,
+                   uint8_t len, uint8_t *buf)
+{
+    if (!tx || (!payload && len) || !buf || msgid > 0xFFFFFF)
+        return -1;
+    if (len)
+        memmove(buf + MAV_HEADER_LEN, payload, len);
+    return encode_frame(tx, msgid, crc_extra, len, buf);
 }
 
 int mav_decode(const struct mav_frame *frame, void *msg)
@@ -207,6 +238,26 @@ static void parser_consume(struct mav_parser *p)
     p->synced = true;
 }
 
+/* What a frame of msgid is checked against: the decoded message's table, else the
+ * dialect table. False when neither names it. */
+static bool frame_rule(uint32_t msgid, uint8_t *crc_extra, uint8_t *base_len, uint8_t *max_len)
+{
+    const struct mav_msg_info *info = mav_msg_info(msgid);
+    if (info) {
+        *crc_extra = info->crc_extra;
+        *base_len = info->base_len;
+        *max_len = info->max_len;
+        return true;
+    }
+    const struct mav_dialect_entry *e = mav_dialect_find(msgid);
+    if (!e)
+        return false;
+    *crc_extra = e->crc_extra;
+    *base_len = e->base_len;
+    *max_len = e->max_len;
+    return true;
+}
+
 static void parser_header(struct mav_parser *p)
 {
     const uint8_t *b = p->buf;
@@ -226,25 +277,29 @@ static void parser_header(struct mav_parser *p)
         msgid = b[5];
         p->need = V1_HEADER_LEN + len + 2;
     }
-    const struct mav_msg_info *info = mav_msg_info(msgid);
-    if (!info) {
-        if (p->synced) {
+    uint8_t crc_extra = 0, base_len = 0, max_len = 0;
+    if (!frame_rule(msgid, &crc_extra, &base_len, &max_len)) {
+        /* No CRC_EXTRA: nothing about it can be checked, and trusting its length could
+         * swallow good frames behind it. */
+        if (p->synced && p->deliver_unknown) {
             p->state = PS_SKIP;
             return;
         }
-        /* Probably not a frame at all: its magic byte goes as garbage. */
-        p->drops[MAV_DROP_GARBAGE_BYTES]++;
+        p->drops[p->synced ? MAV_DROP_UNCHECKED : MAV_DROP_GARBAGE_BYTES]++;
+        p->synced = false;
         parser_rescan(p);
         return;
     }
-    if (len > info->max_len) {
+    /* MAVLink 1 has neither truncation nor extensions: its length is the base length. */
+    if (len > max_len || (b[0] == MAV_STX_V1 && len != base_len)) {
         parser_reject(p, MAV_DROP_BAD_LEN);
         return;
     }
     p->state = PS_BODY;
 }
 
-static void fill_frame(const uint8_t *b, const struct mav_msg_info *info, struct mav_frame *f)
+/* Copies the candidate into *f, its payload zero-filled up to max_len. */
+static void fill_frame(const uint8_t *b, size_t max_len, struct mav_frame *f)
 {
     size_t len = b[1];
     const uint8_t *payload;
@@ -269,7 +324,7 @@ static void fill_frame(const uint8_t *b, const struct mav_msg_info *info, struct
     }
     f->len = (uint8_t)len;
     memcpy(f->payload, payload, len);
-    size_t fill_to = info && info->max_len > len ? info->max_len : len;
+    size_t fill_to = max_len > len ? max_len : len;
     memset(f->payload + len, 0, fill_to - len);
     f->checksum = (uint16_t)get_le(payload + len, 2);
     f->is_signed = f->version == 2 && (f->incompat_flags & MAV_IFLAG_SIGNED);
@@ -292,7 +347,7 @@ static int parser_frame(struct mav_parser *p, struct mav_frame *out)
     if (p->state == PS_SKIP) {
         p->drops[MAV_DROP_UNKNOWN_MSG]++;
         if (p->deliver_unknown) {
-            fill_frame(b, NULL, out);
+            fill_frame(b, 0, out);
             parser_consume(p);
             return 1;
         }
@@ -303,8 +358,10 @@ static int parser_frame(struct mav_parser *p, struct mav_frame *out)
     size_t hlen = v2 ? MAV_HEADER_LEN : V1_HEADER_LEN, len = b[1];
     uint32_t msgid = v2 ? (uint32_t)b[7] | (uint32_t)b[8] << 8 | (uint32_t)b[9] << 16 : b[5];
     const struct mav_msg_info *info = mav_msg_info(msgid);
+    uint8_t crc_extra = 0, base_len = 0, max_len = 0;
+    frame_rule(msgid, &crc_extra, &base_len, &max_len);
     uint16_t crc = mav_crc_buf(b + 1, hlen - 1 + len, 0xFFFF);
-    crc = mav_crc_accumulate(info->crc_extra, crc);
+    crc = mav_crc_accumulate(crc_extra, crc);
     if (crc != (uint16_t)get_le(b + hlen + len, 2)) {
         parser_reject(p, MAV_DROP_BAD_CRC);
         return 0;
@@ -313,12 +370,22 @@ static int parser_frame(struct mav_parser *p, struct mav_frame *out)
      * rescanned. */
     if (!v2)
         p->drops[MAV_DROP_V1]++;
+    if (!info) {
+        p->drops[MAV_DROP_UNKNOWN_MSG]++;
+        if (p->deliver_unknown) {
+            fill_frame(b, max_len, out);
+            parser_consume(p);
+            return 1;
+        }
+        parser_consume(p);
+        return 0;
+    }
     if ((v2 ? b[5] : b[3]) == 0) {
         p->drops[MAV_DROP_BAD_SYSID]++;
         parser_consume(p);
         return 0;
     }
-    fill_frame(b, info, out);
+    fill_frame(b, info->max_len, out);
     if (p->signing) {
         int why = mav_signing_accept(p->signing, out);
         if (why >= 0) {

@@ -7,6 +7,7 @@
 
 #include "mavlink/mav.h"
 #include "mavlink/mav_util.h"
+#include "mavstream.h"
 
 /* ---- helpers ----------------------------------------------------------------------- */
 
@@ -462,13 +463,15 @@ END_TEST
 
 START_TEST(unknown_frame_after_good_frame_is_skipped_whole)
 {
-    /* Its payload holds what looks like a heartbeat; it must not be parsed out. */
+    /* An ATTITUDE (not decoded, but its CRC_EXTRA is in the dialect table) whose payload
+     * holds what looks like a heartbeat: its CRC holds, so it is a real frame and the
+     * heartbeat inside must not be parsed out. */
     struct mav_tx tx = { .sysid = 4, .compid = 1 };
-    uint8_t inner[MAV_MAX_FRAME], payload[40] = { 0 }, b[512];
+    uint8_t inner[MAV_MAX_FRAME], payload[28] = { 0 }, b[512];
     size_t in_n = encode_hb(&tx, 9, inner);
     memcpy(payload + 2, inner, in_n);
     size_t n = encode_hb(&tx, 1, b);
-    n += make_v2(b + n, 40, 0, 4, 30, payload, 39);
+    n += make_v2(b + n, 28, 0, 4, 30, payload, 39);
     n += encode_hb(&tx, 2, b + n);
     struct mav_parser p;
     struct mav_frame f[MAX_FRAMES];
@@ -476,6 +479,100 @@ START_TEST(unknown_frame_after_good_frame_is_skipped_whole)
     ck_assert_uint_eq(parse_buf(&p, b, n, f), 2);
     ck_assert_uint_eq(f[1].seq, 2);
     ck_assert_uint_eq(p.drops[MAV_DROP_UNKNOWN_MSG], 1);
+}
+END_TEST
+
+START_TEST(undecoded_frame_with_corrupted_len_does_not_swallow_frames)
+{
+    /* The issue's case: right after a good frame, an ATTITUDE whose length byte was hit
+     * (28 -> 200). Skipping it by its length would swallow the heartbeats behind it; its
+     * CRC cannot hold, so the bytes after its magic are rescanned. */
+    struct mav_tx tx = { .sysid = 4, .compid = 1 };
+    uint8_t payload[28] = { 1, 2, 3 }, b[512];
+    size_t n = encode_hb(&tx, 1, b);
+    size_t at = n;
+    n += make_v2(b + n, 28, 0, 4, 30, payload, 39);
+    b[at + 1] = 200;
+    n += encode_hb(&tx, 2, b + n);
+    n += encode_hb(&tx, 3, b + n);
+    struct mav_parser p;
+    struct mav_frame f[MAX_FRAMES];
+    mav_parser_init(&p, NULL);
+    ck_assert_uint_eq(parse_bytes(&p, b, n, f), 3);
+    ck_assert_uint_eq(f[1].seq, 1);
+    ck_assert_uint_eq(f[2].seq, 2);
+    ck_assert_uint_eq(p.drops[MAV_DROP_UNKNOWN_MSG], 0);
+}
+END_TEST
+
+START_TEST(unchecked_frame_in_sync_is_not_trusted)
+{
+    /* A message no dialect names, right after a good frame, with a length that would
+     * swallow the next heartbeat: nothing about it can be checked, so it is counted and
+     * rescanned, never skipped by its length. */
+    struct mav_tx tx = { .sysid = 4, .compid = 1 };
+    uint8_t payload[60] = { 0 }, b[512];
+    size_t n = encode_hb(&tx, 1, b);
+    n += make_v2(b + n, 60, 0, 4, 42000, payload, 0x55);
+    size_t cut = n - 40; /* the vendor frame was cut short: the heartbeat follows */
+    n = cut + encode_hb(&tx, 2, b + cut);
+    struct mav_parser p;
+    struct mav_frame f[MAX_FRAMES];
+    mav_parser_init(&p, NULL);
+    ck_assert_ptr_null(mav_dialect_find(42000));
+    ck_assert_uint_eq(parse_bytes(&p, b, n, f), 2);
+    ck_assert_uint_eq(f[1].seq, 1);
+    ck_assert_uint_eq(p.drops[MAV_DROP_UNCHECKED], 1);
+    ck_assert_uint_eq(p.drops[MAV_DROP_UNKNOWN_MSG], 0);
+}
+END_TEST
+
+START_TEST(dialect_table_sorted_and_agrees_with_decoded_messages)
+{
+    ck_assert_uint_gt(mav_dialect_count, 300);
+    for (size_t i = 1; i < mav_dialect_count; i++)
+        ck_assert_uint_lt(mav_dialect[i - 1].id, mav_dialect[i].id);
+    for (size_t i = 0; i < mav_dialect_count; i++)
+        ck_assert_ptr_eq(mav_dialect_find(mav_dialect[i].id), &mav_dialect[i]);
+    for (size_t k = 0; k < mav_msg_count(); k++) {
+        const struct mav_msg_info *info = mav_msg_info_at(k);
+        const struct mav_dialect_entry *e = mav_dialect_find(info->id);
+        if (!e) /* BATTERY_INFO lives in a dialect the table leaves out */
+            continue;
+        ck_assert_msg(e->crc_extra == info->crc_extra && e->base_len == info->base_len,
+                      "%s: table %u/%u, codec %u/%u", info->name, e->crc_extra, e->base_len,
+                      info->crc_extra, info->base_len);
+    }
+    const struct mav_dialect_entry *att = mav_dialect_find(30);
+    ck_assert_ptr_nonnull(att);
+    ck_assert_uint_eq(att->crc_extra, 39);
+    ck_assert_uint_eq(att->max_len, 28);
+}
+END_TEST
+
+START_TEST(autopilot_stream_loses_no_intact_frame)
+{
+    /* An autopilot's telemetry, mostly messages the station does not decode, some
+     * frames signed, 1 % of the bytes corrupted: every intact frame of a decoded
+     * message comes out, nothing else does, byte-at-a-time and buffered alike. */
+    struct mavstream s;
+    ck_assert_int_eq(mavstream_build(&s, 512 * 1024, 20261202, 10), 0);
+    ck_assert_uint_gt(s.n_decoded_intact, 500);
+    ck_assert_uint_lt(s.n_decoded * 4, s.n_frames); /* mostly undecoded */
+    ck_assert_uint_gt(s.n_signed, 100);
+    struct mav_signing sign;
+    struct mav_parser p;
+    for (int bytewise = 0; bytewise < 2; bytewise++) {
+        mav_signing_init(&sign, mavstream_key, 0, false);
+        mav_parser_init(&p, &sign);
+        struct mavstream_score r = mavstream_score(&s, &p, bytewise);
+        ck_assert_msg(r.lost == 0, "%zu of %zu intact frames lost", r.lost, s.n_decoded_intact);
+        ck_assert_uint_eq(r.false_accepts, 0);
+        ck_assert_uint_eq(r.matched, s.n_decoded_intact);
+        ck_assert_uint_gt(p.drops[MAV_DROP_BAD_CRC], 0);
+        ck_assert_uint_gt(p.drops[MAV_DROP_UNKNOWN_MSG], s.n_decoded);
+    }
+    mavstream_free(&s);
 }
 END_TEST
 
@@ -972,6 +1069,10 @@ static Suite *mav_suite(void)
     tcase_add_test(t, garbage_between_frames_is_skipped_and_counted);
     tcase_add_test(t, unknown_header_after_garbage_does_not_swallow_frames);
     tcase_add_test(t, unknown_frame_after_good_frame_is_skipped_whole);
+    tcase_add_test(t, undecoded_frame_with_corrupted_len_does_not_swallow_frames);
+    tcase_add_test(t, unchecked_frame_in_sync_is_not_trusted);
+    tcase_add_test(t, dialect_table_sorted_and_agrees_with_decoded_messages);
+    tcase_add_test(t, autopilot_stream_loses_no_intact_frame);
     tcase_add_test(t, good_frame_inside_a_cut_frame_is_found);
     tcase_add_test(t, frames_queued_behind_a_rejected_one_come_out_of_poll);
     tcase_add_test(t, split_at_every_byte_boundary);
