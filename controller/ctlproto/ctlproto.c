@@ -1,14 +1,32 @@
 /* Control protocol schema, request validation and reply builders; see ctlproto.h. */
 #include "ctlproto/ctlproto.h"
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 const char *const ctlproto_states[] = {
     "Stopped", "Resetting", "Idle", "Starting", "Execute", "Completing", "Complete",
     "Holding", "Held", "Unholding", "Suspending", "Suspended", "Unsuspending",
     "Stopping", "Aborting", "Aborted", "Clearing", NULL,
+};
+const char *const ctlproto_event_types[] = {
+    "state", "step", "mode", "drone", "swap", "alarm", "battery", "command", "daemon", NULL,
+};
+const char *const ctlproto_event_type_help[] = {
+    "PackML state change; `from`, `to`, `reason` are set (`Execute -> Holding: hold`)",
+    "swap step change; `from`, `to`, `reason` are set (`fetch_fresh -> standby: step start`, "
+    "`chain complete`, a resumed swap after a restart, prestaging the next pack)",
+    "unit mode change; `from`, `to`, `reason` are set",
+    "landing queue: a drone cleared to land; `from`, `to`, `reason` are set",
+    "a swap ended: the drone cleared for take-off or the swap aborted, with the time on pad",
+    "an alarm raised or cleared",
+    "a pack registered, retired, returned, taken out by hand, or with a health event",
+    "an operator command accepted or refused, with the caller's uid and pid",
+    "swapd started or stopping",
+    NULL,
 };
 const char *const ctlproto_modes[] = { "production", "maintenance", "manual", NULL };
 const char *const ctlproto_charge_states[] = {
@@ -36,8 +54,11 @@ static const struct ctlproto_field status_fields[] = {
     { "step_count", I, false, NULL, NULL, 0, "steps in the swap chain" },
     { "progress_pct", N, false, NULL, NULL, 0, "swap progress, 0..100" },
     { "eta_s", N | Z, false, NULL, NULL, 0, "expected seconds until the swap completes" },
-    { "swap_id", I | Z, false, NULL, NULL, 0, "running swap, or null" },
-    { "drone", I | Z, false, NULL, NULL, 0, "system id of the drone on the pad, or null" },
+    { "swap_id", I | Z, false, NULL, NULL, 0, "the running swap's record in the registry, opened when the "
+      "served drone has touched down (centring starts); null before that and between swaps" },
+    { "drone", I | Z, false, NULL, NULL, 0, "system id of the drone being served, from its clearance to "
+      "land until it is cleared for take-off, or null; set with swap_id null means cleared to land "
+      "and not yet down" },
     { "alarms_active", I, false, NULL, NULL, 0, "alarms raised and not cleared" },
     { "time_ms", I, false, NULL, NULL, 0, "station time, ms since the Unix epoch" },
     { NULL, 0, false, NULL, NULL, 0, NULL },
@@ -107,7 +128,7 @@ static const struct ctlproto_field alarms_fields[] = {
 static const struct ctlproto_field event_fields[] = {
     { "seq", I, false, NULL, NULL, 0, "event number, increasing" },
     { "time_ms", I, false, NULL, NULL, 0, "ms since the Unix epoch" },
-    { "type", S, false, NULL, NULL, 0, "state, step, mode, swap, alarm, ack, battery, command, drone" },
+    { "type", S, false, ctlproto_event_types, NULL, 0, "what kind of event (see Event types below)" },
     { "text", S, false, NULL, NULL, 0, "one line for people" },
     { "from", S | Z, true, NULL, NULL, 0, "transitions: previous state or step" },
     { "to", S | Z, true, NULL, NULL, 0, "transitions: new state or step" },
@@ -142,15 +163,17 @@ const struct ctlproto_cmd ctlproto_cmds[] = {
         { "limit", I, false, NULL, "at most this many, the newest" },
         { "follow", B, false, NULL, "keep the connection and push new events" } },
       events_fields, "the event log" },
-    PACKML("start", "Idle -> Execute: start swapping"),
-    PACKML("stop", "controlled stop -> Stopped"),
-    PACKML("hold", "Execute -> Held: pause after the current motion"),
-    PACKML("unhold", "Held -> Execute: continue"),
-    PACKML("suspend", "Execute -> Suspended: wait for an external condition"),
-    PACKML("unsuspend", "Suspended -> Execute"),
-    PACKML("abort", "immediate stop -> Aborted"),
-    PACKML("clear", "Aborted -> Stopped, after the cause is removed"),
-    PACKML("reset", "Stopped or Complete -> Idle"),
+    PACKML("start", "Idle -> Starting -> Execute: start swapping"),
+    PACKML("stop", "controlled stop, from any state but Stopping, Aborting, Aborted, Clearing and "
+                   "Stopped: -> Stopping -> Stopped"),
+    PACKML("hold", "Execute, Suspending, Suspended, Unsuspending or Unholding -> Holding -> Held: "
+                   "pause after the current motion"),
+    PACKML("unhold", "Held -> Unholding -> Execute: continue"),
+    PACKML("suspend", "Execute -> Suspending -> Suspended: wait for an external condition"),
+    PACKML("unsuspend", "Suspended -> Unsuspending -> Execute"),
+    PACKML("abort", "immediate stop, from any state but Aborting and Aborted: -> Aborting -> Aborted"),
+    PACKML("clear", "Aborted -> Clearing -> Stopped, after the cause is removed"),
+    PACKML("reset", "Stopped or Complete -> Resetting -> Idle"),
     { "mode", CTLPROTO_COMMAND,
       { { "mode", S, true, ctlproto_modes, "new unit mode" } },
       command_fields, "change the unit mode (in Stopped, Idle or Aborted)" },
@@ -327,6 +350,40 @@ json_t *ctlproto_reply_error(const json_t *req, const char *code, const char *fm
 json_t *ctlproto_reply_command(const json_t *req, const char *state, const char *message)
 {
     return ctlproto_reply_ok(req, json_pack("{s:s, s:s}", "state", state, "message", message));
+}
+
+void ctlproto_format_battery_id(uint32_t tag, char out[CTLPROTO_BATTERY_ID_SIZE])
+{
+    snprintf(out, CTLPROTO_BATTERY_ID_SIZE, "SWP-%08X", (unsigned)tag);
+}
+
+int ctlproto_parse_battery_id(const char *text, uint32_t *tag)
+{
+    if (!text)
+        return -1;
+    while (*text == ' ' || *text == '\t')
+        text++;
+    size_t min = 8, max = 8;
+    if (!strncasecmp(text, "SWP-", 4)) {
+        text += 4;
+    } else if (!strncasecmp(text, "0x", 2)) {
+        text += 2;
+        min = 1;
+    }
+    uint32_t v = 0;
+    size_t n = 0;
+    for (; isxdigit((unsigned char)*text); text++, n++) {
+        if (n == max)
+            return -1;
+        int c = tolower((unsigned char)*text);
+        v = v << 4 | (uint32_t)(c <= '9' ? c - '0' : c - 'a' + 10);
+    }
+    while (*text == ' ' || *text == '\t')
+        text++;
+    if (n < min || *text)
+        return -1;
+    *tag = v;
+    return 0;
 }
 
 json_t *ctlproto_event(long long seq, long long time_ms, const char *type, const char *text)
@@ -652,4 +709,8 @@ void ctlproto_write_markdown(FILE *f)
         write_fields_md(f, "", c->result);
         fprintf(f, "\n");
     }
+    fprintf(f, "### Event types\n\n| Type | Meaning |\n|---|---|\n");
+    for (size_t i = 0; ctlproto_event_types[i]; i++)
+        fprintf(f, "| `%s` | %s |\n", ctlproto_event_types[i], ctlproto_event_type_help[i]);
+    fprintf(f, "\n");
 }

@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include <jansson.h>
@@ -73,6 +74,20 @@ extern const char *const ctlproto_modes[];
 extern const char *const ctlproto_charge_states[];
 extern const char *const ctlproto_battery_statuses[];
 extern const char *const ctlproto_severities[];
+
+/* Battery ids. A pack is named "SWP-" and its tag as eight upper-case hex digits
+ * (DESIGN §11), everywhere the station prints one; ctlproto_parse_battery_id() takes
+ * every form an operator may type: SWP-5A000001, 5A000001 (eight digits), 0x5A000001
+ * (one to eight digits), any case, surrounding blanks ignored. Returns 0, or -1 when
+ * text is not a battery id (a usage error: CTLPROTO_ERR_BAD_ARGUMENT). */
+#define CTLPROTO_BATTERY_ID_SIZE 13
+void ctlproto_format_battery_id(uint32_t tag, char out[CTLPROTO_BATTERY_ID_SIZE]);
+int ctlproto_parse_battery_id(const char *text, uint32_t *tag);
+
+/* Event types (the "type" of an event), NULL-terminated, and what each means
+ * (ctlproto_event_type_help[i] for ctlproto_event_types[i]). */
+extern const char *const ctlproto_event_types[];
+extern const char *const ctlproto_event_type_help[];
 
 /* Error codes of error replies, with the swapctl exit code each maps to. */
 #define CTLPROTO_ERR_BAD_JSON          "bad_json"
@@ -157,7 +172,8 @@ int ctlproto_check_event(const json_t *msg, char *errbuf, size_t errsize);
 /* swapctl exit code for an error code (unknown codes: CTLPROTO_EXIT_PROTOCOL). */
 enum ctlproto_exit ctlproto_exit_code(const char *code);
 
-/* Writes the request table as Markdown (for the protocol document). */
+/* Writes the request table and the event type table as Markdown (for the protocol
+ * document). */
 void ctlproto_write_markdown(FILE *f);
 
 #endif

@@ -5,28 +5,16 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "droneproto/dproto.h"
 #include "swapd.h"
 
 static json_t *num_or_null(double v) { return isfinite(v) ? json_real(v) : json_null(); }
 
-static void pack_id(uint32_t tag, char out[17])
+static void pack_id(uint32_t tag, char out[CTLPROTO_BATTERY_ID_SIZE])
 {
-    char serial[16];
-    dproto_pack_serial(tag, serial);
-    memcpy(out, serial, 16);
-    out[16] = 0;
-}
-
-static int parse_pack_id(const char *text, uint32_t *tag)
-{
-    char serial[16] = { 0 };
-    size_t len = strlen(text);
-    if (len > sizeof serial)
-        return -1;
-    memcpy(serial, text, len);
-    return dproto_parse_pack_serial(serial, tag) == 0 ? 0 : -1;
+    ctlproto_format_battery_id(tag, out);
 }
 
 static const char *charge_name(const struct station_slot_in *s)
@@ -192,17 +180,20 @@ static json_t *do_batteries(struct swapd *d, const json_t *req)
 {
     const char *only = json_string_value(json_object_get(req, "battery"));
     uint32_t tag = 0;
-    if (only && parse_pack_id(only, &tag) != 0)
-        return ctlproto_reply_error(req, CTLPROTO_ERR_NOT_FOUND,
-                                    "\"%s\" is not a battery id; ids look like SWP-5A000001 (see swapctl batteries)", only);
+    if (only && ctlproto_parse_battery_id(only, &tag) != 0)
+        return ctlproto_reply_error(req, CTLPROTO_ERR_BAD_ARGUMENT,
+                                    "\"%s\" is not a battery id; ids look like SWP-5A000001 (5A000001 and "
+                                    "0x5A000001 work too; see swapctl batteries)", only);
     json_t *arr = json_array();
     for (int i = 0; i < d->n_packs; i++)
         if (!only || d->packs[i].tag == tag)
             json_array_append_new(arr, battery_json(d, &d->packs[i]));
     if (only && json_array_size(arr) == 0) {
+        char id[CTLPROTO_BATTERY_ID_SIZE];
+        ctlproto_format_battery_id(tag, id);
         json_decref(arr);
         return ctlproto_reply_error(req, CTLPROTO_ERR_NOT_FOUND,
-                                    "no battery %s in the registry; list them with swapctl batteries", only);
+                                    "no battery %s in the registry; list them with swapctl batteries", id);
     }
     return ctlproto_reply_ok(req, json_pack("{s:o}", "batteries", arr));
 }
@@ -307,13 +298,50 @@ static json_t *do_events(struct swapd *d, const json_t *req)
     return ctlproto_reply_ok(req, json_pack("{s:o, s:b}", "events", arr, "following", follow));
 }
 
+/* ---- event types ------------------------------------------------------------------- */
+
+/* The core reports every transition alike (from, to, reason); the names tell them
+ * apart: PackML states and unit modes are fixed lists, the landing queue and a pack
+ * taken out by hand name their source, and everything else is the swap's step chain. */
+const char *swapd_transition_type(const char *from, const char *to)
+{
+    if (to && ctlproto_in_list(ctlproto_states, to))
+        return "state";
+    for (int m = 0; to && ctlproto_modes[m]; m++)
+        if (!strcasecmp(to, ctlproto_modes[m])) /* the core spells them "Maintenance" */
+            return "mode";
+    if (from && !strcmp(from, "landing_queue"))
+        return "drone";
+    if (from && !strcmp(from, "slot"))
+        return "battery";
+    return "step";
+}
+
 /* ---- commands ---------------------------------------------------------------------- */
 
-static json_t *refuse_state(struct swapd *d, const json_t *req, const char *what)
+/* Refuses what in the current state, naming the states where it would be accepted. */
+static json_t *refuse_state(struct swapd *d, const json_t *req, const char *what, const char *legal)
 {
     return ctlproto_reply_error(req, CTLPROTO_ERR_ILLEGAL_STATE,
-                                "%s is not allowed in state %s; see swapctl status and the operator guide",
-                                what, station_state_name(d->out.state));
+                                "%s is not possible in %s (only in %s); check the state with: swapctl status",
+                                what, station_state_name(d->out.state), legal);
+}
+
+/* The states whose PackML table row accepts cmd, as "Execute, Suspended" (or "no state"). */
+static void legal_states(int cmd, char *buf, size_t size)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int s = 0; s < ST_COUNT; s++) {
+        if (station_states[s].on_cmd[cmd] == ST_NONE)
+            continue;
+        int n = snprintf(buf + used, size - used, "%s%s", used ? ", " : "", station_states[s].name);
+        if (n < 0 || (size_t)n >= size - used)
+            break;
+        used += (size_t)n;
+    }
+    if (!used)
+        snprintf(buf, size, "no state");
 }
 
 static json_t *queue_op(struct swapd *d, const json_t *req, const struct station_operator_in *op,
@@ -333,8 +361,11 @@ static json_t *do_packml(struct swapd *d, const json_t *req, const char *name)
     if (cmd < 0)
         return ctlproto_reply_error(req, CTLPROTO_ERR_INTERNAL, "command %s unknown to the core", name);
     enum station_state to = station_states[d->out.state].on_cmd[cmd];
-    if (to == ST_NONE)
-        return refuse_state(d, req, name);
+    if (to == ST_NONE) {
+        char legal[256];
+        legal_states(cmd, legal, sizeof legal);
+        return refuse_state(d, req, name, legal);
+    }
     struct station_operator_in op = { .cmd = (enum station_cmd)cmd, .op = STATION_OP_NONE };
     char msg[96];
     snprintf(msg, sizeof msg, "%s accepted: %s -> %s", name, station_state_name(d->out.state),
@@ -349,7 +380,7 @@ static json_t *do_mode(struct swapd *d, const json_t *req)
     if (mode < 0)
         return ctlproto_reply_error(req, CTLPROTO_ERR_BAD_ARGUMENT, "unknown mode \"%s\"", name);
     if (d->out.state != ST_STOPPED && d->out.state != ST_IDLE && d->out.state != ST_ABORTED)
-        return refuse_state(d, req, "a mode change");
+        return refuse_state(d, req, "a mode change", "Stopped, Idle, Aborted");
     struct station_operator_in op = { .cmd = STATION_CMD_NONE, .op = STATION_OP_MODE,
                                       .mode = (enum station_mode)mode };
     return queue_op(d, req, &op, station_state_name(d->out.state), "mode change accepted");
@@ -407,10 +438,16 @@ static json_t *do_status_change(struct swapd *d, const json_t *req, bool retire)
 {
     const char *id = json_string_value(json_object_get(req, "battery"));
     uint32_t tag;
-    struct swapd_pack *p = id && parse_pack_id(id, &tag) == 0 ? swapd_pack_find(d, tag) : NULL;
+    if (ctlproto_parse_battery_id(id, &tag) != 0)
+        return ctlproto_reply_error(req, CTLPROTO_ERR_BAD_ARGUMENT,
+                                    "\"%s\" is not a battery id; ids look like SWP-5A000001 (5A000001 and "
+                                    "0x5A000001 work too; see swapctl batteries)", id ? id : "");
+    struct swapd_pack *p = swapd_pack_find(d, tag);
+    char norm[CTLPROTO_BATTERY_ID_SIZE];
+    ctlproto_format_battery_id(tag, norm);
     if (!p)
         return ctlproto_reply_error(req, CTLPROTO_ERR_NOT_FOUND,
-                                    "no battery %s; list them with swapctl batteries", id ? id : "");
+                                    "no battery %s; list them with swapctl batteries", norm);
     const char *reason = retire ? json_string_value(json_object_get(req, "reason")) : "returned to service by an operator";
     struct persist_job j = { .kind = PERSIST_SET_STATUS, .t_ms = swapd_wall_ms(d, d->core.now_ms), .tag = tag,
                              .status = retire ? REGISTRY_RETIRED : REGISTRY_IN_SERVICE };
@@ -419,10 +456,14 @@ static json_t *do_status_change(struct swapd *d, const json_t *req, bool retire)
         return ctlproto_reply_error(req, CTLPROTO_ERR_INTERNAL, "the registry is busy; try again");
     p->status = j.status;
     registry_cache_forget(tag);
-    swapd_event(d, d->core.now_ms, REGISTRY_WARNING, "battery", "%s %s: %s", id,
+    swapd_event(d, d->core.now_ms, REGISTRY_WARNING, "battery", "%s %s: %s", norm,
                 retire ? "retired" : "returned to service", j.text);
-    return ctlproto_reply_command(req, station_state_name(d->out.state),
-                                  retire ? "battery retired" : "battery back in service");
+    char msg[sizeof j.text + 64];
+    if (retire)
+        snprintf(msg, sizeof msg, "battery %s retired: %s", norm, j.text);
+    else
+        snprintf(msg, sizeof msg, "battery %s back in service", norm);
+    return ctlproto_reply_command(req, station_state_name(d->out.state), msg);
 }
 
 static json_t *do_ack(struct swapd *d, const json_t *req)

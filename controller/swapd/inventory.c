@@ -230,14 +230,14 @@ int swapd_inventory_recover(struct swapd *d, struct registry *reg, const struct 
     snprintf(step, sizeof step, "recovered:%.40s", li.step);
     int rc = registry_move_battery(reg, li.tag, li.to, step, 0, li.t_ms, now_wall_ms);
     if (rc != 0) {
-        snprintf(msg, msgsize, "pack %08X was left in flight by step %s; recording it failed: %s",
+        snprintf(msg, msgsize, "pack SWP-%08X was left in flight by step %s; recording it failed: %s",
                  (unsigned)li.tag, li.step, registry_last_error(reg));
         return -1;
     }
     char from[32], to[32];
     registry_location_format(li.from, from, sizeof from);
     registry_location_format(li.to, to, sizeof to);
-    snprintf(msg, msgsize, "pack %08X: step %s had moved it %s -> %s before the restart; the sensors confirm it",
+    snprintf(msg, msgsize, "pack SWP-%08X: step %s had moved it %s -> %s before the restart; the sensors confirm it",
              (unsigned)li.tag, li.step, from, to);
     registry_add_event(reg, now_wall_ms, REGISTRY_WARNING, "inventory", msg, NULL);
     struct swapd_pack *pk = swapd_pack_find(d, li.tag);
@@ -310,7 +310,7 @@ static void feed_estimator(struct swapd *d, struct swapd_pack *p, int slot, uint
     snprintf(s.text, sizeof s.text, "%s", why);
     if (persist_submit(d->persist, &s) == 0) {
         p->status = s.status;
-        swapd_event(d, now_ms, REGISTRY_WARNING, "battery", "pack %08X %s: %s", (unsigned)p->tag,
+        swapd_event(d, now_ms, REGISTRY_WARNING, "battery", "pack SWP-%08X %s: %s", (unsigned)p->tag,
                     v == HEALTH_RETIRE ? "retired" : "quarantined", why);
     }
 }

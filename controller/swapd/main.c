@@ -90,7 +90,7 @@ void swapd_transition(struct swapd *d, uint64_t mono_ms, const char *from, const
 {
     char text[200];
     snprintf(text, sizeof text, "%s -> %s: %s", from, to, reason);
-    record_event(d, mono_ms, REGISTRY_INFO, "state", from, to, reason, text);
+    record_event(d, mono_ms, REGISTRY_INFO, swapd_transition_type(from, to), from, to, reason, text);
 }
 
 void swapd_event(struct swapd *d, uint64_t mono_ms, enum registry_severity sev, const char *type,

@@ -122,7 +122,7 @@ static void run_job(struct persist *p, const struct persist_job *j)
         snprintf(json, sizeof json,
                  "{\"tag\":%u,\"from\":[%d,%d],\"to\":[%d,%d],\"step\":\"%s\"}", (unsigned)j->tag,
                  (int)j->from.place, j->from.index, (int)j->to.place, j->to.index, j->step);
-        snprintf(text, sizeof text, "pack %08X: %s -> %s in step %s", (unsigned)j->tag, from, to, j->step);
+        snprintf(text, sizeof text, "pack SWP-%08X: %s -> %s in step %s", (unsigned)j->tag, from, to, j->step);
         rc = registry_add_event(p->reg, j->t_ms, REGISTRY_DEBUG, "intent", text, json);
         break;
     }

@@ -128,6 +128,11 @@ struct registry_location swapd_registry_location(struct station_location l);
 /* Records a state or step transition as an event carrying from, to and reason. */
 void swapd_transition(struct swapd *d, uint64_t mono_ms, const char *from, const char *to, const char *reason);
 
+/* The event type (one of ctlproto_event_types) of a transition the core reported:
+ * "state" between PackML states, "mode" between unit modes, "drone" for the landing
+ * queue, "battery" for a pack taken out by hand, "step" for the swap steps (console.c). */
+const char *swapd_transition_type(const char *from, const char *to);
+
 /* Console request handler (console.c). */
 json_t *swapd_console_handle(void *user, const struct ctlsock_peer *peer,
                              const struct ctlproto_cmd *cmd, const json_t *request);

@@ -145,7 +145,7 @@ static const char *error_code(const json_t *reply)
 START_TEST(every_read_replies_as_the_schema_says)
 {
     static const char *const reads[][2] = {
-        { "status", NULL }, { "slots", NULL }, { "batteries", NULL }, { "batteries", "B0003" },
+        { "status", NULL }, { "slots", NULL }, { "batteries", NULL }, { "batteries", "SWP-5A000003" },
         { "drones", NULL }, { "alarms", NULL }, { "events", NULL },
     };
     for (size_t i = 0; i < sizeof reads / sizeof reads[0]; i++) {
@@ -153,7 +153,7 @@ START_TEST(every_read_replies_as_the_schema_says)
         ck_assert(json_is_true(json_object_get(r, "ok")));
         json_decref(r);
     }
-    json_t *r = ctl_json(0, "batteries", "B0003", NULL, NULL);
+    json_t *r = ctl_json(0, "batteries", "SWP-5A000003", NULL, NULL);
     json_t *list = json_object_get(json_object_get(r, "result"), "batteries");
     ck_assert_int_eq(json_array_size(list), 1);
     ck_assert_str_eq(json_string_value(json_object_get(json_array_get(list, 0), "location")), "slot 3");
@@ -163,7 +163,7 @@ END_TEST
 
 START_TEST(unknown_battery_is_refused_with_exit_1)
 {
-    json_t *r = ctl_json(1, "batteries", "B9999", NULL, NULL);
+    json_t *r = ctl_json(1, "batteries", "SWP-5A009999", NULL, NULL);
     ck_assert_str_eq(error_code(r), CTLPROTO_ERR_NOT_FOUND);
     json_decref(r);
 }
@@ -176,10 +176,10 @@ START_TEST(slots_print_as_an_aligned_table)
     char *header = out, *row1 = strchr(out, '\n') + 1;
     ck_assert_ptr_nonnull(strstr(header, "SLOT  BATTERY"));
     long col = strstr(header, "BATTERY") - header;
-    ck_assert_int_eq(strstr(row1, "B0001") - row1, col);
+    ck_assert_int_eq(strstr(row1, "SWP-5A000001") - row1, col);
     for (int s = 1; s <= 8; s++) {
         char id[16];
-        snprintf(id, sizeof id, "B%04d", s);
+        snprintf(id, sizeof id, "SWP-%08X", 0x5A000000u + (unsigned)s);
         char *line = strstr(out, id);
         ck_assert_msg(line, "%s missing:\n%s", id, out);
         while (line > out && line[-1] != '\n')
@@ -229,10 +229,10 @@ static const struct {
     { { "reset" }, 0, "Idle", NULL },
     { { "start" }, 0, "Execute", NULL },
     { { "stop" }, 0, "Stopped", NULL },
-    { { "retire", "B0003", "--reason", "cell imbalance 80 mV" }, 0, "Stopped", NULL },
-    { { "return", "B0003" }, 0, "Stopped", NULL },
-    { { "return", "B0003" }, 1, NULL, CTLPROTO_ERR_ILLEGAL_STATE },
-    { { "retire", "B9999", "--reason", "lost" }, 1, NULL, CTLPROTO_ERR_NOT_FOUND },
+    { { "retire", "SWP-5A000003", "--reason", "cell imbalance 80 mV" }, 0, "Stopped", NULL },
+    { { "return", "SWP-5A000003" }, 0, "Stopped", NULL },
+    { { "return", "SWP-5A000003" }, 1, NULL, CTLPROTO_ERR_ILLEGAL_STATE },
+    { { "retire", "SWP-5A009999", "--reason", "lost" }, 1, NULL, CTLPROTO_ERR_NOT_FOUND },
     { { "ack", "1" }, 0, "Stopped", NULL },
     { { "ack", "99" }, 1, NULL, CTLPROTO_ERR_NOT_FOUND },
 };
@@ -252,7 +252,7 @@ START_TEST(every_command_acts_on_the_station_as_documented)
         json_decref(r);
     }
     /* what the commands left behind */
-    json_t *r = ctl_json(0, "batteries", "B0003", NULL, NULL);
+    json_t *r = ctl_json(0, "batteries", "SWP-5A000003", NULL, NULL);
     json_t *b = json_array_get(json_object_get(json_object_get(r, "result"), "batteries"), 0);
     ck_assert_str_eq(json_string_value(json_object_get(b, "status")), "in_service");
     json_decref(r);
@@ -262,7 +262,7 @@ START_TEST(every_command_acts_on_the_station_as_documented)
     json_decref(r);
     r = ctl_json(0, "events", "--limit", "200", NULL);
     char *text = json_dumps(r, 0);
-    ck_assert_ptr_nonnull(strstr(text, "battery B0003 retired: cell imbalance 80 mV"));
+    ck_assert_ptr_nonnull(strstr(text, "battery SWP-5A000003 retired: cell imbalance 80 mV"));
     ck_assert_ptr_nonnull(strstr(text, "jog x to 300"));
     free(text);
     json_decref(r);
@@ -273,7 +273,7 @@ START_TEST(accepted_and_refused_commands_explain_themselves)
 {
     char *out, *err;
     ck_assert_int_eq(ctl(&out, &err, "hold", NULL, NULL, NULL, NULL), 0);
-    ck_assert_str_eq(out, "hold accepted; station is Held\n");
+    ck_assert_str_eq(out, "hold accepted: Execute -> Held\n");
     free(out);
     free(err);
     ck_assert_int_eq(ctl(&out, &err, "hold", NULL, NULL, NULL, NULL), 1);
@@ -292,7 +292,7 @@ static const struct {
     const char *says;
 } usage[] = {
     { { "mode", "turbo" }, "must be one of: production, maintenance, manual" },
-    { { "retire", "B0001" }, "needs argument \"reason\"" },
+    { { "retire", "SWP-5A000001" }, "needs argument \"reason\"" },
     { { "ack", "first" }, "ALARM must be a whole number" },
     { { "launch" }, "unknown command \"launch\"" },
     { { "status", "now" }, "unexpected argument \"now\"" },
@@ -393,7 +393,7 @@ START_TEST(commands_from_users_not_allowed_are_refused_and_logged)
     ck_assert_str_eq(error_code(r), CTLPROTO_ERR_NOT_PERMITTED);
     json_decref(r);
     char *out, *err;
-    ck_assert_int_eq(ctl(&out, &err, "retire", "B0001", "--reason", "test", NULL), 1);
+    ck_assert_int_eq(ctl(&out, &err, "retire", "SWP-5A000001", "--reason", "test", NULL), 1);
     ck_assert_ptr_nonnull(strstr(err, "may watch but not command this station"));
     free(out);
     free(err);
@@ -495,7 +495,7 @@ START_TEST(top_without_a_terminal_prints_plain_status_blocks)
     ck_assert_ptr_nonnull(strstr(out, "Step 1/12 fetch_fresh"));
     for (int s = 1; s <= 8; s++) {
         char row[32];
-        snprintf(row, sizeof row, "Slot %2d B%04d", s, s);
+        snprintf(row, sizeof row, "Slot %2d SWP-%08X", s, 0x5A000000u + (unsigned)s);
         ck_assert_msg(strstr(out, row), "%s missing:\n%s", row, out);
     }
     ck_assert_ptr_nonnull(strstr(out, "Alarms: #1 warning charger_hot"));
@@ -558,13 +558,13 @@ START_TEST(top_in_a_terminal_follows_the_swap_and_holds_on_h)
     ck_assert_int_eq(run_prog(argv, NULL, NULL, (uid_t)-1), 0);
 
     /* state, step and every slot */
-    const char *first[] = { "Execute", "Step 1/12 fetch_fresh", "B0008", NULL };
+    const char *first[] = { "Execute", "Step 1/12 fetch_fresh", "SWP-5A000008", NULL };
     char *screen = await_screen(first, 10000);
     ck_assert_msg(screen_has(screen, "Step 1/12 fetch_fresh"), "screen:\n%s", screen);
     ck_assert(screen_has(screen, "Execute"));
     for (int s = 1; s <= 8; s++) {
         char row[32];
-        snprintf(row, sizeof row, "%4d B%04d", s, s);
+        snprintf(row, sizeof row, "%4d SWP-%08X", s, 0x5A000000u + (unsigned)s);
         ck_assert_msg(screen_has(screen, row), "slot %d missing:\n%s", s, screen);
     }
     ck_assert(screen_has(screen, "charger_hot"));
@@ -577,7 +577,7 @@ START_TEST(top_in_a_terminal_follows_the_swap_and_holds_on_h)
     screen = await_screen(second, 10000);
     ck_assert_msg(screen_has(screen, "Step 2/12 standby"), "screen:\n%s", screen);
     ck_assert_msg(screen_has(screen, "   8 -"), "slot 8 not empty:\n%s", screen);
-    ck_assert(!screen_has(screen, "B0008"));
+    ck_assert(!screen_has(screen, "SWP-5A000008"));
     free(screen);
 
     /* h holds the station */

@@ -309,6 +309,23 @@ START_TEST(every_read_of_the_real_station_matches_the_schema)
     ck_assert_int_eq(rc, 1);
     ck_assert_str_eq(error_code(rep), CTLPROTO_ERR_NOT_FOUND);
     json_decref(rep);
+    /* every form of the id an operator may copy from an event, an alarm or the drone */
+    static const char *const forms[] = { "5A000003", "0x5A000003", "swp-5a000003", "0x5a000003" };
+    for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
+        rep = ctl_json("batteries", forms[i], NULL, NULL, &rc);
+        ck_assert_msg(rc == 0, "batteries %s: exit %d", forms[i], rc);
+        json_t *b = json_array_get(json_object_get(json_object_get(rep, "result"), "batteries"), 0);
+        ck_assert_str_eq(json_string_value(json_object_get(b, "battery")), "SWP-5A000003");
+        json_decref(rep);
+    }
+    /* not an id at all is a usage error */
+    rep = ctl_json("batteries", "B0003", NULL, NULL, &rc);
+    ck_assert_int_eq(rc, 2);
+    ck_assert_str_eq(error_code(rep), CTLPROTO_ERR_BAD_ARGUMENT);
+    json_decref(rep);
+    rep = ctl_json("retire", "B0003", "--reason", "x", &rc);
+    ck_assert_int_eq(rc, 2);
+    json_decref(rep);
     /* both simulated drones are heard on the link */
     long long end = proc_now_ms() + 10000;
     size_t n = 0;
@@ -336,6 +353,13 @@ START_TEST(packml_commands_act_when_legal_and_are_refused_otherwise)
     for (size_t i = 0; i < sizeof not_now / sizeof not_now[0]; i++)
         expect(not_now[i], NULL, NULL, NULL, CTLPROTO_ERR_ILLEGAL_STATE);
     ck_assert_str_eq(state_now(), "Stopped");
+    /* a refusal names the states where the command would be accepted */
+    int rc;
+    json_t *rep = ctl_json("hold", NULL, NULL, NULL, &rc);
+    const char *why = json_string_value(json_object_get(json_object_get(rep, "error"), "message"));
+    ck_assert_msg(strstr(why, "hold is not possible in Stopped (only in Execute, Unholding, Suspending, "
+                              "Suspended, Unsuspending)"), "%s", why);
+    json_decref(rep);
 
     expect("reset", NULL, NULL, NULL, NULL);
     AWAIT_STATE("Idle");
@@ -349,8 +373,16 @@ START_TEST(packml_commands_act_when_legal_and_are_refused_otherwise)
     AWAIT_STATE("Held");
     /* Held by the operator, not by a mismatch: nothing to adopt */
     expect("adopt", NULL, NULL, NULL, CTLPROTO_ERR_ILLEGAL_STATE);
-    expect("unhold", NULL, NULL, NULL, NULL);
+    rep = ctl_json("hold", NULL, NULL, NULL, &rc);
+    ck_assert_int_eq(rc, 1);
+    json_decref(rep);
+    rep = ctl_json("unhold", NULL, NULL, NULL, &rc);
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(rep, "result"), "message")),
+                     "unhold accepted: Held -> Unholding");
+    json_decref(rep);
     AWAIT_STATE("Execute|Suspending|Suspended");
+    /* the event says the operator's unhold brought it back, not a fault */
+    ck_assert_msg(await_event("Unholding -> Execute: operator unhold", 10000), "%s", recent_events());
     AWAIT_STATE("Suspended");
     expect("unsuspend", NULL, NULL, NULL, NULL);
     ck_assert_msg(await_event("Suspended -> Unsuspending: operator", 10000), "%s", recent_events());
@@ -471,7 +503,10 @@ START_TEST(a_battery_is_retired_and_returned)
     expect("return", battery, NULL, NULL, NULL);
     ck_assert_str_eq(battery_status(battery), "in_service");
     expect("retire", "SWP-DEADBEEF", "--reason", "x", CTLPROTO_ERR_NOT_FOUND);
-    expect("return", "nonsense", NULL, NULL, CTLPROTO_ERR_NOT_FOUND);
+    rep = ctl_json("return", "nonsense", NULL, NULL, &rc); /* not an id: a usage error */
+    ck_assert_int_eq(rc, 2);
+    ck_assert_str_eq(error_code(rep), CTLPROTO_ERR_BAD_ARGUMENT);
+    json_decref(rep);
     /* without a reason swapctl refuses before asking the station */
     rep = NULL;
     const char *args[] = { "retire", battery, NULL };
@@ -686,6 +721,38 @@ static void start_swapping(void)
     start_swapd_with(uid, true);
 }
 
+/* The event log of a running swap: every type is one the protocol lists, and each kind of
+ * change has its own type (a step start is a step, not a state). */
+START_TEST(swap_events_are_typed_by_what_changed)
+{
+    ck_assert_msg(await_event("step start", 40000), "%s", recent_events());
+    int rc;
+    json_t *rep = ctl_json("events", "--limit", "500", NULL, &rc);
+    size_t i;
+    json_t *e;
+    bool step = false, state = false, daemon = false;
+    json_array_foreach(json_object_get(json_object_get(rep, "result"), "events"), i, e) {
+        const char *type = json_string_value(json_object_get(e, "type"));
+        const char *text = json_string_value(json_object_get(e, "text"));
+        const char *to = json_string_value(json_object_get(e, "to"));
+        ck_assert_msg(ctlproto_in_list(ctlproto_event_types, type), "type %s: %s", type, text);
+        if (strstr(text, ": step start")) {
+            ck_assert_msg(!strcmp(type, "step"), "%s typed %s", text, type);
+            step = true;
+        }
+        if (!strcmp(type, "state")) {
+            ck_assert_msg(to && ctlproto_in_list(ctlproto_states, to), "state event to %s: %s", to, text);
+            state = true;
+        }
+        if (!strcmp(type, "step"))
+            ck_assert_msg(to && !ctlproto_in_list(ctlproto_states, to), "step event to %s: %s", to, text);
+        daemon |= !strcmp(type, "daemon");
+    }
+    ck_assert(step && state && daemon);
+    json_decref(rep);
+}
+END_TEST
+
 START_TEST(drones_show_the_landing_queue_in_landing_order)
 {
     int rc, checked = 0, queued_seen = 0;
@@ -757,6 +824,7 @@ int main(void)
     tcase_add_checked_fixture(swapping, start_swapping, stop_rig);
     tcase_set_timeout(swapping, 60);
     tcase_add_test(swapping, drones_show_the_landing_queue_in_landing_order);
+    tcase_add_test(swapping, swap_events_are_typed_by_what_changed);
     suite_add_tcase(s, swapping);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

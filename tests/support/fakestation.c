@@ -114,7 +114,7 @@ static void seed(struct fakestation *fs)
     fs->gripper_battery = -1;
     for (int s = 0; s < fs->n_slots; s++) {
         struct fs_battery *b = &fs->batteries[fs->n_batteries];
-        snprintf(b->id, sizeof b->id, "B%04d", s + 1);
+        ctlproto_format_battery_id(0x5A000001u + (uint32_t)s, b->id);
         snprintf(b->status, sizeof b->status, "in_service");
         b->soc_pct = 35.0 + 9.0 * s;
         if (b->soc_pct > 100)
@@ -130,7 +130,7 @@ static void seed(struct fakestation *fs)
     }
     fs->fresh_slot = fs->n_slots - 1;  /* the fullest */
     struct fs_battery *d = &fs->batteries[fs->n_batteries];
-    snprintf(d->id, sizeof d->id, "B%04d", fs->n_batteries + 1);
+    ctlproto_format_battery_id(0x5A000001u + (uint32_t)fs->n_batteries, d->id);
     snprintf(d->status, sizeof d->status, "in_service");
     d->soc_pct = 18;
     d->soh_pct = 91;
@@ -324,10 +324,16 @@ static json_t *battery_json(const struct fs_battery *b)
                      "temp_max_degC", b->temp_degC + 6);
 }
 
+/* Any form an operator may type, as the station takes it (ctlproto_parse_battery_id). */
 static struct fs_battery *find_battery(struct fakestation *fs, const char *id)
 {
+    uint32_t tag;
+    char norm[CTLPROTO_BATTERY_ID_SIZE];
+    if (ctlproto_parse_battery_id(id, &tag) != 0)
+        return NULL;
+    ctlproto_format_battery_id(tag, norm);
     for (int i = 0; i < fs->n_batteries; i++)
-        if (!strcmp(fs->batteries[i].id, id))
+        if (!strcmp(fs->batteries[i].id, norm))
             return &fs->batteries[i];
     return NULL;
 }
@@ -335,9 +341,14 @@ static struct fs_battery *find_battery(struct fakestation *fs, const char *id)
 static json_t *read_batteries(struct fakestation *fs, const json_t *req)
 {
     const char *only = json_string_value(json_object_get(req, "battery"));
+    uint32_t tag;
+    if (only && ctlproto_parse_battery_id(only, &tag) != 0)
+        return ctlproto_reply_error(req, CTLPROTO_ERR_BAD_ARGUMENT,
+                                    "\"%.20s\" is not a battery id; ids look like SWP-5A000001", only);
+    const struct fs_battery *one = only ? find_battery(fs, only) : NULL;
     json_t *a = json_array();
     for (int i = 0; i < fs->n_batteries; i++)
-        if (!only || !strcmp(only, fs->batteries[i].id))
+        if (!only || one == &fs->batteries[i])
             json_array_append_new(a, battery_json(&fs->batteries[i]));
     if (only && json_array_size(a) == 0) {
         json_decref(a);
@@ -418,12 +429,12 @@ static json_t *packml(struct fakestation *fs, const json_t *req, const struct pa
     for (int i = 0; i < 6 && r->from[i]; i++) {
         if (!strcmp(r->from[i], fs->state)) {
             char msg[96];
+            snprintf(msg, sizeof msg, "%s accepted: %s -> %s", r->cmd, fs->state, r->to);
             set_state(fs, r->to, r->cmd);
             if (!strcmp(r->to, "Idle") || !strcmp(r->to, "Stopped") || !strcmp(r->to, "Aborted"))
                 fs->step = 0;
             if (!strcmp(r->to, "Execute") && !fs->step)
                 fs->step = 1;
-            snprintf(msg, sizeof msg, "%s accepted; station is %s", r->cmd, fs->state);
             return ctlproto_reply_command(req, fs->state, msg);
         }
         used += (size_t)snprintf(legal + used, sizeof legal - used, "%s%s", used ? ", " : "",
@@ -503,7 +514,7 @@ static json_t *do_ack(struct fakestation *fs, const json_t *req)
             char msg[80];
             fs->alarms[i].acked = true;
             snprintf(msg, sizeof msg, "alarm %d acknowledged", fs->alarms[i].id);
-            emit(fs, "ack", msg, NULL, NULL, NULL);
+            emit(fs, "command", msg, NULL, NULL, NULL);
             return ctlproto_reply_command(req, fs->state, msg);
         }
     }

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "config/cfg.h"
+#include "core/station.h"
 #include "ctlproto/ctlproto.h"
 #include "ctlsock/ctlsock.h"
 
@@ -404,6 +405,103 @@ START_TEST(auth_refuses_unknown_names_with_a_reason)
 }
 END_TEST
 
+START_TEST(battery_ids_in_every_form_an_operator_types)
+{
+    static const struct {
+        const char *text;
+        int rc;
+        uint32_t tag;
+    } cases[] = {
+        { "SWP-5A000001", 0, 0x5A000001 }, { "swp-5a000001", 0, 0x5A000001 },
+        { "5A000001", 0, 0x5A000001 },     { "5a000001", 0, 0x5A000001 },
+        { "0x5A000001", 0, 0x5A000001 },   { "0X5a000001", 0, 0x5A000001 },
+        { "0x1f", 0, 0x1F },               { " SWP-DEADBEEF ", 0, 0xDEADBEEF },
+        { "B0001", -1, 0 },                { "SWP-5A00001", -1, 0 },
+        { "SWP-5A0000011", -1, 0 },        { "5A0001", -1, 0 },
+        { "0x", -1, 0 },                   { "0x123456789", -1, 0 },
+        { "SWP 5A000001", -1, 0 },         { "", -1, 0 },
+        { "5A000001x", -1, 0 },            { "-5A00001", -1, 0 },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        uint32_t tag = 0;
+        ck_assert_msg(ctlproto_parse_battery_id(cases[i].text, &tag) == cases[i].rc, "\"%s\"",
+                      cases[i].text);
+        if (cases[i].rc == 0)
+            ck_assert_msg(tag == cases[i].tag, "\"%s\": %08X", cases[i].text, (unsigned)tag);
+    }
+    ck_assert_int_eq(ctlproto_parse_battery_id(NULL, &(uint32_t){ 0 }), -1);
+    char id[CTLPROTO_BATTERY_ID_SIZE];
+    ctlproto_format_battery_id(0x5A00000B, id);
+    ck_assert_str_eq(id, "SWP-5A00000B");
+    uint32_t back;
+    ck_assert_int_eq(ctlproto_parse_battery_id(id, &back), 0);
+    ck_assert_uint_eq(back, 0x5A00000B);
+}
+END_TEST
+
+/* The help of each PackML command (and so the protocol document) names the state it
+ * leads to and, where it lists them, every state it is accepted in: the core's table. */
+START_TEST(packml_help_matches_the_state_table)
+{
+    int n_packml = 0;
+    for (size_t k = 0; k < ctlproto_n_cmds; k++) {
+        const struct ctlproto_cmd *c = &ctlproto_cmds[k];
+        int cmd = station_cmd_from_name(c->name);
+        if (cmd < 0)
+            continue;
+        n_packml++;
+        bool lists_all = !strstr(c->help, "from any state but");
+        for (int st = 0; st < ST_COUNT; st++) {
+            enum station_state to = station_states[st].on_cmd[cmd];
+            char want[80];
+            if (to == ST_NONE) {
+                if (!lists_all) {
+                    snprintf(want, sizeof want, "%s", station_states[st].name);
+                    ck_assert_msg(strstr(c->help, want), "%s: help \"%s\" does not name %s as refused",
+                                  c->name, c->help, want);
+                }
+                continue;
+            }
+            snprintf(want, sizeof want, "-> %s", station_states[to].name);
+            ck_assert_msg(strstr(c->help, want), "%s: help \"%s\" lacks \"%s\"", c->name, c->help, want);
+            if (lists_all)
+                ck_assert_msg(strstr(c->help, station_states[st].name), "%s: help \"%s\" lacks %s",
+                              c->name, c->help, station_states[st].name);
+        }
+    }
+    ck_assert_int_eq(n_packml, STATION_CMD_COUNT);
+}
+END_TEST
+
+START_TEST(event_types_are_documented_once)
+{
+    size_t n = 0;
+    for (; ctlproto_event_types[n]; n++) {
+        ck_assert_ptr_nonnull(ctlproto_event_type_help[n]);
+        for (size_t k = 0; k < n; k++)
+            ck_assert_str_ne(ctlproto_event_types[k], ctlproto_event_types[n]);
+    }
+    ck_assert_ptr_null(ctlproto_event_type_help[n]);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    ctlproto_write_markdown(f);
+    fclose(f);
+    for (size_t i = 0; i < n; i++) {
+        char row[64];
+        snprintf(row, sizeof row, "| `%s` | ", ctlproto_event_types[i]);
+        ck_assert_msg(strstr(text, row), "%s missing from the event type table", row);
+    }
+    free(text);
+    char why[256];
+    json_t *m, *e = ctlproto_event(1, 1, "ack", "alarm 1 acknowledged");
+    m = ctlproto_event_message(e);
+    ck_assert_int_eq(ctlproto_check_event(m, why, sizeof why), -1);
+    json_decref(m);
+    json_decref(e);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("ctlproto");
@@ -423,6 +521,9 @@ int main(void)
     tcase_add_test(tc, error_codes_map_to_documented_exit_codes);
     tcase_add_test(tc, markdown_lists_every_request);
     tcase_add_test(tc, protocol_document_matches_the_table);
+    tcase_add_test(tc, battery_ids_in_every_form_an_operator_types);
+    tcase_add_test(tc, packml_help_matches_the_state_table);
+    tcase_add_test(tc, event_types_are_documented_once);
     suite_add_tcase(s, tc);
     TCase *cfg = tcase_create("config");
     tcase_add_test(cfg, control_section_defaults_and_values);
