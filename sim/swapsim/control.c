@@ -326,10 +326,14 @@ static json_t *do_drone_takeoff(struct swapsim *s, const json_t *req)
     }
 }
 
+/* "drone" tells an empty pad from a drone without a pack (battery null in both). */
 static json_t *do_drone_battery(struct swapsim *s, const json_t *req)
 {
     (void)req;
-    return json_pack("{s:b,s:o}", "ok", 1, "battery", battery_or_null(sim_plant_drone_battery(s->plant)));
+    struct sim_truth t;
+    sim_plant_truth(s->plant, &t);
+    return json_pack("{s:b,s:b,s:o}", "ok", 1, "drone", t.drone_present,
+                     "battery", battery_or_null(sim_plant_drone_battery(s->plant)));
 }
 
 static json_t *do_drone_load(struct swapsim *s, const json_t *req)
@@ -365,6 +369,15 @@ static json_t *do_set_battery(struct swapsim *s, const json_t *req)
     struct sim_battery *b = sim_plant_battery(s->plant, tag);
     if (!b)
         return fail("no battery with tag 0x%08X in the plant", tag);
+    /* A request that sets nothing is a mistake (a misspelt member is refused anyway):
+     * say so rather than answer as if something had changed. */
+    static const char *const settable[] = { "soc", "soh", "capacity_ah", "r0_ohm", "r1_ohm", "temp_degC", "efc" };
+    bool any = false;
+    for (size_t i = 0; i < sizeof settable / sizeof settable[0]; i++)
+        any |= json_object_get(req, settable[i]) != NULL;
+    if (!any)
+        return fail("set_battery: nothing to set; give soc, soh, capacity_ah, r0_ohm, r1_ohm, temp_degC "
+                    "or efc (truth lists every pack)");
     double soc = b->soc, soh = NAN, cap = NAN, r0 = NAN, r1 = NAN, temp = b->temp_degC, efc = NAN;
     if (arg_num(req, "soc", 0, 1, &soc, err, sizeof err) ||
         arg_num(req, "soh", 0.05, 1.2, &soh, err, sizeof err) ||

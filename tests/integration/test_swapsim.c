@@ -611,6 +611,37 @@ START_TEST(out_of_range_write_is_illegal_value_and_changes_nothing)
 }
 END_TEST
 
+/* The reserved addresses between the general and the per-slot parts (docs/register-map.md)
+ * are valid addresses: they read 0, take 0, and refuse any other value as an illegal
+ * value; the carousel target takes only the slots the plant has. */
+START_TEST(reserved_addresses_read_zero_and_take_only_zero)
+{
+    struct sim s;
+    sim_start(&s, NULL);
+    modbus_t *ctx = mb_open(s.port);
+    uint16_t regs[8];
+    uint8_t bits[2] = { 1, 1 };
+    ck_assert_int_eq(modbus_read_input_registers(ctx, 12, 4, regs), 4);
+    for (int i = 0; i < 4; i++)
+        ck_assert_uint_eq(regs[i], 0);
+    ck_assert_int_eq(modbus_read_input_bits(ctx, 30, 2, bits), 2);
+    ck_assert_uint_eq(bits[0] | bits[1], 0);
+    ck_assert_int_eq(modbus_read_registers(ctx, 4, 4, regs), 4);
+    for (int i = 0; i < 4; i++)
+        ck_assert_uint_eq(regs[i], 0);
+    ck_assert_int_eq(modbus_write_register(ctx, 4, 0), 1);
+    ck_assert_int_eq(modbus_write_register(ctx, 4, 1), -1);
+    ck_assert_int_eq(errno, EMBXILVAL);
+    ck_assert_int_eq(read_reg(ctx, 'h', 4), 0);
+    ck_assert_int_eq(modbus_write_register(ctx, REGMAP_HR_CAROUSEL_TARGET, 7), 1);
+    ck_assert_int_eq(modbus_write_register(ctx, REGMAP_HR_CAROUSEL_TARGET, 8), -1);
+    ck_assert_int_eq(errno, EMBXILVAL);
+    ck_assert_int_eq(read_reg(ctx, 'h', REGMAP_HR_CAROUSEL_TARGET), 7);
+    mb_close(ctx);
+    sim_stop(&s);
+}
+END_TEST
+
 START_TEST(every_supported_function_code_works)
 {
     struct sim s;
@@ -1043,6 +1074,7 @@ START_TEST(bad_control_requests_get_errors_and_change_nothing)
         "{\"cmd\":\"inject\",\"fault\":\"weather\",\"value\":1e999}",
         "{\"cmd\":\"inject\",\"fault\":\"weather\",\"a\":1.5}",
         "{\"cmd\":\"set_battery\",\"tag\":\"0x5A000001\",\"soh\":\"high\"}",
+        "{\"cmd\":\"set_battery\",\"tag\":\"0x5A000001\"}", /* sets nothing */
         "\"status\"",
         "{\"cmd\":\"status\"} trailing",
     };
@@ -1192,6 +1224,11 @@ START_TEST(drone_lands_and_takes_off_through_the_pad_interface)
 {
     struct sim s;
     sim_start(&s, NULL);
+    /* an empty pad is not an error to ask about, and says so */
+    json_t *empty = ctl_ok(&s, "{\"cmd\":\"drone_battery\"}");
+    ck_assert(json_is_false(json_object_get(empty, "drone")));
+    ck_assert(json_is_null(json_object_get(empty, "battery")));
+    json_decref(empty);
     struct plantcfg cfg;
     plantcfg_defaults(&cfg);
     struct sim_rng rng;
@@ -1214,7 +1251,22 @@ START_TEST(drone_lands_and_takes_off_through_the_pad_interface)
     ck_assert_int_ge(wait_reg(ctx, 'i', REGMAP_IR_LOAD_G, (int)(mass - 50), (int)(mass + 50), 2000), 0);
 
     json_t *b = ctl_ok(&s, "{\"cmd\":\"drone_battery\"}");
+    ck_assert(json_is_true(json_object_get(b, "drone")));
     ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(b, "battery"), "tag")), 0x0D0E0001);
+    /* every field of the pack is one docs/swapsim.md lists */
+    const char *src = getenv("SWAP_SRC");
+    char path[512];
+    snprintf(path, sizeof path, "%s/docs/swapsim.md", src && *src ? src : ".");
+    char *doc = slurp(path);
+    ck_assert_ptr_nonnull(doc);
+    const char *key;
+    json_t *val;
+    json_object_foreach(json_object_get(b, "battery"), key, val) {
+        char cell[64];
+        snprintf(cell, sizeof cell, "`%s`", key);
+        ck_assert_msg(strstr(doc, cell), "battery field %s not in docs/swapsim.md", key);
+    }
+    free(doc);
     json_decref(b);
     ctl(&s, "{\"cmd\":\"drone_load\",\"current_a\":2.5}");
 
@@ -1365,6 +1417,7 @@ static Suite *swapsim_suite(void)
     tcase_add_test(tc, out_of_map_read_is_illegal_address);
     tcase_add_test(tc, out_of_map_write_is_illegal_address);
     tcase_add_test(tc, out_of_range_write_is_illegal_value_and_changes_nothing);
+    tcase_add_test(tc, reserved_addresses_read_zero_and_take_only_zero);
     tcase_add_test(tc, every_supported_function_code_works);
     tcase_add_test(tc, unsupported_function_is_illegal_function);
     tcase_add_loop_test(tc, hostile_bytes_do_not_stall_other_clients, 0, (int)(sizeof abuse / sizeof abuse[0]));

@@ -131,11 +131,30 @@ START_TEST(doc_names_every_fault_code)
 }
 END_TEST
 
+START_TEST(doc_lists_the_reserved_addresses_and_per_plant_ranges)
+{
+    char *gen = NULL;
+    size_t gen_len = 0;
+    FILE *f = open_memstream(&gen, &gen_len);
+    regmap_write_markdown(f, 6);
+    fclose(f);
+    ck_assert_ptr_nonnull(strstr(gen, "| DI | 30..31 | (reserved) | bit | | Reads 0 |"));
+    ck_assert_ptr_nonnull(strstr(gen, "| IR | 12..15 | (reserved) | u16 | | Reads 0 |"));
+    ck_assert_ptr_nonnull(strstr(gen, "| HR | 4..7 | (reserved) | u16 | | Reads 0; writing 0 is accepted"));
+    ck_assert_ptr_nonnull(strstr(gen, "(range 0..n-1: 0..5 here;"));
+    ck_assert_ptr_null(strstr(gen, "(range 0..15)"));
+    ck_assert_ptr_nonnull(strstr(gen, "exception 2, ILLEGAL DATA ADDRESS"));
+    ck_assert_ptr_nonnull(strstr(gen, "HR 14 and up here"));
+    free(gen);
+}
+END_TEST
+
 static Suite *regmap_suite(void)
 {
     Suite *s = suite_create("regmap");
     TCase *tc = tcase_create("regmap");
     tcase_add_test(tc, committed_doc_equals_generated_table);
+    tcase_add_test(tc, doc_lists_the_reserved_addresses_and_per_plant_ranges);
     tcase_add_test(tc, each_block_fits_one_request_for_8_slots);
     tcase_add_test(tc, general_signals_end_before_the_slot_blocks);
     tcase_add_test(tc, slot_fields_fit_their_stride);
