@@ -249,136 +249,283 @@ static const char *fit_id(char *buf, const char *id, int w)
     return buf;
 }
 
-static void draw(struct top *t)
+/* Below this the view cannot show state, alarms and keys legibly: it says so instead. */
+#define TOP_MIN_COLS 40
+#define TOP_MIN_LINES 10
+
+/* Key help, longest first: the first that fits is shown whole, never cut. */
+static const char *const key_help[] = {
+    " h hold  u unhold  a abort  r reset  k ack  up/down select  q quit ",
+    " h hold u unhold a abort r reset k ack q quit ",
+    " h hold u unhold a abort k ack q quit ",
+};
+
+/* Row 0: who, state, mode, the swap; the clock only where it overlaps nothing. */
+static void draw_header(const json_t *st, const char *state)
 {
-    char a[64], b[64], c[64], bar[128];
-    erase();
-    const json_t *st = t->status;
-    const char *state = st ? swapctl_str(st, "state") : "?";
+    char a[64], b[64], clock[16];
     time_t now = time(NULL);
     struct tm tm;
     localtime_r(&now, &tm);
-    strftime(a, sizeof a, "%H:%M:%S", &tm);
-
-    /* row 0: who and what */
+    strftime(clock, sizeof clock, "%H:%M:%S", &tm);
     put(0, 0, 6, A_BOLD, "swapd");
-    put(0, 7, 14, state_attr(state), "%s", state);
-    put(0, 22, 20, 0, "mode %s", st ? swapctl_str(st, "mode") : "?");
-    if (json_is_integer(json_object_get(st, "swap_id")))
-        put(0, 42, 24, 0, "swap %lld  drone %s",
-            (long long)json_integer_value(json_object_get(st, "swap_id")),
-            swapctl_num(b, sizeof b, json_object_get(st, "drone"), "%.0f", NULL));
-    put(0, COLS - 9, 9, 0, "%s", a);
-
-    /* row 1: the step with progress and ETA */
-    const json_t *step = json_object_get(st, "step");
-    if (json_is_string(step)) {
-        int barw = COLS - 52;
-        barw = barw < 5 ? 5 : barw > 60 ? 60 : barw;
-        put(1, 0, 32, 0, "Step %lld/%lld %s", (long long)json_integer_value(json_object_get(st, "step_index")),
-            (long long)json_integer_value(json_object_get(st, "step_count")), json_string_value(step));
-        put(1, 32, barw + 2, 0, "[%s]", swapctl_bar(bar, sizeof bar, json_object_get(st, "progress_pct"), barw));
-        put(1, 34 + barw + 1, 20, 0, "%s  ETA %s",
-            swapctl_num(b, sizeof b, json_object_get(st, "progress_pct"), "%3.0f", "%"),
-            swapctl_num(c, sizeof c, json_object_get(st, "eta_s"), "%.0f", " s"));
-    } else {
-        put(1, 0, COLS, 0, "Step -   (no swap running)");
+    int x = 7;
+    put(0, x, COLS - x, state_attr(state), "%s", state);
+    x += (int)strlen(state) + 2;
+    snprintf(a, sizeof a, "mode %s", st ? swapctl_str(st, "mode") : "?");
+    put(0, x, COLS - x, 0, "%s", a);
+    x += (int)strlen(a) + 2;
+    if (json_is_integer(json_object_get(st, "swap_id")) || json_is_integer(json_object_get(st, "drone"))) {
+        if (json_is_integer(json_object_get(st, "swap_id")))
+            snprintf(a, sizeof a, "swap %lld  drone %s", (long long)json_integer_value(json_object_get(st, "swap_id")),
+                     swapctl_num(b, sizeof b, json_object_get(st, "drone"), "%.0f", NULL));
+        else
+            snprintf(a, sizeof a, "drone %s cleared to land",
+                     swapctl_num(b, sizeof b, json_object_get(st, "drone"), "%.0f", NULL));
+        put(0, x, COLS - x, 0, "%s", a);
+        x += (int)strlen(a) + 2;
     }
+    if (x <= COLS - 8)
+        put(0, COLS - 8, 8, 0, "%s", clock);
+}
 
-    /* magazine, left */
-    const json_t *slots = json_object_get(t->slots, "slots");
-    int n_slots = (int)json_array_size(slots);
-    int max_rows = LINES - 10;
-    if (max_rows < 1)
-        max_rows = 1;
-    int shown = n_slots <= max_rows ? n_slots : max_rows - 1;
-    /* battery ids as wide as the longest (up to 12), so that they stay distinguishable */
+/* Row 1: the step with progress and ETA. */
+static void draw_step(const json_t *st)
+{
+    char b[64], c[64], bar[128];
+    const json_t *step = json_object_get(st, "step");
+    if (!json_is_string(step)) {
+        put(1, 0, COLS, 0, "Step -   (no swap running)");
+        return;
+    }
+    char head[64];
+    snprintf(head, sizeof head, "Step %lld/%lld %s", (long long)json_integer_value(json_object_get(st, "step_index")),
+             (long long)json_integer_value(json_object_get(st, "step_count")), json_string_value(step));
+    char tail[48];
+    snprintf(tail, sizeof tail, "%s  ETA %s", swapctl_num(b, sizeof b, json_object_get(st, "progress_pct"), "%3.0f", "%"),
+             swapctl_num(c, sizeof c, json_object_get(st, "eta_s"), "%.0f", " s"));
+    int hw = (int)strlen(head) + 1, tw = (int)strlen(tail);
+    int barw = COLS - hw - tw - 3;
+    barw = barw > 60 ? 60 : barw;
+    put(1, 0, hw, 0, "%s", head);
+    if (barw >= 5) {
+        put(1, hw, barw + 2, 0, "[%s]", swapctl_bar(bar, sizeof bar, json_object_get(st, "progress_pct"), barw));
+        put(1, hw + barw + 3, tw, 0, "%s", tail);
+    } else {
+        put(1, hw, COLS - hw, 0, "%s", tail);
+    }
+}
+
+/* The width battery ids get: as wide as the longest of the first n (7..12). */
+static int id_width(const json_t *slots, int n)
+{
     int bw = 7;
-    for (int i = 0; i < shown; i++) {
+    for (int i = 0; i < n; i++) {
         int len = (int)strlen(swapctl_str(json_array_get(slots, (size_t)i), "battery"));
         bw = len > bw ? (len > 12 ? 12 : len) : bw;
     }
-    int lw = 36 + bw;
-    put(2, 0, lw, A_BOLD, "Magazine");
-    put(3, 0, lw, A_UNDERLINE, "%4s %-*s %4s %-6s %4s %5s %-7s", "Slot", bw, "Battery", "SoC", "",
-        "SoH", "Temp", "Charger");
+    return bw;
+}
+
+/* Up to max_rows alarm rows from y (header included); returns the next row. */
+static int draw_alarms(struct top *t, int y, int x, int w, int max_rows)
+{
+    const json_t *alarms = json_object_get(t->alarms, "alarms");
+    size_t n = json_array_size(alarms);
+    if (max_rows < 1)
+        return y;
+    put(y++, x, w, A_BOLD, n ? "Alarms (%zu)" : "Alarms: none", n);
+    size_t i;
+    const json_t *al;
+    json_array_foreach(alarms, i, al) {
+        if (max_rows <= 1 + (int)i)
+            break;
+        if ((int)i + 2 == max_rows && i + 1 < n) {
+            put(y++, x, w, 0, "  ... %zu more (swapctl alarms)", n - i);
+            break;
+        }
+        bool sel = (int)i == t->selected;
+        bool acked = json_is_true(json_object_get(al, "acked"));
+        int attr = (sel ? A_REVERSE : 0) | (acked ? 0 : (has_colors() ? COLOR_PAIR(C_BAD) : A_BOLD));
+        put(y++, x, w, attr, "%s%lld %s%s", sel ? ">" : " ", (long long)json_integer_value(json_object_get(al, "id")),
+            swapctl_str(al, "code"), acked ? " (acked)" : "");
+    }
+    return y;
+}
+
+/* "Queue: 2 5" or "Queue: empty". */
+static void queue_text(const struct top *t, char *q, size_t size)
+{
+    size_t used = (size_t)snprintf(q, size, "Queue:");
+    size_t i;
+    const json_t *qe;
+    json_array_foreach(json_object_get(t->drones, "queue"), i, qe) {
+        int n = snprintf(q + used, size - used, " %lld", (long long)json_integer_value(qe));
+        if (n < 0 || (size_t)n >= size - used)
+            break;
+        used += (size_t)n;
+    }
+    if (!json_array_size(json_object_get(t->drones, "queue")))
+        snprintf(q + used, size - used, " empty");
+}
+
+/* Up to max_rows drone rows from y (header included); returns the next row. */
+static int draw_drones(struct top *t, int y, int x, int w, int max_rows, bool queue_in_header)
+{
+    char a[64], q[96], id[16];
+    if (max_rows < 1)
+        return y;
+    queue_text(t, q, sizeof q);
+    if (queue_in_header)
+        put(y++, x, w, A_BOLD, "Drones  %s", q);
+    else
+        put(y++, x, w, A_BOLD, "Drones");
+    int rows = 1;
+    size_t i;
+    const json_t *d, *list = json_object_get(t->drones, "drones");
+    json_array_foreach(list, i, d) {
+        if (rows >= max_rows - (queue_in_header ? 0 : 1))
+            break;
+        /* the id gives way (keeping its distinguishing end) before ARMED does */
+        int idw = w - 23 < 6 ? 6 : w - 23 > 12 ? 12 : w - 23;
+        put(y++, x, w, 0, "%3lld %-7.7s %-*s %4s%s", (long long)json_integer_value(json_object_get(d, "sysid")),
+            swapctl_str(d, "state"), idw, fit_id(id, swapctl_str(d, "battery"), idw),
+            swapctl_num(a, sizeof a, json_object_get(d, "battery_pct"), "%.0f", "%"),
+            json_is_true(json_object_get(d, "armed")) ? " ARMED" : "");
+        rows++;
+    }
+    if (!queue_in_header && rows < max_rows)
+        put(y++, x, w, 0, "%s", q);
+    return y;
+}
+
+/* Magazine rows from y: header, then as many slots as max_rows allows (the last row
+ * says how many are left out). compact: slot, battery, SoC, charger only. */
+static int draw_magazine(struct top *t, int y, int max_rows, bool compact, int *width)
+{
+    char a[64], b[64], c[64], bar[128], id[16];
+    const json_t *slots = json_object_get(t->slots, "slots");
+    int n_slots = (int)json_array_size(slots);
+    int shown = n_slots <= max_rows - 2 ? n_slots : max_rows - 3;
+    if (shown < 0)
+        shown = 0;
+    int bw = id_width(slots, n_slots);
+    int lw = compact ? 20 + bw : 36 + bw;
+    *width = lw;
+    if (max_rows < 3)
+        return y;
+    put(y++, 0, lw, A_BOLD, "Magazine");
+    if (compact)
+        put(y++, 0, lw, A_UNDERLINE, "%4s %-*s %4s %-7s", "Slot", bw, "Battery", "SoC", "Charger");
+    else
+        put(y++, 0, lw, A_UNDERLINE, "%4s %-*s %4s %-6s %4s %5s %-7s", "Slot", bw, "Battery", "SoC", "", "SoH",
+            "Temp", "Charger");
     for (int i = 0; i < shown; i++) {
-        char id[16];
         const json_t *s = json_array_get(slots, (size_t)i);
         const char *charge = swapctl_str(s, "charge");
-        put(4 + i, 0, lw, !strcmp(charge, "fault") ? (has_colors() ? COLOR_PAIR(C_BAD) : A_BOLD) : 0,
-            "%4lld %-*s %4s %-6s %4s %5s %-7.7s",
-            (long long)json_integer_value(json_object_get(s, "slot")), bw,
-            fit_id(id, swapctl_str(s, "battery"), bw),
-            swapctl_num(a, sizeof a, json_object_get(s, "soc_pct"), "%.0f", "%"),
-            swapctl_bar(bar, sizeof bar, json_object_get(s, "soc_pct"), 6),
-            swapctl_num(b, sizeof b, json_object_get(s, "soh_pct"), "%.0f", "%"),
-            swapctl_num(c, sizeof c, json_object_get(s, "temp_degC"), "%.1f", "C"), charge);
+        int attr = !strcmp(charge, "fault") ? (has_colors() ? COLOR_PAIR(C_BAD) : A_BOLD) : 0;
+        long long slot = (long long)json_integer_value(json_object_get(s, "slot"));
+        fit_id(id, swapctl_str(s, "battery"), bw);
+        swapctl_num(a, sizeof a, json_object_get(s, "soc_pct"), "%.0f", "%");
+        if (compact)
+            put(y++, 0, lw, attr, "%4lld %-*s %4s %-7.7s", slot, bw, id, a, charge);
+        else
+            put(y++, 0, lw, attr, "%4lld %-*s %4s %-6s %4s %5s %-7.7s", slot, bw, id, a,
+                swapctl_bar(bar, sizeof bar, json_object_get(s, "soc_pct"), 6),
+                swapctl_num(b, sizeof b, json_object_get(s, "soh_pct"), "%.0f", "%"),
+                swapctl_num(c, sizeof c, json_object_get(s, "temp_degC"), "%.1f", "C"), charge);
     }
     if (shown < n_slots)
-        put(4 + shown, 0, lw, 0, "  ... %d more slots (swapctl slots)", n_slots - shown);
-    int events_top = 4 + (shown < n_slots ? shown + 1 : shown) + 1;
+        put(y++, 0, COLS, 0, "  ... %d more slots (swapctl slots)", n_slots - shown);
+    return y;
+}
 
-    /* drones, queue and alarms, right */
-    int rx = lw + 1, rw = COLS - rx, ry = 2;
-    if (rw >= 20) {
-        put(ry++, rx, rw, A_BOLD, "Drones");
-        size_t i;
-        const json_t *d;
-        json_array_foreach(json_object_get(t->drones, "drones"), i, d) {
-            if (ry >= events_top - 1)
-                break;
-            char id[16];
-            put(ry++, rx, rw, 0, "%3lld %-7.7s %-8s %4s%s",
-                (long long)json_integer_value(json_object_get(d, "sysid")), swapctl_str(d, "state"),
-                fit_id(id, swapctl_str(d, "battery"), 8),
-                swapctl_num(a, sizeof a, json_object_get(d, "battery_pct"), "%.0f", "%"),
-                json_is_true(json_object_get(d, "armed")) ? " ARMED" : "");
-        }
-        char q[64] = "";
-        size_t used = 0;
-        const json_t *qe;
-        json_array_foreach(json_object_get(t->drones, "queue"), i, qe) {
-            int n = snprintf(q + used, sizeof q - used, " %lld", (long long)json_integer_value(qe));
-            if (n < 0 || (size_t)n >= sizeof q - used)
-                break;
-            used += (size_t)n;
-        }
-        if (ry < events_top - 1)
-            put(ry++, rx, rw, 0, "Queue:%s", used ? q : " empty");
-        const json_t *alarms = json_object_get(t->alarms, "alarms");
-        if (ry < events_top - 1) {
-            put(++ry, rx, rw, A_BOLD, "Alarms (%zu)", json_array_size(alarms));
-            ry++;
-        }
-        const json_t *al;
-        json_array_foreach(alarms, i, al) {
-            if (ry >= events_top - 1)
-                break;
-            bool sel = (int)i == t->selected;
-            bool acked = json_is_true(json_object_get(al, "acked"));
-            int attr = (sel ? A_REVERSE : 0) | (acked ? 0 : (has_colors() ? COLOR_PAIR(C_BAD) : A_BOLD));
-            put(ry++, rx, rw, attr, "%s%lld %s%s", sel ? ">" : " ",
-                (long long)json_integer_value(json_object_get(al, "id")), swapctl_str(al, "code"),
-                acked ? " (acked)" : "");
-        }
-    }
-
-    /* the last events, newest at the bottom */
-    int ev_rows = LINES - 2 - events_top - 1;
-    put(events_top, 0, COLS, A_BOLD, "Events");
-    int first = t->n_events - ev_rows;
+/* The last events from y to the row before `end`, newest at the bottom. */
+static void draw_events(struct top *t, int y, int end)
+{
+    if (y >= end)
+        return;
+    put(y++, 0, COLS, A_BOLD, "Events");
+    int rows = end - y;
+    int first = t->n_events - rows;
     if (first < 0)
         first = 0;
     if (first < t->n_events - EVENTS_KEEP)
         first = t->n_events - EVENTS_KEEP;
-    for (int i = first, y = events_top + 1; i < t->n_events && y < LINES - 2; i++, y++)
+    for (int i = first; i < t->n_events && y < end; i++, y++)
         put(y, 0, COLS, 0, "%s", t->events[i % EVENTS_KEEP]);
+}
+
+static void draw(struct top *t)
+{
+    erase();
+    if (COLS < TOP_MIN_COLS || LINES < TOP_MIN_LINES) {
+        /* Too small for the view: say what is needed, and what the state is. */
+        const char *state = t->status ? swapctl_str(t->status, "state") : "?";
+        put(0, 0, COLS, A_BOLD, "swapctl top needs %dx%d;", TOP_MIN_COLS, TOP_MIN_LINES);
+        put(1, 0, COLS, 0, "this terminal is %dx%d.", COLS, LINES);
+        put(2, 0, COLS, state_attr(state), "%s", state);
+        put(3, 0, COLS, 0, "q quits");
+        refresh();
+        return;
+    }
+    const json_t *st = t->status;
+    draw_header(st, st ? swapctl_str(st, "state") : "?");
+    draw_step(st);
+
+    int bottom = LINES - 2; /* message row; keys below it */
+    const json_t *slots = json_object_get(t->slots, "slots");
+    int lw_full = 36 + id_width(slots, (int)json_array_size(slots));
+    if (COLS >= lw_full + 1 + 26) {
+        /* Wide: magazine left; drones, queue and alarms right; events below. The
+         * magazine leaves room for at least two event rows. */
+        int lw, max_rows = LINES - 8;
+        int mag_end = draw_magazine(t, 2, max_rows, false, &lw);
+        int n_al = (int)json_array_size(json_object_get(t->alarms, "alarms"));
+        int n_dr = (int)json_array_size(json_object_get(t->drones, "drones"));
+        int al_rows = 1 + (n_al < 3 ? n_al : 3), dr_rows = 2 + n_dr;
+        int right = dr_rows + 1 + al_rows;
+        if (right > max_rows)
+            right = max_rows;
+        int used = mag_end - 2 > right ? mag_end - 2 : right;
+        int events_top = 2 + used + 1;
+        /* alarms keep their rows; the drone list gives way first */
+        int dr_max = right - 1 - al_rows;
+        int rx = lw + 1, rw = COLS - rx;
+        int ry = draw_drones(t, 2, rx, rw, dr_max < 2 ? 2 : dr_max, false);
+        draw_alarms(t, ry + 1, rx, rw, 2 + right - (ry + 1));
+        draw_events(t, events_top, bottom);
+    } else {
+        /* Narrow: one column, in order of what an operator must not miss: alarms,
+         * drones and the queue, the magazine, then events with what is left. */
+        int avail = bottom - 2;
+        int n_al = (int)json_array_size(json_object_get(t->alarms, "alarms"));
+        int n_dr = (int)json_array_size(json_object_get(t->drones, "drones"));
+        int al_rows = 1 + (n_al < 3 ? n_al : 3);
+        int dr_rows = 1 + (n_dr < 3 ? n_dr : 3);
+        int y = draw_alarms(t, 2, 0, COLS, al_rows);
+        y = draw_drones(t, y, 0, COLS, dr_rows, true);
+        /* the magazine before events: events get only what the whole magazine leaves */
+        int n_slots = (int)json_array_size(slots);
+        int mag_rows = avail - al_rows - dr_rows;
+        if (mag_rows > 2 + n_slots)
+            mag_rows = 2 + n_slots;
+        int lw;
+        if (mag_rows >= 3)
+            y = draw_magazine(t, y, mag_rows, true, &lw);
+        draw_events(t, y, bottom);
+    }
 
     /* message and keys */
     put(LINES - 2, 0, COLS, t->confirm_abort ? A_BOLD | A_REVERSE : 0, "%s", t->message);
-    put(LINES - 1, 0, COLS, A_REVERSE,
-        " h hold  u unhold  a abort  r reset  k ack  up/down select  q quit ");
+    const char *keys = key_help[sizeof key_help / sizeof key_help[0] - 1];
+    for (size_t k = 0; k < sizeof key_help / sizeof key_help[0]; k++) {
+        if ((int)strlen(key_help[k]) <= COLS) {
+            keys = key_help[k];
+            break;
+        }
+    }
+    put(LINES - 1, 0, COLS, A_REVERSE, "%s", keys);
     refresh();
 }
 
@@ -508,9 +655,13 @@ static void print_block(struct top *t)
         printf("Step -\n");
     size_t i;
     const json_t *s;
+    /* one id width for the whole table, so that the columns line up */
+    int bw = 8;
     json_array_foreach(json_object_get(t->slots, "slots"), i, s)
-        printf("Slot %2lld %-8s %4s [%s] SoH %4s %7s %s\n",
-               (long long)json_integer_value(json_object_get(s, "slot")), swapctl_str(s, "battery"),
+        bw = (int)strlen(swapctl_str(s, "battery")) > bw ? (int)strlen(swapctl_str(s, "battery")) : bw;
+    json_array_foreach(json_object_get(t->slots, "slots"), i, s)
+        printf("Slot %2lld %-*s %4s [%s] SoH %4s %7s %s\n",
+               (long long)json_integer_value(json_object_get(s, "slot")), bw, swapctl_str(s, "battery"),
                swapctl_num(a, sizeof a, json_object_get(s, "soc_pct"), "%.0f", "%"),
                swapctl_bar(bar, sizeof bar, json_object_get(s, "soc_pct"), 8),
                swapctl_num(b, sizeof b, json_object_get(s, "soh_pct"), "%.0f", "%"),

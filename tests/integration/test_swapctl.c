@@ -629,6 +629,91 @@ START_TEST(top_in_a_terminal_follows_the_swap_and_holds_on_h)
 }
 END_TEST
 
+/* The screen's line that contains needle, or NULL (static storage). */
+static const char *screen_line(const char *screen, const char *needle)
+{
+    static char line[512];
+    const char *at = screen ? strstr(screen, needle) : NULL;
+    if (!at)
+        return NULL;
+    const char *b = at, *e = strchr(at, '\n');
+    while (b > screen && b[-1] != '\n')
+        b--;
+    size_t n = e ? (size_t)(e - b) : strlen(b);
+    snprintf(line, sizeof line, "%.*s", (int)(n < sizeof line ? n : sizeof line - 1), b);
+    return line;
+}
+
+/* At 60x15 every pane an operator needs is there, nothing overwrites anything and the
+ * key help is whole; below the floor the view says how much it needs. */
+START_TEST(top_degrades_on_small_terminals)
+{
+    snprintf(tmux_sock, sizeof tmux_sock, "%s/tmux.sock", dir);
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "%s --socket %s top --interval 0.2", swapctl, sock);
+    setenv("TERM", "xterm-256color", 1);
+    const char *argv[] = { "tmux", "-S", tmux_sock, "new-session", "-d", "-s", "top", "-x", "60",
+                           "-y", "15", cmd, NULL };
+    ck_assert_int_eq(run_prog(argv, NULL, NULL, (uid_t)-1), 0);
+    const char *want[] = { "Execute", "mode production", "Alarms (1)", "charger_hot", "Drones",
+                           "Queue: 2", "Magazine", "q quit", NULL };
+    char *screen = await_screen(want, 10000);
+    for (int i = 0; want[i]; i++)
+        ck_assert_msg(screen_has(screen, want[i]), "%s missing at 60x15:\n%s", want[i], screen);
+    /* the header keeps the swap; the clock, where it does not fit, gives way */
+    const char *head = screen_line(screen, "swapd");
+    ck_assert_msg(head && strstr(head, "swap 41  drone 1"), "header: %s\n%s", head, screen);
+    /* the key help is one of the variants, whole */
+    const char *keys = screen_line(screen, "q quit");
+    ck_assert_msg(keys && strstr(keys, " h hold u unhold a abort r reset k ack q quit"), "keys: %s", keys);
+    /* 12-character ids whole in the drone list and the magazine */
+    ck_assert_msg(screen_has(screen, "SWP-5A000009"), "drone's pack id cut:\n%s", screen);
+    ck_assert_msg(screen_has(screen, "   1 SWP-5A000001"), "slot 1 missing:\n%s", screen);
+    free(screen);
+
+    const char *shrink[] = { "tmux", "-S", tmux_sock, "resize-window", "-t", "top", "-x", "30", "-y", "8", NULL };
+    ck_assert_int_eq(run_prog(shrink, NULL, NULL, (uid_t)-1), 0);
+    const char *tiny[] = { "needs 40x10", "30x8", NULL };
+    screen = await_screen(tiny, 5000);
+    ck_assert_msg(screen_has(screen, "needs 40x10") && screen_has(screen, "30x8"), "at 30x8:\n%s", screen);
+    free(screen);
+    /* and grows back */
+    const char *grow[] = { "tmux", "-S", tmux_sock, "resize-window", "-t", "top", "-x", "80", "-y", "24", NULL };
+    ck_assert_int_eq(run_prog(grow, NULL, NULL, (uid_t)-1), 0);
+    const char *big[] = { "Magazine", "Events", "up/down select  q quit", NULL };
+    screen = await_screen(big, 5000);
+    ck_assert_msg(screen_has(screen, "up/down select  q quit"), "at 80x24:\n%s", screen);
+    free(screen);
+    tmux(NULL, "send-keys", "-t", "top", "q", NULL, NULL);
+    tmux(NULL, "kill-server", NULL, NULL, NULL, NULL, NULL);
+}
+END_TEST
+
+/* --plain prints the slots as a table whose columns line up with 12-character ids. */
+START_TEST(top_plain_columns_line_up)
+{
+    char *out, *err;
+    /* the fresh pack leaves slot 8: an empty slot ("-") among 12-character ids */
+    ck_assert_int_eq(fakestation_send(fake_ctl, "advance"), 0);
+    ck_assert_int_eq(ctl(&out, &err, "top", "--plain", "--count", "1", NULL), 0);
+    long col_soc = -1;
+    int rows = 0;
+    for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
+        if (strncmp(line, "Slot ", 5))
+            continue;
+        char *bracket = strchr(line, '[');
+        ck_assert_ptr_nonnull(bracket);
+        if (col_soc < 0)
+            col_soc = bracket - line;
+        ck_assert_msg(bracket - line == col_soc, "column of [ moved: %s", line);
+        rows++;
+    }
+    ck_assert_int_eq(rows, 8);
+    free(out);
+    free(err);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("swapctl");
@@ -669,6 +754,8 @@ int main(void)
     tcase_set_timeout(top, 60);
     tcase_add_test(top, top_without_a_terminal_prints_plain_status_blocks);
     tcase_add_test(top, top_in_a_terminal_follows_the_swap_and_holds_on_h);
+    tcase_add_test(top, top_degrades_on_small_terminals);
+    tcase_add_test(top, top_plain_columns_line_up);
     suite_add_tcase(s, top);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
