@@ -18,7 +18,11 @@
 #define CAPTURE "fd090000ef01020000000500000002035903032e73\n" \
                 "fd0a01000001194d000022790000000000000701a62c0100e03cd6921fce538a71c382\n" \
                 "fd1c0000050101 1e0000 " \
-                "00000000000000000000000000000000000000000000000000000000 c0ff\n0000\n"
+                "00000000000000000000000000000000000000000000000000000000 b868\n0000\n"
+/* The ATTITUDE above with a CRC that does not hold: an undecoded message is checked with
+ * the dialect's CRC_EXTRA (39) too, so it is not shown. */
+#define BAD_ATTITUDE "fd1c00000501011e0000" \
+                     "00000000000000000000000000000000000000000000000000000000c0ff\n"
 
 struct run {
     char dir[PATH_MAX];
@@ -119,6 +123,18 @@ START_TEST(hex_capture_decodes_every_frame_and_counts)
 }
 END_TEST
 
+START_TEST(undecoded_frame_with_a_bad_crc_is_not_shown)
+{
+    struct run r;
+    run_mavdump(&r, BAD_ATTITUDE, strlen(BAD_ATTITUDE), NULL, NULL);
+    ck_assert_int_eq(exit_code(&r), 0);
+    ck_assert_msg(json_array_size(r.lines) == 1, "%s", r.text);
+    ck_assert_int_eq(get_int(line(&r, 0), "counters", "bad_crc"), 1);
+    ck_assert_int_eq(get_int(line(&r, 0), "counters", "unknown_msg"), 0);
+    run_done(&r);
+}
+END_TEST
+
 START_TEST(raw_capture_is_detected)
 {
     uint8_t raw[256];
@@ -179,6 +195,7 @@ static Suite *mavdump_suite(void)
     Suite *s = suite_create("mavdump");
     TCase *t = tcase_create("mavdump");
     tcase_add_test(t, hex_capture_decodes_every_frame_and_counts);
+    tcase_add_test(t, undecoded_frame_with_a_bad_crc_is_not_shown);
     tcase_add_test(t, raw_capture_is_detected);
     tcase_add_test(t, key_reports_signature_verdict);
     tcase_add_test(t, bad_hex_is_a_clear_error);
