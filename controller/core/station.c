@@ -1224,7 +1224,7 @@ static void unholding_run(struct station *st, const struct station_inputs *in, u
         return;
     }
     if (pulse_done(st, in))
-        request(st, ST_EXECUTE, "operator unhold: plant ready, resuming");
+        request(st, ST_EXECUTE, "unhold complete: plant ready");
     else if (timed_out(st))
         request(st, ST_HOLDING, "unhold failed: %s", diag_name(first_blocking_alarm(st)));
 }

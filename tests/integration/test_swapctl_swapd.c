@@ -381,8 +381,8 @@ START_TEST(packml_commands_act_when_legal_and_are_refused_otherwise)
                      "unhold accepted: Held -> Unholding");
     json_decref(rep);
     AWAIT_STATE("Execute|Suspending|Suspended");
-    /* the event says the operator's unhold brought it back, not a fault */
-    ck_assert_msg(await_event("Unholding -> Execute: operator unhold", 10000), "%s", recent_events());
+    /* the event says the unhold brought it back, not a fault */
+    ck_assert_msg(await_event("Unholding -> Execute: unhold complete", 10000), "%s", recent_events());
     AWAIT_STATE("Suspended");
     expect("unsuspend", NULL, NULL, NULL, NULL);
     ck_assert_msg(await_event("Suspended -> Unsuspending: operator", 10000), "%s", recent_events());
