@@ -79,7 +79,7 @@ static const struct ctlproto_field slots_fields[] = {
 };
 
 static const struct ctlproto_field battery_fields[] = {
-    { "battery", S, false, NULL, NULL, 0, "battery id" },
+    { "battery", S, false, NULL, NULL, 0, "battery id (SWP- and the tag in eight hex digits)" },
     { "status", S, false, ctlproto_battery_statuses, NULL, 0, "service status" },
     { "reason", S | Z, false, NULL, NULL, 0, "why quarantined or retired" },
     { "location", S, false, NULL, NULL, 0, "slot N, gripper A/B, drone N, quarantine, unknown" },
@@ -154,7 +154,7 @@ const struct ctlproto_cmd ctlproto_cmds[] = {
     { "status", CTLPROTO_READ, NOARGS, status_fields, "station state, current step, progress" },
     { "slots", CTLPROTO_READ, NOARGS, slots_fields, "the magazine, slot by slot" },
     { "batteries", CTLPROTO_READ,
-      { { "battery", S, false, NULL, "only this battery" } },
+      { { "battery", S, false, NULL, "only this battery (SWP-5A000001, 5A000001 or 0x5A000001)" } },
       batteries_fields, "battery inventory and health" },
     { "drones", CTLPROTO_READ, NOARGS, drones_fields, "drones on the link and the landing queue" },
     { "alarms", CTLPROTO_READ, NOARGS, alarms_fields, "active alarms" },
@@ -183,11 +183,11 @@ const struct ctlproto_cmd ctlproto_cmds[] = {
                                          "open/close" } },
       command_fields, "move one actuator (maintenance mode only)" },
     { "retire", CTLPROTO_COMMAND,
-      { { "battery", S, true, NULL, "battery id" },
+      { { "battery", S, true, NULL, "battery id: SWP-5A000001, 5A000001 or 0x5A000001" },
         { "reason", S, true, NULL, "why, for the record" } },
       command_fields, "take a battery out of service for good" },
     { "return", CTLPROTO_COMMAND,
-      { { "battery", S, true, NULL, "battery id" } },
+      { { "battery", S, true, NULL, "battery id: SWP-5A000001, 5A000001 or 0x5A000001" } },
       command_fields, "put a quarantined or retired battery back in service" },
     { "ack", CTLPROTO_COMMAND,
       { { "alarm", I, true, NULL, "alarm id (see alarms)" } },
