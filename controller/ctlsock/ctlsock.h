@@ -115,6 +115,10 @@ extern const size_t ctlsock_n_cfg_keys;
  * octal or outside 0..0777. */
 int ctlsock_parse_mode(const char *text, unsigned *mode);
 
+/* Checks what ctlsock_open_cfg() would refuse, without opening anything: the mode is
+ * octal, the socket's group exists. Returns 0, or -1 with err ("[control] key ..."). */
+int ctlsock_cfg_check(const struct ctlsock_cfg *cfg, char *err, size_t errsize);
+
 /* Opens the socket as cfg says (ctlsock_open + queue and per-user limits). */
 struct ctlsock *ctlsock_open_cfg(const struct ctlsock_cfg *cfg, struct ctlsock_err *err);
 

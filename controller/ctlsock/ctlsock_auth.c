@@ -48,6 +48,21 @@ int ctlsock_parse_mode(const char *text, unsigned *mode)
     return 0;
 }
 
+int ctlsock_cfg_check(const struct ctlsock_cfg *cfg, char *err, size_t errsize)
+{
+    unsigned mode;
+    if (ctlsock_parse_mode(cfg->mode, &mode) < 0) {
+        snprintf(err, errsize, "[control] mode \"%.8s\" is not an octal mode 0..0777", cfg->mode);
+        return -1;
+    }
+    if (cfg->group[0] && !getgrnam(cfg->group)) {
+        snprintf(err, errsize, "[control] group \"%.64s\": no such group on this system; create "
+                 "it (groupadd) or change the setting", cfg->group);
+        return -1;
+    }
+    return 0;
+}
+
 struct ctlsock *ctlsock_open_cfg(const struct ctlsock_cfg *cfg, struct ctlsock_err *err)
 {
     unsigned mode;

@@ -165,9 +165,12 @@ static int parse_options(int argc, char **argv, struct options *o)
     return 0;
 }
 
-/* Loads and cross-checks every configuration; applies command-line overrides. */
+/* Loads and cross-checks every configuration; applies command-line overrides. A check
+ * across keys names the line of the key involved (cfg_where_error); a value given on
+ * the command line is named as such. */
 static int load_config(struct swapd *d, const struct options *o)
 {
+    static struct cfg_where where;
     struct cfg_error err;
     const struct cfg_table tables[] = {
         { shellcfg_keys, shellcfg_n_keys, &d->shell },
@@ -175,8 +178,12 @@ static int load_config(struct swapd *d, const struct options *o)
         { health_policy_keys, health_policy_n_keys, &d->health },
         { ctlsock_cfg_keys, ctlsock_n_cfg_keys, &d->control },
     };
-    if (cfg_load_tables(o->config, tables, sizeof tables / sizeof tables[0], &err) != 0 ||
-        health_config_check(&d->health, &err) != 0) {
+    if (cfg_load_tables_where(o->config, tables, sizeof tables / sizeof tables[0], &err, &where) != 0) {
+        fprintf(stderr, "swapd: %s\n", err.msg);
+        return -1;
+    }
+    if (health_config_check(&d->health, &err) != 0) {
+        cfg_where_error(&where, &err, "%s", err.msg);
         fprintf(stderr, "swapd: %s\n", err.msg);
         return -1;
     }
@@ -184,15 +191,13 @@ static int load_config(struct swapd *d, const struct options *o)
         fprintf(stderr, "swapd: %s\n", err.msg);
         return -1;
     }
-    if (d->shell.plant_backoff_max_ms < d->shell.plant_backoff_min_ms) {
-        fprintf(stderr, "swapd: %s: [plant_link] backoff_max_ms must not be below backoff_min_ms\n", o->config);
-        return -1;
-    }
-    unsigned mode;
-    if (ctlsock_parse_mode(d->control.mode, &mode) != 0) {
-        fprintf(stderr, "swapd: %s: [control] mode \"%s\" is not an octal mode 0..0777\n", o->config, d->control.mode);
-        return -1;
-    }
+    char errbuf[256];
+#define CONFIG_ERROR(...) do { cfg_where_error(&where, &err, __VA_ARGS__); \
+                               fprintf(stderr, "swapd: %s\n", err.msg); return -1; } while (0)
+    if (d->shell.plant_backoff_max_ms < d->shell.plant_backoff_min_ms)
+        CONFIG_ERROR("[plant_link] backoff_max_ms must not be below backoff_min_ms");
+    if (ctlsock_cfg_check(&d->control, errbuf, sizeof errbuf) != 0)
+        CONFIG_ERROR("%s", errbuf);
     if (o->db)
         snprintf(d->shell.db_path, sizeof d->shell.db_path, "%s", o->db);
     if (o->control)
@@ -212,31 +217,26 @@ static int load_config(struct swapd *d, const struct options *o)
         d->shell.plant_host[colon - o->plant] = 0;
         d->shell.plant_port = (int)port;
     }
-    char errbuf[256];
     struct link_endpoint ep;
     if (link_parse_endpoint(d->shell.drone_endpoint, &ep, errbuf, sizeof errbuf) != 0) {
-        fprintf(stderr, "swapd: %s: [drone_link] %s\n", o->config, errbuf);
-        return -1;
+        if (o->link) {
+            fprintf(stderr, "swapd: --link \"%s\": %s\n", o->link, errbuf);
+            return -1;
+        }
+        CONFIG_ERROR("[drone_link] endpoint: %s", errbuf);
     }
     uint8_t key[32];
-    if (d->shell.drone_key_hex[0] && mav_key_from_hex(d->shell.drone_key_hex, key) != 0) {
-        fprintf(stderr, "swapd: %s: [drone_link] key must be 64 hex digits\n", o->config);
-        return -1;
-    }
-    if (d->shell.drone_require_signing && !d->shell.drone_key_hex[0]) {
-        fprintf(stderr, "swapd: %s: [drone_link] require_signing needs a key\n", o->config);
-        return -1;
-    }
+    if (d->shell.drone_key_hex[0] && mav_key_from_hex(d->shell.drone_key_hex, key) != 0)
+        CONFIG_ERROR("[drone_link] key must be 64 hex digits");
+    if (d->shell.drone_require_signing && !d->shell.drone_key_hex[0])
+        CONFIG_ERROR("[drone_link] require_signing needs a key");
     struct dronelink probe;
     if (dronelink_init(&probe, (uint8_t)d->shell.station_sysid, NULL, false, d->shell.drone_allow,
-                       errbuf, sizeof errbuf) != 0) {
-        fprintf(stderr, "swapd: %s: [drone_link] %s\n", o->config, errbuf);
-        return -1;
-    }
-    if (ctlsock_auth_init(&d->auth, d->control.users, d->control.groups, errbuf, sizeof errbuf) != 0) {
-        fprintf(stderr, "swapd: %s: [control] %s\n", o->config, errbuf);
-        return -1;
-    }
+                       errbuf, sizeof errbuf) != 0)
+        CONFIG_ERROR("[drone_link] allow: %s", errbuf);
+    if (ctlsock_auth_init(&d->auth, d->control.users, d->control.groups, errbuf, sizeof errbuf) != 0)
+        CONFIG_ERROR("%s", errbuf);
+#undef CONFIG_ERROR
     struct station probe_core;
     if (station_init(&probe_core, &d->station_cfg, &d->plant, 0) != 0) {
         fprintf(stderr, "swapd: %s: the station settings do not fit the plant (%s)\n", o->config, o->plant_config);

@@ -74,7 +74,24 @@ static const struct {
     { "[drone_link]\nallow = 10,x\n", "not a system id" },
     { "[control]\nmode = 0999\n", "not an octal mode" },
     { "[eligibility]\nreserve_soc = NaN\n", "not a finite number" },
-    { "[plant_link]\nbackoff_min_ms = 5000\nbackoff_max_ms = 100\n", "backoff_max_ms" },
+    /* checks across keys name the line of the key involved */
+    { "[plant_link]\nbackoff_min_ms = 5000\n\nbackoff_max_ms = 100\n",
+      ":4: [plant_link] backoff_max_ms must not be below backoff_min_ms" },
+    { "[plant_link]\nbackoff_min_ms = 5000\n", ":2: [plant_link] backoff_max_ms must not be below" },
+    { "[estimator]\n; narrow window\ndcir_soc_min = 0.9\n", ":3: [estimator] dcir_soc_min must be below" },
+    /* decimal, not octal: 0100 and 090 are 100 and 90 (as octal, 64 < 72 would pass) */
+    { "[plant_link]\nbackoff_min_ms = 0100\nbackoff_max_ms = 090\n", ":3: [plant_link] backoff_max_ms" },
+    /* the daemon would refuse to start on it: so does the check */
+    { "[control]\ngroup = nosuchgroup\n", ":2: [control] group \"nosuchgroup\": no such group" },
+    { "[control]\nusers = root, nosuchuser\n", ":2: [control] users: no user \"nosuchuser\"" },
+    /* a line past libinih's own 200 bytes, then an error: reported at its own line */
+    { "[drone_link]\n; the drones of the north field, the south field and the test range, listed by "
+      "system id so that a visitor's drone never lands here; keep this list in step with the fleet "
+      "register and its change log, reviewed every quarter by the operations lead\n"
+      "allow = 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, "
+      "32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 52, 53, 54, 55\n"
+      "station_sysid = 0\n",
+      ":4: [drone_link] station_sysid = \"0\": out of range" },
 };
 
 START_TEST(broken_config_is_refused_with_file_line_and_reason)
@@ -91,6 +108,31 @@ START_TEST(broken_config_is_refused_with_file_line_and_reason)
     proc_rmtree(dir);
     ck_assert_msg(rc == 2, "exit %d for %s", rc, broken[_i].text);
     ck_assert_msg(strstr(out, broken[_i].expect), "got \"%s\", want \"%s\"", out, broken[_i].expect);
+}
+END_TEST
+
+/* A file with a NUL byte in a value, and a directory given as --config: refused (exit
+ * 2) with the reason, never "configuration ok" on defaults or on a cut value. */
+START_TEST(nul_byte_and_directory_are_refused)
+{
+    char dir[256], ini[320], bin[512], cmd[2048], out[4096];
+    ck_assert_int_eq(proc_mkdtemp(dir, sizeof dir, "swapd-cfg"), 0);
+    snprintf(ini, sizeof ini, "%s/swapd.ini", dir);
+    static const char data[] = "[database]\npath = /var/lib/swapd/swapd.db\0.old\n";
+    FILE *f = fopen(ini, "w");
+    fwrite(data, 1, sizeof data - 1, f);
+    fclose(f);
+    proc_bin("swapd", bin, sizeof bin);
+    snprintf(cmd, sizeof cmd, "%s --check-config --config %s --plant-config %s/configs/plant.ini 2>&1", bin, ini, src());
+    int rc = run(cmd, out, sizeof out);
+    ck_assert_msg(rc == 2 && strstr(out, "swapd.ini:2: NUL byte"), "exit %d: %s", rc, out);
+    snprintf(cmd, sizeof cmd, "%s --check-config --config %s --plant-config %s/configs/plant.ini 2>&1", bin, dir, src());
+    rc = run(cmd, out, sizeof out);
+    ck_assert_msg(rc == 2 && strstr(out, "not a regular file"), "exit %d: %s", rc, out);
+    snprintf(cmd, sizeof cmd, "%s --check-config --config %s/configs/swapd.ini --plant-config %s 2>&1", bin, src(), dir);
+    rc = run(cmd, out, sizeof out);
+    ck_assert_msg(rc == 2 && strstr(out, "not a regular file"), "exit %d: %s", rc, out);
+    proc_rmtree(dir);
 }
 END_TEST
 
@@ -137,6 +179,7 @@ int main(void)
     tcase_add_loop_test(tc, shipped_configs_validate, 0, (int)(sizeof shipped / sizeof shipped[0]));
     tcase_add_loop_test(tc, broken_config_is_refused_with_file_line_and_reason, 0,
                         (int)(sizeof broken / sizeof broken[0]));
+    tcase_add_test(tc, nul_byte_and_directory_are_refused);
     tcase_add_test(tc, installed_tree_validates_its_own_configs);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
