@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "mavlink/mav_util.h"
+#include "lockfile.h"
 #include "plantio/plantio.h"
 #include "swapd.h"
 
@@ -118,7 +119,8 @@ static void usage(FILE *f)
             "      --check-config       validate the configuration and exit\n"
             "      --config-reference   print every configuration key (Markdown) and exit\n"
             "  -h, --help               this text\n"
-            "Exit codes: 0 clean stop, 1 runtime failure, 2 bad configuration or usage.\n");
+            "Exit codes: 0 clean stop, 1 runtime failure, 2 bad configuration or usage,\n"
+            "3 another swapd already runs on this database.\n");
 }
 
 struct options {
@@ -488,12 +490,35 @@ static void account_scan(struct swapd *d, uint64_t deadline_us, uint64_t woke_us
     }
 }
 
+#define SOCKET_CHECK_MS 1000
+
+/* The control socket file is the operators' only way in: if it was removed (a cleanup
+ * of /run, a slip of the hand), it is made again; one warning when it goes, one when it
+ * is back. */
+static void check_socket(struct swapd *d, uint64_t now_ms, bool *lost)
+{
+    struct ctlsock_err err;
+    int r = ctlsock_check_path(d->console, &err);
+    if (r > 0) {
+        swapd_event(d, now_ms, REGISTRY_WARNING, "daemon",
+                    "control socket %s was removed or replaced; created it again", d->control.path);
+        *lost = false;
+    } else if (r < 0 && !*lost) {
+        swapd_event(d, now_ms, REGISTRY_WARNING, "daemon",
+                    "control socket %s is gone and cannot be created again (%s); retrying every %d ms",
+                    d->control.path, err.msg, SOCKET_CHECK_MS);
+        *lost = true;
+    }
+}
+
 static int run(struct swapd *d, bool autostart)
 {
     const uint64_t period_us = (uint64_t)d->shell.scan_period_ms * 1000u;
     uint64_t wd_usec = 0;
     bool watchdog = sd_watchdog_enabled(0, &wd_usec) > 0;
     uint64_t next_wd_us = 0;
+    uint64_t next_sock_check_ms = 0;
+    bool sock_lost = false;
     bool started = false;
     d->last_step = -1;
 
@@ -538,6 +563,10 @@ static int run(struct swapd *d, bool autostart)
         talk_to_drones(d, now_ms);
         if (d->console)
             ctlsock_service(d->console, swapd_console_handle, d, 64);
+        if (d->console && now_ms >= next_sock_check_ms) {
+            next_sock_check_ms = now_ms + SOCKET_CHECK_MS;
+            check_socket(d, now_ms, &sock_lost);
+        }
 
         uint64_t done_us = mono_us();
         account_scan(d, deadline_us, woke_us, done_us, period_us);
@@ -621,6 +650,13 @@ int main(int argc, char **argv)
     d.boot_last_step = -1;
     char err[512];
 
+    /* Before the database, the plant or the drones are touched; held until exit. */
+    if (swapd_lock_take(d.shell.db_path, err, sizeof err) < 0) {
+        bool running = errno == EWOULDBLOCK;
+        fprintf(stderr, "swapd: %s\n", err);
+        return running ? SWAPD_EXIT_RUNNING : 1;
+    }
+
     struct registry_error rerr;
     struct registry *reg = registry_open(d.shell.db_path, REGISTRY_OPEN_CREATE, &rerr);
     if (!reg) {
@@ -656,7 +692,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "<4>swapd: drone link %s: %s (no drones will be served)\n", d.shell.drone_endpoint, err);
 
     struct ctlsock_err cerr;
-    d.console = ctlsock_open_cfg(&d.control, &cerr);
+    d.console = ctlsock_open_cfg(&d.control, &d.auth, &cerr);
     if (!d.console) {
         fprintf(stderr, "swapd: control socket: %s\n", cerr.msg);
         plantlink_stop(d.plantlink);
