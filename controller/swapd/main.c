@@ -610,7 +610,8 @@ static void print_reference(void)
            "# Configuration reference\n\n"
            "Every key, its type, default, unit and allowed range. A file may leave any key out\n"
            "(its default applies); an unknown section or key, a malformed value or a value out\n"
-           "of range is refused at start with file:line and the reason (`swapd --check-config`).\n\n"
+           "of range is refused at start with file:line and the reason (`swapd --check-config`).\n"
+           "Integers are decimal (`020` is twenty); a line may be up to 65536 bytes.\n\n"
            "## swapd.ini\n\n### The daemon shell\n\n");
     cfg_write_markdown(stdout, shellcfg_keys, shellcfg_n_keys);
     printf("\n### The station core\n\n");
