@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 
 const struct cfg_key ctlsock_cfg_keys[] = {
     CFG_S("control", "path", struct ctlsock_cfg, path, CTLSOCK_DEFAULT_PATH,
@@ -59,6 +60,11 @@ int ctlsock_cfg_check(const struct ctlsock_cfg *cfg, char *err, size_t errsize)
     unsigned mode;
     if (ctlsock_parse_mode(cfg->mode, &mode) < 0) {
         snprintf(err, errsize, "[control] mode \"%.8s\" is not an octal mode 0..0777", cfg->mode);
+        return -1;
+    }
+    if (!cfg->path[0] || strlen(cfg->path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+        snprintf(err, errsize, "[control] path must be 1..%zu bytes (a Unix socket address)",
+                 sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
         return -1;
     }
     if (cfg->reserved >= cfg->max_clients) {

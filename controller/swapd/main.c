@@ -200,6 +200,16 @@ static int load_config(struct swapd *d, const struct options *o)
         CONFIG_ERROR("[plant_link] backoff_max_ms must not be below backoff_min_ms");
     if (ctlsock_cfg_check(&d->control, errbuf, sizeof errbuf) != 0)
         CONFIG_ERROR("%s", errbuf);
+    /* an override is never cut short: a cut path would be another file */
+    if (o->db && strlen(o->db) >= sizeof d->shell.db_path) {
+        fprintf(stderr, "swapd: --db: path longer than %zu bytes\n", sizeof d->shell.db_path - 1);
+        return -1;
+    }
+    if (o->control && strlen(o->control) >= sizeof d->control.path) {
+        fprintf(stderr, "swapd: --control: path longer than %zu bytes (a Unix socket address)\n",
+                sizeof d->control.path - 1);
+        return -1;
+    }
     if (o->db)
         snprintf(d->shell.db_path, sizeof d->shell.db_path, "%s", o->db);
     if (o->control)

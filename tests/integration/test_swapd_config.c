@@ -111,8 +111,9 @@ START_TEST(broken_config_is_refused_with_file_line_and_reason)
 }
 END_TEST
 
-/* A file with a NUL byte in a value, and a directory given as --config: refused (exit
- * 2) with the reason, never "configuration ok" on defaults or on a cut value. */
+/* A file with a NUL byte in a value, a directory given as --config, a socket path the
+ * daemon could not bind: refused (exit 2) with the reason, never "configuration ok" on
+ * defaults or on a cut value. */
 START_TEST(nul_byte_and_directory_are_refused)
 {
     char dir[256], ini[320], bin[512], cmd[2048], out[4096];
@@ -129,6 +130,10 @@ START_TEST(nul_byte_and_directory_are_refused)
     snprintf(cmd, sizeof cmd, "%s --check-config --config %s --plant-config %s/configs/plant.ini 2>&1", bin, dir, src());
     rc = run(cmd, out, sizeof out);
     ck_assert_msg(rc == 2 && strstr(out, "not a regular file"), "exit %d: %s", rc, out);
+    snprintf(cmd, sizeof cmd, "%s --check-config --config %s/configs/swapd.ini --plant-config %s/configs/plant.ini "
+             "--control %s/%0120d 2>&1", bin, src(), src(), dir, 0);
+    rc = run(cmd, out, sizeof out);
+    ck_assert_msg(rc == 2 && strstr(out, "--control: path longer than 107 bytes"), "exit %d: %s", rc, out);
     snprintf(cmd, sizeof cmd, "%s --check-config --config %s/configs/swapd.ini --plant-config %s 2>&1", bin, src(), dir);
     rc = run(cmd, out, sizeof out);
     ck_assert_msg(rc == 2 && strstr(out, "not a regular file"), "exit %d: %s", rc, out);
