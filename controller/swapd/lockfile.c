@@ -3,10 +3,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 int swapd_lock_take(const char *db_path, char *err, size_t errsize)
@@ -50,4 +53,44 @@ int swapd_lock_take(const char *db_path, char *err, size_t errsize)
         /* the lock holds regardless; the pid only makes the refusal message friendlier */
     }
     return fd;
+}
+
+int swapd_lock_endpoint(const char *what, const char *key, char *err, size_t errsize)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    /* sun_path[0] = 0: the abstract namespace, no file to leave behind */
+    int n = snprintf(sa.sun_path + 1, sizeof sa.sun_path - 1, "swapd/%s/%s", what, key);
+    if (n < 0 || (size_t)n >= sizeof sa.sun_path - 1)
+        n = (int)sizeof sa.sun_path - 2;   /* a very long key: its first 100 bytes */
+    socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        int e = errno;
+        snprintf(err, errsize, "cannot lock the %s %s: %s", what, key, strerror(e));
+        errno = e;
+        return -1;
+    }
+    if (bind(fd, (struct sockaddr *)&sa, len) == 0 && listen(fd, 1) == 0)
+        return fd;
+    int e = errno;
+    close(fd);
+    if (e != EADDRINUSE) {
+        snprintf(err, errsize, "cannot lock the %s %s: %s", what, key, strerror(e));
+        errno = e;
+        return -1;
+    }
+    /* Who holds it: the listener's credentials, as the kernel recorded them. */
+    char who[48] = "";
+    int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    struct ucred cred;
+    socklen_t clen = sizeof cred;
+    if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, len) == 0 &&
+        getsockopt(probe, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0 && cred.pid > 0)
+        snprintf(who, sizeof who, " (pid %ld)", (long)cred.pid);
+    if (probe >= 0)
+        close(probe);
+    snprintf(err, errsize, "another swapd%s already drives the %s %s; two controllers must never "
+             "share it: stop that one first", who, what, key);
+    errno = EADDRINUSE;
+    return -1;
 }

@@ -667,6 +667,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "swapd: %s\n", err);
         return running ? SWAPD_EXIT_RUNNING : 1;
     }
+    char plant_key[160];
+    snprintf(plant_key, sizeof plant_key, "%s:%d", d.shell.plant_host, d.shell.plant_port);
+    if (swapd_lock_endpoint("plant", plant_key, err, sizeof err) < 0 ||
+        swapd_lock_endpoint("drone link", d.shell.drone_endpoint, err, sizeof err) < 0) {
+        bool running = errno == EADDRINUSE;
+        fprintf(stderr, "swapd: %s\n", err);
+        return running ? SWAPD_EXIT_RUNNING : 1;
+    }
 
     struct registry_error rerr;
     struct registry *reg = registry_open(d.shell.db_path, REGISTRY_OPEN_CREATE, &rerr);

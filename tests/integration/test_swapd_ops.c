@@ -72,17 +72,20 @@ static void write_config(void)
     free(text);
 }
 
-/* swapd's command line on the rig: the same for the first and any second instance. */
-static pid_t spawn_swapd(const char *log)
+/* swapd's command line on the rig: the same for the first and any second instance
+ * (db, sock: NULL for the rig's own). */
+static pid_t spawn_swapd_on(const char *log, const char *db, const char *sock)
 {
     static char bin[512], plant[512], plantarg[64], link[RIG_PATH + 8];
     snprintf(plantarg, sizeof plantarg, "127.0.0.1:%ld", r.port);
     snprintf(link, sizeof link, "pty:%s", r.pty);
     char *argv[] = { (char *)proc_bin("swapd", bin, sizeof bin), "--config", cfg, "--plant-config",
-                     (char *)proc_config("plant.ini", plant, sizeof plant), "--db", r.db, "--control",
-                     r.swapd_sock, "--plant", plantarg, "--link", link, NULL };
+                     (char *)proc_config("plant.ini", plant, sizeof plant), "--db", (char *)(db ? db : r.db),
+                     "--control", (char *)(sock ? sock : r.swapd_sock), "--plant", plantarg, "--link", link, NULL };
     return proc_spawn(argv, log);
 }
+
+static pid_t spawn_swapd(const char *log) { return spawn_swapd_on(log, NULL, NULL); }
 
 static void start_rig(void)
 {
@@ -143,6 +146,29 @@ static void expect_second_refused(const char *when)
 START_TEST(a_second_instance_is_refused)
 {
     expect_second_refused("socket in place");
+    json_t *s = rig_status(&r);
+    ck_assert_msg(s, "the first swapd stopped answering");
+    json_decref(s);
+}
+END_TEST
+
+/* Another database and socket, the same plant and radio: still refused, so two
+ * controllers never drive one robot. */
+START_TEST(a_second_instance_on_the_same_plant_is_refused)
+{
+    char log[RIG_PATH + 16], db[RIG_PATH + 16], sock[RIG_PATH + 16];
+    snprintf(log, sizeof log, "%s/other.log", r.dir);
+    snprintf(db, sizeof db, "%s/other.db", r.dir);
+    snprintf(sock, sizeof sock, "%s/other.sock", r.dir);
+    pid_t other = spawn_swapd_on(log, db, sock);
+    int rc = exit_code_within(other, 10000);
+    char *text = slurp(log);
+    char want[96];
+    snprintf(want, sizeof want, "another swapd (pid %d) already drives the plant 127.0.0.1:%ld", (int)r.swapd, r.port);
+    ck_assert_msg(rc == EXIT_RUNNING && strstr(text, want), "exit %d, want %d and \"%s\":\n%s", rc, EXIT_RUNNING,
+                  want, text);
+    free(text);
+    ck_assert_msg(access(sock, F_OK) != 0, "the refused swapd made a socket");
     json_t *s = rig_status(&r);
     ck_assert_msg(s, "the first swapd stopped answering");
     json_decref(s);
@@ -305,6 +331,7 @@ int main(void)
     tcase_add_checked_fixture(tc, start_rig, stop_rig);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, a_second_instance_is_refused);
+    tcase_add_test(tc, a_second_instance_on_the_same_plant_is_refused);
     tcase_add_test(tc, a_removed_socket_is_made_again_and_a_second_instance_still_refused);
     tcase_add_test(tc, other_users_holding_every_place_they_may_leave_root_its_commands);
     suite_add_tcase(s, tc);
