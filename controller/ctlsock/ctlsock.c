@@ -46,7 +46,7 @@ struct ctlsock {
     dev_t dev;                /* the socket file we bound, to notice it removed or replaced */
     ino_t ino;
     int max_clients;
-    int max_per_user;         /* 0: no limit */
+    int max_per_user;         /* 1..max_clients - 1 (or 1) */
     const struct ctlsock_auth *auth;  /* NULL: everyone counts as allowed to command */
     int reserved;             /* places only users allowed to command may take */
     int idle_ms;              /* 0: no idle timeout */
@@ -258,7 +258,8 @@ void ctlsock_set_queue_limit(struct ctlsock *srv, size_t bytes)
 
 void ctlsock_set_user_limit(struct ctlsock *srv, int max_per_user)
 {
-    srv->max_per_user = max_per_user > 0 ? max_per_user : 0;
+    int most = srv->max_clients > 1 ? srv->max_clients - 1 : 1;
+    srv->max_per_user = max_per_user > 0 && max_per_user < most ? max_per_user : most;
 }
 
 void ctlsock_set_reserved(struct ctlsock *srv, const struct ctlsock_auth *auth, int reserved)

@@ -64,8 +64,9 @@ void ctlsock_close(struct ctlsock *srv);
  * slow (default 1 MiB; minimum 4 KiB). */
 void ctlsock_set_queue_limit(struct ctlsock *srv, size_t bytes);
 
-/* Connections one uid may hold at once (0: no limit, the default), so that one local
- * user cannot take every place; more are told "too_many_clients" and closed. */
+/* Connections one uid may hold at once, so that one local user cannot take every
+ * place; more are told "too_many_clients" and closed. Never more than max_clients - 1
+ * (when max_clients > 1): 0 (the default) and larger values mean that. */
 void ctlsock_set_user_limit(struct ctlsock *srv, int max_per_user);
 
 /* Keeps `reserved` of the max_clients places for peers that auth permits to command

@@ -27,8 +27,8 @@ const struct cfg_key ctlsock_cfg_keys[] = {
           "of max_clients, places kept for users allowed to command (users, groups); users "
           "who may only read share the others, so they cannot lock an operator out"),
     CFG_I("control", "max_per_user", struct ctlsock_cfg, max_per_user, 0, 256, "8", "",
-          "connections one user may hold at once (0: no limit), so that one user cannot "
-          "lock the others out"),
+          "connections one user may hold at once, so that one user cannot lock the others "
+          "out; never more than max_clients - 1 (0: that many)"),
     CFG_I("control", "idle_timeout_s", struct ctlsock_cfg, idle_timeout_s, 0, 86400, "60", "s",
           "a connection that sends no request for this long is closed (0: never); one "
           "following events is not idle"),

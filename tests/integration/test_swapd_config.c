@@ -84,6 +84,8 @@ static const struct {
     /* the daemon would refuse to start on it: so does the check */
     { "[control]\ngroup = nosuchgroup\n", ":2: [control] group \"nosuchgroup\": no such group" },
     { "[control]\nusers = root, nosuchuser\n", ":2: [control] users: no user \"nosuchuser\"" },
+    /* console places: readers and one user never get them all */
+    { "[control]\nmax_clients = 8\nreserved = 8\n", ":3: [control] reserved (8) must be below max_clients" },
     /* a line past libinih's own 200 bytes, then an error: reported at its own line */
     { "[drone_link]\n; the drones of the north field, the south field and the test range, listed by "
       "system id so that a visitor's drone never lands here; keep this list in step with the fleet "

@@ -527,6 +527,30 @@ static pid_t connect_as(unsigned uid, int ready)
     return pid;
 }
 
+START_TEST(no_user_limit_still_leaves_a_place_to_others)
+{
+    struct ctlsock *srv = open_srv(3, 1024);
+    ctlsock_set_user_limit(srv, 0);   /* "no limit" still leaves one place to others */
+    struct ctx ctx = { 0 };
+    static struct line_reader a, b, c;
+    a.len = b.len = c.len = 0;
+    a.fd = connect_to(sock_path);
+    b.fd = connect_to(sock_path);
+    await_clients(srv, &ctx, 2);
+    c.fd = connect_to(sock_path);
+    json_t *reply = await_line(srv, &ctx, &c, NULL, 2000);
+    ck_assert_ptr_nonnull(reply);
+    ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(json_object_get(reply, "error"), "message")),
+                                 "limit per user"));
+    json_decref(reply);
+    ck_assert_int_eq(ctlsock_client_count(srv), 2);
+    close(a.fd);
+    close(b.fd);
+    close(c.fd);
+    ctlsock_close(srv);
+}
+END_TEST
+
 START_TEST(readers_cannot_take_the_places_kept_for_operators)
 {
     /* runs as root; the operator is uid 4242, root only reads here */
@@ -932,6 +956,7 @@ int main(void)
     tcase_add_test(req, a_line_of_exactly_max_line_bytes_is_accepted);
     tcase_add_test(req, clients_over_the_limit_are_told_and_closed);
     tcase_add_test(req, one_user_cannot_take_every_place);
+    tcase_add_test(req, no_user_limit_still_leaves_a_place_to_others);
     tcase_add_test(req, readers_cannot_take_the_places_kept_for_operators);
     tcase_add_test(req, a_connection_that_asks_nothing_is_closed_after_the_idle_timeout);
     tcase_add_test(req, only_followers_receive_broadcast_events);
