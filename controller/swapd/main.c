@@ -120,7 +120,7 @@ static void usage(FILE *f)
             "      --config-reference   print every configuration key (Markdown) and exit\n"
             "  -h, --help               this text\n"
             "Exit codes: 0 clean stop, 1 runtime failure, 2 bad configuration or usage,\n"
-            "3 another swapd already runs on this database.\n");
+            "3 another swapd already runs on this database, plant or drone link.\n");
 }
 
 struct options {
