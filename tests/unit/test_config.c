@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "config/cfg.h"
+#include "health/health.h"
 #include "plantcfg/plantcfg.h"
 
 static char configs_dir[512];
@@ -259,6 +260,15 @@ START_TEST(a_check_across_keys_names_the_line_of_a_key_involved)
     ck_assert_int_eq(rc, -1);
     char want[128];
     snprintf(want, sizeof want, "%s:4: [axis_x] need standby_mm < pad_zone_mm", path);
+    ck_assert_msg(strstr(err.msg, want), "%s", err.msg);
+    /* health.ini's own checks (swaphealth) */
+    text = "[estimator]\n; a narrow window\ndcir_soc_min = 0.9\n";
+    path = write_temp(text, strlen(text));
+    struct health_config h;
+    rc = health_config_load(path, &h, &err);
+    unlink(path);
+    ck_assert_int_eq(rc, -1);
+    snprintf(want, sizeof want, "%s:3: [estimator] dcir_soc_min must be below dcir_soc_max", path);
     ck_assert_msg(strstr(err.msg, want), "%s", err.msg);
 }
 END_TEST
