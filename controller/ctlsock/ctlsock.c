@@ -671,7 +671,9 @@ static int read_client(struct ctlsock *srv, struct client *c, ctlsock_handler *h
 }
 
 /* A connection that asks nothing for idle_ms is told so and closed; one that follows
- * events is being served (it only reads), as is one whose replies are still going out. */
+ * events is being served (it only reads), as is one whose replies are still going out
+ * or whose requests wait for their turn. Bytes that never make a whole line (a client
+ * trickling one byte at a time) do not count as asking. */
 static void expire_idle(struct ctlsock *srv)
 {
     if (!srv->idle_ms || !srv->n_clients)
@@ -679,7 +681,7 @@ static void expire_idle(struct ctlsock *srv)
     uint64_t now = mono_ms();
     for (int i = 0; i < srv->max_clients; i++) {
         struct client *c = srv->clients[i];
-        if (!c || c->dead || c->follow || c->out_len > c->out_off ||
+        if (!c || c->dead || c->follow || c->pending || c->out_len > c->out_off ||
             now - c->last_request_ms < (uint64_t)srv->idle_ms)
             continue;
         char msg[200];
