@@ -608,25 +608,36 @@ START_TEST(a_connection_that_asks_nothing_is_closed_after_the_idle_timeout)
     struct ctlsock *srv = open_srv(8, 1024);
     ctlsock_set_idle_timeout(srv, 300);
     struct ctx ctx = { 0 };
-    static struct line_reader silent, busy, follower;
-    silent.len = busy.len = follower.len = 0;
+    static struct line_reader silent, busy, follower, trickle;
+    silent.len = busy.len = follower.len = trickle.len = 0;
     silent.fd = connect_to(sock_path);
     busy.fd = connect_to(sock_path);
     follower.fd = connect_to(sock_path);
-    await_clients(srv, &ctx, 3);
+    trickle.fd = connect_to(sock_path);
+    await_clients(srv, &ctx, 4);
     long long start = proc_now_ms();
     send_text(follower.fd, "{\"cmd\":\"events\",\"follow\":true}\n");
     json_t *reply = await_line(srv, &ctx, &follower, NULL, 2000);
     ck_assert_ptr_nonnull(reply);
     json_decref(reply);
-    /* the busy one asks every 100 ms; the silent one never */
-    bool eof = false;
-    while (!eof && proc_now_ms() < start + 5000) {
+    /* the busy one asks every 100 ms; the silent one never; the trickling one sends a
+     * byte every 100 ms but never a whole request */
+    bool eof = false, trickle_eof = false;
+    while (!(eof && trickle_eof) && proc_now_ms() < start + 5000) {
+        if (!trickle_eof && send(trickle.fd, " ", 1, MSG_NOSIGNAL) != 1)
+            trickle_eof = true;
+        if (!trickle_eof) {
+            json_t *t = await_line(srv, &ctx, &trickle, &trickle_eof, 1);
+            if (t) {
+                ck_assert_str_eq(err_code(t), CTLPROTO_ERR_IDLE_TIMEOUT);
+                json_decref(t);
+            }
+        }
         send_text(busy.fd, "{\"cmd\":\"status\"}\n");
         reply = await_line(srv, &ctx, &busy, NULL, 2000);
         ck_assert_msg(reply && json_is_true(json_object_get(reply, "ok")), "the busy client was dropped");
         json_decref(reply);
-        reply = await_line(srv, &ctx, &silent, &eof, 100);
+        reply = eof ? NULL : await_line(srv, &ctx, &silent, &eof, 100);
         if (reply) {
             ck_assert_str_eq(err_code(reply), CTLPROTO_ERR_IDLE_TIMEOUT);
             json_decref(reply);
@@ -634,12 +645,14 @@ START_TEST(a_connection_that_asks_nothing_is_closed_after_the_idle_timeout)
         }
     }
     ck_assert_msg(eof, "the silent client was not closed");
+    ck_assert_msg(trickle_eof, "the trickling client was not closed");
     long long took = proc_now_ms() - start;
     ck_assert_msg(took >= 250, "closed after %lld ms, before the timeout", took);
     ck_assert_int_eq(ctlsock_client_count(srv), 2);
     struct ctlsock_stats st;
     ctlsock_get_stats(srv, &st);
-    ck_assert_uint_eq(st.dropped_idle, 1);
+    ck_assert_uint_eq(st.dropped_idle, 2);
+    close(trickle.fd);
     close(silent.fd);
     close(busy.fd);
     close(follower.fd);
