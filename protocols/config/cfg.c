@@ -214,8 +214,9 @@ static const char *find_chars_or_comment(const char *s, const char *end, const c
 }
 
 /* Hands libinih one physical line (any length) in its fixed buffer of `size` bytes.
- * libinih as packaged cuts lines at a compile-time length (200 bytes) and reads the rest
- * as a line of its own, so a longer line is given in a short form: a comment as an empty
+ * libinih as packaged cuts lines at a compile-time length (200 bytes; its run-time
+ * ini_max_line and ini_allow_realloc do not change that build's buffer) and reads the
+ * rest as a line of its own, so a longer line is given in a short form: a comment as an empty
  * line, a section header without what follows its ']', and "key = value" as the key
  * with a stand-in value; on_value then takes the real value, stripped as libinih would
  * (inline comment, surrounding spaces). Line numbers stay exact: one physical line per
