@@ -159,10 +159,12 @@ demo: deps
 
 BINDIR  = $(PREFIX)/bin
 UNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 DOCDIR  = $(PREFIX)/share/doc/swapd
 INSTALL_PROGS := swapd swapctl swapsim dronesim mavdump swaphealth
 install: all
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSCONFDIR)/swapd $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSCONFDIR)/swapd $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR) \
+	  $(DESTDIR)$(SYSUSERSDIR)
 	for p in $(INSTALL_PROGS); do \
 	  install -m 0755 $(BUILD)/bin/$$p $(DESTDIR)$(BINDIR)/ || exit 1; \
 	done
@@ -172,6 +174,7 @@ install: all
 	done
 	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' -e 's|@DOCDIR@|$(DOCDIR)|g' \
 	  configs/systemd/swapd.service > $(DESTDIR)$(UNITDIR)/swapd.service
+	install -m 0644 configs/systemd/swapd.sysusers $(DESTDIR)$(SYSUSERSDIR)/swapd.conf
 	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/
 	[ -d docs ] && cp -r docs/. $(DESTDIR)$(DOCDIR)/ || true
 

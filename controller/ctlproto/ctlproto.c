@@ -213,6 +213,8 @@ const struct ctlproto_error_code ctlproto_errors[] = {
       "the request line exceeds the limit; the connection is closed" },
     { CTLPROTO_ERR_TOO_MANY_CLIENTS, CTLPROTO_EXIT_CONNECT,
       "the station serves its maximum of clients; the connection is closed" },
+    { CTLPROTO_ERR_IDLE_TIMEOUT, CTLPROTO_EXIT_CONNECT,
+      "no request within [control] idle_timeout_s; the connection is closed" },
     { CTLPROTO_ERR_NOT_PERMITTED, CTLPROTO_EXIT_REFUSED,
       "the caller may read but not command (see [control] users/groups)" },
     { CTLPROTO_ERR_ILLEGAL_STATE, CTLPROTO_EXIT_REFUSED, "the command is not allowed in this state" },

@@ -98,6 +98,7 @@ extern const char *const ctlproto_event_type_help[];
 #define CTLPROTO_ERR_BAD_VERSION       "unsupported_version"
 #define CTLPROTO_ERR_LINE_TOO_LONG     "line_too_long"
 #define CTLPROTO_ERR_TOO_MANY_CLIENTS  "too_many_clients"
+#define CTLPROTO_ERR_IDLE_TIMEOUT      "idle_timeout"
 #define CTLPROTO_ERR_NOT_PERMITTED     "not_permitted"
 #define CTLPROTO_ERR_ILLEGAL_STATE     "illegal_state"
 #define CTLPROTO_ERR_WRONG_MODE        "wrong_mode"

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #define QUEUE_DEFAULT (1024u * 1024u)
@@ -28,6 +30,8 @@ struct client {
     char *out;           /* unsent bytes: out[out_off .. out_len) */
     size_t out_len, out_off, out_cap;
     bool follow;         /* subscribed to events */
+    bool commander;      /* allowed to command (ctlsock_set_reserved's auth) */
+    uint64_t last_request_ms;  /* accept or last complete request line, monotonic */
     bool pending;        /* whole lines wait in `in` (budget ran out) */
     bool eof;            /* the client sent all it will; close once replies are out */
     bool dead;           /* closed; freed at the end of the service call */
@@ -37,8 +41,15 @@ struct ctlsock {
     int listen_fd;
     int ep;
     char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    unsigned mode;
+    gid_t gid;                /* (gid_t)-1: leave the group */
+    dev_t dev;                /* the socket file we bound, to notice it removed or replaced */
+    ino_t ino;
     int max_clients;
-    int max_per_user;         /* 0: no limit */
+    int max_per_user;         /* 1..max_clients - 1 (or 1) */
+    const struct ctlsock_auth *auth;  /* NULL: everyone counts as allowed to command */
+    int reserved;             /* places only users allowed to command may take */
+    int idle_ms;              /* 0: no idle timeout */
     size_t max_line;
     size_t queue_limit;
     struct client **clients;  /* max_clients entries, NULL when free */
@@ -99,6 +110,50 @@ static int clear_stale(const char *path, struct ctlsock_err *err)
     return 0;
 }
 
+/* Creates, binds and listens on a socket at path with mode and group; records the
+ * file's identity. Returns the listening fd, or -1 with err. */
+static int bind_listener(const char *path, unsigned mode, gid_t gid, int backlog, dev_t *dev,
+                         ino_t *ino, struct ctlsock_err *err)
+{
+    if (clear_stale(path, err) < 0)
+        return -1;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        seterr(err, "socket: %s", strerror(errno));
+        return -1;
+    }
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+        seterr(err, "%s: cannot create the socket: %s (does the directory exist and is it "
+               "writable?)", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    /* Permissions before listen(): nobody can connect while the mode is still wider. */
+    struct stat st;
+    if (chmod(path, mode) < 0 || (gid != (gid_t)-1 && chown(path, (uid_t)-1, gid) < 0)) {
+        seterr(err, "%s: cannot set mode %04o%s: %s", path, mode,
+               gid != (gid_t)-1 ? " and the group" : "", strerror(errno));
+        goto fail;
+    }
+    if (lstat(path, &st) < 0) {
+        seterr(err, "%s: %s", path, strerror(errno));
+        goto fail;
+    }
+    if (listen(fd, backlog) < 0) {
+        seterr(err, "%s: listen: %s", path, strerror(errno));
+        goto fail;
+    }
+    *dev = st.st_dev;
+    *ino = st.st_ino;
+    return fd;
+fail:
+    unlink(path);
+    close(fd);
+    return -1;
+}
+
 struct ctlsock *ctlsock_open(const char *path, unsigned mode, const char *group, int max_clients,
                              size_t max_line, struct ctlsock_err *err)
 {
@@ -121,8 +176,6 @@ struct ctlsock *ctlsock_open(const char *path, unsigned mode, const char *group,
         }
         gid = gr->gr_gid;
     }
-    if (clear_stale(path, err) < 0)
-        return NULL;
 
     struct ctlsock *srv = calloc(1, sizeof *srv);
     if (!srv) {
@@ -130,6 +183,8 @@ struct ctlsock *ctlsock_open(const char *path, unsigned mode, const char *group,
         return NULL;
     }
     srv->listen_fd = srv->ep = -1;
+    srv->mode = mode;
+    srv->gid = gid;
     srv->max_clients = max_clients;
     srv->max_line = max_line;
     srv->queue_limit = QUEUE_DEFAULT;
@@ -140,29 +195,10 @@ struct ctlsock *ctlsock_open(const char *path, unsigned mode, const char *group,
         seterr(err, "out of memory");
         goto fail;
     }
-    srv->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (srv->listen_fd < 0) {
-        seterr(err, "socket: %s", strerror(errno));
+    srv->listen_fd = bind_listener(path, mode, gid, max_clients < 64 ? 64 : max_clients, &srv->dev,
+                                   &srv->ino, err);
+    if (srv->listen_fd < 0)
         goto fail;
-    }
-    memcpy(sa.sun_path, path, strlen(path) + 1);
-    if (bind(srv->listen_fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
-        seterr(err, "%s: cannot create the socket: %s (does the directory exist and is it "
-               "writable?)", path, strerror(errno));
-        goto fail;
-    }
-    /* Permissions before listen(): nobody can connect while the mode is still wider. */
-    if (chmod(path, mode) < 0 || (gid != (gid_t)-1 && chown(path, (uid_t)-1, gid) < 0)) {
-        seterr(err, "%s: cannot set mode %04o%s%s: %s", path, mode, group && group[0] ? " and group " : "",
-               group && group[0] ? group : "", strerror(errno));
-        unlink(path);
-        goto fail;
-    }
-    if (listen(srv->listen_fd, max_clients < 64 ? 64 : max_clients) < 0) {
-        seterr(err, "%s: listen: %s", path, strerror(errno));
-        unlink(path);
-        goto fail;
-    }
     srv->ep = epoll_create1(EPOLL_CLOEXEC);
     struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &listener_tag };
     if (srv->ep < 0 || epoll_ctl(srv->ep, EPOLL_CTL_ADD, srv->listen_fd, &ev) < 0) {
@@ -181,6 +217,40 @@ fail:
     return NULL;
 }
 
+/* True while the file at our path is the socket we bound. */
+static bool path_is_ours(const struct ctlsock *srv)
+{
+    struct stat st;
+    return lstat(srv->path, &st) == 0 && st.st_dev == srv->dev && st.st_ino == srv->ino;
+}
+
+int ctlsock_check_path(struct ctlsock *srv, struct ctlsock_err *err)
+{
+    if (!srv || path_is_ours(srv))
+        return 0;
+    dev_t dev;
+    ino_t ino;
+    int fd = bind_listener(srv->path, srv->mode, srv->gid, srv->max_clients < 64 ? 64 : srv->max_clients,
+                           &dev, &ino, err);
+    if (fd < 0)
+        return -1;
+    struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &listener_tag };
+    if (epoll_ctl(srv->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+        seterr(err, "epoll: %s", strerror(errno));
+        unlink(srv->path);
+        close(fd);
+        return -1;
+    }
+    /* Connections accepted on the old socket stay; only new ones use the new file. */
+    epoll_ctl(srv->ep, EPOLL_CTL_DEL, srv->listen_fd, NULL);
+    close(srv->listen_fd);
+    srv->listen_fd = fd;
+    srv->dev = dev;
+    srv->ino = ino;
+    srv->stats.recreated++;
+    return 1;
+}
+
 void ctlsock_set_queue_limit(struct ctlsock *srv, size_t bytes)
 {
     srv->queue_limit = bytes < QUEUE_MIN ? QUEUE_MIN : bytes;
@@ -188,7 +258,26 @@ void ctlsock_set_queue_limit(struct ctlsock *srv, size_t bytes)
 
 void ctlsock_set_user_limit(struct ctlsock *srv, int max_per_user)
 {
-    srv->max_per_user = max_per_user > 0 ? max_per_user : 0;
+    int most = srv->max_clients > 1 ? srv->max_clients - 1 : 1;
+    srv->max_per_user = max_per_user > 0 && max_per_user < most ? max_per_user : most;
+}
+
+void ctlsock_set_reserved(struct ctlsock *srv, const struct ctlsock_auth *auth, int reserved)
+{
+    srv->auth = auth;
+    srv->reserved = reserved < 0 ? 0 : reserved >= srv->max_clients ? srv->max_clients - 1 : reserved;
+}
+
+void ctlsock_set_idle_timeout(struct ctlsock *srv, int idle_ms)
+{
+    srv->idle_ms = idle_ms > 0 ? idle_ms : 0;
+}
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 int ctlsock_fd(const struct ctlsock *srv)
@@ -384,6 +473,16 @@ static int connections_of(const struct ctlsock *srv, uid_t uid)
     return n;
 }
 
+/* Connections of users not allowed to command: they share the unreserved places. */
+static int readers_connected(const struct ctlsock *srv)
+{
+    int n = 0;
+    for (int i = 0; i < srv->max_clients; i++)
+        if (srv->clients[i] && !srv->clients[i]->dead && !srv->clients[i]->commander)
+            n++;
+    return n;
+}
+
 static int accept_one(struct ctlsock *srv)
 {
     int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -401,11 +500,25 @@ static int accept_one(struct ctlsock *srv)
         peer.uid = (uid_t)-1;
         peer.gid = (gid_t)-1;
     }
+    read_groups(fd, &peer);
+    bool commander = !srv->auth || ctlsock_auth_permits(srv->auth, &peer);
     if (srv->n_clients >= srv->max_clients) {
         srv->stats.refused_full++;
         send_final_error(fd, CTLPROTO_ERR_TOO_MANY_CLIENTS,
                          "the station serves its maximum number of clients; close another "
                          "console or try again later");
+        close(fd);
+        return 0;
+    }
+    /* Users who may only read share what is not kept for those who may command, so
+     * that no number of readers can lock an operator out. */
+    if (!commander && readers_connected(srv) >= srv->max_clients - srv->reserved) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "all %d places open to users who may only read are taken (%d "
+                 "more are kept for operators, [control] reserved); try again later",
+                 srv->max_clients - srv->reserved, srv->reserved);
+        srv->stats.refused_full++;
+        send_final_error(fd, CTLPROTO_ERR_TOO_MANY_CLIENTS, msg);
         close(fd);
         return 0;
     }
@@ -436,7 +549,8 @@ static int accept_one(struct ctlsock *srv)
     c->fd = fd;
     c->in = in;
     c->peer = peer;
-    read_groups(fd, &c->peer);
+    c->commander = commander;
+    c->last_request_ms = mono_ms();
     c->peer.client_id = srv->next_id++;
     struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
     if (epoll_ctl(srv->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
@@ -457,6 +571,7 @@ static void answer(struct ctlsock *srv, struct client *c, const char *line, size
     json_t *error_reply = NULL, *reply;
     json_t *req = ctlproto_parse_request(line, len, &cmd, &error_reply);
     srv->stats.requests++;
+    c->last_request_ms = mono_ms();
     if (!req) {
         srv->stats.bad_requests++;
         reply = error_reply;
@@ -555,6 +670,29 @@ static int read_client(struct ctlsock *srv, struct client *c, ctlsock_handler *h
     return used;
 }
 
+/* A connection that asks nothing for idle_ms is told so and closed; one that follows
+ * events is being served (it only reads), as is one whose replies are still going out
+ * or whose requests wait for their turn. Bytes that never make a whole line (a client
+ * trickling one byte at a time) do not count as asking. */
+static void expire_idle(struct ctlsock *srv)
+{
+    if (!srv->idle_ms || !srv->n_clients)
+        return;
+    uint64_t now = mono_ms();
+    for (int i = 0; i < srv->max_clients; i++) {
+        struct client *c = srv->clients[i];
+        if (!c || c->dead || c->follow || c->pending || c->out_len > c->out_off ||
+            now - c->last_request_ms < (uint64_t)srv->idle_ms)
+            continue;
+        char msg[200];
+        snprintf(msg, sizeof msg, "no request for %d ms ([control] idle_timeout_s); the "
+                 "connection is closed, connect again to continue", srv->idle_ms);
+        send_final_error(c->fd, CTLPROTO_ERR_IDLE_TIMEOUT, msg);
+        srv->stats.dropped_idle++;
+        client_close(srv, c);
+    }
+}
+
 int ctlsock_service(struct ctlsock *srv, ctlsock_handler *handler, void *user, int budget)
 {
     int used = 0;
@@ -605,6 +743,7 @@ int ctlsock_service(struct ctlsock *srv, ctlsock_handler *handler, void *user, i
             if (accept_one(srv) < 0)
                 break;
     }
+    expire_idle(srv);
     reap_dead(srv);
     return used;
 }
@@ -639,9 +778,11 @@ void ctlsock_close(struct ctlsock *srv)
             client_free(srv->clients[i]);
         }
     }
+    /* Only our own file: after a removal, the path may be someone else's by now. */
+    if (path_is_ours(srv))
+        unlink(srv->path);
     close(srv->listen_fd);
     close(srv->ep);
-    unlink(srv->path);
     free(srv->clients);
     free(srv);
 }

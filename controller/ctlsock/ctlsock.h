@@ -47,6 +47,7 @@ struct ctlsock_err {
 };
 
 struct ctlsock;
+struct ctlsock_auth;
 
 /* Creates the socket at path (a stale socket there is replaced; a live one, or a file
  * that is not a socket, is an error), applies mode (e.g. 0660) and, when group is
@@ -63,9 +64,31 @@ void ctlsock_close(struct ctlsock *srv);
  * slow (default 1 MiB; minimum 4 KiB). */
 void ctlsock_set_queue_limit(struct ctlsock *srv, size_t bytes);
 
-/* Connections one uid may hold at once (0: no limit, the default), so that one local
- * user cannot take every place; more are told "too_many_clients" and closed. */
+/* Connections one uid may hold at once, so that one local user cannot take every
+ * place; more are told "too_many_clients" and closed. Never more than max_clients - 1
+ * (when max_clients > 1): 0 (the default) and larger values mean that. */
 void ctlsock_set_user_limit(struct ctlsock *srv, int max_per_user);
+
+/* Keeps `reserved` of the max_clients places for peers that auth permits to command
+ * (ctlsock_auth_permits, checked at connect from SO_PEERCRED and the peer's groups);
+ * everyone else shares the other places, so no number of read-only connections can
+ * keep an operator out. auth is borrowed and must outlive srv. Without this call
+ * (auth NULL) every peer counts as allowed and nothing is reserved. reserved is
+ * clamped to max_clients - 1. */
+void ctlsock_set_reserved(struct ctlsock *srv, const struct ctlsock_auth *auth, int reserved);
+
+/* Closes, with an "idle_timeout" error line, a connection that has sent no complete
+ * request for idle_ms (0: never, the default). A connection following events, or one
+ * whose replies are still being sent, is not idle. */
+void ctlsock_set_idle_timeout(struct ctlsock *srv, int idle_ms);
+
+/* Checks that the socket file at the path is still the one this server bound (one
+ * lstat). If it was removed, or replaced by a socket nobody serves, binds a new socket
+ * there with the same mode and group; connections already open are kept. Returns 0
+ * when nothing had to be done, 1 when the socket was recreated (worth a warning), -1
+ * with err when it could not be (e.g. a live socket or another file is there now; try
+ * again later). Meant to be called about once a second. */
+int ctlsock_check_path(struct ctlsock *srv, struct ctlsock_err *err);
 
 /* One file descriptor (epoll) that becomes readable whenever ctlsock_service() has
  * work: new connections, input, room to write. For the caller's poll(). */
@@ -91,6 +114,8 @@ struct ctlsock_stats {
     unsigned long dropped_long;   /* dropped: line over max_line */
     unsigned long dropped_slow;   /* dropped: output queue full (client not reading) */
     unsigned long closed;         /* connections ended, for any reason */
+    unsigned long dropped_idle;   /* closed: no request for the idle timeout */
+    unsigned long recreated;      /* socket file recreated after it was removed */
 };
 void ctlsock_get_stats(const struct ctlsock *srv, struct ctlsock_stats *out);
 
@@ -103,7 +128,9 @@ struct ctlsock_cfg {
     char users[512];       /* users allowed to command, comma-separated names or uids */
     char groups[512];      /* groups allowed to command, comma-separated names or gids */
     int max_clients;
+    int reserved;          /* places kept for users allowed to command */
     int max_per_user;
+    int idle_timeout_s;
     int max_line;
     int queue_kib;
 };
@@ -115,8 +142,16 @@ extern const size_t ctlsock_n_cfg_keys;
  * octal or outside 0..0777. */
 int ctlsock_parse_mode(const char *text, unsigned *mode);
 
-/* Opens the socket as cfg says (ctlsock_open + queue and per-user limits). */
-struct ctlsock *ctlsock_open_cfg(const struct ctlsock_cfg *cfg, struct ctlsock_err *err);
+/* Checks what ctlsock_open_cfg() would refuse, without opening anything: the mode is
+ * octal, the socket's group exists, some places are left to users who may only read.
+ * Returns 0, or -1 with err ("[control] key ..."). */
+int ctlsock_cfg_check(const struct ctlsock_cfg *cfg, char *err, size_t errsize);
+
+/* Opens the socket as cfg says (ctlsock_open + queue and per-user limits, the idle
+ * timeout, and the places reserved for the users auth permits to command; auth is
+ * borrowed and must outlive the server). */
+struct ctlsock *ctlsock_open_cfg(const struct ctlsock_cfg *cfg, const struct ctlsock_auth *auth,
+                                 struct ctlsock_err *err);
 
 /* ---- authorisation of commands ---------------------------------------------------- */
 

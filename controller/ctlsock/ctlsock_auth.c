@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 
 const struct cfg_key ctlsock_cfg_keys[] = {
     CFG_S("control", "path", struct ctlsock_cfg, path, CTLSOCK_DEFAULT_PATH,
@@ -22,9 +23,15 @@ const struct cfg_key ctlsock_cfg_keys[] = {
           "groups whose members may send commands: comma-separated names or gids"),
     CFG_I("control", "max_clients", struct ctlsock_cfg, max_clients, 1, 256, "16", "",
           "connections served at once; more are turned away"),
+    CFG_I("control", "reserved", struct ctlsock_cfg, reserved, 0, 255, "4", "",
+          "of max_clients, places kept for users allowed to command (users, groups); users "
+          "who may only read share the others, so they cannot lock an operator out"),
     CFG_I("control", "max_per_user", struct ctlsock_cfg, max_per_user, 0, 256, "8", "",
-          "connections one user may hold at once (0: no limit), so that one user cannot "
-          "lock the others out"),
+          "connections one user may hold at once, so that one user cannot lock the others "
+          "out; never more than max_clients - 1 (0: that many)"),
+    CFG_I("control", "idle_timeout_s", struct ctlsock_cfg, idle_timeout_s, 0, 86400, "60", "s",
+          "a connection that sends no request for this long is closed (0: never); one "
+          "following events is not idle"),
     CFG_I("control", "max_line", struct ctlsock_cfg, max_line, 64, 65536, "4096", "bytes",
           "longest request line; a longer one gets an error and the connection is closed"),
     CFG_I("control", "queue_kib", struct ctlsock_cfg, queue_kib, 4, 65536, "1024", "KiB",
@@ -48,7 +55,33 @@ int ctlsock_parse_mode(const char *text, unsigned *mode)
     return 0;
 }
 
-struct ctlsock *ctlsock_open_cfg(const struct ctlsock_cfg *cfg, struct ctlsock_err *err)
+int ctlsock_cfg_check(const struct ctlsock_cfg *cfg, char *err, size_t errsize)
+{
+    unsigned mode;
+    if (ctlsock_parse_mode(cfg->mode, &mode) < 0) {
+        snprintf(err, errsize, "[control] mode \"%.8s\" is not an octal mode 0..0777", cfg->mode);
+        return -1;
+    }
+    if (!cfg->path[0] || strlen(cfg->path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+        snprintf(err, errsize, "[control] path must be 1..%zu bytes (a Unix socket address)",
+                 sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+        return -1;
+    }
+    if (cfg->reserved >= cfg->max_clients) {
+        snprintf(err, errsize, "[control] reserved (%d) must be below max_clients (%d): users who "
+                 "may only read need a place too", cfg->reserved, cfg->max_clients);
+        return -1;
+    }
+    if (cfg->group[0] && !getgrnam(cfg->group)) {
+        snprintf(err, errsize, "[control] group \"%.64s\": no such group on this system; create "
+                 "it (groupadd) or change the setting", cfg->group);
+        return -1;
+    }
+    return 0;
+}
+
+struct ctlsock *ctlsock_open_cfg(const struct ctlsock_cfg *cfg, const struct ctlsock_auth *auth,
+                                 struct ctlsock_err *err)
 {
     unsigned mode;
     if (ctlsock_parse_mode(cfg->mode, &mode) < 0) {
@@ -61,6 +94,8 @@ struct ctlsock *ctlsock_open_cfg(const struct ctlsock_cfg *cfg, struct ctlsock_e
     if (srv) {
         ctlsock_set_queue_limit(srv, (size_t)cfg->queue_kib * 1024u);
         ctlsock_set_user_limit(srv, cfg->max_per_user);
+        ctlsock_set_reserved(srv, auth, cfg->reserved);
+        ctlsock_set_idle_timeout(srv, cfg->idle_timeout_s * 1000);
     }
     return srv;
 }

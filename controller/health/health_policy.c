@@ -132,12 +132,13 @@ int health_config_check(const struct health_config *c, struct cfg_error *err)
 
 int health_config_load(const char *path, struct health_config *cfg, struct cfg_error *err)
 {
-    if (cfg_load(path, health_policy_keys, health_policy_n_keys, cfg, err) != 0)
+    static struct cfg_where where;  /* large; loaded once at start-up */
+    const struct cfg_table t = { health_policy_keys, health_policy_n_keys, cfg };
+    if (cfg_load_tables_where(path, &t, 1, err, &where) != 0)
         return -1;
     if (health_config_check(cfg, err) != 0) {
-        char msg[CFG_ERR_MAX];
-        snprintf(msg, sizeof msg, "%.200s: %.300s", path, err->msg);
-        memcpy(err->msg, msg, sizeof msg);
+        /* "file:line: [section] key ...": the line of the key the check names */
+        cfg_where_error(&where, err, "%s", err->msg);
         return -1;
     }
     return 0;

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "mavlink/mav_util.h"
+#include "lockfile.h"
 #include "plantio/plantio.h"
 #include "swapd.h"
 
@@ -118,7 +119,8 @@ static void usage(FILE *f)
             "      --check-config       validate the configuration and exit\n"
             "      --config-reference   print every configuration key (Markdown) and exit\n"
             "  -h, --help               this text\n"
-            "Exit codes: 0 clean stop, 1 runtime failure, 2 bad configuration or usage.\n");
+            "Exit codes: 0 clean stop, 1 runtime failure, 2 bad configuration or usage,\n"
+            "3 another swapd already runs on this database, plant or drone link.\n");
 }
 
 struct options {
@@ -165,9 +167,12 @@ static int parse_options(int argc, char **argv, struct options *o)
     return 0;
 }
 
-/* Loads and cross-checks every configuration; applies command-line overrides. */
+/* Loads and cross-checks every configuration; applies command-line overrides. A check
+ * across keys names the line of the key involved (cfg_where_error); a value given on
+ * the command line is named as such. */
 static int load_config(struct swapd *d, const struct options *o)
 {
+    static struct cfg_where where;
     struct cfg_error err;
     const struct cfg_table tables[] = {
         { shellcfg_keys, shellcfg_n_keys, &d->shell },
@@ -175,8 +180,12 @@ static int load_config(struct swapd *d, const struct options *o)
         { health_policy_keys, health_policy_n_keys, &d->health },
         { ctlsock_cfg_keys, ctlsock_n_cfg_keys, &d->control },
     };
-    if (cfg_load_tables(o->config, tables, sizeof tables / sizeof tables[0], &err) != 0 ||
-        health_config_check(&d->health, &err) != 0) {
+    if (cfg_load_tables_where(o->config, tables, sizeof tables / sizeof tables[0], &err, &where) != 0) {
+        fprintf(stderr, "swapd: %s\n", err.msg);
+        return -1;
+    }
+    if (health_config_check(&d->health, &err) != 0) {
+        cfg_where_error(&where, &err, "%s", err.msg);
         fprintf(stderr, "swapd: %s\n", err.msg);
         return -1;
     }
@@ -184,13 +193,21 @@ static int load_config(struct swapd *d, const struct options *o)
         fprintf(stderr, "swapd: %s\n", err.msg);
         return -1;
     }
-    if (d->shell.plant_backoff_max_ms < d->shell.plant_backoff_min_ms) {
-        fprintf(stderr, "swapd: %s: [plant_link] backoff_max_ms must not be below backoff_min_ms\n", o->config);
+    char errbuf[256];
+#define CONFIG_ERROR(...) do { cfg_where_error(&where, &err, __VA_ARGS__); \
+                               fprintf(stderr, "swapd: %s\n", err.msg); return -1; } while (0)
+    if (d->shell.plant_backoff_max_ms < d->shell.plant_backoff_min_ms)
+        CONFIG_ERROR("[plant_link] backoff_max_ms must not be below backoff_min_ms");
+    if (ctlsock_cfg_check(&d->control, errbuf, sizeof errbuf) != 0)
+        CONFIG_ERROR("%s", errbuf);
+    /* an override is never cut short: a cut path would be another file */
+    if (o->db && strlen(o->db) >= sizeof d->shell.db_path) {
+        fprintf(stderr, "swapd: --db: path longer than %zu bytes\n", sizeof d->shell.db_path - 1);
         return -1;
     }
-    unsigned mode;
-    if (ctlsock_parse_mode(d->control.mode, &mode) != 0) {
-        fprintf(stderr, "swapd: %s: [control] mode \"%s\" is not an octal mode 0..0777\n", o->config, d->control.mode);
+    if (o->control && strlen(o->control) >= sizeof d->control.path) {
+        fprintf(stderr, "swapd: --control: path longer than %zu bytes (a Unix socket address)\n",
+                sizeof d->control.path - 1);
         return -1;
     }
     if (o->db)
@@ -212,31 +229,26 @@ static int load_config(struct swapd *d, const struct options *o)
         d->shell.plant_host[colon - o->plant] = 0;
         d->shell.plant_port = (int)port;
     }
-    char errbuf[256];
     struct link_endpoint ep;
     if (link_parse_endpoint(d->shell.drone_endpoint, &ep, errbuf, sizeof errbuf) != 0) {
-        fprintf(stderr, "swapd: %s: [drone_link] %s\n", o->config, errbuf);
-        return -1;
+        if (o->link) {
+            fprintf(stderr, "swapd: --link \"%s\": %s\n", o->link, errbuf);
+            return -1;
+        }
+        CONFIG_ERROR("[drone_link] endpoint: %s", errbuf);
     }
     uint8_t key[32];
-    if (d->shell.drone_key_hex[0] && mav_key_from_hex(d->shell.drone_key_hex, key) != 0) {
-        fprintf(stderr, "swapd: %s: [drone_link] key must be 64 hex digits\n", o->config);
-        return -1;
-    }
-    if (d->shell.drone_require_signing && !d->shell.drone_key_hex[0]) {
-        fprintf(stderr, "swapd: %s: [drone_link] require_signing needs a key\n", o->config);
-        return -1;
-    }
+    if (d->shell.drone_key_hex[0] && mav_key_from_hex(d->shell.drone_key_hex, key) != 0)
+        CONFIG_ERROR("[drone_link] key must be 64 hex digits");
+    if (d->shell.drone_require_signing && !d->shell.drone_key_hex[0])
+        CONFIG_ERROR("[drone_link] require_signing needs a key");
     struct dronelink probe;
     if (dronelink_init(&probe, (uint8_t)d->shell.station_sysid, NULL, false, d->shell.drone_allow,
-                       errbuf, sizeof errbuf) != 0) {
-        fprintf(stderr, "swapd: %s: [drone_link] %s\n", o->config, errbuf);
-        return -1;
-    }
-    if (ctlsock_auth_init(&d->auth, d->control.users, d->control.groups, errbuf, sizeof errbuf) != 0) {
-        fprintf(stderr, "swapd: %s: [control] %s\n", o->config, errbuf);
-        return -1;
-    }
+                       errbuf, sizeof errbuf) != 0)
+        CONFIG_ERROR("[drone_link] allow: %s", errbuf);
+    if (ctlsock_auth_init(&d->auth, d->control.users, d->control.groups, errbuf, sizeof errbuf) != 0)
+        CONFIG_ERROR("%s", errbuf);
+#undef CONFIG_ERROR
     struct station probe_core;
     if (station_init(&probe_core, &d->station_cfg, &d->plant, 0) != 0) {
         fprintf(stderr, "swapd: %s: the station settings do not fit the plant (%s)\n", o->config, o->plant_config);
@@ -488,12 +500,35 @@ static void account_scan(struct swapd *d, uint64_t deadline_us, uint64_t woke_us
     }
 }
 
+#define SOCKET_CHECK_MS 1000
+
+/* The control socket file is the operators' only way in: if it was removed (a cleanup
+ * of /run, a slip of the hand), it is made again; one warning when it goes, one when it
+ * is back. */
+static void check_socket(struct swapd *d, uint64_t now_ms, bool *lost)
+{
+    struct ctlsock_err err;
+    int r = ctlsock_check_path(d->console, &err);
+    if (r > 0) {
+        swapd_event(d, now_ms, REGISTRY_WARNING, "daemon",
+                    "control socket %s was removed or replaced; created it again", d->control.path);
+        *lost = false;
+    } else if (r < 0 && !*lost) {
+        swapd_event(d, now_ms, REGISTRY_WARNING, "daemon",
+                    "control socket %s is gone and cannot be created again (%s); retrying every %d ms",
+                    d->control.path, err.msg, SOCKET_CHECK_MS);
+        *lost = true;
+    }
+}
+
 static int run(struct swapd *d, bool autostart)
 {
     const uint64_t period_us = (uint64_t)d->shell.scan_period_ms * 1000u;
     uint64_t wd_usec = 0;
     bool watchdog = sd_watchdog_enabled(0, &wd_usec) > 0;
     uint64_t next_wd_us = 0;
+    uint64_t next_sock_check_ms = 0;
+    bool sock_lost = false;
     bool started = false;
     d->last_step = -1;
 
@@ -538,6 +573,10 @@ static int run(struct swapd *d, bool autostart)
         talk_to_drones(d, now_ms);
         if (d->console)
             ctlsock_service(d->console, swapd_console_handle, d, 64);
+        if (d->console && now_ms >= next_sock_check_ms) {
+            next_sock_check_ms = now_ms + SOCKET_CHECK_MS;
+            check_socket(d, now_ms, &sock_lost);
+        }
 
         uint64_t done_us = mono_us();
         account_scan(d, deadline_us, woke_us, done_us, period_us);
@@ -581,7 +620,8 @@ static void print_reference(void)
            "# Configuration reference\n\n"
            "Every key, its type, default, unit and allowed range. A file may leave any key out\n"
            "(its default applies); an unknown section or key, a malformed value or a value out\n"
-           "of range is refused at start with file:line and the reason (`swapd --check-config`).\n\n"
+           "of range is refused at start with file:line and the reason (`swapd --check-config`).\n"
+           "Integers are decimal (`020` is twenty); a line may be up to 65536 bytes.\n\n"
            "## swapd.ini\n\n### The daemon shell\n\n");
     cfg_write_markdown(stdout, shellcfg_keys, shellcfg_n_keys);
     printf("\n### The station core\n\n");
@@ -621,6 +661,21 @@ int main(int argc, char **argv)
     d.boot_last_step = -1;
     char err[512];
 
+    /* Before the database, the plant or the drones are touched; held until exit. */
+    if (swapd_lock_take(d.shell.db_path, err, sizeof err) < 0) {
+        bool running = errno == EWOULDBLOCK;
+        fprintf(stderr, "swapd: %s\n", err);
+        return running ? SWAPD_EXIT_RUNNING : 1;
+    }
+    char plant_key[160];
+    snprintf(plant_key, sizeof plant_key, "%s:%d", d.shell.plant_host, d.shell.plant_port);
+    if (swapd_lock_endpoint("plant", plant_key, err, sizeof err) < 0 ||
+        swapd_lock_endpoint("drone link", d.shell.drone_endpoint, err, sizeof err) < 0) {
+        bool running = errno == EADDRINUSE;
+        fprintf(stderr, "swapd: %s\n", err);
+        return running ? SWAPD_EXIT_RUNNING : 1;
+    }
+
     struct registry_error rerr;
     struct registry *reg = registry_open(d.shell.db_path, REGISTRY_OPEN_CREATE, &rerr);
     if (!reg) {
@@ -656,7 +711,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "<4>swapd: drone link %s: %s (no drones will be served)\n", d.shell.drone_endpoint, err);
 
     struct ctlsock_err cerr;
-    d.console = ctlsock_open_cfg(&d.control, &cerr);
+    d.console = ctlsock_open_cfg(&d.control, &d.auth, &cerr);
     if (!d.console) {
         fprintf(stderr, "swapd: control socket: %s\n", cerr.msg);
         plantlink_stop(d.plantlink);

@@ -4,6 +4,8 @@
  * default, unit, meaning); cfg_load() applies the defaults, parses the file and checks
  * every value against the table. Unknown sections and keys, malformed numbers, values
  * out of range and duplicate keys are errors reported as "file:line: [section] key: reason".
+ * Integers are decimal ("020" is twenty). Lines may be up to CFG_LINE_MAX bytes; a NUL
+ * byte in a file, or a path that is not a regular file, is an error.
  * The same tables generate the configuration reference (cfg_write_markdown).
  */
 #ifndef SWAP_CFG_H
@@ -28,6 +30,8 @@ struct cfg_key {
 };
 
 #define CFG_ERR_MAX 512
+#define CFG_LINE_MAX 65536      /* longest line a file may have, in bytes */
+#define CFG_WHERE_MAX 512
 
 struct cfg_error {
     char msg[CFG_ERR_MAX];  /* first error, "file:line: [section] key: reason" */
@@ -61,6 +65,33 @@ int cfg_load_tables(const char *path, const struct cfg_table *tables, size_t n_t
                     struct cfg_error *err);
 int cfg_load_tables_string(const char *name, const char *text, const struct cfg_table *tables,
                            size_t n_tables, struct cfg_error *err);
+
+/* Where each key of a loaded file was set, for checks that span several keys. */
+struct cfg_origin {
+    const char *section, *name;   /* the key table's own strings */
+    int line;
+};
+struct cfg_where {
+    char file[256];
+    int n;
+    struct cfg_origin keys[CFG_WHERE_MAX];
+};
+
+/* As cfg_load_tables / cfg_load_tables_string, also filling where (may be NULL). */
+int cfg_load_tables_where(const char *path, const struct cfg_table *tables, size_t n_tables,
+                          struct cfg_error *err, struct cfg_where *where);
+int cfg_load_tables_string_where(const char *name, const char *text, const struct cfg_table *tables,
+                                 size_t n_tables, struct cfg_error *err, struct cfg_where *where);
+
+/* The line that set [section] name, or 0 if the file left it at its default. */
+int cfg_where_line(const struct cfg_where *w, const char *section, const char *name);
+
+/* Reports a check across keys: err->msg = "file:line: text", text formatted from fmt.
+ * text starts with "[section]" and names the keys involved; line is the line of the
+ * first key of that section named in text that the file set ("file: text" when the
+ * file set none of them, e.g. all were defaults or came from the command line). */
+void cfg_where_error(const struct cfg_where *w, struct cfg_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* Writes the table as a Markdown reference: section, key, type, default, unit, range,
  * meaning. */

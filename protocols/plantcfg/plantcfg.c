@@ -68,18 +68,27 @@ void plantcfg_defaults(struct plantcfg *cfg)
     (void)cfg_defaults(plantcfg_keys, plantcfg_n_keys, cfg, &err);
 }
 
-static int check_consistency(const char *path, const struct plantcfg *c, struct cfg_error *err)
+/* Checks across keys; the message names the keys, so it carries the line of the first
+ * of them the file set. */
+static int check_consistency(const struct cfg_where *w, const struct plantcfg *c, struct cfg_error *err)
 {
     const char *why = NULL;
-    if (c->x_magazine_mm > c->x.length_mm || c->x_standby_mm > c->x.length_mm ||
-        c->x_bay_mm > c->x.length_mm || c->x_pad_zone_mm > c->x.length_mm)
-        why = "[axis_x] a position lies beyond length_mm";
-    else if (c->z_bay_mm > c->z.length_mm || c->z_slot_mm > c->z.length_mm)
-        why = "[axis_z] a position lies beyond length_mm";
+    if (c->x_magazine_mm > c->x.length_mm)
+        why = "[axis_x] magazine_mm lies beyond length_mm";
+    else if (c->x_standby_mm > c->x.length_mm)
+        why = "[axis_x] standby_mm lies beyond length_mm";
+    else if (c->x_bay_mm > c->x.length_mm)
+        why = "[axis_x] bay_mm lies beyond length_mm";
+    else if (c->x_pad_zone_mm > c->x.length_mm)
+        why = "[axis_x] pad_zone_mm lies beyond length_mm";
+    else if (c->z_bay_mm > c->z.length_mm)
+        why = "[axis_z] bay_mm lies beyond length_mm";
+    else if (c->z_slot_mm > c->z.length_mm)
+        why = "[axis_z] slot_mm lies beyond length_mm";
     else if (!(c->x_standby_mm < c->x_pad_zone_mm && c->x_pad_zone_mm <= c->x_bay_mm))
         why = "[axis_x] need standby_mm < pad_zone_mm <= bay_mm";
     else if (c->x_magazine_mm >= c->x_pad_zone_mm)
-        why = "[axis_x] magazine_mm must lie outside the pad zone";
+        why = "[axis_x] magazine_mm must lie outside the pad zone (below pad_zone_mm)";
     else if (c->z_bay_mm > c->z_travel_max_mm)
         why = "[axis_z] bay_mm must be at travel height (<= travel_max_mm)";
     else if (c->charge_cutoff_c >= c->charge_c_rate)
@@ -88,17 +97,18 @@ static int check_consistency(const char *path, const struct plantcfg *c, struct 
         why = "[charger] storage_v_per_cell must be below v_per_cell";
     if (!why)
         return 0;
-    snprintf(err->msg, sizeof err->msg, "%s: %s", path, why);
-    err->n_errors = 1;
+    cfg_where_error(w, err, "%s", why);
     return -1;
 }
 
 int plantcfg_load(const char *path, struct plantcfg *cfg, struct cfg_error *err)
 {
+    static struct cfg_where where;  /* large; plant.ini is loaded at start-up only */
+    const struct cfg_table t = { plantcfg_keys, plantcfg_n_keys, cfg };
     memset(cfg, 0, sizeof *cfg);
-    if (cfg_load(path, plantcfg_keys, plantcfg_n_keys, cfg, err))
+    if (cfg_load_tables_where(path, &t, 1, err, &where))
         return -1;
-    return check_consistency(path, cfg, err);
+    return check_consistency(&where, cfg, err);
 }
 
 double plantcfg_move_time_s(const struct plantcfg_axis *a, double d_mm)

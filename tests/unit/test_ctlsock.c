@@ -222,6 +222,64 @@ START_TEST(bad_parameters_are_refused)
 }
 END_TEST
 
+/* Services srv until n clients are connected (at most 2 s). */
+static void await_clients(struct ctlsock *srv, struct ctx *ctx, int n)
+{
+    for (int i = 0; i < 200 && ctlsock_client_count(srv) < n; i++) {
+        struct pollfd p = { ctlsock_fd(srv), POLLIN, 0 };
+        poll(&p, 1, 10);
+        ctlsock_service(srv, handler, ctx, BUDGET);
+    }
+    ck_assert_int_eq(ctlsock_client_count(srv), n);
+}
+
+START_TEST(a_removed_socket_is_made_again_and_open_connections_stay)
+{
+    struct ctlsock *srv = open_srv(4, 1024);
+    struct ctlsock_err err;
+    struct ctx ctx = { 0 };
+    ck_assert_int_eq(ctlsock_check_path(srv, &err), 0);
+    static struct line_reader a, b;
+    a.len = b.len = 0;
+    a.fd = connect_to(sock_path);
+    await_clients(srv, &ctx, 1);
+    struct stat before, after;
+    ck_assert_int_eq(stat(sock_path, &before), 0);
+    ck_assert_int_eq(unlink(sock_path), 0);
+    ck_assert_int_eq(connect_to(sock_path), -1);
+    ck_assert_int_eq(ctlsock_check_path(srv, &err), 1);
+    ck_assert_int_eq(ctlsock_check_path(srv, &err), 0);
+    ck_assert_int_eq(stat(sock_path, &after), 0);
+    ck_assert_uint_eq(after.st_mode, before.st_mode);
+    b.fd = connect_to(sock_path);
+    ck_assert_int_ge(b.fd, 0);
+    send_text(a.fd, "{\"cmd\":\"status\"}\n");
+    send_text(b.fd, "{\"cmd\":\"status\"}\n");
+    json_t *reply = await_line(srv, &ctx, &a, NULL, 2000);
+    ck_assert_msg(reply && json_is_true(json_object_get(reply, "ok")), "the old connection was lost");
+    json_decref(reply);
+    reply = await_line(srv, &ctx, &b, NULL, 2000);
+    ck_assert_msg(reply && json_is_true(json_object_get(reply, "ok")), "the new socket does not answer");
+    json_decref(reply);
+    struct ctlsock_stats st;
+    ctlsock_get_stats(srv, &st);
+    ck_assert_uint_eq(st.recreated, 1);
+    /* Something else put there is left alone (and reported), the socket made once it goes. */
+    ck_assert_int_eq(unlink(sock_path), 0);
+    FILE *f = fopen(sock_path, "w");
+    fputs("precious", f);
+    fclose(f);
+    ck_assert_int_eq(ctlsock_check_path(srv, &err), -1);
+    ck_assert_ptr_nonnull(strstr(err.msg, "is not a socket"));
+    ck_assert_int_eq(stat(sock_path, &after), 0);
+    ck_assert_int_eq(after.st_size, 8);
+    ctlsock_close(srv);
+    ck_assert_int_eq(stat(sock_path, &after), 0);   /* not ours: not removed on close */
+    close(a.fd);
+    close(b.fd);
+}
+END_TEST
+
 /* ---- requests ---------------------------------------------------------------------- */
 
 START_TEST(handler_gets_the_peer_identity_from_the_kernel)
@@ -444,6 +502,160 @@ START_TEST(one_user_cannot_take_every_place)
     close(a.fd);
     close(b.fd);
     close(c.fd);
+    ctlsock_close(srv);
+}
+END_TEST
+
+/* A connection made as uid (a forked child that setuid()s), kept open until the child
+ * is killed; the child reports on `ready` whether the station refused it. */
+static pid_t connect_as(unsigned uid, int ready)
+{
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        if (setgroups(0, NULL) != 0 || setgid((gid_t)uid) != 0 || setuid((uid_t)uid) != 0)
+            _exit(126);
+        int fd = connect_to(sock_path);
+        /* refused: an error line then EOF within 2 s; served: silence */
+        struct pollfd p = { fd, POLLIN, 0 };
+        char c = fd >= 0 && poll(&p, 1, 2000) == 0 ? 'k' : 'x';
+        if (write(ready, &c, 1) != 1)
+            _exit(125);
+        for (;;)
+            pause();
+    }
+    return pid;
+}
+
+START_TEST(no_user_limit_still_leaves_a_place_to_others)
+{
+    struct ctlsock *srv = open_srv(3, 1024);
+    ctlsock_set_user_limit(srv, 0);   /* "no limit" still leaves one place to others */
+    struct ctx ctx = { 0 };
+    static struct line_reader a, b, c;
+    a.len = b.len = c.len = 0;
+    a.fd = connect_to(sock_path);
+    b.fd = connect_to(sock_path);
+    await_clients(srv, &ctx, 2);
+    c.fd = connect_to(sock_path);
+    json_t *reply = await_line(srv, &ctx, &c, NULL, 2000);
+    ck_assert_ptr_nonnull(reply);
+    ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(json_object_get(reply, "error"), "message")),
+                                 "limit per user"));
+    json_decref(reply);
+    ck_assert_int_eq(ctlsock_client_count(srv), 2);
+    close(a.fd);
+    close(b.fd);
+    close(c.fd);
+    ctlsock_close(srv);
+}
+END_TEST
+
+START_TEST(readers_cannot_take_the_places_kept_for_operators)
+{
+    /* runs as root; the operator is uid 4242, root only reads here */
+    struct ctlsock *srv = open_srv(4, 1024);
+    ck_assert_int_eq(chmod(dir, 0755), 0);
+    ck_assert_int_eq(chmod(sock_path, 0666), 0);
+    struct ctlsock_auth auth;
+    char err[200];
+    ck_assert_int_eq(ctlsock_auth_init(&auth, "4242", "", err, sizeof err), 0);
+    ctlsock_set_reserved(srv, &auth, 2);
+    struct ctx ctx = { 0 };
+    static struct line_reader a, b, c;
+    a.len = b.len = c.len = 0;
+    a.fd = connect_to(sock_path);
+    b.fd = connect_to(sock_path);
+    await_clients(srv, &ctx, 2);
+    c.fd = connect_to(sock_path);
+    json_t *reply = await_line(srv, &ctx, &c, NULL, 2000);
+    ck_assert_ptr_nonnull(reply);
+    ck_assert_str_eq(err_code(reply), CTLPROTO_ERR_TOO_MANY_CLIENTS);
+    ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(json_object_get(reply, "error"), "message")),
+                                 "kept for operators"));
+    json_decref(reply);
+    /* the operator gets both kept places */
+    int p[2];
+    ck_assert_int_eq(pipe(p), 0);
+    pid_t op1 = connect_as(4242, p[1]), op2 = connect_as(4242, p[1]);
+    char got[2] = { 0, 0 };
+    for (int i = 0; i < 2; i++) {
+        for (long long end = proc_now_ms() + 4000; proc_now_ms() < end;) {
+            ctlsock_service(srv, handler, &ctx, BUDGET);
+            struct pollfd pp = { p[0], POLLIN, 0 };
+            if (poll(&pp, 1, 10) == 1)
+                break;
+        }
+        ck_assert_int_eq(read(p[0], &got[i], 1), 1);
+    }
+    ck_assert_msg(got[0] == 'k' && got[1] == 'k', "the operator was refused (%c%c)", got[0], got[1]);
+    ck_assert_int_eq(ctlsock_client_count(srv), 4);
+    kill(op1, SIGKILL);
+    kill(op2, SIGKILL);
+    waitpid(op1, NULL, 0);
+    waitpid(op2, NULL, 0);
+    close(p[0]);
+    close(p[1]);
+    close(a.fd);
+    close(b.fd);
+    close(c.fd);
+    ctlsock_close(srv);
+}
+END_TEST
+
+START_TEST(a_connection_that_asks_nothing_is_closed_after_the_idle_timeout)
+{
+    struct ctlsock *srv = open_srv(8, 1024);
+    ctlsock_set_idle_timeout(srv, 300);
+    struct ctx ctx = { 0 };
+    static struct line_reader silent, busy, follower, trickle;
+    silent.len = busy.len = follower.len = trickle.len = 0;
+    silent.fd = connect_to(sock_path);
+    busy.fd = connect_to(sock_path);
+    follower.fd = connect_to(sock_path);
+    trickle.fd = connect_to(sock_path);
+    await_clients(srv, &ctx, 4);
+    long long start = proc_now_ms();
+    send_text(follower.fd, "{\"cmd\":\"events\",\"follow\":true}\n");
+    json_t *reply = await_line(srv, &ctx, &follower, NULL, 2000);
+    ck_assert_ptr_nonnull(reply);
+    json_decref(reply);
+    /* the busy one asks every 100 ms; the silent one never; the trickling one sends a
+     * byte every 100 ms but never a whole request */
+    bool eof = false, trickle_eof = false;
+    while (!(eof && trickle_eof) && proc_now_ms() < start + 5000) {
+        if (!trickle_eof && send(trickle.fd, " ", 1, MSG_NOSIGNAL) != 1)
+            trickle_eof = true;
+        if (!trickle_eof) {
+            json_t *t = await_line(srv, &ctx, &trickle, &trickle_eof, 1);
+            if (t) {
+                ck_assert_str_eq(err_code(t), CTLPROTO_ERR_IDLE_TIMEOUT);
+                json_decref(t);
+            }
+        }
+        send_text(busy.fd, "{\"cmd\":\"status\"}\n");
+        reply = await_line(srv, &ctx, &busy, NULL, 2000);
+        ck_assert_msg(reply && json_is_true(json_object_get(reply, "ok")), "the busy client was dropped");
+        json_decref(reply);
+        reply = eof ? NULL : await_line(srv, &ctx, &silent, &eof, 100);
+        if (reply) {
+            ck_assert_str_eq(err_code(reply), CTLPROTO_ERR_IDLE_TIMEOUT);
+            json_decref(reply);
+            ck_assert_ptr_null(await_line(srv, &ctx, &silent, &eof, 2000));
+        }
+    }
+    ck_assert_msg(eof, "the silent client was not closed");
+    ck_assert_msg(trickle_eof, "the trickling client was not closed");
+    long long took = proc_now_ms() - start;
+    ck_assert_msg(took >= 250, "closed after %lld ms, before the timeout", took);
+    ck_assert_int_eq(ctlsock_client_count(srv), 2);
+    struct ctlsock_stats st;
+    ctlsock_get_stats(srv, &st);
+    ck_assert_uint_eq(st.dropped_idle, 2);
+    close(trickle.fd);
+    close(silent.fd);
+    close(busy.fd);
+    close(follower.fd);
     ctlsock_close(srv);
 }
 END_TEST
@@ -745,6 +957,7 @@ int main(void)
     tcase_add_test(setup_tc, live_socket_is_not_stolen);
     tcase_add_test(setup_tc, a_file_that_is_not_a_socket_is_left_alone);
     tcase_add_test(setup_tc, bad_parameters_are_refused);
+    tcase_add_test(setup_tc, a_removed_socket_is_made_again_and_open_connections_stay);
     suite_add_tcase(s, setup_tc);
     TCase *req = tcase_create("requests");
     tcase_add_checked_fixture(req, setup, teardown);
@@ -756,6 +969,9 @@ int main(void)
     tcase_add_test(req, a_line_of_exactly_max_line_bytes_is_accepted);
     tcase_add_test(req, clients_over_the_limit_are_told_and_closed);
     tcase_add_test(req, one_user_cannot_take_every_place);
+    tcase_add_test(req, no_user_limit_still_leaves_a_place_to_others);
+    tcase_add_test(req, readers_cannot_take_the_places_kept_for_operators);
+    tcase_add_test(req, a_connection_that_asks_nothing_is_closed_after_the_idle_timeout);
     tcase_add_test(req, only_followers_receive_broadcast_events);
     suite_add_tcase(s, req);
     TCase *hostile = tcase_create("hostile");
