@@ -321,15 +321,20 @@ static double offset_of(struct health_estimator *e, uint32_t sensor, double *var
 }
 
 /* A reading taken while no current flows is the sensor's offset plus noise. The offset is
- * a constant: the filter's variance falls as noise^2 / n, with a floor for drift. */
+ * a constant: the filter's variance falls as noise^2 / n, with a floor for drift; readings
+ * more than 4 sd away are spikes, not offset. */
 static void offset_learn(struct health_estimator *e, uint32_t sensor, double reading_A)
 {
     struct health_offset *o = offset_slot(e, sensor, true);
     double r = e->cfg.current_noise_A * e->cfg.current_noise_A;
     if (r <= 0)
         r = 1e-8;
+    double y = reading_A - o->offset_A;
+    /* A spike (a relay, a fan starting) is not the offset. */
+    if (y * y > 16.0 * (o->var + r))
+        return;
     double k = o->var / (o->var + r);
-    o->offset_A += k * (reading_A - o->offset_A);
+    o->offset_A += k * y;
     o->var = (1 - k) * o->var;
     if (o->var < 1e-8)
         o->var = 1e-8;  /* 0.1 mA: temperature drift of a real sensor */
@@ -538,11 +543,12 @@ static unsigned close_rest(struct health_estimator *e)
 #ifdef HEALTH_DEBUG
         fprintf(stderr, "window dsoc %.3f socA %.3f sdA %.4f soc %.3f sd %.4f dq %.0f sdq %.1f rel %.4f dur %.0f irec %.1f\n", dsoc, e->anchor_soc, sqrt(e->anchor_var_soc), soc, sqrt(var_soc), dq, sqrt(var_dq), sqrt(rel_var), e->rest_last_s - e->rest_start_s, e->rest_i_A[1]);
 #endif
-        if (fabs(dsoc) < 0.01 || !(sqrt(rel_var) <= c->max_window_sd_rel)) {
+        bool absurd = dq * dsoc <= 0 || qm < WINDOW_MIN_REL * e->rated_mAh || qm > WINDOW_MAX_REL * e->rated_mAh;
+        if (absurd && fabs(dsoc) >= c->min_window_soc) {
+            e->rejected[HEALTH_REJ_INCONSISTENT]++;
+        } else if (absurd || !(sqrt(rel_var) <= c->max_window_sd_rel)) {
             e->rejected[HEALTH_REJ_SMALL_WINDOW]++;
             keep_anchor = fabs(dsoc) < c->min_window_soc;
-        } else if (dq * dsoc <= 0 || qm < WINDOW_MIN_REL * e->rated_mAh || qm > WINDOW_MAX_REL * e->rated_mAh) {
-            e->rejected[HEALTH_REJ_INCONSISTENT]++;
         } else {
             double vq = qm * qm * rel_var;
             cap_update(e, qm, vq);

@@ -182,7 +182,7 @@ static void shape_cfg(struct plantcfg *c, const struct sim_cyclelog_params *p, s
     case SIM_CYCLELOG_KNEE:
         c->battery_fade_k = 0.006 * k;
         c->battery_fade_exp = 0.5;
-        c->battery_knee_efc = 150.0 * sim_rng_range(rng, 0.85, 1.15);
+        c->battery_knee_efc = 150.0 / p->fade_scale * sim_rng_range(rng, 0.85, 1.15);
         c->battery_knee_k = 1.2e-5 * k;
         break;
     case SIM_CYCLELOG_RECOVERY:

@@ -102,7 +102,9 @@ void healthgrid_run(const struct healthgrid_cell *c, const struct health_config 
             if (r.soh_at_retire > hc->retire_soh + 0.02)
                 out->early++;
         }
-        if (r.cross_cycle >= 0) {
+        /* A crossing in the last 10 cycles that is not detected yet is still pending. */
+        bool pending = r.cross_cycle >= 0 && r.retire_cycle < 0 && r.cycles - r.cross_cycle < 10;
+        if (r.cross_cycle >= 0 && !pending) {
             out->crossings++;
             int lag;
             if (r.retire_cycle >= 0) {
@@ -122,6 +124,5 @@ void healthgrid_run(const struct healthgrid_cell *c, const struct health_config 
 bool healthgrid_ok(const struct healthgrid_result *r)
 {
     return r->rmse_pp <= 1.0 && r->coverage >= 0.8 && r->max_lag <= 10 && r->early == 0 &&
-           r->max_soh_at_retire <= 0.82 && (r->crossings == 0 || r->detected == r->crossings ||
-                                            r->max_lag <= 10);
+           r->max_soh_at_retire <= 0.82 && r->detected == r->crossings;
 }

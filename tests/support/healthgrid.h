@@ -23,7 +23,8 @@ struct healthgrid_result {
     double rmse_pp;          /* SoH RMSE over every cycle end of every pack */
     double max_err_pp;
     double coverage;         /* share of cycles with a fresh capacity estimate */
-    int crossings;           /* packs whose true SoH fell below the retirement SoH */
+    int crossings;           /* packs whose true SoH fell below the retirement SoH (at
+                              * least 10 cycles before the end of the run, or detected) */
     int detected;            /* ... of those, retired by the estimator */
     int max_lag;             /* worst: cycles from the true crossing to retirement */
     double max_soh_at_retire;/* worst: true SoH when the estimator retired (0: none) */
