@@ -66,7 +66,8 @@ void sim_sensor_init(struct sim_sensor *s, const struct sim_sensor_cfg *cfg, uin
 
 static double quantise(double v, double lsb)
 {
-    return lsb > 0 ? round(v / lsb) * lsb : v;
+    /* Divide by the inverse step: 197 / 10 is the double nearest 19.7, 197 * 0.1 is not. */
+    return lsb > 0 ? round(v / lsb) / (1.0 / lsb) : v;
 }
 
 static double noisy(struct sim_sensor *s, double sd)
