@@ -2,9 +2,6 @@
 #include "health/health.h"
 
 #include <math.h>
-#ifdef HEALTH_DEBUG
-#include <stdio.h>
-#endif
 #include <string.h>
 
 #include "regmap/regmap.h"
@@ -347,6 +344,7 @@ static void win_reset(struct health_estimator *e)
 {
     e->win_n = 0;
     e->win_noise_var = 0.0;
+    e->win_selfdis_mAh = 0.0;
 }
 
 static void win_add(struct health_estimator *e, uint32_t sensor, double dt_s, double dq_mAh, double off_var)
@@ -373,7 +371,7 @@ static void win_add(struct health_estimator *e, uint32_t sensor, double dt_s, do
  * charge; reading noise adds up sample by sample. */
 static double win_var(const struct health_estimator *e)
 {
-    double v = e->win_noise_var;
+    double v = e->win_noise_var + 0.25 * e->win_selfdis_mAh * e->win_selfdis_mAh;
     double g2 = e->cfg.current_gain_sd * e->cfg.current_gain_sd;
     for (int i = 0; i < e->win_n; i++) {
         const struct health_win_sensor *w = &e->win[i];
@@ -540,9 +538,6 @@ static unsigned close_rest(struct health_estimator *e)
         double var_dq = win_var(e);
         double rel_var = (var_soc + e->anchor_var_soc) / (dsoc * dsoc) +
                          (fabs(dq) > 1e-9 ? var_dq / (dq * dq) : 1e9);
-#ifdef HEALTH_DEBUG
-        fprintf(stderr, "window dsoc %.3f socA %.3f sdA %.4f soc %.3f sd %.4f dq %.0f sdq %.1f rel %.4f dur %.0f irec %.1f\n", dsoc, e->anchor_soc, sqrt(e->anchor_var_soc), soc, sqrt(var_soc), dq, sqrt(var_dq), sqrt(rel_var), e->rest_last_s - e->rest_start_s, e->rest_i_A[1]);
-#endif
         bool absurd = dq * dsoc <= 0 || qm < WINDOW_MIN_REL * e->rated_mAh || qm > WINDOW_MAX_REL * e->rated_mAh;
         if (absurd && fabs(dsoc) >= c->min_window_soc) {
             e->rejected[HEALTH_REJ_INCONSISTENT]++;
@@ -551,11 +546,21 @@ static unsigned close_rest(struct health_estimator *e)
             keep_anchor = fabs(dsoc) < c->min_window_soc;
         } else {
             double vq = qm * qm * rel_var;
+            /* Capacity given back by a long rest is lost again with use: windows soon
+             * after one measure a capacity the pack will not keep. */
+            if (e->have_long_rest) {
+                double r = c->recovery_sd * qm;
+                vq += r * r * exp(-(e->efc - e->long_rest_efc) / c->recovery_efc);
+            }
             cap_update(e, qm, vq);
             e->cycle.capacity_meas_mAh = qm;
             e->cycle.capacity_meas_sd_mAh = sqrt(vq);
             ev = HEALTH_EV_CAPACITY;
         }
+    }
+    if (c->recovery_rest_s > 0 && e->rest_last_s - e->rest_start_s >= c->recovery_rest_s) {
+        e->have_long_rest = true;
+        e->long_rest_efc = e->efc;
     }
     /* A small rejected window keeps its old anchor: the next rest may complete a larger
      * one. Otherwise this point is the new anchor. */
@@ -755,6 +760,11 @@ unsigned health_est_feed(struct health_estimator *e, const struct health_sample 
             double target = dq > 0 ? 1.0 : -1.0;
             e->hyst = target + (e->hyst - target) * exp(-fabs(dq) / (c->hyst_soc * e->cap_mAh));
         }
+    } else {
+        /* Self-discharge: charge leaves a resting pack where no sensor sees it. */
+        double sd_mAh = c->self_discharge_pct_month / 100.0 / (30.0 * 86400.0) * e->cap_mAh * dt;
+        e->q_mAh -= sd_mAh;
+        e->win_selfdis_mAh += sd_mAh;
     }
     double q_before = e->q_mAh;
     e->step_q_before_last = q_before;

@@ -39,6 +39,10 @@ struct health_config {
     double current_noise_A;       /* sd of one current reading */
     double current_offset_sd_A;   /* sd of an unlearned sensor offset */
     double current_gain_sd;       /* relative: current sensor gain uncertainty */
+    double self_discharge_pct_month; /* charge a resting pack loses unseen */
+    double recovery_rest_s;       /* a rest this long gives back recoverable capacity... */
+    double recovery_sd;           /* ... so windows after it get this much more sd (relative) */
+    double recovery_efc;          /* ... fading over this many EFC of use */
     double max_gap_s;             /* a longer gap between samples with current breaks coulomb counting */
     double dcir_delay_s;          /* DCIR = dV/dI this long after the charge-start step */
     double dcir_min_step_A;
@@ -235,6 +239,9 @@ struct health_estimator {
     struct health_win_sensor win[HEALTH_WIN_SENSORS];
     int win_n;
     double win_noise_var;         /* mAh^2 from reading noise */
+    double win_selfdis_mAh;       /* self-discharge assumed inside the window */
+    bool have_long_rest;
+    double long_rest_efc;         /* EFC at the end of the last long rest */
     /* DCIR step in progress */
     bool step_active;
     double step_t0, step_v0, step_q0, step_soc0, step_i0;

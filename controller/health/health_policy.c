@@ -9,7 +9,7 @@
 #define S struct health_config
 const struct cfg_key health_policy_keys[] = {
     CFG_D("estimator", "rest_current_A", S, rest_current_A, 0, 5, "0.3", "A",
-          "state unknown (no charger state, no event): |current - offset| at or below this is a rest"),
+          "state unknown (no charger state, no event): a current (offset removed) at or below this is a rest"),
     CFG_D("estimator", "min_rest_s", S, min_rest_s, 0, 86400, "180", "s",
           "a shorter rest gives no open-circuit voltage"),
     CFG_D("estimator", "rest_skip_s", S, rest_skip_s, 0, 3600, "120", "s",
@@ -42,6 +42,14 @@ const struct cfg_key health_policy_keys[] = {
           "sd of the offset of a current sensor not yet seen at rest"),
     CFG_D("estimator", "current_gain_sd", S, current_gain_sd, 0, 0.2, "0.006", "fraction",
           "gain uncertainty of the current sensors"),
+    CFG_D("estimator", "self_discharge_pct_month", S, self_discharge_pct_month, 0, 50, "2", "%/month",
+          "charge a resting pack loses without any sensor seeing it (counted with 50 % sd)"),
+    CFG_D("estimator", "recovery_rest_s", S, recovery_rest_s, 0, 10000000, "43200", "s",
+          "a rest this long gives back recoverable capacity for a while"),
+    CFG_D("estimator", "recovery_sd", S, recovery_sd, 0, 0.2, "0.015", "fraction",
+          "windows after such a rest get this much more relative sd..."),
+    CFG_D("estimator", "recovery_efc", S, recovery_efc, 0.01, 1000, "2", "EFC",
+          "... fading away over this much use"),
     CFG_D("estimator", "max_gap_s", S, max_gap_s, 1, 3600, "60", "s",
           "a longer gap between samples while current flows breaks the coulomb count"),
     CFG_D("estimator", "dcir_delay_s", S, dcir_delay_s, 1, 60, "10", "s",
