@@ -305,6 +305,15 @@ START_TEST(unknown_slot_readings_are_refused)
     regs[4] = 32767;
     ck_assert_int_eq(health_sample_from_slot(regs, 1.0, &s), -1);
     regs[4] = 251;
+    /* The charger's state says what is known: CC charges (with its counter), done rests. */
+    ck_assert_int_eq(health_sample_from_slot(regs, 1.0, &s), 0);
+    ck_assert_int_eq(s.state, HEALTH_STATE_CHARGE);
+    ck_assert(s.has_counter);
+    ck_assert_double_eq_tol(s.counter_mAh, 100.0, 1e-9);
+    regs[8] = 3;    /* done */
+    ck_assert_int_eq(health_sample_from_slot(regs, 1.0, &s), 0);
+    ck_assert_int_eq(s.state, HEALTH_STATE_REST);
+    ck_assert(!s.has_counter);
     regs[8] = 4;    /* charger fault */
     ck_assert_int_eq(health_sample_from_slot(regs, 1.0, &s), -1);
 }
@@ -324,6 +333,14 @@ START_TEST(unknown_battery_status_fields_are_refused)
     ck_assert_double_eq_tol(s.voltage_V, 22.2, 1e-9);
     ck_assert_double_eq_tol(s.current_A, -12.0, 1e-9);
     ck_assert_double_eq_tol(s.temp_degC, 31.5, 1e-9);
+    ck_assert_int_eq(s.state, HEALTH_STATE_FLIGHT);
+    ck_assert(s.has_counter);
+    ck_assert_double_eq_tol(s.counter_mAh, -800.0, 1e-9);
+    /* Disarmed on the pad: a small known load, not a rest; -1 consumed: no counter. */
+    bs.current_consumed = -1;
+    ck_assert_int_eq(health_sample_from_drone(&bs, false, 5.0, &s), 0);
+    ck_assert_int_eq(s.state, HEALTH_STATE_PAD);
+    ck_assert(!s.has_counter);
     bs.current_consumed = -5;       /* negative capacity (-1 means "not counted") */
     ck_assert_int_eq(health_sample_from_battery_status(&bs, 5.0, &s), -1);
     bs.current_consumed = 800;
