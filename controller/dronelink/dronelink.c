@@ -240,6 +240,8 @@ static void on_frame(struct dronelink *dl, const struct mav_frame *f, uint64_t n
                 mv += b.voltages_ext[i];
         d->battery_mV = mv;
         d->battery_report_ms = now_ms;
+        d->battery_status = b;
+        d->battery_status_seq++;
         break;
     }
     case MAV_MSG_SMART_BATTERY_INFO: {

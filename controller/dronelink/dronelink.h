@@ -40,6 +40,8 @@ struct dronelink_drone {
     uint64_t battery_report_ms;
     uint32_t battery_tag;
     uint32_t battery_mV;
+    struct mav_battery_status battery_status; /* the last one, whole (battery health) */
+    uint32_t battery_status_seq;  /* counts BATTERY_STATUS frames */
     struct dronelink_pending pending;
     uint64_t frames;
 };

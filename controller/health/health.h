@@ -1,7 +1,11 @@
 /* Battery health: estimators fed by charger telemetry in the slots and by the drone's
  * BATTERY_STATUS in flight (capacity from throughput between rested OCVs, DCIR from the
- * current step at charge start, equivalent full cycles, peak temperature), filtered over
- * cycles with their uncertainty; and the hand-out / charging / retirement policy.
+ * current step at charge start and at take-off, equivalent full cycles, peak temperature),
+ * filtered over cycles with their uncertainty; and the hand-out / charging / retirement
+ * policy. Built for real sensors: rests come from what is known (charger state, drone on
+ * the pad) before any current threshold, each current sensor's offset is learned during
+ * known rests and removed, OCVs are extrapolated from the relaxation of a rest, and a
+ * capacity window is used when its propagated uncertainty is small enough.
  * Pure code: time comes in the samples, nothing here reads a clock or does I/O.
  *
  * Sign convention: current_A > 0 charges the pack (into it), < 0 discharges it.
@@ -19,13 +23,26 @@
 /* Every tunable of the estimators and of the policy (configs/health.ini). */
 struct health_config {
     /* [estimator] */
-    double rest_current_A;        /* |I| below this counts as resting */
-    double min_rest_s;            /* rest needed before an OCV counts as relaxed */
-    double rest_window_s;         /* OCV = mean of the rest samples in this last window */
-    double max_dvdt_mV_min;       /* per cell: a rest whose OCV still moves faster is not relaxed */
-    double min_window_soc;        /* a capacity window needs at least this SoC swing */
-    double ocv_sd_mV;             /* per cell: OCV model error (cell spread, hysteresis) */
+    double rest_current_A;        /* state unknown: |I - offset| at or below this is a rest */
+    double min_rest_s;            /* a shorter rest gives no OCV */
+    double rest_skip_s;           /* the first seconds of a rest are not fitted (fast RC) */
+    double relax_tau1_s, relax_tau2_s; /* relaxation fit: V = OCV + a1 e^-t/tau1 + a2 e^-t/tau2 */
+    double relax_prior_mohm;      /* per cell: prior sd of a1, a2 per A of recent current */
+    double relax_model_rel;       /* share of the extrapolated part counted as model error */
+    double hyst_mV;               /* per cell: OCV half-gap between charge and discharge */
+    double hyst_soc;              /* SoC swing that turns the hysteresis (e-folding) */
+    double hyst_sd_rel;           /* relative uncertainty of hyst_mV */
+    double min_window_soc;        /* a smaller, rejected window keeps its older anchor */
+    double max_window_sd_rel;     /* a window is used when its relative sd is at most this */
+    double ocv_sd_mV;             /* per cell: OCV model error (table, temperature, spread) */
+    double voltage_sd_mV;         /* pack: reading noise floor of a rest sample */
+    double current_noise_A;       /* sd of one current reading */
+    double current_offset_sd_A;   /* sd of an unlearned sensor offset */
     double current_gain_sd;       /* relative: current sensor gain uncertainty */
+    double self_discharge_pct_month; /* charge a resting pack loses unseen */
+    double recovery_rest_s;       /* a rest this long gives back recoverable capacity... */
+    double recovery_sd;           /* ... so windows after it get this much more sd (relative) */
+    double recovery_efc;          /* ... fading over this many EFC of use */
     double max_gap_s;             /* a longer gap between samples with current breaks coulomb counting */
     double dcir_delay_s;          /* DCIR = dV/dI this long after the charge-start step */
     double dcir_min_step_A;
@@ -84,21 +101,47 @@ double health_ocv_slope(double soc);
 
 /* ---- telemetry -------------------------------------------------------------------- */
 
+/* What is known about the pack when a sample was taken, before any current is read. */
+enum health_state {
+    HEALTH_STATE_UNKNOWN,    /* nothing: rests are inferred from |I| <= rest_current_A */
+    HEALTH_STATE_REST,       /* no current flows: charger idle / done / off, no load */
+    HEALTH_STATE_CHARGE,     /* the charger charges (CC, CV, storage) */
+    HEALTH_STATE_PAD,        /* on a drone that is landed and disarmed: a small load */
+    HEALTH_STATE_FLIGHT,     /* on a drone that is armed or flying */
+    HEALTH_STATE_COUNT
+};
+
+/* "unknown", "rest", "charge", "pad", "flight" (the event names of a log). */
+const char *health_state_name(enum health_state s);
+/* The state of an event name ("charge_start" and "flight_start" count too); -1 if none. */
+int health_state_from_name(const char *name);
+
 struct health_sample {
     double t_s;
     double voltage_V;   /* pack terminal voltage */
-    double current_A;   /* mean over the interval since the previous sample; > 0 charging */
+    double current_A;   /* reading at t_s (mean since the previous sample when the sensor
+                         * gives that); > 0 charging */
     double temp_degC;
+    enum health_state state;
+    uint32_t sensor;    /* which current sensor (a slot's charger, a drone); 0: one sensor */
+    bool has_counter;
+    double counter_mAh; /* the sensor's own charge counter (+ into the pack), when it has one */
 };
 
 /* Converts the slot's input registers (IR_SLOT_TAG_HI .. IR_SLOT_CHG_FAULT, 10 words, in
- * register-map order) into a sample. Returns 0, or -1 when a reading is unknown (0xFFFF
+ * register-map order) into a sample: state from the charger state (idle / done: rest,
+ * CC / CV / storage: charge), the charger's charge counter while it charges; sensor is
+ * left 0 for the caller (the slot). Returns 0, or -1 when a reading is unknown (0xFFFF
  * voltage, open NTC 32767) or the charger reports a fault. */
 int health_sample_from_slot(const uint16_t regs[10], double t_s, struct health_sample *out);
 /* From a drone's BATTERY_STATUS: voltage = sum of the known cells, current sign turned
- * to ours. Returns 0, or -1 when voltage, current or temperature is unknown. */
+ * to ours, consumed mAh as the counter (negated); state FLIGHT when armed, PAD when
+ * landed and disarmed. Returns 0, or -1 when voltage, current or temperature is unknown. */
 int health_sample_from_battery_status(const struct mav_battery_status *bs, double t_s,
                                       struct health_sample *out);
+/* The same with what the drone link knows: armed flag (HEARTBEAT). */
+int health_sample_from_drone(const struct mav_battery_status *bs, bool armed, double t_s,
+                             struct health_sample *out);
 
 /* ---- estimator --------------------------------------------------------------------- */
 
@@ -111,7 +154,7 @@ enum health_reject {
     HEALTH_REJ_TIME,           /* time not increasing */
     HEALTH_REJ_GAP,            /* gap with current: coulomb count broken */
     HEALTH_REJ_UNRESTED,       /* capacity window: an end was not relaxed */
-    HEALTH_REJ_SMALL_WINDOW,   /* capacity window: |dSoC| < min_window_soc */
+    HEALTH_REJ_SMALL_WINDOW,   /* capacity window: too uncertain (sd > max_window_sd_rel) */
     HEALTH_REJ_INCONSISTENT,   /* capacity window: charge and SoC disagree in sign / absurd */
     HEALTH_REJ_DCIR,           /* DCIR step unusable (outside SoC window, current unsteady) */
     HEALTH_REJ_COUNT
@@ -136,7 +179,24 @@ struct health_cycle {
     double peak_temp_degC;
 };
 
-#define HEALTH_REST_MAX 64
+#define HEALTH_SENSORS 8      /* current sensors whose offset is remembered */
+#define HEALTH_WIN_SENSORS 4  /* sensors tracked inside one window (more share the last) */
+
+/* A current sensor's learned offset. */
+struct health_offset {
+    uint32_t sensor;
+    double offset_A, var;
+    long n;
+    bool used;
+};
+
+/* What one current sensor contributed to the window in progress. */
+struct health_win_sensor {
+    uint32_t sensor;
+    double active_s;              /* time with current counted */
+    double abs_mAh;               /* |charge| counted */
+    double offset_var;            /* offset variance it was corrected with */
+};
 
 struct health_estimator {
     struct health_config cfg;
@@ -160,17 +220,33 @@ struct health_estimator {
     /* stream state */
     bool have_prev;
     struct health_sample prev;
+    bool prev_rest;
+    struct health_offset offsets[HEALTH_SENSORS];
+    double i_branch_A[2];         /* current through each relaxation branch's time constant */
+    double hyst;                  /* hysteresis state -1 .. +1 */
     bool resting;
-    double rest_start_s;
-    int rest_n, rest_head;
-    double rest_t[HEALTH_REST_MAX], rest_v[HEALTH_REST_MAX];
-    /* last relaxed point */
+    double rest_start_s, rest_last_s, rest_i_A[2];
+    long rest_n, fit_n;
+    double fit_A[3][3], fit_b[3], fit_vv; /* normal equations of the relaxation fit */
+    double rest_tail_v[4];        /* last rest voltages (pack), for a step's V0 */
+    int rest_tail_n;
+    /* on the pad before a take-off */
+    double pad_v_sum, pad_i_sum;
+    int pad_n;
+    /* last relaxed point and the window since */
     bool have_anchor;
     double anchor_soc, anchor_q_mAh, anchor_var_soc;
+    struct health_win_sensor win[HEALTH_WIN_SENSORS];
+    int win_n;
+    double win_noise_var;         /* mAh^2 from reading noise */
+    double win_selfdis_mAh;       /* self-discharge assumed inside the window */
+    bool have_long_rest;
+    double long_rest_efc;         /* EFC at the end of the last long rest */
     /* DCIR step in progress */
     bool step_active;
-    double step_t0, step_v0, step_q0, step_soc0;
+    double step_t0, step_v0, step_q0, step_soc0, step_i0;
     double step_i_min, step_i_max;
+    double step_q_before_last;    /* q before the last sample's charge */
     /* counters */
     long samples, rejected[HEALTH_REJ_COUNT];
     struct health_cycle cycle;    /* the cycle in progress */

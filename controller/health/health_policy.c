@@ -8,20 +8,48 @@
 
 #define S struct health_config
 const struct cfg_key health_policy_keys[] = {
-    CFG_D("estimator", "rest_current_A", S, rest_current_A, 0, 5, "0.05", "A",
-          "absolute current at or below this counts as resting"),
-    CFG_D("estimator", "min_rest_s", S, min_rest_s, 0, 86400, "900", "s",
-          "rest needed before a voltage counts as open-circuit"),
-    CFG_D("estimator", "rest_window_s", S, rest_window_s, 10, 7200, "600", "s",
-          "OCV = mean of the rest samples in this last window (at least 3)"),
-    CFG_D("estimator", "max_dvdt_mV_min", S, max_dvdt_mV_min, 0.01, 100, "0.5", "mV/min",
-          "per cell: a rest whose voltage still moves faster is not relaxed"),
-    CFG_D("estimator", "min_window_soc", S, min_window_soc, 0.05, 1, "0.2", "fraction",
-          "smallest SoC swing between two rested OCVs used for capacity"),
+    CFG_D("estimator", "rest_current_A", S, rest_current_A, 0, 5, "0.3", "A",
+          "state unknown (no charger state, no event): a current (offset removed) at or below this is a rest"),
+    CFG_D("estimator", "min_rest_s", S, min_rest_s, 0, 86400, "180", "s",
+          "a shorter rest gives no open-circuit voltage"),
+    CFG_D("estimator", "rest_skip_s", S, rest_skip_s, 0, 3600, "120", "s",
+          "the first seconds of a rest are left out of the relaxation fit (fast RC branch)"),
+    CFG_D("estimator", "relax_tau1_s", S, relax_tau1_s, 10, 100000, "600", "s",
+          "relaxation fit: the shorter time constant (minutes)"),
+    CFG_D("estimator", "relax_tau2_s", S, relax_tau2_s, 10, 1000000, "3600", "s",
+          "relaxation fit: the longer time constant (hours)"),
+    CFG_D("estimator", "relax_prior_mohm", S, relax_prior_mohm, 0, 1000, "6", "mOhm",
+          "per cell: prior sd of each relaxation amplitude per A of recent current"),
+    CFG_D("estimator", "relax_model_rel", S, relax_model_rel, 0, 1, "0.3", "fraction",
+          "share of the extrapolated relaxation counted as model error"),
+    CFG_D("estimator", "hyst_mV", S, hyst_mV, 0, 100, "8", "mV",
+          "per cell: OCV half-gap between the charge and the discharge branch"),
+    CFG_D("estimator", "hyst_soc", S, hyst_soc, 0.001, 1, "0.05", "fraction",
+          "SoC swing over which the hysteresis turns (e-folding)"),
+    CFG_D("estimator", "hyst_sd_rel", S, hyst_sd_rel, 0, 2, "0.25", "fraction",
+          "relative uncertainty of hyst_mV"),
+    CFG_D("estimator", "min_window_soc", S, min_window_soc, 0.01, 1, "0.2", "fraction",
+          "a rejected window smaller than this keeps its older anchor for a larger one"),
+    CFG_D("estimator", "max_window_sd_rel", S, max_window_sd_rel, 0.001, 1, "0.04", "fraction",
+          "a capacity window is used when its relative sd is at most this"),
     CFG_D("estimator", "ocv_sd_mV", S, ocv_sd_mV, 0.1, 100, "2", "mV",
           "per cell: uncertainty of a rested OCV against the OCV-SoC table"),
-    CFG_D("estimator", "current_gain_sd", S, current_gain_sd, 0, 0.2, "0.003", "fraction",
+    CFG_D("estimator", "voltage_sd_mV", S, voltage_sd_mV, 0.01, 1000, "3", "mV",
+          "pack: noise floor of one voltage reading (quantisation included)"),
+    CFG_D("estimator", "current_noise_A", S, current_noise_A, 0, 10, "0.05", "A",
+          "sd of one current reading"),
+    CFG_D("estimator", "current_offset_sd_A", S, current_offset_sd_A, 0, 10, "0.04", "A",
+          "sd of the offset of a current sensor not yet seen at rest"),
+    CFG_D("estimator", "current_gain_sd", S, current_gain_sd, 0, 0.2, "0.006", "fraction",
           "gain uncertainty of the current sensors"),
+    CFG_D("estimator", "self_discharge_pct_month", S, self_discharge_pct_month, 0, 50, "2", "%/month",
+          "charge a resting pack loses without any sensor seeing it (counted with 50 % sd)"),
+    CFG_D("estimator", "recovery_rest_s", S, recovery_rest_s, 0, 10000000, "43200", "s",
+          "a rest this long gives back recoverable capacity for a while"),
+    CFG_D("estimator", "recovery_sd", S, recovery_sd, 0, 0.2, "0.015", "fraction",
+          "windows after such a rest get this much more relative sd..."),
+    CFG_D("estimator", "recovery_efc", S, recovery_efc, 0.01, 1000, "2", "EFC",
+          "... fading away over this much use"),
     CFG_D("estimator", "max_gap_s", S, max_gap_s, 1, 3600, "60", "s",
           "a longer gap between samples while current flows breaks the coulomb count"),
     CFG_D("estimator", "dcir_delay_s", S, dcir_delay_s, 1, 60, "10", "s",
@@ -119,8 +147,10 @@ int health_config_check(const struct health_config *c, struct cfg_error *err)
         why = "[eligibility] discharge_min_degC must be below discharge_max_degC";
     else if (c->charge_min_degC >= c->charge_max_degC)
         why = "[charging] charge_min_degC must be below charge_max_degC";
-    else if (c->rest_window_s > c->min_rest_s && c->min_rest_s > 0)
-        why = "[estimator] rest_window_s must not exceed min_rest_s";
+    else if (c->rest_skip_s >= c->min_rest_s && c->min_rest_s > 0)
+        why = "[estimator] rest_skip_s must be below min_rest_s";
+    else if (c->relax_tau1_s >= c->relax_tau2_s)
+        why = "[estimator] relax_tau1_s must be below relax_tau2_s";
     if (!why)
         return 0;
     if (err) {

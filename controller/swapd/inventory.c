@@ -277,8 +277,8 @@ void swapd_inventory_apply_move(struct swapd *d, const struct station_move *m)
     }
 }
 
-/* Feeds the charger's telemetry to the pack's estimator once a second; a new capacity or
- * DCIR goes to the registry, and the policy's verdict may quarantine or retire the pack. */
+/* Feeds the charger's telemetry to the pack's estimator once a second (the slot's charger
+ * is the sensor, its state says whether current flows). */
 static void feed_estimator(struct swapd *d, struct swapd_pack *p, int slot, uint64_t now_ms)
 {
     if (p->last_sample_ms && now_ms - p->last_sample_ms < 1000)
@@ -287,7 +287,12 @@ static void feed_estimator(struct swapd *d, struct swapd_pack *p, int slot, uint
     struct health_sample smp;
     if (health_sample_from_slot(&d->raw_ir[REGMAP_IR_SLOT_ADDR(slot, 0)], (double)now_ms / 1000.0, &smp) != 0)
         return;  /* unknown reading or charger fault: never reaches an estimate */
-    unsigned ev = health_est_feed(&p->est, &smp);
+    smp.sensor = (uint32_t)slot + 1;
+    swapd_inventory_estimates(d, p, health_est_feed(&p->est, &smp), now_ms);
+}
+
+void swapd_inventory_estimates(struct swapd *d, struct swapd_pack *p, unsigned ev, uint64_t now_ms)
+{
     if (!(ev & (HEALTH_EV_CAPACITY | HEALTH_EV_DCIR | HEALTH_EV_CYCLE)))
         return;
     p->capacity_mah = p->est.cap_mAh;
@@ -372,7 +377,8 @@ void swapd_inventory_fill(struct swapd *d, uint64_t now_ms)
         struct swapd_pack *p = swapd_pack_find(d, inv->slot_tag[s]);
         if (!p || p->tag != sl->tag)
             continue;  /* unknown or mismatching pack: reconciliation's business */
-        if (sl->current_mA > 50 || sl->current_mA < -50)
+        /* The charger's state says whether current flows: a sensor's offset does not. */
+        if (sl->chg_state == CHARGER_CC || sl->chg_state == CHARGER_CV || sl->chg_state == CHARGER_STORAGE)
             p->last_current_ms = now_ms;
         feed_estimator(d, p, s, now_ms);
         if (sl->chg_state == CHARGER_DONE && !p->charge_end_ms)

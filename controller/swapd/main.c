@@ -295,6 +295,7 @@ static void hear_drones(struct swapd *d, uint64_t now_ms)
         dronelink_receive(&d->drones, buf, (size_t)n, now_ms, unix_us);
     }
     dronelink_fill_inputs(&d->drones, d->in.drones);
+    swapd_flight_health(d, now_ms);
 }
 
 static void talk_to_drones(struct swapd *d, uint64_t now_ms)

@@ -85,6 +85,7 @@ struct swapd {
 
     struct swapd_pack packs[SWAPD_MAX_BATTERIES];
     int n_packs;
+    uint32_t flight_status_seq[256]; /* per drone sysid: last BATTERY_STATUS fed to health */
 
     /* operator command queued by the console for the next scan */
     bool op_pending;
@@ -144,6 +145,12 @@ int swapd_inventory_commission(struct swapd *d, struct registry *reg, const stru
                                int64_t now_wall_ms, char *err, size_t errsize);
 void swapd_inventory_fill(struct swapd *d, uint64_t now_ms);
 void swapd_inventory_apply_move(struct swapd *d, const struct station_move *m);
+/* After a health_est_feed that returned ev: a new capacity or DCIR goes to the registry,
+ * and the policy's verdict may quarantine or retire the pack. */
+void swapd_inventory_estimates(struct swapd *d, struct swapd_pack *p, unsigned ev, uint64_t now_ms);
+/* Feeds every new BATTERY_STATUS of a drone to the estimator of the pack it flies with
+ * (flighthealth.c). */
+void swapd_flight_health(struct swapd *d, uint64_t now_ms);
 struct swapd_pack *swapd_pack_find(struct swapd *d, uint32_t tag);
 /* After a restart: completes in the registry the move of the last step that had acted
  * but not committed, when the sensors prove where the pack went. Returns 1 when it

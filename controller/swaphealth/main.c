@@ -5,6 +5,7 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,14 +18,15 @@
 #define MAX_LINE 4096
 #define MAX_COLS 16
 
-enum col { COL_TIME, COL_VOLTAGE, COL_CURRENT, COL_TEMP, COL_PACK, COL_EVENT, COL_COUNT };
+enum col { COL_TIME, COL_VOLTAGE, COL_CURRENT, COL_TEMP, COL_PACK, COL_EVENT, COL_SENSOR, COL_COUNTER, COL_COUNT };
 static const char *const col_names[COL_COUNT] = {
-    "time_s", "voltage_V", "current_A", "temp_degC", "pack_id", "event",
+    "time_s", "voltage_V", "current_A", "temp_degC", "pack_id", "event", "sensor", "counter_mAh",
 };
 
 struct pack {
     char id[32];
     struct health_estimator est;
+    enum health_state state;      /* from the event column: holds until the next event */
 };
 
 struct options {
@@ -34,7 +36,8 @@ struct options {
     double rated_mAh;
     int cycles, packs;
     unsigned long long seed;
-    double fade_k;
+    double fade_scale, period_s;
+    int shape, grade;
 };
 
 static struct pack packs[MAX_PACKS];
@@ -48,21 +51,45 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: swaphealth [--json] [--skip-bad] [--config health.ini] [--cells N]\n"
             "                  [--rated-mah N] LOG.csv|-\n"
-            "       swaphealth --simulate [--cycles N] [--packs N] [--seed N] [--fade-k K]\n"
+            "       swaphealth --simulate [--cycles N] [--packs N] [--seed N] [--fade-scale K]\n"
+            "                  [--shape linear|knee|recovery] [--sensors ideal|charger|power-module]\n"
+            "                  [--period S]\n"
             "\n"
-            "LOG.csv: header time_s,voltage_V,current_A,temp_degC[,pack_id][,event] (any order);\n"
-            "current_A > 0 charges the pack and is the mean since the previous row; lines\n"
-            "starting with '#' are comments. Prints capacity, SoH, DCIR and EFC per cycle.\n");
+            "LOG.csv: header time_s,voltage_V,current_A,temp_degC[,pack_id][,event][,sensor]\n"
+            "[,counter_mAh] (any order); current_A > 0 charges the pack; event (rest, charge,\n"
+            "pad, flight) is the known state from that row on; lines starting with '#' are\n"
+            "comments. Prints capacity, SoH, DCIR and EFC per cycle, every number at full\n"
+            "precision.\n");
 }
 
 /* ---- output ------------------------------------------------------------------------ */
+
+/* The shortest decimal that reads back as exactly v ("-" when v is not finite). */
+static const char *num(char *buf, size_t size, double v)
+{
+    if (!isfinite(v)) {
+        snprintf(buf, size, "-");
+        return buf;
+    }
+    /* Plain notation in the range where it is readable, exponents outside it. */
+    bool plain = v == 0 || (fabs(v) >= 1e-4 && fabs(v) < 1e15);
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, size, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v && (!plain || !strchr(buf, 'e')))
+            return buf;
+    }
+    snprintf(buf, size, "%.17g", v);
+    return buf;
+}
+
+#define NUM(v) num((char[32]){ 0 }, 32, (v))
 
 static void print_header(void)
 {
     if (opt.json)
         return;
     printf("%-10s %5s %9s %9s %9s %14s %7s %13s %7s %6s\n", "pack", "cycle", "start_h",
-           "charged", "window", "capacity_mAh", "SoH_%", "DCIR_mOhm", "EFC", "peak_C");
+           "charged", "window", "capacity_mAh+-sd", "SoH_%", "DCIR_mOhm+-sd", "EFC", "peak_C");
 }
 
 static void print_cycle(const struct pack *p)
@@ -82,21 +109,16 @@ static void print_cycle(const struct pack *p)
         json_object_set_new(o, "window_mAh", isfinite(c->capacity_meas_mAh) ? json_real(c->capacity_meas_mAh) : json_null());
         json_object_set_new(o, "dcir_meas_mohm", isfinite(c->dcir_meas_mohm) ? json_real(c->dcir_meas_mohm) : json_null());
         json_object_set_new(o, "peak_temp_degC", isfinite(c->peak_temp_degC) ? json_real(c->peak_temp_degC) : json_null());
-        char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6));
+        char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(17));
         puts(s);
         free(s);
         json_decref(o);
         return;
     }
-    char window[16] = "-";
-    if (isfinite(c->capacity_meas_mAh))
-        snprintf(window, sizeof window, "%.0f", c->capacity_meas_mAh);
-    char capbuf[24], dcirbuf[24];
-    snprintf(capbuf, sizeof capbuf, "%.0f+-%.0f", cap, health_est_capacity_sd(e));
-    snprintf(dcirbuf, sizeof dcirbuf, "%.1f+-%.1f", e->dcir_mohm, health_est_dcir_sd(e));
-    printf("%-10s %5d %9.2f %9.0f %9s %14s %7.2f %13s %7.1f %6.1f\n", p->id, c->index,
-           c->t_start_s / 3600.0, c->charged_mAh, window, capbuf, health_est_soh(e) * 100.0,
-           dcirbuf, e->efc, isfinite(c->peak_temp_degC) ? c->peak_temp_degC : NAN);
+    printf("%-10s %5d %9s %9s %9s %14s+-%s %7s %13s+-%s %7s %6s\n", p->id, c->index,
+           NUM(c->t_start_s / 3600.0), NUM(c->charged_mAh), NUM(c->capacity_meas_mAh), NUM(cap),
+           NUM(health_est_capacity_sd(e)), NUM(health_est_soh(e) * 100.0), NUM(e->dcir_mohm),
+           NUM(health_est_dcir_sd(e)), NUM(e->efc), NUM(c->peak_temp_degC));
 }
 
 static void print_summary(const struct pack *p)
@@ -117,21 +139,21 @@ static void print_summary(const struct pack *p)
                               "efc", e->efc, "capacity_windows", e->cap_count,
                               "dcir_steps", e->dcir_count, "samples", (json_int_t)e->samples,
                               "verdict", verdicts[v], "reason", why, "rejected", rej);
-        char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6));
+        char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(17));
         puts(s);
         free(s);
         json_decref(o);
         return;
     }
-    char newbuf[48];
+    char newbuf[64];
     if (e->dcir_count >= hcfg.dcir_new_count)
-        snprintf(newbuf, sizeof newbuf, "new %.1f", e->dcir_new_mohm);
+        snprintf(newbuf, sizeof newbuf, "new %s", NUM(e->dcir_new_mohm));
     else
         snprintf(newbuf, sizeof newbuf, "new: after %d steps", hcfg.dcir_new_count);
-    printf("\n%s: SoH %.2f %% +- %.2f, DCIR %.1f mOhm (%s), EFC %.1f, %d capacity windows,"
+    printf("\n%s: SoH %s %% +- %s, DCIR %s mOhm (%s), EFC %s, %d capacity windows,"
            " %d DCIR steps, %ld samples; verdict: %s (%s)\n",
-           p->id, health_est_soh(e) * 100, health_est_soh_sd(e) * 100, e->dcir_mohm, newbuf,
-           e->efc, e->cap_count, e->dcir_count, e->samples, verdicts[v], why);
+           p->id, NUM(health_est_soh(e) * 100), NUM(health_est_soh_sd(e) * 100), NUM(e->dcir_mohm), newbuf,
+           NUM(e->efc), e->cap_count, e->dcir_count, e->samples, verdicts[v], why);
     long total = health_est_rejected_total(e);
     if (total) {
         printf("%s: %ld not used:", p->id, total);
@@ -259,7 +281,7 @@ static int run_log(const char *path)
                 while (c < COL_COUNT && strcmp(fields[i], col_names[c]) != 0)
                     c++;
                 if (c == COL_COUNT) {
-                    problem = "unknown column '%s' (expected time_s, voltage_V, current_A, temp_degC, pack_id, event)";
+                    problem = "unknown column '%s' (expected time_s, voltage_V, current_A, temp_degC, pack_id, event, sensor, counter_mAh)";
                     arg = fields[i];
                 } else if (col_of[c] >= 0) {
                     problem = "column '%s' appears twice";
@@ -305,6 +327,31 @@ static int run_log(const char *path)
                 ok = false;
             }
         }
+        s.state = HEALTH_STATE_UNKNOWN;
+        s.sensor = 0;
+        s.has_counter = false;
+        s.counter_mAh = 0;
+        if (ok && col_of[COL_SENSOR] >= 0) {
+            const char *txt = fields[col_of[COL_SENSOR]];
+            char *end;
+            errno = 0;
+            unsigned long v = strtoul(txt, &end, 10);
+            if (*txt && (*end || errno || v > UINT32_MAX || *txt == '-')) {
+                bad_row(name, lineno, "sensor '%.40s': not an integer in 0..4294967295%s", txt, "");
+                ok = false;
+            }
+            s.sensor = (uint32_t)v;
+        }
+        if (ok && col_of[COL_COUNTER] >= 0 && *fields[col_of[COL_COUNTER]]) {
+            const char *problem;
+            if (parse_number(fields[col_of[COL_COUNTER]], &s.counter_mAh, &problem) != 0) {
+                char what[MAX_LINE + 64];
+                snprintf(what, sizeof what, "counter_mAh '%.64s'", fields[col_of[COL_COUNTER]]);
+                bad_row(name, lineno, "%s: %s", what, problem);
+                ok = false;
+            }
+            s.has_counter = true;
+        }
         const char *id = col_of[COL_PACK] >= 0 ? fields[col_of[COL_PACK]] : "pack";
         if (ok && (!*id || strlen(id) >= sizeof packs[0].id)) {
             bad_row(name, lineno, "pack_id '%.40s' is empty or longer than 31 characters%s", id, "");
@@ -321,6 +368,16 @@ static int run_log(const char *path)
                 break;
             }
             continue;
+        }
+        if (col_of[COL_EVENT] >= 0) {
+            /* An event holds until the next one; a word the estimator does not know
+             * leaves the state to be inferred from the current. */
+            const char *ev = fields[col_of[COL_EVENT]];
+            if (*ev) {
+                int st = health_state_from_name(ev);
+                pk->state = st < 0 ? HEALTH_STATE_UNKNOWN : (enum health_state)st;
+            }
+            s.state = pk->state;
         }
         if (health_est_feed(&pk->est, &s) & HEALTH_EV_CYCLE)
             print_cycle(pk);
@@ -353,6 +410,20 @@ static int run_log(const char *path)
 
 /* ---- simulate ------------------------------------------------------------------------- */
 
+static const char *const shape_names[] = { "linear", "knee", "recovery" };
+static const char *const grade_names[] = { "ideal", "charger", "power-module" };
+
+static int pick(const char *arg, const char *what, const char *const *names, int n, int *out)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(arg, names[i]) == 0) {
+            *out = i;
+            return 0;
+        }
+    fprintf(stderr, "swaphealth: unknown %s '%s'\n", what, arg);
+    return -1;
+}
+
 struct sim_out {
     char id[32];
 };
@@ -360,14 +431,18 @@ struct sim_out {
 static void sim_sample(void *ctx, const struct health_sample *s, const char *event)
 {
     struct sim_out *o = ctx;
-    printf("%.1f,%.3f,%.3f,%.1f,%s,%s\n", s->t_s, s->voltage_V, s->current_A, s->temp_degC, o->id, event);
+    printf("%s,%s,%s,%s,%s,%s,%u,", NUM(s->t_s), NUM(s->voltage_V), NUM(s->current_A), NUM(s->temp_degC), o->id,
+           event, (unsigned)s->sensor);
+    if (s->has_counter)
+        printf("%s", NUM(s->counter_mAh));
+    putchar('\n');
 }
 
 static int sim_cycle(void *ctx, const struct health_simlog_truth *t)
 {
     struct sim_out *o = ctx;
-    printf("# truth pack=%s cycle=%d soh=%.5f capacity_mAh=%.1f dcir_mohm=%.2f efc=%.2f\n", o->id,
-           t->cycle, t->soh, t->capacity_mAh, t->dcir_mohm, t->efc);
+    printf("# truth pack=%s cycle=%d soh=%s capacity_mAh=%s dcir_mohm=%s efc=%s\n", o->id, t->cycle, NUM(t->soh),
+           NUM(t->capacity_mAh), NUM(t->dcir_mohm), NUM(t->efc));
     return 0;
 }
 
@@ -378,11 +453,15 @@ static int run_simulate(void)
     struct health_simlog_params p;
     health_simlog_defaults(&p);
     p.cycles = opt.cycles;
-    p.fade_k = opt.fade_k;
-    printf("# swaphealth --simulate: %d pack(s), %d cycles, seed %llu; battery model of the plant"
-           " defaults (%d cells, %.0f mAh)\n", opt.packs, opt.cycles, opt.seed, pc.battery_cells,
-           pc.battery_rated_mah);
-    printf("time_s,voltage_V,current_A,temp_degC,pack_id,event\n");
+    p.fade_scale = opt.fade_scale;
+    p.shape = opt.shape;
+    p.grade = opt.grade;
+    p.period_s = opt.period_s;
+    printf("# swaphealth --simulate: %d pack(s), %d cycles, seed %llu, ageing %s, sensors %s, %s s;"
+           " battery model of the plant defaults (%d cells, %s mAh)\n", opt.packs, opt.cycles, opt.seed,
+           shape_names[opt.shape], grade_names[opt.grade], NUM(opt.period_s), pc.battery_cells,
+           NUM(pc.battery_rated_mah));
+    printf("time_s,voltage_V,current_A,temp_degC,pack_id,event,sensor,counter_mAh\n");
     for (int k = 0; k < opt.packs; k++) {
         struct sim_out o;
         uint32_t tag = 0x5A000001u + (uint32_t)k;
@@ -421,7 +500,10 @@ int main(int argc, char **argv)
         { "cycles", required_argument, NULL, 'C' },
         { "packs", required_argument, NULL, 'P' },
         { "seed", required_argument, NULL, 'e' },
-        { "fade-k", required_argument, NULL, 'f' },
+        { "fade-scale", required_argument, NULL, 'f' },
+        { "shape", required_argument, NULL, 'A' },
+        { "sensors", required_argument, NULL, 'G' },
+        { "period", required_argument, NULL, 'p' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -430,6 +512,9 @@ int main(int argc, char **argv)
     opt.cycles = 20;
     opt.packs = 1;
     opt.seed = 1;
+    opt.fade_scale = 1.0;
+    opt.period_s = 1.0;
+    opt.grade = 1;
     int ch;
     long v;
     while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -465,13 +550,30 @@ int main(int argc, char **argv)
             break;
         case 'f': {
             char *end;
-            opt.fade_k = strtod(optarg, &end);
-            if (*end || !(opt.fade_k >= 0 && opt.fade_k <= 1)) {
-                fprintf(stderr, "swaphealth: --fade-k must be a number in 0..1, not '%s'\n", optarg);
+            opt.fade_scale = strtod(optarg, &end);
+            if (*end || !(opt.fade_scale > 0 && opt.fade_scale <= 100)) {
+                fprintf(stderr, "swaphealth: --fade-scale must be a number in 0..100, not '%s'\n", optarg);
                 return 2;
             }
             break;
         }
+        case 'p': {
+            char *end;
+            opt.period_s = strtod(optarg, &end);
+            if (*end || !(opt.period_s >= 1 && opt.period_s <= 10)) {
+                fprintf(stderr, "swaphealth: --period must be a number in 1..10, not '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        }
+        case 'A':
+            if (pick(optarg, "--shape", shape_names, 3, &opt.shape))
+                return 2;
+            break;
+        case 'G':
+            if (pick(optarg, "--sensors", grade_names, 3, &opt.grade))
+                return 2;
+            break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }

@@ -46,6 +46,17 @@ struct plantcfg {
     double battery_r_gamma;       /* R/R_new = 1 + gamma (1 - SoH) */
     double battery_heat_capacity_j_k;
     double battery_cooling_w_k;
+    double battery_knee_efc;      /* fade accelerates past this EFC (0: no knee) */
+    double battery_knee_k;        /* extra loss = knee_k * (EFC - knee_efc)^2 */
+    double battery_recover_pct;   /* capacity a long rest gives back, % of new */
+    double battery_recover_tau_h; /* ... with this rest time constant */
+    double battery_recover_efc;   /* ... and loses again over this many EFC of use */
+    double battery_spread_growth; /* cell SoC spread grows by this factor per 100 EFC */
+    double battery_r2_mohm, battery_tau2_s;   /* slow relaxation (minutes) */
+    double battery_r3_mohm, battery_tau3_s;   /* slower relaxation (hours) */
+    double battery_hyst_mV;       /* per cell: OCV half-gap between charge and discharge */
+    double battery_hyst_soc;      /* SoC swing that turns the hysteresis (e-folding) */
+    double battery_self_discharge_pct_month;
     /* Chargers. */
     double charge_c_rate;
     double charge_cutoff_c;
@@ -53,6 +64,10 @@ struct plantcfg {
     double storage_v_per_cell;
     double charger_max_temp_degC;
     double charge_timeout_s;
+    /* The chargers' sensors (each slot draws its own offset and gain from the seed). */
+    double chs_current_noise_mA, chs_current_offset_mA, chs_current_gain_pct;
+    double chs_voltage_noise_mV, chs_voltage_lsb_mV, chs_cell_lsb_mV;
+    double chs_temp_noise_degC, chs_period_s, chs_missing_pct;
     /* Environment. */
     double ambient_degC;
     double wind_mps;

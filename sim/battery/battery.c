@@ -58,6 +58,8 @@ static void update_resistance(struct sim_battery *b)
     double g = 1.0 + b->r_gamma * fade;
     b->r0_ohm = b->r0_new_ohm * g;
     b->r1_ohm = b->r1_new_ohm * g;
+    b->r2_ohm = b->r2_new_ohm * g;
+    b->r3_ohm = b->r3_new_ohm * g;
 }
 
 void sim_battery_init(struct sim_battery *b, const struct plantcfg *cfg, uint32_t tag,
@@ -94,11 +96,43 @@ void sim_battery_init(struct sim_battery *b, const struct plantcfg *cfg, uint32_
     b->fade_k = cfg->battery_fade_k;
     b->fade_exp = cfg->battery_fade_exp;
     b->r_gamma = cfg->battery_r_gamma;
+    b->knee_efc = cfg->battery_knee_efc;
+    b->knee_k = cfg->battery_knee_k;
+    b->recover_max = cfg->battery_recover_pct / 100.0;
+    b->recover_tau_s = cfg->battery_recover_tau_h * 3600.0;
+    b->recover_efc = cfg->battery_recover_efc;
+    b->spread_growth = cfg->battery_spread_growth;
+    b->r2_new_ohm = b->r2_ohm = cfg->battery_r2_mohm / 1000.0 * rf;
+    b->r3_new_ohm = b->r3_ohm = cfg->battery_r3_mohm / 1000.0 * rf;
+    b->tau2_s = cfg->battery_tau2_s;
+    b->tau3_s = cfg->battery_tau3_s;
+    b->hyst_v = cfg->battery_hyst_mV / 1000.0;
+    b->hyst_soc = cfg->battery_hyst_soc;
+    b->self_discharge_per_s = cfg->battery_self_discharge_pct_month / 100.0 / (30.0 * 86400.0);
 }
 
 static double fade_at(const struct sim_battery *b, double efc)
 {
-    return efc > 0.0 ? b->fade_k * pow(efc, b->fade_exp) : 0.0;
+    if (!(efc > 0.0))
+        return 0.0;
+    double q = b->fade_k * pow(efc, b->fade_exp);
+    if (b->knee_efc > 0.0 && efc > b->knee_efc)
+        q += b->knee_k * (efc - b->knee_efc) * (efc - b->knee_efc);
+    return q;
+}
+
+/* Exact step of an RC branch at constant current (no branch when r or tau is 0). */
+static double rc_step(double v, double current_a, double r_ohm, double tau_s, double dt_s)
+{
+    if (!(r_ohm > 0.0) || !(tau_s > 0.0))
+        return 0.0;
+    double e = exp(-dt_s / tau_s);
+    return v * e + current_a * r_ohm * (1.0 - e);
+}
+
+static double rc_heat(double v, double r_ohm)
+{
+    return r_ohm > 0.0 ? v * v / r_ohm : 0.0;
 }
 
 void sim_battery_step(struct sim_battery *b, double current_a, double dt_s, double ambient_degC)
@@ -107,14 +141,24 @@ void sim_battery_step(struct sim_battery *b, double current_a, double dt_s, doub
         return;
     double rf = resistance_factor(b);
     double r0 = b->r0_ohm * rf, r1 = b->r1_ohm * rf;
+    double r2 = b->r2_ohm * rf, r3 = b->r3_ohm * rf;
 
-    b->soc = clamp01(b->soc - current_a * dt_s / (3600.0 * b->capacity_ah));
+    double dsoc = current_a * dt_s / (3600.0 * b->capacity_ah);
+    b->soc = clamp01(b->soc - dsoc - b->self_discharge_per_s * dt_s);
 
-    /* Exact solution of the RC branch for a constant current over dt: stable at any step. */
+    /* Exact solution of the RC branches for a constant current over dt: stable at any step. */
     double e = exp(-dt_s / b->tau_s);
     b->v1 = b->v1 * e + current_a * r1 * (1.0 - e);
+    b->v2 = rc_step(b->v2, current_a, r2, b->tau2_s, dt_s);
+    b->v3 = rc_step(b->v3, current_a, r3, b->tau3_s, dt_s);
 
-    double p_w = current_a * current_a * r0 + b->v1 * b->v1 / r1;
+    /* Hysteresis turns towards +1 while charging, -1 while discharging, over hyst_soc. */
+    if (current_a != 0.0 && b->hyst_soc > 0.0) {
+        double target = current_a < 0.0 ? 1.0 : -1.0;
+        b->hyst = target + (b->hyst - target) * exp(-fabs(dsoc) / b->hyst_soc);
+    }
+
+    double p_w = current_a * current_a * r0 + b->v1 * b->v1 / r1 + rc_heat(b->v2, r2) + rc_heat(b->v3, r3);
     double t_eq = ambient_degC + p_w / b->cooling_w_k;
     b->temp_degC = t_eq + (b->temp_degC - t_eq) * exp(-dt_s * b->cooling_w_k / b->heat_capacity_j_k);
     if (b->temp_degC > b->peak_temp_degC)
@@ -133,6 +177,22 @@ void sim_battery_step(struct sim_battery *b, double current_a, double dt_s, doub
         b->capacity_ah -= b->capacity_new_ah * dq;
         b->r0_ohm += b->r0_new_ohm * b->r_gamma * dq;
         b->r1_ohm += b->r1_new_ohm * b->r_gamma * dq;
+        b->r2_ohm += b->r2_new_ohm * b->r_gamma * dq;
+        b->r3_ohm += b->r3_new_ohm * b->r_gamma * dq;
+        /* Use pulls the recoverable part (anode overhang, lithium redistribution) back out. */
+        if (b->recover_max > 0.0 && b->recover_efc > 0.0) {
+            double gap = b->recover_max * b->capacity_new_ah - b->recover_ah;
+            double drop = gap * (1.0 - exp(-(b->efc - efc0) / b->recover_efc));
+            if (drop > 0.0 && b->capacity_ah - drop > 0.01 * b->capacity_new_ah) {
+                b->capacity_ah -= drop;
+                b->recover_ah += drop;
+            }
+        }
+    } else if (b->recover_ah > 0.0 && b->recover_tau_s > 0.0) {
+        /* A rest gives the recoverable part back, slowly. */
+        double back = b->recover_ah * (1.0 - exp(-dt_s / b->recover_tau_s));
+        b->capacity_ah += back;
+        b->recover_ah -= back;
     }
 }
 
@@ -145,29 +205,58 @@ void sim_battery_set_efc(struct sim_battery *b, double efc)
     b->capacity_ah = b->capacity_new_ah * (1.0 - fade_at(b, efc));
     if (b->capacity_ah < 0.01 * b->capacity_new_ah)
         b->capacity_ah = 0.01 * b->capacity_new_ah;
+    b->recover_ah = 0.0;
     update_resistance(b);
+}
+
+double sim_battery_cell_offset(const struct sim_battery *b, int i)
+{
+    double g = b->spread_growth > 0.0 ? 1.0 + b->spread_growth * b->efc / 100.0 : 1.0;
+    return b->cell_offset[i] * g;
+}
+
+/* A cell's OCV with the hysteresis of the present state. */
+static double cell_ocv_now(const struct sim_battery *b, int i)
+{
+    return sim_battery_cell_ocv(b->soc + sim_battery_cell_offset(b, i)) + b->hyst_v * b->hyst;
 }
 
 double sim_battery_ocv(const struct sim_battery *b)
 {
     double v = 0.0;
     for (int i = 0; i < b->cells; i++)
-        v += sim_battery_cell_ocv(b->soc + b->cell_offset[i]);
+        v += cell_ocv_now(b, i);
     return v;
+}
+
+/* Voltage drop over the resistances at current_a (V, pack). */
+static double drop_v(const struct sim_battery *b, double current_a)
+{
+    return current_a * sim_battery_r0_eff(b) + b->v1 + b->v2 + b->v3;
 }
 
 double sim_battery_voltage(const struct sim_battery *b, double current_a)
 {
-    return sim_battery_ocv(b) - current_a * sim_battery_r0_eff(b) - b->v1;
+    return sim_battery_ocv(b) - drop_v(b, current_a);
+}
+
+double sim_battery_dcir_ohm(const struct sim_battery *b, double dt_s)
+{
+    double r = b->r0_ohm + b->r1_ohm * (1.0 - exp(-dt_s / b->tau_s));
+    if (b->tau2_s > 0.0)
+        r += b->r2_ohm * (1.0 - exp(-dt_s / b->tau2_s));
+    if (b->tau3_s > 0.0)
+        r += b->r3_ohm * (1.0 - exp(-dt_s / b->tau3_s));
+    return r;
 }
 
 void sim_battery_cell_minmax(const struct sim_battery *b, double current_a, double *vmin,
                              double *vmax)
 {
-    double drop = (current_a * sim_battery_r0_eff(b) + b->v1) / b->cells;
+    double drop = drop_v(b, current_a) / b->cells;
     double lo = 1e9, hi = -1e9;
     for (int i = 0; i < b->cells; i++) {
-        double v = sim_battery_cell_ocv(b->soc + b->cell_offset[i]) - drop;
+        double v = cell_ocv_now(b, i) - drop;
         if (v < lo)
             lo = v;
         if (v > hi)
@@ -180,10 +269,10 @@ void sim_battery_cell_minmax(const struct sim_battery *b, double current_a, doub
 void sim_battery_measure(const struct sim_battery *b, double current_a, double *v, double *vmin,
                          double *vmax)
 {
-    double drop = current_a * sim_battery_r0_eff(b) + b->v1;
+    double drop = drop_v(b, current_a);
     double sum = 0.0, lo = 1e9, hi = -1e9;
     for (int i = 0; i < b->cells; i++) {
-        double ocv = sim_battery_cell_ocv(b->soc + b->cell_offset[i]);
+        double ocv = cell_ocv_now(b, i);
         sum += ocv;
         lo = ocv < lo ? ocv : lo;
         hi = ocv > hi ? ocv : hi;
@@ -255,7 +344,7 @@ void sim_charger_step(struct sim_charger *c, struct sim_battery *b, const struct
         if (c->state == CHARGER_CC || c->state == CHARGER_CV) {
             double v_cv = cfg->charge_v_per_cell * b->cells;
             /* Current that holds the terminal at v_cv; CC limits it from above. */
-            double i_cv = (v_cv - ocv + b->v1) / r0;
+            double i_cv = (v_cv - ocv + b->v1 + b->v2 + b->v3) / r0;
             if (c->state == CHARGER_CC && i_cv < i_cc) {
                 c->state = CHARGER_CV;
                 c->t_in_state_s = 0.0;
@@ -271,7 +360,7 @@ void sim_charger_step(struct sim_charger *c, struct sim_battery *b, const struct
         } else if (c->state == CHARGER_STORAGE) {
             double v_st = cfg->storage_v_per_cell * b->cells;
             double i_dis = STORAGE_DISCHARGE_C * b->rated_ah;
-            i = (v_st - ocv + b->v1) / r0;
+            i = (v_st - ocv + b->v1 + b->v2 + b->v3) / r0;
             if (i > i_cc)
                 i = i_cc;
             if (i < -i_dis)

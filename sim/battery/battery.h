@@ -1,6 +1,10 @@
-/* A physical battery pack for the simulators: OCV-SoC curve, 1-RC Thevenin model,
- * heating, capacity fade and resistance growth per equivalent full cycle, manufacturing
- * spread, and a CC-CV charger. Pure computation: no I/O, no clock, no allocation.
+/* A physical battery pack for the simulators: OCV-SoC curve, 1-RC Thevenin model plus
+ * two slow relaxation branches (minutes and hours) and charge/discharge hysteresis of the
+ * OCV, heating, self-discharge, capacity fade (power law with an optional knee) and
+ * resistance growth per equivalent full cycle, capacity that recovers partly over long
+ * rests and drops back with use, manufacturing spread and a cell-to-cell spread that grows
+ * with age, and a CC-CV charger. Pure computation: no I/O, no clock, no allocation.
+ * docs/plant-model.md gives every effect with its source.
  *
  * The struct is the pack's whole physical state, so a pack can move between the plant
  * (magazine, grippers, drone bay) and a drone simulator by copying it (also across
@@ -39,6 +43,20 @@ struct sim_battery {
     double peak_temp_degC;
     double heat_capacity_j_k, cooling_w_k;
     double fade_k, fade_exp, r_gamma;
+    /* ageing as lab data shows it (all 0: off) */
+    double knee_efc, knee_k;   /* extra loss knee_k (EFC - knee_efc)^2 past the knee */
+    double recover_max;        /* recoverable share of capacity (fraction of new) */
+    double recover_ah;         /* capacity lost now that a long rest gives back */
+    double recover_tau_s;      /* rest time constant of the recovery */
+    double recover_efc;        /* EFC of use over which the recoverable part is lost again */
+    double spread_growth;      /* cell SoC spread grows by this factor per 100 EFC */
+    double r2_ohm, tau2_s, v2; /* slow relaxation branch (minutes), pack */
+    double r3_ohm, tau3_s, v3; /* slower branch (hours), pack */
+    double r2_new_ohm, r3_new_ohm;
+    double hyst_v;             /* per cell: OCV half-gap between charge and discharge */
+    double hyst_soc;           /* SoC swing over which the hysteresis state turns (e-folding) */
+    double hyst;               /* hysteresis state, -1 (after discharge) .. +1 (after charge) */
+    double self_discharge_per_s; /* SoC lost per second at rest */
     bool tag_unreadable;       /* fault injection: RFID cannot be read */
 };
 
@@ -78,6 +96,13 @@ double sim_battery_soh(const struct sim_battery *b);
 
 /* Effective R0 (ohm) at the present SoC and temperature (SoC-end and Arrhenius factors). */
 double sim_battery_r0_eff(const struct sim_battery *b);
+
+/* The true pack DC resistance (ohm) a dt_s current step shows at 25 degC and mid SoC:
+ * R0 plus each RC branch's share 1 - exp(-dt_s / tau). */
+double sim_battery_dcir_ohm(const struct sim_battery *b, double dt_s);
+
+/* Cell i's SoC offset now (the spread grows with EFC). */
+double sim_battery_cell_offset(const struct sim_battery *b, int i);
 
 /* ---- charger -------------------------------------------------------------------- */
 

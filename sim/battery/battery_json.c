@@ -12,9 +12,11 @@ struct real_field {
     size_t offset;
     double lo, hi;
     int lo_open;
+    int optional;              /* may be missing (older writers): stays 0, the effect off */
 };
 
-#define R(field, lo, hi, open) { #field, offsetof(struct sim_battery, field), lo, hi, open }
+#define R(field, lo, hi, open) { #field, offsetof(struct sim_battery, field), lo, hi, open, 0 }
+#define O(field, lo, hi) { #field, offsetof(struct sim_battery, field), lo, hi, 0, 1 }
 static const struct real_field real_fields[] = {
     R(rated_ah, 0.0, 1000.0, 1),
     R(capacity_new_ah, 0.0, 1000.0, 1),
@@ -35,8 +37,28 @@ static const struct real_field real_fields[] = {
     R(fade_k, 0.0, 1.0, 0),
     R(fade_exp, 0.0, 10.0, 1),
     R(r_gamma, 0.0, 100.0, 0),
+    O(knee_efc, 0.0, 1e9),
+    O(knee_k, 0.0, 1.0),
+    O(recover_max, 0.0, 1.0),
+    O(recover_ah, 0.0, 1000.0),
+    O(recover_tau_s, 0.0, 1e12),
+    O(recover_efc, 0.0, 1e9),
+    O(spread_growth, 0.0, 100.0),
+    O(r2_ohm, 0.0, 100.0),
+    O(tau2_s, 0.0, 1e9),
+    O(v2, -1000.0, 1000.0),
+    O(r3_ohm, 0.0, 100.0),
+    O(tau3_s, 0.0, 1e9),
+    O(v3, -1000.0, 1000.0),
+    O(r2_new_ohm, 0.0, 100.0),
+    O(r3_new_ohm, 0.0, 100.0),
+    O(hyst_v, 0.0, 1.0),
+    O(hyst_soc, 0.0, 1.0),
+    O(hyst, -1.0, 1.0),
+    O(self_discharge_per_s, 0.0, 1e-3),
 };
 #undef R
+#undef O
 #define N_REAL (sizeof real_fields / sizeof real_fields[0])
 /* Largest |cell SoC offset| accepted: far beyond any real pack's imbalance. */
 #define CELL_OFFSET_MAX 0.2
@@ -133,6 +155,8 @@ int sim_battery_from_json(const json_t *j, struct sim_battery *out, char *err, s
     for (size_t i = 0; i < N_REAL; i++) {
         const struct real_field *f = &real_fields[i];
         json_t *v = json_object_get(j, f->name);
+        if (!v && f->optional)
+            continue;
         if (!json_is_number(v))
             return fail(err, errsize, "battery: \"%s\" missing or not a number", f->name);
         double x = json_number_value(v);

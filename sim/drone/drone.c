@@ -95,6 +95,7 @@ void sim_drone_cfg_defaults(struct sim_drone_cfg *c, uint8_t sysid)
     c->poll_ms = 100;
     c->link_lost_ms = DPROTO_LINK_LOST_MS;
     c->ambient_degC = 20.0;
+    sim_sensor_grade_cfg(&c->sensor, SIM_SENSOR_POWER_MODULE);
 }
 
 /* ---- misbehaviour ---------------------------------------------------------------- */
@@ -263,14 +264,18 @@ static void send_battery_status(struct sim_drone *d)
         emit(d, MAV_MSG_BATTERY_STATUS, &bs);
         return;
     }
+    if (sim_sensor_missing(&d->sensor))
+        return;  /* the power module's report went missing */
     double i = pack_current(d);
     double v = sim_battery_voltage(b, i);
     int cells = b->cells > 0 && b->cells <= 10 ? b->cells : 1;
     for (int c = 0; c < cells; c++)
-        bs.voltages[c] = (uint16_t)lround(v / cells * 1000.0);
-    bs.temperature = (int16_t)lround(b->temp_degC * 100.0);
-    bs.current_battery = (int16_t)lround(i * 100.0);
-    bs.current_consumed = states[d->state].on_pad ? -1 : (int32_t)lround(d->consumed_mah);
+        bs.voltages[c] = (uint16_t)lround(sim_sensor_cell(&d->sensor, v / cells) * 1000.0);
+    bs.temperature = (int16_t)lround(sim_sensor_temp(&d->sensor, b->temp_degC) * 100.0);
+    bs.current_battery = (int16_t)lround(sim_sensor_current(&d->sensor, i) * 100.0);
+    /* Consumed since power-up as the module counted it (never below 0). */
+    double counted = d->sensor.counter_mAh > 0 ? d->sensor.counter_mAh : 0.0;
+    bs.current_consumed = (int32_t)lround(counted);
     bs.energy_consumed = -1;
     double soc = b->soc < 0 ? 0 : b->soc > 1 ? 1 : b->soc;
     bs.battery_remaining = (int8_t)lround(soc * 100.0);
@@ -348,8 +353,10 @@ static void go(struct sim_drone *d, enum sim_drone_state to, uint32_t after_ms)
     d->state = to;
     d->state_since_ms = d->now_ms;
     d->deadline_ms = after_ms ? d->now_ms + after_ms : 0;
-    if (!was_powered && sim_drone_powered(d))
+    if (!was_powered && sim_drone_powered(d)) {
         d->next_telemetry_ms = d->now_ms;
+        d->sensor.counter_mAh = 0.0;  /* the power module counts from power-up */
+    }
     switch (to) {
     case SIM_DRONE_REQUESTING:
         d->req_attempt = 0;
@@ -395,6 +402,9 @@ static void physics(struct sim_drone *d, uint64_t now_ms)
             d->current_a = i;
             d->consumed_mah += i * dt / 3.6;
             d->air_ms += PHYS_SLICE_MS;
+            sim_sensor_count(&d->sensor, i, dt);
+        } else if (sim_drone_powered(d) && power_pack(d)) {
+            sim_sensor_count(&d->sensor, pack_current(d), dt);
         }
         d->phys_ms += PHYS_SLICE_MS;
     }
@@ -808,6 +818,7 @@ void sim_drone_init(struct sim_drone *d, const struct sim_drone_cfg *cfg,
     if (pad)
         d->pad = *pad;
     sim_rng_seed(&d->rng, seed);
+    sim_sensor_init(&d->sensor, &cfg->sensor, seed ^ 0xD20E5E4503ull);
     d->tx.sysid = cfg->sysid;
     d->tx.compid = cfg->compid;
     d->signing = signing;

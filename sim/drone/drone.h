@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "battery/battery.h"
+#include "battery/sensor.h"
 #include "mavlink/mav.h"
 #include "rng/rng.h"
 
@@ -73,6 +74,10 @@ struct sim_drone_cfg {
     uint32_t poll_ms;            /* how often the drone feels the bay while on the pad */
     uint32_t link_lost_ms;       /* station unheard this long: hold / abort approach */
     double ambient_degC;
+    /* The power module behind BATTERY_STATUS (sensor.h; default power-module grade): its
+     * errors on voltage, current and temperature, its missing reports, and its coulomb
+     * counter (consumed mAh since power-up). */
+    struct sim_sensor_cfg sensor;
 };
 
 /* Defaults for a 6S 5 Ah quadcopter of 2.4 kg (18 A hover). */
@@ -120,6 +125,7 @@ struct sim_drone {
     double current_a;            /* present draw from the pack on board, A */
     uint64_t air_ms;             /* time airborne since the last take-off */
     double consumed_mah;         /* since the last take-off */
+    struct sim_sensor sensor;    /* the power module; its counter runs since power-up */
 
     struct sim_battery battery;  /* the pack on board while airborne */
     bool has_battery;

@@ -68,6 +68,8 @@ static const char usage[] =
     "  --soc X                state of charge at start, 0.05..1 (default 0.6)\n"
     "  --return-s S           flight back to the station (default 5)\n"
     "  --plant-config PATH    plant.ini for the pack model (default: built-in defaults)\n"
+    "  --battery-sensor GRADE the power module behind BATTERY_STATUS: ideal, charger or\n"
+    "                         power-module (default power-module: noise, offset, gain)\n"
     "  --duration-s S         exit after S simulated seconds (default: run until signalled)\n"
     "  --log-level LEVEL      debug, info, warn, error (default info)\n"
     "  --help                 this text\n";
@@ -85,6 +87,7 @@ struct options {
     bool hot_swap, signed_link;
     uint8_t key[32];
     double time_scale, flight_s, soc, return_s, duration_s;
+    int sensor_grade;
     struct mis_spec mis[MAX_MIS];
     int n_mis;
 };
@@ -164,7 +167,7 @@ bad:
 static int parse_options(int argc, char **argv, struct options *o)
 {
     enum { O_LINK = 1, O_LINK_FILE, O_CONTROL, O_DRONES, O_SYSID_BASE, O_STATION, O_SEED,
-           O_HOT, O_KEY, O_LINK_ID, O_MIS, O_SCALE, O_FLIGHT, O_SOC, O_RETURN, O_PLANT,
+           O_HOT, O_KEY, O_LINK_ID, O_MIS, O_SCALE, O_FLIGHT, O_SOC, O_RETURN, O_PLANT, O_SENSOR,
            O_DURATION, O_LOG, O_HELP };
     static const struct option opts[] = {
         { "link", required_argument, 0, O_LINK },
@@ -183,6 +186,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         { "soc", required_argument, 0, O_SOC },
         { "return-s", required_argument, 0, O_RETURN },
         { "plant-config", required_argument, 0, O_PLANT },
+        { "battery-sensor", required_argument, 0, O_SENSOR },
         { "duration-s", required_argument, 0, O_DURATION },
         { "log-level", required_argument, 0, O_LOG },
         { "help", no_argument, 0, O_HELP },
@@ -195,6 +199,7 @@ static int parse_options(int argc, char **argv, struct options *o)
     o->link_id = 1;
     o->time_scale = 1;
     o->soc = 0.6;
+    o->sensor_grade = SIM_SENSOR_POWER_MODULE;
     o->return_s = 5;
     int c;
     double v;
@@ -233,6 +238,17 @@ static int parse_options(int argc, char **argv, struct options *o)
         case O_SCALE: if (num_arg("--time-scale", optarg, 0.1, 100, &o->time_scale)) return -1; break;
         case O_FLIGHT: if (num_arg("--flight-s", optarg, 0, 86400, &o->flight_s)) return -1; break;
         case O_SOC: if (num_arg("--soc", optarg, 0.05, 1, &o->soc)) return -1; break;
+        case O_SENSOR: {
+            int g = 0;
+            while (g < SIM_SENSOR_GRADE_COUNT && strcmp(optarg, sim_sensor_grade_name((enum sim_sensor_grade)g)) != 0)
+                g++;
+            if (g == SIM_SENSOR_GRADE_COUNT) {
+                fprintf(stderr, "dronesim: --battery-sensor must be ideal, charger or power-module, not '%s'\n", optarg);
+                return -1;
+            }
+            o->sensor_grade = g;
+            break;
+        }
         case O_RETURN: if (num_arg("--return-s", optarg, 0, 3600, &o->return_s)) return -1; break;
         case O_PLANT: o->plant_config = optarg; break;
         case O_DURATION: if (num_arg("--duration-s", optarg, 0, 1e7, &o->duration_s)) return -1; break;
@@ -394,6 +410,7 @@ int main(int argc, char **argv)
         cfg.station_sysid = (uint8_t)o.station_sysid;
         cfg.hot_swap = o.hot_swap;
         cfg.flight_s = o.flight_s;
+        sim_sensor_grade_cfg(&cfg.sensor, (enum sim_sensor_grade)o.sensor_grade);
         cfg.return_ms = (uint32_t)lround(o.return_s * 1000.0);
         cfg.boot_ms = (uint32_t)lround(pcfg.drone_boot_s * 1000.0);
         cfg.ambient_degC = pcfg.ambient_degC;

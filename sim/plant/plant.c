@@ -7,6 +7,8 @@
  */
 #include "plant/plant.h"
 
+#include "battery/sensor.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +63,11 @@ struct slot {
     /* Measurements as the charger last sampled them (once per tick, and at once when
      * a pack comes or goes or the mode changes): reads cost nothing. */
     uint16_t meas_mV, cell_min_mV, cell_max_mV, temp_raw;
+    uint16_t meas_mA, meas_charge_mAh;
+    /* The charger's sensors: their errors, period and missing updates (plant.ini
+     * [charger_sensor]); its own charge counter follows the measured current. */
+    struct sim_sensor sensor;
+    double sensor_age_s, counted_mAh, last_charge_mah;
     bool reader_fault;
     bool overtemp;
     double overtemp_degC;
@@ -703,10 +710,41 @@ static void sample_slot(struct sim_plant *p, int s)
     const struct sim_battery *b = &p->packs[sl->pack].b;
     double v, vmin, vmax;
     sim_battery_measure(b, -sl->chg.current_a, &v, &vmin, &vmax);
-    sl->meas_mV = u16_of(v * 1000.0);
-    sl->cell_min_mV = u16_of(vmin * 1000.0);
-    sl->cell_max_mV = u16_of(vmax * 1000.0);
-    sl->temp_raw = s16_of(b->temp_degC * 10.0);
+    struct sim_sensor *ss = &sl->sensor;
+    sl->meas_mV = u16_of(sim_sensor_voltage(ss, v) * 1000.0);
+    sl->cell_min_mV = u16_of(sim_sensor_cell(ss, vmin) * 1000.0);
+    sl->cell_max_mV = u16_of(sim_sensor_cell(ss, vmax) * 1000.0);
+    sl->temp_raw = s16_of(sim_sensor_temp(ss, b->temp_degC) * 10.0);
+    sl->meas_mA = s16_of(sim_sensor_current(ss, sl->chg.current_a) * 1000.0);
+    sl->meas_charge_mAh = u16_of(sl->counted_mAh);
+}
+
+/* The charger's own charge counter: it counts the measured current while it charges
+ * and restarts with the charger's counter. */
+static void count_slot(struct slot *sl, double dt_s)
+{
+    if (sl->chg.charge_mah < sl->last_charge_mah - 1e-9 || sl->chg.charge_mah == 0.0)
+        sl->counted_mAh = 0.0;
+    if (sl->chg.current_a != 0.0)
+        sl->counted_mAh += (sl->sensor.gain * sl->chg.current_a + sl->sensor.offset_A) * dt_s / 3.6;
+    sl->last_charge_mah = sl->chg.charge_mah;
+}
+
+static void sensor_cfg_of(const struct plantcfg *c, struct sim_sensor_cfg *sc)
+{
+    memset(sc, 0, sizeof *sc);
+    sc->current_noise_A = c->chs_current_noise_mA / 1000.0;
+    sc->current_offset_A = c->chs_current_offset_mA / 1000.0;
+    sc->current_gain_rel = c->chs_current_gain_pct / 100.0;
+    sc->current_lsb_A = 0.001; /* the register's resolution */
+    sc->voltage_noise_V = c->chs_voltage_noise_mV / 1000.0;
+    sc->voltage_lsb_V = c->chs_voltage_lsb_mV / 1000.0;
+    sc->cell_noise_V = c->chs_voltage_noise_mV / 1000.0 / 3.0;
+    sc->cell_lsb_V = c->chs_cell_lsb_mV / 1000.0;
+    sc->temp_noise_degC = c->chs_temp_noise_degC;
+    sc->temp_lsb_degC = 0.1;
+    sc->period_s = c->chs_period_s;
+    sc->missing_frac = c->chs_missing_pct / 100.0;
 }
 
 static void charger_tick(struct sim_plant *p, double dt_s)
@@ -719,13 +757,14 @@ static void charger_tick(struct sim_plant *p, double dt_s)
             b->temp_degC += (sl->overtemp_degC - b->temp_degC) * (1.0 - exp(-dt_s / OVERTEMP_TAU_S));
         sim_charger_step(&sl->chg, b, c, p->hr[REGMAP_HR_SLOT_ADDR(s, REGMAP_HR_SLOT_CHARGER_MODE)],
                          dt_s, c->ambient_degC);
-        if (b) {
-            sl->meas_mV = u16_of(sl->chg.voltage_v * 1000.0);
-            sl->cell_min_mV = u16_of(sl->chg.cell_min_v * 1000.0);
-            sl->cell_max_mV = u16_of(sl->chg.cell_max_v * 1000.0);
-            sl->temp_raw = s16_of(b->temp_degC * 10.0);
-        } else {
+        count_slot(sl, dt_s);
+        sl->sensor_age_s += dt_s;
+        if (!b) {
             sample_slot(p, s);
+        } else if (sl->sensor_age_s + 1e-9 >= sl->sensor.cfg.period_s) {
+            sl->sensor_age_s = 0.0;
+            if (!sim_sensor_missing(&sl->sensor))
+                sample_slot(p, s);
         }
     }
     for (int g = 0; g < 2; g++)
@@ -778,8 +817,12 @@ struct sim_plant *sim_plant_new(const struct plantcfg *cfg, uint64_t seed)
     p->grip_pack[0] = p->grip_pack[1] = -1;
     p->drone_pack = -1;
     p->wind_mps = cfg->wind_mps;
-    for (int s = 0; s < REGMAP_MAX_SLOTS; s++)
+    struct sim_sensor_cfg scfg;
+    sensor_cfg_of(cfg, &scfg);
+    for (int s = 0; s < REGMAP_MAX_SLOTS; s++) {
         p->slots[s].pack = -1;
+        sim_sensor_init(&p->slots[s].sensor, &scfg, seed * 0x9E3779B97F4A7C15ull + 0xC4A2u + (uint64_t)s);
+    }
     for (int s = 0; s < cfg->n_slots; s++) {
         struct pack *k = &p->packs[s];
         k->used = true;
@@ -946,9 +989,9 @@ static uint16_t ir_slot(const struct sim_plant *p, int s, unsigned off)
     case REGMAP_IR_SLOT_TAG_HI: return tag_readable(p, s) ? (uint16_t)(b->tag >> 16) : 0;
     case REGMAP_IR_SLOT_TAG_LO: return tag_readable(p, s) ? (uint16_t)(b->tag & 0xFFFF) : 0;
     case REGMAP_IR_SLOT_VOLTAGE: return sl->meas_mV;
-    case REGMAP_IR_SLOT_CURRENT: return b ? s16_of(sl->chg.current_a * 1000.0) : 0;
+    case REGMAP_IR_SLOT_CURRENT: return b ? sl->meas_mA : 0;
     case REGMAP_IR_SLOT_TEMP: return sl->temp_raw;
-    case REGMAP_IR_SLOT_CHARGE_MAH: return u16_of(sl->chg.charge_mah);
+    case REGMAP_IR_SLOT_CHARGE_MAH: return sl->meas_charge_mAh;
     case REGMAP_IR_SLOT_CELL_MIN: return sl->cell_min_mV;
     case REGMAP_IR_SLOT_CELL_MAX: return sl->cell_max_mV;
     case REGMAP_IR_SLOT_CHG_STATE: return (uint16_t)sl->chg.state;

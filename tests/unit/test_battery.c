@@ -221,9 +221,17 @@ static void cycle_to(struct sim_battery *b, double efc_target, double lo, double
     }
 }
 
+/* The power law alone: no knee, no recoverable part. */
+static void power_law_only(void)
+{
+    cfg.battery_knee_efc = 0;
+    cfg.battery_recover_pct = 0;
+}
+
 START_TEST(capacity_fades_with_throughput_as_configured)
 {
     struct sim_battery b;
+    power_law_only();
     new_pack(&b, 0.5, 21);
     cycle_to(&b, 200.0, 0.2, 0.8, 10.0);
     double expect = 1.0 - cfg.battery_fade_k * pow(b.efc, cfg.battery_fade_exp);
@@ -237,6 +245,7 @@ END_TEST
 START_TEST(partial_cycles_age_like_full_cycles_at_equal_throughput)
 {
     struct sim_battery shallow, deep;
+    power_law_only();
     new_pack(&shallow, 0.5, 22);
     new_pack(&deep, 0.5, 22);
     cycle_to(&shallow, 50.0, 0.45, 0.55, 5.0);
@@ -248,6 +257,7 @@ END_TEST
 START_TEST(resistance_grows_with_fade)
 {
     struct sim_battery b;
+    power_law_only();
     new_pack(&b, 0.5, 23);
     double r_new = b.r0_ohm;
     cycle_to(&b, 300.0, 0.2, 0.8, 20.0);
@@ -355,6 +365,100 @@ START_TEST(cell_spread_shows_in_min_max)
 }
 END_TEST
 
+/* ---- ageing and relaxation as lab data shows them -------------------------------------- */
+
+START_TEST(knee_accelerates_fade_late_in_life)
+{
+    struct sim_battery a, b;
+    cfg.battery_recover_pct = 0;
+    cfg.battery_knee_efc = 0;
+    new_pack(&a, 0.5, 31);
+    cfg.battery_knee_efc = 100;
+    cfg.battery_knee_k = 1e-5;
+    new_pack(&b, 0.5, 31);
+    cycle_to(&a, 200.0, 0.2, 0.8, 10.0);
+    cycle_to(&b, 200.0, 0.2, 0.8, 10.0);
+    /* Past the knee the loss grows by knee_k (EFC - knee)^2: 10 % more at 200 EFC. */
+    double extra = (a.capacity_ah - b.capacity_ah) / a.capacity_new_ah;
+    ck_assert_double_eq_tol(extra, 1e-5 * (b.efc - 100) * (b.efc - 100), 0.003);
+}
+END_TEST
+
+START_TEST(capacity_recovers_over_a_long_rest_and_drops_back_with_use)
+{
+    struct sim_battery b;
+    cfg.battery_knee_efc = 0;
+    cfg.battery_recover_pct = 2.0;
+    new_pack(&b, 0.5, 32);
+    cycle_to(&b, 20.0, 0.3, 0.7, 10.0);
+    double used = b.capacity_ah;
+    ck_assert(b.recover_ah > 0.015 * b.capacity_new_ah);
+    /* A week on the shelf gives the recoverable part back... */
+    for (int h = 0; h < 7 * 24; h++)
+        sim_battery_step(&b, 0.0, 3600.0, 20.0);
+    ck_assert(b.capacity_ah - used > 0.015 * b.capacity_new_ah);
+    ck_assert(b.recover_ah < 0.001 * b.capacity_new_ah);
+    /* ... and a few cycles of use take it again. */
+    cycle_to(&b, b.efc + 10.0, 0.3, 0.7, 10.0);
+    ck_assert(b.capacity_ah < used + 0.002 * b.capacity_new_ah);
+}
+END_TEST
+
+START_TEST(rest_voltage_relaxes_for_hours_and_hysteresis_separates_branches)
+{
+    struct sim_battery dis, chg;
+    new_pack(&dis, 0.6, 33);
+    new_pack(&chg, 0.4, 33);
+    for (int i = 0; i < 720; i++) {      /* 12 min at C/2, down from 60 % or up from 40 % */
+        sim_battery_step(&dis, 0.5 * dis.capacity_ah, 1.0, 20.0);
+        sim_battery_step(&chg, -0.5 * chg.capacity_ah, 1.0, 20.0);
+    }
+    double v[3];
+    double at_s[3] = { 300, 1800, 4 * 3600 };
+    double t = 0;
+    for (int k = 0; k < 3; k++) {
+        for (; t < at_s[k]; t += 10)
+            sim_battery_step(&dis, 0.0, 10.0, 20.0);
+        v[k] = sim_battery_voltage(&dis, 0.0);
+    }
+    /* Still rising after half an hour (slow branches), nearly settled after four. */
+    ck_assert(v[1] - v[0] > 0.004);
+    ck_assert(v[2] - v[1] > 0.001);
+    for (t = 0; t < 4 * 3600; t += 10)
+        sim_battery_step(&chg, 0.0, 10.0, 20.0);
+    /* At (nearly) the same SoC the pack that was charged rests higher: hysteresis. */
+    double dsoc = chg.soc - dis.soc;
+    double gap = (sim_battery_voltage(&chg, 0.0) - v[2]) / chg.cells -
+                 dsoc * (sim_battery_cell_ocv(0.51) - sim_battery_cell_ocv(0.49)) / 0.02;
+    /* Each turned from 0 over a 10 % swing: 1 - e^(-0.1 / hyst_soc) of the way. */
+    double turned = 1.0 - exp(-0.1 / cfg.battery_hyst_soc);
+    ck_assert_double_eq_tol(gap, 2.0 * cfg.battery_hyst_mV / 1000.0 * turned, 0.001);
+}
+END_TEST
+
+START_TEST(self_discharge_lowers_soc_at_rest)
+{
+    struct sim_battery b;
+    new_pack(&b, 0.5, 34);
+    for (int d = 0; d < 30; d++)
+        sim_battery_step(&b, 0.0, 86400.0, 20.0);
+    ck_assert_double_eq_tol(0.5 - b.soc, cfg.battery_self_discharge_pct_month / 100.0, 0.002);
+}
+END_TEST
+
+START_TEST(cell_spread_grows_with_age)
+{
+    struct sim_battery b;
+    new_pack(&b, 0.5, 35);
+    double lo, hi;
+    sim_battery_cell_minmax(&b, 0.0, &lo, &hi);
+    double spread_new = hi - lo;
+    sim_battery_set_efc(&b, 300.0);
+    sim_battery_cell_minmax(&b, 0.0, &lo, &hi);
+    ck_assert_double_eq_tol((hi - lo) / spread_new, 1.0 + cfg.battery_spread_growth * 3.0, 0.05);
+}
+END_TEST
+
 START_TEST(json_round_trip_is_lossless)
 {
     struct sim_battery b, back;
@@ -456,6 +560,11 @@ static Suite *battery_suite(void)
     tcase_add_test(tc, capacity_fades_with_throughput_as_configured);
     tcase_add_test(tc, partial_cycles_age_like_full_cycles_at_equal_throughput);
     tcase_add_test(tc, resistance_grows_with_fade);
+    tcase_add_test(tc, knee_accelerates_fade_late_in_life);
+    tcase_add_test(tc, capacity_recovers_over_a_long_rest_and_drops_back_with_use);
+    tcase_add_test(tc, rest_voltage_relaxes_for_hours_and_hysteresis_separates_branches);
+    tcase_add_test(tc, self_discharge_lowers_soc_at_rest);
+    tcase_add_test(tc, cell_spread_grows_with_age);
     tcase_add_test(tc, resistance_depends_on_temperature_and_soc_ends);
     tcase_add_test(tc, discharge_heats_by_joule_losses);
     tcase_add_test(tc, rc_branch_relaxes_with_tau);

@@ -23,9 +23,19 @@ static uint16_t hb;
 static bool feed_heartbeat = true;
 static bool check_truth;
 
+/* The contract tests read exact values: chargers with ideal sensors. */
+static void ideal_sensors(struct plantcfg *c)
+{
+    c->chs_current_noise_mA = c->chs_current_offset_mA = c->chs_current_gain_pct = 0;
+    c->chs_voltage_noise_mV = c->chs_voltage_lsb_mV = c->chs_cell_lsb_mV = 0;
+    c->chs_temp_noise_degC = c->chs_missing_pct = 0;
+    c->chs_period_s = 1;
+}
+
 static void setup(void)
 {
     plantcfg_defaults(&cfg);
+    ideal_sensors(&cfg);
     p = sim_plant_new(&cfg, 42);
     ck_assert_ptr_nonnull(p);
     hb = 0;
@@ -1018,6 +1028,36 @@ START_TEST(slot_charger_reports_through_the_image)
 }
 END_TEST
 
+START_TEST(slot_chargers_read_like_real_sensors)
+{
+    /* The shipped configuration: charger-grade sensors, each slot its own offset and gain. */
+    struct plantcfg real;
+    plantcfg_defaults(&real);
+    sim_plant_free(p);
+    p = sim_plant_new(&real, 42);
+    ck_assert_ptr_nonnull(p);
+    double sum[2] = { 0 }, sq[2] = { 0 };
+    for (int k = 0; k < 200; k++) {
+        run(1000);
+        for (int sl = 0; sl < 2; sl++) {
+            double ma = (int16_t)ir(REGMAP_IR_SLOT_ADDR(sl, REGMAP_IR_SLOT_CURRENT));
+            sum[sl] += ma;
+            sq[sl] += ma * ma;
+        }
+    }
+    for (int sl = 0; sl < 2; sl++) {
+        double mean = sum[sl] / 200, sd = sqrt(sq[sl] / 200 - mean * mean);
+        /* No current flows: the reading is the slot's offset plus noise (a missing update
+         * repeats the last reading). */
+        ck_assert_double_le(fabs(mean), real.chs_current_offset_mA + 5);
+        ck_assert_double_eq_tol(sd, real.chs_current_noise_mA, 6);
+    }
+    ck_assert_msg(fabs(sum[0] - sum[1]) / 200 > 1, "two chargers drew the same offset");
+    /* Pack voltages come in steps of the quantisation. */
+    ck_assert_uint_eq(ir(REGMAP_IR_SLOT_ADDR(0, REGMAP_IR_SLOT_VOLTAGE)) % (unsigned)real.chs_voltage_lsb_mV, 0);
+}
+END_TEST
+
 START_TEST(load_cell_sees_drone_and_battery)
 {
     struct sim_battery pack;
@@ -1333,6 +1373,7 @@ static Suite *plant_suite(void)
     tcase_add_test(tc, command_log_records_changes_but_not_the_heartbeat);
     tcase_add_test(tc, command_log_keeps_the_newest_entries);
     tcase_add_test(tc, slot_charger_reports_through_the_image);
+    tcase_add_test(tc, slot_chargers_read_like_real_sensors);
     tcase_add_test(tc, load_cell_sees_drone_and_battery);
     tcase_add_test(tc, drone_cannot_leave_while_clamped);
     tcase_add_test(tc, a_pack_cannot_be_in_two_places);
