@@ -72,6 +72,7 @@ extern const char *const ctlproto_states[];
 extern const char *const ctlproto_modes[];
 extern const char *const ctlproto_charge_states[];
 extern const char *const ctlproto_battery_statuses[];
+extern const char *const ctlproto_drone_states[];
 extern const char *const ctlproto_severities[];
 
 /* Error codes of error replies, with the swapctl exit code each maps to. */

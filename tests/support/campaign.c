@@ -495,19 +495,15 @@ static void drones_step(struct cp_world *w)
  * silent, lie about its system id, or simply not have sent its next heartbeat yet.) */
 static bool station_heard_armed(const struct cp_world *w, const struct cp_drone *cd, uint64_t since)
 {
-    for (int i = 0; i < STATION_MAX_DRONES; i++) {
-        const struct dronelink_drone *d = &w->dl.drones[i];
-        if (d->sysid == cd->d.cfg.sysid)
-            return d->armed && d->last_heartbeat_ms >= since;
-    }
-    return false;
+    const struct dronelink_drone *d = dronelink_find(&w->dl, cd->d.cfg.sysid);
+    return d && d->armed && d->last_heartbeat_ms >= since;
 }
 
 static void station_to_drones(struct cp_world *w)
 {
     const struct station_outputs *o = &w->out;
     struct dproto_station_status s;
-    dronelink_station_status(o, w->in.drones, &s);
+    dronelink_station_status(&w->dl, o, &s);
     dronelink_send(&w->dl, o->msgs, o->n_msgs, &s, w->now_ms, w->now_ms * 1000u);
     uint8_t buf[4096];
     size_t n;
