@@ -169,7 +169,11 @@ int main(int argc, char **argv)
             printf(" [%s %u]", campaign_rule_name(i), total.violations_by_rule[i]);
     printf(", %u worlds with a violation or stall, %u blind scans (armed drone unheard)\n", bad_worlds,
            total.blind_arming_scans);
+    printf("campaign: %u drone stalls (a drone without progress within the protocol's timeouts)\n",
+           total.drone_stalls);
     if (total.first_violation[0])
         printf("campaign: first: %s\n", total.first_violation);
+    if (total.first_stall[0])
+        printf("campaign: first drone stall: %s\n", total.first_stall);
     return bad_worlds ? 1 : 0;
 }

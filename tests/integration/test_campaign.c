@@ -42,8 +42,8 @@ START_TEST(a_thousand_swaps_with_faults_break_no_rule)
         campaign_result_add(&total, &r);
         ck_assert_msg(r.violations == 0, "%s (replay: campaign --seed %" PRIu64 " --count %d)", r.first_violation,
                       seed, SWAPS_PER_WORLD);
-        ck_assert_msg(!r.stalled, "seed %" PRIu64 " stalled (replay: campaign --seed %" PRIu64 " --count %d)", seed,
-                      seed, SWAPS_PER_WORLD);
+        ck_assert_msg(!r.stalled, "seed %" PRIu64 " stalled %s(replay: campaign --seed %" PRIu64 " --count %d)", seed,
+                      r.first_stall, seed, SWAPS_PER_WORLD);
         ck_assert_msg(seed < 400, "too few swaps end: %u after %u worlds", total.swaps_completed + total.swaps_aborted,
                       worlds);
     }

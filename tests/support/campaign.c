@@ -25,6 +25,12 @@
 #include "rng/rng.h"
 
 #define CP_MAX_DRONES 3
+/* A drone that keeps asking sees at most this many other swaps finish before its own is
+ * cleared (first come first served; critical requests may overtake; a drone that was
+ * denied or misbehaved starts counting again). */
+#define CP_OVERTAKEN_MAX(n) (2u * (n) + 2u)
+/* Slack over the protocol's timeouts for the per-drone checks (a scan, a retry). */
+#define CP_TIMEOUT_SLACK_MS 1500u
 #define CP_TRACE_KEEP 40
 #define CP_TRACE_LEN 176
 #define CP_MAX_PACKS 64
@@ -68,6 +74,9 @@ struct cp_drone {
     struct cp_window win[CP_MAX_WINDOWS];
     int n_win;
     uint64_t diverted_since_ms;
+    /* per-drone progress: asking since (0 not asking), swaps completed then, its denials then */
+    uint64_t asking_since_ms;
+    unsigned completed_at_ask, denials_at_ask;
 };
 
 /* What kind of sensor an injected stuck value lies about. */
@@ -465,6 +474,71 @@ static void radio_to_drones(struct cp_world *w, const uint8_t *buf, size_t n)
     }
 }
 
+static void drone_stall(struct cp_world *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* A drone made no progress within what docs/drone-protocol.md allows: the world stalls. */
+static void drone_stall(struct cp_world *w, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    struct campaign_result *r = w->r;
+    r->drone_stalls++;
+    r->stalled = true;
+    trace(w, "DRONE STALL: %s", msg);
+    if (!r->first_stall[0])
+        snprintf(r->first_stall, sizeof r->first_stall, "seed %" PRIu64 " at %.3f s: %s", w->o->seed,
+                 (double)w->now_ms / 1000.0, msg);
+    FILE *f = report_file(w);
+    fprintf(f, "campaign: DRONE STALL seed %" PRIu64 " at %.3f s: %s\n", w->o->seed, (double)w->now_ms / 1000.0, msg);
+    dump_trace(w);
+    fprintf(f, "  replay: campaign --seed %" PRIu64 " --count %u%s\n", w->o->seed, w->o->swaps,
+            w->o->faults ? "" : " --clean");
+}
+
+static bool window_active(const struct cp_world *w, const struct cp_drone *cd)
+{
+    for (int k = 0; k < cd->n_win; k++)
+        if (w->now_ms >= cd->win[k].start_ms && w->now_ms < cd->win[k].end_ms + CP_TIMEOUT_SLACK_MS)
+            return true;
+    return false;
+}
+
+/* The per-drone stall detector: a drone that keeps asking is cleared before too many
+ * others are served; a drone on approach touches down or is waved off within the landing
+ * window; the station keeps no silent drone in its queue and no clearance past its window. */
+static void drone_progress(struct cp_world *w, struct cp_drone *cd)
+{
+    enum sim_drone_state s = cd->d.state;
+    uint8_t sysid = cd->d.cfg.sysid;
+    bool asking = s == SIM_DRONE_REQUESTING || s == SIM_DRONE_QUEUED;
+    if (!asking || cd->d.count.denials != cd->denials_at_ask || window_active(w, cd)) {
+        cd->asking_since_ms = asking ? w->now_ms : 0;
+        cd->completed_at_ask = w->r->swaps_completed;
+        cd->denials_at_ask = cd->d.count.denials;
+    } else if (!cd->asking_since_ms) {
+        cd->asking_since_ms = w->now_ms;
+        cd->completed_at_ask = w->r->swaps_completed;
+    }
+    if (cd->asking_since_ms && w->r->swaps_completed - cd->completed_at_ask > CP_OVERTAKEN_MAX(w->n_drones))
+        drone_stall(w, "drone %u asked at %.3f s and saw %u other swaps finish before its own", sysid,
+                    (double)cd->asking_since_ms / 1000.0, w->r->swaps_completed - cd->completed_at_ask);
+    const struct dronelink_drone *ld = dronelink_find(&w->dl, sysid);
+    if (s == SIM_DRONE_LANDING && w->now_ms - cd->d.state_since_ms > (uint64_t)w->cfg.landing_timeout_ms + 5000u)
+        drone_stall(w, "drone %u on approach for %.0f s: neither down nor waved off", sysid,
+                    (double)(w->now_ms - cd->d.state_since_ms) / 1000.0);
+    if (!ld)
+        return;
+    if (ld->phase == DRONELINK_QUEUED && w->now_ms > ld->last_heard_ms + DPROTO_LINK_LOST_MS + CP_TIMEOUT_SLACK_MS)
+        drone_stall(w, "drone %u silent for %.1f s keeps its place in the queue", sysid,
+                    (double)(w->now_ms - ld->last_heard_ms) / 1000.0);
+    if (ld->phase == DRONELINK_CLEARED && w->now_ms > ld->cleared_ms + ld->window_ms + CP_TIMEOUT_SLACK_MS)
+        drone_stall(w, "drone %u cleared %.1f s ago, past its %u s window, not on the pad", sysid,
+                    (double)(w->now_ms - ld->cleared_ms) / 1000.0, ld->window_ms / 1000u);
+}
+
 static void drones_step(struct cp_world *w)
 {
     uint8_t buf[4096];
@@ -478,6 +552,7 @@ static void drones_step(struct cp_world *w)
         size_t n;
         while ((n = sim_drone_take_output(&cd->d, buf, sizeof buf)) > 0)
             dronelink_receive(&w->dl, buf, n, w->now_ms, w->now_ms * 1000u);
+        drone_progress(w, cd);
         /* A drone that gave up on the station comes back later with a charged pack. */
         if (cd->d.state == SIM_DRONE_DIVERTED) {
             if (!cd->diverted_since_ms)
@@ -631,10 +706,13 @@ static void misbehave(struct cp_world *w)
 {
     struct cp_drone *cd = &w->drones[sim_rng_below(&w->rng, w->n_drones)];
     static const enum sim_drone_mis kinds[] = { SIM_DRONE_MIS_REARM, SIM_DRONE_MIS_REARM, SIM_DRONE_MIS_LINK_LOSS,
-                                                SIM_DRONE_MIS_WRONG_SYSID, SIM_DRONE_MIS_GARBAGE };
+                                                SIM_DRONE_MIS_LINK_LOSS, SIM_DRONE_MIS_WRONG_SYSID,
+                                                SIM_DRONE_MIS_GARBAGE, SIM_DRONE_MIS_NO_ACK, SIM_DRONE_MIS_CANCEL,
+                                                SIM_DRONE_MIS_CANCEL, SIM_DRONE_MIS_DIVERT,
+                                                SIM_DRONE_MIS_BAD_VERSION };
     enum sim_drone_mis kind = kinds[sim_rng_below(&w->rng, sizeof kinds / sizeof kinds[0])];
     uint64_t start = w->now_ms + sim_rng_below(&w->rng, 20000);
-    uint32_t dur = 300 + sim_rng_below(&w->rng, 8000);
+    uint32_t dur = 300 + sim_rng_below(&w->rng, kind == SIM_DRONE_MIS_LINK_LOSS ? 12000 : 8000);
     if (cd->n_win >= CP_MAX_WINDOWS || sim_drone_misbehave(&cd->d, kind, start, dur) != 0)
         return;
     cd->win[cd->n_win++] = (struct cp_window){ kind, start, kind == SIM_DRONE_MIS_REARM ? UINT64_MAX : start + dur };
@@ -1411,6 +1489,8 @@ int campaign_run(const struct campaign_opts *o, struct campaign_result *r)
         scan(w);
         if (o->stop_at_first && r->violations)
             break;
+        if (r->stalled)
+            break;
         if (w->now_ms - w->last_progress_ms > CP_STALL_MS || w->now_ms > budget) {
             r->stalled = true;
             stall_report(w);
@@ -1435,6 +1515,9 @@ void campaign_result_add(struct campaign_result *t, const struct campaign_result
     if (!t->first_violation[0] && r->first_violation[0])
         snprintf(t->first_violation, sizeof t->first_violation, "%s", r->first_violation);
     t->stalled = t->stalled || r->stalled;
+    t->drone_stalls += r->drone_stalls;
+    if (!t->first_stall[0] && r->first_stall[0])
+        snprintf(t->first_stall, sizeof t->first_stall, "%s", r->first_stall);
     t->virtual_ms += r->virtual_ms;
     t->scans += r->scans;
     t->trace_hash = (t->trace_hash ^ r->trace_hash) * 1099511628211ull;

@@ -53,7 +53,9 @@ struct campaign_result {
     unsigned violations;
     unsigned violations_by_rule[CAMPAIGN_RULE_COUNT];
     char first_violation[512];
-    bool stalled;               /* no swap ended for too long, or the time budget ran out */
+    bool stalled;               /* no swap ended for too long, the time budget ran out, or a drone stalled */
+    unsigned drone_stalls;      /* a drone made no progress within the protocol's timeouts */
+    char first_stall[320];
     uint64_t virtual_ms, scans;
     uint64_t trace_hash;        /* FNV-1a over every recorded event and the per-scan state */
     unsigned faults_injected, misbehaviours, comm_losses, restarts, operator_cmds,
