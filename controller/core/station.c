@@ -1023,7 +1023,8 @@ static void serving_withdrawn(struct station *st)
 }
 
 /* The link keeps the landing queue's order (critical first, then by arrival) and hands
- * the drones over in that order: the core's queue follows it. */
+ * over its head in that order: the core's queue follows it. A drone the link no longer
+ * hands over has left the queue (only the one being served stays). */
 static void queue_follow_link(struct station *st, const struct station_inputs *in)
 {
     uint8_t q[STATION_MAX_DRONES];
@@ -1051,6 +1052,9 @@ static void queue_follow_link(struct station *st, const struct station_inputs *i
 
 static void service_queue(struct station *st, const struct station_inputs *in)
 {
+    for (int i = st->n_queue - 1; i >= 0; i--)
+        if (!find_drone(in, st->queue[i]) && st->queue[i] != st->serving_sysid)
+            queue_remove(st, st->queue[i]);
     for (int i = 0; i < STATION_MAX_DRONES; i++) {
         const struct station_drone_in *d = &in->drones[i];
         if (!d->sysid)

@@ -25,6 +25,11 @@
  * finding every entry taken by a drone with an open request is denied queue_full). */
 #define DRONELINK_MAX_DRONES 64
 
+/* The promise behind a queue position (docs/drone-protocol.md §9): a drone told position n
+ * is cleared within n times this, when the station runs (each drone ahead holds the pad
+ * for at most its landing window, 120 s by default, plus its swap and departure). */
+#define DRONELINK_WAIT_PER_POSITION_MS 180000u
+
 struct dronelink_pending {
     bool active;
     struct mav_command_long cmd;

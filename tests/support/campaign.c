@@ -24,7 +24,8 @@
 #include "plantio/plantio.h"
 #include "rng/rng.h"
 
-#define CP_MAX_DRONES 3
+#define CP_MAX_DRONES CAMPAIGN_MAX_DRONES
+#define CP_RANDOM_DRONES 3     /* a world with n_drones 0 has 1..3 */
 /* A drone that keeps asking sees at most this many other swaps finish before its own is
  * cleared (first come first served; critical requests may overtake; a drone that was
  * denied or misbehaved starts counting again). */
@@ -77,6 +78,7 @@ struct cp_drone {
     /* per-drone progress: asking since (0 not asking), swaps completed then, its denials then */
     uint64_t asking_since_ms;
     unsigned completed_at_ask, denials_at_ask;
+    int wait_idx;                /* its open request in o->waits, -1 none */
 };
 
 /* What kind of sensor an injected stuck value lies about. */
@@ -453,12 +455,17 @@ static void drone_start(struct cp_world *w, unsigned i, const struct sim_battery
     c.flight_s = 3.0 + sim_rng_range(&w->rng, 0.0, 40.0);
     c.return_ms = 1000 + sim_rng_below(&w->rng, 4000);
     c.hot_swap = w->o->faults && sim_rng_below(&w->rng, 4) == 0;
+    if (w->o->fleet) {
+        c.flight_s = 2.0 + i;
+        c.critical_soc = 0;
+    }
     if (w->o->landing_ms)
         c.landing_ms = w->o->landing_ms;
     struct sim_drone_pad pad = sim_drone_plant_pad(w->plant);
     sim_drone_init(&cd->d, &c, &pad, pack, w->o->seed * 64 + i + w->now_ms, NULL, w->now_ms);
     cd->n_win = 0;
     cd->diverted_since_ms = 0;
+    cd->wait_idx = -1;
     trace(w, "drone %u up with pack %08X (flight %.0f s%s)", c.sysid, pack->tag, c.flight_s,
           c.hot_swap ? ", hot swap" : "");
 }
@@ -506,6 +513,32 @@ static bool window_active(const struct cp_world *w, const struct cp_drone *cd)
     return false;
 }
 
+/* Fleet runs: each request from its asking to its clearance (or the drone's diverting). */
+static void record_wait(struct cp_world *w, struct cp_drone *cd)
+{
+    const struct campaign_opts *o = w->o;
+    if (!o->waits)
+        return;
+    enum sim_drone_state s = cd->d.state;
+    if (cd->wait_idx < 0) {
+        if (s != SIM_DRONE_REQUESTING || w->r->n_waits >= o->max_waits)
+            return;
+        cd->wait_idx = (int)w->r->n_waits++;
+        o->waits[cd->wait_idx] = (struct campaign_wait){ .sysid = cd->d.cfg.sysid, .asked_ms = cd->d.state_since_ms };
+        return;
+    }
+    struct campaign_wait *wt = &o->waits[cd->wait_idx];
+    if (s == SIM_DRONE_QUEUED && !wt->position)
+        wt->position = cd->d.queue_position;
+    if (s == SIM_DRONE_LANDING) {
+        wt->cleared_ms = cd->d.state_since_ms;
+        cd->wait_idx = -1;
+    } else if (s == SIM_DRONE_DIVERTED) {
+        wt->diverted = true;
+        cd->wait_idx = -1;
+    }
+}
+
 /* The per-drone stall detector: a drone that keeps asking is cleared before too many
  * others are served; a drone on approach touches down or is waved off within the landing
  * window; the station keeps no silent drone in its queue and no clearance past its window. */
@@ -525,6 +558,7 @@ static void drone_progress(struct cp_world *w, struct cp_drone *cd)
     if (cd->asking_since_ms && w->r->swaps_completed - cd->completed_at_ask > CP_OVERTAKEN_MAX(w->n_drones))
         drone_stall(w, "drone %u asked at %.3f s and saw %u other swaps finish before its own", sysid,
                     (double)cd->asking_since_ms / 1000.0, w->r->swaps_completed - cd->completed_at_ask);
+    record_wait(w, cd);
     const struct dronelink_drone *ld = dronelink_find(&w->dl, sysid);
     if (s == SIM_DRONE_LANDING && w->now_ms - cd->d.state_since_ms > (uint64_t)w->cfg.landing_timeout_ms + 5000u)
         drone_stall(w, "drone %u on approach for %.0f s: neither down nor waved off", sysid,
@@ -1430,15 +1464,24 @@ static int world_init(struct cp_world *w, const struct campaign_opts *o, struct 
     if (plantio_readback(&w->io, &w->in.plant, err, sizeof err) != 0)
         return -1;
     w->last_progress_ms = w->now_ms;
-    w->n_drones = o->n_drones ? o->n_drones : 1 + sim_rng_below(&w->rng, CP_MAX_DRONES);
+    w->n_drones = o->n_drones ? o->n_drones : 1 + sim_rng_below(&w->rng, CP_RANDOM_DRONES);
     if (w->n_drones > CP_MAX_DRONES)
         w->n_drones = CP_MAX_DRONES;
     w->next_spare_tag = 0x5C000001u;
     w->removed_slot = -1;
     for (unsigned i = 0; i < w->n_drones; i++) {
         struct sim_battery b;
-        new_pack(w, &b, 0x5B000001u + i, 0.6 + sim_rng_range(&w->rng, 0, 0.35));
+        new_pack(w, &b, 0x5B000001u + i, o->fleet ? 0.95 : 0.6 + sim_rng_range(&w->rng, 0, 0.35));
         drone_start(w, i, &b);
+    }
+    /* Fleet: some drones give up on the station once, the first time they wait after a minute. */
+    for (unsigned k = 0; o->fleet && k < o->fleet_divert && k < w->n_drones; k++) {
+        struct cp_drone *cd = &w->drones[(k * 7 + 3) % w->n_drones];
+        uint64_t start = w->now_ms + 60000u;
+        if (cd->n_win < CP_MAX_WINDOWS && sim_drone_misbehave(&cd->d, SIM_DRONE_MIS_DIVERT, start, 600000u) == 0) {
+            cd->win[cd->n_win++] = (struct cp_window){ SIM_DRONE_MIS_DIVERT, start, start };
+            w->r->misbehaviours++;
+        }
     }
     w->fault_rate = o->faults ? 0.5 + sim_rng_range(&w->rng, 0, 2.0) : 0;
     if (o->faults) {
@@ -1536,4 +1579,36 @@ void campaign_result_add(struct campaign_result *t, const struct campaign_result
         t->onpad_max_s = r->onpad_max_s;
     if (r->onpad_n && (t->onpad_min_s == 0 || r->onpad_min_s < t->onpad_min_s))
         t->onpad_min_s = r->onpad_min_s;
+}
+
+/* docs/drone-protocol.md §9 on a fleet run's requests: first come first served (the
+ * requests cleared came in the order they asked, ties by arrival at the station, which is
+ * the order recorded), and none waited longer than its first position times per_position_ms
+ * (one still waiting at end_ms counts from then). Returns 0, or -1 with why filled. */
+int campaign_fleet_check(const struct campaign_wait *w, unsigned n, uint64_t per_position_ms, uint64_t end_ms,
+                         char *why, size_t size)
+{
+    uint64_t last_cleared = 0;
+    unsigned last_i = 0;
+    for (unsigned i = 0; i < n; i++) {
+        if (w[i].diverted)
+            continue;
+        if (w[i].cleared_ms) {
+            if (w[i].cleared_ms < last_cleared) {
+                snprintf(why, size, "drone %u asked at %.3f s after drone %u (%.3f s) but was cleared first",
+                         w[i].sysid, w[i].asked_ms / 1000.0, w[last_i].sysid, w[last_i].asked_ms / 1000.0);
+                return -1;
+            }
+            last_cleared = w[i].cleared_ms;
+            last_i = i;
+        }
+        uint64_t waited = (w[i].cleared_ms ? w[i].cleared_ms : end_ms) - w[i].asked_ms;
+        unsigned pos = w[i].position ? w[i].position : 1;
+        if (waited > pos * per_position_ms) {
+            snprintf(why, size, "drone %u at position %u waited %.1f s (bound %.1f s)%s", w[i].sysid, pos,
+                     waited / 1000.0, pos * per_position_ms / 1000.0, w[i].cleared_ms ? "" : ", not cleared");
+            return -1;
+        }
+    }
+    return 0;
 }
