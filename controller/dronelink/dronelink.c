@@ -609,7 +609,9 @@ static void supervise(struct dronelink *dl, struct dronelink_drone *d, uint64_t 
         break;
     case DRONELINK_IDLE:
     default:
-        if (silent && reclaimable(dl, d)) {
+        /* A drone that stands on the ground (on the pad, dark while its pack is out) stays
+         * known: the core needs it to resume or release a swap. */
+        if (silent && reclaimable(dl, d) && d->landed_state != MAV_LANDED_ON_GROUND) {
             memset(d, 0, sizeof *d);
             dl->count.forgotten++;
         }
