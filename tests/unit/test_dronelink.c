@@ -345,6 +345,20 @@ START_TEST(silent_queued_drone_loses_its_place)
 }
 END_TEST
 
+/* §8: a drone standing on the ground stays known while it is dark (its pack out during a
+ * cold swap); one in the air with nothing open is forgotten after 5 s of silence. */
+START_TEST(silent_drone_on_the_ground_stays_known)
+{
+    struct rig *r = rig_ready();
+    drone_heartbeat(r, 10, false, MAV_LANDED_ON_GROUND);
+    drone_heartbeat(r, 11, true, MAV_LANDED_IN_AIR);
+    run(r, 30000);
+    ck_assert_ptr_nonnull(dronelink_find(&r->dl, 10));
+    ck_assert_ptr_null(dronelink_find(&r->dl, 11));
+    free(r);
+}
+END_TEST
+
 /* §4: CLEARED_TAKEOFF carries the outcome and the new pack's tag in two halves;
  * SWAP_PROGRESS carries the step count and the time on the pad. */
 START_TEST(takeoff_and_progress_parameters)
@@ -573,6 +587,7 @@ static Suite *suite(void)
     tcase_add_test(t, landing_window_runs_out);
     tcase_add_test(t, silent_cleared_drone_loses_its_clearance);
     tcase_add_test(t, silent_queued_drone_loses_its_place);
+    tcase_add_test(t, silent_drone_on_the_ground_stays_known);
     tcase_add_test(t, takeoff_and_progress_parameters);
     tcase_add_test(t, critical_moves_ahead_with_one_position_each);
     tcase_add_test(t, served_drone_not_counted);
