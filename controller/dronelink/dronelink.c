@@ -417,16 +417,19 @@ void dronelink_receive(struct dronelink *dl, const uint8_t *buf, size_t len, uin
     }
 }
 
-/* Rank in the core's view: served drone, drones on the ground, the queue, the rest. */
+/* Rank in the core's view: the served drone, the head of the queue, drones standing on
+ * the ground (the core watches them for arming), the rest of the queue, the others. */
 static int input_rank(const struct dronelink *dl, const struct dronelink_drone *d)
 {
     if (d->sysid == dl->serving_sysid || d->phase == DRONELINK_CLEARED || d->phase == DRONELINK_ON_PAD)
         return 0;
-    if (d->landed_state == MAV_LANDED_ON_GROUND)
+    if (d->phase == DRONELINK_QUEUED && dronelink_queue_position(dl, d->sysid) <= STATION_MAX_DRONES / 2)
         return 1;
-    if (d->phase == DRONELINK_QUEUED)
+    if (d->landed_state == MAV_LANDED_ON_GROUND)
         return 2;
-    return 3;
+    if (d->phase == DRONELINK_QUEUED)
+        return 3;
+    return 4;
 }
 
 static bool input_before(const struct dronelink *dl, const struct dronelink_drone *a, const struct dronelink_drone *b)

@@ -359,6 +359,20 @@ START_TEST(silent_drone_on_the_ground_stays_known)
 }
 END_TEST
 
+/* The core always sees the head of the queue, however many drones stand on the ground. */
+START_TEST(queue_head_reaches_the_core_past_drones_on_the_ground)
+{
+    struct rig *r = rig_ready();
+    for (uint8_t s = 20; s < 32; s++)
+        drone_heartbeat(r, s, false, MAV_LANDED_ON_GROUND);
+    drone_heartbeat(r, 10, true, MAV_LANDED_IN_AIR);
+    drone_request(r, 10, 0, DPROTO_VERSION);
+    scan(r);
+    ck_assert(requested(r, 10));
+    free(r);
+}
+END_TEST
+
 /* §4: CLEARED_TAKEOFF carries the outcome and the new pack's tag in two halves;
  * SWAP_PROGRESS carries the step count and the time on the pad. */
 START_TEST(takeoff_and_progress_parameters)
@@ -588,6 +602,7 @@ static Suite *suite(void)
     tcase_add_test(t, silent_cleared_drone_loses_its_clearance);
     tcase_add_test(t, silent_queued_drone_loses_its_place);
     tcase_add_test(t, silent_drone_on_the_ground_stays_known);
+    tcase_add_test(t, queue_head_reaches_the_core_past_drones_on_the_ground);
     tcase_add_test(t, takeoff_and_progress_parameters);
     tcase_add_test(t, critical_moves_ahead_with_one_position_each);
     tcase_add_test(t, served_drone_not_counted);
