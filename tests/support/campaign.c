@@ -1191,7 +1191,10 @@ static void check_rules(struct cp_world *w)
             violation(w, CAMPAIGN_RULE_ARMED_STOP, "drone %u armed, the axes still move (x %.0f mm/s)",
                       pd->d.cfg.sysid, t->x_vel_mm_s);
     }
-    if (t->head_in_pad_zone && t->drone_present && !(t->drone_clamped && t->drone_centred) && !lie_active(w, LIE_PAD))
+    /* Not counted in the scan a forced clamp/centre sensor is released either (as rule c):
+     * the core has not yet seen the true level. */
+    if (t->head_in_pad_zone && t->drone_present && !(t->drone_clamped && t->drone_centred) && !lie_active(w, LIE_PAD) &&
+        !w->pad_lie_prev)
         violation(w, CAMPAIGN_RULE_LOOSE_DRONE, "head at %.1f mm over a drone not centred and clamped", t->x_mm);
 
     /* (b) */
