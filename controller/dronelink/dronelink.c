@@ -432,9 +432,8 @@ static int input_rank(const struct dronelink *dl, const struct dronelink_drone *
     return 4;
 }
 
-static bool input_before(const struct dronelink *dl, const struct dronelink_drone *a, const struct dronelink_drone *b)
+static bool input_before(const struct dronelink_drone *a, int ra, const struct dronelink_drone *b, int rb)
 {
-    int ra = input_rank(dl, a), rb = input_rank(dl, b);
     if (ra != rb)
         return ra < rb;
     if (a->phase == DRONELINK_QUEUED && b->phase == DRONELINK_QUEUED)
@@ -447,21 +446,26 @@ static bool input_before(const struct dronelink *dl, const struct dronelink_dron
 void dronelink_fill_inputs(const struct dronelink *dl, struct station_drone_in out[STATION_MAX_DRONES])
 {
     const struct dronelink_drone *pick[STATION_MAX_DRONES];
+    int rank[STATION_MAX_DRONES];
     int n = 0;
     for (int i = 0; i < DRONELINK_MAX_DRONES; i++) {
         const struct dronelink_drone *d = &dl->drones[i];
         if (!d->sysid)
             continue;
         /* Insertion into the first STATION_MAX_DRONES by rank. */
+        int r = input_rank(dl, d);
         int at = n;
-        while (at > 0 && input_before(dl, d, pick[at - 1]))
+        while (at > 0 && input_before(d, r, pick[at - 1], rank[at - 1]))
             at--;
         if (at >= STATION_MAX_DRONES)
             continue;
         int last = n < STATION_MAX_DRONES ? n : STATION_MAX_DRONES - 1;
-        for (int k = last; k > at; k--)
+        for (int k = last; k > at; k--) {
             pick[k] = pick[k - 1];
+            rank[k] = rank[k - 1];
+        }
         pick[at] = d;
+        rank[at] = r;
         if (n < STATION_MAX_DRONES)
             n++;
     }
