@@ -22,7 +22,7 @@ static void usage(FILE *f)
             "  --seed S        first world's seed (default 1)\n"
             "  --count N       swaps in all (default 10000)\n"
             "  --per-world K   swaps per world (default 25); world i has seed S+i\n"
-            "  --drones D      drones per world, 1..3 (default: random per world)\n"
+            "  --drones D      drones per world, 1..32 (default: 1..3 at random per world)\n"
             "  --clean         no faults, misbehaviour, restarts or operator noise\n"
             "  --naive         the naive swap order instead of the pipelined one\n"
             "  --keep-going    run every world even after a violation\n"
@@ -30,6 +30,8 @@ static void usage(FILE *f)
             "  --trace         print every event of every world as it happens\n"
             "  --without KIND  never inject this plant fault (axis_jam, guard_open, ...); repeatable\n"
             "  --careless      the operator also jogs during an e-stop or an armed-drone alarm\n"
+            "  --fleet         a clean fleet run: drones start full and ask one after the other;\n"
+            "                  three of them divert once while queued\n"
             "Exit codes: 0 no violation, 1 violation or stall, 2 usage.\n");
 }
 
@@ -61,11 +63,12 @@ int main(int argc, char **argv)
         { "trace", no_argument, NULL, 't' },
         { "without", required_argument, NULL, 'w' },
         { "careless", no_argument, NULL, 'C' },
+        { "fleet", no_argument, NULL, 'F' },
         { "help", no_argument, NULL, 'h' },         { 0, 0, 0, 0 },
     };
     uint64_t seed = 1, count = 10000, per_world = 25, drones = 0;
     unsigned without = 0;
-    bool careless = false;
+    bool careless = false, fleet = false;
     bool clean = false, naive = false, keep_going = false, quiet = false, trace = false;
     int c;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -76,6 +79,7 @@ int main(int argc, char **argv)
         case 'k': target = &per_world; break;
         case 'd': target = &drones; break;
         case 'c': clean = true; break;
+        case 'F': fleet = clean = true; break;
         case 'N': naive = true; break;
         case 'g': keep_going = true; break;
         case 'q': quiet = true; break;
@@ -103,8 +107,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "campaign: unexpected argument \"%s\"\n", argv[optind]);
         return 2;
     }
-    if (count < 1 || per_world < 1 || per_world > 100000 || drones > 3 || count > 100000000) {
-        fprintf(stderr, "campaign: need --count >= 1, --per-world 1..100000, --drones 0..3\n");
+    if (count < 1 || per_world < 1 || per_world > 100000 || drones > CAMPAIGN_MAX_DRONES || count > 100000000) {
+        fprintf(stderr, "campaign: need --count >= 1, --per-world 1..100000, --drones 0..32\n");
         return 2;
     }
 
@@ -124,6 +128,8 @@ int main(int argc, char **argv)
             .trace = trace ? stdout : NULL,
             .without = without,
             .careless = careless,
+            .fleet = fleet,
+            .fleet_divert = fleet ? 3 : 0,
         };
         struct campaign_result r;
         int rc = campaign_run(&o, &r);
@@ -169,7 +175,11 @@ int main(int argc, char **argv)
             printf(" [%s %u]", campaign_rule_name(i), total.violations_by_rule[i]);
     printf(", %u worlds with a violation or stall, %u blind scans (armed drone unheard)\n", bad_worlds,
            total.blind_arming_scans);
+    printf("campaign: %u drone stalls (a drone without progress within the protocol's timeouts)\n",
+           total.drone_stalls);
     if (total.first_violation[0])
         printf("campaign: first: %s\n", total.first_violation);
+    if (total.first_stall[0])
+        printf("campaign: first drone stall: %s\n", total.first_stall);
     return bad_worlds ? 1 : 0;
 }

@@ -591,7 +591,9 @@ static void step_enter(struct station *st, const struct station_inputs *in)
     st->step_applied = true;
     st->gate_wait_since_ms = 0;
     if (st->onpad && st->chain_pos > st->chain->touchdown_index)
-        send_msg(st, st->serving_sysid, STATION_MSG_PROGRESS, st->chain_pos - st->chain->touchdown_index);
+        send_msg(st, st->serving_sysid, STATION_MSG_PROGRESS,
+                 (st->chain_pos - st->chain->touchdown_index) |
+                 (st->chain->release_index - st->chain->touchdown_index) << 8);
 }
 
 static void swap_finished(struct station *st)
@@ -646,7 +648,7 @@ static void chain_run(struct station *st, const struct station_inputs *in)
                     /* The drone did not come: withdraw its clearance and keep the fresh
                      * pack in gripper B for the next drone. */
                     alarm_raise(st, in, DIAG_LANDING_TIMEOUT, st->serving_sysid);
-                    send_msg(st, st->serving_sysid, STATION_MSG_DENIED, STATION_DENY_NOT_RUNNING);
+                    send_msg(st, st->serving_sysid, STATION_MSG_DENIED, STATION_DENY_TIMEOUT);
                     queue_remove(st, st->serving_sysid);
                     st->serving_sysid = 0;
                     chain_end(st);
@@ -678,7 +680,8 @@ static void chain_run(struct station *st, const struct station_inputs *in)
             st->onpad = false;
             st->release_allowed = false;
             st->last_onpad_ms = st->now_ms - st->touchdown_ms;
-            send_msg(st, st->serving_sysid, STATION_MSG_CLEARED_TAKEOFF, 0);
+            send_msg(st, st->serving_sysid, STATION_MSG_CLEARED_TAKEOFF,
+                     (int32_t)(st->pad_tag == STATION_TAG_UNKNOWN ? 0 : st->pad_tag));
             record_event(st, swapseq_name(id), "cleared_for_takeoff", "on-pad %llu ms",
                          (unsigned long long)st->last_onpad_ms);
             queue_remove(st, st->serving_sysid);
@@ -892,7 +895,7 @@ static void clear_to_land(struct station *st)
     for (int i = 0; i < st->n_queue; i++)
         if (st->queue[i] == st->serving_sysid)
             st->queue_pos_sent[i] = 0;
-    send_msg(st, st->serving_sysid, STATION_MSG_CLEARED_TO_LAND, 0);
+    send_msg(st, st->serving_sysid, STATION_MSG_CLEARED_TO_LAND, (st->cfg.landing_timeout_ms + 999) / 1000);
     record_event(st, "landing_queue", "cleared_to_land", "drone %u cleared to land, fresh pack %08X",
                  st->serving_sysid, st->fresh_tag);
 }
@@ -1003,13 +1006,65 @@ static bool accepting_drones(const struct station *st)
     }
 }
 
+/* The drone cleared to land withdrew before touching down (it cancelled, or the link
+ * gave its clearance up): the pad is free for the next drone. A fetch under way goes on
+ * as pre-staging (the same steps at the same positions), so the pack waits at standby. */
+static void serving_withdrawn(struct station *st)
+{
+    record_event(st, "landing_queue", "withdrawn", "drone %u withdrew before touchdown", st->serving_sysid);
+    queue_remove(st, st->serving_sysid);
+    st->serving_sysid = 0;
+    st->serving_asked = 0;
+    st->clear_deferred = false;
+    if (st->chain == &swapseq_chains[SWAPSEQ_PIPELINED] && st->chain_pos < st->chain->touchdown_index)
+        st->chain = &prestage_chain;
+    else if (st->chain && st->chain->touchdown_index >= 0 && st->chain_pos == st->chain->touchdown_index)
+        chain_end(st);
+}
+
+/* The link keeps the landing queue's order (critical first, then by arrival) and hands
+ * over its head in that order: the core's queue follows it. A drone the link no longer
+ * hands over has left the queue (only the one being served stays). */
+static void queue_follow_link(struct station *st, const struct station_inputs *in)
+{
+    uint8_t q[STATION_MAX_DRONES];
+    int n = 0;
+    for (int i = 0; i < st->n_queue; i++)
+        if (!find_drone(in, st->queue[i]))
+            q[n++] = st->queue[i];
+    for (int i = 0; i < STATION_MAX_DRONES && n < STATION_MAX_DRONES; i++)
+        if (in->drones[i].sysid && in_queue(st, in->drones[i].sysid))
+            q[n++] = in->drones[i].sysid;
+    for (int i = 0; i < n; i++) {
+        if (st->queue[i] == q[i])
+            continue;
+        for (int j = i + 1; j < st->n_queue; j++) {
+            if (st->queue[j] != q[i])
+                continue;
+            uint8_t s = st->queue[i];
+            int p = st->queue_pos_sent[i];
+            st->queue[i] = st->queue[j], st->queue_pos_sent[i] = st->queue_pos_sent[j];
+            st->queue[j] = s, st->queue_pos_sent[j] = p;
+            break;
+        }
+    }
+}
+
 static void service_queue(struct station *st, const struct station_inputs *in)
 {
+    for (int i = st->n_queue - 1; i >= 0; i--)
+        if (!find_drone(in, st->queue[i]) && st->queue[i] != st->serving_sysid)
+            queue_remove(st, st->queue[i]);
     for (int i = 0; i < STATION_MAX_DRONES; i++) {
         const struct station_drone_in *d = &in->drones[i];
         if (!d->sysid)
             continue;
         bool queued = in_queue(st, d->sysid);
+        if (d->sysid == st->serving_sysid && d->swap_requested)
+            st->serving_asked = d->sysid;
+        else if (d->sysid == st->serving_sysid && st->serving_asked == d->sysid && !st->onpad &&
+                 !st->drone_present && !st->departing)
+            serving_withdrawn(st);
         if (!d->swap_requested || !d->present) {
             if (queued && d->sysid != st->serving_sysid)
                 queue_remove(st, d->sysid);
@@ -1034,6 +1089,7 @@ static void service_queue(struct station *st, const struct station_inputs *in)
         st->queue_pos_sent[st->n_queue] = 0;
         st->n_queue++;
     }
+    queue_follow_link(st, in);
     for (int i = 0; i < st->n_queue; i++) {
         if (st->queue[i] == st->serving_sysid)
             continue;
@@ -1887,6 +1943,7 @@ static void build_outputs(struct station *st, const struct station_inputs *in, s
     out->mode = st->mode;
     out->step = st->chain ? (int)cur_step(st) : -1;
     out->serving_sysid = st->serving_sysid;
+    out->pad_occupied = st->drone_present;
     out->reconciled = st->reconciled;
 }
 

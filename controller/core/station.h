@@ -129,6 +129,7 @@ struct station {
     /* landing queue */
     uint8_t queue[STATION_MAX_DRONES];
     int n_queue;
+    uint8_t serving_asked;              /* the served drone, once its open request was seen */
     int queue_pos_sent[STATION_MAX_DRONES];
     uint8_t denied_sysid[STATION_MAX_DRONES];
     /* pad */

@@ -161,11 +161,11 @@ struct station_plant_out {
 };
 
 enum station_msg_kind {
-    STATION_MSG_CLEARED_TO_LAND,
+    STATION_MSG_CLEARED_TO_LAND,  /* param = landing window, s */
     STATION_MSG_QUEUED,           /* param = position in the landing queue (1 = next) */
-    STATION_MSG_DENIED,           /* param = enum station_deny */
-    STATION_MSG_PROGRESS,         /* param = on-pad step number (1-based) */
-    STATION_MSG_CLEARED_TAKEOFF,
+    STATION_MSG_DENIED,           /* param = enum station_deny (a cleared drone: the clearance is withdrawn) */
+    STATION_MSG_PROGRESS,         /* param = on-pad step number (1-based) | steps on the pad << 8 */
+    STATION_MSG_CLEARED_TAKEOFF,  /* param = tag of the pack now in the drone (as uint32) */
     STATION_MSG_SWAP_ABORTED,     /* the swap stopped; wait for the operator */
     STATION_MSG_KIND_COUNT
 };
@@ -175,6 +175,7 @@ enum station_deny {
     STATION_DENY_NO_BATTERY = 2,
     STATION_DENY_WEATHER = 3,
     STATION_DENY_QUEUE_FULL = 4,
+    STATION_DENY_TIMEOUT = 5,     /* the cleared drone did not touch down in its window */
 };
 
 struct station_drone_msg {
@@ -232,6 +233,7 @@ struct station_outputs {
     int mode;                     /* enum station_mode */
     int step;                     /* swapseq step id or -1 */
     uint8_t serving_sysid;        /* drone being served, 0 none */
+    bool pad_occupied;            /* weight on the pad (debounced load cell) */
     bool reconciled;
 };
 

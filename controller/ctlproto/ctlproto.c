@@ -33,6 +33,8 @@ const char *const ctlproto_charge_states[] = {
     "empty", "idle", "cc", "cv", "done", "storage", "fault", "off", NULL,
 };
 const char *const ctlproto_battery_statuses[] = { "in_service", "quarantine", "retired", NULL };
+const char *const ctlproto_drone_states[] = { "on_pad", "silent", "cleared", "queued", "flying", "on_ground",
+                                              "taking_off", "landing", "unknown", NULL };
 const char *const ctlproto_severities[] = { "info", "warning", "fault", "critical", NULL };
 
 static const char *const jog_axes[] = {
@@ -98,16 +100,17 @@ static const struct ctlproto_field batteries_fields[] = {
 
 static const struct ctlproto_field drone_fields[] = {
     { "sysid", I, false, NULL, NULL, 0, "MAVLink system id" },
-    { "state", S, false, NULL, NULL, 0, "what the drone is doing for the station" },
+    { "state", S, false, ctlproto_drone_states, NULL, 0,
+      "on_pad (touched down, by the load cell), silent, cleared (to land, still in the air), queued, or what the drone reports" },
     { "armed", B, false, NULL, NULL, 0, "armed as last reported (stale counts as armed)" },
     { "battery", S | Z, false, NULL, NULL, 0, "battery id the drone reports" },
     { "battery_pct", N | Z, false, NULL, NULL, 0, "remaining charge the drone reports" },
-    { "queue_pos", I | Z, false, NULL, NULL, 0, "1-based place in the landing queue" },
+    { "queue_pos", I | Z, false, NULL, NULL, 0, "1-based place in the landing queue (the drone cleared or on the pad is not counted)" },
     { NULL, 0, false, NULL, NULL, 0, NULL },
 };
 static const struct ctlproto_field drones_fields[] = {
     { "drones", A, false, NULL, drone_fields, CTLPROTO_OBJECT, "drones on the link" },
-    { "queue", A, false, NULL, NULL, CTLPROTO_INT, "landing queue, system ids, first lands next" },
+    { "queue", A, false, NULL, NULL, CTLPROTO_INT, "landing queue, system ids, first lands next (critical requests first, then by arrival)" },
     { NULL, 0, false, NULL, NULL, 0, NULL },
 };
 

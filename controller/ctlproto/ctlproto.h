@@ -73,6 +73,7 @@ extern const char *const ctlproto_states[];
 extern const char *const ctlproto_modes[];
 extern const char *const ctlproto_charge_states[];
 extern const char *const ctlproto_battery_statuses[];
+extern const char *const ctlproto_drone_states[];
 extern const char *const ctlproto_severities[];
 
 /* Battery ids. A pack is named "SWP-" and its tag as eight upper-case hex digits

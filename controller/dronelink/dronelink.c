@@ -48,6 +48,16 @@ int dronelink_init(struct dronelink *dl, uint8_t station_sysid, const uint8_t *k
     return 0;
 }
 
+static const char *const phase_names[DRONELINK_PHASE_COUNT] = {
+    [DRONELINK_IDLE] = "idle", [DRONELINK_QUEUED] = "queued",
+    [DRONELINK_CLEARED] = "cleared", [DRONELINK_ON_PAD] = "on_pad",
+};
+
+const char *dronelink_phase_name(int phase)
+{
+    return phase >= 0 && phase < DRONELINK_PHASE_COUNT ? phase_names[phase] : "unknown";
+}
+
 static bool allowed(const struct dronelink *dl, uint8_t sysid)
 {
     if (dl->n_allow == 0)
@@ -58,29 +68,40 @@ static bool allowed(const struct dronelink *dl, uint8_t sysid)
     return false;
 }
 
-static struct dronelink_drone *find(struct dronelink *dl, uint8_t sysid)
+const struct dronelink_drone *dronelink_find(const struct dronelink *dl, uint8_t sysid)
 {
-    for (int i = 0; i < STATION_MAX_DRONES; i++)
+    for (int i = 0; sysid && i < DRONELINK_MAX_DRONES; i++)
         if (dl->drones[i].sysid == sysid)
             return &dl->drones[i];
     return NULL;
 }
 
-/* Finds or adds a drone; a full table evicts the longest-silent drone without an open
- * request or pending command, else gives up (counted). */
+static struct dronelink_drone *find(struct dronelink *dl, uint8_t sysid)
+{
+    return (struct dronelink_drone *)dronelink_find(dl, sysid);
+}
+
+/* An entry that may be reused: nothing open, nothing to retransmit, not served. */
+static bool reclaimable(const struct dronelink *dl, const struct dronelink_drone *c)
+{
+    return c->phase == DRONELINK_IDLE && !c->pending.active && c->sysid != dl->serving_sysid;
+}
+
+/* Finds or adds a drone; a full table reuses the longest-silent entry with nothing open,
+ * else gives up (counted). */
 static struct dronelink_drone *track(struct dronelink *dl, uint8_t sysid, uint8_t compid)
 {
     struct dronelink_drone *d = find(dl, sysid);
     if (d)
         return d;
     struct dronelink_drone *victim = NULL;
-    for (int i = 0; i < STATION_MAX_DRONES; i++) {
+    for (int i = 0; i < DRONELINK_MAX_DRONES; i++) {
         struct dronelink_drone *c = &dl->drones[i];
         if (c->sysid == 0) {
             victim = c;
             break;
         }
-        if (c->request_open || c->pending.active)
+        if (!reclaimable(dl, c))
             continue;
         if (!victim || c->last_heard_ms < victim->last_heard_ms)
             victim = c;
@@ -119,59 +140,164 @@ static void reply(struct dronelink *dl, const struct dronelink_drone *d, uint16_
     emit(dl, MAV_MSG_COMMAND_ACK, &ack);
 }
 
+/* Landing-queue order: critical requests first, then by arrival (one place per request). */
+static bool ahead_of(const struct dronelink_drone *a, const struct dronelink_drone *b)
+{
+    bool ac = a->request.flags & DPROTO_REQ_CRITICAL, bc = b->request.flags & DPROTO_REQ_CRITICAL;
+    if (ac != bc)
+        return ac;
+    return a->request_seq < b->request_seq;
+}
+
 unsigned dronelink_queue_position(const struct dronelink *dl, uint8_t sysid)
 {
-    const struct dronelink_drone *me = NULL;
-    for (int i = 0; i < STATION_MAX_DRONES; i++)
-        if (dl->drones[i].sysid == sysid && dl->drones[i].request_open)
-            me = &dl->drones[i];
-    if (!me)
+    const struct dronelink_drone *me = dronelink_find(dl, sysid);
+    if (!me || me->phase != DRONELINK_QUEUED)
         return 0;
-    bool me_crit = me->request.flags & DPROTO_REQ_CRITICAL;
     unsigned pos = 1;
-    for (int i = 0; i < STATION_MAX_DRONES; i++) {
+    for (int i = 0; i < DRONELINK_MAX_DRONES; i++) {
         const struct dronelink_drone *o = &dl->drones[i];
-        if (o == me || !o->sysid || !o->request_open)
-            continue;
-        bool o_crit = o->request.flags & DPROTO_REQ_CRITICAL;
-        if ((o_crit && !me_crit) ||
-            (o_crit == me_crit && (o->request_ms < me->request_ms ||
-                                   (o->request_ms == me->request_ms && o->sysid < me->sysid))))
+        if (o != me && o->sysid && o->phase == DRONELINK_QUEUED && ahead_of(o, me))
             pos++;
     }
     return pos;
+}
+
+unsigned dronelink_queue_length(const struct dronelink *dl)
+{
+    unsigned n = 0;
+    for (int i = 0; i < DRONELINK_MAX_DRONES; i++)
+        if (dl->drones[i].sysid && dl->drones[i].phase == DRONELINK_QUEUED)
+            n++;
+    return n;
+}
+
+unsigned dronelink_queue(const struct dronelink *dl, uint8_t *sysids, unsigned max)
+{
+    unsigned n = 0;
+    for (int i = 0; i < DRONELINK_MAX_DRONES; i++) {
+        const struct dronelink_drone *d = &dl->drones[i];
+        if (!d->sysid || d->phase != DRONELINK_QUEUED)
+            continue;
+        unsigned pos = dronelink_queue_position(dl, d->sysid);
+        if (pos >= 1 && pos <= max)
+            sysids[pos - 1] = d->sysid;
+        n++;
+    }
+    return n;
+}
+
+static uint8_t pos8(unsigned pos)
+{
+    return (uint8_t)(pos > 255 ? 255 : pos);
+}
+
+bool dronelink_accepting(const struct dproto_station_status *st, int *deny_reason)
+{
+    int why = DPROTO_REASON_NONE;
+    if (st->unit_mode != DPROTO_MODE_PRODUCTION) {
+        why = DPROTO_REASON_MAINTENANCE;
+    } else if (st->flags & DPROTO_FLAG_WEATHER_HOLD) {
+        why = DPROTO_REASON_WEATHER;
+    } else {
+        switch (st->packml_state) {
+        case DPROTO_PACKML_STARTING: case DPROTO_PACKML_EXECUTE: case DPROTO_PACKML_SUSPENDING:
+        case DPROTO_PACKML_SUSPENDED: case DPROTO_PACKML_UNSUSPENDING:
+            break;
+        default:
+            why = DPROTO_REASON_NOT_READY;
+            break;
+        }
+    }
+    if (deny_reason)
+        *deny_reason = why;
+    return why == DPROTO_REASON_NONE;
+}
+
+static void deny(struct dronelink *dl, uint8_t sysid, uint8_t compid, uint16_t command, int reason)
+{
+    struct dronelink_drone tmp = { .sysid = sysid, .compid = compid };
+    reply(dl, &tmp, command, DPROTO_REPLY_DENIED, 0, reason);
 }
 
 static void on_swap_request(struct dronelink *dl, uint8_t sysid, uint8_t compid,
                             const struct mav_command_long *cmd, uint64_t now_ms)
 {
     dl->count.requests++;
-    struct dronelink_drone tmp = { .sysid = sysid, .compid = compid };
     if (!allowed(dl, sysid)) {
         dl->count.denied_not_allowed++;
-        reply(dl, &tmp, cmd->command, DPROTO_REPLY_DENIED, 0, DPROTO_REASON_NOT_ALLOWED);
+        deny(dl, sysid, compid, cmd->command, DPROTO_REASON_NOT_ALLOWED);
         return;
     }
     struct dproto_swap_request req;
     if (dproto_parse_swap_request(cmd, &req) != 0) {
         dl->count.bad_requests++;
-        reply(dl, &tmp, cmd->command, DPROTO_REPLY_DENIED, 0, DPROTO_REASON_BAD_REQUEST);
+        deny(dl, sysid, compid, cmd->command, DPROTO_REASON_BAD_REQUEST);
         return;
     }
-    struct dronelink_drone *d = track(dl, sysid, compid);
-    if (!d) {
-        reply(dl, &tmp, cmd->command, DPROTO_REPLY_DENIED, 0, DPROTO_REASON_QUEUE_FULL);
-        return;
+    struct dronelink_drone *d = find(dl, sysid);
+    if (!d || d->phase == DRONELINK_IDLE) {
+        int why;
+        if (!dronelink_accepting(&dl->status, &why)) {
+            dl->count.denied_other++;
+            deny(dl, sysid, compid, cmd->command, why);
+            return;
+        }
+        d = track(dl, sysid, compid);
+        if (!d) {
+            dl->count.denied_other++;
+            deny(dl, sysid, compid, cmd->command, DPROTO_REASON_QUEUE_FULL);
+            return;
+        }
     }
     d->last_heard_ms = now_ms;
-    if (!d->request_open) {
-        d->request_open = true;
-        d->request_ms = now_ms;
-    }
-    d->request = req;   /* a repeated request refreshes the figures, keeps the place */
     if (req.pack_tag)
         d->battery_tag = req.pack_tag;
-    reply(dl, d, cmd->command, DPROTO_REPLY_QUEUED, (uint8_t)dronelink_queue_position(dl, sysid), 0);
+    switch (d->phase) {
+    case DRONELINK_IDLE:
+        d->phase = DRONELINK_QUEUED;
+        d->request_seq = ++dl->request_seq;
+        d->request_ms = now_ms;
+        d->request = req;
+        if (d->pending.active && d->pending.cmd.command == DPROTO_CMD_CANCEL)
+            d->pending.active = false;  /* it asks again: the old withdrawal is moot */
+        break;
+    case DRONELINK_QUEUED:
+        /* A repeat keeps the place; a request turned critical moves ahead. */
+        d->request = req;
+        break;
+    case DRONELINK_CLEARED:
+    case DRONELINK_ON_PAD:
+    default:
+        /* A repeat of a request already acted on: the same answer again. */
+        reply(dl, d, cmd->command, DPROTO_REPLY_ACCEPTED, 0, 0);
+        return;
+    }
+    d->pos_sent = pos8(dronelink_queue_position(dl, sysid));
+    reply(dl, d, cmd->command, DPROTO_REPLY_QUEUED, d->pos_sent, 0);
+}
+
+/* A drone withdraws: while queued or cleared it leaves the queue (the core frees the pad
+ * for the next drone); once on the pad it cannot, as the station unclamps only with a
+ * verified pack (DESIGN §5 rule 3): denied not_ready, the swap runs to CLEARED_TAKEOFF. */
+static void on_drone_cancel(struct dronelink *dl, struct dronelink_drone *d, const struct mav_command_long *cmd)
+{
+    struct dproto_cancel c;
+    if (dproto_parse_cancel(cmd, &c) != 0) {
+        reply(dl, d, cmd->command, DPROTO_REPLY_DENIED, 0, DPROTO_REASON_BAD_REQUEST);
+        return;
+    }
+    if (d->phase == DRONELINK_ON_PAD) {
+        reply(dl, d, cmd->command, DPROTO_REPLY_DENIED, 0, DPROTO_REASON_NOT_READY);
+        return;
+    }
+    if (d->phase != DRONELINK_IDLE)
+        dl->count.cancels++;
+    d->phase = DRONELINK_IDLE;
+    d->pos_sent = 0;
+    if (d->pending.active && d->pending.cmd.command == DPROTO_CMD_CLEARED_TO_LAND)
+        d->pending.active = false;
+    reply(dl, d, cmd->command, DPROTO_REPLY_ACCEPTED, 0, 0);
 }
 
 static void on_command(struct dronelink *dl, const struct mav_frame *f, uint64_t now_ms)
@@ -183,15 +309,32 @@ static void on_command(struct dronelink *dl, const struct mav_frame *f, uint64_t
         on_swap_request(dl, f->sysid, f->compid, &cmd, now_ms);
         return;
     }
-    struct dronelink_drone *d = find(dl, f->sysid);
+    if (!allowed(dl, f->sysid))
+        return;
+    struct dronelink_drone *d = cmd.command == DPROTO_CMD_CANCEL ? track(dl, f->sysid, f->compid)
+                                                                 : find(dl, f->sysid);
+    if (d)
+        d->last_heard_ms = now_ms;
     if (cmd.command == DPROTO_CMD_CANCEL && d) {
-        d->request_open = false;
-        d->pending.active = false;
-        reply(dl, d, cmd.command, DPROTO_REPLY_ACCEPTED, 0, 0);
+        on_drone_cancel(dl, d, &cmd);
         return;
     }
     struct dronelink_drone tmp = { .sysid = f->sysid, .compid = f->compid };
     reply(dl, d ? d : &tmp, cmd.command, DPROTO_REPLY_FAILED, 0, 0);
+}
+
+static void on_ack(struct dronelink *dl, struct dronelink_drone *d, const struct mav_command_ack *ack)
+{
+    if (!d->pending.active || ack->command != d->pending.cmd.command ||
+        !(ack->target_system == 0 || ack->target_system == dl->sysid))
+        return;
+    d->pending.active = false;
+    /* A drone that refuses its clearance will not come: the pad is free again. */
+    if (ack->command == DPROTO_CMD_CLEARED_TO_LAND && ack->result != MAV_RESULT_ACCEPTED &&
+        ack->result != MAV_RESULT_IN_PROGRESS && d->phase == DRONELINK_CLEARED) {
+        d->phase = DRONELINK_IDLE;
+        dl->count.cancels++;
+    }
 }
 
 static void on_frame(struct dronelink *dl, const struct mav_frame *f, uint64_t now_ms)
@@ -255,9 +398,7 @@ static void on_frame(struct dronelink *dl, const struct mav_frame *f, uint64_t n
     case MAV_MSG_COMMAND_ACK: {
         struct mav_command_ack ack;
         mav_decode(f, &ack);
-        if (d->pending.active && ack.command == d->pending.cmd.command &&
-            (ack.target_system == 0 || ack.target_system == dl->sysid))
-            d->pending.active = false;
+        on_ack(dl, d, &ack);
         break;
     }
     default:
@@ -278,35 +419,71 @@ void dronelink_receive(struct dronelink *dl, const uint8_t *buf, size_t len, uin
     }
 }
 
-static int queue_cmp(const void *a, const void *b)
+/* Rank in the core's view: the served drone, the head of the queue, drones standing on
+ * the ground (the core watches them for arming), the rest of the queue, the others. */
+static int input_rank(const struct dronelink *dl, const struct dronelink_drone *d)
 {
-    const struct dronelink_drone *x = a, *y = b;
-    if (!x->sysid != !y->sysid)
-        return x->sysid ? -1 : 1;
-    if (x->request_open != y->request_open)
-        return x->request_open ? -1 : 1;
-    bool xc = x->request.flags & DPROTO_REQ_CRITICAL, yc = y->request.flags & DPROTO_REQ_CRITICAL;
-    if (xc != yc)
-        return xc ? -1 : 1;
-    if (x->request_ms != y->request_ms)
-        return x->request_ms < y->request_ms ? -1 : 1;
-    return (int)x->sysid - (int)y->sysid;
+    if (d->sysid == dl->serving_sysid || d->phase == DRONELINK_CLEARED || d->phase == DRONELINK_ON_PAD)
+        return 0;
+    if (d->phase == DRONELINK_QUEUED && dronelink_queue_position(dl, d->sysid) <= STATION_MAX_DRONES / 2)
+        return 1;
+    if (d->landed_state == MAV_LANDED_ON_GROUND)
+        return 2;
+    if (d->phase == DRONELINK_QUEUED)
+        return 3;
+    return 4;
+}
+
+static bool input_before(const struct dronelink_drone *a, int ra, const struct dronelink_drone *b, int rb)
+{
+    if (ra != rb)
+        return ra < rb;
+    if (a->phase == DRONELINK_QUEUED && b->phase == DRONELINK_QUEUED)
+        return ahead_of(a, b);
+    if (a->last_heard_ms != b->last_heard_ms)
+        return a->last_heard_ms > b->last_heard_ms;
+    return a->sysid < b->sysid;
 }
 
 void dronelink_fill_inputs(const struct dronelink *dl, struct station_drone_in out[STATION_MAX_DRONES])
 {
-    struct dronelink_drone sorted[STATION_MAX_DRONES];
-    memcpy(sorted, dl->drones, sizeof sorted);
-    qsort(sorted, STATION_MAX_DRONES, sizeof sorted[0], queue_cmp);
+    const struct dronelink_drone *pick[STATION_MAX_DRONES];
+    int rank[STATION_MAX_DRONES];
+    int n = 0;
+    for (int i = 0; i < DRONELINK_MAX_DRONES; i++) {
+        const struct dronelink_drone *d = &dl->drones[i];
+        if (!d->sysid)
+            continue;
+        /* Insertion into the first STATION_MAX_DRONES by rank. */
+        int r = input_rank(dl, d);
+        int at = n;
+        while (at > 0 && input_before(d, r, pick[at - 1], rank[at - 1]))
+            at--;
+        if (at >= STATION_MAX_DRONES)
+            continue;
+        int last = n < STATION_MAX_DRONES ? n : STATION_MAX_DRONES - 1;
+        for (int k = last; k > at; k--) {
+            pick[k] = pick[k - 1];
+            rank[k] = rank[k - 1];
+        }
+        pick[at] = d;
+        rank[at] = r;
+        if (n < STATION_MAX_DRONES)
+            n++;
+    }
     for (int i = 0; i < STATION_MAX_DRONES; i++) {
-        const struct dronelink_drone *d = &sorted[i];
+        if (i >= n) {
+            out[i] = (struct station_drone_in){ 0 };
+            continue;
+        }
+        const struct dronelink_drone *d = pick[i];
         out[i] = (struct station_drone_in){
             .sysid = d->sysid,
-            .present = d->sysid != 0 && d->last_heard_ms != 0,
+            .present = d->last_heard_ms != 0,
             .last_heartbeat_ms = d->last_heartbeat_ms,
             .armed = d->armed,
             .landed_state = d->landed_state,
-            .swap_requested = d->request_open,
+            .swap_requested = d->phase != DRONELINK_IDLE,
             .battery_report_ms = d->battery_report_ms,
             .battery_tag = d->battery_tag,
             .battery_mV = d->battery_mV,
@@ -326,6 +503,20 @@ static void start_command(struct dronelink *dl, struct dronelink_drone *d,
     d->pending.next_ms = now_ms + dproto_retry_delay_ms(1);
 }
 
+/* The station withdraws a drone's clearance or place with CANCEL (retried like a
+ * clearance); the drone leaves the queue. */
+static void station_cancel(struct dronelink *dl, struct dronelink_drone *d, uint8_t reason, uint64_t now_ms)
+{
+    struct mav_command_long cmd;
+    struct dproto_cancel c = { .reason = reason };
+    dproto_build_cancel(&c, d->sysid, d->compid, 0, &cmd);
+    start_command(dl, d, &cmd, true, now_ms);
+    d->phase = DRONELINK_IDLE;
+    d->pos_sent = 0;
+    if (reason == DPROTO_REASON_TIMEOUT)
+        dl->count.timeouts++;
+}
+
 static uint8_t deny_reason(int32_t station_deny)
 {
     switch (station_deny) {
@@ -333,6 +524,7 @@ static uint8_t deny_reason(int32_t station_deny)
     case STATION_DENY_NO_BATTERY: return DPROTO_REASON_NO_BATTERY;
     case STATION_DENY_WEATHER: return DPROTO_REASON_WEATHER;
     case STATION_DENY_QUEUE_FULL: return DPROTO_REASON_QUEUE_FULL;
+    case STATION_DENY_TIMEOUT: return DPROTO_REASON_TIMEOUT;
     default: return DPROTO_REASON_NOT_READY;
     }
 }
@@ -345,25 +537,39 @@ static void handle_msg(struct dronelink *dl, const struct station_drone_msg *m, 
     struct mav_command_long cmd;
     switch (m->kind) {
     case STATION_MSG_CLEARED_TO_LAND: {
+        /* §5: the request is accepted, then the clearance follows. */
+        reply(dl, d, DPROTO_CMD_SWAP_REQUEST, DPROTO_REPLY_ACCEPTED, 0, 0);
+        uint32_t window_s = m->param >= 1 && m->param <= 3600 ? (uint32_t)m->param : 60;
         struct dproto_land_clearance c = { .pad = 1, .clearance_id = ++dl->clearance_id,
-                                           .window_s = 60 };
+                                           .window_s = (float)window_s };
         dproto_build_land_clearance(&c, d->sysid, d->compid, 0, &cmd);
         start_command(dl, d, &cmd, true, now_ms);
+        d->phase = DRONELINK_CLEARED;
+        d->cleared_ms = now_ms;
+        d->window_ms = window_s * 1000u;
+        d->pos_sent = 0;
         break;
     }
     case STATION_MSG_QUEUED:
-        reply(dl, d, DPROTO_CMD_SWAP_REQUEST, DPROTO_REPLY_QUEUED,
-              (uint8_t)(m->param > 0 && m->param < 256 ? (unsigned)m->param : dronelink_queue_position(dl, d->sysid)), 0);
-        break;
+        break;  /* the link keeps the positions and acks every change itself */
     case STATION_MSG_DENIED:
-        reply(dl, d, DPROTO_CMD_SWAP_REQUEST, DPROTO_REPLY_DENIED, 0, deny_reason(m->param));
-        d->request_open = false;
-        dl->count.denied_other++;
+        if (d->phase == DRONELINK_QUEUED) {
+            reply(dl, d, DPROTO_CMD_SWAP_REQUEST, DPROTO_REPLY_DENIED, 0, deny_reason(m->param));
+            d->phase = DRONELINK_IDLE;
+            d->pos_sent = 0;
+            dl->count.denied_other++;
+        } else if (d->phase == DRONELINK_CLEARED || d->phase == DRONELINK_ON_PAD) {
+            station_cancel(dl, d, deny_reason(m->param), now_ms);
+        }
         break;
     case STATION_MSG_PROGRESS: {
-        struct dproto_progress p = { .step = (uint8_t)m->param, .n_steps = 0, .on_pad_s = 0,
-                                     .remaining_s = -1 };
-        dproto_build_progress(&p, d->sysid, d->compid, &cmd);
+        uint32_t p = (uint32_t)m->param;
+        uint8_t n = (uint8_t)(p >> 8 & 0xFF), step = (uint8_t)(p & 0xFF);
+        double on_pad_s = d->on_pad_ms && now_ms > d->on_pad_ms ? (double)(now_ms - d->on_pad_ms) / 1000.0 : 0;
+        struct dproto_progress pr = { .step = n && step > n ? n : step, .n_steps = n,
+                                      .on_pad_s = (float)(on_pad_s > 86400 ? 86400 : on_pad_s),
+                                      .remaining_s = -1 };
+        dproto_build_progress(&pr, d->sysid, d->compid, &cmd);
         start_command(dl, d, &cmd, false, now_ms);
         break;
     }
@@ -372,17 +578,52 @@ static void handle_msg(struct dronelink *dl, const struct station_drone_msg *m, 
                                               .pack_tag = (uint32_t)m->param, .window_s = 30 };
         dproto_build_takeoff_clearance(&c, d->sysid, d->compid, 0, &cmd);
         start_command(dl, d, &cmd, true, now_ms);
-        d->request_open = false;
+        d->phase = DRONELINK_IDLE;
+        d->on_pad_ms = 0;
         break;
     }
-    case STATION_MSG_SWAP_ABORTED: {
-        struct dproto_cancel c = { .reason = DPROTO_REASON_OPERATOR };
-        dproto_build_cancel(&c, d->sysid, d->compid, 0, &cmd);
-        start_command(dl, d, &cmd, true, now_ms);
-        d->request_open = false;
+    case STATION_MSG_SWAP_ABORTED:
+        station_cancel(dl, d, DPROTO_REASON_OPERATOR, now_ms);
+        d->on_pad_ms = 0;
         break;
-    }
     default:
+        break;
+    }
+}
+
+/* §8: clearances and places that ran out, and entries nobody needs any more. */
+static void supervise(struct dronelink *dl, struct dronelink_drone *d, uint64_t now_ms)
+{
+    bool silent = now_ms >= d->last_heard_ms + DPROTO_LINK_LOST_MS;
+    switch (d->phase) {
+    case DRONELINK_QUEUED:
+        if (silent)
+            station_cancel(dl, d, DPROTO_REASON_TIMEOUT, now_ms);
+        break;
+    case DRONELINK_CLEARED:
+        if (d->sysid == dl->serving_sysid && dl->pad_occupied) {
+            d->phase = DRONELINK_ON_PAD;
+            d->on_pad_ms = now_ms;
+        } else if (d->sysid != dl->serving_sysid) {
+            station_cancel(dl, d, DPROTO_REASON_NOT_READY, now_ms);   /* the core let it go */
+        } else if (silent || now_ms >= d->cleared_ms + d->window_ms) {
+            station_cancel(dl, d, DPROTO_REASON_TIMEOUT, now_ms);
+        }
+        break;
+    case DRONELINK_ON_PAD:
+        if (d->sysid != dl->serving_sysid) {
+            d->phase = DRONELINK_IDLE;
+            d->on_pad_ms = 0;
+        }
+        break;
+    case DRONELINK_IDLE:
+    default:
+        /* A drone that stands on the ground (on the pad, dark while its pack is out) stays
+         * known: the core needs it to resume or release a swap. */
+        if (silent && reclaimable(dl, d) && d->landed_state != MAV_LANDED_ON_GROUND) {
+            memset(d, 0, sizeof *d);
+            dl->count.forgotten++;
+        }
         break;
     }
 }
@@ -394,13 +635,16 @@ void dronelink_send(struct dronelink *dl, const struct station_drone_msg *msgs, 
         mav_signing_set_time_unix_us(&dl->signing, unix_us);
     for (int i = 0; i < n_msgs; i++)
         handle_msg(dl, &msgs[i], now_ms);
-    for (int i = 0; i < STATION_MAX_DRONES; i++) {
+    for (int i = 0; i < DRONELINK_MAX_DRONES; i++) {
         struct dronelink_drone *d = &dl->drones[i];
         if (!d->sysid || !d->pending.active || now_ms < d->pending.next_ms)
             continue;
         if (d->pending.attempts >= DPROTO_CLEARANCE_ATTEMPTS) {
             d->pending.active = false;
             dl->count.gave_up++;
+            /* §8: an unacked clearance is cancelled and the next drone served. */
+            if (d->pending.cmd.command == DPROTO_CMD_CLEARED_TO_LAND && d->phase == DRONELINK_CLEARED)
+                station_cancel(dl, d, DPROTO_REASON_TIMEOUT, now_ms);
             continue;
         }
         d->pending.cmd.confirmation = (uint8_t)d->pending.attempts;
@@ -409,15 +653,32 @@ void dronelink_send(struct dronelink *dl, const struct station_drone_msg *msgs, 
         d->pending.next_ms = now_ms + dproto_retry_delay_ms(d->pending.attempts);
         dl->count.retransmissions++;
     }
+    for (int i = 0; i < DRONELINK_MAX_DRONES; i++)
+        if (dl->drones[i].sysid)
+            supervise(dl, &dl->drones[i], now_ms);
+    /* §5: a fresh queued ack, unasked, whenever a drone's position changed. */
+    for (int i = 0; i < DRONELINK_MAX_DRONES; i++) {
+        struct dronelink_drone *d = &dl->drones[i];
+        if (!d->sysid || d->phase != DRONELINK_QUEUED)
+            continue;
+        uint8_t pos = pos8(dronelink_queue_position(dl, d->sysid));
+        if (pos != d->pos_sent) {
+            reply(dl, d, DPROTO_CMD_SWAP_REQUEST, DPROTO_REPLY_QUEUED, pos, 0);
+            d->pos_sent = pos;
+        }
+    }
     if (now_ms >= dl->next_heartbeat_ms) {
         struct mav_heartbeat hb;
-        dproto_station_heartbeat(status, &hb);
+        struct dproto_station_status st = *status;
+        unsigned q = dronelink_queue_length(dl);
+        st.queue_len = (uint8_t)(q > 255 ? 255 : q);
+        dproto_station_heartbeat(&st, &hb);
         emit(dl, MAV_MSG_HEARTBEAT, &hb);
         dl->next_heartbeat_ms = now_ms + DPROTO_HEARTBEAT_PERIOD_MS;
     }
 }
 
-void dronelink_station_status(const struct station_outputs *o, const struct station_drone_in drones[STATION_MAX_DRONES],
+void dronelink_station_status(struct dronelink *dl, const struct station_outputs *o,
                               struct dproto_station_status *st)
 {
     static const uint8_t packml[ST_COUNT] = {
@@ -434,13 +695,17 @@ void dronelink_station_status(const struct station_outputs *o, const struct stat
     *st = (struct dproto_station_status){
         .packml_state = o->state >= 0 && o->state < ST_COUNT ? packml[o->state] : DPROTO_PACKML_UNDEFINED,
         .unit_mode = (uint8_t)(o->mode + 1),
-        .flags = (uint8_t)((o->state == ST_EXECUTE ? DPROTO_FLAG_ACCEPTING : 0) |
-                           (o->serving_sysid ? DPROTO_FLAG_PAD_OCCUPIED : 0) |
+        .flags = (uint8_t)((o->pad_occupied ? DPROTO_FLAG_PAD_OCCUPIED : 0) |
+                           (o->alarms_active & (1ull << DIAG_WEATHER) ? DPROTO_FLAG_WEATHER_HOLD : 0) |
                            (o->alarms_active ? DPROTO_FLAG_ALARM : 0)),
     };
-    for (int i = 0; i < STATION_MAX_DRONES; i++)
-        if (drones[i].sysid && drones[i].swap_requested)
-            st->queue_len++;
+    if (dronelink_accepting(st, NULL))
+        st->flags |= DPROTO_FLAG_ACCEPTING;
+    unsigned q = dronelink_queue_length(dl);
+    st->queue_len = (uint8_t)(q > 255 ? 255 : q);
+    dl->status = *st;
+    dl->serving_sysid = o->serving_sysid;
+    dl->pad_occupied = o->pad_occupied;
 }
 
 size_t dronelink_take_output(struct dronelink *dl, uint8_t *buf, size_t size)

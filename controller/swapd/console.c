@@ -198,14 +198,18 @@ static json_t *do_batteries(struct swapd *d, const json_t *req)
     return ctlproto_reply_ok(req, json_pack("{s:o}", "batteries", arr));
 }
 
-static const char *drone_state(const struct swapd *d, const struct station_drone_in *dr)
+/* What the drone is doing for the station: the link's phase (the pad's load cell decides
+ * "on_pad"), else what the drone reports. */
+static const char *drone_state(const struct swapd *d, const struct dronelink_drone *dr)
 {
     uint64_t now = d->core.now_ms;
+    if (dr->phase == DRONELINK_ON_PAD)
+        return "on_pad";
     if (!dr->last_heartbeat_ms || now - dr->last_heartbeat_ms > (uint64_t)d->station_cfg.drone_heartbeat_timeout_ms)
         return "silent";
-    if (dr->sysid == d->out.serving_sysid)
-        return "on_pad";
-    if (dr->swap_requested)
+    if (dr->phase == DRONELINK_CLEARED)
+        return "cleared";
+    if (dr->phase == DRONELINK_QUEUED)
         return "queued";
     switch (dr->landed_state) {
     case MAV_LANDED_IN_AIR: return "flying";
@@ -216,18 +220,7 @@ static const char *drone_state(const struct swapd *d, const struct station_drone
     }
 }
 
-/* 1-based place in the core's landing queue (the order drones are cleared in), 0 if
- * not queued. The link's own count only orders open requests by priority and would
- * disagree with who lands next while a drone is on the pad. */
-static unsigned core_queue_pos(const struct swapd *d, uint8_t sysid)
-{
-    for (int i = 0; i < d->core.n_queue && i < STATION_MAX_DRONES; i++)
-        if (d->core.queue[i] == sysid)
-            return (unsigned)i + 1;
-    return 0;
-}
-
-static json_t *drone_battery_pct(const struct swapd *d, const struct station_drone_in *dr)
+static json_t *drone_battery_pct(const struct swapd *d, const struct dronelink_drone *dr)
 {
     if (!dr->battery_report_ms || !dr->battery_mV)
         return json_null();
@@ -235,26 +228,30 @@ static json_t *drone_battery_pct(const struct swapd *d, const struct station_dro
     return json_real(100.0 * health_soc_from_ocv(dr->battery_mV / 1000.0 / cells));
 }
 
+/* Every drone the link tracks; queue_pos and queue are the link's landing queue (the
+ * drone cleared or on the pad is not in it, docs/drone-protocol.md §3). */
 static json_t *do_drones(struct swapd *d)
 {
     json_t *arr = json_array(), *queue = json_array();
-    for (int i = 0; i < STATION_MAX_DRONES; i++) {
-        const struct station_drone_in *dr = &d->in.drones[i];
+    for (int i = 0; i < DRONELINK_MAX_DRONES; i++) {
+        const struct dronelink_drone *dr = &d->drones.drones[i];
         if (!dr->sysid)
             continue;
         bool stale = !dr->last_heartbeat_ms ||
                      d->core.now_ms - dr->last_heartbeat_ms > (uint64_t)d->station_cfg.drone_heartbeat_timeout_ms;
         char id[17];
         pack_id(dr->battery_tag, id);
-        unsigned pos = core_queue_pos(d, dr->sysid);
+        unsigned pos = dronelink_queue_position(&d->drones, dr->sysid);
         json_array_append_new(arr, json_pack("{s:i, s:s, s:b, s:o, s:o, s:o}", "sysid", dr->sysid,
                                              "state", drone_state(d, dr), "armed", dr->armed || stale,
                                              "battery", dr->battery_tag ? json_string(id) : json_null(),
                                              "battery_pct", drone_battery_pct(d, dr), "queue_pos",
                                              pos ? json_integer(pos) : json_null()));
     }
-    for (int i = 0; i < d->core.n_queue && i < STATION_MAX_DRONES; i++)
-        json_array_append_new(queue, json_integer(d->core.queue[i]));
+    uint8_t q[DRONELINK_MAX_DRONES];
+    unsigned n = dronelink_queue(&d->drones, q, DRONELINK_MAX_DRONES);
+    for (unsigned i = 0; i < n && i < DRONELINK_MAX_DRONES; i++)
+        json_array_append_new(queue, json_integer(q[i]));
     return json_pack("{s:o, s:o}", "drones", arr, "queue", queue);
 }
 

@@ -304,7 +304,7 @@ static void talk_to_drones(struct swapd *d, uint64_t now_ms)
         return;
     const struct station_outputs *o = &d->out;
     struct dproto_station_status st;
-    dronelink_station_status(o, d->in.drones, &st);
+    dronelink_station_status(&d->drones, o, &st);
     dronelink_send(&d->drones, o->msgs, o->n_msgs, &st, now_ms, (uint64_t)wall_ms_now() * 1000u);
     uint8_t buf[2048];
     size_t n;

@@ -69,18 +69,13 @@ void dproto_station_heartbeat(const struct dproto_station_status *st, struct mav
     hb->mavlink_version = 3;
     hb->custom_mode = (uint32_t)st->packml_state | (uint32_t)st->unit_mode << 8 |
                       (uint32_t)st->flags << 16 | (uint32_t)st->queue_len << 24;
-    switch (st->packml_state) {
-    case DPROTO_PACKML_EXECUTE:
-        hb->system_status = MAV_STATE_ACTIVE;
-        break;
-    case DPROTO_PACKML_HELD:
-    case DPROTO_PACKML_ABORTED:
+    if (st->packml_state == DPROTO_PACKML_HELD || st->packml_state == DPROTO_PACKML_ABORTED ||
+        (st->flags & DPROTO_FLAG_ALARM))
         hb->system_status = 5; /* MAV_STATE_CRITICAL */
-        break;
-    default:
-        hb->system_status = (st->flags & DPROTO_FLAG_ALARM) ? 5 : MAV_STATE_STANDBY;
-        break;
-    }
+    else if (st->packml_state == DPROTO_PACKML_EXECUTE)
+        hb->system_status = MAV_STATE_ACTIVE;
+    else
+        hb->system_status = MAV_STATE_STANDBY;
 }
 
 int dproto_parse_station_heartbeat(const struct mav_heartbeat *hb, struct dproto_station_status *st)
@@ -175,7 +170,7 @@ int dproto_parse_swap_request(const struct mav_command_long *cmd, struct dproto_
     if (!param_range(cmd->param[3], 0, 100) || !param_range(cmd->param[4], 0, 3600))
         return -1;
     if (!param_int(cmd->param[5], 0, DPROTO_REQ_HOT_SWAP | DPROTO_REQ_CRITICAL, &flags) ||
-        !param_int(cmd->param[6], 1, 255, &version))
+        !param_int(cmd->param[6], DPROTO_VERSION, DPROTO_VERSION, &version))
         return -1;
     r.remaining_pct = cmd->param[0];
     r.voltage_v = cmd->param[3];

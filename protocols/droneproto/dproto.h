@@ -85,8 +85,8 @@ struct dproto_station_status {
 };
 
 /* Fills a station HEARTBEAT: type CHARGING_STATION, autopilot INVALID, custom_mode =
- * state | mode << 8 | flags << 16 | queue_len << 24, system_status ACTIVE in Execute,
- * CRITICAL in Held/Aborted/Stopped-with-alarm, STANDBY otherwise. */
+ * state | mode << 8 | flags << 16 | queue_len << 24, system_status CRITICAL in Held or
+ * Aborted or with an alarm active, else ACTIVE in Execute, STANDBY otherwise. */
 void dproto_station_heartbeat(const struct dproto_station_status *st, struct mav_heartbeat *hb);
 /* Reads a HEARTBEAT; -1 if it is not a charging station's. */
 int dproto_parse_station_heartbeat(const struct mav_heartbeat *hb, struct dproto_station_status *st);
@@ -106,7 +106,7 @@ struct dproto_swap_request {
     float voltage_v;             /* pack voltage, 0 unknown (param4) */
     float eta_s;                 /* seconds until over the pad, 0 = there now (param5) */
     uint8_t flags;               /* DPROTO_REQ_* (param6) */
-    uint8_t version;             /* DPROTO_VERSION (param7) */
+    uint8_t version;             /* DPROTO_VERSION (param7); any other version is a bad request */
 };
 
 /* ---- CLEARED_TO_LAND (USER_2), station -> drone ---------------------------------- */

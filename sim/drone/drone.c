@@ -47,6 +47,10 @@ static const char *const mis_names[SIM_DRONE_MIS_COUNT] = {
     [SIM_DRONE_MIS_WRONG_SYSID] = "wrong_sysid",
     [SIM_DRONE_MIS_UNSIGNED] = "unsigned",
     [SIM_DRONE_MIS_GARBAGE] = "garbage",
+    [SIM_DRONE_MIS_NO_ACK] = "no_ack",
+    [SIM_DRONE_MIS_CANCEL] = "cancel",
+    [SIM_DRONE_MIS_DIVERT] = "divert",
+    [SIM_DRONE_MIS_BAD_VERSION] = "bad_version",
 };
 
 const char *sim_drone_mis_name(enum sim_drone_mis m)
@@ -315,7 +319,9 @@ static void send_telemetry(struct sim_drone *d)
 
 static void send_request(struct sim_drone *d)
 {
-    struct dproto_swap_request r = { .remaining_pct = -1, .version = DPROTO_VERSION };
+    struct dproto_swap_request r = { .remaining_pct = -1,
+                                     .version = mis_active(d, SIM_DRONE_MIS_BAD_VERSION) ? DPROTO_VERSION + 1
+                                                                                         : DPROTO_VERSION };
     if (d->has_battery) {
         double soc = d->battery.soc < 0 ? 0 : d->battery.soc;
         r.remaining_pct = (float)(soc * 100.0);
@@ -526,9 +532,48 @@ static void run_state(struct sim_drone *d)
     }
 }
 
+static void send_cancel(struct sim_drone *d)
+{
+    struct dproto_cancel c = { .reason = DPROTO_REASON_NONE };
+    struct mav_command_long cmd;
+    dproto_build_cancel(&c, d->station_sysid, d->station_compid, 0, &cmd);
+    emit(d, MAV_MSG_COMMAND_LONG, &cmd);
+    d->count.cancels_sent++;
+}
+
+/* One-shot misbehaviours: fire at the first step inside their window at which the drone
+ * is in a phase where they mean something. */
+static void fire_once(struct sim_drone *d, size_t i)
+{
+    enum sim_drone_state s = d->state;
+    bool asking = s == SIM_DRONE_REQUESTING || s == SIM_DRONE_QUEUED || s == SIM_DRONE_LANDING;
+    if (d->mis[i].kind == SIM_DRONE_MIS_CANCEL &&
+        (s == SIM_DRONE_QUEUED || s == SIM_DRONE_LANDING || s == SIM_DRONE_DISARMED || s == SIM_DRONE_WAIT_TAKEOFF)) {
+        d->mis[i].armed_started = true;
+        send_cancel(d);
+        if (states[s].airborne) {
+            /* It changed its mind: it asks again after the usual pause. */
+            if (s == SIM_DRONE_LANDING)
+                d->count.go_arounds++;
+            go(d, SIM_DRONE_REQUESTING, 0);
+            d->next_req_ms = d->now_ms + d->cfg.retry_denied_ms;
+        }
+    } else if (d->mis[i].kind == SIM_DRONE_MIS_DIVERT && asking) {
+        d->mis[i].armed_started = true;
+        send_text(d, 4, "diverting to another station");
+        go(d, SIM_DRONE_DIVERTED, 0);
+    }
+}
+
 static void update_mis(struct sim_drone *d)
 {
     for (size_t i = 0; i < d->n_mis; i++) {
+        if ((d->mis[i].kind == SIM_DRONE_MIS_CANCEL || d->mis[i].kind == SIM_DRONE_MIS_DIVERT) &&
+            !d->mis[i].armed_started && d->now_ms >= d->mis[i].start_ms &&
+            d->now_ms < d->mis[i].start_ms + d->mis[i].duration_ms && radio_up(d)) {
+            fire_once(d, i);
+            continue;
+        }
         if (d->mis[i].kind != SIM_DRONE_MIS_REARM || d->mis[i].armed_started)
             continue;
         bool disarmed_on_pad = states[d->state].on_pad && !states[d->state].armed &&
@@ -605,6 +650,8 @@ uint64_t sim_drone_next_deadline(const struct sim_drone *d)
 
 static void on_land_clearance(struct sim_drone *d, const struct mav_command_long *cmd)
 {
+    if (mis_active(d, SIM_DRONE_MIS_NO_ACK))
+        return;
     struct dproto_land_clearance c;
     if (dproto_parse_land_clearance(cmd, &c) != 0) {
         send_ack(d, cmd->command, DPROTO_REPLY_DENIED, DPROTO_REASON_BAD_REQUEST);

@@ -90,10 +90,15 @@ enum sim_drone_mis {
     SIM_DRONE_MIS_WRONG_SYSID,   /* sends with sysid ^ 0x80 */
     SIM_DRONE_MIS_UNSIGNED,      /* sends unsigned frames on a signed link */
     SIM_DRONE_MIS_GARBAGE,       /* random bytes between its frames */
+    SIM_DRONE_MIS_NO_ACK,        /* ignores CLEARED_TO_LAND: neither acks nor comes */
+    SIM_DRONE_MIS_CANCEL,        /* once: cancels its request (queued, cleared or on the pad) */
+    SIM_DRONE_MIS_DIVERT,        /* once: leaves for good while asking, queued or cleared */
+    SIM_DRONE_MIS_BAD_VERSION,   /* its swap requests carry protocol version 2 */
     SIM_DRONE_MIS_COUNT
 };
 const char *sim_drone_mis_name(enum sim_drone_mis m);
-/* "rearm", "link_loss", "wrong_sysid", "unsigned", "garbage"; -1 if unknown. */
+/* "rearm", "link_loss", "wrong_sysid", "unsigned", "garbage", "no_ack", "cancel", "divert",
+ * "bad_version"; -1 if unknown. */
 int sim_drone_mis_from_name(const char *name);
 
 #define SIM_DRONE_MAX_MIS 8
@@ -107,7 +112,7 @@ struct sim_drone_transition {
 
 struct sim_drone_counters {
     unsigned requests_sent, acks_sent, frames_in, frames_ignored;
-    unsigned swaps, takeoffs, denials, go_arounds, takeoff_refused;
+    unsigned swaps, takeoffs, denials, go_arounds, takeoff_refused, cancels_sent;
     unsigned out_dropped;        /* frames dropped because the outbox was full */
 };
 
@@ -149,7 +154,8 @@ struct sim_drone {
         enum sim_drone_mis kind;
         uint64_t start_ms;
         uint32_t duration_ms;
-        bool armed_started;      /* rearm: the window began when the drone reached the pad */
+        bool armed_started;      /* rearm: the window began when the drone reached the pad;
+                                    cancel, divert: done */
     } mis[SIM_DRONE_MAX_MIS];
     size_t n_mis;
 

@@ -62,7 +62,8 @@ static const char usage[] =
     "  --key HEX              sign every frame and require signed frames (64 hex digits)\n"
     "  --link-id N            signing link id (default 1)\n"
     "  --misbehave SPEC       KIND@T[+D][/SYSID]: from T s for D s (default 5), all drones\n"
-    "                         or one; KIND: rearm, link_loss, wrong_sysid, unsigned, garbage\n"
+    "                         or one; KIND: rearm, link_loss, wrong_sysid, unsigned, garbage,\n"
+    "                         no_ack, cancel, divert, bad_version\n"
     "  --time-scale F         simulated ms per wall ms (0.1..100, default 1)\n"
     "  --flight-s S           go home after S s in the air (default: at 30 %% charge)\n"
     "  --soc X                state of charge at start, 0.05..1 (default 0.6)\n"
@@ -131,7 +132,7 @@ static int parse_mis(const char *spec, struct mis_spec *m)
     int k = sim_drone_mis_from_name(kind);
     if (k < 0) {
         fprintf(stderr, "dronesim: --misbehave '%s': unknown kind '%s' (rearm, link_loss, "
-                        "wrong_sysid, unsigned, garbage)\n", spec, kind);
+                        "wrong_sysid, unsigned, garbage, no_ack, cancel, divert, bad_version)\n", spec, kind);
         return -1;
     }
     m->kind = (enum sim_drone_mis)k;

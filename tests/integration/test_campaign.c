@@ -12,6 +12,7 @@
 
 #include "campaign.h"
 #include "core/swapseq.h"
+#include "dronelink/dronelink.h"
 
 #define SWAPS_WANTED 1000
 #define SWAPS_PER_WORLD 25
@@ -42,8 +43,8 @@ START_TEST(a_thousand_swaps_with_faults_break_no_rule)
         campaign_result_add(&total, &r);
         ck_assert_msg(r.violations == 0, "%s (replay: campaign --seed %" PRIu64 " --count %d)", r.first_violation,
                       seed, SWAPS_PER_WORLD);
-        ck_assert_msg(!r.stalled, "seed %" PRIu64 " stalled (replay: campaign --seed %" PRIu64 " --count %d)", seed,
-                      seed, SWAPS_PER_WORLD);
+        ck_assert_msg(!r.stalled, "seed %" PRIu64 " stalled %s(replay: campaign --seed %" PRIu64 " --count %d)", seed,
+                      r.first_stall, seed, SWAPS_PER_WORLD);
         ck_assert_msg(seed < 400, "too few swaps end: %u after %u worlds", total.swaps_completed + total.swaps_aborted,
                       worlds);
     }
@@ -108,6 +109,47 @@ START_TEST(a_clean_campaign_completes_every_swap)
 }
 END_TEST
 
+/* docs/drone-protocol.md §9: thirty drones on one link, three of which divert while
+ * queued: every request is served first come first served, none waits longer than its
+ * position times the documented bound per position, the diverted drop out (the per-drone
+ * stall detector fails the world if a silent drone keeps its place past 5 s). */
+START_TEST(thirty_drones_are_served_in_order)
+{
+    static struct campaign_wait waits[256];
+    struct campaign_opts o = { .seed = 7, .swaps = 40, .sequence = SWAPSEQ_PIPELINED, .faults = false,
+                               .n_drones = 30, .fleet = true, .fleet_divert = 3, .waits = waits,
+                               .max_waits = 256, .report = stdout };
+    struct campaign_result r;
+    ck_assert_int_eq(campaign_run(&o, &r), 0);
+    char why[256];
+    if (getenv("FLEET_VERBOSE"))
+        for (unsigned i = 0; i < r.n_waits; i++)
+            printf("  drone %u asked %.3f pos %u cleared %.3f%s\n", waits[i].sysid, waits[i].asked_ms / 1000.0,
+                   waits[i].position, waits[i].cleared_ms / 1000.0, waits[i].diverted ? " diverted" : "");
+    ck_assert_msg(campaign_fleet_check(waits, r.n_waits, DRONELINK_WAIT_PER_POSITION_MS, r.virtual_ms, why, sizeof why) == 0,
+                  "%s", why);
+    unsigned cleared = 0, diverted = 0, first_round = 0;
+    double worst = 0;
+    bool seen[256] = { false };
+    for (unsigned i = 0; i < r.n_waits; i++) {
+        cleared += waits[i].cleared_ms != 0;
+        diverted += waits[i].diverted;
+        if (!seen[waits[i].sysid] && (waits[i].cleared_ms || waits[i].diverted))
+            first_round++;
+        seen[waits[i].sysid] = true;
+        if (waits[i].cleared_ms && waits[i].position) {
+            double per = (double)(waits[i].cleared_ms - waits[i].asked_ms) / waits[i].position / 1000.0;
+            if (per > worst)
+                worst = per;
+        }
+    }
+    ck_assert_uint_eq(first_round, 30);   /* every drone's first request was served (or it diverted) */
+    ck_assert_uint_eq(diverted, 3);
+    printf("fleet: 30 drones, %u requests, %u cleared in order, %u diverted; worst wait per position %.1f s "
+           "(bound %.0f s)\n", r.n_waits, cleared, diverted, worst, DRONELINK_WAIT_PER_POSITION_MS / 1000.0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("campaign");
@@ -116,6 +158,7 @@ int main(void)
     tcase_add_test(tc, a_thousand_swaps_with_faults_break_no_rule);
     tcase_add_test(tc, a_seed_replays_exactly);
     tcase_add_test(tc, a_clean_campaign_completes_every_swap);
+    tcase_add_test(tc, thirty_drones_are_served_in_order);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

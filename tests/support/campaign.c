@@ -24,7 +24,14 @@
 #include "plantio/plantio.h"
 #include "rng/rng.h"
 
-#define CP_MAX_DRONES 3
+#define CP_MAX_DRONES CAMPAIGN_MAX_DRONES
+#define CP_RANDOM_DRONES 3     /* a world with n_drones 0 has 1..3 */
+/* A drone that keeps asking sees at most this many other swaps finish before its own is
+ * cleared (first come first served; critical requests may overtake; a drone that was
+ * denied or misbehaved starts counting again). */
+#define CP_OVERTAKEN_MAX(n) (2u * (n) + 2u)
+/* Slack over the protocol's timeouts for the per-drone checks (a scan, a retry). */
+#define CP_TIMEOUT_SLACK_MS 1500u
 #define CP_TRACE_KEEP 40
 #define CP_TRACE_LEN 176
 #define CP_MAX_PACKS 64
@@ -68,6 +75,10 @@ struct cp_drone {
     struct cp_window win[CP_MAX_WINDOWS];
     int n_win;
     uint64_t diverted_since_ms;
+    /* per-drone progress: asking since (0 not asking), swaps completed then, its denials then */
+    uint64_t asking_since_ms;
+    unsigned completed_at_ask, denials_at_ask;
+    int wait_idx;                /* its open request in o->waits, -1 none */
 };
 
 /* What kind of sensor an injected stuck value lies about. */
@@ -444,12 +455,17 @@ static void drone_start(struct cp_world *w, unsigned i, const struct sim_battery
     c.flight_s = 3.0 + sim_rng_range(&w->rng, 0.0, 40.0);
     c.return_ms = 1000 + sim_rng_below(&w->rng, 4000);
     c.hot_swap = w->o->faults && sim_rng_below(&w->rng, 4) == 0;
+    if (w->o->fleet) {
+        c.flight_s = 2.0 + i;
+        c.critical_soc = 0;
+    }
     if (w->o->landing_ms)
         c.landing_ms = w->o->landing_ms;
     struct sim_drone_pad pad = sim_drone_plant_pad(w->plant);
     sim_drone_init(&cd->d, &c, &pad, pack, w->o->seed * 64 + i + w->now_ms, NULL, w->now_ms);
     cd->n_win = 0;
     cd->diverted_since_ms = 0;
+    cd->wait_idx = -1;
     trace(w, "drone %u up with pack %08X (flight %.0f s%s)", c.sysid, pack->tag, c.flight_s,
           c.hot_swap ? ", hot swap" : "");
 }
@@ -465,6 +481,98 @@ static void radio_to_drones(struct cp_world *w, const uint8_t *buf, size_t n)
     }
 }
 
+static void drone_stall(struct cp_world *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* A drone made no progress within what docs/drone-protocol.md allows: the world stalls. */
+static void drone_stall(struct cp_world *w, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    struct campaign_result *r = w->r;
+    r->drone_stalls++;
+    r->stalled = true;
+    trace(w, "DRONE STALL: %s", msg);
+    if (!r->first_stall[0])
+        snprintf(r->first_stall, sizeof r->first_stall, "seed %" PRIu64 " at %.3f s: %s", w->o->seed,
+                 (double)w->now_ms / 1000.0, msg);
+    FILE *f = report_file(w);
+    fprintf(f, "campaign: DRONE STALL seed %" PRIu64 " at %.3f s: %s\n", w->o->seed, (double)w->now_ms / 1000.0, msg);
+    dump_trace(w);
+    fprintf(f, "  replay: campaign --seed %" PRIu64 " --count %u%s\n", w->o->seed, w->o->swaps,
+            w->o->faults ? "" : " --clean");
+}
+
+static bool window_active(const struct cp_world *w, const struct cp_drone *cd)
+{
+    for (int k = 0; k < cd->n_win; k++)
+        if (w->now_ms >= cd->win[k].start_ms && w->now_ms < cd->win[k].end_ms + CP_TIMEOUT_SLACK_MS)
+            return true;
+    return false;
+}
+
+/* Fleet runs: each request from its asking to its clearance (or the drone's diverting). */
+static void record_wait(struct cp_world *w, struct cp_drone *cd)
+{
+    const struct campaign_opts *o = w->o;
+    if (!o->waits)
+        return;
+    enum sim_drone_state s = cd->d.state;
+    if (cd->wait_idx < 0) {
+        if (s != SIM_DRONE_REQUESTING || w->r->n_waits >= o->max_waits)
+            return;
+        cd->wait_idx = (int)w->r->n_waits++;
+        o->waits[cd->wait_idx] = (struct campaign_wait){ .sysid = cd->d.cfg.sysid, .asked_ms = cd->d.state_since_ms };
+        return;
+    }
+    struct campaign_wait *wt = &o->waits[cd->wait_idx];
+    if (s == SIM_DRONE_QUEUED && !wt->position)
+        wt->position = cd->d.queue_position;
+    if (s == SIM_DRONE_LANDING) {
+        wt->cleared_ms = cd->d.state_since_ms;
+        cd->wait_idx = -1;
+    } else if (s == SIM_DRONE_DIVERTED) {
+        wt->diverted = true;
+        cd->wait_idx = -1;
+    }
+}
+
+/* The per-drone stall detector: a drone that keeps asking is cleared before too many
+ * others are served; a drone on approach touches down or is waved off within the landing
+ * window; the station keeps no silent drone in its queue and no clearance past its window. */
+static void drone_progress(struct cp_world *w, struct cp_drone *cd)
+{
+    enum sim_drone_state s = cd->d.state;
+    uint8_t sysid = cd->d.cfg.sysid;
+    bool asking = s == SIM_DRONE_REQUESTING || s == SIM_DRONE_QUEUED;
+    if (!asking || cd->d.count.denials != cd->denials_at_ask || window_active(w, cd)) {
+        cd->asking_since_ms = asking ? w->now_ms : 0;
+        cd->completed_at_ask = w->r->swaps_completed;
+        cd->denials_at_ask = cd->d.count.denials;
+    } else if (!cd->asking_since_ms) {
+        cd->asking_since_ms = w->now_ms;
+        cd->completed_at_ask = w->r->swaps_completed;
+    }
+    if (cd->asking_since_ms && w->r->swaps_completed - cd->completed_at_ask > CP_OVERTAKEN_MAX(w->n_drones))
+        drone_stall(w, "drone %u asked at %.3f s and saw %u other swaps finish before its own", sysid,
+                    (double)cd->asking_since_ms / 1000.0, w->r->swaps_completed - cd->completed_at_ask);
+    record_wait(w, cd);
+    const struct dronelink_drone *ld = dronelink_find(&w->dl, sysid);
+    if (s == SIM_DRONE_LANDING && w->now_ms - cd->d.state_since_ms > (uint64_t)w->cfg.landing_timeout_ms + 5000u)
+        drone_stall(w, "drone %u on approach for %.0f s: neither down nor waved off", sysid,
+                    (double)(w->now_ms - cd->d.state_since_ms) / 1000.0);
+    if (!ld)
+        return;
+    if (ld->phase == DRONELINK_QUEUED && w->now_ms > ld->last_heard_ms + DPROTO_LINK_LOST_MS + CP_TIMEOUT_SLACK_MS)
+        drone_stall(w, "drone %u silent for %.1f s keeps its place in the queue", sysid,
+                    (double)(w->now_ms - ld->last_heard_ms) / 1000.0);
+    if (ld->phase == DRONELINK_CLEARED && w->now_ms > ld->cleared_ms + ld->window_ms + CP_TIMEOUT_SLACK_MS)
+        drone_stall(w, "drone %u cleared %.1f s ago, past its %u s window, not on the pad", sysid,
+                    (double)(w->now_ms - ld->cleared_ms) / 1000.0, ld->window_ms / 1000u);
+}
+
 static void drones_step(struct cp_world *w)
 {
     uint8_t buf[4096];
@@ -478,6 +586,7 @@ static void drones_step(struct cp_world *w)
         size_t n;
         while ((n = sim_drone_take_output(&cd->d, buf, sizeof buf)) > 0)
             dronelink_receive(&w->dl, buf, n, w->now_ms, w->now_ms * 1000u);
+        drone_progress(w, cd);
         /* A drone that gave up on the station comes back later with a charged pack. */
         if (cd->d.state == SIM_DRONE_DIVERTED) {
             if (!cd->diverted_since_ms)
@@ -495,19 +604,15 @@ static void drones_step(struct cp_world *w)
  * silent, lie about its system id, or simply not have sent its next heartbeat yet.) */
 static bool station_heard_armed(const struct cp_world *w, const struct cp_drone *cd, uint64_t since)
 {
-    for (int i = 0; i < STATION_MAX_DRONES; i++) {
-        const struct dronelink_drone *d = &w->dl.drones[i];
-        if (d->sysid == cd->d.cfg.sysid)
-            return d->armed && d->last_heartbeat_ms >= since;
-    }
-    return false;
+    const struct dronelink_drone *d = dronelink_find(&w->dl, cd->d.cfg.sysid);
+    return d && d->armed && d->last_heartbeat_ms >= since;
 }
 
 static void station_to_drones(struct cp_world *w)
 {
     const struct station_outputs *o = &w->out;
     struct dproto_station_status s;
-    dronelink_station_status(o, w->in.drones, &s);
+    dronelink_station_status(&w->dl, o, &s);
     dronelink_send(&w->dl, o->msgs, o->n_msgs, &s, w->now_ms, w->now_ms * 1000u);
     uint8_t buf[4096];
     size_t n;
@@ -635,10 +740,13 @@ static void misbehave(struct cp_world *w)
 {
     struct cp_drone *cd = &w->drones[sim_rng_below(&w->rng, w->n_drones)];
     static const enum sim_drone_mis kinds[] = { SIM_DRONE_MIS_REARM, SIM_DRONE_MIS_REARM, SIM_DRONE_MIS_LINK_LOSS,
-                                                SIM_DRONE_MIS_WRONG_SYSID, SIM_DRONE_MIS_GARBAGE };
+                                                SIM_DRONE_MIS_LINK_LOSS, SIM_DRONE_MIS_WRONG_SYSID,
+                                                SIM_DRONE_MIS_GARBAGE, SIM_DRONE_MIS_NO_ACK, SIM_DRONE_MIS_CANCEL,
+                                                SIM_DRONE_MIS_CANCEL, SIM_DRONE_MIS_DIVERT,
+                                                SIM_DRONE_MIS_BAD_VERSION };
     enum sim_drone_mis kind = kinds[sim_rng_below(&w->rng, sizeof kinds / sizeof kinds[0])];
     uint64_t start = w->now_ms + sim_rng_below(&w->rng, 20000);
-    uint32_t dur = 300 + sim_rng_below(&w->rng, 8000);
+    uint32_t dur = 300 + sim_rng_below(&w->rng, kind == SIM_DRONE_MIS_LINK_LOSS ? 12000 : 8000);
     if (cd->n_win >= CP_MAX_WINDOWS || sim_drone_misbehave(&cd->d, kind, start, dur) != 0)
         return;
     cd->win[cd->n_win++] = (struct cp_window){ kind, start, kind == SIM_DRONE_MIS_REARM ? UINT64_MAX : start + dur };
@@ -1083,7 +1191,10 @@ static void check_rules(struct cp_world *w)
             violation(w, CAMPAIGN_RULE_ARMED_STOP, "drone %u armed, the axes still move (x %.0f mm/s)",
                       pd->d.cfg.sysid, t->x_vel_mm_s);
     }
-    if (t->head_in_pad_zone && t->drone_present && !(t->drone_clamped && t->drone_centred) && !lie_active(w, LIE_PAD))
+    /* Not counted in the scan a forced clamp/centre sensor is released either (as rule c):
+     * the core has not yet seen the true level. */
+    if (t->head_in_pad_zone && t->drone_present && !(t->drone_clamped && t->drone_centred) && !lie_active(w, LIE_PAD) &&
+        !w->pad_lie_prev)
         violation(w, CAMPAIGN_RULE_LOOSE_DRONE, "head at %.1f mm over a drone not centred and clamped", t->x_mm);
 
     /* (b) */
@@ -1356,15 +1467,24 @@ static int world_init(struct cp_world *w, const struct campaign_opts *o, struct 
     if (plantio_readback(&w->io, &w->in.plant, err, sizeof err) != 0)
         return -1;
     w->last_progress_ms = w->now_ms;
-    w->n_drones = o->n_drones ? o->n_drones : 1 + sim_rng_below(&w->rng, CP_MAX_DRONES);
+    w->n_drones = o->n_drones ? o->n_drones : 1 + sim_rng_below(&w->rng, CP_RANDOM_DRONES);
     if (w->n_drones > CP_MAX_DRONES)
         w->n_drones = CP_MAX_DRONES;
     w->next_spare_tag = 0x5C000001u;
     w->removed_slot = -1;
     for (unsigned i = 0; i < w->n_drones; i++) {
         struct sim_battery b;
-        new_pack(w, &b, 0x5B000001u + i, 0.6 + sim_rng_range(&w->rng, 0, 0.35));
+        new_pack(w, &b, 0x5B000001u + i, o->fleet ? 0.95 : 0.6 + sim_rng_range(&w->rng, 0, 0.35));
         drone_start(w, i, &b);
+    }
+    /* Fleet: some drones give up on the station once, the first time they wait after a minute. */
+    for (unsigned k = 0; o->fleet && k < o->fleet_divert && k < w->n_drones; k++) {
+        struct cp_drone *cd = &w->drones[(k * 7 + 3) % w->n_drones];
+        uint64_t start = w->now_ms + 60000u;
+        if (cd->n_win < CP_MAX_WINDOWS && sim_drone_misbehave(&cd->d, SIM_DRONE_MIS_DIVERT, start, 600000u) == 0) {
+            cd->win[cd->n_win++] = (struct cp_window){ SIM_DRONE_MIS_DIVERT, start, start };
+            w->r->misbehaviours++;
+        }
     }
     w->fault_rate = o->faults ? 0.5 + sim_rng_range(&w->rng, 0, 2.0) : 0;
     if (o->faults) {
@@ -1415,6 +1535,8 @@ int campaign_run(const struct campaign_opts *o, struct campaign_result *r)
         scan(w);
         if (o->stop_at_first && r->violations)
             break;
+        if (r->stalled)
+            break;
         if (w->now_ms - w->last_progress_ms > CP_STALL_MS || w->now_ms > budget) {
             r->stalled = true;
             stall_report(w);
@@ -1439,6 +1561,9 @@ void campaign_result_add(struct campaign_result *t, const struct campaign_result
     if (!t->first_violation[0] && r->first_violation[0])
         snprintf(t->first_violation, sizeof t->first_violation, "%s", r->first_violation);
     t->stalled = t->stalled || r->stalled;
+    t->drone_stalls += r->drone_stalls;
+    if (!t->first_stall[0] && r->first_stall[0])
+        snprintf(t->first_stall, sizeof t->first_stall, "%s", r->first_stall);
     t->virtual_ms += r->virtual_ms;
     t->scans += r->scans;
     t->trace_hash = (t->trace_hash ^ r->trace_hash) * 1099511628211ull;
@@ -1457,4 +1582,36 @@ void campaign_result_add(struct campaign_result *t, const struct campaign_result
         t->onpad_max_s = r->onpad_max_s;
     if (r->onpad_n && (t->onpad_min_s == 0 || r->onpad_min_s < t->onpad_min_s))
         t->onpad_min_s = r->onpad_min_s;
+}
+
+/* docs/drone-protocol.md §9 on a fleet run's requests: first come first served (the
+ * requests cleared came in the order they asked, ties by arrival at the station, which is
+ * the order recorded), and none waited longer than its first position times per_position_ms
+ * (one still waiting at end_ms counts from then). Returns 0, or -1 with why filled. */
+int campaign_fleet_check(const struct campaign_wait *w, unsigned n, uint64_t per_position_ms, uint64_t end_ms,
+                         char *why, size_t size)
+{
+    uint64_t last_cleared = 0;
+    unsigned last_i = 0;
+    for (unsigned i = 0; i < n; i++) {
+        if (w[i].diverted)
+            continue;
+        if (w[i].cleared_ms) {
+            if (w[i].cleared_ms < last_cleared) {
+                snprintf(why, size, "drone %u asked at %.3f s after drone %u (%.3f s) but was cleared first",
+                         w[i].sysid, w[i].asked_ms / 1000.0, w[last_i].sysid, w[last_i].asked_ms / 1000.0);
+                return -1;
+            }
+            last_cleared = w[i].cleared_ms;
+            last_i = i;
+        }
+        uint64_t waited = (w[i].cleared_ms ? w[i].cleared_ms : end_ms) - w[i].asked_ms;
+        unsigned pos = w[i].position ? w[i].position : 1;
+        if (waited > pos * per_position_ms) {
+            snprintf(why, size, "drone %u at position %u waited %.1f s (bound %.1f s)%s", w[i].sysid, pos,
+                     waited / 1000.0, pos * per_position_ms / 1000.0, w[i].cleared_ms ? "" : ", not cleared");
+            return -1;
+        }
+    }
+    return 0;
 }

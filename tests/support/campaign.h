@@ -43,7 +43,25 @@ struct campaign_opts {
     unsigned without;         /* plant faults never injected: bit (1 << enum sim_fault_kind) */
     bool careless;            /* the operator also jogs while an e-stop or armed-drone alarm is on */
     unsigned landing_ms;      /* drone descent after its clearance; 0: the drone model's default */
+    /* A fleet run (n_drones up to CAMPAIGN_MAX_DRONES): every drone starts nearly full and
+     * asks after a short flight, one after the other (drone i after 2 + i s and its
+     * return), and never turns critical; fleet_divert drones divert once while queued. */
+    bool fleet;
+    unsigned fleet_divert;
+    struct campaign_wait *waits;   /* NULL: not recorded; else room for max_waits */
+    unsigned max_waits;
 };
+
+/* One swap request of a drone in a fleet run: when it asked, the queue position the
+ * station first told it, when it was cleared to land (0 not yet), whether it diverted. */
+struct campaign_wait {
+    uint8_t sysid;
+    uint64_t asked_ms, cleared_ms;
+    unsigned position;
+    bool diverted;
+};
+
+#define CAMPAIGN_MAX_DRONES 32
 
 struct campaign_result {
     uint64_t seed;
@@ -53,12 +71,15 @@ struct campaign_result {
     unsigned violations;
     unsigned violations_by_rule[CAMPAIGN_RULE_COUNT];
     char first_violation[512];
-    bool stalled;               /* no swap ended for too long, or the time budget ran out */
+    bool stalled;               /* no swap ended for too long, the time budget ran out, or a drone stalled */
+    unsigned drone_stalls;      /* a drone made no progress within the protocol's timeouts */
+    char first_stall[320];
     uint64_t virtual_ms, scans;
     uint64_t trace_hash;        /* FNV-1a over every recorded event and the per-scan state */
     unsigned faults_injected, misbehaviours, comm_losses, restarts, operator_cmds,
              operator_refused, drones_dispatched, drones_removed;
     unsigned blind_arming_scans; /* armed drone the station could not hear (not a violation) */
+    unsigned n_waits;           /* requests recorded in o->waits */
     /* On-pad time (touchdown by load cell to cleared for take-off) of completed swaps. */
     double onpad_sum_s, onpad_max_s, onpad_min_s;
     unsigned onpad_n;
@@ -68,6 +89,12 @@ struct campaign_result {
  * found a violation or stalled (details in r and on o->report), -1 when the world could
  * not be built (bad options, allocation). */
 int campaign_run(const struct campaign_opts *o, struct campaign_result *r);
+
+/* Checks a fleet run's recorded requests against docs/drone-protocol.md §9: first come
+ * first served, and no wait longer than its first position times per_position_ms
+ * (requests still open at end_ms count until then). 0, or -1 with why filled. */
+int campaign_fleet_check(const struct campaign_wait *waits, unsigned n, uint64_t per_position_ms, uint64_t end_ms,
+                         char *why, size_t size);
 
 /* Adds one world's result to a total (counts and sums; hashes are combined in order). */
 void campaign_result_add(struct campaign_result *total, const struct campaign_result *r);

@@ -364,7 +364,7 @@ static json_t *read_drones(struct fakestation *fs)
     json_t *drones = json_pack("[{s:i, s:s, s:b, s:s, s:f, s:n}, {s:i, s:s, s:b, s:n, s:f, s:i}]",
         "sysid", fs->pad_drone, "state", fs->step ? "on_pad" : "idle", "armed", 0,
         "battery", b->id, "battery_pct", b->soc_pct, "queue_pos",
-        "sysid", fs->queued_drone, "state", "waiting", "armed", 1, "battery", "battery_pct", 27.0,
+        "sysid", fs->queued_drone, "state", "queued", "armed", 1, "battery", "battery_pct", 27.0,
         "queue_pos", 1);
     return json_pack("{s:o, s:[i]}", "drones", drones, "queue", fs->queued_drone);
 }

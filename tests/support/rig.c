@@ -118,12 +118,18 @@ int rig_start_sim(struct rig *r, const char *speed)
 
 int rig_start_drones(struct rig *r, const char *n, const char *flight_s)
 {
+    return rig_start_drones_mis(r, n, flight_s, NULL);
+}
+
+int rig_start_drones_mis(struct rig *r, const char *n, const char *flight_s, const char *misbehave)
+{
     char bin[512], cfg[512], log[RIG_PATH];
     path(log, r, "dronesim.log");
     char *argv[] = { (char *)proc_bin("dronesim", bin, sizeof bin), "--link", "pty:new", "--link-file",
                      r->ptyfile, "--swapsim-control", r->sim_sock, "--drones", (char *)n, "--soc", "0.4",
                      "--flight-s", (char *)flight_s, "--return-s", "1", "--time-scale", (char *)r->speed,
-                     "--seed", "3", "--plant-config", (char *)proc_config("plant.ini", cfg, sizeof cfg), NULL };
+                     "--seed", "3", "--plant-config", (char *)proc_config("plant.ini", cfg, sizeof cfg),
+                     misbehave ? "--misbehave" : NULL, (char *)misbehave, NULL };
     r->drones = proc_spawn(argv, log);
     if (proc_wait_path(r->ptyfile, r->drones, 10000) != 0)
         return fail(r, "dronesim did not come up (see %s)", log);

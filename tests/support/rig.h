@@ -25,6 +25,8 @@ struct rig {
 int rig_start_sim(struct rig *r, const char *speed);
 /* Starts n drones on a new pty, flying flight_s before they come back. */
 int rig_start_drones(struct rig *r, const char *n, const char *flight_s);
+/* The same with a dronesim --misbehave SPEC (NULL: none). */
+int rig_start_drones_mis(struct rig *r, const char *n, const char *flight_s, const char *misbehave);
 /* Starts swapd on the rig's plant and drones with config (a path relative to the
  * source tree); autostart resets and starts the station once it has reconciled. */
 int rig_start_swapd(struct rig *r, const char *config, bool autostart);

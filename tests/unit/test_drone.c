@@ -548,6 +548,62 @@ START_TEST(rearm_misbehaviour_arms_on_the_pad)
 }
 END_TEST
 
+START_TEST(no_ack_misbehaviour_ignores_the_clearance)
+{
+    rig_start(0.305, false);
+    ck_assert_int_eq(sim_drone_misbehave(&R.d, SIM_DRONE_MIS_NO_ACK, 0, 600000), 0);
+    station_heartbeat();
+    run_to_state(SIM_DRONE_REQUESTING, 120000);
+    station_ack(DPROTO_CMD_SWAP_REQUEST, DPROTO_REPLY_QUEUED, 1, 0);
+    size_t acks = count_msgs(MAV_MSG_COMMAND_ACK, 0);
+    clear_to_land();
+    ck_assert_uint_eq(count_msgs(MAV_MSG_COMMAND_ACK, 0), acks);
+    ck_assert_int_eq(R.d.state, SIM_DRONE_QUEUED);
+}
+END_TEST
+
+START_TEST(cancel_misbehaviour_withdraws_once_and_asks_again)
+{
+    rig_start(0.305, false);
+    station_heartbeat();
+    run_to_state(SIM_DRONE_REQUESTING, 120000);
+    station_ack(DPROTO_CMD_SWAP_REQUEST, DPROTO_REPLY_QUEUED, 1, 0);
+    ck_assert_int_eq(sim_drone_misbehave(&R.d, SIM_DRONE_MIS_CANCEL, R.now, 5000), 0);
+    size_t from = R.n_frames;
+    station_heartbeat();
+    run_for(100);
+    ck_assert_uint_eq(R.d.count.cancels_sent, 1);
+    bool seen = false;
+    for (size_t i = from; i < R.n_frames; i++) {
+        struct mav_command_long cmd;
+        if (R.frames[i].msgid == MAV_MSG_COMMAND_LONG && mav_decode(&R.frames[i], &cmd) == 0 &&
+            cmd.command == DPROTO_CMD_CANCEL)
+            seen = true;
+    }
+    ck_assert(seen);
+    ck_assert_int_eq(R.d.state, SIM_DRONE_REQUESTING);
+    station_heartbeat();
+    run_for(R.cfg.retry_denied_ms + 100);
+    ck_assert_uint_eq(R.d.count.cancels_sent, 1);
+    ck_assert_uint_gt(R.d.count.requests_sent, 1);
+}
+END_TEST
+
+START_TEST(divert_and_bad_version_misbehaviours)
+{
+    rig_start(0.305, false);
+    ck_assert_int_eq(sim_drone_misbehave(&R.d, SIM_DRONE_MIS_BAD_VERSION, 0, 600000), 0);
+    station_heartbeat();
+    run_to_state(SIM_DRONE_REQUESTING, 120000);
+    struct mav_command_long cmd;
+    ck_assert_int_eq(mav_decode(last_msg(MAV_MSG_COMMAND_LONG), &cmd), 0);
+    ck_assert_float_eq(cmd.param[6], DPROTO_VERSION + 1);
+    ck_assert_int_eq(sim_drone_misbehave(&R.d, SIM_DRONE_MIS_DIVERT, R.now, 5000), 0);
+    run_for(100);
+    ck_assert_int_eq(R.d.state, SIM_DRONE_DIVERTED);
+}
+END_TEST
+
 START_TEST(link_loss_misbehaviour_silences_both_ways)
 {
     rig_start(0.9, false);
@@ -737,6 +793,9 @@ int main(void)
     tcase_add_test(tc, commands_from_strangers_are_ignored);
     tcase_add_test(tc, station_is_learned_from_its_heartbeat);
     tcase_add_test(tc, rearm_misbehaviour_arms_on_the_pad);
+    tcase_add_test(tc, no_ack_misbehaviour_ignores_the_clearance);
+    tcase_add_test(tc, cancel_misbehaviour_withdraws_once_and_asks_again);
+    tcase_add_test(tc, divert_and_bad_version_misbehaviours);
     tcase_add_test(tc, link_loss_misbehaviour_silences_both_ways);
     tcase_add_test(tc, wrong_sysid_misbehaviour_changes_the_sender);
     tcase_add_test(tc, garbage_misbehaviour_adds_noise_but_frames_survive);

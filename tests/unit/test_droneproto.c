@@ -32,7 +32,7 @@ static const struct {
     float value;
 } bad_request[] = {
     { 0, 101 }, { 0, -2 }, { 0, NAN }, { 1, 65536 }, { 1, 1.5f }, { 2, -1 }, { 3, INFINITY },
-    { 3, -1 }, { 4, -5 }, { 5, 4 }, { 5, 0.5f }, { 6, 0 }, { 6, 256 },
+    { 3, -1 }, { 4, -5 }, { 5, 4 }, { 5, 0.5f }, { 6, 0 }, { 6, 256 }, { 6, 2 }, /* §4: version 1 only */
 };
 
 START_TEST(swap_request_with_a_bad_parameter_is_refused)

@@ -258,6 +258,10 @@ static bool is_idle(const struct world *w) { return w->st.state == ST_IDLE; }
 static bool is_suspended(const struct world *w) { return w->st.state == ST_SUSPENDED; }
 static bool is_held(const struct world *w) { return w->st.state == ST_HELD; }
 static bool took_off(const struct world *w) { return w->n_cleared_takeoff > 0 && !w->drone_landed; }
+static bool at_rest_with_pack_in_b(const struct world *w)
+{
+    return !w->st.chain && w->st.grip_b_tag && w->st.state == ST_SUSPENDED;
+}
 static bool chain_done(const struct world *w) { return took_off(w) && !w->st.chain && w->st.state == ST_SUSPENDED; }
 
 /* Reset, Start, and wait until the station waits for drones (Suspended, queue empty). */
@@ -625,18 +629,53 @@ static struct world *world_at_step(enum swapseq_id step)
     return w;
 }
 
-/* DESIGN §5 rule 2: the drone arms while clamped, the robot in its bay. */
+/* DESIGN §5 rule 2: the drone arms while clamped, the robot in its bay: a controlled
+ * stop (Held, the swap kept, the drone not cancelled), no resume until the operator
+ * unholds; then the swap finishes. */
 static const struct row rearm_rows[] = {
-    { 0, A_ARM, ST_ABORTED, EXP_NO_MOTION | EXP_CLAMPED, DIAG_DRONE_ARMED },
-    { 500, A_DISARM, ST_ABORTED, EXP_NO_MOTION | EXP_CLAMPED, DIAG_DRONE_ARMED },
-    { 5000, A_NONE, ST_ABORTED, EXP_NO_MOTION | EXP_CLAMPED, DIAG_DRONE_ARMED },
+    { 0, A_ARM, ST_HELD, EXP_NO_MOTION | EXP_CLAMPED, DIAG_DRONE_ARMED },
+    { 500, A_DISARM, ST_HELD, EXP_NO_MOTION | EXP_CLAMPED, DIAG_DRONE_ARMED },
+    { 5000, A_NONE, ST_HELD, EXP_NO_MOTION | EXP_CLAMPED, DIAG_DRONE_ARMED },
+    { 5100, A_CMD_UNHOLD, -1, 0, -1 },
+    { 8000, A_NONE, ST_EXECUTE, 0, -1 },
 };
 
 START_TEST(drone_rearms_while_clamped_stops_and_stays_stopped)
 {
     struct world *w = world_at_step(SWAPSEQ_TAKE_EXTEND);
     run_rows(w, "rearm", rearm_rows, sizeof rearm_rows / sizeof rearm_rows[0]);
-    ck_assert_int_ge(w->n_aborted, 1);
+    ck_assert_int_eq(w->n_aborted, 0);
+    ck_assert_msg(world_until(w, took_off, 60000), "the swap did not finish after Unhold");
+    world_free(w);
+}
+END_TEST
+
+/* docs/drone-protocol.md §8: the cleared drone withdraws before touchdown (it cancelled,
+ * or the link gave its clearance up): the pad is free at once, the fetch under way ends
+ * at standby as pre-staging, and the next request is cleared without waiting for the
+ * landing timeout. Tried at every step before touchdown. */
+START_TEST(withdrawn_clearance_frees_the_pad)
+{
+    static const enum swapseq_id steps[] = { SWAPSEQ_FETCH_TRAVEL, SWAPSEQ_FETCH_GRIP, SWAPSEQ_TO_STANDBY,
+                                             SWAPSEQ_AWAIT_TOUCHDOWN };
+    struct world *w = world_at_step(steps[_i]);
+    w->auto_land = false;
+    w->land_at_ms = 0;
+    world_run(w, 200);
+    ck_assert_uint_eq(w->st.serving_sysid, DRONE);
+    w->drone_requesting = false;
+    world_run(w, 200);
+    ck_assert_uint_eq(w->st.serving_sysid, 0);
+    ck_assert_int_eq(w->st.n_queue, 0);
+    ck_assert_int_eq(w->n_aborted, 0);
+    /* The fetch finishes as pre-staging: the pack waits in gripper B, nothing else moves. */
+    ck_assert_msg(world_until(w, at_rest_with_pack_in_b, 30000), "the fetch did not end at standby");
+    ck_assert(!(w->out.alarms_active & (1ull << DIAG_LANDING_TIMEOUT)));
+    /* The drone asks again and is cleared at once. */
+    int before = w->n_cleared_to_land;
+    w->drone_requesting = true;
+    world_run(w, 2000);
+    ck_assert_int_gt(w->n_cleared_to_land, before);
     world_free(w);
 }
 END_TEST
@@ -1242,6 +1281,7 @@ int main(void)
     TCase *ts = tcase_create("safety");
     tcase_set_timeout(ts, 60);
     tcase_add_test(ts, drone_rearms_while_clamped_stops_and_stays_stopped);
+    tcase_add_loop_test(ts, withdrawn_clearance_frees_the_pad, 0, 4);
     tcase_add_test(ts, stale_heartbeat_blocks_pad_zone_entry);
     tcase_add_test(ts, estop_latches_and_reset_never_restarts_motion);
     tcase_add_test(ts, reconciliation_mismatch_holds_without_motion);
