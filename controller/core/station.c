@@ -1412,6 +1412,7 @@ static void update_pad(struct station *st, const struct station_plant_in *p)
 static void diagnose(struct station *st, const struct station_inputs *in)
 {
     const struct station_plant_in *p = &in->plant;
+    feed(st, in, DIAG_REGISTRY_WRITE_FAILED, in->inv.valid && in->inv.store_failed, -1);
     if (!p->valid) {
         if (!st->invalid_since_ms)
             st->invalid_since_ms = st->now_ms + 1;
@@ -1593,6 +1594,8 @@ static int persistent_cause(const struct station *st, const struct station_input
         return DIAG_COMM_LOSS;
     if (st->diag.active[DIAG_DRONE_ARMED] && st->diag.cause[DIAG_DRONE_ARMED])
         return DIAG_DRONE_ARMED;
+    if (st->diag.active[DIAG_REGISTRY_WRITE_FAILED] && st->diag.cause[DIAG_REGISTRY_WRITE_FAILED])
+        return DIAG_REGISTRY_WRITE_FAILED;
     return -1;
 }
 

@@ -511,6 +511,7 @@ static int run(struct swapd *d, bool autostart)
         hear_drones(d, now_ms);
         d->in.inv.moves_committed_seq = persist_committed_seq(d->persist);
         swapd_inventory_fill(d, now_ms);
+        d->in.inv.store_failed = persist_blocked(d->persist, NULL, 0);
         d->in.op = (struct station_operator_in){ .cmd = STATION_CMD_NONE, .op = STATION_OP_NONE };
         if (d->op_pending) {
             d->in.op = d->op;
