@@ -259,6 +259,7 @@ static bool move_already_done(const struct station *st, enum swapseq_id id);
 static bool store_possible(const struct station *st, const struct station_inputs *in);
 static void clear_to_land(struct station *st);
 static void clear_when_ready(struct station *st, const struct station_inputs *in);
+static bool in_execute_family(enum station_state s);
 
 /* ---- reconciliation -------------------------------------------------------------- */
 
@@ -435,6 +436,34 @@ static void adopt_gripper(struct station *st, const struct station_inputs *in, b
     } else {
         *tag = STATION_TAG_UNKNOWN;
         emit_move(st, *tag, loc(STATION_PLACE_NONE, 0), to, "adopt_sensors");
+    }
+}
+
+/* A new connection to the plant: the plant may have restarted (power cycle, PLC reboot)
+ * and hold other levels than the core's. As after a restart of the controller: the core
+ * adopts what the plant holds (image_adopted cleared: the read-back of the new
+ * connection), compares the inventory with the sensors before anything moves, and keeps
+ * the swap it was in. Held: Unhold compares, then resumes the step; a mismatch stays
+ * Held for the operator (adopt sensors). Outside the Execute family it ends in Stopped,
+ * where reconciliation runs by itself. */
+static void plant_renewed(struct station *st, const struct station_inputs *in)
+{
+    bool was = st->image_adopted;
+    st->image_adopted = false;
+    if (!was || !st->reconciled)
+        return;  /* still reconciling from the start: nothing was adopted yet */
+    st->reconciled = false;
+    const char *why = "plant connection renewed: adopting the plant's levels, reconciling before anything moves";
+    record_event(st, station_states[st->state].name, station_states[st->state].name, "%s", why);
+    if (in_execute_family(st->state) || st->state == ST_HOLDING || st->state == ST_HELD) {
+        st->recon_hold = true;
+        st->plant_renewed = true;
+        if (st->state != ST_HOLDING && st->state != ST_HELD)
+            transition(st, in, ST_HOLDING, why);
+    } else if (st->state == ST_STARTING || st->state == ST_COMPLETING || st->state == ST_RESETTING) {
+        transition(st, in, ST_STOPPING, why);
+    } else if (st->state == ST_IDLE || st->state == ST_COMPLETE) {
+        transition(st, in, ST_STOPPED, why);
     }
 }
 
@@ -1217,11 +1246,17 @@ static void unholding_run(struct station *st, const struct station_inputs *in, u
             if (diag_reset(&st->diag) & (1ull << DIAG_INVENTORY_MISMATCH))
                 record_alarm(st, DIAG_INVENTORY_MISMATCH, false);
             st->recon_hold = false;
-            request(st, ST_STOPPED, "reconciled after operator intervention");
+            if (!st->plant_renewed) {
+                request(st, ST_STOPPED, "reconciled after operator intervention");
+                return;
+            }
+            /* The plant came back: the core kept its swap; Unhold resumes the step. */
+            st->plant_renewed = false;
+            record_event(st, "unholding", "unholding", "reconciled with the renewed plant: resuming");
         } else {
             request(st, ST_HOLDING, "inventory still disagrees: %s", why);
+            return;
         }
-        return;
     }
     if (pulse_done(st, in))
         request(st, ST_EXECUTE, "fault cleared");
@@ -1952,6 +1987,8 @@ void station_step(struct station *st, const struct station_inputs *in, uint64_t 
     st->out = out;
     st->requested = ST_NONE;
 
+    if (in->plant.renewed)
+        plant_renewed(st, in);
     if (!st->image_adopted && in->plant.valid)
         adopt_image(st, &in->plant);
     note_commits(st, in);

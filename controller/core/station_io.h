@@ -51,6 +51,10 @@ struct station_plant_in {
      * them instead of moving anything before it has reconciled). */
     bool have_readback;
     bool co_readback[REGMAP_CO_COUNT];
+    /* The link to the plant is a new connection since the last scan (and co_readback is
+     * its fresh read-back): the plant may have restarted, so the core treats it like a
+     * restart of its own (adopt, reconcile, nothing moves until then). */
+    bool renewed;
 };
 
 /* ---- drone-link facts --------------------------------------------------------------- */

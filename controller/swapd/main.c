@@ -265,6 +265,15 @@ static void read_plant(struct swapd *d, uint64_t now_ms)
     }
     d->in.plant.valid = fresh && sane;
     d->in.plant.have_readback = s->readback_seq > 0;
+    /* A new connection after the first (the plant may have restarted) is, for the core,
+     * a restart: it adopts the read-back and reconciles before anything moves. */
+    d->in.plant.renewed = d->readback_seen != 0 && s->readback_seq != d->readback_seen;
+    if (d->in.plant.renewed)
+        swapd_event(d, now_ms, REGISTRY_WARNING, "plant",
+                    "new plant connection (reconnect %llu): treated as a plant restart: reading back, "
+                    "reconciling, nothing moves until then", (unsigned long long)s->reconnects);
+    if (s->readback_seq > 0)
+        d->readback_seen = s->readback_seq;
     if (s->readback_seq > 0)
         for (int i = 0; i < REGMAP_CO_COUNT; i++)
             d->in.plant.co_readback[i] = s->readback.co[i] != 0;
@@ -407,7 +416,8 @@ static void persist_outputs(struct swapd *d, uint64_t now_ms)
         d->last_step = o->step;
         d->step_start_ms = now_ms;
         struct persist_job pj = { .kind = PERSIST_PROGRESS, .t_ms = swapd_wall_ms(d, now_ms),
-                                  .seq = (uint32_t)(int32_t)o->step, .drone = o->serving_sysid };
+                                  .seq = (uint32_t)(int32_t)o->step, .drone = o->serving_sysid,
+                                  .tag = d->core.pad_tag != STATION_TAG_UNKNOWN ? d->core.pad_tag : 0 };
         snprintf(pj.step, sizeof pj.step, "%s", o->step >= 0 ? swapseq_name(o->step) : "");
         persist_submit(d->persist, &pj);
         if (o->step >= 0)
@@ -529,10 +539,12 @@ static int run(struct swapd *d, bool autostart)
         station_step(&d->core, &d->in, now_ms, &d->out);
 
         persist_outputs(d, now_ms);
-        if (d->in.plant.have_readback) {
-            /* Nothing is written before the core has adopted the plant's own image. */
+        if (d->in.plant.have_readback && d->core.image_adopted) {
+            /* Nothing is written before the core has adopted the plant's own image, and
+             * the outputs name the read-back they follow (a newer connection gets none). */
             struct plantlink_outputs po;
             memset(&po, 0, sizeof po);
+            po.readback_seq = d->plant_status.readback_seq;
             plantio_encode(&d->out.plant, (unsigned)d->plant.n_slots, po.co, po.hr);
             plantlink_put_outputs(d->plantlink, &po);
         }
