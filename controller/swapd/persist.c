@@ -169,7 +169,8 @@ static int run_job(struct persist *p, const struct persist_job *j)
     case PERSIST_PROGRESS: {
         /* Where the swap chain is, for a restart: the step it started and its drone. */
         char json[128], text[96];
-        snprintf(json, sizeof json, "{\"step\":%d,\"sysid\":%d}", (int)(int32_t)j->seq, j->drone);
+        snprintf(json, sizeof json, "{\"step\":%d,\"sysid\":%d,\"tag\":%u}", (int)(int32_t)j->seq, j->drone,
+                 (unsigned)j->tag);
         snprintf(text, sizeof text, "%s (drone %d)", j->step[0] ? j->step : "chain ended", j->drone);
         rc = registry_add_event(p->reg, j->t_ms, REGISTRY_DEBUG, "progress", text, json);
         break;

@@ -25,7 +25,8 @@ enum persist_kind {
     PERSIST_SET_STATUS,    /* tag, status, text = reason */
     PERSIST_REGISTER,      /* tag, rated_mah, cells, to: a pack seen for the first time */
     PERSIST_INTENT,        /* tag, from, to, step: the move a starting step will make */
-    PERSIST_PROGRESS,      /* drone, seq (swapseq id or -1 when the chain ended), step */
+    PERSIST_PROGRESS,      /* drone, seq (swapseq id or -1 when the chain ended), step, tag
+                              (the pack in that drone as the core knows it, 0 unknown) */
     PERSIST_ESTIMATES,     /* battery: the health estimates of battery.tag */
 };
 
