@@ -103,15 +103,21 @@ static json_int_t plant_ms(struct rig *r)
 }
 
 /* A coil change that makes something move: enabling an axis, homing or the carousel,
- * or switching a two-position device either way. */
+ * or switching a two-position device either way. One exception: a gripper opening. At
+ * reconciliation the core sends a gripper caught between its ends back towards what
+ * its holding sensor says (docs/station.md, start-up): an empty gripper that was closing
+ * opens again, which moves no pack; one that held a pack and opened would show in the
+ * inventory comparison with the plant's truth that follows every fault. */
 static bool is_motion_coil(unsigned addr, json_int_t v)
 {
     switch (addr) {
     case REGMAP_CO_X_ENABLE: case REGMAP_CO_X_HOME: case REGMAP_CO_Z_ENABLE: case REGMAP_CO_Z_HOME:
     case REGMAP_CO_CAROUSEL_ENABLE:
         return v != 0;
+    case REGMAP_CO_GRIP_A_CLOSE: case REGMAP_CO_GRIP_B_CLOSE:
+        return v != 0;
     case REGMAP_CO_CENTER_CLOSE: case REGMAP_CO_CLAMP_LOCK: case REGMAP_CO_STROKE_EXTEND:
-    case REGMAP_CO_WRIST_B: case REGMAP_CO_GRIP_A_CLOSE: case REGMAP_CO_GRIP_B_CLOSE:
+    case REGMAP_CO_WRIST_B:
         return true;
     default:
         return false;
