@@ -289,6 +289,32 @@ static bool operate_until_running(struct rig *r, char *did, size_t size, bool *s
     return false;
 }
 
+/* Polls until swapd reports at least want swaps; meanwhile acts as the operator when the
+ * station stops running (a loaded machine may lose the plant link for longer than
+ * comm_loss_ms, which holds the station like any comm loss). */
+static bool wait_swaps_operating(struct rig *r, long long *want, char *did, size_t size, bool *started,
+                                 int timeout_ms)
+{
+    long long end = proc_now_ms() + timeout_ms;
+    char st[32];
+    while (proc_now_ms() < end) {
+        if (rig_swaps(r) >= *want)
+            return true;
+        if (!proc_alive(r->swapd))
+            return false;
+        state_of(r, st, sizeof st);
+        if (strcmp(st, "Execute") != 0 && strcmp(st, "Suspended") != 0 && strcmp(st, "Suspending") != 0 &&
+            strcmp(st, "Unsuspending") != 0) {
+            bool was = *started;
+            operate_until_running(r, did, size, started, 5000);
+            if (*started && !was)
+                *want = 1;   /* Start counts swaps from zero */
+        }
+        nap_ms(50);
+    }
+    return false;
+}
+
 /* A running station that has served swaps at least once on a plant with --state. */
 static void start_station(struct rig *r)
 {
@@ -305,6 +331,24 @@ struct outcome {
     char text[1024];
 };
 
+/* Test set-up, not a fault: every pack in the magazine charged, so that a long run of
+ * cases never waits for the chargers (they need far longer than a swap). */
+static void recharge_magazine(struct rig *r)
+{
+    json_t *truth = rig_sim(r, "{\"cmd\":\"truth\"}");
+    size_t i;
+    json_t *b;
+    json_array_foreach(json_object_get(truth, "batteries"), i, b) {
+        if (strcmp(str(b, "place"), "slot") != 0)
+            continue;
+        char line[128];
+        snprintf(line, sizeof line, "{\"cmd\":\"set_battery\",\"tag\":%lld,\"soc\":1.0}",
+                 json_integer_value(json_object_get(b, "tag")));
+        json_decref(rig_sim(r, line));
+    }
+    json_decref(truth);
+}
+
 /* One fault at one step on a running station; fills out (one line for the report). */
 static void fault_at(struct rig *r, enum swapseq_id step, enum fault_kind kind, struct outcome *out)
 {
@@ -315,6 +359,7 @@ static void fault_at(struct rig *r, enum swapseq_id step, enum fault_kind kind, 
     ck_assert_msg(operate_until_running(r, did, sizeof did, &started, 30000), "%s: station not running before the fault",
                   name);
     did[0] = 0;
+    recharge_magazine(r);
     long long swaps0 = rig_swaps(r);
     if (!wait_step(r, name, 120000)) {
         snprintf(out->text, sizeof out->text, "step %s never became active", name);
@@ -369,7 +414,7 @@ static void fault_at(struct rig *r, enum swapseq_id step, enum fault_kind kind, 
         return;
     }
     long long want = started ? 1 : swaps0 + 1;
-    if (!rig_wait_swaps(r, want, 120000)) {
+    if (!wait_swaps_operating(r, &want, did, sizeof did, &started, 120000)) {
         char st[32], al[256];
         snprintf(out->text, sizeof out->text, "no swap finished: %s [%s] (%s)", state_of(r, st, sizeof st),
                  alarms_of(r, al, sizeof al), r->err);
@@ -426,6 +471,8 @@ static void run_matrix(enum fault_kind kind)
                      o.text);
         if (!o.ok) {
             /* A fresh station for the next step, the logs of this one kept. */
+            printf("fault matrix: logs kept in %s\n", r.dir);
+            r.keep = true;
             rig_stop_all(&r);
             start_station(&r);
         }

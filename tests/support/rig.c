@@ -193,7 +193,7 @@ int rig_stop_all(struct rig *r)
         if (st != 0 && rc == 0)
             rc = fail(r, "%s exited with status 0x%x after SIGTERM (logs kept in %s)", procs[i].name, st, r->dir);
     }
-    if (rc == 0 && r->dir[0])
+    if (rc == 0 && r->dir[0] && !r->keep)
         proc_rmtree(r->dir);
     return rc;
 }

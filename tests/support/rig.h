@@ -19,6 +19,7 @@ struct rig {
     char sim_sock[RIG_PATH], swapd_sock[RIG_PATH], pty[RIG_PATH], db[RIG_PATH];
     char cmdlog[RIG_PATH], ptyfile[RIG_PATH], swapd_log[RIG_PATH];
     bool plant_state;           /* set before rig_start_sim: swapsim --state (rig_restart_sim) */
+    bool keep;                  /* rig_stop_all keeps the directory and its logs */
     char state[RIG_PATH];
     char err[512];              /* why the last rig_* call failed */
 };
