@@ -1254,6 +1254,9 @@ static void unholding_run(struct station *st, const struct station_inputs *in, u
             st->plant_renewed = false;
             record_event(st, "unholding", "unholding", "reconciled with the renewed plant: resuming");
         } else {
+            /* The operator sees why in the alarm list: adopt the sensors or fix by hand. */
+            if (diag_raise(&st->diag, DIAG_INVENTORY_MISMATCH, -1) > 0)
+                record_alarm(st, DIAG_INVENTORY_MISMATCH, true);
             request(st, ST_HOLDING, "inventory still disagrees: %s", why);
             return;
         }

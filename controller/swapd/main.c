@@ -393,9 +393,10 @@ static void persist_outputs(struct swapd *d, uint64_t now_ms)
             break;  /* queue full: retried next scan, the core keeps waiting */
         d->submitted_seq = m->seq;
         swapd_inventory_apply_move(d, m);
-        if (m->from.place == STATION_PLACE_DRONE)
+        bool named = m->tag && m->tag != STATION_TAG_UNKNOWN;  /* else an event, not a record */
+        if (m->from.place == STATION_PLACE_DRONE && named)
             d->out_tag = m->tag;
-        if (m->to.place == STATION_PLACE_DRONE)
+        if (m->to.place == STATION_PLACE_DRONE && named)
             d->in_tag = m->tag;
     }
     /* Swap records: a swap opens with the first on-pad step, closes with the clearance. */

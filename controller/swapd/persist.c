@@ -89,7 +89,22 @@ static int run_job(struct persist *p, const struct persist_job *j)
     int rc = 0;
     switch (j->kind) {
     case PERSIST_MOVE:
-        rc = registry_move_battery(p->reg, j->tag, j->to, j->step, p->swap_id, j->step_start_ms, j->t_ms);
+        if (j->tag == 0 || j->tag == 0xFFFFFFFFu) {
+            /* A pack whose serial nobody has read (a drone that did not report it): the
+             * registry cannot name it, so the move is an event, acknowledged in order;
+             * the slot's reader names the pack when it is stored. */
+            char to[32], text[160];
+            registry_location_format(j->to, to, sizeof to);
+            snprintf(text, sizeof text, "a pack of unknown serial moved to %s in step %s", to, j->step);
+            rc = registry_add_event(p->reg, j->t_ms, REGISTRY_WARNING, "inventory", text, NULL);
+            if (rc == REGISTRY_EDB) {
+                fail(p, "battery move", rc);
+                return storage_failed(p);
+            }
+            rc = 0;
+        } else {
+            rc = registry_move_battery(p->reg, j->tag, j->to, j->step, p->swap_id, j->step_start_ms, j->t_ms);
+        }
         if (rc == 0) {
             pthread_mutex_lock(&p->lock);
             forget_outstanding(p, j->seq);
