@@ -1512,7 +1512,7 @@ struct saved_state {
     struct sim_plant plant;      /* log pointer meaningless on disk */
 };
 
-int sim_plant_save(const struct sim_plant *p, const char *path)
+int sim_plant_save(const struct sim_plant *p, int fd)
 {
     static struct saved_state st;   /* large: kept off the stack */
     st.magic = SIM_STATE_MAGIC;
@@ -1520,20 +1520,10 @@ int sim_plant_save(const struct sim_plant *p, const char *path)
     st.plant = *p;
     st.plant.log = NULL;
     st.plant.log_n = 0;
-    char tmp[4200];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    FILE *f = fopen(tmp, "wb");
-    if (!f)
-        return -1;
-    bool ok = fwrite(&st, sizeof st, 1, f) == 1;
-    ok = fclose(f) == 0 && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        errno = e;
+    ssize_t n = pwrite(fd, &st, sizeof st, 0);
+    if (n != (ssize_t)sizeof st) {
+        if (n >= 0)
+            errno = EIO;
         return -1;
     }
     return 0;

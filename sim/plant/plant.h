@@ -169,11 +169,11 @@ struct sim_battery *sim_plant_battery(struct sim_plant *p, uint32_t tag);
 
 /* ---- power cycle: the physical plant outlives its PLC ------------------------------- */
 
-/* Writes the plant's physical state (everything but the command log) to path, whole
- * (written aside, then renamed), for sim_plant_restore after the process was killed.
- * The format is this build's memory image: only the same program reads it. 0 or -1
- * with errno. */
-int sim_plant_save(const struct sim_plant *p, const char *path);
+/* Writes the plant's physical state (everything but the command log) over the file open
+ * on fd, with one pwrite at offset 0 (a killed process never leaves half of it), for
+ * sim_plant_restore after the process was killed. The format is this build's memory
+ * image: only the same program reads it. 0 or -1 with errno. */
+int sim_plant_save(const struct sim_plant *p, int fd);
 
 /* Replaces p's state with the one saved at path, as a PLC finds it after a power
  * cycle: devices, packs, the drone on the pad and plant time are where they were; the

@@ -4,6 +4,7 @@
  * on absolute CLOCK_MONOTONIC deadlines and serves requests between steps.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <limits.h>
@@ -295,7 +296,7 @@ static void serve(struct swapsim *s, FILE *log_file, const sigset_t *wait_mask)
         }
         /* Whatever a client may have seen is on disk before the next request: a swapsim
          * killed now comes back with the plant its clients knew. */
-        if (served && s->state_path && sim_plant_save(s->plant, s->state_path) != 0)
+        if (served && s->state_path && sim_plant_save(s->plant, s->state_fd) != 0)
             fprintf(stderr, "swapsim: --state %s: %s\n", s->state_path, strerror(errno));
     }
     if (log_file)
@@ -405,7 +406,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "swapsim: plant restored from %s at plant time %llu ms (power cycle)\n", state_path,
                 (unsigned long long)sim_plant_now_ms(s->plant));
     }
-    if (state_path && sim_plant_save(s->plant, state_path) != 0) {
+    s->state_fd = -1;
+    if (state_path && ((s->state_fd = open(state_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0 ||
+                       sim_plant_save(s->plant, s->state_fd) != 0)) {
         fprintf(stderr, "swapsim: --state %s: %s\n", state_path, strerror(errno));
         sim_plant_free(s->plant);
         return 1;
@@ -464,5 +467,7 @@ out:
     if (log_file)
         fclose(log_file);
     sim_plant_free(s->plant);
+    if (s->state_fd >= 0)
+        close(s->state_fd);
     return rc;
 }
