@@ -455,6 +455,9 @@ static void plant_renewed(struct station *st, const struct station_inputs *in)
     st->reconciled = false;
     const char *why = "plant connection renewed: adopting the plant's levels, reconciling before anything moves";
     record_event(st, station_states[st->state].name, station_states[st->state].name, "%s", why);
+    /* The link was lost, however briefly: the operator sees comm_loss and its remedy. */
+    if (diag_raise(&st->diag, DIAG_COMM_LOSS, -1) > 0)
+        record_alarm(st, DIAG_COMM_LOSS, true);
     if (in_execute_family(st->state) || st->state == ST_HOLDING || st->state == ST_HELD) {
         st->recon_hold = true;
         st->plant_renewed = true;
@@ -1234,6 +1237,26 @@ static void held_run(struct station *st, const struct station_inputs *in, uint64
     (void)st;
 }
 
+/* After a renewed plant link: the gripper of the step in progress may have finished its
+ * stroke while the link was down (its valve keeps its level), so the pack moved without
+ * the core seeing it. True when the sensors agree with the inventory as it will be
+ * after this step's move; the chain then records that move when the step completes. */
+static bool step_finished_while_away(const struct station *st, const struct station_inputs *in)
+{
+    if (!st->chain || !st->step_applied || swapseq_steps[cur_step(st)].move == SWM_NONE ||
+        swapseq_check(cur_step(st), &st->pc, &st->ctx, &in->plant) >= 0)
+        return false;
+    struct station after = *st;
+    apply_move(&after, in, cur_step(st));
+    struct station_inputs expect = *in;
+    memcpy(expect.inv.slot_tag, after.slot_tag, sizeof expect.inv.slot_tag);
+    expect.inv.grip_a_tag = after.grip_a_tag;
+    expect.inv.grip_b_tag = after.grip_b_tag;
+    expect.inv.pad_tag = after.pad_tag;
+    char why[96];
+    return inventory_agrees(&after, &expect, why, sizeof why);
+}
+
 static void unholding_run(struct station *st, const struct station_inputs *in, uint64_t now_ms)
 {
     (void)now_ms;
@@ -1241,6 +1264,13 @@ static void unholding_run(struct station *st, const struct station_inputs *in, u
         char why[96] = "";
         if (!st->reconciled && in->inv.valid && inventory_agrees(st, in, why, sizeof why))
             reconcile(st, in);
+        else if (!st->reconciled && in->inv.valid && st->plant_renewed && grippers_settled(st, &in->plant) &&
+                 step_finished_while_away(st, in)) {
+            take_inventory(st, &in->inv);
+            st->reconciled = true;
+            record_event(st, "unholding", swapseq_name(cur_step(st)),
+                         "reconciled: the step finished while the plant was away; its move is recorded now");
+        }
         if (st->reconciled) {
             diag_update(&st->diag, DIAG_INVENTORY_MISMATCH, false, -1, st->now_ms);
             if (diag_reset(&st->diag) & (1ull << DIAG_INVENTORY_MISMATCH))

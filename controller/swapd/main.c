@@ -416,9 +416,14 @@ static void persist_outputs(struct swapd *d, uint64_t now_ms)
         }
         d->last_step = o->step;
         d->step_start_ms = now_ms;
+        /* The served drone's pack goes with it: the core's, else the one the drone's
+         * request named (a restarted link does not hear it again). */
         struct persist_job pj = { .kind = PERSIST_PROGRESS, .t_ms = swapd_wall_ms(d, now_ms),
                                   .seq = (uint32_t)(int32_t)o->step, .drone = o->serving_sysid,
                                   .tag = d->core.pad_tag != STATION_TAG_UNKNOWN ? d->core.pad_tag : 0 };
+        for (int i = 0; !pj.tag && o->serving_sysid && i < STATION_MAX_DRONES; i++)
+            if (d->in.drones[i].sysid == o->serving_sysid)
+                pj.tag = d->in.drones[i].battery_tag;
         snprintf(pj.step, sizeof pj.step, "%s", o->step >= 0 ? swapseq_name(o->step) : "");
         persist_submit(d->persist, &pj);
         if (o->step >= 0)

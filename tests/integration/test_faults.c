@@ -211,6 +211,19 @@ static const char *inventory_difference(struct rig *r)
     return res;
 }
 
+/* The registry agrees with the plant's truth (NULL), polled for up to timeout_ms: a
+ * move is committed a scan after the sensors show it, and a pack whose serial nobody
+ * told the station (a drone that did not report it) is named by the slot's reader only
+ * when it is stored. The last difference otherwise. */
+static const char *wait_inventory(struct rig *r, int timeout_ms)
+{
+    long long end = proc_now_ms() + timeout_ms;
+    const char *diff;
+    while ((diff = inventory_difference(r)) && proc_now_ms() < end)
+        nap_ms(100);
+    return diff;
+}
+
 /* Polls until swapd reports step name as active; false after timeout_ms. */
 static bool wait_step(struct rig *r, const char *name, int timeout_ms)
 {
@@ -420,7 +433,7 @@ static void fault_at(struct rig *r, enum swapseq_id step, enum fault_kind kind, 
                  alarms_of(r, al, sizeof al), r->err);
         return;
     }
-    const char *diff = inventory_difference(r);
+    const char *diff = wait_inventory(r, 30000);
     if (diff) {
         snprintf(out->text, sizeof out->text, "inventory: %s", diff);
         return;
@@ -533,7 +546,7 @@ START_TEST(crash_in_center_close_books_the_served_drones_pack)
     ck_assert_msg(operate_until_running(&r, did, sizeof did, &started, 30000), "not running: %s", did);
     ck_assert_msg(rig_wait_swaps(&r, 1, 120000), "swap did not finish after the crash (%s); operator: %s", r.err,
                   did);
-    const char *diff = inventory_difference(&r);
+    const char *diff = wait_inventory(&r, 30000);
     ck_assert_msg(!diff, "%s", diff);
     char al[256];
     ck_assert_msg(!strstr(did, "Held"), "held after the crash: %s [%s]", did, alarms_of(&r, al, sizeof al));
@@ -614,7 +627,7 @@ START_TEST(disk_full_during_a_swap_is_recovered)
     bool started = false;
     ck_assert_msg(operate_until_running(&r, did, sizeof did, &started, 30000), "not running again: %s", did);
     ck_assert_msg(rig_wait_swaps(&r, started ? 1 : swaps + 1, 120000), "no swap after space was freed: %s", r.err);
-    const char *diff = inventory_difference(&r);
+    const char *diff = wait_inventory(&r, 30000);
     ck_assert_msg(!diff, "%s", diff);
     printf("full disk: recovered (operator: %s)\n", did[0] ? did : "unhold");
     ck_assert_int_eq(proc_stop(r.swapd, 5000), 0);
