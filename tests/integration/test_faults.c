@@ -226,18 +226,31 @@ static const char *wait_inventory(struct rig *r, int timeout_ms)
     return diff;
 }
 
-/* Polls until swapd reports step name as active; false after timeout_ms. */
+static bool operate_until_running(struct rig *r, char *did, size_t size, bool *started, int timeout_ms);
+
+/* Polls until swapd reports step name as active; false after timeout_ms. A station that
+ * stops running meanwhile (a loaded machine can starve the scan past the plant's
+ * watchdog) is brought back as the operator would. */
 static bool wait_step(struct rig *r, const char *name, int timeout_ms)
 {
     long long end = proc_now_ms() + timeout_ms;
     while (proc_now_ms() < end) {
         json_t *s = status(r);
         bool hit = s && !strcmp(str(s, "step"), name);
+        const char *st = s ? str(s, "state") : "";
+        bool stuck = s && (!strcmp(st, "Held") || !strcmp(st, "Stopped") || !strcmp(st, "Idle") ||
+                           !strcmp(st, "Aborted"));
         json_decref(s);
         if (hit)
             return true;
         if (!proc_alive(r->swapd))
             return false;
+        if (stuck) {
+            char did[400] = "";
+            bool started = false;
+            operate_until_running(r, did, sizeof did, &started, 5000);
+            printf("fault matrix: (waiting for %s, the station stopped on its own: %s)\n", name, did);
+        }
         nap_ms(2);
     }
     return false;
