@@ -351,7 +351,10 @@ static void start_station(struct rig *r)
     ck_assert_msg(rig_start_sim(r, RTF) == 0, "%s", r->err);
     ck_assert_msg(rig_start_drones(r, "2", "3") == 0, "%s", r->err);
     ck_assert_msg(rig_start_swapd(r, CONFIG, true) == 0, "%s", r->err);
-    ck_assert_msg(rig_wait_swaps(r, 1, 120000), "%s", r->err);
+    char did[400] = "";
+    bool started = true;
+    long long want = 1;
+    ck_assert_msg(wait_swaps_operating(r, &want, did, sizeof did, &started, 180000), "no first swap (%s)", did);
 }
 
 struct outcome {
@@ -559,12 +562,16 @@ START_TEST(crash_in_center_close_books_the_served_drones_pack)
     char did[400] = "";
     bool started = false;
     ck_assert_msg(operate_until_running(&r, did, sizeof did, &started, 30000), "not running: %s", did);
-    ck_assert_msg(rig_wait_swaps(&r, 1, 120000), "swap did not finish after the crash (%s); operator: %s", r.err,
-                  did);
+    long long want = 1;
+    ck_assert_msg(wait_swaps_operating(&r, &want, did, sizeof did, &started, 120000),
+                  "swap did not finish after the crash; operator: %s", did);
     const char *diff = wait_inventory(&r, 30000);
     ck_assert_msg(!diff, "%s", diff);
     char al[256];
-    ck_assert_msg(!strstr(did, "Held"), "held after the crash: %s [%s]", did, alarms_of(&r, al, sizeof al));
+    /* A wrongly booked pack ends in commit_timeout or inventory_mismatch (a loaded machine
+     * may add a comm_loss hold, which is not this test's business). */
+    ck_assert_msg(!strstr(did, "commit_timeout") && !strstr(did, "inventory_mismatch"), "held after the crash: %s [%s]",
+                  did, alarms_of(&r, al, sizeof al));
     ck_assert_msg(rig_stop_all(&r) == 0, "%s", r.err);
 }
 END_TEST
@@ -616,7 +623,10 @@ START_TEST(disk_full_during_a_swap_is_recovered)
     snprintf(r.db, sizeof r.db, "%s/dbfs/swapd.db", r.dir);
     ck_assert_msg(rig_start_drones(&r, "2", "3") == 0, "%s", r.err);
     ck_assert_msg(rig_start_swapd(&r, CONFIG, true) == 0, "%s", r.err);
-    ck_assert_msg(rig_wait_swaps(&r, 1, 120000), "%s", r.err);
+    char pre[400] = "";
+    bool pre_started = true;
+    long long want = 1;
+    ck_assert_msg(wait_swaps_operating(&r, &want, pre, sizeof pre, &pre_started, 180000), "no first swap (%s)", pre);
     ck_assert(wait_step(&r, "center_close", 120000));
     char filler[RIG_PATH + 16];
     fill_fs(dbdir, filler, sizeof filler);
@@ -645,7 +655,9 @@ START_TEST(disk_full_during_a_swap_is_recovered)
     char did[400] = "";
     bool started = false;
     ck_assert_msg(operate_until_running(&r, did, sizeof did, &started, 30000), "not running again: %s", did);
-    ck_assert_msg(rig_wait_swaps(&r, started ? 1 : swaps + 1, 120000), "no swap after space was freed: %s", r.err);
+    want = started ? 1 : swaps + 1;
+    ck_assert_msg(wait_swaps_operating(&r, &want, did, sizeof did, &started, 120000), "no swap after space was freed: %s",
+                  did);
     const char *diff = wait_inventory(&r, 30000);
     ck_assert_msg(!diff, "%s", diff);
     printf("full disk: recovered (operator: %s)\n", did[0] ? did : "unhold");
