@@ -444,8 +444,9 @@ static void adopt_gripper(struct station *st, const struct station_inputs *in, b
  * adopts what the plant holds (image_adopted cleared: the read-back of the new
  * connection), compares the inventory with the sensors before anything moves, and keeps
  * the swap it was in. Held: Unhold compares, then resumes the step; a mismatch stays
- * Held for the operator (adopt sensors). Outside the Execute family it ends in Stopped,
- * where reconciliation runs by itself. */
+ * Held for the operator (adopt sensors). Starting or Completing (the robot moves) stop;
+ * in a state where nothing moves (Stopped, Resetting, Idle, Complete) the comparison
+ * runs by itself, in place. */
 static void plant_renewed(struct station *st, const struct station_inputs *in)
 {
     bool was = st->image_adopted;
@@ -455,19 +456,23 @@ static void plant_renewed(struct station *st, const struct station_inputs *in)
     st->reconciled = false;
     const char *why = "plant connection renewed: adopting the plant's levels, reconciling before anything moves";
     record_event(st, station_states[st->state].name, station_states[st->state].name, "%s", why);
-    /* The link was lost, however briefly: the operator sees comm_loss and its remedy. */
-    if (diag_raise(&st->diag, DIAG_COMM_LOSS, -1) > 0)
-        record_alarm(st, DIAG_COMM_LOSS, true);
     if (in_execute_family(st->state) || st->state == ST_HOLDING || st->state == ST_HELD) {
+        /* The link was lost in a swap, however briefly: the operator sees comm_loss. */
+        if (diag_raise(&st->diag, DIAG_COMM_LOSS, -1) > 0)
+            record_alarm(st, DIAG_COMM_LOSS, true);
         st->recon_hold = true;
         st->plant_renewed = true;
         if (st->state != ST_HOLDING && st->state != ST_HELD)
             transition(st, in, ST_HOLDING, why);
-    } else if (st->state == ST_STARTING || st->state == ST_COMPLETING || st->state == ST_RESETTING) {
+    } else if (st->state == ST_STARTING || st->state == ST_COMPLETING) {
         transition(st, in, ST_STOPPING, why);
-    } else if (st->state == ST_IDLE || st->state == ST_COMPLETE) {
-        transition(st, in, ST_STOPPED, why);
     }
+}
+
+/* States in which nothing moves reconcile again by themselves after a renewed link. */
+static bool reconciles_in_place(enum station_state s)
+{
+    return s == ST_RESETTING || s == ST_IDLE || s == ST_COMPLETE;
 }
 
 static void adopt_sensors(struct station *st, const struct station_inputs *in)
@@ -2026,7 +2031,7 @@ void station_step(struct station *st, const struct station_inputs *in, uint64_t 
         adopt_image(st, &in->plant);
     note_commits(st, in);
     diagnose(st, in);
-    if (st->state == ST_STOPPED)
+    if (st->state == ST_STOPPED || (reconciles_in_place(st->state) && !st->recon_hold))
         reconcile(st, in);
     service_queue(st, in);
     if (in->op.cmd != STATION_CMD_NONE)

@@ -305,6 +305,27 @@ START_TEST(renewed_plant_is_adopted_and_reconciled_before_anything_moves)
 }
 END_TEST
 
+/* In a state where nothing moves, a renewed plant link is reconciled in place. */
+START_TEST(renewed_plant_in_idle_reconciles_in_place)
+{
+    reconciled_core();
+    in.op.cmd = STATION_CMD_RESET;
+    for (uint64_t t = 1010; t < 3000 && st.state != ST_IDLE; t += 10) {
+        station_step(&st, &in, t, &out);
+        in.op.cmd = STATION_CMD_NONE;
+    }
+    ck_assert_int_eq(st.state, ST_IDLE);
+    in.plant.renewed = true;
+    in.plant.have_readback = true;
+    memset(in.plant.co_readback, 0, sizeof in.plant.co_readback);
+    station_step(&st, &in, 3000, &out);
+    in.plant.renewed = false;
+    ck_assert_int_eq(st.state, ST_IDLE);
+    ck_assert(out.reconciled);      /* compared again in the same step: agrees */
+    ck_assert(!(out.alarms_active & (1ull << DIAG_COMM_LOSS)));
+}
+END_TEST
+
 /* The registry refuses writes: hold with registry_write_failed; Unhold waits for the
  * store to take writes again. */
 START_TEST(registry_write_failure_holds_until_writes_succeed)
@@ -412,6 +433,7 @@ int main(void)
     tcase_add_test(tc, comm_loss_holds_after_its_debounce);
     tcase_add_test(tc, renewed_plant_is_adopted_and_reconciled_before_anything_moves);
     tcase_add_test(tc, registry_write_failure_holds_until_writes_succeed);
+    tcase_add_test(tc, renewed_plant_in_idle_reconciles_in_place);
     tcase_add_test(tc, hot_pack_is_not_charged);
     tcase_add_test(tc, shipped_swapd_ini_equals_defaults);
     tcase_add_test(tc, bad_station_setting_is_refused);
