@@ -98,6 +98,9 @@ const struct diag_def diag_table[DIAG_COUNT] = {
     [DIAG_MAGAZINE_FULL] = { "magazine_full", 0, DIAG_WARNING, DIAG_REACT_SUSPEND, false,
         "gripper A still holds an old pack and no slot is free for it (nor a charged pack to take into gripper B)",
         "Take a pack out of a slot by hand and book it with `swapctl removed SLOT`; the station then stores the old pack." },
+    [DIAG_REGISTRY_WRITE_FAILED] = { "registry_write_failed", 0, DIAG_FAULT, DIAG_REACT_HOLD, true,
+        "the battery registry refuses writes (disk full or I/O error); battery moves wait and are retried",
+        "Free disk space on the database's file system (or fix the I/O error): the waiting moves then commit by themselves; Unhold." },
 };
 
 void diag_init(struct diag_state *d)

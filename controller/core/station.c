@@ -259,6 +259,7 @@ static bool move_already_done(const struct station *st, enum swapseq_id id);
 static bool store_possible(const struct station *st, const struct station_inputs *in);
 static void clear_to_land(struct station *st);
 static void clear_when_ready(struct station *st, const struct station_inputs *in);
+static bool in_execute_family(enum station_state s);
 
 /* ---- reconciliation -------------------------------------------------------------- */
 
@@ -436,6 +437,42 @@ static void adopt_gripper(struct station *st, const struct station_inputs *in, b
         *tag = STATION_TAG_UNKNOWN;
         emit_move(st, *tag, loc(STATION_PLACE_NONE, 0), to, "adopt_sensors");
     }
+}
+
+/* A new connection to the plant: the plant may have restarted (power cycle, PLC reboot)
+ * and hold other levels than the core's. As after a restart of the controller: the core
+ * adopts what the plant holds (image_adopted cleared: the read-back of the new
+ * connection), compares the inventory with the sensors before anything moves, and keeps
+ * the swap it was in. Held: Unhold compares, then resumes the step; a mismatch stays
+ * Held for the operator (adopt sensors). Starting or Completing (the robot moves) stop;
+ * in a state where nothing moves (Stopped, Resetting, Idle, Complete) the comparison
+ * runs by itself, in place. */
+static void plant_renewed(struct station *st, const struct station_inputs *in)
+{
+    bool was = st->image_adopted;
+    st->image_adopted = false;
+    if (!was || !st->reconciled)
+        return;  /* still reconciling from the start: nothing was adopted yet */
+    st->reconciled = false;
+    const char *why = "plant connection renewed: adopting the plant's levels, reconciling before anything moves";
+    record_event(st, station_states[st->state].name, station_states[st->state].name, "%s", why);
+    if (in_execute_family(st->state) || st->state == ST_HOLDING || st->state == ST_HELD) {
+        /* The link was lost in a swap, however briefly: the operator sees comm_loss. */
+        if (diag_raise(&st->diag, DIAG_COMM_LOSS, -1) > 0)
+            record_alarm(st, DIAG_COMM_LOSS, true);
+        st->recon_hold = true;
+        st->plant_renewed = true;
+        if (st->state != ST_HOLDING && st->state != ST_HELD)
+            transition(st, in, ST_HOLDING, why);
+    } else if (st->state == ST_STARTING || st->state == ST_COMPLETING) {
+        transition(st, in, ST_STOPPING, why);
+    }
+}
+
+/* States in which nothing moves reconcile again by themselves after a renewed link. */
+static bool reconciles_in_place(enum station_state s)
+{
+    return s == ST_RESETTING || s == ST_IDLE || s == ST_COMPLETE;
 }
 
 static void adopt_sensors(struct station *st, const struct station_inputs *in)
@@ -1261,6 +1298,26 @@ static void held_run(struct station *st, const struct station_inputs *in, uint64
     (void)st;
 }
 
+/* After a renewed plant link: the gripper of the step in progress may have finished its
+ * stroke while the link was down (its valve keeps its level), so the pack moved without
+ * the core seeing it. True when the sensors agree with the inventory as it will be
+ * after this step's move; the chain then records that move when the step completes. */
+static bool step_finished_while_away(const struct station *st, const struct station_inputs *in)
+{
+    if (!st->chain || !st->step_applied || swapseq_steps[cur_step(st)].move == SWM_NONE ||
+        swapseq_check(cur_step(st), &st->pc, &st->ctx, &in->plant) >= 0)
+        return false;
+    struct station after = *st;
+    apply_move(&after, in, cur_step(st));
+    struct station_inputs expect = *in;
+    memcpy(expect.inv.slot_tag, after.slot_tag, sizeof expect.inv.slot_tag);
+    expect.inv.grip_a_tag = after.grip_a_tag;
+    expect.inv.grip_b_tag = after.grip_b_tag;
+    expect.inv.pad_tag = after.pad_tag;
+    char why[96];
+    return inventory_agrees(&after, &expect, why, sizeof why);
+}
+
 static void unholding_run(struct station *st, const struct station_inputs *in, uint64_t now_ms)
 {
     (void)now_ms;
@@ -1268,16 +1325,32 @@ static void unholding_run(struct station *st, const struct station_inputs *in, u
         char why[96] = "";
         if (!st->reconciled && in->inv.valid && inventory_agrees(st, in, why, sizeof why))
             reconcile(st, in);
+        else if (!st->reconciled && in->inv.valid && st->plant_renewed && grippers_settled(st, &in->plant) &&
+                 step_finished_while_away(st, in)) {
+            take_inventory(st, &in->inv);
+            st->reconciled = true;
+            record_event(st, "unholding", swapseq_name(cur_step(st)),
+                         "reconciled: the step finished while the plant was away; its move is recorded now");
+        }
         if (st->reconciled) {
             diag_update(&st->diag, DIAG_INVENTORY_MISMATCH, false, -1, st->now_ms);
             if (diag_reset(&st->diag) & (1ull << DIAG_INVENTORY_MISMATCH))
                 record_alarm(st, DIAG_INVENTORY_MISMATCH, false);
             st->recon_hold = false;
-            request(st, ST_STOPPED, "reconciled after operator intervention");
+            if (!st->plant_renewed) {
+                request(st, ST_STOPPED, "reconciled after operator intervention");
+                return;
+            }
+            /* The plant came back: the core kept its swap; Unhold resumes the step. */
+            st->plant_renewed = false;
+            record_event(st, "unholding", "unholding", "reconciled with the renewed plant: resuming");
         } else {
+            /* The operator sees why in the alarm list: adopt the sensors or fix by hand. */
+            if (diag_raise(&st->diag, DIAG_INVENTORY_MISMATCH, -1) > 0)
+                record_alarm(st, DIAG_INVENTORY_MISMATCH, true);
             request(st, ST_HOLDING, "inventory still disagrees: %s", why);
+            return;
         }
-        return;
     }
     if (pulse_done(st, in))
         request(st, ST_EXECUTE, "unhold complete: plant ready");
@@ -1468,6 +1541,7 @@ static void update_pad(struct station *st, const struct station_plant_in *p)
 static void diagnose(struct station *st, const struct station_inputs *in)
 {
     const struct station_plant_in *p = &in->plant;
+    feed(st, in, DIAG_REGISTRY_WRITE_FAILED, in->inv.valid && in->inv.store_failed, -1);
     if (!p->valid) {
         if (!st->invalid_since_ms)
             st->invalid_since_ms = st->now_ms + 1;
@@ -1649,6 +1723,8 @@ static int persistent_cause(const struct station *st, const struct station_input
         return DIAG_COMM_LOSS;
     if (st->diag.active[DIAG_DRONE_ARMED] && st->diag.cause[DIAG_DRONE_ARMED])
         return DIAG_DRONE_ARMED;
+    if (st->diag.active[DIAG_REGISTRY_WRITE_FAILED] && st->diag.cause[DIAG_REGISTRY_WRITE_FAILED])
+        return DIAG_REGISTRY_WRITE_FAILED;
     return -1;
 }
 
@@ -2006,11 +2082,13 @@ void station_step(struct station *st, const struct station_inputs *in, uint64_t 
     st->out = out;
     st->requested = ST_NONE;
 
+    if (in->plant.renewed)
+        plant_renewed(st, in);
     if (!st->image_adopted && in->plant.valid)
         adopt_image(st, &in->plant);
     note_commits(st, in);
     diagnose(st, in);
-    if (st->state == ST_STOPPED)
+    if (st->state == ST_STOPPED || (reconciles_in_place(st->state) && !st->recon_hold))
         reconcile(st, in);
     service_queue(st, in);
     if (in->op.cmd != STATION_CMD_NONE)

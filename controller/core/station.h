@@ -121,6 +121,7 @@ struct station {
     bool operator_abort;                /* explicit operator Abort: unclamp permitted */
     bool departing;                     /* released drone still on the pad */
     bool recon_hold;                    /* Held because the inventory disagreed */
+    bool plant_renewed;                 /* Held for a renewed plant connection: Unhold resumes once reconciled */
     bool resume_checked;                /* a swap interrupted by a restart was looked for */
     bool resumed;                       /* the current step was re-entered after a restart */
     uint8_t left_sysid;                 /* drone left on the pad by an aborted swap, and its pack */

@@ -51,6 +51,10 @@ struct station_plant_in {
      * them instead of moving anything before it has reconciled). */
     bool have_readback;
     bool co_readback[REGMAP_CO_COUNT];
+    /* The link to the plant is a new connection since the last scan (and co_readback is
+     * its fresh read-back): the plant may have restarted, so the core treats it like a
+     * restart of its own (adopt, reconcile, nothing moves until then). */
+    bool renewed;
 };
 
 /* ---- drone-link facts --------------------------------------------------------------- */
@@ -98,8 +102,11 @@ struct station_inventory_in {
     /* The policy's charger wishes per slot (enum regmap_charger_mode), -1 = core default
      * (charge). The core still refuses to charge outside the temperature window. */
     int8_t charger_request[REGMAP_MAX_SLOTS];
-    /* Highest move sequence number the shell has committed to the database. */
+    /* Highest move sequence number N such that every move up to N is committed to the
+     * database (a move that failed keeps every later one unacknowledged). */
     uint32_t moves_committed_seq;
+    /* The registry refuses writes (disk full, I/O error): the shell retries them. */
+    bool store_failed;
 };
 
 /* ---- operator commands --------------------------------------------------------------- */

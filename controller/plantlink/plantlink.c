@@ -116,7 +116,7 @@ static void exchange(struct plantlink *l)
     struct plantlink_outputs out;
     pthread_mutex_lock(&l->lock);
     out = l->out;
-    bool have_out = l->have_outputs;
+    bool have_out = l->have_outputs && out.readback_seq == l->status.readback_seq;
     pthread_mutex_unlock(&l->lock);
     if (have_out) {
         if (b->write_co(b->ctx, 0, REGMAP_CO_COUNT, out.co) < 0) {

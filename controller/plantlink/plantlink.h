@@ -26,6 +26,11 @@ struct plantlink_inputs {
 struct plantlink_outputs {
     uint8_t co[REGMAP_CO_COUNT];
     uint16_t hr[PLANTLINK_HR_MAX];
+    /* plantlink_put_outputs: the status.readback_seq these outputs were computed after.
+     * Outputs older than the connection's read-back are never written to it: a new
+     * connection (the plant may have restarted) gets nothing until the controller has
+     * adopted what the plant holds now. */
+    uint64_t readback_seq;
 };
 
 struct plantlink_config {

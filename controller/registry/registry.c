@@ -435,9 +435,11 @@ static int check_file(const char *path, int flags, bool *exists, struct registry
     }
     *exists = true;
     if (st.st_size == 0) {
-        if (flags & REGISTRY_OPEN_CREATE)
-            return 0;
-        set_err(err, "%s: empty file, not a battery registry", path);
+        /* Only a path that does not exist makes a new registry: an empty file is what a
+         * truncation or a failed copy leaves, and starting afresh on it would drop every
+         * pack's history and retirement without a word. */
+        set_err(err, "%s: empty file, not a battery registry; refusing to start a new one over it "
+                "(remove the file to create a new registry)", path);
         return -1;
     }
     FILE *f = fopen(path, "rb");

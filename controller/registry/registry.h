@@ -125,8 +125,9 @@ struct registry;
 
 /* Opens (and with REGISTRY_OPEN_CREATE creates) the database at path and brings its
  * schema to REGISTRY_SCHEMA_VERSION. Refuses, with a message in err and NULL returned,
- * a file that is not an SQLite database, one that fails PRAGMA quick_check, one whose
- * user_version is newer than ours, and a missing file without CREATE. Nothing is
+ * a file that is not an SQLite database, an empty file (even with CREATE: only a path
+ * that does not exist makes a new registry), one that fails PRAGMA quick_check, one
+ * whose user_version is newer than ours, and a missing file without CREATE. Nothing is
  * written to a refused file. */
 struct registry *registry_open(const char *path, int flags, struct registry_error *err);
 

@@ -126,6 +126,7 @@ int swapd_inventory_register(struct swapd *d, uint32_t tag, struct registry_loca
 struct last_progress {
     bool found;
     int step, sysid;
+    uint32_t tag;
 };
 
 static int find_progress(const struct registry_event *e, void *ctx)
@@ -141,6 +142,9 @@ static int find_progress(const struct registry_event *e, void *ctx)
         lp->found = true;
         lp->step = step;
         lp->sysid = sysid;
+        json_t *tag = json_object_get(j, "tag");  /* absent in records of older versions */
+        lp->tag = json_is_integer(tag) && json_integer_value(tag) > 0 && json_integer_value(tag) <= 0xFFFFFFFE
+                      ? (uint32_t)json_integer_value(tag) : 0;
     }
     json_decref(j);
     return 0;
@@ -151,11 +155,13 @@ void swapd_inventory_progress(struct swapd *d, struct registry *reg, int64_t now
     struct last_progress lp = { .step = -1 };
     d->boot_last_step = -1;
     d->boot_pad_sysid = 0;
+    d->boot_pad_tag = 0;
     if (registry_list_events(reg, now_wall_ms - 7 * 86400000LL, 0, find_progress, &lp) < 0 || !lp.found ||
         lp.step < 0)
         return;
     d->boot_last_step = lp.step;
     d->boot_pad_sysid = (uint8_t)lp.sysid;
+    d->boot_pad_tag = lp.tag;
     fprintf(stderr, "<5>swapd: the previous run stopped in step %s serving drone %d\n", swapseq_name(lp.step),
             lp.sysid);
 }
@@ -331,6 +337,49 @@ static double slot_soc(const struct swapd *d, const struct station_slot_in *s, c
     return health_soc_from_ocv(ocv / cells);
 }
 
+uint8_t swapd_pad_sysid(const struct swapd *d)
+{
+    if (d->core.serving_sysid)
+        return d->core.serving_sysid;
+    return d->boot_progress_used ? 0 : d->boot_pad_sysid;
+}
+
+uint32_t swapd_inventory_pad_tag(const struct swapd *d, uint8_t sysid)
+{
+    if (!sysid)
+        return 0;
+    /* What the drone itself reports (SMART_BATTERY_INFO), unless the registry has that
+     * pack somewhere else than in this drone (an old report of a pack already taken). */
+    for (int i = 0; i < STATION_MAX_DRONES; i++) {
+        const struct station_drone_in *dr = &d->in.drones[i];
+        if (dr->sysid != sysid || !dr->battery_tag)
+            continue;
+        const struct swapd_pack *p = NULL;
+        for (int k = 0; k < d->n_packs && !p; k++)
+            if (d->packs[k].tag == dr->battery_tag)
+                p = &d->packs[k];
+        if (!p || p->loc.place == REGISTRY_PLACE_UNKNOWN ||
+            (p->loc.place == REGISTRY_PLACE_DRONE && p->loc.index == sysid))
+            return dr->battery_tag;
+    }
+    /* Else the one the previous run knew in this drone (its progress record), unless the
+     * registry has moved it since. */
+    if (sysid == d->boot_pad_sysid && d->boot_pad_tag) {
+        const struct swapd_pack *p = NULL;
+        for (int k = 0; k < d->n_packs && !p; k++)
+            if (d->packs[k].tag == d->boot_pad_tag)
+                p = &d->packs[k];
+        if (!p || p->loc.place == REGISTRY_PLACE_UNKNOWN ||
+            (p->loc.place == REGISTRY_PLACE_DRONE && p->loc.index == sysid))
+            return d->boot_pad_tag;
+    }
+    /* Else the pack the registry books to this drone; never one of another drone. */
+    for (int i = 0; i < d->n_packs; i++)
+        if (d->packs[i].loc.place == REGISTRY_PLACE_DRONE && d->packs[i].loc.index == sysid)
+            return d->packs[i].tag;
+    return 0;
+}
+
 void swapd_inventory_fill(struct swapd *d, uint64_t now_ms)
 {
     struct station_inventory_in *inv = &d->in.inv;
@@ -342,7 +391,6 @@ void swapd_inventory_fill(struct swapd *d, uint64_t now_ms)
     inv->last_step = d->boot_progress_used ? -1 : d->boot_last_step;
     inv->pad_sysid = d->boot_progress_used ? 0 : d->boot_pad_sysid;
     inv->fresh_slot = -1;
-    int64_t newest_drone_ms = -1;
     for (int i = 0; i < d->n_packs; i++) {
         const struct swapd_pack *p = &d->packs[i];
         switch (p->loc.place) {
@@ -352,15 +400,10 @@ void swapd_inventory_fill(struct swapd *d, uint64_t now_ms)
             break;
         case REGISTRY_PLACE_GRIPPER_A: inv->grip_a_tag = p->tag; break;
         case REGISTRY_PLACE_GRIPPER_B: inv->grip_b_tag = p->tag; break;
-        case REGISTRY_PLACE_DRONE:
-            if (p->loc_since_ms > newest_drone_ms) {
-                newest_drone_ms = p->loc_since_ms;
-                inv->pad_tag = p->tag;
-            }
-            break;
         default: break;
         }
     }
+    inv->pad_tag = swapd_inventory_pad_tag(d, swapd_pad_sysid(d));
     if (pl->load_g < (unsigned)d->station_cfg.touchdown_g)
         inv->pad_tag = 0;
 

@@ -277,6 +277,15 @@ static void read_plant(struct swapd *d, uint64_t now_ms)
     }
     d->in.plant.valid = fresh && sane;
     d->in.plant.have_readback = s->readback_seq > 0;
+    /* A new connection after the first (the plant may have restarted) is, for the core,
+     * a restart: it adopts the read-back and reconciles before anything moves. */
+    d->in.plant.renewed = d->readback_seen != 0 && s->readback_seq != d->readback_seen;
+    if (d->in.plant.renewed)
+        swapd_event(d, now_ms, REGISTRY_WARNING, "plant",
+                    "new plant connection (reconnect %llu): treated as a plant restart: reading back, "
+                    "reconciling, nothing moves until then", (unsigned long long)s->reconnects);
+    if (s->readback_seq > 0)
+        d->readback_seen = s->readback_seq;
     if (s->readback_seq > 0)
         for (int i = 0; i < REGMAP_CO_COUNT; i++)
             d->in.plant.co_readback[i] = s->readback.co[i] != 0;
@@ -397,9 +406,10 @@ static void persist_outputs(struct swapd *d, uint64_t now_ms)
             break;  /* queue full: retried next scan, the core keeps waiting */
         d->submitted_seq = m->seq;
         swapd_inventory_apply_move(d, m);
-        if (m->from.place == STATION_PLACE_DRONE)
+        bool named = m->tag && m->tag != STATION_TAG_UNKNOWN;  /* else an event, not a record */
+        if (m->from.place == STATION_PLACE_DRONE && named)
             d->out_tag = m->tag;
-        if (m->to.place == STATION_PLACE_DRONE)
+        if (m->to.place == STATION_PLACE_DRONE && named)
             d->in_tag = m->tag;
     }
     /* Swap records: a swap opens with the first on-pad step, closes with the clearance. */
@@ -419,8 +429,14 @@ static void persist_outputs(struct swapd *d, uint64_t now_ms)
         }
         d->last_step = o->step;
         d->step_start_ms = now_ms;
+        /* The served drone's pack goes with it: the core's, else the one the drone's
+         * request named (a restarted link does not hear it again). */
         struct persist_job pj = { .kind = PERSIST_PROGRESS, .t_ms = swapd_wall_ms(d, now_ms),
-                                  .seq = (uint32_t)(int32_t)o->step, .drone = o->serving_sysid };
+                                  .seq = (uint32_t)(int32_t)o->step, .drone = o->serving_sysid,
+                                  .tag = d->core.pad_tag != STATION_TAG_UNKNOWN ? d->core.pad_tag : 0 };
+        for (int i = 0; !pj.tag && o->serving_sysid && i < STATION_MAX_DRONES; i++)
+            if (d->in.drones[i].sysid == o->serving_sysid)
+                pj.tag = d->in.drones[i].battery_tag;
         snprintf(pj.step, sizeof pj.step, "%s", o->step >= 0 ? swapseq_name(o->step) : "");
         persist_submit(d->persist, &pj);
         if (o->step >= 0)
@@ -547,6 +563,7 @@ static int run(struct swapd *d, bool autostart)
         hear_drones(d, now_ms);
         d->in.inv.moves_committed_seq = persist_committed_seq(d->persist);
         swapd_inventory_fill(d, now_ms);
+        d->in.inv.store_failed = persist_blocked(d->persist, NULL, 0);
         d->in.op = (struct station_operator_in){ .cmd = STATION_CMD_NONE, .op = STATION_OP_NONE };
         if (d->op_pending) {
             d->in.op = d->op;
@@ -564,10 +581,12 @@ static int run(struct swapd *d, bool autostart)
         station_step(&d->core, &d->in, now_ms, &d->out);
 
         persist_outputs(d, now_ms);
-        if (d->in.plant.have_readback) {
-            /* Nothing is written before the core has adopted the plant's own image. */
+        if (d->in.plant.have_readback && d->core.image_adopted) {
+            /* Nothing is written before the core has adopted the plant's own image, and
+             * the outputs name the read-back they follow (a newer connection gets none). */
             struct plantlink_outputs po;
             memset(&po, 0, sizeof po);
+            po.readback_seq = d->plant_status.readback_seq;
             plantio_encode(&d->out.plant, (unsigned)d->plant.n_slots, po.co, po.hr);
             plantlink_put_outputs(d->plantlink, &po);
         }

@@ -5,9 +5,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define PERSIST_QUEUE 1024
 #define PERSIST_MAX_ALARMS 64
+#define PERSIST_RETRY_MIN_MS 50
+#define PERSIST_RETRY_MAX_MS 1000
 
 struct persist {
     struct registry *reg;
@@ -17,7 +20,14 @@ struct persist {
     bool stop;
     struct persist_job q[PERSIST_QUEUE];
     size_t head, len;
-    uint32_t committed_seq;
+    /* Moves submitted and not yet committed (per-move acknowledgement): the scan is
+     * told only the seq below the oldest of them, so a later success never stands in
+     * for an earlier move that failed. */
+    uint32_t outstanding[PERSIST_QUEUE];
+    size_t n_outstanding;
+    uint32_t committed_seq;       /* highest move committed */
+    bool blocked;                 /* a move keeps failing with a storage error */
+    unsigned retries;
     unsigned failures, dropped;
     char last_error[256];
     int64_t swap_id;              /* written by the worker under lock, read by the scan */
@@ -52,21 +62,64 @@ static int64_t *alarm_slot(struct persist *p, const char *code, bool create)
     return NULL;
 }
 
-static void run_job(struct persist *p, const struct persist_job *j)
+static void forget_outstanding(struct persist *p, uint32_t seq)
+{
+    for (size_t i = 0; i < p->n_outstanding; i++)
+        if (p->outstanding[i] == seq) {
+            p->outstanding[i] = p->outstanding[--p->n_outstanding];
+            return;
+        }
+}
+
+/* The store failed for a reason that may pass: the job stays at the head of the
+ * queue, and everything after it waits, so the registry keeps the order of events. */
+static int storage_failed(struct persist *p)
+{
+    pthread_mutex_lock(&p->lock);
+    p->blocked = true;
+    p->retries++;
+    pthread_mutex_unlock(&p->lock);
+    return 1;
+}
+
+/* Runs one job. Returns 1 when it must be retried (a move the store could not take for
+ * a reason that may pass: full disk, I/O error, lock), else 0. */
+static int run_job(struct persist *p, const struct persist_job *j)
 {
     int rc = 0;
     switch (j->kind) {
     case PERSIST_MOVE:
-        rc = registry_move_battery(p->reg, j->tag, j->to, j->step, p->swap_id, j->step_start_ms, j->t_ms);
+        if (j->tag == 0 || j->tag == 0xFFFFFFFFu) {
+            /* A pack whose serial nobody has read (a drone that did not report it): the
+             * registry cannot name it, so the move is an event, acknowledged in order;
+             * the slot's reader names the pack when it is stored. */
+            char to[32], text[160];
+            registry_location_format(j->to, to, sizeof to);
+            snprintf(text, sizeof text, "a pack of unknown serial moved to %s in step %s", to, j->step);
+            rc = registry_add_event(p->reg, j->t_ms, REGISTRY_WARNING, "inventory", text, NULL);
+            if (rc == REGISTRY_EDB) {
+                fail(p, "battery move", rc);
+                return storage_failed(p);
+            }
+            rc = 0;
+        } else {
+            rc = registry_move_battery(p->reg, j->tag, j->to, j->step, p->swap_id, j->step_start_ms, j->t_ms);
+        }
         if (rc == 0) {
             pthread_mutex_lock(&p->lock);
+            forget_outstanding(p, j->seq);
             if (j->seq > p->committed_seq)
                 p->committed_seq = j->seq;
+            p->blocked = false;
             pthread_mutex_unlock(&p->lock);
-        } else {
-            fail(p, "battery move", rc);
+            return 0;
         }
-        return;
+        fail(p, "battery move", rc);
+        if (rc == REGISTRY_EDB)
+            return storage_failed(p);
+        /* Refused for good (e.g. the place holds another pack): it stays
+         * unacknowledged, so the core holds at commit_timeout for the operator. */
+        return 0;
     case PERSIST_BEGIN_SWAP:
     {
         int64_t id = 0;
@@ -83,6 +136,8 @@ static void run_job(struct persist *p, const struct persist_job *j)
     case PERSIST_FINISH_SWAP:
         if (p->swap_id > 0)
             rc = registry_finish_swap(p->reg, p->swap_id, j->tag, j->tag_in, j->t_ms, j->text);
+        if (rc == REGISTRY_EDB)
+            break;
         pthread_mutex_lock(&p->lock);
         p->swap_id = 0;
         pthread_mutex_unlock(&p->lock);
@@ -129,7 +184,8 @@ static void run_job(struct persist *p, const struct persist_job *j)
     case PERSIST_PROGRESS: {
         /* Where the swap chain is, for a restart: the step it started and its drone. */
         char json[128], text[96];
-        snprintf(json, sizeof json, "{\"step\":%d,\"sysid\":%d}", (int)(int32_t)j->seq, j->drone);
+        snprintf(json, sizeof json, "{\"step\":%d,\"sysid\":%d,\"tag\":%u}", (int)(int32_t)j->seq, j->drone,
+                 (unsigned)j->tag);
         snprintf(text, sizeof text, "%s (drone %d)", j->step[0] ? j->step : "chain ended", j->drone);
         rc = registry_add_event(p->reg, j->t_ms, REGISTRY_DEBUG, "progress", text, json);
         break;
@@ -151,7 +207,8 @@ static void run_job(struct persist *p, const struct persist_job *j)
                 rc = 0;
         } else {
             rc = registry_clear_alarm(p->reg, *id, j->t_ms);
-            *id = 0;
+            if (rc != REGISTRY_EDB)
+                *id = 0;
             if (rc == REGISTRY_ESTATE)
                 rc = 0;
         }
@@ -160,11 +217,18 @@ static void run_job(struct persist *p, const struct persist_job *j)
     }
     if (rc)
         fail(p, "write", rc);
+    if (rc == REGISTRY_EDB)
+        return storage_failed(p);
+    pthread_mutex_lock(&p->lock);
+    p->blocked = false;
+    pthread_mutex_unlock(&p->lock);
+    return 0;
 }
 
 static void *worker(void *arg)
 {
     struct persist *p = arg;
+    int backoff_ms = PERSIST_RETRY_MIN_MS;
     pthread_mutex_lock(&p->lock);
     for (;;) {
         while (p->len == 0 && !p->stop)
@@ -172,11 +236,26 @@ static void *worker(void *arg)
         if (p->len == 0 && p->stop)
             break;
         struct persist_job j = p->q[p->head];
-        p->head = (p->head + 1) % PERSIST_QUEUE;
-        p->len--;
         pthread_mutex_unlock(&p->lock);
-        run_job(p, &j);
+        int again = run_job(p, &j);
         pthread_mutex_lock(&p->lock);
+        if (!again) {
+            p->head = (p->head + 1) % PERSIST_QUEUE;
+            p->len--;
+            backoff_ms = PERSIST_RETRY_MIN_MS;
+            continue;
+        }
+        if (p->stop)
+            break;  /* left for start-up's recovery (the write-ahead intent) */
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_nsec += (long)backoff_ms * 1000000L;
+        until.tv_sec += until.tv_nsec / 1000000000L;
+        until.tv_nsec %= 1000000000L;
+        while (!p->stop && pthread_cond_timedwait(&p->wake, &p->lock, &until) == 0)
+            ;
+        if (backoff_ms < PERSIST_RETRY_MAX_MS)
+            backoff_ms *= 2;
     }
     pthread_mutex_unlock(&p->lock);
     return NULL;
@@ -191,7 +270,11 @@ struct persist *persist_start(struct registry *reg, char *err, size_t errsize)
     }
     p->reg = reg;
     pthread_mutex_init(&p->lock, NULL);
-    pthread_cond_init(&p->wake, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&p->wake, &ca);
+    pthread_condattr_destroy(&ca);
     int rc = pthread_create(&p->thread, NULL, worker, p);
     if (rc) {
         snprintf(err, errsize, "cannot start the persistence thread: %s", strerror(rc));
@@ -213,6 +296,8 @@ int persist_submit(struct persist *p, const struct persist_job *job)
     }
     p->q[(p->head + p->len) % PERSIST_QUEUE] = *job;
     p->len++;
+    if (job->kind == PERSIST_MOVE && p->n_outstanding < PERSIST_QUEUE)
+        p->outstanding[p->n_outstanding++] = job->seq;
     pthread_cond_signal(&p->wake);
     pthread_mutex_unlock(&p->lock);
     return 0;
@@ -230,8 +315,21 @@ uint32_t persist_committed_seq(struct persist *p)
 {
     pthread_mutex_lock(&p->lock);
     uint32_t s = p->committed_seq;
+    for (size_t i = 0; i < p->n_outstanding; i++)
+        if (p->outstanding[i] <= s)
+            s = p->outstanding[i] - 1;
     pthread_mutex_unlock(&p->lock);
     return s;
+}
+
+bool persist_blocked(struct persist *p, char *buf, size_t size)
+{
+    pthread_mutex_lock(&p->lock);
+    bool b = p->blocked;
+    if (buf && size)
+        snprintf(buf, size, "%s", b ? p->last_error : "");
+    pthread_mutex_unlock(&p->lock);
+    return b;
 }
 
 unsigned persist_failures(struct persist *p, char *buf, size_t size)

@@ -25,7 +25,8 @@ enum persist_kind {
     PERSIST_SET_STATUS,    /* tag, status, text = reason */
     PERSIST_REGISTER,      /* tag, rated_mah, cells, to: a pack seen for the first time */
     PERSIST_INTENT,        /* tag, from, to, step: the move a starting step will make */
-    PERSIST_PROGRESS,      /* drone, seq (swapseq id or -1 when the chain ended), step */
+    PERSIST_PROGRESS,      /* drone, seq (swapseq id or -1 when the chain ended), step, tag
+                              (the pack in that drone as the core knows it, 0 unknown) */
     PERSIST_ESTIMATES,     /* battery: the health estimates of battery.tag */
 };
 
@@ -52,15 +53,24 @@ struct persist_job {
 struct persist *persist_start(struct registry *reg, char *err, size_t errsize);
 
 /* Queues a job; never blocks on the disk. Returns 0, or -1 if the queue is full (the
- * job is dropped and counted; moves are never dropped silently: the core then waits
- * for a commit that does not come and holds the station). */
+ * job is dropped and counted; a move refused here is submitted again by the scan, the
+ * core waiting for its commit meanwhile). */
 int persist_submit(struct persist *p, const struct persist_job *job);
 
 /* The registry id of the swap in progress (committed so far), 0 when none. */
 int64_t persist_swap_id(struct persist *p);
 
-/* Highest move seq that has committed. */
+/* The highest move seq N such that every move submitted with seq <= N has committed
+ * (acknowledged per move: a move that failed keeps every later one unacknowledged). */
 uint32_t persist_committed_seq(struct persist *p);
+
+/* True while a job waits because the store refuses it for a reason that may pass
+ * (full disk, I/O error, lock: REGISTRY_EDB): it stays at the head of the queue and is
+ * retried with a back-off of 50 ms doubling to 1 s until it commits; everything queued
+ * after it waits too, so moves, intents and progress keep their order. The failure's
+ * text is copied into buf. A move refused for good (its place holds another pack, an
+ * unknown pack) is not retried and stays unacknowledged. */
+bool persist_blocked(struct persist *p, char *buf, size_t size);
 
 /* Number of failed writes and the last failure's text (copied into buf). */
 unsigned persist_failures(struct persist *p, char *buf, size_t size);

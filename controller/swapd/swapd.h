@@ -76,6 +76,7 @@ struct swapd {
     struct plantlink *plantlink;
     struct plantlink_status plant_status;
     uint16_t raw_ir[PLANTLINK_IR_MAX];
+    uint64_t readback_seen;        /* the plant link's read-back the core was last given */
     uint64_t garbage_inputs_ms, garbage_count;
     struct link *link;
     struct dronelink drones;
@@ -102,6 +103,7 @@ struct swapd {
      * fed to the core as inv.last_step / inv.pad_sysid until this run's chain moves. */
     int boot_last_step;
     uint8_t boot_pad_sysid;
+    uint32_t boot_pad_tag;         /* the pack in that drone as the previous run knew it; 0 */
     bool boot_progress_used;
     bool commissioned;             /* packs in the slots compared with the registry once */
 
@@ -144,6 +146,13 @@ int swapd_inventory_load(struct swapd *d, struct registry *reg, char *err, size_
 int swapd_inventory_commission(struct swapd *d, struct registry *reg, const struct station_plant_in *p,
                                int64_t now_wall_ms, char *err, size_t errsize);
 void swapd_inventory_fill(struct swapd *d, uint64_t now_ms);
+/* The drone on the pad as far as the shell knows: the one the core serves, else the one
+ * the previous run's last progress record names (until this run's chain moves); 0. */
+uint8_t swapd_pad_sysid(const struct swapd *d);
+/* The pack in drone sysid: the one it reports on the link (unless the registry has that
+ * pack elsewhere than in this drone), else the one the registry books to it; 0 none.
+ * Never a pack booked to another drone. */
+uint32_t swapd_inventory_pad_tag(const struct swapd *d, uint8_t sysid);
 void swapd_inventory_apply_move(struct swapd *d, const struct station_move *m);
 /* After a health_est_feed that returned ev: a new capacity or DCIR goes to the registry,
  * and the policy's verdict may quarantine or retire the pack. */

@@ -433,6 +433,8 @@ static void poll_bay(struct sim_drone *d)
 static void touchdown(struct sim_drone *d)
 {
     int rc = d->pad.land ? d->pad.land(d->pad.ctx, d->has_battery ? &d->battery : NULL) : -1;
+    if (rc == -2)
+        return;  /* the plant model is not there (a restarting swapsim): touch down next tick */
     if (rc != 0) {
         d->count.go_arounds++;
         send_text(d, 4, "pad occupied: going around");

@@ -41,7 +41,8 @@ enum sim_drone_state {
 const char *sim_drone_state_name(enum sim_drone_state s);
 
 /* The pad as the drone feels it. Return values follow sim_plant_drone_*:
- * land: 0, or -1 when the pad is occupied (or the pad cannot be reached);
+ * land: 0, -1 when the pad is occupied, -2 when the pad cannot be reached (a
+ *   restarting plant: the touchdown is tried again next tick);
  * takeoff: 0 (the pack comes along in *battery when *has_battery), -1 no drone on the
  *   pad, -2 held by clamp/centering (the drone stays), -3 the pad cannot be reached;
  * battery_in_bay: 0 with *has_battery and a copy of the pack in the bay, -1 error;

@@ -9,9 +9,12 @@
 
 #include "battery/sensor.h"
 
+#include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Chargers report once per second, like real balance chargers; a 1 s step is well
  * inside the pack's time constants (RC 30 s, thermal 900 s) and is integrated exactly
@@ -1539,4 +1542,95 @@ size_t sim_plant_log(const struct sim_plant *p, uint64_t from, struct sim_log_en
     if (next)
         *next = i;
     return n;
+}
+
+/* ---- power cycle ------------------------------------------------------------------------ */
+
+#define SIM_STATE_MAGIC 0x53574150u  /* "SWAP" */
+
+struct saved_state {
+    uint32_t magic;
+    uint32_t size;               /* sizeof (struct sim_plant) of the build that wrote it */
+    struct sim_plant plant;      /* log pointer meaningless on disk */
+};
+
+int sim_plant_save(const struct sim_plant *p, int fd)
+{
+    static struct saved_state st;   /* large: kept off the stack */
+    st.magic = SIM_STATE_MAGIC;
+    st.size = (uint32_t)sizeof st.plant;
+    st.plant = *p;
+    st.plant.log = NULL;
+    st.plant.log_n = 0;
+    ssize_t n = pwrite(fd, &st, sizeof st, 0);
+    if (n != (ssize_t)sizeof st) {
+        if (n >= 0)
+            errno = EIO;
+        return -1;
+    }
+    return 0;
+}
+
+int sim_plant_restore(struct sim_plant *p, const char *path, char *err, size_t errsize)
+{
+    static struct saved_state st;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errsize, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    size_t n = fread(&st, 1, sizeof st, f);
+    fclose(f);
+    if (n != sizeof st || st.magic != SIM_STATE_MAGIC || st.size != sizeof st.plant) {
+        snprintf(err, errsize, "%s: not a plant state written by this swapsim", path);
+        return -1;
+    }
+    if (st.plant.cfg.n_slots != p->cfg.n_slots) {
+        snprintf(err, errsize, "%s: saved with %d slots, configured %d", path, st.plant.cfg.n_slots,
+                 p->cfg.n_slots);
+        return -1;
+    }
+    struct sim_log_entry *log = p->log;
+    struct plantcfg cfg = p->cfg;
+    *p = st.plant;
+    p->log = log;
+    p->log_n = 0;
+    p->cfg = cfg;
+    /* The PLC's volatile outputs after power-up; the bistable valves keep their level. */
+    static const unsigned off[] = { REGMAP_CO_FAULT_RESET, REGMAP_CO_X_ENABLE, REGMAP_CO_X_HOME,
+                                    REGMAP_CO_Z_ENABLE, REGMAP_CO_Z_HOME, REGMAP_CO_CAROUSEL_ENABLE,
+                                    REGMAP_CO_LIGHT_GREEN, REGMAP_CO_LIGHT_YELLOW, REGMAP_CO_LIGHT_RED,
+                                    REGMAP_CO_HORN };
+    for (size_t i = 0; i < sizeof off / sizeof off[0]; i++)
+        p->co[off[i]] = 0;
+    p->hr[REGMAP_HR_HEARTBEAT] = 0;
+    p->x.vel_mm_s = p->z.vel_mm_s = 0;
+    p->x.homing = p->z.homing = false;
+    p->x.home_done = p->z.home_done = false;
+    p->x.fault = p->z.fault = p->x.jammed = p->z.jammed = false;
+    p->x.fault_code = p->z.fault_code = 0;
+    p->hr[REGMAP_HR_X_TARGET] = (uint16_t)lround(fmax(0, p->x.pos_mm) * 10.0);
+    p->hr[REGMAP_HR_Z_TARGET] = (uint16_t)lround(fmax(0, p->z.pos_mm) * 10.0);
+    p->car_moving = p->car_fault = p->car_stuck = false;
+    p->car_fault_code = 0;
+    p->car_dir = 0;
+    long slot = lround(p->car_pos);
+    p->hr[REGMAP_HR_CAROUSEL_TARGET] = (uint16_t)(slot >= 0 && slot < p->cfg.n_slots ? slot : 0);
+    for (int i = 0; i < ACT_N; i++) {
+        p->act[i].blocked = p->act[i].stuck = p->act[i].no_close = p->act[i].timed_out = false;
+        p->act[i].t_sup_s = 0;
+    }
+    memset(p->stuck, 0, sizeof p->stuck);
+    p->any_stuck = false;
+    p->estop_pressed = p->guard_open = p->rain = false;
+    p->wind_mps = p->cfg.wind_mps;
+    p->fault_code = 0;
+    p->estop_latch = p->guard_latch = p->wd_tripped = p->wd_armed = false;
+    p->hb_change_ms = p->now_ms;
+    for (int s = 0; s < REGMAP_MAX_SLOTS; s++)
+        p->slots[s].overtemp = false;
+    p->dirty = true;
+    p->quiet = false;
+    update_next_event(p);
+    return 0;
 }

@@ -167,6 +167,23 @@ void sim_plant_truth(const struct sim_plant *p, struct sim_truth *out);
  * ageing a pack to a given SoH. */
 struct sim_battery *sim_plant_battery(struct sim_plant *p, uint32_t tag);
 
+/* ---- power cycle: the physical plant outlives its PLC ------------------------------- */
+
+/* Writes the plant's physical state (everything but the command log) over the file open
+ * on fd, with one pwrite at offset 0 (a killed process never leaves half of it), for
+ * sim_plant_restore after the process was killed. The format is this build's memory
+ * image: only the same program reads it. 0 or -1 with errno. */
+int sim_plant_save(const struct sim_plant *p, int fd);
+
+/* Replaces p's state with the one saved at path, as a PLC finds it after a power
+ * cycle: devices, packs, the drone on the pad and plant time are where they were; the
+ * two-position valves keep their level (they are bistable), while every axis and
+ * carousel enable, homing, fault reset, light and horn output is 0, the axis targets
+ * are where the axes stand, the axes stand still, the heartbeat register is 0 and the
+ * watchdog is disarmed, latched faults and injected faults are gone. Returns 0, or -1
+ * with err filled (missing, short or foreign file, another slot count). */
+int sim_plant_restore(struct sim_plant *p, const char *path, char *err, size_t errsize);
+
 /* ---- command log: every change of a coil or holding register, with plant time ----- */
 
 struct sim_log_entry {

@@ -4,6 +4,7 @@
  * on absolute CLOCK_MONOTONIC deadlines and serves requests between steps.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <limits.h>
@@ -44,6 +45,9 @@ static const char usage_text[] =
     "  --log-commands PATH    append every coil / holding-register change to PATH as\n"
     "                         \"T_MS TABLE ADDR NAME OLD NEW\" lines\n"
     "  --realtime-factor F    plant ms per wall ms (default 1; 0.01..1000)\n"
+    "  --state PATH           keep the physical plant in PATH (saved after every request);\n"
+    "                         a swapsim started on an existing PATH resumes it as after a\n"
+    "                         power cycle (docs/swapsim.md)\n"
     "  --send JSON            client mode: send one request to --control, print the reply;\n"
     "                         exit 0 if it says ok, 1 if not, 2 if the socket fails\n"
     "  --help                 this text\n"
@@ -264,6 +268,7 @@ static void serve(struct swapsim *s, FILE *log_file, const sigset_t *wait_mask)
         int rc = ppoll(pfd, (nfds_t)n, &ts, wait_mask);
         if (rc <= 0)
             continue;
+        bool served = false;
         now_ms = mono_ns() / 1000000;
         for (int k = 0; k < n; k++) {
             short ev = pfd[k].revents;
@@ -273,11 +278,13 @@ static void serve(struct swapsim *s, FILE *log_file, const sigset_t *wait_mask)
             case FD_LISTEN: swapsim_mb_accept(s); break;
             case FD_CTL_LISTEN: swapsim_ctl_accept(s); break;
             case FD_MB:
+                served = true;
                 /* The fd may have been closed meanwhile (drop_connections). */
                 if (s->mb_clients[index[k]].fd == pfd[k].fd)
                     swapsim_mb_readable(s, &s->mb_clients[index[k]], now_ms);
                 break;
             case FD_CTL: {
+                served = true;
                 struct swapsim_ctlclient *c = &s->ctl_clients[index[k]];
                 if (c->fd == pfd[k].fd && (ev & POLLOUT))
                     swapsim_ctl_writable(s, c);
@@ -287,6 +294,10 @@ static void serve(struct swapsim *s, FILE *log_file, const sigset_t *wait_mask)
             }
             }
         }
+        /* Whatever a client may have seen is on disk before the next request: a swapsim
+         * killed now comes back with the plant its clients knew. */
+        if (served && s->state_path && sim_plant_save(s->plant, s->state_fd) != 0)
+            fprintf(stderr, "swapsim: --state %s: %s\n", s->state_path, strerror(errno));
     }
     if (log_file)
         flush_command_log(s, log_file, &log_next);
@@ -305,11 +316,12 @@ int main(int argc, char **argv)
         { "log-commands", required_argument, NULL, 'l' },
         { "realtime-factor", required_argument, NULL, 'r' },
         { "send", required_argument, NULL, 'S' },
+        { "state", required_argument, NULL, 'T' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     const char *config = "configs/plant.ini", *port_file = NULL, *bind_addr = "127.0.0.1";
-    const char *control = NULL, *log_path = NULL, *send = NULL;
+    const char *control = NULL, *log_path = NULL, *send = NULL, *state_path = NULL;
     const char *faults[MAX_FAULTS];
     int n_faults = 0;
     long port = 1502, seed = 1;
@@ -348,6 +360,7 @@ int main(int argc, char **argv)
             break;
         }
         case 'S': send = optarg; break;
+        case 'T': state_path = optarg; break;
         case 'h': fputs(usage_text, stdout); return 0;
         default: fputs(usage_text, stderr); return 2;
         }
@@ -383,6 +396,23 @@ int main(int argc, char **argv)
         return 1;
     }
     char err[512];
+    s->state_path = state_path;
+    if (state_path && access(state_path, F_OK) == 0) {
+        if (sim_plant_restore(s->plant, state_path, err, sizeof err) != 0) {
+            fprintf(stderr, "swapsim: --state %s\n", err);
+            sim_plant_free(s->plant);
+            return 1;
+        }
+        fprintf(stderr, "swapsim: plant restored from %s at plant time %llu ms (power cycle)\n", state_path,
+                (unsigned long long)sim_plant_now_ms(s->plant));
+    }
+    s->state_fd = -1;
+    if (state_path && ((s->state_fd = open(state_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0 ||
+                       sim_plant_save(s->plant, s->state_fd) != 0)) {
+        fprintf(stderr, "swapsim: --state %s: %s\n", state_path, strerror(errno));
+        sim_plant_free(s->plant);
+        return 1;
+    }
     for (int i = 0; i < n_faults; i++) {
         if (swapsim_fault_spec(s, faults[i], err, sizeof err) != 0) {
             fprintf(stderr, "swapsim: %s\n", err);
@@ -437,5 +467,7 @@ out:
     if (log_file)
         fclose(log_file);
     sim_plant_free(s->plant);
+    if (s->state_fd >= 0)
+        close(s->state_fd);
     return rc;
 }

@@ -44,6 +44,8 @@ struct swapsim {
     struct plantcfg cfg;
     struct sim_plant *plant;
     double realtime_factor;
+    const char *state_path;          /* --state: the physical plant, saved after every request */
+    int state_fd;
 
     /* Modbus TCP */
     modbus_t *mb;                    /* used to build and send replies */

@@ -1,6 +1,7 @@
 /* A whole station as real processes, for tests and benchmarks; see rig.h. */
 #include "rig.h"
 
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,28 +82,49 @@ json_t *rig_request(const char *sock, const char *line, int timeout_ms)
 json_t *rig_swapd(struct rig *r, const char *line) { return rig_request(r->swapd_sock, line, 3000); }
 json_t *rig_sim(struct rig *r, const char *line) { return rig_request(r->sim_sock, line, 3000); }
 
+static int spawn_sim(struct rig *r, const char *port)
+{
+    char bin[512], cfg[512], portfile[RIG_PATH], log[RIG_PATH];
+    path(portfile, r, "port");
+    path(log, r, "swapsim.log");
+    unlink(portfile);
+    char *argv[] = { (char *)proc_bin("swapsim", bin, sizeof bin), "--config",
+                     (char *)proc_config("plant.ini", cfg, sizeof cfg), "--port", (char *)port, "--port-file",
+                     portfile, "--control", r->sim_sock, "--seed", "7", "--realtime-factor",
+                     (char *)r->speed, "--log-commands", r->cmdlog, r->plant_state ? "--state" : NULL,
+                     r->state, NULL };
+    r->sim = proc_spawn(argv, log);
+    if (proc_wait_number(portfile, &r->port, r->sim, 10000) != 0 ||
+        proc_wait_path(r->sim_sock, r->sim, 10000) != 0)
+        return fail(r, "swapsim did not come up (see %s)", log);
+    return 0;
+}
+
+int rig_restart_sim(struct rig *r)
+{
+    if (!r->plant_state)
+        return fail(r, "rig_restart_sim needs plant_state");
+    proc_kill_wait(r->sim, SIGKILL);
+    r->sim = 0;
+    char port[16];
+    snprintf(port, sizeof port, "%ld", r->port);
+    return spawn_sim(r, port);
+}
+
 int rig_start_sim(struct rig *r, const char *speed)
 {
     r->speed = speed;
     if (proc_mkdtemp(r->dir, sizeof r->dir, "swap-rig") != 0)
         return fail(r, "cannot make a scratch directory");
-    char bin[512], cfg[512], portfile[RIG_PATH], log[RIG_PATH];
     path(r->sim_sock, r, "sim.sock");
     path(r->swapd_sock, r, "swapd.sock");
     path(r->db, r, "swapd.db");
     path(r->cmdlog, r, "commands.log");
     path(r->ptyfile, r, "pty");
     path(r->swapd_log, r, "swapd.log");
-    path(portfile, r, "port");
-    path(log, r, "swapsim.log");
-    char *argv[] = { (char *)proc_bin("swapsim", bin, sizeof bin), "--config",
-                     (char *)proc_config("plant.ini", cfg, sizeof cfg), "--port", "0", "--port-file",
-                     portfile, "--control", r->sim_sock, "--seed", "7", "--realtime-factor",
-                     (char *)speed, "--log-commands", r->cmdlog, NULL };
-    r->sim = proc_spawn(argv, log);
-    if (proc_wait_number(portfile, &r->port, r->sim, 10000) != 0 ||
-        proc_wait_path(r->sim_sock, r->sim, 10000) != 0)
-        return fail(r, "swapsim did not come up (see %s)", log);
+    path(r->state, r, "plant.state");
+    if (spawn_sim(r, "0") != 0)
+        return -1;
     /* Charged packs in every slot, so the first swap need not wait for a charge. */
     for (unsigned s = 0; s < 8; s++) {
         char line[128];
@@ -177,7 +199,7 @@ int rig_stop_all(struct rig *r)
         if (st != 0 && rc == 0)
             rc = fail(r, "%s exited with status 0x%x after SIGTERM (logs kept in %s)", procs[i].name, st, r->dir);
     }
-    if (rc == 0 && r->dir[0])
+    if (rc == 0 && r->dir[0] && !r->keep)
         proc_rmtree(r->dir);
     return rc;
 }

@@ -18,11 +18,17 @@ struct rig {
     long port;
     char sim_sock[RIG_PATH], swapd_sock[RIG_PATH], pty[RIG_PATH], db[RIG_PATH];
     char cmdlog[RIG_PATH], ptyfile[RIG_PATH], swapd_log[RIG_PATH];
+    bool plant_state;           /* set before rig_start_sim: swapsim --state (rig_restart_sim) */
+    bool keep;                  /* rig_stop_all keeps the directory and its logs */
+    char state[RIG_PATH];
     char err[512];              /* why the last rig_* call failed */
 };
 
 /* Creates the scratch directory and starts swapsim with a charged magazine. */
 int rig_start_sim(struct rig *r, const char *speed);
+/* Kills swapsim with SIGKILL and starts it again on the same port, control socket and
+ * state file (needs plant_state): the physical plant survives, its PLC restarts. */
+int rig_restart_sim(struct rig *r);
 /* Starts n drones on a new pty, flying flight_s before they come back. */
 int rig_start_drones(struct rig *r, const char *n, const char *flight_s);
 /* The same with a dronesim --misbehave SPEC (NULL: none). */

@@ -456,6 +456,30 @@ START_TEST(newer_schema_is_refused)
 }
 END_TEST
 
+/* A zero-length file is what a truncation or a failed copy leaves: with CREATE it
+ * must not become a new, empty registry (only a path that does not exist does). */
+START_TEST(empty_file_is_refused_even_with_create)
+{
+    registry_close(reg);
+    reg = NULL;
+    unlink(db_path);
+    FILE *f = fopen(db_path, "w");
+    ck_assert_ptr_nonnull(f);
+    fclose(f);
+    assert_refused_untouched("empty file");
+    char side[400];
+    snprintf(side, sizeof side, "%s-wal", db_path);
+    ck_assert_int_eq(access(side, F_OK), -1);
+    snprintf(side, sizeof side, "%s-journal", db_path);
+    ck_assert_int_eq(access(side, F_OK), -1);
+    /* The documented way to a new registry: remove the file. */
+    unlink(db_path);
+    struct registry_error err;
+    reg = registry_open(db_path, REGISTRY_OPEN_CREATE, &err);
+    ck_assert_msg(reg != NULL, "%s", err.msg);
+}
+END_TEST
+
 START_TEST(missing_file_without_create_is_refused)
 {
     char path[320];
@@ -498,6 +522,7 @@ int main(void)
     tcase_add_test(bad, corrupted_page_is_refused_not_repaired);
     tcase_add_test(bad, newer_schema_is_refused);
     tcase_add_test(bad, missing_file_without_create_is_refused);
+    tcase_add_test(bad, empty_file_is_refused_even_with_create);
     suite_add_tcase(s, bad);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -266,6 +266,87 @@ START_TEST(comm_loss_holds_after_its_debounce)
 }
 END_TEST
 
+/* A new plant connection (the plant may have restarted) is a restart for the core: it
+ * adopts the fresh read-back instead of writing its old levels, is no longer
+ * reconciled, holds, and Unhold compares the inventory before it resumes. */
+START_TEST(renewed_plant_is_adopted_and_reconciled_before_anything_moves)
+{
+    reconciled_core();
+    st.state = ST_EXECUTE;
+    st.cmd.co[REGMAP_CO_STROKE_EXTEND] = true;   /* the level the core held before */
+    st.cmd.co[REGMAP_CO_GRIP_A_CLOSE] = true;
+    st.cmd.co[REGMAP_CO_Z_ENABLE] = true;
+    st.cmd.z_target_mm = 150;
+    in.plant.renewed = true;                    /* a plant that just powered up */
+    in.plant.have_readback = true;
+    memset(in.plant.co_readback, 0, sizeof in.plant.co_readback);
+    station_step(&st, &in, 1010, &out);
+    in.plant.renewed = false;
+    ck_assert(!out.reconciled);
+    ck_assert(!out.plant.co[REGMAP_CO_STROKE_EXTEND]);
+    ck_assert(!out.plant.co[REGMAP_CO_GRIP_A_CLOSE]);
+    ck_assert(!out.plant.co[REGMAP_CO_Z_ENABLE]);
+    ck_assert(out.plant.z_target_mm == in.plant.z_pos_mm);
+    for (uint64_t t = 1020; t < 1500; t += 10)
+        station_step(&st, &in, t, &out);
+    ck_assert_int_eq(st.state, ST_HELD);
+    ck_assert(!out.reconciled);
+    ck_assert(!out.plant.co[REGMAP_CO_STROKE_EXTEND]);
+    in.op.cmd = STATION_CMD_UNHOLD;
+    station_step(&st, &in, 1500, &out);
+    in.op.cmd = STATION_CMD_NONE;
+    ck_assert(out.cmd_ok);
+    for (uint64_t t = 1510; t < 3000 && st.state != ST_EXECUTE && st.state != ST_SUSPENDING &&
+                            st.state != ST_SUSPENDED; t += 10)
+        station_step(&st, &in, t, &out);
+    ck_assert(out.reconciled);
+    ck_assert_msg(st.state == ST_EXECUTE || st.state == ST_SUSPENDING || st.state == ST_SUSPENDED,
+                  "state %s", station_state_name(st.state));
+}
+END_TEST
+
+/* In a state where nothing moves, a renewed plant link is reconciled in place. */
+START_TEST(renewed_plant_in_idle_reconciles_in_place)
+{
+    reconciled_core();
+    in.op.cmd = STATION_CMD_RESET;
+    for (uint64_t t = 1010; t < 3000 && st.state != ST_IDLE; t += 10) {
+        station_step(&st, &in, t, &out);
+        in.op.cmd = STATION_CMD_NONE;
+    }
+    ck_assert_int_eq(st.state, ST_IDLE);
+    in.plant.renewed = true;
+    in.plant.have_readback = true;
+    memset(in.plant.co_readback, 0, sizeof in.plant.co_readback);
+    station_step(&st, &in, 3000, &out);
+    in.plant.renewed = false;
+    ck_assert_int_eq(st.state, ST_IDLE);
+    ck_assert(out.reconciled);      /* compared again in the same step: agrees */
+    ck_assert(!(out.alarms_active & (1ull << DIAG_COMM_LOSS)));
+}
+END_TEST
+
+/* The registry refuses writes: hold with registry_write_failed; Unhold waits for the
+ * store to take writes again. */
+START_TEST(registry_write_failure_holds_until_writes_succeed)
+{
+    reconciled_core();
+    st.state = ST_EXECUTE;
+    in.inv.store_failed = true;
+    for (uint64_t t = 1010; t < 1500; t += 10)
+        station_step(&st, &in, t, &out);
+    ck_assert_int_eq(st.state, ST_HELD);
+    ck_assert(out.alarms_active & (1ull << DIAG_REGISTRY_WRITE_FAILED));
+    in.op.cmd = STATION_CMD_UNHOLD;
+    station_step(&st, &in, 1500, &out);
+    ck_assert(!out.cmd_ok);
+    ck_assert_ptr_nonnull(strstr(out.cmd_reason, "registry_write_failed"));
+    in.inv.store_failed = false;
+    station_step(&st, &in, 1510, &out);
+    ck_assert(out.cmd_ok);
+}
+END_TEST
+
 START_TEST(hot_pack_is_not_charged)
 {
     reconciled_core();
@@ -350,6 +431,9 @@ int main(void)
     tcase_add_test(tc, same_inputs_same_outputs);
     tcase_add_test(tc, next_deadline_is_bounded_by_heartbeat);
     tcase_add_test(tc, comm_loss_holds_after_its_debounce);
+    tcase_add_test(tc, renewed_plant_is_adopted_and_reconciled_before_anything_moves);
+    tcase_add_test(tc, registry_write_failure_holds_until_writes_succeed);
+    tcase_add_test(tc, renewed_plant_in_idle_reconciles_in_place);
     tcase_add_test(tc, hot_pack_is_not_charged);
     tcase_add_test(tc, shipped_swapd_ini_equals_defaults);
     tcase_add_test(tc, bad_station_setting_is_refused);
