@@ -72,6 +72,29 @@ static void record_alarm(struct station *st, int id, bool raised)
     a->alarm = id;
     a->raised = raised;
     a->detail = st->diag.detail[id];
+    if (raised)
+        snprintf(a->note, sizeof a->note, "%s", st->alarm_note[id]);
+}
+
+/* Says what exactly is wrong before an alarm whose table text is general is raised; the
+ * note stays with the alarm until it is raised again. */
+static void set_note(struct station *st, enum diag_id id, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void set_note(struct station *st, enum diag_id id, const char *fmt, ...)
+{
+    if (st->diag.active[id])
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(st->alarm_note[id], sizeof st->alarm_note[id], fmt, ap);
+    va_end(ap);
+}
+
+/* A two-position device is at one end only when that end's sensor is on and the
+ * opposite one is off: both on is a sensor fault (sensor_conflict), never an end. */
+static bool at_end(bool this_end, bool other_end)
+{
+    return this_end && !other_end;
 }
 
 static void send_msg(struct station *st, uint8_t sysid, enum station_msg_kind kind, int32_t param)
@@ -168,7 +191,7 @@ static bool head_may_reach_pad_zone(const struct station *st, const struct stati
 static bool pad_gate_ok(const struct station *st, const struct station_inputs *in)
 {
     const struct station_plant_in *p = &in->plant;
-    if (!st->drone_present || !p->center_closed || !p->clamp_locked)
+    if (!st->drone_present || !at_end(p->center_closed, p->center_open) || !at_end(p->clamp_locked, p->clamp_unlocked))
         return false;
     if (st->pad_tag == 0 && st->onpad)
         return true;
@@ -1144,6 +1167,7 @@ static void execute_entry(struct station *st, const struct station_inputs *in, u
     /* Re-entering Execute (Unhold, Unsuspend, Start after Stop) restarts the step:
      * its levels are re-applied and its deadline re-armed. */
     st->step_applied = false;
+    st->operator_suspend = false;
 }
 
 static bool store_possible(const struct station *st, const struct station_inputs *in)
@@ -1229,9 +1253,25 @@ static void unholding_run(struct station *st, const struct station_inputs *in, u
         request(st, ST_HOLDING, "unhold failed: %s", diag_name(first_blocking_alarm(st)));
 }
 
+/* A swap whose drone has been cleared to land: from the clearance until its old pack
+ * is stored (the chain's end). */
+static bool swap_in_progress(const struct station *st)
+{
+    return st->chain && st->chain->release_index >= 0 && !st->clear_deferred &&
+           (st->serving_sysid || st->chain_pos > st->chain->release_index);
+}
+
+/* Suspend takes no new work, but it never strands a drone: a swap whose drone is cleared
+ * to land or on the pad is finished first (swapped, verified, released, its old pack
+ * stored), then the station suspends. */
 static void suspending_run(struct station *st, const struct station_inputs *in, uint64_t now_ms)
 {
     (void)now_ms;
+    if (swap_in_progress(st)) {
+        chain_run(st, in);
+        if (st->state != ST_SUSPENDING || st->requested != ST_NONE || swap_in_progress(st))
+            return;
+    }
     if (robot_still(&in->plant))
         request(st, ST_SUSPENDED, "robot parked");
 }
@@ -1239,7 +1279,7 @@ static void suspending_run(struct station *st, const struct station_inputs *in, 
 static void suspended_run(struct station *st, const struct station_inputs *in, uint64_t now_ms)
 {
     (void)now_ms;
-    if (st->mode != STATION_MODE_PRODUCTION)
+    if (st->mode != STATION_MODE_PRODUCTION || st->operator_suspend)
         return;
     bool store = st->grip_a_tag && store_possible(st, in);
     bool work = store || (st->n_queue && external_block(st, in) < 0) || prestage_wanted(st, in);
@@ -1280,7 +1320,8 @@ static void aborting_run(struct station *st, const struct station_inputs *in, ui
     const struct station_plant_in *p = &in->plant;
     if (!(robot_still(p) || !p->valid))
         return;
-    if (st->operator_abort && p->valid && !head_may_reach_pad_zone(st, p) && p->stroke_retracted) {
+    if (st->operator_abort && p->valid && !head_may_reach_pad_zone(st, p) &&
+        at_end(p->stroke_retracted, p->stroke_extended)) {
         st->cmd.co[REGMAP_CO_CLAMP_LOCK] = false;
         st->cmd.co[REGMAP_CO_CENTER_CLOSE] = false;
     }
@@ -1409,17 +1450,82 @@ static void update_pad(struct station *st, const struct station_plant_in *p)
     }
 }
 
+/* The first two-position device whose two end sensors are both on, or -1. */
+static int end_sensor_conflict(const struct station_plant_in *p, const char **name)
+{
+    const struct {
+        bool a, b;
+        const char *name;
+    } dev[] = {
+        { p->center_open, p->center_closed, "centring: open and closed" },
+        { p->clamp_unlocked, p->clamp_locked, "clamp: unlocked and locked" },
+        { p->stroke_retracted, p->stroke_extended, "stroke: retracted and extended" },
+        { p->wrist_a, p->wrist_b, "wrist: A and B" },
+        { p->grip_a_open, p->grip_a_closed, "gripper A: open and closed" },
+        { p->grip_b_open, p->grip_b_closed, "gripper B: open and closed" },
+    };
+    for (int i = 0; i < (int)(sizeof dev / sizeof dev[0]); i++) {
+        if (dev[i].a && dev[i].b) {
+            *name = dev[i].name;
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* The plant echoes the last heartbeat it saw (IR_HEARTBEAT_ECHO); ours changes every
+ * step. An echo that stops following it for plant_echo_timeout_ms means the image is
+ * frozen (a gateway or PLC serving a stale copy), however fresh the exchange. The watch
+ * arms once the echo has followed us at all (a plant that has not yet seen a write of
+ * ours is not judged) and restarts after every stretch without a valid image. Returns
+ * true while the image counts as frozen. */
+static bool echo_frozen(struct station *st, const struct station_plant_in *p)
+{
+    if (!p->valid) {
+        st->echo_seen = false;
+        return false;
+    }
+    uint16_t e = p->heartbeat_echo;
+    bool ours = (uint16_t)(st->heartbeat - e) < 1024u;
+    if (!st->echo_seen) {
+        st->echo_seen = true;
+        st->echo_last = e;
+        st->echo_moved_ms = st->now_ms;
+    } else if (e != st->echo_last && ours) {
+        st->echo_last = e;
+        st->echo_moved_ms = st->now_ms;
+        st->echo_armed = true;
+    }
+    return st->echo_armed && st->now_ms - st->echo_moved_ms >= (uint64_t)st->cfg.plant_echo_timeout_ms;
+}
+
 static void diagnose(struct station *st, const struct station_inputs *in)
 {
     const struct station_plant_in *p = &in->plant;
+    if (st->image_frozen)
+        set_note(st, DIAG_PLANT_FROZEN, "heartbeat echo %u unchanged for %llu ms (ours is at %u)", st->echo_last,
+                 (unsigned long long)(st->now_ms - st->echo_moved_ms), st->heartbeat);
+    feed(st, in, DIAG_PLANT_FROZEN, st->image_frozen, st->echo_last);
     if (!p->valid) {
+        /* No usable image: missing (the link is down: comm_loss), refused as out of
+         * range (plant_data_invalid, naming the register), or frozen (above). */
         if (!st->invalid_since_ms)
             st->invalid_since_ms = st->now_ms + 1;
-        feed(st, in, DIAG_COMM_LOSS, st->now_ms + 1 - st->invalid_since_ms >= (uint64_t)st->cfg.comm_loss_ms, -1);
+        bool long_enough = st->now_ms + 1 - st->invalid_since_ms >= (uint64_t)st->cfg.comm_loss_ms;
+        if (p->refused)
+            set_note(st, DIAG_PLANT_DATA_INVALID, "%s", p->refused_why);
+        feed(st, in, DIAG_PLANT_DATA_INVALID, long_enough && p->refused, p->refused_addr);
+        feed(st, in, DIAG_COMM_LOSS, long_enough && !p->refused && !st->image_frozen, -1);
         return;
     }
     st->invalid_since_ms = 0;
     feed(st, in, DIAG_COMM_LOSS, false, -1);
+    feed(st, in, DIAG_PLANT_DATA_INVALID, false, -1);
+    const char *conflict = "";
+    int dev = end_sensor_conflict(p, &conflict);
+    if (dev >= 0)
+        set_note(st, DIAG_SENSOR_CONFLICT, "%s both on", conflict);
+    feed(st, in, DIAG_SENSOR_CONFLICT, dev >= 0, dev);
     update_pad(st, p);
     feed(st, in, DIAG_ESTOP, !p->estop_ok, -1);
     feed(st, in, DIAG_GUARD, !p->guard_closed && station_states[st->state].robot_moves, -1);
@@ -1591,6 +1697,12 @@ static int persistent_cause(const struct station *st, const struct station_input
         return DIAG_GUARD;
     if (st->diag.active[DIAG_COMM_LOSS] && !p->valid)
         return DIAG_COMM_LOSS;
+    if (st->diag.active[DIAG_SENSOR_CONFLICT] && st->diag.cause[DIAG_SENSOR_CONFLICT] && p->valid)
+        return DIAG_SENSOR_CONFLICT;
+    if (st->diag.active[DIAG_PLANT_DATA_INVALID] && p->refused)
+        return DIAG_PLANT_DATA_INVALID;
+    if (st->diag.active[DIAG_PLANT_FROZEN] && st->image_frozen)
+        return DIAG_PLANT_FROZEN;
     if (st->diag.active[DIAG_DRONE_ARMED] && st->diag.cause[DIAG_DRONE_ARMED])
         return DIAG_DRONE_ARMED;
     return -1;
@@ -1662,6 +1774,9 @@ static void do_command(struct station *st, const struct station_inputs *in)
             st->step_retry_count++;
         break;
     case STATION_CMD_UNSUSPEND: {
+        /* The operator's own suspension ends here; an external condition that still
+         * holds keeps the station Suspended and it resumes by itself once it is gone. */
+        st->operator_suspend = false;
         int block = st->n_queue ? external_block(st, in) : -1;
         if (block >= 0 && block != DIAG_NO_BATTERY) {
             refuse(st, "Unsuspend refused: %s", diag_table[block].text);
@@ -1678,9 +1793,11 @@ static void do_command(struct station *st, const struct station_inputs *in)
     case STATION_CMD_ABORT:
         st->operator_abort = true;
         break;
+    case STATION_CMD_SUSPEND:
+        st->operator_suspend = true;
+        break;
     case STATION_CMD_HOLD:
     case STATION_CMD_STOP:
-    case STATION_CMD_SUSPEND:
     case STATION_CMD_COUNT:
     case STATION_CMD_NONE:
         break;
@@ -1782,7 +1899,7 @@ static void permissives(const struct station *st, const struct station_plant_in 
 {
     double tol = st->pc.position_tolerance_mm + 0.05;
     bool z_travel = p->z_pos_mm <= st->pc.z_travel_max_mm + 0.05;
-    bool stroke_in = p->stroke_retracted && !o->co[REGMAP_CO_STROKE_EXTEND];
+    bool stroke_in = at_end(p->stroke_retracted, p->stroke_extended) && !o->co[REGMAP_CO_STROKE_EXTEND];
     bool x_moving_needed = fabs(p->x_pos_mm - o->x_target_mm) > tol;
     if (x_moving_needed && (!z_travel || !stroke_in || fabs(p->z_pos_mm - o->z_target_mm) > tol))
         o->co[REGMAP_CO_X_ENABLE] = false;
@@ -1800,7 +1917,7 @@ static void permissives(const struct station *st, const struct station_plant_in 
     if (!stroke_in || (at_magazine && !z_travel))
         o->co[REGMAP_CO_CAROUSEL_ENABLE] = o->co[REGMAP_CO_CAROUSEL_ENABLE] && p->carousel_pos == (int)o->carousel_target;
     /* Wrist and stroke keep their level until the head may turn or push. */
-    if (!p->stroke_retracted)
+    if (!at_end(p->stroke_retracted, p->stroke_extended))
         o->co[REGMAP_CO_WRIST_B] = p->wrist_b;
     if (o->co[REGMAP_CO_STROKE_EXTEND] && !p->stroke_extended) {
         bool still = !p->x_busy && !p->z_busy && !p->carousel_busy;
@@ -1850,7 +1967,7 @@ static void build_outputs(struct station *st, const struct station_inputs *in, s
         if (!o->co[REGMAP_CO_CLAMP_LOCK] && p->clamp_locked && st->drone_present) {
             bool manual = st->mode == STATION_MODE_MANUAL && jog_allowed_state(st->state);
             bool ok = (st->release_allowed || st->operator_abort || manual) &&
-                      !head_may_reach_pad_zone(st, p) && p->stroke_retracted;
+                      !head_may_reach_pad_zone(st, p) && at_end(p->stroke_retracted, p->stroke_extended);
             if (!ok)
                 o->co[REGMAP_CO_CLAMP_LOCK] = true;
         }
@@ -1949,6 +2066,15 @@ void station_step(struct station *st, const struct station_inputs *in, uint64_t 
     st->out = out;
     st->requested = ST_NONE;
 
+    /* A frozen image is no image: everything below sees it as missing. */
+    struct station_inputs thawed;
+    st->image_frozen = echo_frozen(st, &in->plant);
+    if (st->image_frozen) {
+        thawed = *in;
+        thawed.plant.valid = false;
+        thawed.plant.refused = false;
+        in = &thawed;
+    }
     if (!st->image_adopted && in->plant.valid)
         adopt_image(st, &in->plant);
     note_commits(st, in);

@@ -35,6 +35,7 @@ enum station_state {
  * [station_charging] of swapd.ini). */
 struct station_cfg {
     int comm_loss_ms;           /* stale plant image for this long = comm loss */
+    int plant_echo_timeout_ms;  /* heartbeat echo not following for this long = frozen image */
     int heartbeat_ms;           /* longest gap between steps the core asks for */
     double deadline_margin;     /* step deadline = nominal x margin + extra */
     int deadline_extra_ms;
@@ -93,6 +94,12 @@ struct station {
     struct station_plant_out cmd;       /* the levels the core holds */
     uint16_t heartbeat;
     uint64_t invalid_since_ms;          /* 0 = plant image valid */
+    /* frozen-image watch: the plant's heartbeat echo must keep following ours */
+    uint16_t echo_last;
+    bool echo_seen;                     /* echo_last holds this run of valid images' echo */
+    bool echo_armed;                    /* the plant has followed our heartbeat at least once */
+    uint64_t echo_moved_ms;             /* when the echo last moved to a heartbeat of ours */
+    bool image_frozen;
     uint64_t pulse_until_ms;
     /* inventory model */
     uint32_t slot_tag[REGMAP_MAX_SLOTS];
@@ -119,6 +126,7 @@ struct station {
     uint64_t last_onpad_ms;
     bool release_allowed;               /* new pack verified: unclamp permitted */
     bool operator_abort;                /* explicit operator Abort: unclamp permitted */
+    bool operator_suspend;              /* Suspended by the operator: only Unsuspend resumes */
     bool departing;                     /* released drone still on the pad */
     bool recon_hold;                    /* Held because the inventory disagreed */
     bool resume_checked;                /* a swap interrupted by a restart was looked for */
@@ -135,6 +143,8 @@ struct station {
     uint64_t load_since_ms;
     bool drone_present;
     bool armed_exposed;                 /* a drone reports armed while clamped or near the head */
+    /* what exactly raised an alarm, where its table text is general ("" none) */
+    char alarm_note[DIAG_COUNT][80];
     /* per-step scratch */
     struct station_outputs *out;
     enum station_state requested;
