@@ -266,6 +266,72 @@ START_TEST(comm_loss_holds_after_its_debounce)
 }
 END_TEST
 
+START_TEST(refused_image_is_plant_data_invalid_not_comm_loss)
+{
+    reconciled_core();
+    st.state = ST_EXECUTE;
+    in.plant.valid = false;
+    in.plant.refused = true;
+    in.plant.refused_addr = REGMAP_IR_X_VEL;
+    snprintf(in.plant.refused_why, sizeof in.plant.refused_why, "IR 2 = -32768: axis X velocity outside");
+    station_step(&st, &in, 1010, &out);
+    ck_assert_int_eq(st.state, ST_EXECUTE);
+    station_step(&st, &in, 1010 + (uint64_t)cfg.comm_loss_ms, &out);
+    ck_assert_int_eq(st.state, ST_HELD);
+    ck_assert(out.alarms_active & (1ull << DIAG_PLANT_DATA_INVALID));
+    ck_assert(!(out.alarms_active & (1ull << DIAG_COMM_LOSS)));
+    ck_assert_int_eq(out.n_alarm_events, 1);
+    ck_assert_int_eq(out.alarm_events[0].detail, REGMAP_IR_X_VEL);
+    ck_assert_ptr_nonnull(strstr(out.alarm_events[0].note, "IR 2 = -32768"));
+    in.op.cmd = STATION_CMD_UNHOLD;
+    station_step(&st, &in, 1030 + (uint64_t)cfg.comm_loss_ms, &out);
+    ck_assert(!out.cmd_ok);
+    ck_assert_ptr_nonnull(strstr(out.cmd_reason, "plant_data_invalid"));
+    /* the image becomes sane again: Unhold is accepted */
+    nominal(&in);
+    in.op.cmd = STATION_CMD_UNHOLD;
+    station_step(&st, &in, 1050 + (uint64_t)cfg.comm_loss_ms, &out);
+    ck_assert_msg(out.cmd_ok, "%s", out.cmd_reason);
+}
+END_TEST
+
+START_TEST(echo_that_stops_following_is_a_frozen_image)
+{
+    reconciled_core();
+    st.state = ST_EXECUTE;
+    uint64_t t = 1010;
+    /* An echo that never moved (a plant that has not yet seen a write of ours) is not
+     * judged. */
+    for (; t < 3000; t += 10)
+        station_step(&st, &in, t, &out);
+    ck_assert(!(out.alarms_active & (1ull << DIAG_PLANT_FROZEN)));
+    /* Echo that follows ours, one scan behind. */
+    for (; t < 4000; t += 10) {
+        in.plant.heartbeat_echo = out.plant.heartbeat;
+        station_step(&st, &in, t, &out);
+    }
+    ck_assert(!(out.alarms_active & (1ull << DIAG_PLANT_FROZEN)));
+    uint64_t moved = t - 10;
+    /* Frozen: the echo keeps its last value; an echo that moves to values we never sent
+     * does not count as following either. */
+    uint16_t frozen = in.plant.heartbeat_echo;
+    for (; t < moved + (uint64_t)cfg.plant_echo_timeout_ms; t += 10) {
+        in.plant.heartbeat_echo = (t / 10) % 2 ? frozen : (uint16_t)(frozen + 30000);
+        station_step(&st, &in, t, &out);
+        ck_assert_msg(!(out.alarms_active & (1ull << DIAG_PLANT_FROZEN)), "frozen early at %llu", (unsigned long long)t);
+    }
+    station_step(&st, &in, t, &out);
+    ck_assert(out.alarms_active & (1ull << DIAG_PLANT_FROZEN));
+    ck_assert(!(out.alarms_active & (1ull << DIAG_COMM_LOSS)));
+    ck_assert_int_eq(st.state, ST_HELD);
+    ck_assert(!out.plant.co[REGMAP_CO_X_ENABLE]);
+    in.op.cmd = STATION_CMD_UNHOLD;
+    station_step(&st, &in, t + 10, &out);
+    ck_assert(!out.cmd_ok);
+    ck_assert_ptr_nonnull(strstr(out.cmd_reason, "plant_frozen"));
+}
+END_TEST
+
 START_TEST(hot_pack_is_not_charged)
 {
     reconciled_core();
@@ -350,6 +416,8 @@ int main(void)
     tcase_add_test(tc, same_inputs_same_outputs);
     tcase_add_test(tc, next_deadline_is_bounded_by_heartbeat);
     tcase_add_test(tc, comm_loss_holds_after_its_debounce);
+    tcase_add_test(tc, refused_image_is_plant_data_invalid_not_comm_loss);
+    tcase_add_test(tc, echo_that_stops_following_is_a_frozen_image);
     tcase_add_test(tc, hot_pack_is_not_charged);
     tcase_add_test(tc, shipped_swapd_ini_equals_defaults);
     tcase_add_test(tc, bad_station_setting_is_refused);
