@@ -1476,9 +1476,11 @@ static int end_sensor_conflict(const struct station_plant_in *p, const char **na
 /* The plant echoes the last heartbeat it saw (IR_HEARTBEAT_ECHO); ours changes every
  * step. An echo that stops following it for plant_echo_timeout_ms means the image is
  * frozen (a gateway or PLC serving a stale copy), however fresh the exchange. The watch
- * arms once the echo has followed us at all (a plant that has not yet seen a write of
- * ours is not judged) and restarts after every stretch without a valid image. Returns
- * true while the image counts as frozen. */
+ * arms once the echo has followed us (moved to a heartbeat we sent), or once the
+ * station is in a state that moves the robot, whichever comes first: before that a
+ * plant may not yet have seen a write of ours, and nothing moves on its image anyway.
+ * It restarts after every stretch without a valid image. Returns true while the image
+ * counts as frozen. */
 static bool echo_frozen(struct station *st, const struct station_plant_in *p)
 {
     if (!p->valid) {
@@ -1495,6 +1497,10 @@ static bool echo_frozen(struct station *st, const struct station_plant_in *p)
         st->echo_last = e;
         st->echo_moved_ms = st->now_ms;
         st->echo_armed = true;
+    }
+    if (!st->echo_armed && station_states[st->state].robot_moves) {
+        st->echo_armed = true;
+        st->echo_moved_ms = st->now_ms;
     }
     return st->echo_armed && st->now_ms - st->echo_moved_ms >= (uint64_t)st->cfg.plant_echo_timeout_ms;
 }

@@ -298,13 +298,13 @@ END_TEST
 START_TEST(echo_that_stops_following_is_a_frozen_image)
 {
     reconciled_core();
-    st.state = ST_EXECUTE;
     uint64_t t = 1010;
-    /* An echo that never moved (a plant that has not yet seen a write of ours) is not
-     * judged. */
+    /* Stopped, an echo that never moved (a plant that has not yet seen a write of ours)
+     * is not judged. */
     for (; t < 3000; t += 10)
         station_step(&st, &in, t, &out);
     ck_assert(!(out.alarms_active & (1ull << DIAG_PLANT_FROZEN)));
+    st.state = ST_EXECUTE;
     /* Echo that follows ours, one scan behind. */
     for (; t < 4000; t += 10) {
         in.plant.heartbeat_echo = out.plant.heartbeat;
@@ -329,6 +329,21 @@ START_TEST(echo_that_stops_following_is_a_frozen_image)
     station_step(&st, &in, t + 10, &out);
     ck_assert(!out.cmd_ok);
     ck_assert_ptr_nonnull(strstr(out.cmd_reason, "plant_frozen"));
+}
+END_TEST
+
+START_TEST(an_echo_that_never_follows_is_frozen_once_the_robot_may_move)
+{
+    reconciled_core();
+    st.state = ST_EXECUTE;     /* e.g. a plant image frozen before the controller started */
+    uint64_t t = 1010;
+    for (; t < 1010 + (uint64_t)cfg.plant_echo_timeout_ms; t += 10) {
+        station_step(&st, &in, t, &out);
+        ck_assert(!(out.alarms_active & (1ull << DIAG_PLANT_FROZEN)));
+    }
+    station_step(&st, &in, t, &out);
+    ck_assert(out.alarms_active & (1ull << DIAG_PLANT_FROZEN));
+    ck_assert_int_eq(st.state, ST_HELD);
 }
 END_TEST
 
@@ -418,6 +433,7 @@ int main(void)
     tcase_add_test(tc, comm_loss_holds_after_its_debounce);
     tcase_add_test(tc, refused_image_is_plant_data_invalid_not_comm_loss);
     tcase_add_test(tc, echo_that_stops_following_is_a_frozen_image);
+    tcase_add_test(tc, an_echo_that_never_follows_is_frozen_once_the_robot_may_move);
     tcase_add_test(tc, hot_pack_is_not_charged);
     tcase_add_test(tc, shipped_swapd_ini_equals_defaults);
     tcase_add_test(tc, bad_station_setting_is_refused);
