@@ -1162,12 +1162,23 @@ static void starting_run(struct station *st, const struct station_inputs *in, ui
 
 static void execute_entry(struct station *st, const struct station_inputs *in, uint64_t now_ms)
 {
-    (void)in;
     (void)now_ms;
     /* Re-entering Execute (Unhold, Unsuspend, Start after Stop) restarts the step:
      * its levels are re-applied and its deadline re-armed. */
     st->step_applied = false;
     st->operator_suspend = false;
+    /* Starting pulled the stroke in: a grip or release that had not finished pushes in
+     * again first (its gripper was sent back when the station stopped), or it would
+     * take or drop a pack in front of the bay or the slot instead of in it. */
+    if (st->chain && st->chain_pos > 0 && in->plant.valid) {
+        enum swapseq_id id = cur_step(st), prev = st->chain->steps[st->chain_pos - 1];
+        const struct swapseq_step *s = &swapseq_steps[id];
+        bool gripper_step = (s->grip_a != SWK || s->grip_b != SWK) && s->stroke == SWK;
+        if (gripper_step && swapseq_steps[prev].stroke == 1 &&
+            !at_end(in->plant.stroke_extended, in->plant.stroke_retracted) &&
+            swapseq_check(id, &st->pc, &st->ctx, &in->plant) >= 0)
+            st->chain_pos--;
+    }
 }
 
 static bool store_possible(const struct station *st, const struct station_inputs *in)
@@ -1208,11 +1219,16 @@ static void completing_run(struct station *st, const struct station_inputs *in, 
         request(st, ST_COMPLETE, "head parked at the magazine");
 }
 
+/* Stopping the axes does not stop a gripper halfway through its stroke: it would take
+ * or let go of a pack after the step that records the move has been left. One caught
+ * between its ends goes back towards what its holding sensor says, which moves no pack
+ * (as after a restart); the step re-applies its level when it resumes. */
 static void stop_entry(struct station *st, const struct station_inputs *in, uint64_t now_ms)
 {
-    (void)in;
     (void)now_ms;
     stop_axes(st);
+    if (in->plant.valid && st->reconciled)
+        (void)grippers_settled(st, &in->plant);
 }
 
 static void holding_run(struct station *st, const struct station_inputs *in, uint64_t now_ms)
@@ -1304,9 +1320,7 @@ static void stopping_run(struct station *st, const struct station_inputs *in, ui
 
 static void aborting_entry(struct station *st, const struct station_inputs *in, uint64_t now_ms)
 {
-    (void)in;
-    (void)now_ms;
-    stop_axes(st);
+    stop_entry(st, in, now_ms);
     if (st->serving_sysid)
         send_msg(st, st->serving_sysid, STATION_MSG_SWAP_ABORTED, 0);
 }
@@ -2081,7 +2095,10 @@ void station_step(struct station *st, const struct station_inputs *in, uint64_t 
         thawed.plant.refused = false;
         in = &thawed;
     }
-    if (!st->image_adopted && in->plant.valid)
+    /* The plant's own coil levels are adopted before anything is written: from the
+     * read-back alone when the first image is refused (an image of zeros would open a
+     * gripper that holds a pack). */
+    if (!st->image_adopted && (in->plant.valid || in->plant.have_readback))
         adopt_image(st, &in->plant);
     note_commits(st, in);
     diagnose(st, in);

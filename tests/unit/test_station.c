@@ -347,6 +347,27 @@ START_TEST(an_echo_that_never_follows_is_frozen_once_the_robot_may_move)
 }
 END_TEST
 
+START_TEST(a_refused_first_image_keeps_the_plants_levels)
+{
+    /* After a restart the first images are refused: the plant's read-back coil levels
+     * are written, never an image of zeros (that would open a gripper holding a pack). */
+    ck_assert_int_eq(station_init(&st, &cfg, &pc, 0), 0);
+    nominal(&in);
+    in.plant.valid = false;
+    in.plant.refused = true;
+    in.plant.have_readback = true;
+    in.plant.co_readback[REGMAP_CO_GRIP_B_CLOSE] = true;
+    in.plant.co_readback[REGMAP_CO_CLAMP_LOCK] = true;
+    in.plant.co_readback[REGMAP_CO_X_ENABLE] = true;
+    for (uint64_t t = 0; t < 500; t += 10) {
+        station_step(&st, &in, t, &out);
+        ck_assert(out.plant.co[REGMAP_CO_GRIP_B_CLOSE]);
+        ck_assert(out.plant.co[REGMAP_CO_CLAMP_LOCK]);
+        ck_assert(!out.plant.co[REGMAP_CO_X_ENABLE]);
+    }
+}
+END_TEST
+
 START_TEST(hot_pack_is_not_charged)
 {
     reconciled_core();
@@ -433,6 +454,7 @@ int main(void)
     tcase_add_test(tc, comm_loss_holds_after_its_debounce);
     tcase_add_test(tc, refused_image_is_plant_data_invalid_not_comm_loss);
     tcase_add_test(tc, echo_that_stops_following_is_a_frozen_image);
+    tcase_add_test(tc, a_refused_first_image_keeps_the_plants_levels);
     tcase_add_test(tc, an_echo_that_never_follows_is_frozen_once_the_robot_may_move);
     tcase_add_test(tc, hot_pack_is_not_charged);
     tcase_add_test(tc, shipped_swapd_ini_equals_defaults);

@@ -1400,6 +1400,37 @@ START_TEST(operator_suspend_finishes_the_drone_on_the_pad_first)
 }
 END_TEST
 
+/* Stop while gripper B lets go of the fresh pack in the drone's bay: the gripper does
+ * not finish that by itself after the step was left (the move would never be recorded);
+ * it closes on the pack again. Start pushes the stroke back in before it releases. */
+static bool is_stopped(const struct world *w) { return w->st.state == ST_STOPPED; }
+static bool is_idle_again(const struct world *w) { return w->st.state == ST_IDLE; }
+
+START_TEST(stop_during_a_release_keeps_the_pack_and_start_finishes_it)
+{
+    struct world *w = world_at_step(SWAPSEQ_INSERT_RELEASE);
+    uint32_t fresh = w->st.grip_b_tag;
+    world_run(w, 100);                       /* gripper B is opening */
+    world_cmd(w, STATION_CMD_STOP);
+    ck_assert_msg(w->last_ok, "%s", w->last_reason);
+    ck_assert(world_until(w, is_stopped, 2000));
+    world_run(w, 1000);
+    int slot;
+    ck_assert_int_eq(truth_place_of(w, fresh, &slot), SIM_PLACE_GRIPPER_B);
+    ck_assert_uint_eq(w->st.grip_b_tag, fresh);
+    world_cmd(w, STATION_CMD_RESET);
+    ck_assert(world_until(w, is_idle_again, 2000));
+    world_cmd(w, STATION_CMD_START);
+    ck_assert_msg(w->last_ok, "%s", w->last_reason);
+    ck_assert_msg(world_until(w, chain_done, 60000), "swap did not finish: %s %s", station_state_name(w->st.state),
+                  swapseq_name(w->out.step));
+    sim_plant_truth(w->plant, &truth);
+    ck_assert_uint_eq(truth.collisions, 0);
+    ck_assert_uint_eq(truth.plant_fault, 0);
+    world_free(w);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("station_swap");
@@ -1434,6 +1465,7 @@ int main(void)
     tcase_add_loop_test(ts, end_sensor_both_on_or_never_on_holds_the_step, 0,
                         (int)(sizeof end_sensor_cases / sizeof end_sensor_cases[0]));
     tcase_add_test(ts, frozen_image_holds_with_plant_frozen);
+    tcase_add_test(ts, stop_during_a_release_keeps_the_pack_and_start_finishes_it);
     tcase_add_test(ts, invalid_register_holds_with_plant_data_invalid);
     tcase_add_loop_test(ts, operator_suspend_finishes_the_drone_on_the_pad_first, 0,
                         (int)(sizeof suspend_steps / sizeof suspend_steps[0]));
