@@ -638,6 +638,9 @@ static void inject_fault(struct cp_world *w)
         return;
     cf.at_ms = w->now_ms;
     cf.clear_ms = w->now_ms + 300 + sim_rng_below(&w->rng, 25000);
+    w->r->sensor_conflicts += second.f.kind != SIM_FAULT_NONE;
+    w->r->frozen_images += cf.lie == LIE_FROZEN;
+    w->r->invalid_images += cf.lie == LIE_INVALID;
     w->faults[w->n_faults++] = cf;
     if (second.f.kind != SIM_FAULT_NONE && sim_plant_inject(w->plant, &second.f) == 0) {
         second.at_ms = cf.at_ms;
@@ -830,7 +833,11 @@ static void operator(struct cp_world *w)
     if (w->o->faults && w->now_ms >= w->next_noise_ms) {
         static const enum station_cmd noise[] = { STATION_CMD_HOLD, STATION_CMD_STOP, STATION_CMD_ABORT,
                                                   STATION_CMD_SUSPEND, STATION_CMD_ABORT };
-        command(w, noise[sim_rng_below(&w->rng, sizeof noise / sizeof noise[0])]);
+        enum station_cmd c = noise[sim_rng_below(&w->rng, sizeof noise / sizeof noise[0])];
+        /* Suspend while a drone is served on the pad: its swap must still end (issue 7). */
+        if (w->truth.drone_present && w->out.serving_sysid && sim_rng_below(&w->rng, 2))
+            c = STATION_CMD_SUSPEND;
+        command(w, c);
         w->next_noise_ms = w->now_ms + gap_ms(w, 600.0 / w->fault_rate);
         w->op_next_ms = w->now_ms + 500 + sim_rng_below(&w->rng, 2000);
         return;
@@ -990,8 +997,10 @@ static void operator_reply(struct cp_world *w)
     }
     if (op->cmd == STATION_CMD_ABORT)
         w->abort_accepted = true;
-    if (op->cmd == STATION_CMD_SUSPEND)
+    if (op->cmd == STATION_CMD_SUSPEND) {
         w->op_suspended = true;
+        w->r->suspends_on_pad += w->truth.drone_present;
+    }
     if (op->cmd == STATION_CMD_UNSUSPEND)
         w->op_suspended = false;
     if ((op->cmd == STATION_CMD_START || op->cmd == STATION_CMD_UNHOLD || op->cmd == STATION_CMD_UNSUSPEND ||
@@ -1558,6 +1567,10 @@ void campaign_result_add(struct campaign_result *t, const struct campaign_result
     t->drones_dispatched += r->drones_dispatched;
     t->drones_removed += r->drones_removed;
     t->blind_arming_scans += r->blind_arming_scans;
+    t->sensor_conflicts += r->sensor_conflicts;
+    t->frozen_images += r->frozen_images;
+    t->invalid_images += r->invalid_images;
+    t->suspends_on_pad += r->suspends_on_pad;
     t->onpad_sum_s += r->onpad_sum_s;
     t->onpad_n += r->onpad_n;
     if (r->onpad_max_s > t->onpad_max_s)
