@@ -1488,43 +1488,68 @@ static int end_sensor_conflict(const struct station_plant_in *p, const char **na
 }
 
 /* The plant echoes the last heartbeat it saw (IR_HEARTBEAT_ECHO); ours changes every
- * step. An echo that stops following it for plant_echo_timeout_ms means the image is
- * frozen (a gateway or PLC serving a stale copy), however fresh the exchange. The watch
- * arms once the echo has followed us (moved to a heartbeat we sent), or once the
+ * step. A heartbeat we sent that the echo has not reached within plant_echo_timeout_ms
+ * means the image is frozen (a gateway or PLC serving a stale copy), however fresh the
+ * exchange. It is judged on what we sent, not on the echo standing still: a scan that
+ * stalls sends nothing new, and an echo of our latest heartbeat is never late. The
+ * watch arms once the echo has followed us (moved to a heartbeat we sent), or once the
  * station is in a state that moves the robot, whichever comes first: before that a
  * plant may not yet have seen a write of ours, and nothing moves on its image anyway.
- * It restarts after every stretch without a valid image. Returns true while the image
+ * Heartbeats sent while there was no image are forgotten. Returns true while the image
  * counts as frozen. */
+#define ECHO_N ((int)(sizeof ((struct station *)0)->echo_sent / sizeof ((struct station *)0)->echo_sent[0]))
+
+static void echo_note_sent(struct station *st)
+{
+    uint64_t gap = (uint64_t)st->cfg.plant_echo_timeout_ms / 8;
+    if (st->echo_n && st->now_ms < st->echo_sent[st->echo_n - 1].t_ms + (gap ? gap : 1))
+        return;
+    if (st->echo_n == ECHO_N) {
+        memmove(&st->echo_sent[0], &st->echo_sent[1], sizeof st->echo_sent[0] * (ECHO_N - 1));
+        st->echo_n--;
+    }
+    st->echo_sent[st->echo_n].heartbeat = st->heartbeat;
+    st->echo_sent[st->echo_n].t_ms = st->now_ms;
+    st->echo_n++;
+}
+
 static bool echo_frozen(struct station *st, const struct station_plant_in *p)
 {
     if (!p->valid) {
         st->echo_seen = false;
+        st->echo_n = 0;
         return false;
     }
+    /* An echo that is not one of our recent heartbeats (garbage, an old controller's)
+     * echoes nothing: the last echo of ours stands. */
     uint16_t e = p->heartbeat_echo;
-    bool ours = (uint16_t)(st->heartbeat - e) < 1024u;
-    if (!st->echo_seen) {
+    if ((uint16_t)(st->heartbeat - e) < 1024u) {
+        if (st->echo_seen && e != st->echo_last)
+            st->echo_armed = true;
         st->echo_seen = true;
         st->echo_last = e;
-        st->echo_moved_ms = st->now_ms;
-    } else if (e != st->echo_last && ours) {
-        st->echo_last = e;
-        st->echo_moved_ms = st->now_ms;
-        st->echo_armed = true;
     }
-    if (!st->echo_armed && station_states[st->state].robot_moves) {
+    if (station_states[st->state].robot_moves)
         st->echo_armed = true;
-        st->echo_moved_ms = st->now_ms;
+    /* The oldest sample the echo has not reached: the oldest heartbeat not echoed has
+     * waited at least that long. */
+    uint16_t e_age = st->echo_seen ? (uint16_t)(st->heartbeat - st->echo_last) : UINT16_MAX;
+    st->echo_waiting_ms = 0;
+    for (int i = 0; i < st->echo_n; i++) {
+        if ((uint16_t)(st->heartbeat - st->echo_sent[i].heartbeat) < e_age) {
+            st->echo_waiting_ms = st->now_ms - st->echo_sent[i].t_ms;
+            break;
+        }
     }
-    return st->echo_armed && st->now_ms - st->echo_moved_ms >= (uint64_t)st->cfg.plant_echo_timeout_ms;
+    return st->echo_armed && st->echo_waiting_ms >= (uint64_t)st->cfg.plant_echo_timeout_ms;
 }
 
 static void diagnose(struct station *st, const struct station_inputs *in)
 {
     const struct station_plant_in *p = &in->plant;
     if (st->image_frozen)
-        set_note(st, DIAG_PLANT_FROZEN, "heartbeat echo %u unchanged for %llu ms (ours is at %u)", st->echo_last,
-                 (unsigned long long)(st->now_ms - st->echo_moved_ms), st->heartbeat);
+        set_note(st, DIAG_PLANT_FROZEN, "heartbeat echo stays at %u, ours at %u: not followed for %llu ms",
+                 st->echo_last, st->heartbeat, (unsigned long long)st->echo_waiting_ms);
     feed(st, in, DIAG_PLANT_FROZEN, st->image_frozen, st->echo_last);
     if (!p->valid) {
         /* No usable image: missing (the link is down: comm_loss), refused as out of
@@ -1993,6 +2018,14 @@ static void build_outputs(struct station *st, const struct station_inputs *in, s
         }
         if (!o->co[REGMAP_CO_CENTER_CLOSE] && o->co[REGMAP_CO_CLAMP_LOCK] && p->center_closed)
             o->co[REGMAP_CO_CENTER_CLOSE] = true;
+    } else if (st->have_last_out) {
+        /* No image to judge the permissives on (missing, refused, frozen): every
+         * two-position device keeps the level the plant last got; a level held back by
+         * a permissive is not let through blind. The axes are off (above). */
+        static const enum regmap_co held[] = { REGMAP_CO_CENTER_CLOSE, REGMAP_CO_CLAMP_LOCK, REGMAP_CO_STROKE_EXTEND,
+                                               REGMAP_CO_WRIST_B, REGMAP_CO_GRIP_A_CLOSE, REGMAP_CO_GRIP_B_CLOSE };
+        for (size_t i = 0; i < sizeof held / sizeof held[0]; i++)
+            o->co[held[i]] = st->last_out.co[held[i]];
     }
     o->co[REGMAP_CO_FAULT_RESET] = st->now_ms < st->pulse_until_ms;
     charger_modes(st, in, o);
@@ -2009,10 +2042,14 @@ static void build_outputs(struct station *st, const struct station_inputs *in, s
             horn = true;
     o->co[REGMAP_CO_HORN] = horn;
     o->heartbeat = ++st->heartbeat;
+    echo_note_sent(st);
     if (o->x_target_mm < 0)
         o->x_target_mm = 0;
     if (o->z_target_mm < 0)
         o->z_target_mm = 0;
+
+    st->last_out = *o;
+    st->have_last_out = true;
 
     out->n_moves = 0;
     for (int i = 0; i < st->n_pending && out->n_moves < STATION_MAX_MOVES; i++)

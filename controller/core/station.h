@@ -92,13 +92,19 @@ struct station {
     bool image_adopted;
     struct diag_state diag;
     struct station_plant_out cmd;       /* the levels the core holds */
+    struct station_plant_out last_out;  /* the output image of the previous step */
+    bool have_last_out;
     uint16_t heartbeat;
     uint64_t invalid_since_ms;          /* 0 = plant image valid */
-    /* frozen-image watch: the plant's heartbeat echo must keep following ours */
+    /* frozen-image watch: the plant's heartbeat echo must keep following ours. The
+     * heartbeats sent, sampled at least plant_echo_timeout_ms / 8 apart (oldest first),
+     * tell how long the oldest one the echo has not reached has been waiting. */
+    struct { uint16_t heartbeat; uint64_t t_ms; } echo_sent[16];
+    int echo_n;
     uint16_t echo_last;
     bool echo_seen;                     /* echo_last holds this run of valid images' echo */
-    bool echo_armed;                    /* the plant has followed our heartbeat at least once */
-    uint64_t echo_moved_ms;             /* when the echo last moved to a heartbeat of ours */
+    bool echo_armed;                    /* judged: the echo followed us once, or the robot may move */
+    uint64_t echo_waiting_ms;           /* how long the oldest heartbeat not echoed has waited */
     bool image_frozen;
     uint64_t pulse_until_ms;
     /* inventory model */

@@ -311,16 +311,30 @@ START_TEST(echo_that_stops_following_is_a_frozen_image)
         station_step(&st, &in, t, &out);
     }
     ck_assert(!(out.alarms_active & (1ull << DIAG_PLANT_FROZEN)));
-    uint64_t moved = t - 10;
+    /* A stalled controller (no step for twice the timeout) finds its own last heartbeat
+     * echoed: nothing of ours is late. */
+    in.plant.heartbeat_echo = out.plant.heartbeat;
+    t += 2 * (uint64_t)cfg.plant_echo_timeout_ms;
+    station_step(&st, &in, t, &out);
+    ck_assert(!(out.alarms_active & (1ull << DIAG_PLANT_FROZEN)));
+    t += 10;
+    in.plant.heartbeat_echo = out.plant.heartbeat;
+    station_step(&st, &in, t, &out);
+    /* The first heartbeat never echoed goes out in this step. */
+    uint64_t sent = t;
+    t += 10;
     /* Frozen: the echo keeps its last value; an echo that moves to values we never sent
      * does not count as following either. */
     uint16_t frozen = in.plant.heartbeat_echo;
-    for (; t < moved + (uint64_t)cfg.plant_echo_timeout_ms; t += 10) {
+    for (; t < sent + (uint64_t)cfg.plant_echo_timeout_ms; t += 10) {
         in.plant.heartbeat_echo = (t / 10) % 2 ? frozen : (uint16_t)(frozen + 30000);
         station_step(&st, &in, t, &out);
         ck_assert_msg(!(out.alarms_active & (1ull << DIAG_PLANT_FROZEN)), "frozen early at %llu", (unsigned long long)t);
     }
-    station_step(&st, &in, t, &out);
+    /* raised within the sampling of the heartbeats sent (timeout / 8) */
+    for (; t <= sent + (uint64_t)cfg.plant_echo_timeout_ms * 9 / 8 + 10 &&
+           !(out.alarms_active & (1ull << DIAG_PLANT_FROZEN)); t += 10)
+        station_step(&st, &in, t, &out);
     ck_assert(out.alarms_active & (1ull << DIAG_PLANT_FROZEN));
     ck_assert(!(out.alarms_active & (1ull << DIAG_COMM_LOSS)));
     ck_assert_int_eq(st.state, ST_HELD);
@@ -337,7 +351,8 @@ START_TEST(an_echo_that_never_follows_is_frozen_once_the_robot_may_move)
     reconciled_core();
     st.state = ST_EXECUTE;     /* e.g. a plant image frozen before the controller started */
     uint64_t t = 1010;
-    for (; t < 1010 + (uint64_t)cfg.plant_echo_timeout_ms; t += 10) {
+    /* the first heartbeat went out at 1000 (reconciled_core) and is never echoed */
+    for (; t < 1000 + (uint64_t)cfg.plant_echo_timeout_ms; t += 10) {
         station_step(&st, &in, t, &out);
         ck_assert(!(out.alarms_active & (1ull << DIAG_PLANT_FROZEN)));
     }
@@ -363,6 +378,26 @@ START_TEST(a_refused_first_image_keeps_the_plants_levels)
         station_step(&st, &in, t, &out);
         ck_assert(out.plant.co[REGMAP_CO_GRIP_B_CLOSE]);
         ck_assert(out.plant.co[REGMAP_CO_CLAMP_LOCK]);
+        ck_assert(!out.plant.co[REGMAP_CO_X_ENABLE]);
+    }
+}
+END_TEST
+
+START_TEST(a_refused_image_lets_no_held_back_level_through)
+{
+    /* The stroke is wanted out, but the head is not at a bay or slot: the permissive
+     * holds it in. An image that cannot be judged must not let it through. */
+    reconciled_core();
+    st.state = ST_SUSPENDED;
+    st.cmd.co[REGMAP_CO_STROKE_EXTEND] = true;
+    in.plant.heartbeat_echo = out.plant.heartbeat;
+    station_step(&st, &in, 1010, &out);
+    ck_assert(!out.plant.co[REGMAP_CO_STROKE_EXTEND]);
+    in.plant.valid = false;
+    in.plant.refused = true;
+    for (uint64_t t = 1020; t < 1020 + 2 * (uint64_t)cfg.comm_loss_ms; t += 10) {
+        station_step(&st, &in, t, &out);
+        ck_assert_msg(!out.plant.co[REGMAP_CO_STROKE_EXTEND], "stroke let out at %llu", (unsigned long long)t);
         ck_assert(!out.plant.co[REGMAP_CO_X_ENABLE]);
     }
 }
@@ -455,6 +490,7 @@ int main(void)
     tcase_add_test(tc, refused_image_is_plant_data_invalid_not_comm_loss);
     tcase_add_test(tc, echo_that_stops_following_is_a_frozen_image);
     tcase_add_test(tc, a_refused_first_image_keeps_the_plants_levels);
+    tcase_add_test(tc, a_refused_image_lets_no_held_back_level_through);
     tcase_add_test(tc, an_echo_that_never_follows_is_frozen_once_the_robot_may_move);
     tcase_add_test(tc, hot_pack_is_not_charged);
     tcase_add_test(tc, shipped_swapd_ini_equals_defaults);
