@@ -402,7 +402,9 @@ static bool grippers_settled(struct station *st, const struct station_plant_in *
 
 static void reconcile(struct station *st, const struct station_inputs *in)
 {
-    if (st->reconciled || !in->plant.valid || !in->inv.valid)
+    /* Compared only with a live image: one whose heartbeat echo has followed this core
+     * (after a restart a frozen image would agree with a stale past). */
+    if (st->reconciled || !in->plant.valid || !in->inv.valid || !st->echo_followed)
         return;
     if (!grippers_settled(st, &in->plant))
         return;
@@ -1523,9 +1525,10 @@ static bool echo_frozen(struct station *st, const struct station_plant_in *p)
     /* An echo that is not one of our recent heartbeats (garbage, an old controller's)
      * echoes nothing: the last echo of ours stands. */
     uint16_t e = p->heartbeat_echo;
-    if ((uint16_t)(st->heartbeat - e) < 1024u) {
+    if ((uint16_t)(st->heartbeat - e) < st->echo_span) {
         if (st->echo_seen && e != st->echo_last)
             st->echo_armed = true;
+        st->echo_followed = true;
         st->echo_seen = true;
         st->echo_last = e;
     }
@@ -1907,8 +1910,8 @@ static void do_op(struct station *st, const struct station_inputs *in)
             refuse(st, "nothing to adopt: the inventory agrees with the sensors");
             return;
         }
-        if (st->state != ST_HELD || !in->plant.valid || !in->inv.valid) {
-            refuse(st, "adopting the sensors needs Held and a valid plant image and inventory");
+        if (st->state != ST_HELD || !in->plant.valid || !in->inv.valid || !st->echo_followed) {
+            refuse(st, "adopting the sensors needs Held and a live plant image and inventory");
             return;
         }
         adopt_sensors(st, in);
@@ -2042,6 +2045,8 @@ static void build_outputs(struct station *st, const struct station_inputs *in, s
             horn = true;
     o->co[REGMAP_CO_HORN] = horn;
     o->heartbeat = ++st->heartbeat;
+    if (st->echo_span < 1024u)
+        st->echo_span++;
     echo_note_sent(st);
     if (o->x_target_mm < 0)
         o->x_target_mm = 0;

@@ -104,6 +104,8 @@ struct station {
     uint16_t echo_last;
     bool echo_seen;                     /* echo_last holds this run of valid images' echo */
     bool echo_armed;                    /* judged: the echo followed us once, or the robot may move */
+    bool echo_followed;                 /* the echo reached a heartbeat this core sent: the image is live */
+    unsigned echo_span;                 /* heartbeats sent so far, up to 1024 */
     uint64_t echo_waiting_ms;           /* how long the oldest heartbeat not echoed has waited */
     bool image_frozen;
     uint64_t pulse_until_ms;

@@ -82,6 +82,9 @@ static void reconciled_core(void)
     ck_assert_int_eq(station_init(&st, &cfg, &pc, 1000), 0);
     nominal(&in);
     station_step(&st, &in, 1000, &out);
+    ck_assert(!out.reconciled);             /* not before the image has proved live */
+    in.plant.heartbeat_echo = out.plant.heartbeat;
+    station_step(&st, &in, 1000, &out);
     ck_assert(out.reconciled);
     ck_assert_int_eq(out.state, ST_STOPPED);
 }
@@ -351,14 +354,41 @@ START_TEST(an_echo_that_never_follows_is_frozen_once_the_robot_may_move)
     reconciled_core();
     st.state = ST_EXECUTE;     /* e.g. a plant image frozen before the controller started */
     uint64_t t = 1010;
-    /* the first heartbeat went out at 1000 (reconciled_core) and is never echoed */
+    /* the second heartbeat went out at 1000 (reconciled_core) and is never echoed */
     for (; t < 1000 + (uint64_t)cfg.plant_echo_timeout_ms; t += 10) {
         station_step(&st, &in, t, &out);
         ck_assert(!(out.alarms_active & (1ull << DIAG_PLANT_FROZEN)));
     }
-    station_step(&st, &in, t, &out);
+    /* raised within the sampling of the heartbeats sent (timeout / 8) */
+    for (; t <= 1000 + (uint64_t)cfg.plant_echo_timeout_ms * 9 / 8 + 10 &&
+           !(out.alarms_active & (1ull << DIAG_PLANT_FROZEN)); t += 10)
+        station_step(&st, &in, t, &out);
     ck_assert(out.alarms_active & (1ull << DIAG_PLANT_FROZEN));
     ck_assert_int_eq(st.state, ST_HELD);
+}
+END_TEST
+
+START_TEST(a_frozen_image_after_a_restart_is_not_reconciled_against)
+{
+    /* The old controller's last heartbeat stays in a frozen image: nothing of ours is
+     * ever echoed, so the stale sensors are never taken for the truth. */
+    ck_assert_int_eq(station_init(&st, &cfg, &pc, 0), 0);
+    nominal(&in);
+    in.plant.heartbeat_echo = 40000;
+    uint64_t t = 0;
+    for (; t < 2000; t += 10) {
+        station_step(&st, &in, t, &out);
+        ck_assert(!out.reconciled);
+        ck_assert(!out.plant.co[REGMAP_CO_X_ENABLE]);
+    }
+    in.op.cmd = STATION_CMD_RESET;
+    station_step(&st, &in, t, &out);
+    ck_assert(!out.cmd_ok);
+    in.op.cmd = STATION_CMD_NONE;
+    /* live again: the echo follows, the inventory is compared */
+    in.plant.heartbeat_echo = out.plant.heartbeat;
+    station_step(&st, &in, t + 10, &out);
+    ck_assert(out.reconciled);
 }
 END_TEST
 
@@ -490,6 +520,7 @@ int main(void)
     tcase_add_test(tc, refused_image_is_plant_data_invalid_not_comm_loss);
     tcase_add_test(tc, echo_that_stops_following_is_a_frozen_image);
     tcase_add_test(tc, a_refused_first_image_keeps_the_plants_levels);
+    tcase_add_test(tc, a_frozen_image_after_a_restart_is_not_reconciled_against);
     tcase_add_test(tc, a_refused_image_lets_no_held_back_level_through);
     tcase_add_test(tc, an_echo_that_never_follows_is_frozen_once_the_robot_may_move);
     tcase_add_test(tc, hot_pack_is_not_charged);

@@ -702,7 +702,8 @@ END_TEST
 /* Rule 4 after a crash: the persisted inventory says slot 3 is empty, the sensors see a
  * pack: Held, no motion, Reset refused; the operator adopts the sensors, then Unhold. */
 static const struct row recon_rows[] = {
-    { 0, A_NONE, ST_HELD, EXP_NO_MOTION, DIAG_INVENTORY_MISMATCH },
+    /* compared once the image has proved live (its echo followed a heartbeat) */
+    { SCAN_MS, A_NONE, ST_HELD, EXP_NO_MOTION, DIAG_INVENTORY_MISMATCH },
     { 3000, A_NONE, ST_HELD, EXP_NO_MOTION, DIAG_INVENTORY_MISMATCH },
     { 3100, A_CMD_RESET, ST_HELD, EXP_NO_MOTION | EXP_REFUSED, DIAG_INVENTORY_MISMATCH },
     { 3200, A_CMD_START, ST_HELD, EXP_NO_MOTION | EXP_REFUSED, -1 },
