@@ -1499,15 +1499,13 @@ static int end_sensor_conflict(const struct station_plant_in *p, const char **na
  * plant may not yet have seen a write of ours, and nothing moves on its image anyway.
  * Heartbeats sent while there was no image are forgotten. Returns true while the image
  * counts as frozen. */
-#define ECHO_N ((int)(sizeof ((struct station *)0)->echo_sent / sizeof ((struct station *)0)->echo_sent[0]))
-
 static void echo_note_sent(struct station *st)
 {
     uint64_t gap = (uint64_t)st->cfg.plant_echo_timeout_ms / 8;
     if (st->echo_n && st->now_ms < st->echo_sent[st->echo_n - 1].t_ms + (gap ? gap : 1))
         return;
-    if (st->echo_n == ECHO_N) {
-        memmove(&st->echo_sent[0], &st->echo_sent[1], sizeof st->echo_sent[0] * (ECHO_N - 1));
+    if (st->echo_n == STATION_ECHO_SAMPLES) {
+        memmove(&st->echo_sent[0], &st->echo_sent[1], sizeof st->echo_sent[0] * (STATION_ECHO_SAMPLES - 1));
         st->echo_n--;
     }
     st->echo_sent[st->echo_n].heartbeat = st->heartbeat;

@@ -79,6 +79,7 @@ struct station_state_def {
 extern const struct station_state_def station_states[ST_COUNT];
 
 #define STATION_TAG_UNKNOWN 0xFFFFFFFFu
+#define STATION_ECHO_SAMPLES 16         /* heartbeats sent, kept for the frozen-image watch */
 #define STATION_MAX_PENDING_MOVES STATION_MAX_MOVES
 
 struct station {
@@ -99,7 +100,7 @@ struct station {
     /* frozen-image watch: the plant's heartbeat echo must keep following ours. The
      * heartbeats sent, sampled at least plant_echo_timeout_ms / 8 apart (oldest first),
      * tell how long the oldest one the echo has not reached has been waiting. */
-    struct { uint16_t heartbeat; uint64_t t_ms; } echo_sent[16];
+    struct { uint16_t heartbeat; uint64_t t_ms; } echo_sent[STATION_ECHO_SAMPLES];
     int echo_n;
     uint16_t echo_last;
     bool echo_seen;                     /* echo_last holds this run of valid images' echo */

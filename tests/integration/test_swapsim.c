@@ -387,18 +387,20 @@ static void check_weather(const struct sim *s, modbus_t *ctx)
     ck_assert_int_eq(read_bit(ctx, 'd', REGMAP_DI_RAIN), 1);
 }
 
-/* The image stays as it was at injection while the plant goes on acting on writes; the
- * heartbeat echo with it, which is how a controller can tell. */
+/* The image stays as it was at injection, the heartbeat echo with it, which is how a
+ * controller can tell (that the plant goes on acting on writes: test_plant). */
 static void check_image_frozen(const struct sim *s, modbus_t *ctx)
 {
     int echo = read_reg(ctx, 'i', REGMAP_IR_HEARTBEAT_ECHO);
-    write_coil(ctx, REGMAP_CO_CENTER_CLOSE, 1);
-    let_plant_run(s, ctx, 1500);
+    beat(ctx);
+    beat(ctx);
     ck_assert_int_eq(read_reg(ctx, 'i', REGMAP_IR_HEARTBEAT_ECHO), echo);
-    ck_assert_int_eq(read_bit(ctx, 'd', REGMAP_DI_CENTER_CLOSED), 0);
+    ctl(s, "{\"cmd\":\"inject\",\"fault\":\"guard_open\"}");
+    ck_assert_int_eq(read_bit(ctx, 'd', REGMAP_DI_GUARD_CLOSED), 1);
     ctl(s, "{\"cmd\":\"clear\",\"fault\":\"image_frozen\"}");
-    ck_assert_int_eq(read_bit(ctx, 'd', REGMAP_DI_CENTER_CLOSED), 1);
+    ck_assert_int_eq(read_bit(ctx, 'd', REGMAP_DI_GUARD_CLOSED), 0);
     ck_assert_int_eq(read_reg(ctx, 'i', REGMAP_IR_HEARTBEAT_ECHO), heartbeat);
+    ctl(s, "{\"cmd\":\"clear\",\"fault\":\"guard_open\"}");
 }
 
 static const struct fault_case fault_cases[] = {
