@@ -163,6 +163,9 @@ int main(int argc, char **argv)
            "(%u refused), %u drones sent off by the operator, %u lifted off\n",
            total.faults_injected, total.misbehaviours, total.comm_losses, total.restarts, total.operator_cmds,
            total.operator_refused, total.drones_dispatched, total.drones_removed);
+    printf("campaign: of those faults %u contradictory end sensor pairs, %u frozen images, %u registers out of "
+           "range; %u operator Suspends with a drone on the pad\n",
+           total.sensor_conflicts, total.frozen_images, total.invalid_images, total.suspends_on_pad);
     printf("campaign: %.1f h of station time in %.1f s (%.0f swaps/s, %.2f ms per swap), %" PRIu64 " scans\n",
            (double)total.virtual_ms / 3.6e6, wall, wall > 0 ? ended / wall : 0.0, ended ? wall * 1000.0 / ended : 0.0,
            total.scans);

@@ -4,9 +4,12 @@
 #include <string.h>
 
 /* Debounce 0 = raised on the first scan that sees the condition: for the safety chain
- * (e-stop, armed drone) any delay would only postpone the stop. Sensor-level conditions
- * that can flicker (load cell, weather) get a debounce. Comm loss is timed by the core
- * itself ([station] comm_loss_ms in swapd.ini), so its row has none. */
+ * (e-stop, armed drone) any delay would only postpone the stop. Two end sensors of one
+ * device on at once is physically impossible (the ends are a stroke apart), so it gets
+ * none either: waiting would only let the robot act on a lie for longer. Sensor-level conditions
+ * that can flicker (load cell, weather) get a debounce. Comm loss and a refused image
+ * are timed by the core itself ([station] comm_loss_ms), a frozen image by
+ * [station] plant_echo_timeout_ms, so their rows have none. */
 const struct diag_def diag_table[DIAG_COUNT] = {
     [DIAG_COMM_LOSS] = { "comm_loss", 0, DIAG_FAULT, DIAG_REACT_HOLD, true,
         "no fresh plant image (Modbus link down)",
@@ -101,6 +104,15 @@ const struct diag_def diag_table[DIAG_COUNT] = {
     [DIAG_REGISTRY_WRITE_FAILED] = { "registry_write_failed", 0, DIAG_FAULT, DIAG_REACT_HOLD, true,
         "the battery registry refuses writes (disk full or I/O error); battery moves wait and are retried",
         "Free disk space on the database's file system (or fix the I/O error): the waiting moves then commit by themselves; Unhold." },
+    [DIAG_SENSOR_CONFLICT] = { "sensor_conflict", 0, DIAG_FAULT, DIAG_REACT_HOLD, true,
+        "both end sensors of one two-position device (centring, clamp, stroke, wrist, gripper) read on at once; the step is not taken as done",
+        "The event names the device: check its two end sensors and their wiring (one is stuck on or shorted); Reset, Unhold." },
+    [DIAG_PLANT_FROZEN] = { "plant_frozen", 0, DIAG_FAULT, DIAG_REACT_HOLD, true,
+        "the plant's heartbeat echo stopped following the controller's heartbeat: the process image is frozen",
+        "Check the PLC program and any gateway between the controller and the PLC (it serves a stale image); Reset, Unhold." },
+    [DIAG_PLANT_DATA_INVALID] = { "plant_data_invalid", 0, DIAG_FAULT, DIAG_REACT_HOLD, true,
+        "the plant's image holds a value outside its physical range (the event names the register and value); the image is not used",
+        "Check the PLC (a sensor fault value, a wrong register map); Reset, Unhold once the image is sane." },
 };
 
 void diag_init(struct diag_state *d)

@@ -72,6 +72,29 @@ static void record_alarm(struct station *st, int id, bool raised)
     a->alarm = id;
     a->raised = raised;
     a->detail = st->diag.detail[id];
+    if (raised)
+        snprintf(a->note, sizeof a->note, "%s", st->alarm_note[id]);
+}
+
+/* Says what exactly is wrong before an alarm whose table text is general is raised; the
+ * note stays with the alarm until it is raised again. */
+static void set_note(struct station *st, enum diag_id id, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void set_note(struct station *st, enum diag_id id, const char *fmt, ...)
+{
+    if (st->diag.active[id])
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(st->alarm_note[id], sizeof st->alarm_note[id], fmt, ap);
+    va_end(ap);
+}
+
+/* A two-position device is at one end only when that end's sensor is on and the
+ * opposite one is off: both on is a sensor fault (sensor_conflict), never an end. */
+static bool at_end(bool this_end, bool other_end)
+{
+    return this_end && !other_end;
 }
 
 static void send_msg(struct station *st, uint8_t sysid, enum station_msg_kind kind, int32_t param)
@@ -168,7 +191,7 @@ static bool head_may_reach_pad_zone(const struct station *st, const struct stati
 static bool pad_gate_ok(const struct station *st, const struct station_inputs *in)
 {
     const struct station_plant_in *p = &in->plant;
-    if (!st->drone_present || !p->center_closed || !p->clamp_locked)
+    if (!st->drone_present || !at_end(p->center_closed, p->center_open) || !at_end(p->clamp_locked, p->clamp_unlocked))
         return false;
     if (st->pad_tag == 0 && st->onpad)
         return true;
@@ -380,7 +403,9 @@ static bool grippers_settled(struct station *st, const struct station_plant_in *
 
 static void reconcile(struct station *st, const struct station_inputs *in)
 {
-    if (st->reconciled || !in->plant.valid || !in->inv.valid)
+    /* Compared only with a live image: one whose heartbeat echo has followed this core
+     * (after a restart a frozen image would agree with a stale past). */
+    if (st->reconciled || !in->plant.valid || !in->inv.valid || !st->echo_followed)
         return;
     if (!grippers_settled(st, &in->plant))
         return;
@@ -451,6 +476,12 @@ static void plant_renewed(struct station *st, const struct station_inputs *in)
 {
     bool was = st->image_adopted;
     st->image_adopted = false;
+    /* A new connection's echo starts afresh: it must follow this core again before the
+     * image counts as live, and the frozen-image watch re-arms from there. */
+    st->echo_seen = false;
+    st->echo_followed = false;
+    st->echo_armed = false;
+    st->echo_n = 0;
     if (!was || !st->reconciled)
         return;  /* still reconciling from the start: nothing was adopted yet */
     st->reconciled = false;
@@ -1232,11 +1263,23 @@ static void starting_run(struct station *st, const struct station_inputs *in, ui
 
 static void execute_entry(struct station *st, const struct station_inputs *in, uint64_t now_ms)
 {
-    (void)in;
     (void)now_ms;
     /* Re-entering Execute (Unhold, Unsuspend, Start after Stop) restarts the step:
      * its levels are re-applied and its deadline re-armed. */
     st->step_applied = false;
+    st->operator_suspend = false;
+    /* Starting pulled the stroke in: a grip or release that had not finished pushes in
+     * again first (its gripper was sent back when the station stopped), or it would
+     * take or drop a pack in front of the bay or the slot instead of in it. */
+    if (st->chain && st->chain_pos > 0 && in->plant.valid) {
+        enum swapseq_id id = cur_step(st), prev = st->chain->steps[st->chain_pos - 1];
+        const struct swapseq_step *s = &swapseq_steps[id];
+        bool gripper_step = (s->grip_a != SWK || s->grip_b != SWK) && s->stroke == SWK;
+        if (gripper_step && swapseq_steps[prev].stroke == 1 &&
+            !at_end(in->plant.stroke_extended, in->plant.stroke_retracted) &&
+            swapseq_check(id, &st->pc, &st->ctx, &in->plant) >= 0)
+            st->chain_pos--;
+    }
 }
 
 static bool store_possible(const struct station *st, const struct station_inputs *in)
@@ -1277,11 +1320,16 @@ static void completing_run(struct station *st, const struct station_inputs *in, 
         request(st, ST_COMPLETE, "head parked at the magazine");
 }
 
+/* Stopping the axes does not stop a gripper halfway through its stroke: it would take
+ * or let go of a pack after the step that records the move has been left. One caught
+ * between its ends goes back towards what its holding sensor says, which moves no pack
+ * (as after a restart); the step re-applies its level when it resumes. */
 static void stop_entry(struct station *st, const struct station_inputs *in, uint64_t now_ms)
 {
-    (void)in;
     (void)now_ms;
     stop_axes(st);
+    if (in->plant.valid && st->reconciled)
+        (void)grippers_settled(st, &in->plant);
 }
 
 static void holding_run(struct station *st, const struct station_inputs *in, uint64_t now_ms)
@@ -1358,9 +1406,25 @@ static void unholding_run(struct station *st, const struct station_inputs *in, u
         request(st, ST_HOLDING, "unhold failed: %s", diag_name(first_blocking_alarm(st)));
 }
 
+/* A swap whose drone has been cleared to land: from the clearance until its old pack
+ * is stored (the chain's end). */
+static bool swap_in_progress(const struct station *st)
+{
+    return st->chain && st->chain->release_index >= 0 && !st->clear_deferred &&
+           (st->serving_sysid || st->chain_pos > st->chain->release_index);
+}
+
+/* Suspend takes no new work, but it never strands a drone: a swap whose drone is cleared
+ * to land or on the pad is finished first (swapped, verified, released, its old pack
+ * stored), then the station suspends. */
 static void suspending_run(struct station *st, const struct station_inputs *in, uint64_t now_ms)
 {
     (void)now_ms;
+    if (swap_in_progress(st)) {
+        chain_run(st, in);
+        if (st->state != ST_SUSPENDING || st->requested != ST_NONE || swap_in_progress(st))
+            return;
+    }
     if (robot_still(&in->plant))
         request(st, ST_SUSPENDED, "robot parked");
 }
@@ -1368,7 +1432,7 @@ static void suspending_run(struct station *st, const struct station_inputs *in, 
 static void suspended_run(struct station *st, const struct station_inputs *in, uint64_t now_ms)
 {
     (void)now_ms;
-    if (st->mode != STATION_MODE_PRODUCTION)
+    if (st->mode != STATION_MODE_PRODUCTION || st->operator_suspend)
         return;
     bool store = st->grip_a_tag && store_possible(st, in);
     bool work = store || (st->n_queue && external_block(st, in) < 0) || prestage_wanted(st, in);
@@ -1393,9 +1457,7 @@ static void stopping_run(struct station *st, const struct station_inputs *in, ui
 
 static void aborting_entry(struct station *st, const struct station_inputs *in, uint64_t now_ms)
 {
-    (void)in;
-    (void)now_ms;
-    stop_axes(st);
+    stop_entry(st, in, now_ms);
     if (st->serving_sysid)
         send_msg(st, st->serving_sysid, STATION_MSG_SWAP_ABORTED, 0);
 }
@@ -1409,7 +1471,8 @@ static void aborting_run(struct station *st, const struct station_inputs *in, ui
     const struct station_plant_in *p = &in->plant;
     if (!(robot_still(p) || !p->valid))
         return;
-    if (st->operator_abort && p->valid && !head_may_reach_pad_zone(st, p) && p->stroke_retracted) {
+    if (st->operator_abort && p->valid && !head_may_reach_pad_zone(st, p) &&
+        at_end(p->stroke_retracted, p->stroke_extended)) {
         st->cmd.co[REGMAP_CO_CLAMP_LOCK] = false;
         st->cmd.co[REGMAP_CO_CENTER_CLOSE] = false;
     }
@@ -1538,18 +1601,113 @@ static void update_pad(struct station *st, const struct station_plant_in *p)
     }
 }
 
+/* The first two-position device whose two end sensors are both on, or -1. */
+static int end_sensor_conflict(const struct station_plant_in *p, const char **name)
+{
+    const struct {
+        bool a, b;
+        const char *name;
+    } dev[] = {
+        { p->center_open, p->center_closed, "centring: open and closed" },
+        { p->clamp_unlocked, p->clamp_locked, "clamp: unlocked and locked" },
+        { p->stroke_retracted, p->stroke_extended, "stroke: retracted and extended" },
+        { p->wrist_a, p->wrist_b, "wrist: A and B" },
+        { p->grip_a_open, p->grip_a_closed, "gripper A: open and closed" },
+        { p->grip_b_open, p->grip_b_closed, "gripper B: open and closed" },
+    };
+    for (int i = 0; i < (int)(sizeof dev / sizeof dev[0]); i++) {
+        if (dev[i].a && dev[i].b) {
+            *name = dev[i].name;
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* The plant echoes the last heartbeat it saw (IR_HEARTBEAT_ECHO); ours changes every
+ * step. A heartbeat we sent that the echo has not reached within plant_echo_timeout_ms
+ * means the image is frozen (a gateway or PLC serving a stale copy), however fresh the
+ * exchange. It is judged on what we sent, not on the echo standing still: a scan that
+ * stalls sends nothing new, and an echo of our latest heartbeat is never late. The
+ * watch arms once the echo has followed us (moved to a heartbeat we sent), or once the
+ * station is in a state that moves the robot, whichever comes first: before that a
+ * plant may not yet have seen a write of ours, and nothing moves on its image anyway.
+ * Heartbeats sent while there was no image are forgotten. Returns true while the image
+ * counts as frozen. */
+static void echo_note_sent(struct station *st)
+{
+    uint64_t gap = (uint64_t)st->cfg.plant_echo_timeout_ms / 8;
+    if (st->echo_n && st->now_ms < st->echo_sent[st->echo_n - 1].t_ms + (gap ? gap : 1))
+        return;
+    if (st->echo_n == STATION_ECHO_SAMPLES) {
+        memmove(&st->echo_sent[0], &st->echo_sent[1], sizeof st->echo_sent[0] * (STATION_ECHO_SAMPLES - 1));
+        st->echo_n--;
+    }
+    st->echo_sent[st->echo_n].heartbeat = st->heartbeat;
+    st->echo_sent[st->echo_n].t_ms = st->now_ms;
+    st->echo_n++;
+}
+
+static bool echo_frozen(struct station *st, const struct station_plant_in *p)
+{
+    if (!p->valid) {
+        st->echo_seen = false;
+        st->echo_n = 0;
+        return false;
+    }
+    /* An echo that is not one of our recent heartbeats (garbage, an old controller's)
+     * echoes nothing: the last echo of ours stands. */
+    uint16_t e = p->heartbeat_echo;
+    if ((uint16_t)(st->heartbeat - e) < st->echo_span) {
+        if (st->echo_seen && e != st->echo_last)
+            st->echo_armed = true;
+        st->echo_followed = true;
+        st->echo_seen = true;
+        st->echo_last = e;
+    }
+    if (station_states[st->state].robot_moves)
+        st->echo_armed = true;
+    /* The oldest sample the echo has not reached: the oldest heartbeat not echoed has
+     * waited at least that long. */
+    uint16_t e_age = st->echo_seen ? (uint16_t)(st->heartbeat - st->echo_last) : UINT16_MAX;
+    st->echo_waiting_ms = 0;
+    for (int i = 0; i < st->echo_n; i++) {
+        if ((uint16_t)(st->heartbeat - st->echo_sent[i].heartbeat) < e_age) {
+            st->echo_waiting_ms = st->now_ms - st->echo_sent[i].t_ms;
+            break;
+        }
+    }
+    return st->echo_armed && st->echo_waiting_ms >= (uint64_t)st->cfg.plant_echo_timeout_ms;
+}
+
 static void diagnose(struct station *st, const struct station_inputs *in)
 {
     const struct station_plant_in *p = &in->plant;
     feed(st, in, DIAG_REGISTRY_WRITE_FAILED, in->inv.valid && in->inv.store_failed, -1);
+    if (st->image_frozen)
+        set_note(st, DIAG_PLANT_FROZEN, "heartbeat echo stays at %u, ours at %u: not followed for %llu ms",
+                 st->echo_last, st->heartbeat, (unsigned long long)st->echo_waiting_ms);
+    feed(st, in, DIAG_PLANT_FROZEN, st->image_frozen, st->echo_last);
     if (!p->valid) {
+        /* No usable image: missing (the link is down: comm_loss), refused as out of
+         * range (plant_data_invalid, naming the register), or frozen (above). */
         if (!st->invalid_since_ms)
             st->invalid_since_ms = st->now_ms + 1;
-        feed(st, in, DIAG_COMM_LOSS, st->now_ms + 1 - st->invalid_since_ms >= (uint64_t)st->cfg.comm_loss_ms, -1);
+        bool long_enough = st->now_ms + 1 - st->invalid_since_ms >= (uint64_t)st->cfg.comm_loss_ms;
+        if (p->refused)
+            set_note(st, DIAG_PLANT_DATA_INVALID, "%s", p->refused_why);
+        feed(st, in, DIAG_PLANT_DATA_INVALID, long_enough && p->refused, p->refused_addr);
+        feed(st, in, DIAG_COMM_LOSS, long_enough && !p->refused && !st->image_frozen, -1);
         return;
     }
     st->invalid_since_ms = 0;
     feed(st, in, DIAG_COMM_LOSS, false, -1);
+    feed(st, in, DIAG_PLANT_DATA_INVALID, false, -1);
+    const char *conflict = "";
+    int dev = end_sensor_conflict(p, &conflict);
+    if (dev >= 0)
+        set_note(st, DIAG_SENSOR_CONFLICT, "%s both on", conflict);
+    feed(st, in, DIAG_SENSOR_CONFLICT, dev >= 0, dev);
     update_pad(st, p);
     feed(st, in, DIAG_ESTOP, !p->estop_ok, -1);
     feed(st, in, DIAG_GUARD, !p->guard_closed && station_states[st->state].robot_moves, -1);
@@ -1721,6 +1879,12 @@ static int persistent_cause(const struct station *st, const struct station_input
         return DIAG_GUARD;
     if (st->diag.active[DIAG_COMM_LOSS] && !p->valid)
         return DIAG_COMM_LOSS;
+    if (st->diag.active[DIAG_SENSOR_CONFLICT] && st->diag.cause[DIAG_SENSOR_CONFLICT] && p->valid)
+        return DIAG_SENSOR_CONFLICT;
+    if (st->diag.active[DIAG_PLANT_DATA_INVALID] && p->refused)
+        return DIAG_PLANT_DATA_INVALID;
+    if (st->diag.active[DIAG_PLANT_FROZEN] && st->image_frozen)
+        return DIAG_PLANT_FROZEN;
     if (st->diag.active[DIAG_DRONE_ARMED] && st->diag.cause[DIAG_DRONE_ARMED])
         return DIAG_DRONE_ARMED;
     if (st->diag.active[DIAG_REGISTRY_WRITE_FAILED] && st->diag.cause[DIAG_REGISTRY_WRITE_FAILED])
@@ -1794,6 +1958,9 @@ static void do_command(struct station *st, const struct station_inputs *in)
             st->step_retry_count++;
         break;
     case STATION_CMD_UNSUSPEND: {
+        /* The operator's own suspension ends here; an external condition that still
+         * holds keeps the station Suspended and it resumes by itself once it is gone. */
+        st->operator_suspend = false;
         int block = st->n_queue ? external_block(st, in) : -1;
         if (block >= 0 && block != DIAG_NO_BATTERY) {
             refuse(st, "Unsuspend refused: %s", diag_table[block].text);
@@ -1810,9 +1977,11 @@ static void do_command(struct station *st, const struct station_inputs *in)
     case STATION_CMD_ABORT:
         st->operator_abort = true;
         break;
+    case STATION_CMD_SUSPEND:
+        st->operator_suspend = true;
+        break;
     case STATION_CMD_HOLD:
     case STATION_CMD_STOP:
-    case STATION_CMD_SUSPEND:
     case STATION_CMD_COUNT:
     case STATION_CMD_NONE:
         break;
@@ -1877,8 +2046,8 @@ static void do_op(struct station *st, const struct station_inputs *in)
             refuse(st, "nothing to adopt: the inventory agrees with the sensors");
             return;
         }
-        if (st->state != ST_HELD || !in->plant.valid || !in->inv.valid) {
-            refuse(st, "adopting the sensors needs Held and a valid plant image and inventory");
+        if (st->state != ST_HELD || !in->plant.valid || !in->inv.valid || !st->echo_followed) {
+            refuse(st, "adopting the sensors needs Held and a live plant image and inventory");
             return;
         }
         adopt_sensors(st, in);
@@ -1914,7 +2083,7 @@ static void permissives(const struct station *st, const struct station_plant_in 
 {
     double tol = st->pc.position_tolerance_mm + 0.05;
     bool z_travel = p->z_pos_mm <= st->pc.z_travel_max_mm + 0.05;
-    bool stroke_in = p->stroke_retracted && !o->co[REGMAP_CO_STROKE_EXTEND];
+    bool stroke_in = at_end(p->stroke_retracted, p->stroke_extended) && !o->co[REGMAP_CO_STROKE_EXTEND];
     bool x_moving_needed = fabs(p->x_pos_mm - o->x_target_mm) > tol;
     if (x_moving_needed && (!z_travel || !stroke_in || fabs(p->z_pos_mm - o->z_target_mm) > tol))
         o->co[REGMAP_CO_X_ENABLE] = false;
@@ -1932,7 +2101,7 @@ static void permissives(const struct station *st, const struct station_plant_in 
     if (!stroke_in || (at_magazine && !z_travel))
         o->co[REGMAP_CO_CAROUSEL_ENABLE] = o->co[REGMAP_CO_CAROUSEL_ENABLE] && p->carousel_pos == (int)o->carousel_target;
     /* Wrist and stroke keep their level until the head may turn or push. */
-    if (!p->stroke_retracted)
+    if (!at_end(p->stroke_retracted, p->stroke_extended))
         o->co[REGMAP_CO_WRIST_B] = p->wrist_b;
     if (o->co[REGMAP_CO_STROKE_EXTEND] && !p->stroke_extended) {
         bool still = !p->x_busy && !p->z_busy && !p->carousel_busy;
@@ -1982,12 +2151,20 @@ static void build_outputs(struct station *st, const struct station_inputs *in, s
         if (!o->co[REGMAP_CO_CLAMP_LOCK] && p->clamp_locked && st->drone_present) {
             bool manual = st->mode == STATION_MODE_MANUAL && jog_allowed_state(st->state);
             bool ok = (st->release_allowed || st->operator_abort || manual) &&
-                      !head_may_reach_pad_zone(st, p) && p->stroke_retracted;
+                      !head_may_reach_pad_zone(st, p) && at_end(p->stroke_retracted, p->stroke_extended);
             if (!ok)
                 o->co[REGMAP_CO_CLAMP_LOCK] = true;
         }
         if (!o->co[REGMAP_CO_CENTER_CLOSE] && o->co[REGMAP_CO_CLAMP_LOCK] && p->center_closed)
             o->co[REGMAP_CO_CENTER_CLOSE] = true;
+    } else if (st->have_last_out) {
+        /* No image to judge the permissives on (missing, refused, frozen): every
+         * two-position device keeps the level the plant last got; a level held back by
+         * a permissive is not let through blind. The axes are off (above). */
+        static const enum regmap_co held[] = { REGMAP_CO_CENTER_CLOSE, REGMAP_CO_CLAMP_LOCK, REGMAP_CO_STROKE_EXTEND,
+                                               REGMAP_CO_WRIST_B, REGMAP_CO_GRIP_A_CLOSE, REGMAP_CO_GRIP_B_CLOSE };
+        for (size_t i = 0; i < sizeof held / sizeof held[0]; i++)
+            o->co[held[i]] = st->last_out.co[held[i]];
     }
     o->co[REGMAP_CO_FAULT_RESET] = st->now_ms < st->pulse_until_ms;
     charger_modes(st, in, o);
@@ -2004,10 +2181,16 @@ static void build_outputs(struct station *st, const struct station_inputs *in, s
             horn = true;
     o->co[REGMAP_CO_HORN] = horn;
     o->heartbeat = ++st->heartbeat;
+    if (st->echo_span < 1024u)
+        st->echo_span++;
+    echo_note_sent(st);
     if (o->x_target_mm < 0)
         o->x_target_mm = 0;
     if (o->z_target_mm < 0)
         o->z_target_mm = 0;
+
+    st->last_out = *o;
+    st->have_last_out = true;
 
     out->n_moves = 0;
     for (int i = 0; i < st->n_pending && out->n_moves < STATION_MAX_MOVES; i++)
@@ -2084,7 +2267,19 @@ void station_step(struct station *st, const struct station_inputs *in, uint64_t 
 
     if (in->plant.renewed)
         plant_renewed(st, in);
-    if (!st->image_adopted && in->plant.valid)
+    /* A frozen image is no image: everything below sees it as missing. */
+    struct station_inputs thawed;
+    st->image_frozen = echo_frozen(st, &in->plant);
+    if (st->image_frozen) {
+        thawed = *in;
+        thawed.plant.valid = false;
+        thawed.plant.refused = false;
+        in = &thawed;
+    }
+    /* The plant's own coil levels are adopted before anything is written: from the
+     * read-back alone when the first image is refused (an image of zeros would open a
+     * gripper that holds a pack). */
+    if (!st->image_adopted && (in->plant.valid || in->plant.have_readback))
         adopt_image(st, &in->plant);
     note_commits(st, in);
     diagnose(st, in);

@@ -35,6 +35,7 @@ enum station_state {
  * [station_charging] of swapd.ini). */
 struct station_cfg {
     int comm_loss_ms;           /* stale plant image for this long = comm loss */
+    int plant_echo_timeout_ms;  /* heartbeat echo not following for this long = frozen image */
     int heartbeat_ms;           /* longest gap between steps the core asks for */
     double deadline_margin;     /* step deadline = nominal x margin + extra */
     int deadline_extra_ms;
@@ -78,6 +79,7 @@ struct station_state_def {
 extern const struct station_state_def station_states[ST_COUNT];
 
 #define STATION_TAG_UNKNOWN 0xFFFFFFFFu
+#define STATION_ECHO_SAMPLES 16         /* heartbeats sent, kept for the frozen-image watch */
 #define STATION_MAX_PENDING_MOVES STATION_MAX_MOVES
 
 struct station {
@@ -91,8 +93,22 @@ struct station {
     bool image_adopted;
     struct diag_state diag;
     struct station_plant_out cmd;       /* the levels the core holds */
+    struct station_plant_out last_out;  /* the output image of the previous step */
+    bool have_last_out;
     uint16_t heartbeat;
     uint64_t invalid_since_ms;          /* 0 = plant image valid */
+    /* frozen-image watch: the plant's heartbeat echo must keep following ours. The
+     * heartbeats sent, sampled at least plant_echo_timeout_ms / 8 apart (oldest first),
+     * tell how long the oldest one the echo has not reached has been waiting. */
+    struct { uint16_t heartbeat; uint64_t t_ms; } echo_sent[STATION_ECHO_SAMPLES];
+    int echo_n;
+    uint16_t echo_last;
+    bool echo_seen;                     /* echo_last holds this run of valid images' echo */
+    bool echo_armed;                    /* judged: the echo followed us once, or the robot may move */
+    bool echo_followed;                 /* the echo reached a heartbeat this core sent: the image is live */
+    unsigned echo_span;                 /* heartbeats sent so far, up to 1024 */
+    uint64_t echo_waiting_ms;           /* how long the oldest heartbeat not echoed has waited */
+    bool image_frozen;
     uint64_t pulse_until_ms;
     /* inventory model */
     uint32_t slot_tag[REGMAP_MAX_SLOTS];
@@ -119,6 +135,7 @@ struct station {
     uint64_t last_onpad_ms;
     bool release_allowed;               /* new pack verified: unclamp permitted */
     bool operator_abort;                /* explicit operator Abort: unclamp permitted */
+    bool operator_suspend;              /* Suspended by the operator: only Unsuspend resumes */
     bool departing;                     /* released drone still on the pad */
     bool recon_hold;                    /* Held because the inventory disagreed */
     bool plant_renewed;                 /* Held for a renewed plant connection: Unhold resumes once reconciled */
@@ -137,6 +154,8 @@ struct station {
     uint64_t load_since_ms;
     bool drone_present;
     bool armed_exposed;                 /* a drone reports armed while clamped or near the head */
+    /* what exactly raised an alarm, where its table text is general ("" none) */
+    char alarm_note[DIAG_COUNT][80];
     /* per-step scratch */
     struct station_outputs *out;
     enum station_state requested;

@@ -8,6 +8,7 @@ static const char *const sequence_names[] = { "pipelined", "naive", NULL };
 #define S struct station_cfg
 const struct cfg_key station_cfg_keys[] = {
     CFG_I("station", "comm_loss_ms", S, comm_loss_ms, 10, 10000, "100", "ms", "Plant image older than this is a comm loss (Held)"),
+    CFG_I("station", "plant_echo_timeout_ms", S, plant_echo_timeout_ms, 20, 10000, "300", "ms", "The plant's heartbeat echo must follow ours within this, else its image is frozen (Held)"),
     CFG_I("station", "heartbeat_ms", S, heartbeat_ms, 5, 1000, "50", "ms", "Longest gap between core steps; keep well below the plant watchdog"),
     CFG_I("station", "swaps_per_run", S, swaps_per_run, 0, 1000000, "0", "swaps", "Completing after this many swaps; 0 = run continuously"),
     CFG_E("station", "sequence", S, sequence, sequence_names, "pipelined", "Swap order: pipelined (fetch before touchdown) or naive (baseline)"),

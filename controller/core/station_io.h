@@ -27,7 +27,12 @@ struct station_slot_in {
 };
 
 struct station_plant_in {
-    bool valid;                   /* the image is fresh (Modbus exchange succeeded) */
+    bool valid;                   /* the image is fresh (Modbus exchange succeeded) and sane */
+    /* A fresh image that plantio_decode() refused (valid = false): the first bad
+     * register and why. The link is up; the data cannot be trusted. */
+    bool refused;
+    int refused_addr;             /* DI or IR address of the first bad value */
+    char refused_why[80];         /* e.g. "IR 2 = 32768: axis X velocity outside -5000..5000" */
     bool estop_ok, guard_closed, plant_ready, watchdog_tripped;
     bool center_open, center_closed, clamp_unlocked, clamp_locked;
     bool x_homed, x_busy, x_in_pos, x_fault;
@@ -210,6 +215,8 @@ struct station_alarm_event {
     int alarm;                    /* enum diag_id */
     bool raised;                  /* false: cleared */
     int detail;                   /* e.g. the slot, -1 none */
+    char note[80];                /* what exactly, when the alarm's text needs it (the
+                                     device, the register and value); "" none */
 };
 
 #define STATION_MAX_MSGS 16

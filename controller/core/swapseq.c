@@ -179,10 +179,11 @@ static bool at_mm(double pos, double target, const struct plantcfg *pc)
     return fabs(pos - target) <= pc->position_tolerance_mm + 0.05;
 }
 
-/* Expected sensor edge of each two-position device for a commanded level. */
+/* Expected sensor edge of each two-position device for a commanded level. Both end
+ * sensors on is a sensor fault (the core's sensor_conflict), never the end reached. */
 static bool level_reached(int8_t level, bool at_one, bool at_zero)
 {
-    return level == SWK || (level ? at_one : at_zero);
+    return level == SWK || (level ? at_one && !at_zero : at_zero && !at_one);
 }
 
 int swapseq_check(enum swapseq_id id, const struct plantcfg *pc, const struct swapseq_ctx *ctx,

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -16,43 +17,110 @@ static double temp_of(uint16_t raw)
     return (int16_t)raw / 10.0;
 }
 
+/* The physical range of every input register, in register units: a value outside it is
+ * a sensor fault value or a wrong map, never a measurement. Signed registers are judged
+ * as two's complement, so the 0x8000 "no value" of many PLCs is refused; 0xFFFF is the
+ * same for unsigned ones. Ranges are those of the plant configuration's widest settings
+ * (plantcfg: X travel 600 mm, Z 150 mm, speeds up to 5000 mm/s, 14 cells). */
+struct plantio_range {
+    unsigned off;
+    bool is_signed;
+    int32_t lo, hi;
+    const char *what;
+};
+
+static const struct plantio_range ir_ranges[] = {
+    { REGMAP_IR_PLANT_FAULT, false, 0, PF_COUNT - 1, "plant fault code unknown" },
+    { REGMAP_IR_X_POS, false, 0, 6000, "axis X position outside its travel" },
+    { REGMAP_IR_X_VEL, true, -5000, 5000, "axis X velocity outside -5000..5000 mm/s" },
+    { REGMAP_IR_Z_POS, false, 0, 1500, "axis Z position outside its travel" },
+    { REGMAP_IR_Z_VEL, true, -5000, 5000, "axis Z velocity outside -5000..5000 mm/s" },
+    { REGMAP_IR_LOAD_G, false, 0, 65534, "load cell reads its sentinel 65535" },
+    { REGMAP_IR_WIND, false, 0, 1000, "wind outside 0..100 m/s" },
+    { REGMAP_IR_AMBIENT, true, -600, 850, "ambient temperature outside -60..85 degC" },
+};
+
+static const struct plantio_range slot_ranges[] = {
+    { REGMAP_IR_SLOT_VOLTAGE, false, 0, 65000, "slot pack voltage outside 0..65000 mV" },
+    { REGMAP_IR_SLOT_CURRENT, true, -32767, 32767, "slot charger current reads its sentinel -32768" },
+    { REGMAP_IR_SLOT_CHARGE_MAH, false, 0, 65534, "slot charge counter reads its sentinel 65535" },
+    { REGMAP_IR_SLOT_CELL_MIN, false, 0, 5000, "slot lowest cell voltage outside 0..5000 mV" },
+    { REGMAP_IR_SLOT_CELL_MAX, false, 0, 5000, "slot highest cell voltage outside 0..5000 mV" },
+    { REGMAP_IR_SLOT_CHG_STATE, false, 0, CHARGER_STORAGE, "charger state unknown" },
+    { REGMAP_IR_SLOT_CHG_FAULT, false, 0, CHGF_NO_BATTERY, "charger fault code unknown" },
+};
+
+static bool in_range(const struct plantio_range *r, uint16_t raw)
+{
+    int32_t v = r->is_signed ? (int32_t)(int16_t)raw : (int32_t)raw;
+    return v >= r->lo && v <= r->hi;
+}
+
+/* Refuses the image: valid = false, refused = true with the first bad register. */
+static int refuse(struct station_plant_in *out, int addr, char *err, size_t errsize, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+static int refuse(struct station_plant_in *out, int addr, char *err, size_t errsize, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(out->refused_why, sizeof out->refused_why, fmt, ap);
+    va_end(ap);
+    snprintf(err, errsize, "%s", out->refused_why);
+    out->valid = false;
+    out->refused = true;
+    out->refused_addr = addr;
+    return -1;
+}
+
+static int refuse_ir(struct station_plant_in *out, unsigned addr, uint16_t raw, bool is_signed, const char *why,
+                     char *err, size_t errsize)
+{
+    if (is_signed)
+        return refuse(out, (int)addr, err, errsize, "IR %u = %d: %s", addr, (int16_t)raw, why);
+    return refuse(out, (int)addr, err, errsize, "IR %u = %u: %s", addr, raw, why);
+}
+
 int plantio_decode(const uint8_t *di, const uint16_t *ir, unsigned n_slots,
                    struct station_plant_in *out, char *err, size_t errsize)
 {
     if (n_slots < 1 || n_slots > REGMAP_MAX_SLOTS) {
         snprintf(err, errsize, "slot count %u outside 1..%d", n_slots, REGMAP_MAX_SLOTS);
         out->valid = false;
+        out->refused = false;
         return -1;
     }
-    for (unsigned a = 0; a < REGMAP_DI_COUNT(n_slots); a++) {
-        if (di[a] > 1) {
-            snprintf(err, errsize, "DI %u: value %u is not a bit", a, di[a]);
-            out->valid = false;
-            return -1;
-        }
-    }
-    const char *why = NULL;
-    unsigned bad = 0;
+    for (unsigned a = 0; a < REGMAP_DI_COUNT(n_slots); a++)
+        if (di[a] > 1)
+            return refuse(out, (int)a, err, errsize, "DI %u = %u: not a bit", a, di[a]);
     if (ir[REGMAP_IR_MAP_VERSION] != REGMAP_VERSION)
-        why = "register map version differs", bad = REGMAP_IR_MAP_VERSION;
-    else if (ir[REGMAP_IR_N_SLOTS] != n_slots)
-        why = "slot count differs from the configuration", bad = REGMAP_IR_N_SLOTS;
-    else if (ir[REGMAP_IR_CAROUSEL_POS] >= n_slots && ir[REGMAP_IR_CAROUSEL_POS] != REGMAP_CAROUSEL_BETWEEN)
-        why = "carousel position outside the magazine", bad = REGMAP_IR_CAROUSEL_POS;
-    else if (ir[REGMAP_IR_X_POS] > 6000)
-        why = "axis X position outside its travel", bad = REGMAP_IR_X_POS;
-    else if (ir[REGMAP_IR_Z_POS] > 1500)
-        why = "axis Z position outside its travel", bad = REGMAP_IR_Z_POS;
-    for (unsigned s = 0; !why && s < n_slots; s++) {
-        if (ir[REGMAP_IR_SLOT_ADDR(s, REGMAP_IR_SLOT_CHG_STATE)] > CHARGER_STORAGE)
-            why = "charger state unknown", bad = REGMAP_IR_SLOT_ADDR(s, REGMAP_IR_SLOT_CHG_STATE);
-        else if (ir[REGMAP_IR_SLOT_ADDR(s, REGMAP_IR_SLOT_CHG_FAULT)] > CHGF_NO_BATTERY)
-            why = "charger fault code unknown", bad = REGMAP_IR_SLOT_ADDR(s, REGMAP_IR_SLOT_CHG_FAULT);
+        return refuse_ir(out, REGMAP_IR_MAP_VERSION, ir[REGMAP_IR_MAP_VERSION], false,
+                         "register map version differs", err, errsize);
+    if (ir[REGMAP_IR_N_SLOTS] != n_slots)
+        return refuse_ir(out, REGMAP_IR_N_SLOTS, ir[REGMAP_IR_N_SLOTS], false,
+                         "slot count differs from the configuration", err, errsize);
+    if (ir[REGMAP_IR_CAROUSEL_POS] >= n_slots && ir[REGMAP_IR_CAROUSEL_POS] != REGMAP_CAROUSEL_BETWEEN)
+        return refuse_ir(out, REGMAP_IR_CAROUSEL_POS, ir[REGMAP_IR_CAROUSEL_POS], false,
+                         "carousel position outside the magazine", err, errsize);
+    for (size_t i = 0; i < sizeof ir_ranges / sizeof ir_ranges[0]; i++) {
+        const struct plantio_range *r = &ir_ranges[i];
+        if (!in_range(r, ir[r->off]))
+            return refuse_ir(out, r->off, ir[r->off], r->is_signed, r->what, err, errsize);
     }
-    if (why) {
-        snprintf(err, errsize, "IR %u = %u: %s", bad, ir[bad], why);
-        out->valid = false;
-        return -1;
+    for (unsigned s = 0; s < n_slots; s++) {
+        for (size_t i = 0; i < sizeof slot_ranges / sizeof slot_ranges[0]; i++) {
+            const struct plantio_range *r = &slot_ranges[i];
+            unsigned a = REGMAP_IR_SLOT_ADDR(s, r->off);
+            if (!in_range(r, ir[a]))
+                return refuse_ir(out, a, ir[a], r->is_signed, r->what, err, errsize);
+        }
+        unsigned t = REGMAP_IR_SLOT_ADDR(s, REGMAP_IR_SLOT_TEMP);
+        int16_t temp = (int16_t)ir[t];
+        if (temp != REGMAP_TEMP_OPEN && (temp < -600 || temp > 2000))
+            return refuse_ir(out, t, ir[t], true, "slot pack temperature outside -60..200 degC", err, errsize);
+        unsigned hi = REGMAP_IR_SLOT_ADDR(s, REGMAP_IR_SLOT_TAG_HI);
+        if (ir[hi] == 0xFFFF && ir[hi + 1] == 0xFFFF)
+            return refuse(out, (int)hi, err, errsize, "IR %u..%u = FFFFFFFF: slot tag reads its sentinel", hi, hi + 1);
     }
 
     struct station_plant_in p;

@@ -29,9 +29,12 @@ struct plantio_image {
 
 /* Decodes the input blocks (di: REGMAP_DI_COUNT(n) bits, ir: REGMAP_IR_COUNT(n)
  * registers) into out. Checks the image before trusting it: register map version,
- * slot count, bits other than 0/1, enum codes and positions inside their ranges.
- * Returns 0 with out->valid = true; or -1 with err naming the first bad register, and
- * then out->valid = false and nothing else in out changed. */
+ * slot count, bits other than 0/1, and every input register against its physical range
+ * (enum codes, positions, velocities, temperatures, voltages; the 0x8000 and 0xFFFF
+ * "no value" sentinels are outside every range). Returns 0 with out->valid = true and
+ * out->refused = false; or -1 with err naming the first bad register and its value, and
+ * then out->valid = false, out->refused = true with refused_addr / refused_why set (a
+ * bad n_slots argument leaves refused false), and nothing else in out changed. */
 int plantio_decode(const uint8_t *di, const uint16_t *ir, unsigned n_slots,
                    struct station_plant_in *out, char *err, size_t errsize);
 

@@ -263,8 +263,9 @@ static json_t *do_alarms(struct swapd *d)
         if (!(d->out.alarms_active >> id & 1))
             continue;
         const struct diag_def *def = &diag_table[id];
-        char text[256];
-        snprintf(text, sizeof text, "%s. %s", def->text, def->remedy ? def->remedy : "");
+        char text[512];
+        const char *note = d->core.alarm_note[id];
+        snprintf(text, sizeof text, "%s%s%s. %s", def->text, note[0] ? ": " : "", note, def->remedy ? def->remedy : "");
         int s = (int)def->severity;
         json_array_append_new(arr, json_pack("{s:i, s:s, s:s, s:s, s:I, s:b}", "id", id, "code",
                                              def->name, "severity", s >= 0 && s < 4 ? sev[s] : "fault",

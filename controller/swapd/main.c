@@ -276,6 +276,7 @@ static void read_plant(struct swapd *d, uint64_t now_ms)
                     (unsigned long long)d->garbage_count);
     }
     d->in.plant.valid = fresh && sane;
+    d->in.plant.refused = fresh && !sane && d->in.plant.refused; /* a stale image is missing, not refused */
     d->in.plant.have_readback = s->readback_seq > 0;
     /* A new connection after the first (the plant may have restarted) is, for the core,
      * a restart: it adopts the read-back and reconciles before anything moves. */
@@ -470,10 +471,11 @@ static void persist_outputs(struct swapd *d, uint64_t now_ms)
         snprintf(j.code, sizeof j.code, "%s", def ? def->name : "unknown");
         if (def && a->raised)
             d->alarm_raised_wall_ms[a->alarm] = j.t_ms;
-        snprintf(j.text, sizeof j.text, "%s", def ? def->text : "");
+        snprintf(j.text, sizeof j.text, "%s%s%s", def ? def->text : "", a->note[0] ? ": " : "", a->note);
         persist_submit(d->persist, &j);
-        swapd_event(d, a->t_ms, a->raised ? REGISTRY_ERROR : REGISTRY_INFO, "alarm", "%s %s%s%s",
-                    j.code, a->raised ? "raised" : "cleared", def ? ": " : "", def ? def->text : "");
+        swapd_event(d, a->t_ms, a->raised ? REGISTRY_ERROR : REGISTRY_INFO, "alarm", "%s %s%s%s%s%s",
+                    j.code, a->raised ? "raised" : "cleared", def ? ": " : "", def ? def->text : "",
+                    a->note[0] ? ": " : "", a->note);
     }
 }
 

@@ -114,6 +114,9 @@ struct sim_plant {
     uint64_t hb_change_ms;
     struct stuck stuck[MAX_STUCK];
     bool any_stuck;
+    bool frozen;         /* injected: reads return the image taken at injection */
+    uint8_t frozen_di[REGMAP_DI_COUNT(REGMAP_MAX_SLOTS)];
+    uint16_t frozen_ir[REGMAP_IR_COUNT(REGMAP_MAX_SLOTS)];
     unsigned takeoff_while_clamped, collisions;
 
     bool dirty, quiet;
@@ -1056,7 +1059,10 @@ int sim_plant_read_bits(struct sim_plant *p, enum sim_table t, unsigned addr, un
             continue;
         }
         uint16_t v;
-        out[i] = stuck_value(p, SIM_DI, addr + i, &v) ? (v != 0) : di_raw(p, addr + i);
+        if (p->frozen)
+            out[i] = p->frozen_di[addr + i];
+        else
+            out[i] = stuck_value(p, SIM_DI, addr + i, &v) ? (v != 0) : di_raw(p, addr + i);
     }
     return 0;
 }
@@ -1073,7 +1079,10 @@ int sim_plant_read_regs(struct sim_plant *p, enum sim_table t, unsigned addr, un
             continue;
         }
         uint16_t v;
-        out[i] = stuck_value(p, SIM_IR, addr + i, &v) ? v : ir_raw(p, addr + i);
+        if (p->frozen)
+            out[i] = p->frozen_ir[addr + i];
+        else
+            out[i] = stuck_value(p, SIM_IR, addr + i, &v) ? v : ir_raw(p, addr + i);
     }
     return 0;
 }
@@ -1325,6 +1334,7 @@ static const char *const fault_names[SIM_FAULT_COUNT] = {
     [SIM_FAULT_ESTOP] = "estop",
     [SIM_FAULT_GUARD_OPEN] = "guard_open",
     [SIM_FAULT_WEATHER] = "weather",
+    [SIM_FAULT_IMAGE_FROZEN] = "image_frozen",
 };
 
 const char *sim_fault_name(enum sim_fault_kind k)
@@ -1438,6 +1448,13 @@ int sim_plant_inject(struct sim_plant *p, const struct sim_fault *f)
         p->wind_mps = f->value;
         p->rain = f->b == 1;
         break;
+    case SIM_FAULT_IMAGE_FROZEN:
+        if (!p->frozen) {
+            sim_plant_read_bits(p, SIM_DI, 0, n_di(p), p->frozen_di);
+            sim_plant_read_regs(p, SIM_IR, 0, n_ir(p), p->frozen_ir);
+            p->frozen = true;
+        }
+        break;
     default:
         return -1;
     }
@@ -1454,6 +1471,8 @@ void sim_plant_clear_faults(struct sim_plant *p, enum sim_fault_kind kind)
         memset(p->stuck, 0, sizeof p->stuck);
         p->any_stuck = false;
     }
+    if (all || kind == SIM_FAULT_IMAGE_FROZEN)
+        p->frozen = false;
     if (all || kind == SIM_FAULT_GRIPPER_NO_CLOSE)
         p->act[ACT_GRIP_A].no_close = p->act[ACT_GRIP_B].no_close = false;
     if (all || kind == SIM_FAULT_ACTUATOR_STUCK) {

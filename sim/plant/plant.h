@@ -107,6 +107,8 @@ enum sim_fault_kind {
     SIM_FAULT_ESTOP,             /* e-stop pressed (clear releases it) */
     SIM_FAULT_GUARD_OPEN,        /* guard door opened */
     SIM_FAULT_WEATHER,           /* value = wind m/s; b = 1 rain */
+    SIM_FAULT_IMAGE_FROZEN,      /* the DI and IR image stays as it was at injection (a
+                                  * gateway serving a stale copy); writes still act */
     SIM_FAULT_COUNT
 };
 

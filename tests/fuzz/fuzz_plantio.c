@@ -27,9 +27,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(&in, 0, sizeof in);
     char err[160] = "";
     int rc = plantio_decode(di, ir, n, &in, err, sizeof err);
-    if (rc != 0 && (in.valid || !err[0]))
+    if (rc != 0 && (in.valid || !err[0] || !in.refused || strcmp(err, in.refused_why)))
         abort();
-    if (rc == 0 && (!in.valid || !isfinite(in.x_pos_mm) || !isfinite(in.z_pos_mm)))
+    if (rc == 0 && (!in.valid || in.refused || !isfinite(in.x_pos_mm) || !isfinite(in.z_pos_mm)))
         abort();
+    /* accepted: no sentinel, every measurement inside its physical range */
+    if (rc == 0 && (abs(in.x_vel_mm_s) > 5000 || abs(in.z_vel_mm_s) > 5000 || in.load_g == 0xFFFF ||
+                    in.ambient_degC < -60.0 || in.ambient_degC > 85.0))
+        abort();
+    for (unsigned s = 0; rc == 0 && s < n; s++)
+        if (in.slot[s].current_mA == INT16_MIN || in.slot[s].voltage_mV > 65000 || in.slot[s].cell_max_mV > 5000 ||
+            (in.slot[s].temp_ok && (in.slot[s].temp_degC < -60.0 || in.slot[s].temp_degC > 200.0)))
+            abort();
     return 0;
 }

@@ -64,6 +64,13 @@ START_TEST(a_thousand_swaps_with_faults_break_no_rule)
     ck_assert_uint_gt(total.misbehaviours, 100);
     ck_assert_uint_gt(total.comm_losses, 20);
     ck_assert_uint_gt(total.restarts, 10);
+    printf("campaign: %u contradictory end sensor pairs, %u frozen images, %u registers out of range, "
+           "%u operator Suspends with a drone on the pad\n",
+           total.sensor_conflicts, total.frozen_images, total.invalid_images, total.suspends_on_pad);
+    ck_assert_uint_gt(total.sensor_conflicts, 5);
+    ck_assert_uint_gt(total.frozen_images, 5);
+    ck_assert_uint_gt(total.invalid_images, 5);
+    ck_assert_uint_gt(total.suspends_on_pad, 2);
     ck_assert_uint_gt(total.swaps_completed, total.swaps_aborted);
 }
 END_TEST

@@ -387,6 +387,22 @@ static void check_weather(const struct sim *s, modbus_t *ctx)
     ck_assert_int_eq(read_bit(ctx, 'd', REGMAP_DI_RAIN), 1);
 }
 
+/* The image stays as it was at injection, the heartbeat echo with it, which is how a
+ * controller can tell (that the plant goes on acting on writes: test_plant). */
+static void check_image_frozen(const struct sim *s, modbus_t *ctx)
+{
+    int echo = read_reg(ctx, 'i', REGMAP_IR_HEARTBEAT_ECHO);
+    beat(ctx);
+    beat(ctx);
+    ck_assert_int_eq(read_reg(ctx, 'i', REGMAP_IR_HEARTBEAT_ECHO), echo);
+    ctl(s, "{\"cmd\":\"inject\",\"fault\":\"guard_open\"}");
+    ck_assert_int_eq(read_bit(ctx, 'd', REGMAP_DI_GUARD_CLOSED), 1);
+    ctl(s, "{\"cmd\":\"clear\",\"fault\":\"image_frozen\"}");
+    ck_assert_int_eq(read_bit(ctx, 'd', REGMAP_DI_GUARD_CLOSED), 0);
+    ck_assert_int_eq(read_reg(ctx, 'i', REGMAP_IR_HEARTBEAT_ECHO), heartbeat);
+    ctl(s, "{\"cmd\":\"clear\",\"fault\":\"guard_open\"}");
+}
+
 static const struct fault_case fault_cases[] = {
     { "axis_jam", "{\"cmd\":\"inject\",\"fault\":\"axis_jam\",\"a\":0}", check_axis_jam },
     { "sensor_stuck DI", "{\"cmd\":\"inject\",\"fault\":\"sensor_stuck\",\"a\":\"di\",\"b\":29,\"value\":1}", check_sensor_stuck_di },
@@ -399,6 +415,7 @@ static const struct fault_case fault_cases[] = {
     { "estop", "{\"cmd\":\"inject\",\"fault\":\"estop\"}", check_estop },
     { "guard_open", "{\"cmd\":\"inject\",\"fault\":\"guard_open\"}", check_guard_open },
     { "weather", "{\"cmd\":\"inject\",\"fault\":\"weather\",\"b\":1,\"value\":15}", check_weather },
+    { "image_frozen", "{\"cmd\":\"inject\",\"fault\":\"image_frozen\"}", check_image_frozen },
 };
 
 START_TEST(plant_fault_is_observable_over_modbus)

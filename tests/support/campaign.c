@@ -81,12 +81,14 @@ struct cp_drone {
     int wait_idx;                /* its open request in o->waits, -1 none */
 };
 
-/* What kind of sensor an injected stuck value lies about. */
-enum cp_lie { LIE_NONE, LIE_PAD, LIE_MOTION, LIE_LOAD };
+/* What kind of sensor an injected stuck value lies about. LIE_FROZEN: the whole image
+ * (every sensor may lie until the core notices); LIE_INVALID: a register outside its
+ * range (the image is refused: nothing is believed, but it is no usable image). */
+enum cp_lie { LIE_NONE, LIE_PAD, LIE_MOTION, LIE_LOAD, LIE_FROZEN, LIE_INVALID };
 
 struct cp_fault {
     struct sim_fault f;
-    uint64_t clear_ms;
+    uint64_t at_ms, clear_ms;
     enum cp_lie lie;
 };
 
@@ -133,6 +135,7 @@ struct cp_world {
 
     /* operator */
     int op_state;
+    bool op_suspended;           /* the operator's Suspend was accepted; he Unsuspends later */
     uint64_t op_next_ms;
     uint64_t stranded_since_ms;
     bool abort_accepted;         /* an operator Abort was accepted since the drone landed */
@@ -158,6 +161,7 @@ struct cp_world {
     bool prev_clamp_cmd, pad_lie_prev;
     uint64_t arm_obs_since_ms, arm_any_since_ms;
     bool estop_latched, estop_released;
+    uint64_t moving_since_ms;    /* the station entered a state that moves the robot; 0 not */
     uint64_t estop_at_ms;
     unsigned base_collisions, base_takeoff_held;
     unsigned prev_plant_fault;
@@ -661,13 +665,44 @@ static const struct stuck_choice stuck_choices[] = {
     { SIM_IR, REGMAP_IR_LOAD_G, 3050, LIE_LOAD },
 };
 
+/* Both end sensors of one two-position device stuck on (a shorted or misadjusted pair). */
+static const struct {
+    unsigned a, b;
+    enum cp_lie lie;
+} conflict_pairs[] = {
+    { REGMAP_DI_CENTER_OPEN, REGMAP_DI_CENTER_CLOSED, LIE_PAD },
+    { REGMAP_DI_CLAMP_UNLOCKED, REGMAP_DI_CLAMP_LOCKED, LIE_PAD },
+    { REGMAP_DI_STROKE_RETRACTED, REGMAP_DI_STROKE_EXTENDED, LIE_MOTION },
+    { REGMAP_DI_WRIST_A, REGMAP_DI_WRIST_B, LIE_MOTION },
+    { REGMAP_DI_GRIP_A_OPEN, REGMAP_DI_GRIP_A_CLOSED, LIE_MOTION },
+    { REGMAP_DI_GRIP_B_OPEN, REGMAP_DI_GRIP_B_CLOSED, LIE_MOTION },
+};
+
+/* A register holding a PLC's "no value" sentinel or a value outside its physical range. */
+static const struct {
+    unsigned addr;      /* slot registers: offset, added to a random slot's block */
+    bool slot;
+    uint16_t value;
+} invalid_values[] = {
+    { REGMAP_IR_X_VEL, false, 0x8000 },
+    { REGMAP_IR_Z_VEL, false, 0x8000 },
+    { REGMAP_IR_LOAD_G, false, 0xFFFF },
+    { REGMAP_IR_AMBIENT, false, 0x8000 },
+    { REGMAP_IR_PLANT_FAULT, false, 0xFFFF },
+    { REGMAP_IR_X_POS, false, 0xFFFF },
+    { REGMAP_IR_SLOT_VOLTAGE, true, 0xFFFF },
+    { REGMAP_IR_SLOT_TEMP, true, 0x8000 },
+    { REGMAP_IR_SLOT_CURRENT, true, 0x8000 },
+};
+
 static void inject_fault(struct cp_world *w)
 {
-    if (w->n_faults >= CP_MAX_FAULTS)
+    if (w->n_faults >= CP_MAX_FAULTS - 1)
         return;
     struct cp_fault cf = { .f = { SIM_FAULT_NONE, 0, 0, 0 }, .lie = LIE_NONE };
+    struct cp_fault second = cf;
     int n = w->pc.n_slots;
-    switch (sim_rng_below(&w->rng, 12)) {
+    switch (sim_rng_below(&w->rng, 15)) {
     case 0: cf.f = (struct sim_fault){ SIM_FAULT_AXIS_JAM, (int)sim_rng_below(&w->rng, 2), 0, 0 }; break;
     case 1: cf.f = (struct sim_fault){ SIM_FAULT_GRIPPER_NO_CLOSE, (int)sim_rng_below(&w->rng, 2), 0, 0 }; break;
     case 2:
@@ -685,12 +720,40 @@ static void inject_fault(struct cp_world *w)
     case 8: cf.f = (struct sim_fault){ SIM_FAULT_ESTOP, 0, 0, 0 }; break;
     case 9: cf.f = (struct sim_fault){ SIM_FAULT_GUARD_OPEN, 0, 0, 0 }; break;
     case 10: cf.f = (struct sim_fault){ SIM_FAULT_WEATHER, 0, (int)sim_rng_below(&w->rng, 2), 5 + sim_rng_range(&w->rng, 0, 20) }; break;
+    case 12: {
+        const unsigned k = sim_rng_below(&w->rng, sizeof conflict_pairs / sizeof conflict_pairs[0]);
+        cf.f = (struct sim_fault){ SIM_FAULT_SENSOR_STUCK, SIM_DI, (int)conflict_pairs[k].a, 1 };
+        second.f = (struct sim_fault){ SIM_FAULT_SENSOR_STUCK, SIM_DI, (int)conflict_pairs[k].b, 1 };
+        cf.lie = second.lie = conflict_pairs[k].lie;
+        break;
+    }
+    case 13: cf.f = (struct sim_fault){ SIM_FAULT_IMAGE_FROZEN, 0, 0, 0 }; cf.lie = LIE_FROZEN; break;
+    case 14: {
+        const unsigned k = sim_rng_below(&w->rng, sizeof invalid_values / sizeof invalid_values[0]);
+        unsigned a = invalid_values[k].addr;
+        if (invalid_values[k].slot)
+            a = REGMAP_IR_SLOT_ADDR(sim_rng_below(&w->rng, (uint32_t)n), a);
+        cf.f = (struct sim_fault){ SIM_FAULT_SENSOR_STUCK, SIM_IR, (int)a, invalid_values[k].value };
+        cf.lie = LIE_INVALID;
+        break;
+    }
     default: cf.f = (struct sim_fault){ SIM_FAULT_AXIS_JAM, (int)sim_rng_below(&w->rng, 2), 0, 0 }; break;
     }
     if ((w->o->without >> cf.f.kind & 1u) || sim_plant_inject(w->plant, &cf.f) != 0)
         return;
+    cf.at_ms = w->now_ms;
     cf.clear_ms = w->now_ms + 300 + sim_rng_below(&w->rng, 25000);
+    w->r->sensor_conflicts += second.f.kind != SIM_FAULT_NONE;
+    w->r->frozen_images += cf.lie == LIE_FROZEN;
+    w->r->invalid_images += cf.lie == LIE_INVALID;
     w->faults[w->n_faults++] = cf;
+    if (second.f.kind != SIM_FAULT_NONE && sim_plant_inject(w->plant, &second.f) == 0) {
+        second.at_ms = cf.at_ms;
+        second.clear_ms = cf.clear_ms;
+        w->faults[w->n_faults++] = second;
+        trace(w, "inject %s a=%d b=%d v=%.1f (with the next: both end sensors on)", sim_fault_name(second.f.kind),
+              second.f.a, second.f.b, second.f.value);
+    }
     w->r->faults_injected++;
     trace(w, "inject %s a=%d b=%d v=%.1f for %.1f s", sim_fault_name(cf.f.kind), cf.f.a, cf.f.b, cf.f.value,
           (double)(cf.clear_ms - w->now_ms) / 1000.0);
@@ -733,7 +796,26 @@ static bool lie_active(const struct cp_world *w, enum cp_lie lie)
 
 static bool any_lie(const struct cp_world *w)
 {
-    return lie_active(w, LIE_PAD) || lie_active(w, LIE_MOTION) || lie_active(w, LIE_LOAD);
+    return lie_active(w, LIE_PAD) || lie_active(w, LIE_MOTION) || lie_active(w, LIE_LOAD) ||
+           lie_active(w, LIE_FROZEN);
+}
+
+/* Since when the plant has given no usable image through a lie the core must notice
+ * (frozen, or a register out of range), and the bound it has for that; 0 none. */
+static uint64_t image_unusable_since(const struct cp_world *w, uint64_t *bound_ms)
+{
+    uint64_t since = 0;
+    for (int i = 0; i < w->n_faults; i++) {
+        const struct cp_fault *f = &w->faults[i];
+        if (f->lie != LIE_FROZEN && f->lie != LIE_INVALID)
+            continue;
+        uint64_t b = (uint64_t)(f->lie == LIE_FROZEN ? w->cfg.plant_echo_timeout_ms : w->cfg.comm_loss_ms);
+        if (!since || f->at_ms < since) {
+            since = f->at_ms;
+            *bound_ms = b;
+        }
+    }
+    return since;
 }
 
 static void misbehave(struct cp_world *w)
@@ -841,6 +923,9 @@ static void operator(struct cp_world *w)
         return;
     }
     int s = w->out.state;
+    /* Execute again (Unhold, Start): the core has forgotten the operator's Suspend. */
+    if (s == ST_EXECUTE || !station_states[s].robot_moves)
+        w->op_suspended = false;
     if (s != w->op_state) {
         w->op_state = s;
         w->op_next_ms = w->now_ms + 200 + sim_rng_below(&w->rng, 2500);
@@ -856,7 +941,11 @@ static void operator(struct cp_world *w)
     if (w->o->faults && w->now_ms >= w->next_noise_ms) {
         static const enum station_cmd noise[] = { STATION_CMD_HOLD, STATION_CMD_STOP, STATION_CMD_ABORT,
                                                   STATION_CMD_SUSPEND, STATION_CMD_ABORT };
-        command(w, noise[sim_rng_below(&w->rng, sizeof noise / sizeof noise[0])]);
+        enum station_cmd c = noise[sim_rng_below(&w->rng, sizeof noise / sizeof noise[0])];
+        /* Suspend while a drone is served on the pad: its swap must still end (issue 7). */
+        if (w->truth.drone_present && w->out.serving_sysid && sim_rng_below(&w->rng, 2))
+            c = STATION_CMD_SUSPEND;
+        command(w, c);
         w->next_noise_ms = w->now_ms + gap_ms(w, 600.0 / w->fault_rate);
         w->op_next_ms = w->now_ms + 500 + sim_rng_below(&w->rng, 2000);
         return;
@@ -969,6 +1058,11 @@ static void operator(struct cp_world *w)
             command(w, STATION_CMD_UNHOLD);
         }
         break;
+    case ST_SUSPENDED:
+        /* his own Suspend lasts until he ends it */
+        if (w->op_suspended)
+            command(w, STATION_CMD_UNSUSPEND);
+        break;
     case ST_ABORTED:
         command(w, STATION_CMD_CLEAR);
         break;
@@ -1011,6 +1105,12 @@ static void operator_reply(struct cp_world *w)
     }
     if (op->cmd == STATION_CMD_ABORT)
         w->abort_accepted = true;
+    if (op->cmd == STATION_CMD_SUSPEND) {
+        w->op_suspended = true;
+        w->r->suspends_on_pad += w->truth.drone_present;
+    }
+    if (op->cmd == STATION_CMD_UNSUSPEND)
+        w->op_suspended = false;
     if ((op->cmd == STATION_CMD_START || op->cmd == STATION_CMD_UNHOLD || op->cmd == STATION_CMD_UNSUSPEND ||
          (op->cmd == STATION_CMD_NONE && op->op == STATION_OP_JOG)) &&
         w->estop_released)
@@ -1252,6 +1352,22 @@ static void check_rules(struct cp_world *w)
         station_states[w->out.state].robot_moves)
         violation(w, CAMPAIGN_RULE_COMM_LOSS, "plant link down %.3f s, station still %s",
                   (double)(w->now_ms - w->comm_down_since_ms) / 1000.0, station_state_name(w->out.state));
+    /* ... and the same for an image that is there but unusable: frozen, or refused as
+     * out of range */
+    /* A frozen image is judged from when the station may move the robot (before that
+     * the plant may not have seen a heartbeat of a restarted controller). */
+    bool moving = station_states[w->out.state].robot_moves;
+    if (!moving)
+        w->moving_since_ms = 0;
+    else if (!w->moving_since_ms)
+        w->moving_since_ms = w->now_ms;
+    uint64_t bound_ms = 0, bad_since = image_unusable_since(w, &bound_ms);
+    if (bad_since && bad_since < w->moving_since_ms)
+        bad_since = w->moving_since_ms;
+    if (bad_since && w->now_ms - bad_since > bound_ms + 3u * w->scan_ms && station_states[w->out.state].robot_moves)
+        violation(w, CAMPAIGN_RULE_COMM_LOSS, "plant image %s for %.3f s, station still %s",
+                  lie_active(w, LIE_FROZEN) ? "frozen" : "out of range",
+                  (double)(w->now_ms - bad_since) / 1000.0, station_state_name(w->out.state));
 }
 
 /* ---- outputs ------------------------------------------------------------------------------ */
@@ -1576,6 +1692,10 @@ void campaign_result_add(struct campaign_result *t, const struct campaign_result
     t->drones_dispatched += r->drones_dispatched;
     t->drones_removed += r->drones_removed;
     t->blind_arming_scans += r->blind_arming_scans;
+    t->sensor_conflicts += r->sensor_conflicts;
+    t->frozen_images += r->frozen_images;
+    t->invalid_images += r->invalid_images;
+    t->suspends_on_pad += r->suspends_on_pad;
     t->onpad_sum_s += r->onpad_sum_s;
     t->onpad_n += r->onpad_n;
     if (r->onpad_max_s > t->onpad_max_s)

@@ -80,6 +80,9 @@ struct campaign_result {
              operator_refused, drones_dispatched, drones_removed;
     unsigned blind_arming_scans; /* armed drone the station could not hear (not a violation) */
     unsigned n_waits;           /* requests recorded in o->waits */
+    /* Lies about the image (part of faults_injected), and the operator's Suspends accepted
+     * while a drone stood on the pad. */
+    unsigned sensor_conflicts, frozen_images, invalid_images, suspends_on_pad;
     /* On-pad time (touchdown by load cell to cleared for take-off) of completed swaps. */
     double onpad_sum_s, onpad_max_s, onpad_min_s;
     unsigned onpad_n;

@@ -862,6 +862,31 @@ START_TEST(inject_weather)
 }
 END_TEST
 
+START_TEST(inject_image_frozen)
+{
+    uint16_t beat = 41;
+    ck_assert_int_eq(sim_plant_write_regs(p, REGMAP_HR_HEARTBEAT, 1, &beat), 0);
+    inject(SIM_FAULT_IMAGE_FROZEN, 0, 0, 0);
+    uint8_t on = 1;
+    ck_assert_int_eq(sim_plant_write_coils(p, REGMAP_CO_CENTER_CLOSE, 1, &on), 0);
+    for (int i = 0; i < 40; i++) {   /* 2 s, the watchdog fed */
+        beat++;
+        ck_assert_int_eq(sim_plant_write_regs(p, REGMAP_HR_HEARTBEAT, 1, &beat), 0);
+        sim_plant_step(p, 50);
+    }
+    /* the plant acted (truth), the image did not move */
+    struct sim_truth t;
+    sim_plant_truth(p, &t);
+    ck_assert(t.center_pos == 1.0);
+    ck_assert_uint_eq(ir(REGMAP_IR_HEARTBEAT_ECHO), 41);
+    ck_assert_int_eq(di(REGMAP_DI_CENTER_CLOSED), 0);
+    ck_assert_int_eq(di(REGMAP_DI_CENTER_OPEN), 1);
+    sim_plant_clear_faults(p, SIM_FAULT_IMAGE_FROZEN);
+    ck_assert_uint_eq(ir(REGMAP_IR_HEARTBEAT_ECHO), beat);
+    ck_assert_int_eq(di(REGMAP_DI_CENTER_CLOSED), 1);
+}
+END_TEST
+
 START_TEST(inject_refuses_arguments_outside_the_plant)
 {
     const struct sim_fault bad[] = {
@@ -1364,6 +1389,7 @@ static Suite *plant_suite(void)
     tcase_add_test(tc, inject_guard_open_faults_only_with_motion);
     tcase_add_test(tc, inject_guard_open_while_moving_stops);
     tcase_add_test(tc, inject_weather);
+    tcase_add_test(tc, inject_image_frozen);
     tcase_add_test(tc, inject_refuses_arguments_outside_the_plant);
     tcase_add_test(tc, fault_names_round_trip);
     tcase_add_test(tc, image_reads_outside_the_map_are_exception_2);

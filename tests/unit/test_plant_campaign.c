@@ -157,9 +157,10 @@ static void one_run(uint64_t seed)
             int rc = sim_plant_drone_takeoff(p, NULL, NULL);
             REQUIRE(rc == 0 || rc == -1 || rc == -2);
         } else if (what < 92) {
-            /* every kind but sensor_stuck, which makes the image lie on purpose */
+            /* every kind but sensor_stuck and image_frozen, which make the image lie on
+             * purpose */
             enum sim_fault_kind k = (enum sim_fault_kind)sim_rng_below(&r, SIM_FAULT_COUNT);
-            if (k == SIM_FAULT_SENSOR_STUCK)
+            if (k == SIM_FAULT_SENSOR_STUCK || k == SIM_FAULT_IMAGE_FROZEN)
                 k = SIM_FAULT_NONE;
             struct sim_fault f = { k, (int)sim_rng_below(&r, 10) - 1, (int)sim_rng_below(&r, 3),
                                    sim_rng_range(&r, 0, 80) };

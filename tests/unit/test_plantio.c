@@ -116,12 +116,25 @@ static const struct {
     uint16_t value;
     const char *expect;
 } garbage[] = {
-    { 0, REGMAP_DI_ESTOP_OK, 2, "DI 0: value 2 is not a bit" },
+    { 0, REGMAP_DI_ESTOP_OK, 2, "DI 0 = 2: not a bit" },
     { 1, REGMAP_IR_MAP_VERSION, 99, "register map version differs" },
     { 1, REGMAP_IR_N_SLOTS, 12, "slot count differs" },
     { 1, REGMAP_IR_CAROUSEL_POS, 8, "carousel position outside" },
+    { 1, REGMAP_IR_PLANT_FAULT, 999, "IR 0 = 999: plant fault code unknown" },
     { 1, REGMAP_IR_X_POS, 6001, "axis X position outside" },
+    { 1, REGMAP_IR_X_VEL, 0x8000, "IR 2 = -32768: axis X velocity outside" },
+    { 1, REGMAP_IR_X_VEL, 5001, "IR 2 = 5001: axis X velocity outside" },
     { 1, REGMAP_IR_Z_POS, 65535, "axis Z position outside" },
+    { 1, REGMAP_IR_Z_VEL, 0x8000, "IR 4 = -32768: axis Z velocity outside" },
+    { 1, REGMAP_IR_LOAD_G, 0xFFFF, "IR 6 = 65535: load cell" },
+    { 1, REGMAP_IR_WIND, 0xFFFF, "IR 7 = 65535: wind outside" },
+    { 1, REGMAP_IR_AMBIENT, 0x8000, "IR 8 = -32768: ambient temperature outside" },
+    { 1, REGMAP_IR_SLOT_ADDR(1, REGMAP_IR_SLOT_VOLTAGE), 0xFFFF, "IR 28 = 65535: slot pack voltage" },
+    { 1, REGMAP_IR_SLOT_ADDR(1, REGMAP_IR_SLOT_CURRENT), 0x8000, "IR 29 = -32768: slot charger current" },
+    { 1, REGMAP_IR_SLOT_ADDR(1, REGMAP_IR_SLOT_TEMP), 0x8000, "IR 30 = -32768: slot pack temperature" },
+    { 1, REGMAP_IR_SLOT_ADDR(1, REGMAP_IR_SLOT_CHARGE_MAH), 0xFFFF, "IR 31 = 65535: slot charge counter" },
+    { 1, REGMAP_IR_SLOT_ADDR(1, REGMAP_IR_SLOT_CELL_MIN), 0xFFFF, "IR 32 = 65535: slot lowest cell" },
+    { 1, REGMAP_IR_SLOT_ADDR(1, REGMAP_IR_SLOT_CELL_MAX), 5001, "IR 33 = 5001: slot highest cell" },
     { 1, REGMAP_IR_SLOT_ADDR(3, REGMAP_IR_SLOT_CHG_STATE), 6, "charger state unknown" },
     { 1, REGMAP_IR_SLOT_ADDR(7, REGMAP_IR_SLOT_CHG_FAULT), 200, "charger fault code unknown" },
 };
@@ -142,6 +155,34 @@ START_TEST(garbage_image_is_refused_and_changes_nothing)
     ck_assert_msg(strstr(err, garbage[_i].expect), "got \"%s\"", err);
     ck_assert(!in.valid);
     ck_assert_double_eq(in.x_pos_mm, 123.0);
+    /* refused, not missing: the core names the register and value in its alarm */
+    ck_assert(in.refused);
+    ck_assert_int_eq(in.refused_addr, (int)garbage[_i].addr);
+    ck_assert_str_eq(in.refused_why, err);
+}
+END_TEST
+
+START_TEST(slot_tag_sentinel_is_refused)
+{
+    good_image();
+    ir[REGMAP_IR_SLOT_ADDR(5, REGMAP_IR_SLOT_TAG_HI)] = 0xFFFF;
+    ir[REGMAP_IR_SLOT_ADDR(5, REGMAP_IR_SLOT_TAG_LO)] = 0xFFFF;
+    struct station_plant_in in;
+    memset(&in, 0, sizeof in);
+    char err[128] = "";
+    ck_assert_int_eq(plantio_decode(di, ir, 8, &in, err, sizeof err), -1);
+    ck_assert_msg(strstr(err, "FFFFFFFF"), "got \"%s\"", err);
+    ck_assert(in.refused);
+    /* the widest legal values pass, and a good image is not refused */
+    good_image();
+    ir[REGMAP_IR_X_VEL] = (uint16_t)(int16_t)-5000;
+    ir[REGMAP_IR_LOAD_G] = 65534;
+    ir[REGMAP_IR_SLOT_ADDR(0, REGMAP_IR_SLOT_TEMP)] = (uint16_t)(int16_t)-600;
+    ir[REGMAP_IR_SLOT_ADDR(0, REGMAP_IR_SLOT_CURRENT)] = (uint16_t)(int16_t)-32767;
+    in.refused = true;
+    ck_assert_msg(plantio_decode(di, ir, 8, &in, err, sizeof err) == 0, "%s", err);
+    ck_assert(in.valid && !in.refused);
+    ck_assert_int_eq(in.x_vel_mm_s, -5000);
 }
 END_TEST
 
@@ -198,6 +239,7 @@ int main(void)
     tcase_add_test(tc, reads_a_fresh_plant);
     tcase_add_test(tc, writes_reach_the_plant);
     tcase_add_test(tc, encode_clamps_into_the_documented_ranges);
+    tcase_add_test(tc, slot_tag_sentinel_is_refused);
     tcase_add_loop_test(tc, garbage_image_is_refused_and_changes_nothing, 0,
                         (int)(sizeof garbage / sizeof garbage[0]));
     tcase_add_test(tc, sentinels_decode_to_flags);

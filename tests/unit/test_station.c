@@ -82,6 +82,9 @@ static void reconciled_core(void)
     ck_assert_int_eq(station_init(&st, &cfg, &pc, 1000), 0);
     nominal(&in);
     station_step(&st, &in, 1000, &out);
+    ck_assert(!out.reconciled);             /* not before the image has proved live */
+    in.plant.heartbeat_echo = out.plant.heartbeat;
+    station_step(&st, &in, 1000, &out);
     ck_assert(out.reconciled);
     ck_assert_int_eq(out.state, ST_STOPPED);
 }
@@ -266,6 +269,13 @@ START_TEST(comm_loss_holds_after_its_debounce)
 }
 END_TEST
 
+/* One scan with a plant whose heartbeat echo follows the core (a live image). */
+static void step_live(uint64_t t_ms)
+{
+    in.plant.heartbeat_echo = out.plant.heartbeat;
+    station_step(&st, &in, t_ms, &out);
+}
+
 /* A new plant connection (the plant may have restarted) is a restart for the core: it
  * adopts the fresh read-back instead of writing its old levels, is no longer
  * reconciled, holds, and Unhold compares the inventory before it resumes. */
@@ -280,7 +290,7 @@ START_TEST(renewed_plant_is_adopted_and_reconciled_before_anything_moves)
     in.plant.renewed = true;                    /* a plant that just powered up */
     in.plant.have_readback = true;
     memset(in.plant.co_readback, 0, sizeof in.plant.co_readback);
-    station_step(&st, &in, 1010, &out);
+    step_live(1010);
     in.plant.renewed = false;
     ck_assert(!out.reconciled);
     ck_assert(!out.plant.co[REGMAP_CO_STROKE_EXTEND]);
@@ -288,17 +298,17 @@ START_TEST(renewed_plant_is_adopted_and_reconciled_before_anything_moves)
     ck_assert(!out.plant.co[REGMAP_CO_Z_ENABLE]);
     ck_assert(out.plant.z_target_mm == in.plant.z_pos_mm);
     for (uint64_t t = 1020; t < 1500; t += 10)
-        station_step(&st, &in, t, &out);
+        step_live(t);
     ck_assert_int_eq(st.state, ST_HELD);
     ck_assert(!out.reconciled);
     ck_assert(!out.plant.co[REGMAP_CO_STROKE_EXTEND]);
     in.op.cmd = STATION_CMD_UNHOLD;
-    station_step(&st, &in, 1500, &out);
+    step_live(1500);
     in.op.cmd = STATION_CMD_NONE;
     ck_assert(out.cmd_ok);
     for (uint64_t t = 1510; t < 3000 && st.state != ST_EXECUTE && st.state != ST_SUSPENDING &&
                             st.state != ST_SUSPENDED; t += 10)
-        station_step(&st, &in, t, &out);
+        step_live(t);
     ck_assert(out.reconciled);
     ck_assert_msg(st.state == ST_EXECUTE || st.state == ST_SUSPENDING || st.state == ST_SUSPENDED,
                   "state %s", station_state_name(st.state));
@@ -311,14 +321,14 @@ START_TEST(renewed_plant_in_idle_reconciles_in_place)
     reconciled_core();
     in.op.cmd = STATION_CMD_RESET;
     for (uint64_t t = 1010; t < 3000 && st.state != ST_IDLE; t += 10) {
-        station_step(&st, &in, t, &out);
+        step_live(t);
         in.op.cmd = STATION_CMD_NONE;
     }
     ck_assert_int_eq(st.state, ST_IDLE);
     in.plant.renewed = true;
     in.plant.have_readback = true;
     memset(in.plant.co_readback, 0, sizeof in.plant.co_readback);
-    station_step(&st, &in, 3000, &out);
+    step_live(3000);
     in.plant.renewed = false;
     ck_assert_int_eq(st.state, ST_IDLE);
     ck_assert(out.reconciled);      /* compared again in the same step: agrees */
@@ -334,16 +344,180 @@ START_TEST(registry_write_failure_holds_until_writes_succeed)
     st.state = ST_EXECUTE;
     in.inv.store_failed = true;
     for (uint64_t t = 1010; t < 1500; t += 10)
-        station_step(&st, &in, t, &out);
+        step_live(t);
     ck_assert_int_eq(st.state, ST_HELD);
     ck_assert(out.alarms_active & (1ull << DIAG_REGISTRY_WRITE_FAILED));
     in.op.cmd = STATION_CMD_UNHOLD;
-    station_step(&st, &in, 1500, &out);
+    step_live(1500);
     ck_assert(!out.cmd_ok);
     ck_assert_ptr_nonnull(strstr(out.cmd_reason, "registry_write_failed"));
     in.inv.store_failed = false;
-    station_step(&st, &in, 1510, &out);
+    step_live(1510);
     ck_assert(out.cmd_ok);
+}
+END_TEST
+
+START_TEST(refused_image_is_plant_data_invalid_not_comm_loss)
+{
+    reconciled_core();
+    st.state = ST_EXECUTE;
+    in.plant.valid = false;
+    in.plant.refused = true;
+    in.plant.refused_addr = REGMAP_IR_X_VEL;
+    snprintf(in.plant.refused_why, sizeof in.plant.refused_why, "IR 2 = -32768: axis X velocity outside");
+    station_step(&st, &in, 1010, &out);
+    ck_assert_int_eq(st.state, ST_EXECUTE);
+    station_step(&st, &in, 1010 + (uint64_t)cfg.comm_loss_ms, &out);
+    ck_assert_int_eq(st.state, ST_HELD);
+    ck_assert(out.alarms_active & (1ull << DIAG_PLANT_DATA_INVALID));
+    ck_assert(!(out.alarms_active & (1ull << DIAG_COMM_LOSS)));
+    ck_assert_int_eq(out.n_alarm_events, 1);
+    ck_assert_int_eq(out.alarm_events[0].detail, REGMAP_IR_X_VEL);
+    ck_assert_ptr_nonnull(strstr(out.alarm_events[0].note, "IR 2 = -32768"));
+    in.op.cmd = STATION_CMD_UNHOLD;
+    station_step(&st, &in, 1030 + (uint64_t)cfg.comm_loss_ms, &out);
+    ck_assert(!out.cmd_ok);
+    ck_assert_ptr_nonnull(strstr(out.cmd_reason, "plant_data_invalid"));
+    /* the image becomes sane again: Unhold is accepted */
+    nominal(&in);
+    in.op.cmd = STATION_CMD_UNHOLD;
+    station_step(&st, &in, 1050 + (uint64_t)cfg.comm_loss_ms, &out);
+    ck_assert_msg(out.cmd_ok, "%s", out.cmd_reason);
+}
+END_TEST
+
+START_TEST(echo_that_stops_following_is_a_frozen_image)
+{
+    reconciled_core();
+    uint64_t t = 1010;
+    /* Stopped, an echo that never moved (a plant that has not yet seen a write of ours)
+     * is not judged. */
+    for (; t < 3000; t += 10)
+        station_step(&st, &in, t, &out);
+    ck_assert(!(out.alarms_active & (1ull << DIAG_PLANT_FROZEN)));
+    st.state = ST_EXECUTE;
+    /* Echo that follows ours, one scan behind. */
+    for (; t < 4000; t += 10) {
+        in.plant.heartbeat_echo = out.plant.heartbeat;
+        station_step(&st, &in, t, &out);
+    }
+    ck_assert(!(out.alarms_active & (1ull << DIAG_PLANT_FROZEN)));
+    /* A stalled controller (no step for twice the timeout) finds its own last heartbeat
+     * echoed: nothing of ours is late. */
+    in.plant.heartbeat_echo = out.plant.heartbeat;
+    t += 2 * (uint64_t)cfg.plant_echo_timeout_ms;
+    station_step(&st, &in, t, &out);
+    ck_assert(!(out.alarms_active & (1ull << DIAG_PLANT_FROZEN)));
+    t += 10;
+    in.plant.heartbeat_echo = out.plant.heartbeat;
+    station_step(&st, &in, t, &out);
+    /* The first heartbeat never echoed goes out in this step. */
+    uint64_t sent = t;
+    t += 10;
+    /* Frozen: the echo keeps its last value; an echo that moves to values we never sent
+     * does not count as following either. */
+    uint16_t frozen = in.plant.heartbeat_echo;
+    for (; t < sent + (uint64_t)cfg.plant_echo_timeout_ms; t += 10) {
+        in.plant.heartbeat_echo = (t / 10) % 2 ? frozen : (uint16_t)(frozen + 30000);
+        station_step(&st, &in, t, &out);
+        ck_assert_msg(!(out.alarms_active & (1ull << DIAG_PLANT_FROZEN)), "frozen early at %llu", (unsigned long long)t);
+    }
+    /* raised within the sampling of the heartbeats sent (timeout / 8) */
+    for (; t <= sent + (uint64_t)cfg.plant_echo_timeout_ms * 9 / 8 + 10 &&
+           !(out.alarms_active & (1ull << DIAG_PLANT_FROZEN)); t += 10)
+        station_step(&st, &in, t, &out);
+    ck_assert(out.alarms_active & (1ull << DIAG_PLANT_FROZEN));
+    ck_assert(!(out.alarms_active & (1ull << DIAG_COMM_LOSS)));
+    ck_assert_int_eq(st.state, ST_HELD);
+    ck_assert(!out.plant.co[REGMAP_CO_X_ENABLE]);
+    in.op.cmd = STATION_CMD_UNHOLD;
+    station_step(&st, &in, t + 10, &out);
+    ck_assert(!out.cmd_ok);
+    ck_assert_ptr_nonnull(strstr(out.cmd_reason, "plant_frozen"));
+}
+END_TEST
+
+START_TEST(an_echo_that_never_follows_is_frozen_once_the_robot_may_move)
+{
+    reconciled_core();
+    st.state = ST_EXECUTE;     /* e.g. a plant image frozen before the controller started */
+    uint64_t t = 1010;
+    /* the second heartbeat went out at 1000 (reconciled_core) and is never echoed */
+    for (; t < 1000 + (uint64_t)cfg.plant_echo_timeout_ms; t += 10) {
+        station_step(&st, &in, t, &out);
+        ck_assert(!(out.alarms_active & (1ull << DIAG_PLANT_FROZEN)));
+    }
+    /* raised within the sampling of the heartbeats sent (timeout / 8) */
+    for (; t <= 1000 + (uint64_t)cfg.plant_echo_timeout_ms * 9 / 8 + 10 &&
+           !(out.alarms_active & (1ull << DIAG_PLANT_FROZEN)); t += 10)
+        station_step(&st, &in, t, &out);
+    ck_assert(out.alarms_active & (1ull << DIAG_PLANT_FROZEN));
+    ck_assert_int_eq(st.state, ST_HELD);
+}
+END_TEST
+
+START_TEST(a_frozen_image_after_a_restart_is_not_reconciled_against)
+{
+    /* The old controller's last heartbeat stays in a frozen image: nothing of ours is
+     * ever echoed, so the stale sensors are never taken for the truth. */
+    ck_assert_int_eq(station_init(&st, &cfg, &pc, 0), 0);
+    nominal(&in);
+    in.plant.heartbeat_echo = 40000;
+    uint64_t t = 0;
+    for (; t < 2000; t += 10) {
+        station_step(&st, &in, t, &out);
+        ck_assert(!out.reconciled);
+        ck_assert(!out.plant.co[REGMAP_CO_X_ENABLE]);
+    }
+    in.op.cmd = STATION_CMD_RESET;
+    station_step(&st, &in, t, &out);
+    ck_assert(!out.cmd_ok);
+    in.op.cmd = STATION_CMD_NONE;
+    /* live again: the echo follows, the inventory is compared */
+    in.plant.heartbeat_echo = out.plant.heartbeat;
+    station_step(&st, &in, t + 10, &out);
+    ck_assert(out.reconciled);
+}
+END_TEST
+
+START_TEST(a_refused_first_image_keeps_the_plants_levels)
+{
+    /* After a restart the first images are refused: the plant's read-back coil levels
+     * are written, never an image of zeros (that would open a gripper holding a pack). */
+    ck_assert_int_eq(station_init(&st, &cfg, &pc, 0), 0);
+    nominal(&in);
+    in.plant.valid = false;
+    in.plant.refused = true;
+    in.plant.have_readback = true;
+    in.plant.co_readback[REGMAP_CO_GRIP_B_CLOSE] = true;
+    in.plant.co_readback[REGMAP_CO_CLAMP_LOCK] = true;
+    in.plant.co_readback[REGMAP_CO_X_ENABLE] = true;
+    for (uint64_t t = 0; t < 500; t += 10) {
+        station_step(&st, &in, t, &out);
+        ck_assert(out.plant.co[REGMAP_CO_GRIP_B_CLOSE]);
+        ck_assert(out.plant.co[REGMAP_CO_CLAMP_LOCK]);
+        ck_assert(!out.plant.co[REGMAP_CO_X_ENABLE]);
+    }
+}
+END_TEST
+
+START_TEST(a_refused_image_lets_no_held_back_level_through)
+{
+    /* The stroke is wanted out, but the head is not at a bay or slot: the permissive
+     * holds it in. An image that cannot be judged must not let it through. */
+    reconciled_core();
+    st.state = ST_SUSPENDED;
+    st.cmd.co[REGMAP_CO_STROKE_EXTEND] = true;
+    in.plant.heartbeat_echo = out.plant.heartbeat;
+    station_step(&st, &in, 1010, &out);
+    ck_assert(!out.plant.co[REGMAP_CO_STROKE_EXTEND]);
+    in.plant.valid = false;
+    in.plant.refused = true;
+    for (uint64_t t = 1020; t < 1020 + 2 * (uint64_t)cfg.comm_loss_ms; t += 10) {
+        station_step(&st, &in, t, &out);
+        ck_assert_msg(!out.plant.co[REGMAP_CO_STROKE_EXTEND], "stroke let out at %llu", (unsigned long long)t);
+        ck_assert(!out.plant.co[REGMAP_CO_X_ENABLE]);
+    }
 }
 END_TEST
 
@@ -431,12 +605,18 @@ int main(void)
     tcase_add_test(tc, same_inputs_same_outputs);
     tcase_add_test(tc, next_deadline_is_bounded_by_heartbeat);
     tcase_add_test(tc, comm_loss_holds_after_its_debounce);
-    tcase_add_test(tc, renewed_plant_is_adopted_and_reconciled_before_anything_moves);
-    tcase_add_test(tc, registry_write_failure_holds_until_writes_succeed);
-    tcase_add_test(tc, renewed_plant_in_idle_reconciles_in_place);
+    tcase_add_test(tc, refused_image_is_plant_data_invalid_not_comm_loss);
+    tcase_add_test(tc, echo_that_stops_following_is_a_frozen_image);
+    tcase_add_test(tc, a_refused_first_image_keeps_the_plants_levels);
+    tcase_add_test(tc, a_frozen_image_after_a_restart_is_not_reconciled_against);
+    tcase_add_test(tc, a_refused_image_lets_no_held_back_level_through);
+    tcase_add_test(tc, an_echo_that_never_follows_is_frozen_once_the_robot_may_move);
     tcase_add_test(tc, hot_pack_is_not_charged);
     tcase_add_test(tc, shipped_swapd_ini_equals_defaults);
     tcase_add_test(tc, bad_station_setting_is_refused);
+    tcase_add_test(tc, renewed_plant_is_adopted_and_reconciled_before_anything_moves);
+    tcase_add_test(tc, registry_write_failure_holds_until_writes_succeed);
+    tcase_add_test(tc, renewed_plant_in_idle_reconciles_in_place);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -125,7 +125,8 @@ static void world_step_core(struct world *w)
 {
     char err[128];
     world_drone(w);
-    if (plantio_read(&w->io, (unsigned)w->pc.n_slots, &w->in.plant, err, sizeof err) != 0)
+    /* A refused image (a register outside its range) goes to the core as such. */
+    if (plantio_read(&w->io, (unsigned)w->pc.n_slots, &w->in.plant, err, sizeof err) != 0 && !w->in.plant.refused)
         ck_abort_msg("plant read: %s", err);
     station_step(&w->st, &w->in, w->now_ms, &w->out);
     if (plantio_write(&w->io, (unsigned)w->pc.n_slots, &w->out.plant, err, sizeof err) != 0)
@@ -547,7 +548,8 @@ END_TEST
 /* ---- safety scenarios: {t_ms, input change, expected state, expected command} ------- */
 
 enum act { A_NONE, A_ARM, A_DISARM, A_SILENT, A_TALK, A_ESTOP, A_ESTOP_RELEASE, A_CMD_CLEAR,
-           A_CMD_RESET, A_CMD_UNHOLD, A_CMD_START, A_CMD_ABORT, A_INV_SLOT3_EMPTY, A_ADOPT, A_NO_POWERUP };
+           A_CMD_RESET, A_CMD_UNHOLD, A_CMD_START, A_CMD_ABORT, A_INV_SLOT3_EMPTY, A_ADOPT, A_NO_POWERUP,
+           A_FREEZE, A_THAW, A_BAD_X_VEL, A_GOOD_X_VEL };
 
 /* Expected outputs; EXP_* bits. */
 #define EXP_NO_MOTION   0x01u  /* X, Z, carousel enables and homing all 0 */
@@ -567,6 +569,8 @@ struct row {
 static void apply_act(struct world *w, enum act a)
 {
     struct sim_fault estop = { SIM_FAULT_ESTOP, 0, 0, 0 };
+    struct sim_fault freeze = { SIM_FAULT_IMAGE_FROZEN, 0, 0, 0 };
+    struct sim_fault bad_x_vel = { SIM_FAULT_SENSOR_STUCK, SIM_IR, REGMAP_IR_X_VEL, 0x8000 };
     switch (a) {
     case A_NONE: break;
     case A_ARM: w->drone_armed = true; break;
@@ -583,6 +587,10 @@ static void apply_act(struct world *w, enum act a)
     case A_NO_POWERUP: w->insert_seen_ms = UINT64_MAX / 2; break;
     case A_INV_SLOT3_EMPTY: w->in.inv.slot_tag[3] = 0; break;
     case A_ADOPT: w->in.op.op = STATION_OP_ADOPT_SENSORS; break;
+    case A_FREEZE: ck_assert_int_eq(sim_plant_inject(w->plant, &freeze), 0); break;
+    case A_THAW: sim_plant_clear_faults(w->plant, SIM_FAULT_IMAGE_FROZEN); break;
+    case A_BAD_X_VEL: ck_assert_int_eq(sim_plant_inject(w->plant, &bad_x_vel), 0); break;
+    case A_GOOD_X_VEL: sim_plant_clear_faults(w->plant, SIM_FAULT_SENSOR_STUCK); break;
     }
 }
 
@@ -733,7 +741,8 @@ END_TEST
 /* Rule 4 after a crash: the persisted inventory says slot 3 is empty, the sensors see a
  * pack: Held, no motion, Reset refused; the operator adopts the sensors, then Unhold. */
 static const struct row recon_rows[] = {
-    { 0, A_NONE, ST_HELD, EXP_NO_MOTION, DIAG_INVENTORY_MISMATCH },
+    /* compared once the image has proved live (its echo followed a heartbeat) */
+    { SCAN_MS, A_NONE, ST_HELD, EXP_NO_MOTION, DIAG_INVENTORY_MISMATCH },
     { 3000, A_NONE, ST_HELD, EXP_NO_MOTION, DIAG_INVENTORY_MISMATCH },
     { 3100, A_CMD_RESET, ST_HELD, EXP_NO_MOTION | EXP_REFUSED, DIAG_INVENTORY_MISMATCH },
     { 3200, A_CMD_START, ST_HELD, EXP_NO_MOTION | EXP_REFUSED, -1 },
@@ -1266,6 +1275,202 @@ START_TEST(prestaged_pack_meets_the_bound_with_a_fast_drone)
 END_TEST
 
 
+/* ---- sensors that lie, an image that lies -------------------------------------------- */
+
+/* Every two-position device at the step that moves it, with its end sensors forced:
+ * both stuck on (sensor_conflict at once; the step is never taken as done), or the end
+ * it moves to stuck off (that end never comes: the device's timeout at the deadline). */
+static const struct {
+    enum swapseq_id step;
+    unsigned di, di_other;       /* di_other also stuck on: a conflict */
+    int value;
+    enum diag_id alarm;
+    const char *device;          /* in the alarm's note */
+} end_sensor_cases[] = {
+    { SWAPSEQ_CENTER_CLOSE, REGMAP_DI_CENTER_CLOSED, REGMAP_DI_CENTER_OPEN, 1, DIAG_SENSOR_CONFLICT, "centring" },
+    { SWAPSEQ_CLAMP, REGMAP_DI_CLAMP_LOCKED, REGMAP_DI_CLAMP_UNLOCKED, 1, DIAG_SENSOR_CONFLICT, "clamp" },
+    { SWAPSEQ_TAKE_EXTEND, REGMAP_DI_STROKE_EXTENDED, REGMAP_DI_STROKE_RETRACTED, 1, DIAG_SENSOR_CONFLICT, "stroke" },
+    { SWAPSEQ_INSERT_EXTEND, REGMAP_DI_STROKE_EXTENDED, REGMAP_DI_STROKE_RETRACTED, 1, DIAG_SENSOR_CONFLICT, "stroke" },
+    { SWAPSEQ_WRIST_TURN, REGMAP_DI_WRIST_B, REGMAP_DI_WRIST_A, 1, DIAG_SENSOR_CONFLICT, "wrist" },
+    { SWAPSEQ_TAKE_GRIP, REGMAP_DI_GRIP_A_CLOSED, REGMAP_DI_GRIP_A_OPEN, 1, DIAG_SENSOR_CONFLICT, "gripper A" },
+    { SWAPSEQ_INSERT_RELEASE, REGMAP_DI_GRIP_B_OPEN, REGMAP_DI_GRIP_B_CLOSED, 1, DIAG_SENSOR_CONFLICT, "gripper B" },
+    { SWAPSEQ_CENTER_CLOSE, REGMAP_DI_CENTER_CLOSED, 0, 0, DIAG_CENTER_TIMEOUT, NULL },
+    { SWAPSEQ_CLAMP, REGMAP_DI_CLAMP_LOCKED, 0, 0, DIAG_CLAMP_TIMEOUT, NULL },
+    { SWAPSEQ_INSERT_EXTEND, REGMAP_DI_STROKE_EXTENDED, 0, 0, DIAG_STROKE_TIMEOUT, NULL },
+    { SWAPSEQ_WRIST_TURN, REGMAP_DI_WRIST_B, 0, 0, DIAG_WRIST_TIMEOUT, NULL },
+    { SWAPSEQ_TAKE_GRIP, REGMAP_DI_GRIP_A_CLOSED, 0, 0, DIAG_GRIP_A_TIMEOUT, NULL },
+    { SWAPSEQ_INSERT_RELEASE, REGMAP_DI_GRIP_B_OPEN, 0, 0, DIAG_GRIP_B_TIMEOUT, NULL },
+};
+
+START_TEST(end_sensor_both_on_or_never_on_holds_the_step)
+{
+    struct world *w = world_at_step(end_sensor_cases[_i].step);
+    enum swapseq_id step = end_sensor_cases[_i].step;
+    const struct station_plant_out before = w->out.plant;
+    struct sim_fault f = { SIM_FAULT_SENSOR_STUCK, SIM_DI, (int)end_sensor_cases[_i].di, end_sensor_cases[_i].value };
+    ck_assert_int_eq(sim_plant_inject(w->plant, &f), 0);
+    bool conflict = end_sensor_cases[_i].alarm == DIAG_SENSOR_CONFLICT;
+    if (conflict) {
+        f.b = (int)end_sensor_cases[_i].di_other;
+        ck_assert_int_eq(sim_plant_inject(w->plant, &f), 0);
+    }
+    /* A conflict is raised on the first scan that sees it; a missing end at the deadline. */
+    world_run(w, conflict ? 2 * SCAN_MS : 0);
+    ck_assert_msg(world_until(w, is_held, 30000), "%s: not Held but %s", swapseq_name(step),
+                  station_state_name(w->st.state));
+    uint64_t want = 1ull << end_sensor_cases[_i].alarm;
+    ck_assert_msg(w->out.alarms_active & want, "%s: %s not raised (active %llx)", swapseq_name(step),
+                  diag_name(end_sensor_cases[_i].alarm), (unsigned long long)w->out.alarms_active);
+    /* never a completed step: the chain stands at the same step, and the next step's
+     * action (opening gripper B after the insert stroke, ...) was never commanded */
+    ck_assert_int_eq(w->out.step, (int)step);
+    const struct station_plant_out *o = &w->out.plant;
+    ck_assert(!o->co[REGMAP_CO_X_ENABLE] && !o->co[REGMAP_CO_Z_ENABLE] && !o->co[REGMAP_CO_CAROUSEL_ENABLE]);
+    if (conflict) {
+        ck_assert_ptr_nonnull(strstr(w->st.alarm_note[DIAG_SENSOR_CONFLICT], end_sensor_cases[_i].device));
+        if (step == SWAPSEQ_INSERT_EXTEND)
+            ck_assert(o->co[REGMAP_CO_GRIP_B_CLOSE] == before.co[REGMAP_CO_GRIP_B_CLOSE] && o->co[REGMAP_CO_GRIP_B_CLOSE]);
+        if (step == SWAPSEQ_CENTER_CLOSE)
+            ck_assert(!o->co[REGMAP_CO_CLAMP_LOCK]);
+        /* Unhold is refused while the sensors still contradict each other. */
+        world_cmd(w, STATION_CMD_UNHOLD);
+        ck_assert(!w->last_ok);
+        ck_assert_ptr_nonnull(strstr(w->last_reason, "sensor_conflict"));
+    }
+    /* repaired: the step finishes and the swap ends normally */
+    sim_plant_clear_faults(w->plant, SIM_FAULT_SENSOR_STUCK);
+    world_run(w, 200);
+    world_cmd(w, STATION_CMD_UNHOLD);
+    ck_assert_msg(w->last_ok, "%s", w->last_reason);
+    ck_assert_msg(world_until(w, chain_done, 60000), "%s: swap did not finish after the repair: %s %s",
+                  swapseq_name(step), station_state_name(w->st.state), swapseq_name(w->out.step));
+    sim_plant_truth(w->plant, &truth);
+    ck_assert_uint_eq(truth.collisions, 0);
+    world_free(w);
+}
+END_TEST
+
+/* A frozen image (a gateway serving a stale copy): the plant still acts on writes, the
+ * heartbeat echo stops. Held with plant_frozen within plant_echo_timeout_ms, not a
+ * device timeout at the next deadline, not a comm loss. */
+static const struct row frozen_rows[] = {
+    { 0, A_FREEZE, -1, 0, -1 },
+    { 200, A_NONE, ST_EXECUTE, 0, -1 },
+    { 380, A_NONE, ST_HELD, EXP_NO_MOTION | EXP_CLAMPED, DIAG_PLANT_FROZEN },
+    { 1000, A_CMD_UNHOLD, ST_HELD, EXP_REFUSED | EXP_NO_MOTION | EXP_CLAMPED, DIAG_PLANT_FROZEN },
+    { 1200, A_THAW, ST_HELD, EXP_NO_MOTION | EXP_CLAMPED, DIAG_PLANT_FROZEN },
+    { 1500, A_CMD_UNHOLD, -1, 0, -1 },
+};
+
+START_TEST(frozen_image_holds_with_plant_frozen)
+{
+    struct world *w = world_at_step(SWAPSEQ_TAKE_EXTEND);
+    run_rows(w, "frozen", frozen_rows, 3);
+    uint64_t wrong = (1ull << DIAG_COMM_LOSS) | (1ull << DIAG_STROKE_TIMEOUT) | (1ull << DIAG_CENTER_TIMEOUT);
+    ck_assert_msg(!(w->out.alarms_active & wrong), "alarms %llx", (unsigned long long)w->out.alarms_active);
+    ck_assert_ptr_nonnull(strstr(w->st.alarm_note[DIAG_PLANT_FROZEN], "not followed"));
+    run_rows(w, "frozen", frozen_rows + 3, 3);
+    ck_assert_msg(world_until(w, chain_done, 60000), "swap did not finish after the thaw");
+    ck_assert_uint_eq(w->out.alarms_active, 0);
+    world_free(w);
+}
+END_TEST
+
+/* X velocity -32768 mm/s (a PLC's "no value"): the image is refused; Held with
+ * plant_data_invalid naming the register, while the link itself is fine (no comm_loss). */
+static const struct row invalid_rows[] = {
+    { 0, A_BAD_X_VEL, -1, 0, -1 },
+    { 200, A_NONE, ST_HELD, EXP_NO_MOTION | EXP_CLAMPED, DIAG_PLANT_DATA_INVALID },
+    { 1000, A_CMD_UNHOLD, ST_HELD, EXP_REFUSED | EXP_NO_MOTION | EXP_CLAMPED, DIAG_PLANT_DATA_INVALID },
+    { 1200, A_GOOD_X_VEL, ST_HELD, EXP_NO_MOTION | EXP_CLAMPED, DIAG_PLANT_DATA_INVALID },
+    { 1500, A_CMD_UNHOLD, -1, 0, -1 },
+};
+
+START_TEST(invalid_register_holds_with_plant_data_invalid)
+{
+    struct world *w = world_at_step(SWAPSEQ_TO_BAY);
+    run_rows(w, "invalid", invalid_rows, 2);
+    ck_assert_msg(!(w->out.alarms_active & (1ull << DIAG_COMM_LOSS)), "comm_loss raised for a refused image");
+    ck_assert_msg(strstr(w->st.alarm_note[DIAG_PLANT_DATA_INVALID], "IR 2 = -32768"), "note \"%s\"",
+                  w->st.alarm_note[DIAG_PLANT_DATA_INVALID]);
+    run_rows(w, "invalid", invalid_rows + 2, 3);
+    ck_assert_msg(world_until(w, chain_done, 60000), "swap did not finish after the repair");
+    ck_assert_uint_eq(w->out.alarms_active, 0);
+    world_free(w);
+}
+END_TEST
+
+/* Operator Suspend while a drone is cleared or on the pad: its swap is finished and the
+ * drone released first, then Suspended; only Unsuspend resumes (a drone asking meanwhile
+ * is not cleared). */
+static const enum swapseq_id suspend_steps[] = {
+    SWAPSEQ_AWAIT_TOUCHDOWN, SWAPSEQ_CENTER_CLOSE, SWAPSEQ_TAKE_GRIP, SWAPSEQ_INSERT_EXTEND, SWAPSEQ_POWERUP_CHECK,
+};
+
+static bool second_swap_done(const struct world *w)
+{
+    return w->n_cleared_takeoff >= 2 && chain_done(w);
+}
+
+static bool suspended_after_takeoff(const struct world *w)
+{
+    return took_off(w) && w->st.state == ST_SUSPENDED;
+}
+
+START_TEST(operator_suspend_finishes_the_drone_on_the_pad_first)
+{
+    struct world *w = world_at_step(suspend_steps[_i]);
+    world_cmd(w, STATION_CMD_SUSPEND);
+    ck_assert_msg(w->last_ok, "%s", w->last_reason);
+    ck_assert_msg(world_until(w, suspended_after_takeoff, 60000), "from %s: state %s step %s, %d take-off clearances",
+                  swapseq_name(suspend_steps[_i]), station_state_name(w->st.state), swapseq_name(w->out.step),
+                  w->n_cleared_takeoff);
+    ck_assert_int_eq(w->n_cleared_takeoff, 1);
+    ck_assert_uint_eq(w->out.alarms_active, 0);
+    /* The drone comes back and asks again: not cleared while the operator's Suspend lasts. */
+    w->drone_requesting = true;
+    world_run(w, 20000);
+    ck_assert_int_eq(w->st.state, ST_SUSPENDED);
+    ck_assert_int_eq(w->n_cleared_to_land, 1);
+    world_cmd(w, STATION_CMD_UNSUSPEND);
+    ck_assert_msg(w->last_ok, "%s", w->last_reason);
+    ck_assert_msg(world_until(w, second_swap_done, 60000), "second swap after Unsuspend did not finish: %s %s",
+                  station_state_name(w->st.state), swapseq_name(w->out.step));
+    world_free(w);
+}
+END_TEST
+
+/* Stop while gripper B lets go of the fresh pack in the drone's bay: the gripper does
+ * not finish that by itself after the step was left (the move would never be recorded);
+ * it closes on the pack again. Start pushes the stroke back in before it releases. */
+static bool is_stopped(const struct world *w) { return w->st.state == ST_STOPPED; }
+static bool is_idle_again(const struct world *w) { return w->st.state == ST_IDLE; }
+
+START_TEST(stop_during_a_release_keeps_the_pack_and_start_finishes_it)
+{
+    struct world *w = world_at_step(SWAPSEQ_INSERT_RELEASE);
+    uint32_t fresh = w->st.grip_b_tag;
+    world_run(w, 100);                       /* gripper B is opening */
+    world_cmd(w, STATION_CMD_STOP);
+    ck_assert_msg(w->last_ok, "%s", w->last_reason);
+    ck_assert(world_until(w, is_stopped, 2000));
+    world_run(w, 1000);
+    int slot;
+    ck_assert_int_eq(truth_place_of(w, fresh, &slot), SIM_PLACE_GRIPPER_B);
+    ck_assert_uint_eq(w->st.grip_b_tag, fresh);
+    world_cmd(w, STATION_CMD_RESET);
+    ck_assert(world_until(w, is_idle_again, 2000));
+    world_cmd(w, STATION_CMD_START);
+    ck_assert_msg(w->last_ok, "%s", w->last_reason);
+    ck_assert_msg(world_until(w, chain_done, 60000), "swap did not finish: %s %s", station_state_name(w->st.state),
+                  swapseq_name(w->out.step));
+    sim_plant_truth(w->plant, &truth);
+    ck_assert_uint_eq(truth.collisions, 0);
+    ck_assert_uint_eq(truth.plant_fault, 0);
+    world_free(w);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("station_swap");
@@ -1298,6 +1503,13 @@ int main(void)
     tcase_add_test(ts, jogs_respect_estop_and_an_armed_drone);
     tcase_add_loop_test(ts, restart_before_touchdown_serves_the_cleared_drone, 0, 2 * N_EARLY);
     tcase_add_test(ts, prestaged_pack_meets_the_bound_with_a_fast_drone);
+    tcase_add_loop_test(ts, end_sensor_both_on_or_never_on_holds_the_step, 0,
+                        (int)(sizeof end_sensor_cases / sizeof end_sensor_cases[0]));
+    tcase_add_test(ts, frozen_image_holds_with_plant_frozen);
+    tcase_add_test(ts, stop_during_a_release_keeps_the_pack_and_start_finishes_it);
+    tcase_add_test(ts, invalid_register_holds_with_plant_data_invalid);
+    tcase_add_loop_test(ts, operator_suspend_finishes_the_drone_on_the_pad_first, 0,
+                        (int)(sizeof suspend_steps / sizeof suspend_steps[0]));
     suite_add_tcase(s, ts);
     TCase *tr = tcase_create("campaign");
     tcase_set_timeout(tr, 60);
