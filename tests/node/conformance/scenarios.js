@@ -112,13 +112,22 @@ S('normal_swap', '§7', 'one drone, cold swap, the whole handshake', async (h) =
   d.requestSwap();
   await waitFor(() => acksTo(h, d, CMD.SWAP_REQUEST).length, 3000);
   const first = acksTo(h, d, CMD.SWAP_REQUEST)[0];
-  h.check(first && first.t - tReq < 1000 && [RESULT.IN_PROGRESS, RESULT.ACCEPTED].includes(first.data.result), '§5',
-    'the swap request is answered at once: queued (IN_PROGRESS, position ≥ 1) [or accepted, treated alike]',
+  h.check(first && first.t - tReq < 1000 && first.data.result === RESULT.IN_PROGRESS && first.data.progress === 1, '§5',
+    'the swap request is answered at once: queued (IN_PROGRESS) with position 1 (= next, empty queue)',
     first ? `${ackStr(first)} after ${first.t - tReq} ms` : 'no ack within 3 s');
-  if (first && first.data.result === RESULT.IN_PROGRESS) h.check(first.data.progress >= 1, '§5', 'queue position ≥ 1 (1 = next)', `progress ${first.data.progress}`);
+  await sleep(400);
+  const reqTx = d.log.filter((e) => e.dir === 'tx' && e.name === 'COMMAND_LONG' && e.data.command === CMD.SWAP_REQUEST).length;
+  const early = acksTo(h, d, CMD.SWAP_REQUEST).filter((f) => first && f.t <= first.t + 300 && f.data.result === first.data.result);
+  h.check(first && reqTx === 1 && early.length === 1, '§5', 'exactly one ack answers the (single) request',
+    `${reqTx} request transmission(s); ${early.length} identical acks within 0.3 s: ${early.map((f) => `${ackStr(f)}@${rel(h, f.t)}`).join(', ')}`);
   const ok = await awaitSwap(h, d);
   h.check(ok, '§7', 'the drone is cleared, swapped and cleared for take-off', `drone state ${d.state}; states ${d.stateLog.map((s) => s.state).join('>')}`);
   checkSwapDetails(h, d, oldTag);
+  const clr0 = cmdsTo(h, d, CMD.CLEARED_TO_LAND)[0];
+  h.check(clr0 && clr0.data._param3 === 120, '§4 CLEARED_TO_LAND', 'window param3 = [pad] landing_timeout_ms (shipped 120000 ms) = 120 s', clr0 ? `param3 ${clr0.data._param3}` : 'no clearance');
+  const prog = cmdsTo(h, d, CMD.SWAP_PROGRESS);
+  h.check(prog.length && prog.every((f) => f.data._param2 === 0 || f.data._param2 === 12) && prog.every((f) => f.data._param1 >= 1 || f.data._param2 === 0), '§4 SWAP_PROGRESS',
+    'param2 = steps on the pad (12 in the pipelined chain, or 0 unknown); param1 counts from 1 after touchdown', prog.slice(0, 14).map((f) => fmt(p4(f))).join(' '));
   h.note('drone tx SWAP_REQUEST: ' + d.log.filter((e) => e.dir === 'tx' && e.name === 'COMMAND_LONG').map((e) => `${e.data.command}/c${e.data.confirmation}@${rel(h, e.t)}`).join(' '));
   h.note('progress: ' + (d.progress || []).map((p) => `${fmt(p.p)}c${p.confirmation}@${rel(h, p.t)}`).join(' '));
   checkAcksAddressed(h, d);
@@ -129,10 +138,8 @@ S('normal_swap', '§7', 'one drone, cold swap, the whole handshake', async (h) =
 // ---------------------------------------------------------------- more helpers
 /** §3: expected system_status for a heartbeat's own custom_mode. */
 function expectedSystemStatus(c) {
-  if (c.state === PACKML_CODE.Held || c.state === PACKML_CODE.Aborted || c.alarm) {
-    // "ACTIVE in Execute" and "CRITICAL ... with an alarm" overlap for Execute + alarm (ambiguous)
-    return c.state === PACKML_CODE.Execute ? [4, 5] : [5];
-  }
+  // revised §3: CRITICAL in Held or Aborted or whenever the alarm flag is set, else ACTIVE in Execute, STANDBY otherwise
+  if (c.state === PACKML_CODE.Held || c.state === PACKML_CODE.Aborted || c.alarm) return [5];
   return c.state === PACKML_CODE.Execute ? [4] : [3];
 }
 /** §3: every heartbeat in [t1,t2]: system_status consistent with its state / alarm flag, and
@@ -148,7 +155,7 @@ function checkHeartbeatConsistency(h, t1 = 0, t2 = Date.now(), label = '') {
     const modeCode = { production: 1, maintenance: 2, manual: 3 };
     if (near.length && !near.some((s) => modeCode[s.mode] === c.unitMode)) badMode.push(`hb mode ${c.unitMode} vs ${near[0].mode}`);
   }
-  h.check(hbs.length && !badSs.length, '§3', `${label}system_status ACTIVE(4) in Execute, CRITICAL(5) in Held/Aborted/with an alarm, STANDBY(3) otherwise`,
+  h.check(hbs.length && !badSs.length, '§3', `${label}system_status CRITICAL(5) in Held/Aborted or whenever the alarm flag is set, else ACTIVE(4) in Execute, STANDBY(3)`,
     `${hbs.length} heartbeats; ${badSs.length} inconsistent ${[...new Set(badSs)].slice(0, 4).join(', ')}`);
   h.check(hbs.length && !badState.length, '§3', `${label}custom_mode bits 0-7 = PackML state (as the control socket reports it)`,
     `${hbs.length} heartbeats; ${badState.length} differ ${[...new Set(badState)].slice(0, 4).join(', ')}`);
@@ -191,10 +198,12 @@ S('request_retransmission', '§8', 'lost ack: the request is retransmitted (conf
   const q = await ctlQueue(h);
   const n = q ? q.queue.filter((x) => x === 11).length : -1;
   h.check(n === 1, '§8', 'the duplicate does not queue the drone twice', `control socket queue ${fmt(q && q.queue)}`);
-  const hb = h.lastHeartbeat();
-  // whether the cleared, still airborne drone 10 counts as "waiting" is not stated (FINDINGS): 1 or 2
-  h.check(hb && [1, 2].includes(decodeCustomMode(hb.data.customMode).queueLen), '§3/§8', 'heartbeat queue length unchanged by the duplicates: 1 (drone 11) or 2 (if the cleared drone 10 counts)',
+  const hb = await freshHeartbeat(h);
+  // revised §3: the drone cleared to land (10, hovering) is not counted
+  h.check(hb && decodeCustomMode(hb.data.customMode).queueLen === 1, '§3/§8', 'heartbeat queue length unchanged by the duplicates: 1 (drone 11; the cleared drone 10 not counted)',
     `queue length ${hb && decodeCustomMode(hb.data.customMode).queueLen}`);
+  h.check(first && first.data.progress === 1, '§5/§9', 'drone 11 is at position 1 (the cleared drone is not in the queue)', first ? ackStr(first) : 'no ack');
+  h.check(hb && !decodeCustomMode(hb.data.customMode).padOccupied, '§3', 'pad occupied flag clear while the cleared drone has not touched down', hb ? fmt(decodeCustomMode(hb.data.customMode)) : 'no heartbeat');
 }, { timeoutMs: 30000 });
 
 S('request_sent_twice', '§8', 'the same request sent twice as a fresh request (confirmation 0 both times)', async (h) => {
@@ -279,7 +288,7 @@ S('cleared_never_lands', '§4/§6', 'a cleared drone acks but never touches down
   const b = await queued(h, { sysid: 11 });
   const clr = cmdsTo(h, a, CMD.CLEARED_TO_LAND)[0];
   const win = clr.data._param3;
-  h.note(`clearance window param3 = ${win} s; [pad] landing_timeout_ms = 8000 in this run`);
+  h.check(win === 8, '§4 CLEARED_TO_LAND', 'window param3 = [pad] landing_timeout_ms (8000 ms in this run) = 8 s', `param3 ${win}`);
   const limit = Math.min(win + 4, 40);
   await waitFor(() => cmdsTo(h, b, CMD.CLEARED_TO_LAND).length, limit * 1000);
   if (cmdsTo(h, b, CMD.CLEARED_TO_LAND).length) await waitFor(() => cmdsTo(h, a, CMD.CANCEL).length, 2500); // a late CANCEL still counts
@@ -315,30 +324,35 @@ S('silent_queued', '§8', 'a queued drone falls silent: it loses its place after
   await sleep(1200);
   const cAcks = acksTo(h, c, CMD.SWAP_REQUEST);
   const cl = cAcks[cAcks.length - 1];
-  h.check(cl && cl.data.result === RESULT.IN_PROGRESS && cl.data.progress < cAcks[0].data.progress, '§5', 'drone 12 moved up and got a fresh IN_PROGRESS ack with its new position',
+  h.check(cAcks[0] && cAcks[0].data.progress === 2 && cl && cl.data.result === RESULT.IN_PROGRESS && cl.data.progress === 1, '§5/§8', 'drone 12 (position 2) moved up and got a fresh IN_PROGRESS ack with position 1',
     cAcks.map(ackStr).join(', '));
+  const cn = cmdsTo(h, b, CMD.CANCEL)[0];
+  h.check(cn && cn.data._param1 === REASON.timeout, '§8', 'the silent queued drone is sent CANCEL reason timeout (10)', cn ? `CANCEL reason ${cn.data._param1} ${((cn.t - t0) / 1000).toFixed(1)} s after its last heartbeat` : 'no CANCEL to drone 11');
   const hb = h.lastHeartbeat();
-  h.check(hb && [1, 2].includes(decodeCustomMode(hb.data.customMode).queueLen), '§3', 'heartbeat queue length counts the waiting drones (12, and the cleared 10 if it counts): 1 or 2', `queue length ${hb && decodeCustomMode(hb.data.customMode).queueLen}`);
+  h.check(hb && decodeCustomMode(hb.data.customMode).queueLen === 1, '§3', 'heartbeat queue length 1 (drone 12; the cleared drone 10 not counted)', `queue length ${hb && decodeCustomMode(hb.data.customMode).queueLen}`);
 }, { timeoutMs: 35000 });
 
-S('silent_cleared', '§8/§6', 'a cleared drone acks and then falls silent before touching down: the queue must not jam', async (h) => {
+S('silent_cleared', '§8', 'a cleared drone acks and then falls silent before touching down: CANCEL timeout after 5 s unheard, the next drone is cleared', async (h) => {
   const a = await hoverCleared(h);
   const b = await queued(h, { sysid: 11 });
-  a.misbehave.silent = true;
+  const lastTx = () => { const e = a.log.filter((x) => x.dir === 'tx'); return e[e.length - 1].t; };
+  a.misbehave.silent = true; // hears and says nothing (a CANCEL to it is logged by the harness, not acked)
+  const t0 = lastTx();
   const clr = cmdsTo(h, a, CMD.CLEARED_TO_LAND)[0];
   const win = clr.data._param3;
-  const limit = Math.min(win + 5, 45);
-  await waitFor(() => cmdsTo(h, b, CMD.CLEARED_TO_LAND).length, limit * 1000);
-  if (cmdsTo(h, b, CMD.CLEARED_TO_LAND).length) await waitFor(() => cmdsTo(h, a, CMD.CANCEL).length, 2500); // a late CANCEL still counts
-  const bc = cmdsTo(h, b, CMD.CLEARED_TO_LAND)[0];
-  h.check(bc, '§8/§6', `the next drone is cleared at the latest when the silent drone's window (${win} s) lapsed`,
-    bc ? `drone 11 cleared ${((bc.t - clr.t) / 1000).toFixed(1)} s after drone 10's clearance` : `not within ${limit} s`);
+  h.note(`clearance window ${win} s (shipped landing_timeout_ms 120000): the 5 s silence rule is what must end it`);
+  await waitFor(() => cmdsTo(h, a, CMD.CANCEL).length && cmdsTo(h, b, CMD.CLEARED_TO_LAND).length, 12000);
   const cancel = cmdsTo(h, a, CMD.CANCEL)[0];
-  h.check(cancel && cancel.data._param1 === REASON.timeout, '§6', 'the silent drone\'s clearance is withdrawn with reason timeout (10)',
-    cancel ? `CANCEL reason ${cancel.data._param1}` : 'no CANCEL sent');
-  h.check(bc && cancel && cancel.t <= bc.t, '§9', 'one drone at a time: the silent drone\'s clearance is withdrawn before the next drone is cleared',
+  const ct = cancel ? (cancel.t - t0) / 1000 : null;
+  h.check(cancel && cancel.data._param1 === REASON.timeout && ct >= 4.5 && ct <= 7, '§8/§4', 'acked, but unheard for 5 s before touchdown: the clearance is cancelled with reason timeout (10) about 5 s after its last frame',
+    cancel ? `CANCEL reason ${cancel.data._param1} ${ct.toFixed(1)} s after its last frame` : `no CANCEL within ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  const bc = cmdsTo(h, b, CMD.CLEARED_TO_LAND)[0];
+  h.check(bc && cancel && cancel.t <= bc.t && bc.t - cancel.t <= 3000, '§8/§9', 'the pad is free at once: the next drone is cleared after the CANCEL (within 3 s)',
     `CANCEL to 10 @${rel(h, cancel?.t)}, clearance to 11 @${rel(h, bc?.t)}`);
-}, { ini: { pad: { landing_timeout_ms: 8000 } }, timeoutMs: 55000 });
+  const n = cmdsTo(h, a, CMD.CANCEL).length;
+  await sleep(1500);
+  h.check(cmdsTo(h, a, CMD.CANCEL).length >= 2 || n >= 2, '§8', 'the CANCEL is retried like a clearance while unacked (the drone stays silent)', `${cmdsTo(h, a, CMD.CANCEL).length} CANCEL transmissions, confirmation ${cmdsTo(h, a, CMD.CANCEL).map((f) => f.data.confirmation).join(',')}`);
+}, { timeoutMs: 30000 });
 
 /** Track drone heartbeats (tx) and the robot's pad-zone entries (swapsim truth). */
 function padZoneEntriesWhileStale(h, d) {
@@ -394,7 +408,7 @@ S('silent_after_pull', '§8', 'cold swap, dark from the pull until 2.2 s after t
 }, { timeoutMs: 50000 });
 
 // ---------------------------------------------------------------- §8 re-arming on the pad
-S('rearm_on_pad', '§8', 'the drone reports armed while clamped: controlled stop and alarm, no automatic resume', async (h) => {
+S('rearm_on_pad', '§8', 'the drone reports armed while clamped: controlled stop into Held with drone_armed, clamped, nothing sent, no resume; reset + unhold finishes the swap', async (h) => {
   h.truthPolling = true;
   const d = h.drone({ sysid: 10 });
   d.requestSwap();
@@ -405,23 +419,36 @@ S('rearm_on_pad', '§8', 'the drone reports armed while clamped: controlled stop
   await sleep(3000);
   d.misbehave.rearm = false; d._telemetry();
   const tOff = Date.now();
-  const stopped = h.statusLog.filter((s) => s.t >= tArm && s.t <= tOff).map((s) => s.state);
-  // "controlled stop": in this project's vocabulary (operator-guide.md) `stop` is the controlled
-  // stop (Stopping -> Stopped) and `abort` the immediate stop (Aborting -> Aborted).
-  h.check(stopped.some((s) => ['Stopping', 'Stopped'].includes(s)) && !stopped.some((s) => ['Aborting', 'Aborted'].includes(s)), '§8',
-    'controlled stop (Stopping -> Stopped; not an abort) when the drone reports armed while clamped',
-    `states in the 3 s after arming: ${[...new Set(stopped)].join(',')}`);
+  const stopped = h.statesBetween(tArm, tOff);
+  h.check(stopped.includes('Held') && !stopped.some((s) => ['Aborting', 'Aborted', 'Stopping', 'Stopped'].includes(s)), '§8',
+    'controlled stop: the station goes Holding -> Held (not an abort, not a stop)', `states in the 3 s after arming: ${[...new Set(stopped)].join(',')}`);
   const al = await h.ctl.req('alarms');
   const alarmHb = h.heartbeats(tArm).some((f) => decodeCustomMode(f.data.customMode).alarm);
-  h.check(al.ok && al.result.alarms.length > 0 && alarmHb, '§8/§3', 'an alarm is raised (control socket) and the heartbeat alarm flag 0x08 is set',
+  h.check(al.ok && al.result.alarms.some((a) => a.code === 'drone_armed') && alarmHb, '§8/§3', 'alarm drone_armed (control socket) and the heartbeat alarm flag 0x08',
     `alarms ${fmt(al.ok ? al.result.alarms.map((a) => a.code) : al)}, heartbeat alarm flag ${alarmHb}`);
-  await sleep(6000); // observation window: no automatic resume
-  const after = [...new Set(h.statesBetween(tOff, Date.now()))];
-  h.check(after.length && !after.includes('Execute'), '§8', 'no automatic resume after the drone disarms again (6 s observed)', `states ${after.join(',')}`);
   const motion = h.truthLog.filter((t) => t.t > tArm + 1500 && t.t <= tOff && (Math.abs(t.x_vel_mm_s) > 1 || Math.abs(t.z_vel_mm_s) > 1)).length;
   h.check(motion === 0, '§8', 'the robot stops (no axis motion 1.5 s after the arming)', `${motion} truth samples with axis motion`);
-  checkHeartbeatConsistency(h, tArm, Date.now(), 'after the stop: ');
-}, { timeoutMs: 45000 });
+  await sleep(5000); // observation window: no automatic resume
+  const tObs = Date.now();
+  const after = [...new Set(h.statesBetween(tOff, tObs))];
+  h.check(after.length && after.every((s) => s === 'Held'), '§8', 'no automatic resume after the drone disarms again (stays Held, 5 s observed)', `states ${after.join(',')}`);
+  const unclamped = h.truthLog.filter((t) => t.t >= tArm && t.t <= tObs && !t.drone_clamped).length;
+  h.check(unclamped === 0, '§8', 'the drone is kept clamped', `${unclamped} truth samples unclamped`);
+  const sent = h.stationFrames.filter((f) => f.name === 'COMMAND_LONG' && f.data.targetSystem === 10 && f.t > tArm + 300 && f.t <= tObs);
+  h.check(sent.length === 0, '§8', 'the station sends the drone nothing while held (no CANCEL, no CLEARED_TAKEOFF, no progress)',
+    sent.length ? sent.map((f) => `cmd ${f.data.command} ${fmt(p4(f))}@${rel(h, f.t)}`).join(', ') : 'nothing');
+  checkHeartbeatConsistency(h, tArm + 1500, tObs, 'held: ');
+  // operator: the drone is safe -> reset (acknowledge the alarm) and unhold; the swap finishes
+  const acks = [];
+  for (const a of (al.ok ? al.result.alarms : [])) acks.push((await h.ctl.req('ack', { alarm: a.id })).ok);
+  let u = await h.ctl.req('unhold');
+  if (!u.ok) { const r = await h.ctl.req('reset'); h.note(`reset: ${fmt(r.ok ? r.result : r.error)}`); u = await h.ctl.req('unhold'); }
+  h.note(`alarm acks ${fmt(acks)}; unhold: ${fmt(u.ok ? u.result : u.error)}`);
+  const ok = await awaitSwap(h, d, 25000);
+  h.check(ok, '§8', 'after reset + unhold the swap finishes and the drone gets CLEARED_TAKEOFF',
+    `drone ${d.state}; station ${h.lastStatus()?.state} step ${h.lastStatus()?.step}; CLEARED_TAKEOFF ${fmt(d.takeoffCmd?.p)}`);
+  h.check(cmdsTo(h, d, CMD.CANCEL).length === 0, '§8', 'no CANCEL (only an Abort would send CANCEL operator)', `${cmdsTo(h, d, CMD.CANCEL).length} CANCEL`);
+}, { timeoutMs: 55000 });
 
 // ---------------------------------------------------------------- §9 critical priority
 S('critical_priority', '§9/§5', 'a critical request jumps the queue; the others get fresh positions', async (h) => {
@@ -434,9 +461,12 @@ S('critical_priority', '§9/§5', 'a critical request jumps the queue; the other
   const cFirst = acksTo(h, c, CMD.SWAP_REQUEST)[0];
   h.check(bFirst && bFirst.data.progress === 1, '§5/§3', 'drone 11 queued at position 1 = next (the drone on the pad is not in the queue)', bFirst ? ackStr(bFirst) : 'no ack');
   h.check(cFirst && cFirst.data.result === RESULT.IN_PROGRESS && cFirst.data.progress === 1, '§9', 'the critical drone 12 is queued first (position 1)', cFirst ? ackStr(cFirst) : 'no ack');
-  await waitFor(() => cFirst && acksTo(h, b, CMD.SWAP_REQUEST).some((f) => f.t > cFirst.t && f.data.progress === bFirst.data.progress + 1), 2000);
-  const bRefresh = cFirst && acksTo(h, b, CMD.SWAP_REQUEST).find((f) => f.t > cFirst.t && f.data.progress === bFirst.data.progress + 1);
-  h.check(bRefresh, '§5/§9', 'drone 11 is pushed back one place and gets a fresh IN_PROGRESS ack with it without asking', acksTo(h, b, CMD.SWAP_REQUEST).map(ackStr).join(', '));
+  // the fresh ack to 11 may come before or after 12's own ack (their order is not stated): count from 12's request
+  const cReqT = c.log.find((e) => e.dir === 'tx' && e.name === 'COMMAND_LONG' && e.data.command === CMD.SWAP_REQUEST)?.t ?? Infinity;
+  await waitFor(() => bFirst && acksTo(h, b, CMD.SWAP_REQUEST).some((f) => f.t > cReqT && f.data.progress === bFirst.data.progress + 1), 2000);
+  const bRefresh = bFirst && acksTo(h, b, CMD.SWAP_REQUEST).find((f) => f.t > cReqT && f.data.progress === bFirst.data.progress + 1);
+  h.check(bRefresh && bRefresh.t - cReqT <= 2000, '§5/§9', 'drone 11 is pushed back one place and gets a fresh IN_PROGRESS ack with it without asking (within 2 s of the critical request)',
+    `12 asked @${rel(h, cReqT)}, 12 answered @${rel(h, cFirst?.t)}; acks to 11: ${acksTo(h, b, CMD.SWAP_REQUEST).map((f) => `${ackStr(f)}@${rel(h, f.t)}`).join(', ')}`);
   await waitFor(() => cmdsTo(h, b, CMD.CLEARED_TO_LAND).length || cmdsTo(h, c, CMD.CLEARED_TO_LAND).length, 30000);
   const bc = cmdsTo(h, b, CMD.CLEARED_TO_LAND)[0]; const cc = cmdsTo(h, c, CMD.CLEARED_TO_LAND)[0];
   h.check(cc && (!bc || cc.t < bc.t), '§9', 'the critical drone is cleared before the earlier normal one', `first clearance to ${cc && (!bc || cc.t < bc.t) ? 12 : bc ? 11 : 'nobody'}`);
@@ -523,7 +553,11 @@ S('signing_rejects_unsigned', '§10', 'signed link: unsigned, MAVLink 1, wrong-k
   const v = h.drone({ sysid: 12, misbehave: { v1: true } });
   const w = h.drone({ sysid: 13, misbehave: { wrongKey: true } });
   legit.requestSwap(); u.requestSwap(); v.requestSwap(); w.requestSwap();
-  await reach(legit, ['queued', 'landing'], 4000);
+  // §5: the station answers the legit request (queued), then sends ACCEPTED and CLEARED_TO_LAND.
+  // Wait until that clearance has arrived and the acks have settled, so that any SWAP_REQUEST ack
+  // after the replay below can only be an answer to the replayed frame.
+  if (!await reach(legit, 'landing', 6000)) throw new Error(`legit drone not cleared: ${legit.state}; acks ${acksTo(h, legit, CMD.SWAP_REQUEST).map(ackStr).join(', ')}`);
+  await sleep(700);
   // a stale frame: a correctly signed request from drone 14 with a timestamp two minutes old
   const msg = legit._commandLong(CMD.SWAP_REQUEST, [25, 14, 0x5B00, 21, 0, 0, 1], 0);
   h.link.writeRaw(D.encodeFrame(msg, { sysid: 14, compid: 1, seq: 0, key: Buffer.from(KEY, 'hex'), linkId: 1, timestamp: D.nowSignUnits() - 12000000 }));
@@ -541,7 +575,9 @@ S('signing_rejects_unsigned', '§10', 'signed link: unsigned, MAVLink 1, wrong-k
   }
   h.check(h.stationFrames.filter((f) => f.data.targetSystem === 14).length === 0, '§10', 'frame more than a minute old (drone 14): dropped', `${h.stationFrames.filter((f) => f.data.targetSystem === 14).length} frames to 14`);
   const la = acksTo(h, legit, CMD.SWAP_REQUEST).length;
-  h.check(la === nAck, '§10', 'replayed signed request (old timestamp): dropped, not acked', `${la - nAck} acks after the replay`);
+  const before = acksTo(h, legit, CMD.SWAP_REQUEST).map((f) => `${ackStr(f)}@${rel(h, f.t)}`).join(', ');
+  h.check(la === nAck, '§10', 'replayed signed request (old timestamp): dropped, not acked (acks counted only after the legit drone\'s ACCEPTED + CLEARED_TO_LAND)',
+    `${la - nAck} acks after the replay; all SWAP_REQUEST acks to 10: ${before}`);
   const cancelAck = acksTo(h, legit, CMD.CANCEL).length;
   const q = await ctlQueue(h);
   h.check(cancelAck === 0 && legit.state === 'landing' && cmdsTo(h, legit, CMD.CANCEL).length === 0, '§10', 'a spoofed unsigned CANCEL cannot withdraw the signed drone\'s clearance',
@@ -594,6 +630,11 @@ S('multi_drone', '§9', 'three drones ask at once: one landing queue in arrival 
   const last = acksTo(h, ds[2], CMD.SWAP_REQUEST);
   const pos = last.map((f) => f.data.progress);
   h.check(last.length >= 2 && pos.every((p, i) => i === 0 || p <= pos[i - 1]), '§5/§9', 'the last drone gets fresh IN_PROGRESS acks as the queue moves (positions decrease)', last.map(ackStr).join(', '));
+  const ip = ds.map((d) => positions(h, d));
+  h.check(fmt(ip) === fmt([[1], [2, 1], [3, 2, 1]]), '§5/§9', 'positions told: 10 [1], 11 [2,1], 12 [3,2,1] (one ack per request, one fresh ack per change, only then)', fmt(ip));
+  const promise = ds.map((d, i) => { const c = cmdsTo(h, d, CMD.CLEARED_TO_LAND)[0]; return first[i] && c ? (c.t - first[i].t) / 1000 : null; });
+  h.check(promise.every((w, i) => w != null && w <= first[i].data.progress * 180), '§9', 'position promise: each cleared within position x 180 s of being told it',
+    ds.map((d, i) => `${d.sysid}: pos ${first[i]?.data.progress}, waited ${promise[i] == null ? 'never cleared' : promise[i].toFixed(1) + ' s'}`).join('; '));
   ds.forEach((d) => checkAcksAddressed(h, d));
 }, { timeoutMs: 58000 });
 
@@ -602,17 +643,28 @@ S('heartbeat_phases', '§3', 'station heartbeat custom_mode and system_status be
   const tIdle = Date.now();
   await waitFor(() => h.heartbeats(tIdle).length >= 2, 3000);
   const idle = decodeCustomMode(h.lastHeartbeat().data.customMode);
-  h.check(idle.accepting && !idle.padOccupied && idle.queueLen === 0 && idle.unitMode === 1, '§3', 'running and idle: accepting 0x01 set, pad occupied clear, queue 0, Production',
+  h.check(idle.accepting && !idle.padOccupied && idle.queueLen === 0 && idle.unitMode === 1, '§3', `running and idle (${idle.stateName}: Production, Execute or Suspended): accepting 0x01 set, pad occupied clear, queue 0`,
     fmt(idle));
-  const a = h.drone({ sysid: 10 });
+  const acc = h.heartbeats(h.tUp).map((f) => decodeCustomMode(f.data.customMode));
+  const badAcc = acc.filter((c) => c.accepting !== (c.unitMode === 1 && !c.weatherHold && [3, 6, 13, 5, 14].includes(c.state)));
+  h.check(acc.length && badAcc.length === 0, '§3', 'accepting flag = Production and state Starting/Execute/Suspending/Suspended/Unsuspending and no weather hold (every heartbeat)',
+    `${acc.length} heartbeats; ${badAcc.length} differ ${[...new Set(badAcc.map((c) => `${c.stateName} accepting ${c.accepting}`))].join(', ')}`);
+  const a = h.drone({ sysid: 10, landDelayMs: 2500 });
   a.requestSwap();
-  await reach(a, 'disarmed', 12000);
+  await reach(a, 'landing', 6000);
+  const tCl = Date.now();
+  await waitFor(() => a.state !== 'landing', 4000, 20);
+  const tTd = a.stateSince('landed') || Date.now();
+  const preTd = h.heartbeats(tCl + 100).filter((f) => f.t < tTd - 300).map((f) => decodeCustomMode(f.data.customMode));
+  h.check(preTd.length && preTd.every((c) => !c.padOccupied && c.queueLen === 0), '§3', 'cleared, not yet down: pad occupied clear (never merely because cleared), queue 0 (the cleared drone not counted)',
+    `${preTd.length} heartbeats between clearance and touchdown: ${fmt(preTd.map((c) => [c.padOccupied, c.queueLen]))}`);
+  await reach(a, 'disarmed', 6000);
   const b = await queued(h, { sysid: 11 });
   const tq = Date.now();
   await waitFor(() => h.heartbeats(tq).length >= 2, 3000);
   const onPad = decodeCustomMode(h.lastHeartbeat().data.customMode);
   h.check(onPad.padOccupied, '§3', 'drone on the pad: flag 0x02 pad occupied', fmt(onPad));
-  h.check(onPad.accepting, '§3', 'during a swap in Execute, while the station queues requests (drone 11 was just queued): flag 0x01 accepting', fmt(onPad));
+  h.check(onPad.accepting, '§3', 'during a swap in Execute (Production, no weather hold): flag 0x01 accepting', fmt(onPad));
   h.check(onPad.queueLen === 1, '§3', 'queue length 1 (drone 11 waiting; the drone on the pad not counted)', `queue length ${onPad.queueLen}`);
   h.check(onPad.state === PACKML_CODE.Execute && h.lastHeartbeat().data.systemStatus === 4, '§3', 'during the swap: Execute (6) and system_status ACTIVE (4)',
     `state ${onPad.stateName}, system_status ${h.lastHeartbeat().data.systemStatus}`);
@@ -627,7 +679,9 @@ S('heartbeat_phases', '§3', 'station heartbeat custom_mode and system_status be
 }, { timeoutMs: 55000 });
 
 // ---------------------------------------------------------------- §6 not accepting
-S('not_accepting_held', '§6/§3', 'station Held (swapctl hold): a request is denied not_ready; heartbeat says Held, not accepting, CRITICAL', async (h) => {
+S('not_accepting_held', '§5/§6/§3', 'station Held (swapctl hold): a request is denied not_ready; heartbeat Held, not accepting, CRITICAL; a queued drone keeps its place', async (h) => {
+  const a0 = await hoverCleared(h, { sysid: 12 });
+  const b0 = await queued(h, { sysid: 13 });
   const r = await h.ctl.req('hold');
   h.note(`hold: ${fmt(r.ok ? r.result : r.error)}`);
   if (!await waitFor(() => h.lastStatus()?.state === 'Held', 8000)) throw new Error(`station not Held: ${h.lastStatus()?.state}`);
@@ -642,6 +696,9 @@ S('not_accepting_held', '§6/§3', 'station Held (swapctl hold): a request is de
   await waitFor(() => acksTo(h, d, CMD.SWAP_REQUEST).length, 3000);
   const a = acksTo(h, d, CMD.SWAP_REQUEST)[0];
   h.check(a && a.data.result === RESULT.DENIED && a.data.resultParam2 === REASON.not_ready, '§6/§5', 'DENIED (2) reason not_ready (2): station held', a ? ackStr(a) : 'no ack');
+  const qh = await ctlQueue(h);
+  h.check(qh && qh.queue.includes(13) && !qh.queue.includes(10), '§5', 'drone 13, queued before the hold, keeps its place; the denied drone 10 is not queued', `queue in Held ${fmt(qh && qh.queue)}`);
+  h.note(`drone 12 (cleared before the hold): state ${a0.state}; CANCEL to it ${fmt(cmdsTo(h, a0, CMD.CANCEL).map((f) => p4(f)[0]))} (not documented)`);
   const u = await h.ctl.req('unhold');
   h.note(`unhold: ${fmt(u.ok ? u.result : u.error)}`);
   await waitFor(() => ['Execute', 'Suspended'].includes(h.lastStatus()?.state), 10000);
@@ -649,7 +706,10 @@ S('not_accepting_held', '§6/§3', 'station Held (swapctl hold): a request is de
   e.requestSwap();
   await waitFor(() => acksTo(h, e, CMD.SWAP_REQUEST).length, 3000);
   const ea = acksTo(h, e, CMD.SWAP_REQUEST)[0];
-  h.check(ea && [RESULT.IN_PROGRESS, RESULT.ACCEPTED].includes(ea.data.result), '§6', 'not_ready is not final: after unhold a request is queued', ea ? ackStr(ea) : 'no ack');
+  h.check(ea && ea.data.result === RESULT.IN_PROGRESS, '§6', 'not_ready is not final: after unhold a request is queued (IN_PROGRESS)', ea ? ackStr(ea) : 'no ack');
+  if (a0.state === 'landing') a0.cancel(REASON.operator);
+  await waitFor(() => cmdsTo(h, b0, CMD.CLEARED_TO_LAND).length, 8000);
+  h.check(cmdsTo(h, b0, CMD.CLEARED_TO_LAND).length, '§5', 'the station clears the next one (drone 13) when it runs again', `${cmdsTo(h, b0, CMD.CLEARED_TO_LAND).length} clearances to 13`);
   checkHeartbeatConsistency(h, t, Date.now());
 }, { timeoutMs: 30000 });
 
@@ -701,25 +761,303 @@ S('cancel_cleared', '§4', 'a cleared drone cancels before touching down: acked,
   await waitFor(async () => { const q = await ctlQueue(h); return q && !q.queue.includes(10); }, 2000, 100);
   const q = await ctlQueue(h);
   h.check(q && !q.queue.includes(10), '§4', 'from a drone, CANCEL withdraws its request and it leaves the queue', `queue ${fmt(q && q.queue)}; drone 10 ${fmt(q && q.drones.find((e) => e.sysid === 10))}`);
-  await waitFor(() => cmdsTo(h, b, CMD.CLEARED_TO_LAND).length, 15000);
+  await waitFor(() => cmdsTo(h, b, CMD.CLEARED_TO_LAND).length, 8000);
   const bc = cmdsTo(h, b, CMD.CLEARED_TO_LAND)[0];
-  h.check(bc, '§4/§9', 'the next drone is cleared (bound chosen by the test: 15 s; the document gives none)', bc ? `after ${((bc.t - tc) / 1000).toFixed(1)} s` : 'not within 15 s');
+  // "at once": the test allows 3 s on a loaded host
+  h.check(bc && bc.t - tc <= 3000, '§4', 'the pad is free for the next drone at once: drone 11 cleared (ACCEPTED, then CLEARED_TO_LAND) within 3 s', bc ? `after ${((bc.t - tc) / 1000).toFixed(1)} s` : 'not within 8 s');
+  const bAcc = acksTo(h, b, CMD.SWAP_REQUEST).find((f) => f.data.result === RESULT.ACCEPTED);
+  h.check(bAcc && bc && bAcc.t <= bc.t, '§5', 'drone 11 gets ACCEPTED before its CLEARED_TO_LAND', acksTo(h, b, CMD.SWAP_REQUEST).map(ackStr).join(', '));
   const late = cmdsTo(h, a, CMD.CLEARED_TO_LAND).filter((f) => f.t > tc + 700).length;
   h.check(late === 0, '§4', 'no more clearance frames to the drone that cancelled', `${late}`);
+  const stCancel = cmdsTo(h, a, CMD.CANCEL).length;
+  h.note(`CANCEL frames from the station to drone 10 after its own cancel: ${stCancel} (not stated either way)`);
 }, { timeoutMs: 30000 });
 
-S('cancel_on_pad', '§4/§5', 'a drone on the pad (disarmed, before the pull) sends CANCEL: the station acks it (what follows is not documented)', async (h) => {
+S('cancel_on_pad', '§4', 'a drone on the pad (touchdown seen) sends CANCEL: DENIED not_ready, the swap runs to the end, CLEARED_TAKEOFF', async (h) => {
   h.truthPolling = true;
   const d = h.drone({ sysid: 10 });
+  const oldTag = d.pack.tag;
   d.requestSwap();
   if (!await reach(d, 'disarmed', 12000)) throw new Error('drone did not land');
+  await waitFor(() => { const hb = h.lastHeartbeat(); return hb && decodeCustomMode(hb.data.customMode).padOccupied; }, 2000);
+  const tc = Date.now();
   d.cancel(REASON.operator);
   await waitFor(() => acksTo(h, d, CMD.CANCEL).length, 3000);
   const ca = acksTo(h, d, CMD.CANCEL)[0];
-  h.check(ca, '§4/§5', 'a cancel is acked like any command (a COMMAND_ACK addressed back)', ca ? ackStr(ca) : 'no ack within 3 s');
-  const ok = await awaitSwap(h, d, 25000);
-  h.note(`after the cancel: ${ok ? 'the drone got CLEARED_TAKEOFF' : `no take-off clearance within 25 s (station ${h.lastStatus()?.state}, step ${h.lastStatus()?.step})`}; outcome ${fmt(d.takeoffCmd?.p)}`);
-  if (ok) h.check(d.liftOff.attempts === 1, '§7', 'if cleared for take-off, the drone can leave (unclamped, centring open)', d.takeoffBlocked ? d.takeoffBlocked.error : 'left at once');
+  h.check(ca && ca.data.result === RESULT.DENIED && ca.data.resultParam2 === REASON.not_ready, '§4/§5', 'on the pad: the CANCEL is answered DENIED (2) reason not_ready (2)', ca ? ackStr(ca) : 'no ack within 3 s');
+  const ok = await awaitSwap(h, d, 30000);
+  h.check(ok && d.takeoffCmd && d.takeoffCmd.p[0] === 0, '§4', 'the swap runs to the end and the drone leaves on CLEARED_TAKEOFF (outcome 0)',
+    ok ? `CLEARED_TAKEOFF ${fmt(d.takeoffCmd?.p)} ${((d.liftOff.t - tc) / 1000).toFixed(1)} s after the cancel` : `no take-off clearance (station ${h.lastStatus()?.state}, step ${h.lastStatus()?.step})`);
+  h.check(cmdsTo(h, d, CMD.CANCEL).length === 0, '§4', 'the station does not withdraw anything (no CANCEL to the drone)', `${cmdsTo(h, d, CMD.CANCEL).length} CANCEL frames`);
+  const states = [...new Set(h.statesBetween(tc, Date.now()))];
+  h.check(!states.some((s) => ['Aborting', 'Aborted', 'Holding', 'Held', 'Stopping', 'Stopped'].includes(s)), '§4', 'no abort, hold or stop for the drone\'s word', `states ${states.join(',')}`);
+  if (ok) checkSwapDetails(h, d, oldTag, false);
+}, { timeoutMs: 50000 });
+
+S('cancel_unknown', '§4', 'CANCEL from a drone unknown to the station, and from a known drone without a request: ACCEPTED, nothing happens', async (h) => {
+  const x = h.drone({ sysid: 21 });
+  x.cancel(REASON.operator); // first frame after its heartbeat: no request
+  await waitFor(() => acksTo(h, x, CMD.CANCEL).length, 3000);
+  const xa = acksTo(h, x, CMD.CANCEL)[0];
+  h.check(xa && xa.data.result === RESULT.ACCEPTED, '§4', 'a drone without a request: CANCEL answered ACCEPTED', xa ? ackStr(xa) : 'no ack');
+  // a frame in the name of a system never heard before: CANCEL only
+  const m = x._commandLong(CMD.CANCEL, [REASON.operator], 0);
+  const seen = h.stationFrames.length;
+  h.link.writeRaw(D.encodeFrame(m, { sysid: 22, compid: 1, seq: 0 }));
+  await waitFor(() => h.stationFrames.slice(seen).some((f) => f.name === 'COMMAND_ACK' && f.data.targetSystem === 22), 3000);
+  const ya = h.stationFrames.find((f) => f.name === 'COMMAND_ACK' && f.data.targetSystem === 22 && f.data.command === CMD.CANCEL);
+  h.check(ya && ya.data.result === RESULT.ACCEPTED, '§4', 'a drone unknown to the station: CANCEL answered ACCEPTED', ya ? ackStr(ya) : 'no ack');
+  const q = await ctlQueue(h);
+  const st = h.lastStatus();
+  h.check(q && q.queue.length === 0 && !h.stationFrames.some((f) => f.name === 'COMMAND_LONG' && [21, 22].includes(f.data.targetSystem)) && st && ['Execute', 'Suspended', 'Suspending'].includes(st.state), '§4',
+    'nothing happens (no queue entry, no command to them, the station keeps running)', `queue ${fmt(q && q.queue)}, state ${st && st.state}`);
+}, { timeoutMs: 20000 });
+
+// ---------------------------------------------------------------- §9 first come, first served, the position promise
+/** The IN_PROGRESS positions a drone was told, in order. */
+/** The first station heartbeat sent at least 100 ms after now (waits up to 2.5 s). */
+async function freshHeartbeat(h) { const t = Date.now() + 100; await waitFor(() => h.heartbeats(t).length, 2500, 20); return h.heartbeats(t)[0] || null; }
+const positions = (h, d) => acksTo(h, d, CMD.SWAP_REQUEST).filter((f) => f.data.result === RESULT.IN_PROGRESS).map((f) => f.data.progress);
+
+S('fcfs_positions', '§9/§5', 'four drones queue behind a cleared drone: positions 1..4 in arrival order, one fresh ack per change, served in that order within n x 180 s', async (h) => {
+  const a = await hoverCleared(h);
+  const ds = [];
+  for (const id of [11, 12, 13, 14]) { ds.push(await queued(h, { sysid: id, misbehave: { noLand: true } })); await sleep(150); }
+  const told = ds.map((d) => ({ d, f: acksTo(h, d, CMD.SWAP_REQUEST)[0] }));
+  h.check(told.every((x, i) => x.f && x.f.data.result === RESULT.IN_PROGRESS && x.f.data.progress === i + 1), '§9/§5', 'positions 1, 2, 3, 4 in the order the requests arrived (the cleared drone not in the queue)',
+    told.map((x) => `${x.d.sysid}:${x.f ? ackStr(x.f) : 'no ack'}`).join(', '));
+  const q = await ctlQueue(h);
+  h.check(q && fmt(q.queue) === fmt([11, 12, 13, 14]), '§9', 'one landing queue in arrival order', `control socket queue ${fmt(q && q.queue)}`);
+  const hb = await freshHeartbeat(h);
+  h.check(hb && decodeCustomMode(hb.data.customMode).queueLen === 4, '§3', 'heartbeat queue length 4 (the cleared drone not counted)', `queue length ${hb && decodeCustomMode(hb.data.customMode).queueLen}`);
+  // serve them one by one: the drone holding the pad withdraws (CANCEL while cleared frees the pad at once)
+  let holder = a;
+  const order = [];
+  for (let k = 0; k < 4; k++) {
+    holder.cancel(REASON.operator);
+    const nx = await waitFor(() => ds.find((d) => !order.includes(d.sysid) && cmdsTo(h, d, CMD.CLEARED_TO_LAND).length), 6000, 20);
+    await waitFor(() => acksTo(h, holder, CMD.CANCEL).length, 1000);
+    h.note(`drone ${holder.sysid} (cleared, hovering) cancels: ${acksTo(h, holder, CMD.CANCEL).map(ackStr).join(', ') || 'no ack'}; station CANCEL to it ${fmt(cmdsTo(h, holder, CMD.CANCEL).map((f) => p4(f)[0]))}; next cleared ${nx ? nx.sysid : 'nobody within 6 s'}; control socket ${fmt(await ctlQueue(h))}`);
+    if (!nx) break;
+    order.push(nx.sysid);
+    holder = nx;
+  }
+  h.check(fmt(order) === fmt([11, 12, 13, 14]), '§9', 'first come, first served: cleared in the order 11, 12, 13, 14', `clearance order ${fmt(order)}`);
+  const late = told.filter((x) => { const c = cmdsTo(h, x.d, CMD.CLEARED_TO_LAND)[0]; return !c || !x.f || c.t - x.f.t > x.f.data.progress * 180000; });
+  h.check(late.length === 0, '§9', 'position promise: a drone told position n is cleared within n x 180 s', told.map((x) => { const c = cmdsTo(h, x.d, CMD.CLEARED_TO_LAND)[0]; return `${x.d.sysid}: pos ${x.f?.data.progress}, cleared after ${c && x.f ? ((c.t - x.f.t) / 1000).toFixed(1) + ' s' : 'never'}`; }).join('; '));
+  const want = { 11: [1], 12: [2, 1], 13: [3, 2, 1], 14: [4, 3, 2, 1] };
+  const bad = ds.filter((d) => fmt(positions(h, d)) !== fmt(want[d.sysid]));
+  h.check(bad.length === 0, '§5', 'exactly one ack per request, then one fresh IN_PROGRESS each time the position changes (and only then)',
+    ds.map((d) => `${d.sysid}: ${fmt(positions(h, d))}`).join('; '));
+  const acc = ds.filter((d) => { const ac = acksTo(h, d, CMD.SWAP_REQUEST).find((f) => f.data.result === RESULT.ACCEPTED); const c = cmdsTo(h, d, CMD.CLEARED_TO_LAND)[0]; return ac && c && ac.t <= c.t; });
+  h.check(acc.length === ds.length, '§5', 'each gets ACCEPTED and then CLEARED_TO_LAND', `${acc.length}/${ds.length}`);
+}, { timeoutMs: 45000 });
+
+S('cancelled_rejoins_end', '§4/§8/§9', 'a queued drone cancels (ACCEPTED, the one behind moves up) and asks again: it joins the end of the queue', async (h) => {
+  await hoverCleared(h);
+  const b = await queued(h, { sysid: 11 });
+  const c = await queued(h, { sysid: 12 });
+  b.cancel(REASON.operator);
+  await waitFor(() => acksTo(h, b, CMD.CANCEL).length, 3000);
+  const ca = acksTo(h, b, CMD.CANCEL)[0];
+  h.check(ca && ca.data.result === RESULT.ACCEPTED, '§4', 'queued: CANCEL answered ACCEPTED', ca ? ackStr(ca) : 'no ack');
+  await waitFor(() => positions(h, c).includes(1), 2000);
+  h.check(fmt(positions(h, c)) === fmt([2, 1]), '§4/§5', 'the drone behind moves up: drone 12 told 2, then 1', fmt(positions(h, c)));
+  const n = acksTo(h, b, CMD.SWAP_REQUEST).length;
+  b.requestSwap();
+  await waitFor(() => acksTo(h, b, CMD.SWAP_REQUEST).length > n, 3000);
+  const again = acksTo(h, b, CMD.SWAP_REQUEST)[n];
+  h.check(again && again.data.result === RESULT.IN_PROGRESS && again.data.progress === 2, '§8/§9', 'its new request joins the end of the queue: position 2, behind drone 12', again ? ackStr(again) : 'no ack');
+  const q = await ctlQueue(h);
+  h.check(q && fmt(q.queue) === fmt([12, 11]), '§9', 'queue order 12, 11', `queue ${fmt(q && q.queue)}`);
+}, { timeoutMs: 25000 });
+
+S('silent_queued_middle', '§8/§9', 'the middle one of three queued drones falls silent: it loses its place at 5 s, the one behind moves up, the one ahead is not disturbed; back, it joins the end', async (h) => {
+  await hoverCleared(h);
+  const b = await queued(h, { sysid: 11 });
+  const c = await queued(h, { sysid: 12 });
+  const d = await queued(h, { sysid: 13 });
+  const lastTx = () => { const e = c.log.filter((x) => x.dir === 'tx'); return e[e.length - 1].t; };
+  await waitFor(() => Date.now() - lastTx() < 100, 1500, 10);
+  c.misbehave.silent = true;
+  const t0 = lastTx();
+  const gone = await waitFor(async () => { const q = await ctlQueue(h); return q && !q.queue.includes(12) && Date.now(); }, 9000, 200);
+  const goneS = gone ? (gone - t0) / 1000 : null;
+  h.check(gone && goneS >= 4.5 && goneS <= 7.5, '§8', 'silent for 5 s (any frame counts): loses its place after about 5 s', gone ? `left the queue ${goneS.toFixed(1)} s after its last frame` : 'still queued 9 s later');
+  await waitFor(() => positions(h, d).includes(2), 2000);
+  h.check(fmt(positions(h, d)) === fmt([3, 2]), '§8/§5', 'the drone behind (13) moves up: told 3, then 2', fmt(positions(h, d)));
+  h.check(fmt(positions(h, b)) === fmt([1]), '§5', 'the drone ahead (11) keeps position 1 and gets no fresh ack (its position did not change)', fmt(positions(h, b)));
+  const cn = cmdsTo(h, c, CMD.CANCEL)[0];
+  h.check(cn && cn.data._param1 === REASON.timeout, '§8', 'the silent drone is sent CANCEL reason timeout (10)', cn ? `CANCEL reason ${cn.data._param1}` : 'no CANCEL');
+  // it comes back and asks again: the end of the queue
+  c.misbehave.silent = false;
+  const n = acksTo(h, c, CMD.SWAP_REQUEST).length;
+  c.requestSwap();
+  await waitFor(() => acksTo(h, c, CMD.SWAP_REQUEST).length > n, 3000);
+  const again = acksTo(h, c, CMD.SWAP_REQUEST)[n];
+  h.check(again && again.data.result === RESULT.IN_PROGRESS && again.data.progress === 3, '§8', 'a drone that was cancelled may ask again; its new request joins the end (position 3)', again ? ackStr(again) : 'no ack');
+  const q = await ctlQueue(h);
+  h.check(q && fmt(q.queue) === fmt([11, 13, 12]), '§9', 'queue order 11, 13, 12', `queue ${fmt(q && q.queue)}`);
+}, { timeoutMs: 30000 });
+
+S('repeat_with_critical', '§4/§9/§5', 'a queued drone repeats its request with the critical flag: it moves ahead, keeps one place; the drone passed gets a fresh position', async (h) => {
+  await hoverCleared(h);
+  const b = await queued(h, { sysid: 11 });
+  const c = await queued(h, { sysid: 12 });
+  const n = acksTo(h, c, CMD.SWAP_REQUEST).length;
+  c.o.critical = true;
+  c.requestSwap();
+  await waitFor(() => acksTo(h, c, CMD.SWAP_REQUEST).length > n && positions(h, b).length >= 2, 3000);
+  const again = acksTo(h, c, CMD.SWAP_REQUEST)[n];
+  h.check(again && again.data.result === RESULT.IN_PROGRESS && again.data.progress === 1, '§4/§9', 'the repeat now carrying the critical flag moves drone 12 ahead: position 1', again ? ackStr(again) : 'no ack');
+  h.check(fmt(positions(h, b)) === fmt([1, 2]), '§9/§5', 'drone 11 is pushed back one place and told (1, then 2)', fmt(positions(h, b)));
+  const q = await ctlQueue(h);
+  h.check(q && fmt(q.queue) === fmt([12, 11]), '§4', 'one place each (the repeat is a duplicate): queue 12, 11', `queue ${fmt(q && q.queue)}`);
+  const hb = await freshHeartbeat(h);
+  h.check(hb && decodeCustomMode(hb.data.customMode).queueLen === 2, '§3', 'heartbeat queue length 2', `queue length ${hb && decodeCustomMode(hb.data.customMode).queueLen}`);
+}, { timeoutMs: 25000 });
+
+S('forget_silent_drone', '§8', 'a drone with nothing open, unheard for 5 s, is forgotten (no longer listed by the control socket)', async (h) => {
+  const x = h.drone({ sysid: 21 });
+  const listed = await waitFor(async () => { const q = await ctlQueue(h); return q && q.drones.some((e) => e.sysid === 21); }, 4000, 200);
+  h.check(listed, '§8', 'a drone heard (telemetry only) is known to the station', `listed ${!!listed}`);
+  const lastTx = () => { const e = x.log.filter((y) => y.dir === 'tx'); return e[e.length - 1].t; };
+  x.misbehave.silent = true;
+  const t0 = lastTx();
+  await waitFor(() => Date.now() >= t0 + 3500, 4000, 50);
+  const q1 = await ctlQueue(h);
+  const gone = await waitFor(async () => { const q = await ctlQueue(h); return q && !q.drones.some((e) => e.sysid === 21) && Date.now(); }, 6000, 200);
+  h.note(`still listed 3.5 s after its last frame: ${!!(q1 && q1.drones.some((e) => e.sysid === 21))}`);
+  h.check(gone && (gone - t0) / 1000 <= 8, '§8', 'forgotten after 5 s unheard (checked until 8 s)', gone ? `gone ${((gone - t0) / 1000).toFixed(1)} s after its last frame` : `still listed ${((Date.now() - t0) / 1000).toFixed(1)} s after`);
+}, { timeoutMs: 20000 });
+
+S('cancel_right_after_clearance', '§4', 'a drone acks its clearance and cancels in the same moment: ACCEPTED, the pad is free for the next drone at once', async (h) => {
+  const a = await hoverCleared(h);
+  const b = await queued(h, { sysid: 11, misbehave: { noLand: true } });
+  const c = await queued(h, { sysid: 12, misbehave: { noLand: true } });
+  // drone 11 withdraws right after acking its CLEARED_TO_LAND (same event-loop turn as the ack)
+  b.on('command', (d) => { if (d.command === CMD.CLEARED_TO_LAND && !b.cancelSent) setImmediate(() => b.cancel(REASON.operator)); });
+  a.cancel(REASON.operator);
+  await waitFor(() => b.cancelSent, 4000, 10);
+  const tc = b.cancelSent;
+  await waitFor(() => acksTo(h, b, CMD.CANCEL).length, 3000);
+  const ca = acksTo(h, b, CMD.CANCEL)[0];
+  h.check(ca && ca.data.result === RESULT.ACCEPTED, '§4', 'cleared, not yet down: CANCEL answered ACCEPTED', ca ? ackStr(ca) : 'no ack');
+  await waitFor(() => cmdsTo(h, c, CMD.CLEARED_TO_LAND).length, 8000);
+  const cc = cmdsTo(h, c, CMD.CLEARED_TO_LAND)[0];
+  h.check(cc && cc.t - tc <= 3000, '§4', 'the pad is free for the next drone at once: drone 12 cleared within 3 s of 11\'s CANCEL',
+    cc ? `after ${((cc.t - tc) / 1000).toFixed(2)} s` : `not within 8 s; 12 told ${fmt(positions(h, c))}; control socket ${fmt(await ctlQueue(h))}`);
+  const bc = cmdsTo(h, b, CMD.CLEARED_TO_LAND);
+  h.note(`drone 11: clearance @${rel(h, bc[0]?.t)} (${bc.length} frames), its CANCEL @${rel(h, tc)}; station ${fmt(h.lastStatus() && [h.lastStatus().state, h.lastStatus().step])}; queue ${fmt((await ctlQueue(h))?.queue)}`);
+  if (!cc) { // diagnostic only: does the queue recover later?
+    await waitFor(() => cmdsTo(h, c, CMD.CLEARED_TO_LAND).length, 15000);
+    const late = cmdsTo(h, c, CMD.CLEARED_TO_LAND)[0];
+    h.note(`drone 12 ${late ? `cleared ${((late.t - tc) / 1000).toFixed(1)} s after the CANCEL` : 'still not cleared 23 s after the CANCEL'}; station CANCEL to 11: ${fmt(cmdsTo(h, b, CMD.CANCEL).map((f) => p4(f)[0]))}; station ${fmt(h.lastStatus() && [h.lastStatus().state, h.lastStatus().step])}`);
+  }
+}, { timeoutMs: 30000 });
+
+// ---------------------------------------------------------------- §5 requests denied while not accepting
+S('not_accepting_weather', '§5/§3', 'weather hold (wind 15 m/s > 12): flag 0x04, not accepting, a new request DENIED weather; a queued drone keeps its place and is cleared when it runs again', async (h) => {
+  const a = await hoverCleared(h);
+  const b = await queued(h, { sysid: 11 });
+  const r = await h.plant.request({ cmd: 'inject', fault: 'weather', value: 15 });
+  h.note(`inject weather: ${fmt(r)}`);
+  const hbW = await waitFor(() => { const hb = h.lastHeartbeat(); return hb && decodeCustomMode(hb.data.customMode).weatherHold && hb; }, 10000);
+  const cW = hbW && decodeCustomMode(hbW.data.customMode);
+  h.check(cW && cW.weatherHold && !cW.accepting, '§3', 'weather hold: flag 0x04 set, accepting 0x01 clear', cW ? fmt(cW) : `no weather flag within 10 s (last ${fmt(h.lastHeartbeat() && decodeCustomMode(h.lastHeartbeat().data.customMode))})`);
+  const c = h.drone({ sysid: 12 });
+  c.requestSwap();
+  await waitFor(() => acksTo(h, c, CMD.SWAP_REQUEST).length, 3000);
+  const ca = acksTo(h, c, CMD.SWAP_REQUEST)[0];
+  h.check(ca && ca.data.result === RESULT.DENIED && ca.data.resultParam2 === REASON.weather, '§5/§6', 'a new request is denied at once: DENIED (2) reason weather (4)', ca ? ackStr(ca) : 'no ack');
+  const q = await ctlQueue(h);
+  h.check(q && q.queue.includes(11) && !q.queue.includes(12), '§5', 'drone 11, already queued, keeps its place through the weather hold; 12 not queued', `queue ${fmt(q && q.queue)}`);
+  h.note(`drone 10 (cleared before the hold): state ${a.state}; station CANCEL to it ${fmt(cmdsTo(h, a, CMD.CANCEL).map((f) => p4(f)[0]))} (not documented)`);
+  await sleep(1500);
+  const during = cmdsTo(h, b, CMD.CLEARED_TO_LAND).length;
+  h.check(during === 0, '§3', 'weather hold: no landings (drone 11 not cleared while the hold lasts)', `${during} clearances to 11 during the hold`);
+  await h.plant.request({ cmd: 'clear', fault: 'weather' });
+  await waitFor(() => { const hb = h.lastHeartbeat(); return hb && !decodeCustomMode(hb.data.customMode).weatherHold; }, 12000);
+  const tClear = Date.now();
+  if (a.state === 'landing') a.cancel(REASON.operator);
+  await waitFor(() => cmdsTo(h, b, CMD.CLEARED_TO_LAND).length, 10000);
+  const bc = cmdsTo(h, b, CMD.CLEARED_TO_LAND)[0];
+  h.check(bc, '§5', 'the station clears the next one (drone 11) when it runs again', bc ? `cleared ${((bc.t - tClear) / 1000).toFixed(1)} s after the weather flag dropped` : 'not cleared within 10 s');
+}, { timeoutMs: 50000 });
+
+S('not_accepting_aborted', '§5/§3', 'station Aborted (swapctl abort): heartbeat Aborted, CRITICAL, not accepting; a request DENIED not_ready', async (h) => {
+  const r = await h.ctl.req('abort');
+  h.note(`abort: ${fmt(r.ok ? r.result : r.error)}`);
+  if (!await waitFor(() => h.lastStatus()?.state === 'Aborted', 10000)) throw new Error(`station not Aborted: ${h.lastStatus()?.state}`);
+  const t = Date.now();
+  await waitFor(() => h.heartbeats(t + 300).length >= 1, 3000);
+  const hb = h.heartbeats(t + 300)[0];
+  const c = decodeCustomMode(hb.data.customMode);
+  h.check(c.state === PACKML_CODE.Aborted && !c.accepting && hb.data.systemStatus === 5, '§3', 'Aborted: state 9, accepting clear, system_status CRITICAL (5)', `${fmt(c)} system_status ${hb.data.systemStatus}`);
+  const d = h.drone({ sysid: 10 });
+  d.requestSwap();
+  await waitFor(() => acksTo(h, d, CMD.SWAP_REQUEST).length, 3000);
+  const a = acksTo(h, d, CMD.SWAP_REQUEST)[0];
+  h.check(a && a.data.result === RESULT.DENIED && a.data.resultParam2 === REASON.not_ready, '§5/§6', 'DENIED (2) reason not_ready (2): station aborted', a ? ackStr(a) : 'no ack');
+  const q = await ctlQueue(h);
+  h.check(q && !q.queue.includes(10), '§5', 'denied, and not queued', `queue ${fmt(q && q.queue)}`);
+  checkHeartbeatConsistency(h, t, Date.now());
+}, { timeoutMs: 25000 });
+
+S('not_accepting_maintenance', '§5/§3', 'unit mode Maintenance: heartbeat mode 2, not accepting; a request DENIED maintenance', async (h) => {
+  await waitFor(() => h.lastStatus(), 5000);
+  const m = await h.ctl.req('mode', { mode: 'maintenance' });
+  h.note(`mode maintenance in ${h.lastStatus()?.state}: ${fmt(m.ok ? m.result : m.error)}`);
+  // try to run in Maintenance, so that only the mode explains a denial
+  const rs = await h.ctl.req('reset'); await sleep(300);
+  await waitFor(() => h.lastStatus()?.state === 'Idle', 5000);
+  const st = await h.ctl.req('start');
+  h.note(`reset: ${fmt(rs.ok ? rs.result : rs.error)}; start: ${fmt(st.ok ? st.result : st.error)}`);
+  await waitFor(() => ['Execute', 'Suspended'].includes(h.lastStatus()?.state), 8000);
+  const state = h.lastStatus()?.state;
+  const t = Date.now();
+  await waitFor(() => h.heartbeats(t + 200).length >= 1, 3000);
+  const hb = h.heartbeats(t + 200)[0];
+  const c = hb && decodeCustomMode(hb.data.customMode);
+  h.check(c && c.unitMode === 2 && !c.accepting, '§3', 'Maintenance: unit mode 2, accepting clear', c ? `${fmt(c)} (control socket ${state}, ${h.lastStatus()?.mode})` : 'no heartbeat');
+  const d = h.drone({ sysid: 10 });
+  d.requestSwap();
+  await waitFor(() => acksTo(h, d, CMD.SWAP_REQUEST).length, 3000);
+  const a = acksTo(h, d, CMD.SWAP_REQUEST)[0];
+  const running = ['Starting', 'Execute', 'Suspending', 'Suspended', 'Unsuspending'].includes(state);
+  // when the station is also Stopped/Idle both rows of the §5 table apply (ambiguous): either reason
+  const want = running ? [REASON.maintenance] : [REASON.maintenance, REASON.not_ready];
+  h.check(a && a.data.result === RESULT.DENIED && want.includes(a.data.resultParam2), '§5/§6',
+    running ? 'DENIED (2) reason maintenance (6): unit mode Maintenance while running' : `DENIED (2) reason maintenance (6) [or not_ready: the station is also ${state}]`, a ? `${ackStr(a)} (station ${state})` : 'no ack');
+  checkHeartbeatConsistency(h, t, Date.now());
+}, { start: false, timeoutMs: 30000 });
+
+S('queue_full', '§9/§5', '64 drones with open requests (one cleared, 63 queued): the 65th is denied queue_full; once one leaves, it is queued', async (h) => {
+  h.link.setMaxListeners(200);
+  await hoverCleared(h);
+  const ds = [];
+  for (let id = 11; id <= 73; id++) { const d = h.drone({ sysid: id }); d.requestSwap(); ds.push(d); await sleep(40); }
+  await waitFor(() => ds.every((d) => acksTo(h, d, CMD.SWAP_REQUEST).length), 8000, 100);
+  const firsts = ds.map((d) => acksTo(h, d, CMD.SWAP_REQUEST)[0]);
+  const badPos = ds.filter((d, i) => !firsts[i] || firsts[i].data.result !== RESULT.IN_PROGRESS || firsts[i].data.progress !== i + 1);
+  h.check(badPos.length === 0, '§9', 'the queue has no limit of its own: drones 11..73 queued at positions 1..63 in arrival order',
+    `${badPos.length} differ: ${badPos.slice(0, 4).map((d) => `${d.sysid}:${firsts[ds.indexOf(d)] ? ackStr(firsts[ds.indexOf(d)]) : 'no ack'}`).join(', ')}`);
+  const hb = await freshHeartbeat(h);
+  h.check(hb && decodeCustomMode(hb.data.customMode).queueLen === 63, '§3', 'heartbeat queue length 63', `queue length ${hb && decodeCustomMode(hb.data.customMode).queueLen}`);
+  const x = h.drone({ sysid: 74 });
+  x.requestSwap();
+  await waitFor(() => acksTo(h, x, CMD.SWAP_REQUEST).length, 3000);
+  const xa = acksTo(h, x, CMD.SWAP_REQUEST)[0];
+  h.check(xa && xa.data.result === RESULT.DENIED && xa.data.resultParam2 === REASON.queue_full, '§5/§9', 'all 64 entries hold open requests: the 65th drone is DENIED (2) queue_full (5)', xa ? ackStr(xa) : 'no ack');
+  // one queued drone withdraws; queue_full is not final: the 65th asks again and is queued at the end
+  ds[62].cancel(REASON.operator);
+  await waitFor(() => acksTo(h, ds[62], CMD.CANCEL).length, 3000);
+  const n = acksTo(h, x, CMD.SWAP_REQUEST).length;
+  await sleep(300);
+  x.requestSwap();
+  await waitFor(() => acksTo(h, x, CMD.SWAP_REQUEST).length > n, 3000);
+  const xb = acksTo(h, x, CMD.SWAP_REQUEST)[n];
+  h.check(xb && xb.data.result === RESULT.IN_PROGRESS && xb.data.progress === 63, '§9', 'an entry of a drone with nothing open is reused: drone 74 queued at position 63', xb ? ackStr(xb) : 'no ack');
 }, { timeoutMs: 45000 });
 
 // ---------------------------------------------------------------- §7 hot swap, §4 progress / take-off parameters
