@@ -980,6 +980,7 @@ static void prestage_adopt_drone(struct station *st, const struct station_inputs
         return;
     st->chain = &swapseq_chains[SWAPSEQ_PIPELINED];
     st->serving_sysid = st->queue[0];
+    st->serving_asked = st->serving_sysid;   /* queued, so it asked: a cancel withdraws it */
     st->clear_deferred = true;
     clear_when_ready(st, in);
 }
@@ -1043,6 +1044,7 @@ static bool schedule(struct station *st, const struct station_inputs *in)
         return prestage(st, in);
     const struct swapseq_chain *c = &swapseq_chains[st->cfg.sequence];
     st->serving_sysid = st->queue[0];
+    st->serving_asked = st->serving_sysid;   /* queued, so it asked: a cancel withdraws it */
     st->ctx.fresh_slot = -1;
     if (st->grip_b_tag && c == &swapseq_chains[SWAPSEQ_PIPELINED]) {
         st->fresh_tag = st->grip_b_tag;
