@@ -12,11 +12,12 @@ PREFIX  ?= /usr/local
 DESTDIR ?=
 SYSCONFDIR ?= /etc
 
-PKGS      := libmodbus libserialport sqlite3 inih jansson nettle ncursesw libsystemd
+PKGS      := libmodbus libserialport sqlite3 inih jansson nettle ncursesw libsystemd libmicrohttpd
 TEST_PKGS := check
 DEB_PKGS  := build-essential pkg-config clang libclang-rt-14-dev libmodbus-dev \
              libserialport-dev libsqlite3-dev libinih-dev libjansson-dev nettle-dev \
-             libncurses-dev libsystemd-dev check mbpoll socat tmux sqlite3 jq git
+             libncurses-dev libsystemd-dev libmicrohttpd-dev check mbpoll socat tmux sqlite3 jq git \
+             prometheus chromium
 
 OPT       ?= -O2
 SAN       ?=

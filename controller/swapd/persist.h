@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "httpd/metrics.h"
 #include "registry/registry.h"
 
 struct persist;
@@ -64,6 +65,10 @@ uint32_t persist_committed_seq(struct persist *p);
 
 /* Number of failed writes and the last failure's text (copied into buf). */
 unsigned persist_failures(struct persist *p, char *buf, size_t size);
+
+/* How long each job took in the registry (the metrics' registry write latency), and
+ * the failed writes so far. */
+void persist_write_latency(struct persist *p, struct httpd_hist *out, unsigned *failures);
 
 /* Drains the queue, stops the worker and closes the registry. */
 void persist_stop(struct persist *p);
