@@ -73,9 +73,10 @@ deps:
 	@$(MAKE) --no-print-directory node-deps
 
 node-deps:
-	@if [ -f tests/node/package.json ] && [ ! -d tests/node/node_modules ]; then \
+	@if [ -f tests/node/package.json ] && { [ ! -d tests/node/node_modules ] || \
+	    [ tests/node/package-lock.json -nt tests/node/node_modules/.package-lock.json ]; }; then \
 	  echo "deps: npm install (tests/node)"; \
-	  npm install --prefix tests/node --no-audit --no-fund --silent; \
+	  PUPPETEER_SKIP_DOWNLOAD=1 npm install --prefix tests/node --no-audit --no-fund --silent; \
 	fi
 
 # ---- build ------------------------------------------------------------------------

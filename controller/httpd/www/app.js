@@ -31,6 +31,7 @@ async function api(path) {
 
 const fmt = {
   pct: (v) => (v === null || v === undefined ? '—' : v.toFixed(0) + ' %'),
+  pct1: (v) => (v === null || v === undefined ? '—' : v.toFixed(1) + ' %'),
   s: (v) => (v === null || v === undefined ? '—' : v.toFixed(1) + ' s'),
   deg: (v) => (v === null || v === undefined ? '—' : v.toFixed(1) + ' °C'),
   time: (ms) => new Date(ms).toLocaleTimeString([], { hour12: false }),
@@ -83,7 +84,7 @@ function renderSlots(res) {
     tr.appendChild(el('td', 'pack', s.battery || (s.charge === 'empty' ? 'empty' : 'unknown')));
     const soc = el('td', 'soc');
     if (s.soc_pct !== null) soc.appendChild(meter(s.soc_pct));
-    soc.appendChild(el('span', 'soc-value', fmt.pct(s.soc_pct)));
+    soc.appendChild(el('span', 'soc-value', fmt.pct1(s.soc_pct)));
     tr.appendChild(soc);
     tr.appendChild(el('td', 'soh', fmt.pct(s.soh_pct)));
     tr.appendChild(el('td', 'temp', fmt.deg(s.temp_degC)));
@@ -180,6 +181,8 @@ function renderSpark() {
   pl.setAttribute('points', pts.join(' '));
   svg.appendChild(pl);
   const last = onpad[onpad.length - 1];
+  $('spark-range').textContent = `${onpad.length} swaps: last ${last.toFixed(1)} s, ` +
+    `best ${Math.min(...onpad).toFixed(1)} s, worst ${Math.max(...onpad).toFixed(1)} s`;
   svg.setAttribute('aria-label', `On-pad time of the last ${onpad.length} swaps: last ${last.toFixed(1)} s, ` +
     `best ${Math.min(...onpad).toFixed(1)} s, lower bound ${bound.toFixed(1)} s`);
 }
