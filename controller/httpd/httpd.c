@@ -376,6 +376,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     return send_text(c, MHD_HTTP_NOT_FOUND, "not found\n");
 }
 
+/* Percent-decoding as MHD does it, except that a decoded NUL ("%00") makes the whole
+ * path one no file has: "/app.js%00.html" must not be served as "/app.js". */
+static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+    (void)cls;
+    (void)c;
+    size_t n = MHD_http_unescape(s);
+    if (memchr(s, 0, n)) {
+        strcpy(s, "\x01");  /* fits: the encoded NUL alone took three bytes */
+        return 1;
+    }
+    return n;
+}
+
 struct httpd *httpd_start(const struct httpd_cfg *cfg, char *err, size_t errsize)
 {
     err[0] = 0;
@@ -412,6 +426,7 @@ struct httpd *httpd_start(const struct httpd_cfg *cfg, char *err, size_t errsize
                               MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->timeout_s,
                               MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32 * 1024,
                               MHD_OPTION_THREAD_STACK_SIZE, (size_t)256 * 1024,
+                              MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
                               MHD_OPTION_END);
     if (!h->mhd) {
         snprintf(err, errsize, "cannot listen on %s port %d (in use, or not an address of this machine)",
