@@ -162,9 +162,11 @@ demo: deps
 BINDIR  = $(PREFIX)/bin
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 DOCDIR  = $(PREFIX)/share/doc/swapd
+WWWDIR  = $(PREFIX)/share/swapd/www
 INSTALL_PROGS := swapd swapctl swapsim dronesim mavdump swaphealth
 install: all
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSCONFDIR)/swapd $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSCONFDIR)/swapd $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR) \
+	  $(DESTDIR)$(WWWDIR)
 	for p in $(INSTALL_PROGS); do \
 	  install -m 0755 $(BUILD)/bin/$$p $(DESTDIR)$(BINDIR)/ || exit 1; \
 	done
@@ -175,6 +177,8 @@ install: all
 	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' -e 's|@DOCDIR@|$(DOCDIR)|g' \
 	  configs/systemd/swapd.service > $(DESTDIR)$(UNITDIR)/swapd.service
 	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/
+	install -m 0644 controller/httpd/www/index.html controller/httpd/www/style.css \
+	  controller/httpd/www/app.js $(DESTDIR)$(WWWDIR)/
 	[ -d docs ] && cp -r docs/. $(DESTDIR)$(DOCDIR)/ || true
 
 clean:

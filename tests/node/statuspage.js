@@ -44,7 +44,8 @@ async function main() {
     headless: true,
     // --no-sandbox: the test may run as root (Chromium's sandbox refuses root) and in
     // containers without user namespaces; it only ever opens the local test server.
-    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run'],
+    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run',
+      '--disable-extensions', '--disable-background-networking', '--mute-audio'],
   });
   try {
     const page = await browser.newPage();
@@ -98,7 +99,7 @@ async function main() {
     const changed = await page.waitForFunction((before) => {
       const now = [...document.querySelectorAll('#slots tbody tr .soc-value')].map((e) => parseFloat(e.textContent));
       for (let i = 0; i < now.length; i++)
-        if (now[i] > before[i] && before[i] < 95)
+        if (before[i] !== null && now[i] > before[i] && before[i] < 95)
           return { slot: i + 1, before: before[i], now: now[i] };
       return false;
     }, { timeout: 60000, polling: 200 }, soc0);
