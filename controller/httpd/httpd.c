@@ -42,7 +42,7 @@ const char *const httpd_doc_names[HTTPD_DOC_COUNT] = {
     [HTTPD_DOC_DRONES] = "drones", [HTTPD_DOC_ALARMS] = "alarms",
 };
 
-#define SSE_KEEPALIVE_MS 5000
+#define SSE_KEEPALIVE_MS 5000   /* at most; always well inside [http] timeout_s */
 #define SSE_POLL_MS 100
 #define WWW_FILE_MAX (1u << 20)
 
@@ -53,6 +53,7 @@ struct httpd {
     pthread_mutex_t lock;        /* guards snap (the pointer, not the snapshot) */
     struct httpd_snapshot *snap;
     atomic_bool stopping;
+    int keepalive_ms;
 };
 
 struct httpd_snapshot *httpd_snapshot_new(void)
@@ -265,7 +266,7 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
         sse_collect(st);
         if (st->pend_len)
             break;
-        if (waited_ms >= SSE_KEEPALIVE_MS) {
+        if (waited_ms >= st->h->keepalive_ms) {
             sse_append(st, ": keep-alive\n\n", 14);
             break;
         }
@@ -417,6 +418,7 @@ struct httpd *httpd_start(const struct httpd_cfg *cfg, char *err, size_t errsize
         return NULL;
     }
     h->cfg = *cfg;
+    h->keepalive_ms = cfg->timeout_s * 1000 / 2 < SSE_KEEPALIVE_MS ? cfg->timeout_s * 1000 / 2 : SSE_KEEPALIVE_MS;
     pthread_mutex_init(&h->lock, NULL);
     atomic_init(&h->stopping, false);
     h->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h,

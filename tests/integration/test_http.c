@@ -243,7 +243,7 @@ static int count_command_events(struct rig *r)
 START_TEST(hostile_clients_change_nothing)
 {
     struct rig r = { 0 };
-    int port = start_station(&r, HTTP_CONFIG, false);
+    int port = start_station(&r, "tests/data/swapd-http-hostile.ini", false);
     ck_assert(port > 0);
     struct rlimit rl;
     getrlimit(RLIMIT_NOFILE, &rl);

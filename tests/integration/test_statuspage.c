@@ -70,7 +70,7 @@ START_TEST(the_page_follows_a_swap_a_charge_and_an_alarm)
     ck_assert_msg(proc_wait_text(log, "{\"browser\":\"ready\"}", pid, 60000) == 0, "the browser did not start");
 
     struct rig r = { 0 };
-    ck_assert_msg(rig_start_sim(&r, "2") == 0, "%s", r.err);
+    ck_assert_msg(rig_start_sim(&r, "1") == 0, "%s", r.err);
     ck_assert_msg(rig_start_drones(&r, "1", "2") == 0, "%s", r.err);
     ck_assert_msg(rig_start_swapd(&r, "tests/data/swapd-http.ini", true) == 0, "%s", r.err);
     int port = web_port_from_log(r.swapd_log, r.swapd, 10000);

@@ -93,16 +93,18 @@ async function main() {
     await page.waitForFunction(() => document.querySelector('#sparkline polyline'), { timeout: 10000 });
     say({ check: 'swap', swaps: Number(await page.$eval('#swaps', (e) => e.textContent)) });
 
-    // a slot's SoC rises: the pack taken out of the drone charges
-    const socs = () => [...document.querySelectorAll('#slots tbody tr .soc-value')].map((e) => parseFloat(e.textContent));
-    const soc0 = await page.evaluate(socs);
-    const changed = await page.waitForFunction((before) => {
+    // a slot's SoC rises: the pack taken out of the drone charges (each slot's first
+    // reading is its baseline; an empty slot gets one when a pack arrives)
+    const changed = await page.waitForFunction(() => {
+      const base = (window.socBase = window.socBase || {});
       const now = [...document.querySelectorAll('#slots tbody tr .soc-value')].map((e) => parseFloat(e.textContent));
-      for (let i = 0; i < now.length; i++)
-        if (before[i] !== null && now[i] > before[i] && before[i] < 95)
-          return { slot: i + 1, before: before[i], now: now[i] };
+      for (let i = 0; i < now.length; i++) {
+        if (Number.isNaN(now[i])) { delete base[i]; continue; }
+        if (base[i] === undefined) { base[i] = now[i]; continue; }
+        if (base[i] < 95 && now[i] > base[i]) return { slot: i + 1, before: base[i], now: now[i] };
+      }
       return false;
-    }, { timeout: 60000, polling: 200 }, soc0);
+    }, { timeout: 60000, polling: 200 });
     say({ check: 'soc', ...(await changed.jsonValue()) });
 
     // an alarm raised by fault injection shows, with its remedy, in the live region
