@@ -181,7 +181,7 @@ function renderSpark() {
   pl.setAttribute('points', pts.join(' '));
   svg.appendChild(pl);
   const last = onpad[onpad.length - 1];
-  $('spark-range').textContent = `${onpad.length} swaps: last ${last.toFixed(1)} s, ` +
+  $('spark-range').textContent = `${onpad.length} swap${onpad.length === 1 ? '' : 's'}: last ${last.toFixed(1)} s, ` +
     `best ${Math.min(...onpad).toFixed(1)} s, worst ${Math.max(...onpad).toFixed(1)} s`;
   svg.setAttribute('aria-label', `On-pad time of the last ${onpad.length} swaps: last ${last.toFixed(1)} s, ` +
     `best ${Math.min(...onpad).toFixed(1)} s, lower bound ${bound.toFixed(1)} s`);
