@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -44,6 +45,7 @@ const char *const httpd_doc_names[HTTPD_DOC_COUNT] = {
 
 #define SSE_KEEPALIVE_MS 5000   /* at most; always well inside [http] timeout_s */
 #define SSE_POLL_MS 100
+#define HTTPD_THREAD_NICE 10
 #define WWW_FILE_MAX (1u << 20)
 
 struct httpd {
@@ -349,6 +351,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     (void)upload_data;
     (void)con_cls;
     struct httpd *h = cls;
+    /* This connection's thread yields to the scan and the plant link: on a machine short
+     * of CPU a request waits, never a scan (Linux: the nice value is per thread). */
+    static _Thread_local bool niced;
+    if (!niced) {
+        niced = true;
+        (void)setpriority(PRIO_PROCESS, (id_t)gettid(), HTTPD_THREAD_NICE);
+    }
     if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD)) {
         *upload_data_size = 0;  /* any body is ignored: nothing here takes input */
         return send_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "read-only: only GET and HEAD; commands go through swapctl\n");

@@ -8,10 +8,13 @@
 
 #include "ctlproto/ctlproto.h"
 
+/* Scan lateness bounds are multiples of the scan's own 50 us buckets (observe.c re-buckets
+ * them; 9.95 ms is the last edge the scan's histogram resolves). */
 const struct httpd_hist_bounds httpd_hist_bounds[HTTPD_HIST_KIND_COUNT] = {
     [HTTPD_HIST_ONPAD] = { 10, { 5, 10, 15, 20, 25, 30, 40, 60, 90, 120 } },
     [HTTPD_HIST_STEP] = { 10, { 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2.5, 5, 10, 30 } },
-    [HTTPD_HIST_SCAN_LATE] = { 9, { 50e-6, 100e-6, 200e-6, 500e-6, 1e-3, 2e-3, 3e-3, 5e-3, 9.95e-3 } },
+    [HTTPD_HIST_SCAN_LATE] = { 14, { 50e-6, 100e-6, 200e-6, 300e-6, 500e-6, 750e-6, 1e-3, 1.5e-3, 2e-3, 3e-3,
+                                    4e-3, 5e-3, 7.5e-3, 9.95e-3 } },
     [HTTPD_HIST_REGISTRY] = { 11, { 0.5e-3, 1e-3, 2e-3, 5e-3, 10e-3, 20e-3, 50e-3, 0.1, 0.25, 0.5, 1 } },
 };
 
