@@ -40,7 +40,7 @@ enum metric_id {
     M_SCAN_LATE, M_PLANT_UP, M_PLANT_EXCHANGES, M_PLANT_ERRORS, M_PLANT_RECONNECTS, M_PLANT_RTT,
     M_PLANT_RTT_MAX, M_DRONE_FRAMES, M_DRONE_DROPS, M_DRONE_RETX, M_QUEUE, M_SLOT_PRESENT, M_SLOT_SOC,
     M_SLOT_SOH, M_SLOT_TEMP, M_SLOT_CHARGER, M_ALARM, M_ALARMS, M_REGISTRY, M_REGISTRY_FAIL, M_UPTIME,
-    M_COUNT
+    M_BUILD, M_BUILD_MAX, M_COUNT
 };
 
 struct metric_def {
@@ -78,6 +78,8 @@ static const struct metric_def metric_defs[M_COUNT] = {
     [M_REGISTRY] = { "swapd_registry_write_seconds", "histogram", "", "Time the battery registry (SQLite, synchronous=FULL) took per write" },
     [M_REGISTRY_FAIL] = { "swapd_registry_write_failures_total", "counter", "", "Registry writes that failed" },
     [M_UPTIME] = { "swapd_uptime_seconds", "gauge", "", "Time since swapd started" },
+    [M_BUILD] = { "swapd_http_snapshot_build_seconds", "gauge", "", "Scan time the last snapshot for this endpoint took to render ([http] publish_ms apart)" },
+    [M_BUILD_MAX] = { "swapd_http_snapshot_build_max_seconds", "gauge", "", "Longest snapshot rendering since swapd started" },
 };
 
 struct out {
@@ -219,6 +221,8 @@ static void render_one(struct out *o, const struct httpd_metrics *m, enum metric
     case M_REGISTRY: put_hist(o, n, NULL, NULL, &m->registry_write, HTTPD_HIST_REGISTRY); break;
     case M_REGISTRY_FAIL: put_u(o, n, m->registry_failures); break;
     case M_UPTIME: put(o, "%s ", n); put_value(o, m->uptime_s); break;
+    case M_BUILD: put(o, "%s ", n); put_value(o, m->snapshot_build_s); break;
+    case M_BUILD_MAX: put(o, "%s ", n); put_value(o, m->snapshot_build_max_s); break;
     default: abort();
     }
 }

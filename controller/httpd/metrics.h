@@ -69,6 +69,7 @@ struct httpd_metrics {
     struct httpd_hist registry_write;
     uint64_t registry_failures;
     double uptime_s;
+    double snapshot_build_s, snapshot_build_max_s;  /* the scan's cost of this endpoint */
 };
 
 /* The drop reasons of swapd_drone_link_drops_total, NULL-terminated. */

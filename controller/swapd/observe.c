@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "swapd.h"
 
@@ -155,8 +156,16 @@ static void fill_metrics(struct swapd *d, struct swapd_observe *ob, uint64_t now
     m->uptime_s = (double)(now_ms - d->mono_start_ms) / 1000.0;
 }
 
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
 static struct httpd_snapshot *build(struct swapd *d, struct swapd_observe *ob, uint64_t now_ms)
 {
+    double t0 = mono_s();
     struct httpd_snapshot *s = httpd_snapshot_new();
     if (!s)
         return NULL;
@@ -164,7 +173,6 @@ static struct httpd_snapshot *build(struct swapd *d, struct swapd_observe *ob, u
         s->doc[i] = console_read(d, httpd_doc_names[i], &s->doc_len[i]);
     fill_metrics(d, ob, now_ms);
     fill_slots(&ob->m, s->doc[HTTPD_DOC_SLOTS]);
-    s->metrics = ob->m;
     long long first = d->event_seq - SWAPD_EVENT_RING + 1;
     for (long long seq = first < 1 ? 1 : first; seq <= d->event_seq && s->n_events < HTTPD_EVENTS; seq++) {
         const struct swapd_event *e = &d->events[seq % SWAPD_EVENT_RING];
@@ -183,6 +191,12 @@ static struct httpd_snapshot *build(struct swapd *d, struct swapd_observe *ob, u
             continue;
         s->events[s->n_events++] = (struct httpd_event){ .seq = seq, .t_ms = e->t_ms, .json = copy };
     }
+    /* what this took shows in the snapshot after it (the metrics are copied last) */
+    s->metrics = ob->m;
+    double took = mono_s() - t0;
+    ob->m.snapshot_build_s = took;
+    if (took > ob->m.snapshot_build_max_s)
+        ob->m.snapshot_build_max_s = took;
     return s;
 }
 
