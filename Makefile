@@ -12,11 +12,12 @@ PREFIX  ?= /usr/local
 DESTDIR ?=
 SYSCONFDIR ?= /etc
 
-PKGS      := libmodbus libserialport sqlite3 inih jansson nettle ncursesw libsystemd
+PKGS      := libmodbus libserialport sqlite3 inih jansson nettle ncursesw libsystemd libmicrohttpd
 TEST_PKGS := check
 DEB_PKGS  := build-essential pkg-config clang libclang-rt-14-dev libmodbus-dev \
              libserialport-dev libsqlite3-dev libinih-dev libjansson-dev nettle-dev \
-             libncurses-dev libsystemd-dev check mbpoll socat tmux sqlite3 jq git
+             libncurses-dev libsystemd-dev libmicrohttpd-dev check mbpoll socat tmux sqlite3 jq git \
+             prometheus chromium
 
 OPT       ?= -O2
 SAN       ?=
@@ -72,9 +73,10 @@ deps:
 	@$(MAKE) --no-print-directory node-deps
 
 node-deps:
-	@if [ -f tests/node/package.json ] && [ ! -d tests/node/node_modules ]; then \
+	@if [ -f tests/node/package.json ] && { [ ! -d tests/node/node_modules ] || \
+	    [ tests/node/package-lock.json -nt tests/node/node_modules/.package-lock.json ]; }; then \
 	  echo "deps: npm install (tests/node)"; \
-	  npm install --prefix tests/node --no-audit --no-fund --silent; \
+	  PUPPETEER_SKIP_DOWNLOAD=1 npm install --prefix tests/node --no-audit --no-fund --silent; \
 	fi
 
 # ---- build ------------------------------------------------------------------------
@@ -172,10 +174,11 @@ BINDIR  = $(PREFIX)/bin
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 DOCDIR  = $(PREFIX)/share/doc/swapd
+WWWDIR  = $(PREFIX)/share/swapd/www
 INSTALL_PROGS := swapd swapctl swapsim dronesim mavdump swaphealth
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSCONFDIR)/swapd $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR) \
-	  $(DESTDIR)$(SYSUSERSDIR)
+	  $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(WWWDIR)
 	for p in $(INSTALL_PROGS); do \
 	  install -m 0755 $(BUILD)/bin/$$p $(DESTDIR)$(BINDIR)/ || exit 1; \
 	done
@@ -187,6 +190,8 @@ install: all
 	  configs/systemd/swapd.service > $(DESTDIR)$(UNITDIR)/swapd.service
 	install -m 0644 configs/systemd/swapd.sysusers $(DESTDIR)$(SYSUSERSDIR)/swapd.conf
 	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/
+	install -m 0644 controller/httpd/www/index.html controller/httpd/www/style.css \
+	  controller/httpd/www/app.js $(DESTDIR)$(WWWDIR)/
 	[ -d docs ] && cp -r docs/. $(DESTDIR)$(DOCDIR)/ || true
 
 clean:

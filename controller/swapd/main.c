@@ -118,6 +118,7 @@ static void usage(FILE *f)
             "      --start              reset and start the station once reconciled\n"
             "      --check-config       validate the configuration and exit\n"
             "      --config-reference   print every configuration key (Markdown) and exit\n"
+            "      --metrics-reference  print every metric of the HTTP endpoint (Markdown) and exit\n"
             "  -h, --help               this text\n"
             "Exit codes: 0 clean stop, 1 runtime failure, 2 bad configuration or usage,\n"
             "3 another swapd already runs on this database, plant or drone link.\n");
@@ -125,7 +126,7 @@ static void usage(FILE *f)
 
 struct options {
     const char *config, *plant_config, *db, *control, *plant, *link;
-    bool check_only, autostart, reference;
+    bool check_only, autostart, reference, metrics_reference;
 };
 
 static int parse_options(int argc, char **argv, struct options *o)
@@ -140,6 +141,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         { "start", no_argument, NULL, 'S' },
         { "check-config", no_argument, NULL, 'C' },
         { "config-reference", no_argument, NULL, 'R' },
+        { "metrics-reference", no_argument, NULL, 'M' },
         { "help", no_argument, NULL, 'h' },
         { 0, 0, 0, 0 },
     };
@@ -156,6 +158,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         case 'S': o->autostart = true; break;
         case 'C': o->check_only = true; break;
         case 'R': o->reference = true; break;
+        case 'M': o->metrics_reference = true; break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return -1;
         }
@@ -179,6 +182,7 @@ static int load_config(struct swapd *d, const struct options *o)
         { station_cfg_keys, station_cfg_n_keys, &d->station_cfg },
         { health_policy_keys, health_policy_n_keys, &d->health },
         { ctlsock_cfg_keys, ctlsock_n_cfg_keys, &d->control },
+        { httpd_cfg_keys, httpd_n_cfg_keys, &d->http_cfg },
     };
     if (cfg_load_tables_where(o->config, tables, sizeof tables / sizeof tables[0], &err, &where) != 0) {
         fprintf(stderr, "swapd: %s\n", err.msg);
@@ -510,6 +514,7 @@ static void account_scan(struct swapd *d, uint64_t deadline_us, uint64_t woke_us
         s->jitter_us_max = late;
     if (took > s->scan_us_max)
         s->scan_us_max = took;
+    s->late_s_sum += (double)late / 1e6;
     size_t b = late < 0 ? 0 : (size_t)(late / SWAPD_HIST_US);
     s->hist[b < SWAPD_HIST_BUCKETS - 1 ? b : SWAPD_HIST_BUCKETS - 1]++;
     if ((uint64_t)took > period_us * (uint64_t)d->shell.overrun_warn_pct / 100u) {
@@ -599,6 +604,7 @@ static int run(struct swapd *d, bool autostart)
             next_sock_check_ms = now_ms + SOCKET_CHECK_MS;
             check_socket(d, now_ms, &sock_lost);
         }
+        swapd_observe_scan(d, now_ms);
 
         uint64_t done_us = mono_us();
         account_scan(d, deadline_us, woke_us, done_us, period_us);
@@ -652,6 +658,8 @@ static void print_reference(void)
     cfg_write_markdown(stdout, health_policy_keys, health_policy_n_keys);
     printf("\n### The control socket\n\n");
     cfg_write_markdown(stdout, ctlsock_cfg_keys, ctlsock_n_cfg_keys);
+    printf("\n### The HTTP endpoint (metrics and status page)\n\n");
+    cfg_write_markdown(stdout, httpd_cfg_keys, httpd_n_cfg_keys);
     printf("\n## plant.ini\n\nRead by swapsim (to simulate) and by swapd (deadlines, the on-pad lower bound).\n\n");
     cfg_write_markdown(stdout, plantcfg_keys, plantcfg_n_keys);
 }
@@ -664,6 +672,10 @@ int main(int argc, char **argv)
         return 2;
     if (o.reference) {
         print_reference();
+        return 0;
+    }
+    if (o.metrics_reference) {
+        httpd_metrics_write_markdown(stdout);
         return 0;
     }
     if (load_config(&d, &o) != 0)
@@ -770,7 +782,10 @@ int main(int argc, char **argv)
                 d.shell.plant_port, d.link ? link_describe(d.link) : "(none)", d.n_packs,
                 d.shell.scan_period_ms);
 
+    if (swapd_observe_start(&d, err, sizeof err) != 0)
+        fprintf(stderr, "<3>swapd: http: %s (no metrics or status page)\n", err);
     int rc = run(&d, o.autostart);
+    swapd_observe_stop(&d);
 
     ctlsock_close(d.console);
     d.console = NULL;

@@ -31,6 +31,7 @@ struct persist {
     unsigned failures, dropped;
     char last_error[256];
     int64_t swap_id;              /* written by the worker under lock, read by the scan */
+    struct httpd_hist write_latency;  /* seconds per job, under lock */
     struct {
         char code[32];
         int64_t id;
@@ -237,8 +238,13 @@ static void *worker(void *arg)
             break;
         struct persist_job j = p->q[p->head];
         pthread_mutex_unlock(&p->lock);
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
         int again = run_job(p, &j);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
         pthread_mutex_lock(&p->lock);
+        httpd_hist_observe(&p->write_latency, HTTPD_HIST_REGISTRY,
+                           (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
         if (!again) {
             p->head = (p->head + 1) % PERSIST_QUEUE;
             p->len--;
@@ -355,4 +361,12 @@ void persist_stop(struct persist *p)
     pthread_cond_destroy(&p->wake);
     pthread_mutex_destroy(&p->lock);
     free(p);
+}
+
+void persist_write_latency(struct persist *p, struct httpd_hist *out, unsigned *failures)
+{
+    pthread_mutex_lock(&p->lock);
+    *out = p->write_latency;
+    *failures = p->failures;
+    pthread_mutex_unlock(&p->lock);
 }

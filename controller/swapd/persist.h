@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "httpd/metrics.h"
 #include "registry/registry.h"
 
 struct persist;
@@ -74,6 +75,10 @@ bool persist_blocked(struct persist *p, char *buf, size_t size);
 
 /* Number of failed writes and the last failure's text (copied into buf). */
 unsigned persist_failures(struct persist *p, char *buf, size_t size);
+
+/* How long each job took in the registry (the metrics' registry write latency), and
+ * the failed writes so far. */
+void persist_write_latency(struct persist *p, struct httpd_hist *out, unsigned *failures);
 
 /* Drains the queue, stops the worker and closes the registry. */
 void persist_stop(struct persist *p);

@@ -12,6 +12,7 @@
 #include "ctlsock/ctlsock.h"
 #include "dronelink/dronelink.h"
 #include "health/health.h"
+#include "httpd/httpd.h"
 #include "persist.h"
 #include "plantcfg/plantcfg.h"
 #include "plantlink/plantlink.h"
@@ -54,6 +55,7 @@ json_t *swapd_event_json(const struct swapd_event *e);
 struct swapd_stats {
     uint64_t scans, overruns;
     int64_t jitter_us_max, scan_us_max;
+    double late_s_sum;             /* lateness summed, for the metrics' histogram */
     uint64_t hist[SWAPD_HIST_BUCKETS];
 };
 
@@ -68,6 +70,7 @@ struct swapd {
     struct ctlsock_cfg control;
     struct plantcfg plant;
     struct ctlsock_auth auth;
+    struct httpd_cfg http_cfg;
 
     struct station core;
     struct station_inputs in;
@@ -83,6 +86,8 @@ struct swapd {
     struct persist *persist;
     struct registry *reader;       /* read-only connection for the console */
     struct ctlsock *console;
+    struct httpd *http;            /* NULL unless [http] enabled */
+    struct swapd_observe *observe;
 
     struct swapd_pack packs[SWAPD_MAX_BATTERIES];
     int n_packs;
@@ -174,5 +179,11 @@ int swapd_inventory_register(struct swapd *d, uint32_t tag, struct registry_loca
 /* Commissioning when the plant answered only after start-up: packs in the slots the
  * registry has never seen are registered where the sensors show them. */
 void swapd_inventory_commission_late(struct swapd *d, const struct station_plant_in *p, uint64_t now_ms);
+
+/* The HTTP endpoint (observe.c): starts it when [http] enabled (returns 0, or -1 with
+ * err when it cannot listen), feeds it every scan, stops it. */
+int swapd_observe_start(struct swapd *d, char *err, size_t errsize);
+void swapd_observe_scan(struct swapd *d, uint64_t now_ms);
+void swapd_observe_stop(struct swapd *d);
 
 #endif

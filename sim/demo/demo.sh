@@ -7,7 +7,7 @@
 # Environment: DEMO_SWAPS (0 = run until Ctrl-C), DEMO_DRONES (default 3),
 # DEMO_SPEED (plant and drone time per wall time, default 1), BIN (default build/bin),
 # DEMO_DIR (scratch directory; default a new one under /tmp, removed at the end unless
-# DEMO_KEEP=1).
+# DEMO_KEEP=1), DEMO_HTTP_PORT (the status page's port; default any free one).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/../.." && pwd)
@@ -75,7 +75,12 @@ done
 pids+=($!)
 wait_for dronesim "${pids[-1]}" test -s "$dir/pty"
 
-"$BIN/swapd" --config "$CONF/demo/swapd.ini" --plant-config "$CONF/plant.ini" \
+swapd_ini=$CONF/demo/swapd.ini
+if [ -n "${DEMO_HTTP_PORT:-}" ]; then
+    sed "s/^port = 0$/port = $DEMO_HTTP_PORT/" "$swapd_ini" > "$dir/swapd.ini"
+    swapd_ini=$dir/swapd.ini
+fi
+"$BIN/swapd" --config "$swapd_ini" --plant-config "$CONF/plant.ini" \
     --db "$dir/swapd.db" --control "$dir/swapd.sock" --plant "127.0.0.1:$port" \
     --link "pty:$(cat "$dir/pty")" --start > "$dir/swapd.log" 2>&1 &
 pids+=($!)
@@ -83,6 +88,12 @@ swapd_pid=${pids[-1]}
 wait_for swapd "$swapd_pid" test -S "$dir/swapd.sock"
 export SWAPD_SOCKET=$dir/swapd.sock
 say "plant on 127.0.0.1:$port, $DRONES drones on $(cat "$dir/pty"), logs in $dir"
+if wait_for "the status page" "$swapd_pid" grep -q 'http: listening on' "$dir/swapd.log"; then
+    url=$(sed -n 's/.*http: listening on \(http[^ ]*\).*/\1/p' "$dir/swapd.log" | head -1)
+    say "status page: $url (metrics: ${url}metrics)"
+else
+    say "no status page (see $dir/swapd.log)"
+fi
 
 field() { # field JSON KEY: a number or string from swapctl --json output
     jq -r ".result.$2 // empty" <<< "$1"
