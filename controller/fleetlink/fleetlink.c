@@ -356,6 +356,8 @@ static bool metric_changed(const struct fleetlink_snapshot *a, const struct flee
         }
         return false;
     }
+    if (id >= FM_CMD_SEQ && id <= FM_CMD_RESULT && a->v[FM_CMD_SEQ].num != b->v[FM_CMD_SEQ].num)
+        return true; /* an answer travels whole, even where it repeats the last one */
     if (x->is_null != y->is_null)
         return true;
     if (def->datatype == SPB_DT_STRING)
@@ -424,10 +426,13 @@ static void publish_changes(struct fleetlink *fl)
 {
     struct spb_metric m[MAX_NODE_METRICS];
     struct spb_dataset ds;
+    bool changed[FM_COUNT];
+    for (int id = 0; id < FM_COUNT; id++)
+        changed[id] = metric_changed(&fl->cur, &fl->sent, id);
     for (int dev = 0; dev < FLEETLINK_N_DEVICES; dev++) {
         size_t n = 0;
         for (int id = 0; id < FM_COUNT; id++) {
-            if ((int)fleetlink_metrics[id].dev != dev || !metric_changed(&fl->cur, &fl->sent, id))
+            if ((int)fleetlink_metrics[id].dev != dev || !changed[id])
                 continue;
             fill_metric(&fl->cur, id, false, &m[n++], &ds, fl->pack_cells);
             fl->sent.v[id] = fl->cur.v[id];

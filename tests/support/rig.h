@@ -26,7 +26,8 @@ int rig_start_sim(struct rig *r, const char *speed);
 /* Starts n drones on a new pty, flying flight_s before they come back. */
 int rig_start_drones(struct rig *r, const char *n, const char *flight_s);
 /* Starts swapd on the rig's plant and drones with config (a path relative to the
- * source tree); autostart resets and starts the station once it has reconciled. */
+ * source tree, or an absolute path); autostart resets and starts the station once it
+ * has reconciled. */
 int rig_start_swapd(struct rig *r, const char *config, bool autostart);
 /* Stops what is running (swapd, drones, plant) by pid and removes the directory.
  * Returns 0 when each exited cleanly (status 0: no sanitizer report, no crash), else -1
