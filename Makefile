@@ -74,7 +74,8 @@ deps:
 	@$(MAKE) --no-print-directory node-deps
 
 node-deps:
-	@if [ -f tests/node/package.json ] && [ ! -d tests/node/node_modules ]; then \
+	@if [ -f tests/node/package.json ] && { [ ! -d tests/node/node_modules ] || \
+	    [ ! -d tests/node/node_modules/sparkplug-payload ]; }; then \
 	  echo "deps: npm install (tests/node)"; \
 	  npm install --prefix tests/node --no-audit --no-fund --silent; \
 	fi
