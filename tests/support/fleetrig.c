@@ -76,8 +76,17 @@ int fleetrig_start_host(struct fleetrig *f)
 {
     char bin[512], broker[64];
     snprintf(broker, sizeof broker, "127.0.0.1:%d", f->port);
+    if (!f->host_id[0])
+        snprintf(f->host_id, sizeof f->host_id, "fleethost");
     char *argv[] = { (char *)proc_bin("swapfleet", bin, sizeof bin), "--broker", broker, "--group", "test",
-                     "--host-id", "fleethost", "--state", f->state, "serve", NULL };
+                     "--host-id", f->host_id, "--state", f->state, "serve", NULL, NULL, NULL, NULL, NULL };
+    if (f->host_user[0]) {
+        argv[9] = "--username";
+        argv[10] = f->host_user;
+        argv[11] = "--password";
+        argv[12] = f->password;
+        argv[13] = "serve";
+    }
     f->host = proc_spawn(argv, f->host_log);
     if (proc_wait_text(f->host_log, "online", f->host, 10000) != 0)
         return fail(f, "swapfleet serve did not come up (see %s)", f->host_log);
@@ -93,9 +102,11 @@ int fleetrig_station_config(const struct fleetrig *f, const struct rig *r, const
     fprintf(c,
             "[eligibility]\nmin_rest_after_charge_s = 0\n\n"
             "[fleet]\nenabled = true\nhost = 127.0.0.1\nport = %d\ngroup_id = test\nedge_node_id = %s\n"
-            "primary_host_id = fleethost\nspool_path = %s/fleet-spool.db\nbackoff_min_ms = 50\n"
+            "primary_host_id = %s\nspool_path = %s/fleet-spool.db\nbackoff_min_ms = 50\n"
             "backoff_max_ms = 400\npublish_period_ms = 50\nkeepalive_s = 5\n",
-            f->port, node_id, r->dir);
+            f->port, node_id, f->host_id[0] ? f->host_id : "fleethost", r->dir);
+    if (f->password[0])
+        fprintf(c, "username = %s\npassword = %s\n", node_id, f->password);
     fclose(c);
     return 0;
 }

@@ -16,6 +16,9 @@ struct fleetrig {
     pid_t broker, host;
     char conf[RIG_PATH], state[RIG_PATH], host_log[RIG_PATH], broker_log[RIG_PATH];
     char err[512];
+    /* optional, set before starting: the host's id (default "fleethost"), the user the
+     * host logs in as, and the password of every user (stations log in as their id) */
+    char host_id[64], host_user[64], password[64];
 };
 
 /* Creates the scratch directory and starts mosquitto on a free 127.0.0.1 port with
@@ -24,7 +27,7 @@ int fleetrig_start_broker(struct fleetrig *f, const char *extra_conf);
 /* Starts the broker again on the same port (after fleetrig_kill_broker). */
 int fleetrig_restart_broker(struct fleetrig *f);
 void fleetrig_kill_broker(struct fleetrig *f);
-/* Starts `swapfleet serve` (host id "fleethost", group "test"). */
+/* Starts `swapfleet serve` (group "test"). */
 int fleetrig_start_host(struct fleetrig *f);
 /* Writes a swapd.ini for station node_id into the rig's directory (path into out). */
 int fleetrig_station_config(const struct fleetrig *f, const struct rig *r, const char *node_id, char *out, size_t size);
