@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "fleetrig.h"
@@ -282,6 +283,9 @@ START_TEST(test_acl_forbidden_command_never_reaches_the_station)
         snprintf(cmd, sizeof cmd, "mosquitto_passwd %s -b '%s' '%s' pw-test", i ? "" : "-c", passwd, users[i]);
         ck_assert_msg(system(cmd) == 0, "%s", cmd);
     }
+    /* mosquitto started as root reads these after it switched to its own user */
+    chmod(pwdir, 0755);
+    chmod(passwd, 0644);
     const char *src = getenv("SWAP_SRC");
     snprintf(extra, sizeof extra, "allow_anonymous false\npassword_file %s\nacl_file %s/configs/fleet/fleet.acl\n",
              passwd, src ? src : ".");
