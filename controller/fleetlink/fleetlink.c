@@ -114,7 +114,8 @@ struct fleetlink {
     /* thread only */
     struct mosquitto *mosq;
     sqlite3 *db;
-    bool connected, host_online, births_pending, born;
+    bool connected, session_up, host_online, births_pending, born;
+    /* connected: TCP up and CONNECT sent; session_up: the broker's CONNACK accepted it */
     unsigned bdseq, seq;
     uint64_t host_state_ts;
     int backoff_ms;
@@ -230,7 +231,7 @@ static void spool_drain_ring(struct fleetlink *fl)
     unsigned long long lost = atomic_exchange(&fl->ring_dropped, 0);
     if (tail == head && !lost)
         return;
-    bool online = fl->connected && fl->born;
+    bool online = fl->session_up && fl->born;
     spool_exec(fl, "BEGIN");
     sqlite3_stmt *st = NULL;
     sqlite3_prepare_v2(fl->db, "INSERT INTO spool(t_ms, event_id, type, text, offline) VALUES (?,?,?,?,?)", -1, &st, NULL);
@@ -501,6 +502,7 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc)
         fl->births_pending = true;
     }
     fl->backoff_ms = fl->cfg.backoff_min_ms;
+    fl->session_up = true;
     logmsg(6, "connected to %s:%d", fl->cfg.host, fl->cfg.port);
 }
 
@@ -604,7 +606,7 @@ static void lost_connection(struct fleetlink *fl, const char *why)
 {
     if (fl->connected)
         logmsg(4, "broker connection lost (%s); spooling, reconnecting", why);
-    fl->connected = fl->born = fl->host_online = false;
+    fl->connected = fl->session_up = fl->born = fl->host_online = false;
     fl->host_state_ts = 0;
     fl->n_inflight = 0;             /* unacknowledged rows are sent again */
     fl->cursor = 0;
@@ -676,8 +678,8 @@ static void *fleet_thread(void *arg)
             nanosleep(&ts, NULL);
         }
         spool_drain_ring(fl);
-        if (!fl->connected)
-            continue;
+        if (!fl->session_up)
+            continue; /* nothing goes out before the broker accepted the session */
         bool may_publish = !fl->cfg.primary_host_id[0] || fl->host_online;
         now = mono_ms();
         if (now >= fl->next_publish_ms) {

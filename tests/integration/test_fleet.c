@@ -97,6 +97,7 @@ START_TEST(test_swaps_at_each_station_equal_the_fleet_view)
         ck_assert_msg(st, "%s: the fleet view never showed %lld swaps", nodes[i], want);
         ck_assert_int_eq(count_swap_events(st), want);
         ck_assert(json_is_true(json_object_get(st, "online")));
+        ck_assert_int_eq(jint(st, "births"), 1); /* one birth per session, after the CONNACK */
         ck_assert_int_eq(jint(st, "duplicates"), 0);
         ck_assert_int_eq(jint(st, "seq_gaps"), 0);
         ck_assert_msg(json_is_string(metric(st, "robot/Step")), "no robot device metrics");
