@@ -5,6 +5,7 @@
 #include <jansson.h>
 #include <math.h>
 #include <mosquitto.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <sqlite3.h>
@@ -118,6 +119,7 @@ struct fleetlink {
     /* connected: TCP up and CONNECT sent; session_up: the broker's CONNACK accepted it */
     unsigned bdseq, seq;
     uint64_t host_state_ts;
+    unsigned rng;                   /* reconnect jitter */
     int backoff_ms;
     uint64_t next_try_ms, next_publish_ms;
     struct fleetlink_snapshot cur, sent;
@@ -481,7 +483,7 @@ static void publish_spool(struct fleetlink *fl)
     sqlite3_finalize(st);
 }
 
-/* ---- callbacks (on the thread, inside mosquitto_loop) ------------------------------ */
+/* ---- callbacks (on the thread, inside service()) ----------------------------------- */
 
 static void on_connect(struct mosquitto *mosq, void *obj, int rc)
 {
@@ -602,6 +604,16 @@ static void on_publish(struct mosquitto *mosq, void *obj, int mid)
 
 /* ---- the thread -------------------------------------------------------------------- */
 
+/* The next reconnect delay: the current back-off with +-25 % jitter, so that stations
+ * cut off together (a broker restart) do not all come back in the same millisecond;
+ * then the back-off doubles up to its bound. */
+static void schedule_reconnect(struct fleetlink *fl)
+{
+    unsigned jitter = (unsigned)rand_r(&fl->rng) % 51u; /* 0..50 -> -25..+25 % */
+    fl->next_try_ms = mono_ms() + (uint64_t)fl->backoff_ms * (75u + jitter) / 100u;
+    fl->backoff_ms = fl->backoff_ms * 2 > fl->cfg.backoff_max_ms ? fl->cfg.backoff_max_ms : fl->backoff_ms * 2;
+}
+
 static void lost_connection(struct fleetlink *fl, const char *why)
 {
     if (fl->connected)
@@ -610,11 +622,30 @@ static void lost_connection(struct fleetlink *fl, const char *why)
     fl->host_state_ts = 0;
     fl->n_inflight = 0;             /* unacknowledged rows are sent again */
     fl->cursor = 0;
-    fl->next_try_ms = mono_ms() + (uint64_t)fl->backoff_ms;
-    fl->backoff_ms = fl->backoff_ms * 2 > fl->cfg.backoff_max_ms ? fl->cfg.backoff_max_ms : fl->backoff_ms * 2;
+    schedule_reconnect(fl);
     pthread_mutex_lock(&fl->stats_mu);
     fl->stats.online = false;
     pthread_mutex_unlock(&fl->stats_mu);
+}
+
+/* One round of network work: libmosquitto's own mosquitto_loop() uses select(), which
+ * cannot watch a descriptor numbered 1024 or above — a daemon with a registry, a spool
+ * and many clients gets there — so the socket is polled here. */
+static int service(struct fleetlink *fl, int timeout_ms)
+{
+    int sock = mosquitto_socket(fl->mosq);
+    if (sock < 0)
+        return MOSQ_ERR_NO_CONN;
+    struct pollfd p = { .fd = sock, .events = POLLIN | (mosquitto_want_write(fl->mosq) ? POLLOUT : 0) };
+    int n = poll(&p, 1, timeout_ms);
+    int rc = MOSQ_ERR_SUCCESS;
+    if (n > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR)))
+        rc = mosquitto_loop_read(fl->mosq, 1);
+    if (rc == MOSQ_ERR_SUCCESS && mosquitto_want_write(fl->mosq))
+        rc = mosquitto_loop_write(fl->mosq, 1);
+    if (rc == MOSQ_ERR_SUCCESS)
+        rc = mosquitto_loop_misc(fl->mosq);
+    return rc;
 }
 
 static void try_connect(struct fleetlink *fl)
@@ -634,8 +665,7 @@ static void try_connect(struct fleetlink *fl)
     fl->stats.bdseq = fl->bdseq;
     pthread_mutex_unlock(&fl->stats_mu);
     if (rc != MOSQ_ERR_SUCCESS) {
-        fl->next_try_ms = mono_ms() + (uint64_t)fl->backoff_ms;
-        fl->backoff_ms = fl->backoff_ms * 2 > fl->cfg.backoff_max_ms ? fl->cfg.backoff_max_ms : fl->backoff_ms * 2;
+        schedule_reconnect(fl);
         return;
     }
     fl->connected = true;
@@ -670,7 +700,7 @@ static void *fleet_thread(void *arg)
         if (!fl->connected && now >= fl->next_try_ms)
             try_connect(fl);
         if (fl->connected) {
-            int rc = mosquitto_loop(fl->mosq, 10, 1);
+            int rc = service(fl, 10);
             if (rc != MOSQ_ERR_SUCCESS)
                 lost_connection(fl, mosquitto_strerror(rc));
         } else {
@@ -701,9 +731,9 @@ static void *fleet_thread(void *arg)
         struct spb_payload p = { .has_timestamp = true, .timestamp_ms = wall_ms(), .n_metrics = 1, .metrics = &m };
         send_payload(fl, SPB_NDEATH, NULL, &p, 1);
         for (int i = 0; i < 20; i++)
-            mosquitto_loop(fl->mosq, 10, 1);
+            service(fl, 10);
         mosquitto_disconnect(fl->mosq);
-        mosquitto_loop(fl->mosq, 10, 1);
+        service(fl, 10);
     }
     spool_drain_ring(fl);
     return NULL;
@@ -730,6 +760,9 @@ struct fleetlink *fleetlink_start(const struct fleetlink_cfg *cfg, char *err, si
         return NULL;
     }
     fl->cfg = *cfg;
+    fl->rng = (unsigned)wall_ms();
+    for (const char *c = cfg->edge_node_id; *c; c++)
+        fl->rng = fl->rng * 31u + (unsigned char)*c;
     pthread_mutex_init(&fl->snap_mu, NULL);
     pthread_mutex_init(&fl->cmd_mu, NULL);
     pthread_mutex_init(&fl->stats_mu, NULL);
