@@ -708,13 +708,12 @@ static void *fleet_thread(void *arg)
             nanosleep(&ts, NULL);
         }
         spool_drain_ring(fl);
-        if (!fl->session_up)
-            continue; /* nothing goes out before the broker accepted the session */
-        bool may_publish = !fl->cfg.primary_host_id[0] || fl->host_online;
+        bool may_publish = fl->session_up && (!fl->cfg.primary_host_id[0] || fl->host_online);
         now = mono_ms();
         if (now >= fl->next_publish_ms) {
             fl->next_publish_ms = now + (uint64_t)fl->cfg.publish_period_ms;
             take_snapshot(fl);
+            /* nothing goes out before the broker accepted the session */
             if (may_publish && fl->have_cur) {
                 if (fl->births_pending || !fl->born)
                     publish_births(fl);

@@ -642,10 +642,12 @@ static int cmd_send(const struct opts *o, const char *node, const char *command,
                 o->timeout_ms);
         return 3;
     }
-    if (o->json)
-        printf("{\"station\":\"%s\",\"command\":\"%s\",\"ok\":%s,\"result\":%s}\n", node, command, w.ok ? "true" : "false",
-               json_dumps(json_string(w.result), JSON_ENCODE_ANY) ?: "\"\"");
-    else
+    if (o->json) {
+        json_t *r = json_pack("{s:s, s:s, s:b, s:s}", "station", node, "command", command, "ok", w.ok, "result", w.result);
+        json_dumpf(r, stdout, JSON_COMPACT);
+        printf("\n");
+        json_decref(r);
+    } else
         printf("%s: %s %s: %s\n", node, command, w.ok ? "accepted" : "REFUSED", w.result);
     return w.ok ? 0 : 1;
 }
