@@ -16,7 +16,7 @@
 #include "proc.h"
 #include "rig.h"
 
-#define RTF "2"
+#define RTF "3"
 
 static void nap_ms(int ms)
 {
@@ -354,8 +354,8 @@ Suite *fleet_suite(void)
 
 /* This machine may be shared and loaded: the stations here test the fleet link, not the
  * plant's watchdog, so they run on a copy of plant.ini whose watchdog tolerates a
- * controller stalled by the scheduler for a while (300 ms plant time is 150 ms wall at
- * RTF 2). */
+ * controller stalled by the scheduler for a while (300 ms plant time is 100 ms wall at
+ * RTF 3); fleetrig likewise gives the stations a patient plant link. */
 static char configs_dir[256];
 
 static void use_tolerant_plant(void)

@@ -101,6 +101,9 @@ int fleetrig_station_config(const struct fleetrig *f, const struct rig *r, const
         return -1;
     fprintf(c,
             "[eligibility]\nmin_rest_after_charge_s = 0\n\n"
+            /* a loaded machine must not make the plant link look lost: these stations
+             * test the fleet link */
+            "[station]\ncomm_loss_ms = 3000\n\n[plant_link]\ntimeout_ms = 1000\n\n"
             "[fleet]\nenabled = true\nhost = 127.0.0.1\nport = %d\ngroup_id = test\nedge_node_id = %s\n"
             "primary_host_id = %s\nspool_path = %s/fleet-spool.db\nbackoff_min_ms = 50\n"
             "backoff_max_ms = 400\npublish_period_ms = 50\nkeepalive_s = 5\n",
