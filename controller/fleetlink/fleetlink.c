@@ -120,6 +120,7 @@ struct fleetlink {
     unsigned bdseq, seq;
     uint64_t host_state_ts;
     unsigned rng;                   /* reconnect jitter */
+    uint64_t birth_wall_ms;         /* the current session's NBIRTH */
     int backoff_ms;
     uint64_t next_try_ms, next_publish_ms;
     struct fleetlink_snapshot cur, sent;
@@ -416,6 +417,7 @@ static void publish_births(struct fleetlink *fl)
     }
     fl->sent = fl->cur;
     fl->born = true;
+    fl->birth_wall_ms = now;
     fl->births_pending = false;
     pthread_mutex_lock(&fl->stats_mu);
     fl->stats.births++;
@@ -467,7 +469,9 @@ static void publish_spool(struct fleetlink *fl)
     while (sqlite3_step(st) == SQLITE_ROW) {
         long long rowid = sqlite3_column_int64(st, 0);
         uint64_t t = (uint64_t)sqlite3_column_int64(st, 1);
-        bool hist = sqlite3_column_int(st, 5) != 0;
+        /* historical: stored while offline, or older than this session's birth (it was
+         * stored online but not acknowledged before the link went down) */
+        bool hist = sqlite3_column_int(st, 5) != 0 || t < fl->birth_wall_ms;
         struct spb_metric m[3];
         for (int e = 0; e < 3; e++)
             m[e] = (struct spb_metric){ .has_alias = true, .alias = (uint64_t)(FLEETLINK_ALIAS_EVENT_ID + e),
