@@ -53,6 +53,7 @@ const struct fleetlink_metric_def fleetlink_metrics[FM_COUNT] = {
     [FM_PLANT_LINK] = { FLEETLINK_NODE, "Station/Plant Link", SPB_DT_STRING, 0 },
     [FM_SPOOL_DEPTH] = { FLEETLINK_NODE, "Fleet/Spool Depth", SPB_DT_UINT64, 0 },
     [FM_SPOOL_DROPPED] = { FLEETLINK_NODE, "Fleet/Spool Dropped", SPB_DT_UINT64, 0 },
+    [FM_PACK_QUERY] = { FLEETLINK_NODE, "Fleet/Pack Query", SPB_DT_STRING, 0 },
     [FM_CMD_SEQ] = { FLEETLINK_NODE, "Command/Last Seq", SPB_DT_UINT64, 0 },
     [FM_CMD_NAME] = { FLEETLINK_NODE, "Command/Last Command", SPB_DT_STRING, 0 },
     [FM_CMD_REQUEST_ID] = { FLEETLINK_NODE, "Command/Last Request Id", SPB_DT_STRING, 0 },
@@ -130,7 +131,7 @@ struct fleetlink {
     int n_inflight;
     uint64_t dropped;               /* spool bound and ring overflow, persisted */
     uint8_t *buf;
-    struct spb_cell pack_cells[FLEETLINK_MAX_PACKS * 5];
+    struct spb_cell pack_cells[FLEETLINK_MAX_PACKS * 7];
 };
 
 static uint64_t mono_ms(void)
@@ -307,9 +308,11 @@ static int send_payload(struct fleetlink *fl, enum spb_msg_type t, const char *d
 }
 
 /* The Packs DataSet of a snapshot; cells point into s. */
-#define PACK_COLS 5
-static const char *const pack_columns[PACK_COLS] = { "Battery", "Location", "Status", "SoH pct", "EFC" };
-static const uint32_t pack_types[PACK_COLS] = { SPB_DT_STRING, SPB_DT_STRING, SPB_DT_STRING, SPB_DT_DOUBLE, SPB_DT_DOUBLE };
+#define PACK_COLS 7
+static const char *const pack_columns[PACK_COLS] = { "Battery", "Location", "Status", "SoH pct", "EFC",
+                                                     "Capacity mAh", "DCIR mOhm" };
+static const uint32_t pack_types[PACK_COLS] = { SPB_DT_STRING, SPB_DT_STRING, SPB_DT_STRING, SPB_DT_DOUBLE,
+                                                SPB_DT_DOUBLE, SPB_DT_DOUBLE, SPB_DT_DOUBLE };
 
 static void packs_dataset(const struct fleetlink_snapshot *s, struct spb_dataset *ds, struct spb_cell *cells)
 {
@@ -321,6 +324,8 @@ static void packs_dataset(const struct fleetlink_snapshot *s, struct spb_dataset
         c[2] = (struct spb_cell){ .s = p->status };
         c[3] = (struct spb_cell){ .d = p->soh_pct };
         c[4] = (struct spb_cell){ .d = p->efc };
+        c[5] = (struct spb_cell){ .d = p->capacity_mah };
+        c[6] = (struct spb_cell){ .d = p->dcir_mohm };
     }
     *ds = (struct spb_dataset){ PACK_COLS, (size_t)s->n_packs, pack_columns, pack_types, cells };
 }
@@ -543,6 +548,10 @@ static void handle_ncmd(struct fleetlink *fl, const struct mosquitto_message *ms
     for (size_t i = 0; i < d.p.n_metrics; i++) {
         const struct spb_metric *m = &d.metrics[i];
         const char *name = m->name ? m->name : "";
+        if (!strcmp(name, FLEETLINK_PACK_ESTIMATES) && m->s && m->s[0]) {
+            queue_command(fl, "pack_estimates", m->s, req_id);
+            continue;
+        }
         if (!strcmp(name, "Node Control/Rebirth") || (m->has_alias && m->alias == FLEETLINK_ALIAS_REBIRTH)) {
             if (m->i)
                 fl->births_pending = true;

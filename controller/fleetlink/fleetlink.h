@@ -41,7 +41,7 @@ extern const char *const fleetlink_device_names[FLEETLINK_N_DEVICES]; /* "" for 
 /* Every metric the scan reports (its alias is its index + 1). */
 enum fleetlink_metric_id {
     FM_STATE, FM_MODE, FM_SWAPS, FM_SWAPS_PER_HOUR, FM_ONPAD_MEAN_S, FM_ALARMS_ACTIVE, FM_ALARM_CODES,
-    FM_PLANT_LINK, FM_SPOOL_DEPTH, FM_SPOOL_DROPPED,
+    FM_PLANT_LINK, FM_SPOOL_DEPTH, FM_SPOOL_DROPPED, FM_PACK_QUERY,
     FM_CMD_SEQ, FM_CMD_NAME, FM_CMD_REQUEST_ID, FM_CMD_OK, FM_CMD_RESULT,
     FM_ROBOT_STEP, FM_ROBOT_STEP_INDEX, FM_ROBOT_DRONE, FM_ROBOT_LAST_ONPAD_S,
     FM_MAG_SLOTS, FM_MAG_OCCUPIED, FM_MAG_READY, FM_MAG_SOH_MEAN, FM_MAG_SOH_MIN, FM_MAG_PACKS,
@@ -76,6 +76,12 @@ struct fleetlink_command_def {
 extern const struct fleetlink_command_def fleetlink_commands[];
 extern const size_t fleetlink_n_commands;
 
+/* Roaming packs: a station that meets a pack it has never seen names it in
+ * "Fleet/Pack Query"; the host answers with the NCMD metric "Node Control/Pack
+ * Estimates" = "ID;capacity_mAh;dcir_mOhm;efc;station" from the station that reported
+ * the pack last. It reaches the scan as the fleet command "pack_estimates". */
+#define FLEETLINK_PACK_ESTIMATES "Node Control/Pack Estimates"
+
 #define FLEETLINK_STR 128
 #define FLEETLINK_MAX_PACKS 64
 
@@ -88,7 +94,7 @@ struct fleetlink_value {
 /* A row of the magazine's Packs DataSet: every pack the station knows. */
 struct fleetlink_pack {
     char id[24], location[24], status[16];
-    double soh_pct, efc;
+    double soh_pct, efc, capacity_mah, dcir_mohm;
 };
 
 struct fleetlink_snapshot {

@@ -17,7 +17,17 @@ static struct {
     unsigned long long cmd_seq;
     char cmd_name[24], cmd_req[64], cmd_result[FLEETLINK_STR];
     bool cmd_ok;
+    /* roaming packs: the packs known when the link started, and those met since that
+     * still wait for the fleet's estimates (the head is the open query) */
+    uint32_t known[SWAPD_MAX_BATTERIES];
+    int n_known;
+    bool known_taken;
+    uint32_t query[SWAPD_MAX_BATTERIES];
+    int n_query;
+    uint64_t query_since_ms;
 } fs;
+
+#define PACK_QUERY_TIMEOUT_MS 10000  /* no answer: the pack keeps its rated start */
 
 int swapd_fleet_start(struct swapd *d, char *err, size_t errsize)
 {
@@ -55,9 +65,85 @@ static void set_str(int id, const char *s)
 
 static void set_null(int id) { fs.snap.v[id] = (struct fleetlink_value){ .is_null = true }; }
 
+static void pop_query(void)
+{
+    if (fs.n_query > 0)
+        memmove(fs.query, fs.query + 1, (size_t)--fs.n_query * sizeof fs.query[0]);
+    fs.query_since_ms = 0;
+}
+
+/* Packs registered during this run (met on a drone, or commissioned late) go to the
+ * query list: the fleet may know them from another station. */
+static void find_new_packs(struct swapd *d, uint64_t now_ms)
+{
+    if (!fs.known_taken) {
+        for (int i = 0; i < d->n_packs && fs.n_known < SWAPD_MAX_BATTERIES; i++)
+            fs.known[fs.n_known++] = d->packs[i].tag;
+        fs.known_taken = true;
+        return;
+    }
+    for (int i = 0; i < d->n_packs; i++) {
+        bool seen = false;
+        for (int k = 0; k < fs.n_known && !seen; k++)
+            seen = fs.known[k] == d->packs[i].tag;
+        if (seen || fs.n_known >= SWAPD_MAX_BATTERIES)
+            continue;
+        fs.known[fs.n_known++] = d->packs[i].tag;
+        if (fs.n_query < SWAPD_MAX_BATTERIES)
+            fs.query[fs.n_query++] = d->packs[i].tag;
+    }
+    if (fs.n_query && !fs.query_since_ms)
+        fs.query_since_ms = now_ms ? now_ms : 1;
+    if (fs.n_query && now_ms - fs.query_since_ms > PACK_QUERY_TIMEOUT_MS)
+        pop_query();
+}
+
+/* The fleet's answer "ID;capacity_mAh;dcir_mOhm;efc;station": the pack starts from the
+ * estimates of the station that saw it last instead of from rated values. */
+static bool apply_estimates(struct swapd *d, const char *arg, char *msg, size_t size)
+{
+    char id[24], from[64] = "?";
+    double cap, dcir, efc;
+    uint32_t tag;
+    if (sscanf(arg, "%23[^;];%lf;%lf;%lf;%63s", id, &cap, &dcir, &efc, from) < 4 ||
+        ctlproto_parse_battery_id(id, &tag) != 0) {
+        snprintf(msg, size, "pack estimates \"%s\" not understood", arg);
+        return false;
+    }
+    struct swapd_pack *p = swapd_pack_find(d, tag);
+    bool asked = fs.n_query && fs.query[0] == tag;
+    if (!p || !asked || !(cap > 0) || !(dcir >= 0) || !(efc >= 0)) {
+        snprintf(msg, size, "pack estimates for %s ignored: %s", id, !p ? "unknown pack" : !asked ? "not asked for" : "out of range");
+        return false;
+    }
+    health_est_restore(&p->est, cap, health_est_capacity_sd(&p->est), dcir > 0 ? dcir : p->est.dcir_mohm,
+                       health_est_dcir_sd(&p->est), p->est.dcir_new_mohm, efc, p->est.charge_count);
+    p->capacity_mah = p->est.cap_mAh;
+    p->dcir_mohm = p->est.dcir_mohm;
+    p->efc = p->est.efc;
+    struct persist_job j = { .kind = PERSIST_ESTIMATES, .t_ms = swapd_wall_ms(d, d->core.now_ms) };
+    j.battery = (struct registry_battery){
+        .tag = p->tag, .capacity_mah = p->est.cap_mAh, .capacity_sd_mah = health_est_capacity_sd(&p->est),
+        .dcir_mohm = p->est.dcir_mohm, .dcir_sd_mohm = health_est_dcir_sd(&p->est),
+        .dcir_new_mohm = p->est.dcir_new_mohm, .efc = p->est.efc, .charge_count = p->est.charge_count,
+        .peak_temp_degC = p->est.peak_temp_degC, .last_used_ms = j.t_ms,
+    };
+    persist_submit(d->persist, &j);
+    pop_query();
+    snprintf(msg, size, "%s starts from the fleet's estimates (last at %s): %.0f mAh, %.1f mOhm, %.1f EFC", id, from,
+             p->capacity_mah, p->dcir_mohm, p->efc);
+    return true;
+}
+
 /* Runs one fleet command through the console path and records the answer. */
 static void run_command(struct swapd *d, const struct fleetlink_cmd *c)
 {
+    if (!strcmp(c->console, "pack_estimates")) {
+        char msg[FLEETLINK_STR + 64];
+        bool ok = apply_estimates(d, c->arg, msg, sizeof msg);
+        swapd_event(d, d->core.now_ms, ok ? REGISTRY_INFO : REGISTRY_WARNING, "battery", "%s", msg);
+        return;
+    }
     json_t *req = json_pack("{s:s, s:s}", "cmd", c->console, "id", "fleet");
     if (!strcmp(c->console, "retire") || !strcmp(c->console, "return")) {
         /* "SWP-5A000001: reason" */
@@ -122,6 +208,10 @@ static void fill_snapshot(struct swapd *d, uint64_t now_ms)
     set_num(FM_ALARMS_ACTIVE, n_alarms);
     set_str(FM_ALARM_CODES, codes);
     set_str(FM_PLANT_LINK, d->plant_status.connected ? "up" : "down");
+    char qid[CTLPROTO_BATTERY_ID_SIZE] = "";
+    if (fs.n_query)
+        ctlproto_format_battery_id(fs.query[0], qid);
+    set_str(FM_PACK_QUERY, qid);
     set_num(FM_CMD_SEQ, (double)fs.cmd_seq);
     set_str(FM_CMD_NAME, fs.cmd_name);
     set_str(FM_CMD_REQUEST_ID, fs.cmd_req);
@@ -171,6 +261,8 @@ static void fill_snapshot(struct swapd *d, uint64_t now_ms)
         snprintf(fp->status, sizeof fp->status, "%s", registry_status_name(p->status));
         fp->soh_pct = p->rated_mah > 0 ? 100.0 * p->capacity_mah / p->rated_mah : 0;
         fp->efc = p->efc;
+        fp->capacity_mah = p->capacity_mah;
+        fp->dcir_mohm = p->dcir_mohm;
     }
     fs.snap.v[FM_MAG_PACKS] = (struct fleetlink_value){ 0 };
 
@@ -193,6 +285,7 @@ void swapd_fleet_scan(struct swapd *d, uint64_t now_ms)
     struct fleetlink_cmd c;
     if (!d->op_pending && fleetlink_take_command(d->fleet, &c))
         run_command(d, &c);
+    find_new_packs(d, now_ms);
     fill_snapshot(d, now_ms);
     fleetlink_publish(d->fleet, &fs.snap);
 }

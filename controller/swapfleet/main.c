@@ -139,6 +139,48 @@ static void send_rebirth(struct host *h, const char *node)
         mosquitto_publish(h->m, NULL, topic, (int)n, buf, 0, false);
 }
 
+/* Roaming packs: a station asks for a pack it has never seen; the answer comes from the
+ * other station that reported the pack last (its magazine's Packs table). */
+static void answer_pack_query(struct host *h, const char *node, json_t *st, const char *id)
+{
+    const char *best = NULL;
+    json_t *row = NULL;
+    json_int_t best_seen = -1;
+    const char *other;
+    json_t *o;
+    json_object_foreach(h->stations, other, o) {
+        if (!strcmp(other, node))
+            continue;
+        json_t *rows = json_object_get(json_object_get(o, "metrics"), "magazine/Packs"), *r;
+        size_t i;
+        json_array_foreach(rows, i, r) {
+            json_int_t seen = json_integer_value(json_object_get(o, "last_seen_ms"));
+            if (!strcmp(json_string_value(json_object_get(r, "Battery")) ?: "", id) && seen > best_seen) {
+                best = other, row = r, best_seen = seen;
+            }
+        }
+    }
+    json_object_set_new(st, "pack_query", json_string(id));
+    if (!best)
+        return; /* nobody knows it: the station times out and starts from rated values */
+    char value[160];
+    snprintf(value, sizeof value, "%s;%.1f;%.3f;%.2f;%s", id, json_number_value(json_object_get(row, "Capacity mAh")),
+             json_number_value(json_object_get(row, "DCIR mOhm")), json_number_value(json_object_get(row, "EFC")), best);
+    struct spb_metric m = { .name = FLEETLINK_PACK_ESTIMATES, .datatype = SPB_DT_STRING, .s = value };
+    struct spb_payload p = { .has_timestamp = true, .timestamp_ms = wall_ms(), .n_metrics = 1, .metrics = &m };
+    uint8_t buf[512];
+    size_t n = spb_encode(&p, buf, sizeof buf);
+    struct spb_topic t = { .type = SPB_NCMD };
+    char topic[SPB_TOPIC_MAX];
+    snprintf(t.group, sizeof t.group, "%s", h->o->group);
+    snprintf(t.node, sizeof t.node, "%s", node);
+    if (n && spb_topic_format(topic, sizeof topic, &t) == 0 &&
+        mosquitto_publish(h->m, NULL, topic, (int)n, buf, 1, false) == MOSQ_ERR_SUCCESS) {
+        json_object_set_new(st, "pack_answers", json_integer(json_integer_value(json_object_get(st, "pack_answers")) + 1));
+        fprintf(stderr, "swapfleet: %s asked for %s: answered from %s\n", node, id, best);
+    }
+}
+
 /* Applies the metrics of a birth or data message to a station (device "" = the node). */
 static void apply_metrics(struct host *h, const char *node, json_t *st, const char *device,
                           const struct spb_decoded *d, bool birth)
@@ -179,6 +221,9 @@ static void apply_metrics(struct host *h, const char *node, json_t *st, const ch
             json_object_set_new(st, "bdseq", json_integer(m->i));
             continue;
         }
+        if (!device[0] && !strcmp(name, "Fleet/Pack Query") && m->s && m->s[0] &&
+            strcmp(json_string_value(json_object_get(st, "pack_query")) ?: "", m->s))
+            answer_pack_query(h, node, st, m->s);
         char key[160];
         snprintf(key, sizeof key, "%s%s%s", device, device[0] ? "/" : "", name);
         json_object_set_new(metrics, key, metric_json(m, dt));

@@ -332,6 +332,65 @@ START_TEST(test_acl_forbidden_command_never_reaches_the_station)
 }
 END_TEST
 
+static json_t *pack_row(json_t *st, const char *id)
+{
+    size_t i;
+    json_t *r;
+    json_array_foreach(metric(st, "magazine/Packs"), i, r)
+        if (!strcmp(json_string_value(json_object_get(r, "Battery")), id))
+            return r;
+    return NULL;
+}
+
+static bool knows_pack(json_t *st, void *arg) { return pack_row(st, arg) != NULL; }
+
+static bool station_event_contains(struct rig *r, const char *needle)
+{
+    json_t *rep = rig_swapd(r, "{\"cmd\":\"events\",\"limit\":256}");
+    bool found = false;
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(json_object_get(rep, "result"), "events"), i, e)
+        found = found || strstr(json_string_value(json_object_get(e, "text")), needle);
+    json_decref(rep);
+    return found;
+}
+
+/* A pack station A has seen arrives on a drone at station B, which has never seen it:
+ * B asks the fleet and starts from A's estimates. */
+START_TEST(test_roaming_pack_starts_from_the_fleets_estimates)
+{
+    struct fleetrig f = { 0 };
+    ck_assert_msg(fleetrig_start_broker(&f, NULL) == 0, "%s", f.err);
+    ck_assert_msg(fleetrig_start_host(&f) == 0, "%s", f.err);
+    struct rig a = { 0 }, b = { 0 };
+    start_station(&f, &a, "st-ra", true, true);
+    ck_assert_msg(rig_wait_swaps(&a, 1, 150000), "%s", a.err);
+    /* the drone's pack (met at A's first swap) is in A's magazine, and the fleet knows it */
+    const char *id = "SWP-5B000001";
+    json_t *sa = wait_station(&f, "st-ra", knows_pack, (void *)id, 20000);
+    ck_assert_msg(sa, "the fleet never saw %s at st-ra", id);
+    json_decref(sa);
+
+    start_station(&f, &b, "st-rb", true, true);
+    long long end = proc_now_ms() + 60000;
+    bool applied = false;
+    while (!applied && proc_now_ms() < end) {
+        applied = station_event_contains(&b, "starts from the fleet's estimates (last at st-ra)");
+        if (!applied)
+            nap_ms(100);
+    }
+    ck_assert_msg(applied, "st-rb never took %s's estimates from the fleet", id);
+    json_t *sb = fleetrig_station(&f, "st-rb");
+    ck_assert_int_ge(jint(sb, "pack_answers"), 1);
+    ck_assert_str_eq(json_string_value(json_object_get(sb, "pack_query")), id);
+    json_decref(sb);
+    ck_assert_msg(rig_stop_all(&b) == 0, "%s", b.err);
+    ck_assert_msg(rig_stop_all(&a) == 0, "%s", a.err);
+    fleetrig_stop(&f);
+}
+END_TEST
+
 Suite *fleet_suite(void);
 Suite *fleet_suite(void)
 {
@@ -344,6 +403,10 @@ Suite *fleet_suite(void)
     tc = tcase_create("outage");
     tcase_set_timeout(tc, 400);
     tcase_add_test(tc, test_broker_outage_loses_no_event);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("roaming");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_roaming_pack_starts_from_the_fleets_estimates);
     suite_add_tcase(s, tc);
     tc = tcase_create("counts");
     tcase_set_timeout(tc, 240);
