@@ -121,7 +121,7 @@ static void setup(void)
         }
         for (int i = 0; i < n_scenarios; i++) {
             struct scenario *s = &scenarios[i];
-            if (s->pid != pid)
+            if (pid <= 0 || s->pid != pid) /* 0: none exited (unstarted ones have pid 0 too) */
                 continue;
             s->wall_ms = proc_now_ms() - s->start_ms;
             s->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
