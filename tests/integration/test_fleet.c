@@ -110,6 +110,20 @@ START_TEST(test_swaps_at_each_station_equal_the_fleet_view)
     ck_assert_int_eq(fleetrig_swapfleet(&f, out, sizeof out, status), 0);
     for (int i = 0; i < 2; i++)
         ck_assert_msg(strstr(out, nodes[i]), "status lacks %s:\n%s", nodes[i], out);
+    const char *sjson[] = { "status", "--json", NULL };
+    ck_assert_int_eq(fleetrig_swapfleet(&f, out, sizeof out, sjson), 0);
+    json_t *rows = json_loads(out, 0, NULL);
+    ck_assert_uint_eq(json_array_size(rows), 2);
+    size_t k;
+    json_t *row;
+    json_array_foreach(rows, k, row) {
+        int i = !strcmp(json_string_value(json_object_get(row, "station")), nodes[0]) ? 0 : 1;
+        ck_assert_int_eq(json_integer_value(json_object_get(row, "swaps")), rig_swaps(&r[i]));
+        ck_assert(json_is_true(json_object_get(row, "online")));
+        ck_assert(json_is_number(json_object_get(row, "onpad_mean_s")));
+        ck_assert_str_ne(json_string_value(json_object_get(row, "state")), "-");
+    }
+    json_decref(rows);
     const char *bats[] = { "batteries", "--json", NULL };
     ck_assert_int_eq(fleetrig_swapfleet(&f, out, sizeof out, bats), 0);
     json_t *arr = json_loads(out, 0, NULL);
