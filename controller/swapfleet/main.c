@@ -9,7 +9,10 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <math.h>
+#include <locale.h>
 #include <mosquitto.h>
+#include <ncurses.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -484,6 +487,72 @@ static int cmd_status(const struct opts *o)
     return 0;
 }
 
+/* The live view: the status table redrawn every second from the state file; stations
+ * offline or with alarms stand out; q quits. */
+static int cmd_top(const struct opts *o)
+{
+    setlocale(LC_ALL, "");
+    if (!initscr()) {
+        fprintf(stderr, "swapfleet: cannot start the full-screen view; try status --follow\n");
+        return 2;
+    }
+    cbreak();
+    noecho();
+    nodelay(stdscr, TRUE);
+    curs_set(0);
+    if (has_colors()) {
+        start_color();
+        use_default_colors();
+        init_pair(1, COLOR_RED, -1);
+        init_pair(2, COLOR_YELLOW, -1);
+    }
+    bool quit = false;
+    while (!quit && !stop_signal) {
+        json_t *state = json_load_file(o->state_file, 0, NULL);
+        json_t *rows = state ? status_rows(state) : json_array();
+        erase();
+        size_t online = 0, i;
+        json_t *r;
+        json_array_foreach(rows, i, r) online += json_is_true(json_object_get(r, "online"));
+        mvprintw(0, 0, "swapfleet  group %s  %zu stations, %zu online%s", o->group, json_array_size(rows), online,
+                 state ? "" : "  (no state file: is swapfleet serve running?)");
+        attron(A_BOLD);
+        mvprintw(2, 0, "%-16s %-7s %-11s %6s %7s %7s %6s %8s", "STATION", "LINK", "STATE", "SWAPS", "SWAPS/H", "ONPAD_S",
+                 "ALARMS", "POOL_SOH");
+        attroff(A_BOLD);
+        json_array_foreach(rows, i, r) {
+            bool on = json_is_true(json_object_get(r, "online"));
+            double alarms = json_number_value(json_object_get(r, "alarms"));
+            int pair = !on ? 1 : alarms > 0 ? 2 : 0;
+            json_t *onp = json_object_get(r, "onpad_mean_s"), *soh = json_object_get(r, "pool_soh_mean_pct");
+            char onps[16] = "-", sohs[16] = "-";
+            if (json_is_number(onp))
+                snprintf(onps, sizeof onps, "%.2f", json_number_value(onp));
+            if (json_is_number(soh))
+                snprintf(sohs, sizeof sohs, "%.1f%%", json_number_value(soh));
+            if (pair)
+                attron(COLOR_PAIR(pair));
+            mvprintw(3 + (int)i, 0, "%-16s %-7s %-11s %6.0f %7.1f %7s %6.0f %8s",
+                     json_string_value(json_object_get(r, "station")), on ? "online" : "OFFLINE",
+                     json_string_value(json_object_get(r, "state")), json_number_value(json_object_get(r, "swaps")),
+                     json_number_value(json_object_get(r, "swaps_per_hour")), onps, alarms, sohs);
+            if (pair)
+                attroff(COLOR_PAIR(pair));
+        }
+        mvprintw(LINES - 1, 0, "q quit");
+        refresh();
+        json_decref(rows);
+        json_decref(state);
+        struct pollfd p = { .fd = STDIN_FILENO, .events = POLLIN };
+        poll(&p, 1, 1000);
+        int ch;
+        while ((ch = getch()) != ERR)
+            quit = quit || ch == 'q' || ch == 'Q';
+    }
+    endwin();
+    return 0;
+}
+
 /* Every pack the fleet knows; a pack seen at several stations is shown where it was
  * reported last (the station whose report is newest). */
 static int cmd_batteries(const struct opts *o)
@@ -705,6 +774,7 @@ static void usage(FILE *f)
             "  status [--follow]          one line a station (from --state)\n"
             "  batteries                  every pack the fleet knows (from --state)\n"
             "  events [STATION]           events the fleet received (from --state)\n"
+            "  top                        live view of the status table (q quits)\n"
             "  cmd STATION COMMAND [ARG]  start|stop|hold|unhold|suspend|unsuspend|abort|clear|reset,\n"
             "                             retire ID[:reason], return ID, rebirth\n"
             "options:\n"
@@ -775,6 +845,8 @@ int main(int argc, char **argv)
         return cmd_serve(&o);
     if (!strcmp(verb, "status") && rest == 0)
         return cmd_status(&o);
+    if (!strcmp(verb, "top") && rest == 0)
+        return cmd_top(&o);
     if (!strcmp(verb, "batteries") && rest == 0)
         return cmd_batteries(&o);
     if (!strcmp(verb, "events") && rest <= 1)

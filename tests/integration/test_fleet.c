@@ -135,6 +135,25 @@ START_TEST(test_swaps_at_each_station_equal_the_fleet_view)
 }
 END_TEST
 
+/* swapfleet top in tmux on the test's own server socket: the screen as text. */
+static bool top_screen_has(const char *sock, const char *needle, int timeout_ms)
+{
+    char cmd[600], out[4096];
+    long long end = proc_now_ms() + timeout_ms;
+    while (proc_now_ms() < end) {
+        snprintf(cmd, sizeof cmd, "tmux -S '%s' capture-pane -p -t top 2>/dev/null", sock);
+        FILE *p = popen(cmd, "r");
+        size_t n = p ? fread(out, 1, sizeof out - 1, p) : 0;
+        out[n] = 0;
+        if (p)
+            pclose(p);
+        if (strstr(out, needle))
+            return true;
+        nap_ms(100);
+    }
+    return false;
+}
+
 START_TEST(test_killed_station_goes_offline_and_is_reborn)
 {
     struct fleetrig f = { 0 };
@@ -162,6 +181,17 @@ START_TEST(test_killed_station_goes_offline_and_is_reborn)
     ck_assert_int_eq(fleetrig_swapfleet(&f, out, sizeof out, unhold), 1);
     ck_assert_msg(strstr(out, "REFUSED") && strstr(out, "not possible in"), "%s", out);
 
+    /* The live view shows the station online. */
+    char sock[RIG_PATH + 16], bin[512], cmd[2048];
+    snprintf(sock, sizeof sock, "%s/tmux.sock", f.dir);
+    snprintf(cmd, sizeof cmd, "TERM=xterm tmux -S '%s' -f /dev/null new-session -d -s top -x 100 -y 20 "
+             "\"%s --group test --state %s top\"", sock, proc_bin("swapfleet", bin, sizeof bin), f.state);
+    ck_assert_msg(system(cmd) == 0, "%s", cmd);
+    char row_on[64], row_off[64];
+    snprintf(row_on, sizeof row_on, "%-16s %-7s", "st-k", "online");
+    snprintf(row_off, sizeof row_off, "%-16s %-7s", "st-k", "OFFLINE");
+    ck_assert_msg(top_screen_has(sock, row_on, 10000), "swapfleet top never showed st-k online");
+
     /* SIGKILL: the broker publishes the will (NDEATH with the same bdSeq). */
     proc_kill_wait(r.swapd, SIGKILL);
     r.swapd = 0;
@@ -172,6 +202,14 @@ START_TEST(test_killed_station_goes_offline_and_is_reborn)
     const char *status[] = { "status", NULL };
     ck_assert_int_eq(fleetrig_swapfleet(&f, out, sizeof out, status), 0);
     ck_assert_msg(strstr(out, "OFFLINE"), "%s", out);
+    ck_assert_msg(top_screen_has(sock, row_off, 10000), "swapfleet top never showed st-k offline");
+    snprintf(cmd, sizeof cmd, "tmux -S '%s' send-keys -t top q", sock);
+    ck_assert_int_eq(system(cmd), 0);
+    long long qend = proc_now_ms() + 5000;
+    snprintf(cmd, sizeof cmd, "tmux -S '%s' has-session -t top 2>/dev/null", sock);
+    while (system(cmd) == 0 && proc_now_ms() < qend)
+        nap_ms(50);
+    ck_assert_msg(system(cmd) != 0, "q did not end swapfleet top");
 
     /* Restart: a new bdSeq, a new birth. */
     char cfg[RIG_PATH];
