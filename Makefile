@@ -12,12 +12,13 @@ PREFIX  ?= /usr/local
 DESTDIR ?=
 SYSCONFDIR ?= /etc
 
-PKGS      := libmodbus libserialport sqlite3 inih jansson nettle ncursesw libsystemd libmicrohttpd
+PKGS      := libmodbus libserialport sqlite3 inih jansson nettle ncursesw libsystemd libmicrohttpd \
+             libmosquitto libprotobuf-c
 TEST_PKGS := check
 DEB_PKGS  := build-essential pkg-config clang libclang-rt-14-dev libmodbus-dev \
              libserialport-dev libsqlite3-dev libinih-dev libjansson-dev nettle-dev \
              libncurses-dev libsystemd-dev libmicrohttpd-dev check mbpoll socat tmux sqlite3 jq git \
-             prometheus chromium
+             prometheus chromium libmosquitto-dev mosquitto libprotobuf-c-dev protobuf-c-compiler
 
 OPT       ?= -O2
 SAN       ?=
@@ -50,7 +51,7 @@ INTEG_BIN := $(INTEG_C:tests/integration/%.c=$(BUILD)/tests/%)
 BENCH_BIN := $(BENCH_C:tests/bench/%.c=$(BUILD)/bench/%)
 
 .PHONY: all deps check run-tests asan bench fuzz faults campaign demo install clean \
-        node-deps
+        node-deps spb-proto
 .DEFAULT_GOAL := all
 .SECONDARY:
 
@@ -112,6 +113,11 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/integration/%.o $(TESTSUP_O) $(LIBSWAP)
 $(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(TESTSUP_O) $(LIBSWAP)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $< $(TESTSUP_O) $(LIBSWAP) $(LDLIBS)
+
+# The Sparkplug B payload code is generated from protocols/sparkplug/sparkplug_b.proto
+# and committed, so a build needs no protoc-c; test_spb checks the committed files match.
+spb-proto:
+	cd protocols/sparkplug && protoc-c --c_out=. sparkplug_b.proto
 
 # ---- tests ------------------------------------------------------------------------
 # Every test binary runs; the last line sums Check's per-binary results.

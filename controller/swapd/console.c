@@ -526,6 +526,11 @@ json_t *swapd_console_handle(void *user, const struct ctlsock_peer *peer,
         swapd_event(d, d->core.now_ms, REGISTRY_INFO, "command", "\"%s\" from uid %u (pid %d)", name,
                     (unsigned)peer->uid, (int)peer->pid);
     }
+    return swapd_console_dispatch(d, name, request);
+}
+
+json_t *swapd_console_dispatch(struct swapd *d, const char *name, const json_t *request)
+{
     if (!strcmp(name, "status"))
         return ctlproto_reply_ok(request, do_status(d));
     if (!strcmp(name, "slots"))

@@ -85,6 +85,7 @@ static void record_event(struct swapd *d, uint64_t mono_ms, enum registry_severi
             json_decref(ev);
         }
     }
+    swapd_fleet_event(d, e);
 }
 
 void swapd_transition(struct swapd *d, uint64_t mono_ms, const char *from, const char *to, const char *reason)
@@ -183,6 +184,7 @@ static int load_config(struct swapd *d, const struct options *o)
         { health_policy_keys, health_policy_n_keys, &d->health },
         { ctlsock_cfg_keys, ctlsock_n_cfg_keys, &d->control },
         { httpd_cfg_keys, httpd_n_cfg_keys, &d->http_cfg },
+        { fleetlink_cfg_keys, fleetlink_n_cfg_keys, &d->fleet_cfg },
     };
     if (cfg_load_tables_where(o->config, tables, sizeof tables / sizeof tables[0], &err, &where) != 0) {
         fprintf(stderr, "swapd: %s\n", err.msg);
@@ -605,6 +607,7 @@ static int run(struct swapd *d, bool autostart)
             check_socket(d, now_ms, &sock_lost);
         }
         swapd_observe_scan(d, now_ms);
+        swapd_fleet_scan(d, now_ms);
 
         uint64_t done_us = mono_us();
         account_scan(d, deadline_us, woke_us, done_us, period_us);
@@ -660,6 +663,8 @@ static void print_reference(void)
     cfg_write_markdown(stdout, ctlsock_cfg_keys, ctlsock_n_cfg_keys);
     printf("\n### The HTTP endpoint (metrics and status page)\n\n");
     cfg_write_markdown(stdout, httpd_cfg_keys, httpd_n_cfg_keys);
+    printf("\n### The fleet link (Sparkplug B over MQTT, docs/fleet.md)\n\n");
+    cfg_write_markdown(stdout, fleetlink_cfg_keys, fleetlink_n_cfg_keys);
     printf("\n## plant.ini\n\nRead by swapsim (to simulate) and by swapd (deadlines, the on-pad lower bound).\n\n");
     cfg_write_markdown(stdout, plantcfg_keys, plantcfg_n_keys);
 }
@@ -777,6 +782,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "swapd: %s\n", err);
         return 1;
     }
+    if (swapd_fleet_start(&d, err, sizeof err) != 0)
+        fprintf(stderr, "<3>swapd: fleet link: %s (the station runs without the fleet)\n", err);
     swapd_event(&d, mono_us() / 1000u, REGISTRY_INFO, "daemon",
                 "started: plant %s:%d, drones %s, %d packs known, scan %d ms", d.shell.plant_host,
                 d.shell.plant_port, d.link ? link_describe(d.link) : "(none)", d.n_packs,
@@ -791,6 +798,7 @@ int main(int argc, char **argv)
     d.console = NULL;
     plantlink_stop(d.plantlink);
     link_close(d.link);
+    swapd_fleet_stop(&d);
     persist_stop(d.persist);
     d.persist = NULL;
     registry_close(d.reader);

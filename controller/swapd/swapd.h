@@ -11,6 +11,7 @@
 #include "core/station.h"
 #include "ctlsock/ctlsock.h"
 #include "dronelink/dronelink.h"
+#include "fleetlink/fleetlink.h"
 #include "health/health.h"
 #include "httpd/httpd.h"
 #include "persist.h"
@@ -71,6 +72,8 @@ struct swapd {
     struct plantcfg plant;
     struct ctlsock_auth auth;
     struct httpd_cfg http_cfg;
+    struct fleetlink_cfg fleet_cfg;
+    struct fleetlink *fleet;
 
     struct station core;
     struct station_inputs in;
@@ -144,6 +147,17 @@ const char *swapd_transition_type(const char *from, const char *to);
 /* Console request handler (console.c). */
 json_t *swapd_console_handle(void *user, const struct ctlsock_peer *peer,
                              const struct ctlproto_cmd *cmd, const json_t *request);
+/* The same request once its caller is authorised: checked against the core's state
+ * table and queued exactly as from the control socket (used by the fleet link too). */
+json_t *swapd_console_dispatch(struct swapd *d, const char *name, const json_t *request);
+
+/* The fleet link (fleet.c; docs/fleet.md): started when [fleet] enabled; each scan takes
+ * one fleet command into the console path and hands over a snapshot; every event is
+ * posted to the fleet's spool. */
+int swapd_fleet_start(struct swapd *d, char *err, size_t errsize);
+void swapd_fleet_scan(struct swapd *d, uint64_t now_ms);
+void swapd_fleet_event(struct swapd *d, const struct swapd_event *e);
+void swapd_fleet_stop(struct swapd *d);
 
 /* Inventory glue (inventory.c): loads the registry, commissions packs seen for the first
  * time, and fills the core's inventory facts and the policy's choices every scan. */

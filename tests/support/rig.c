@@ -171,7 +171,10 @@ int rig_start_swapd(struct rig *r, const char *config, bool autostart)
 {
     char bin[512], plant[512], cfg[600], plantarg[64], link[RIG_PATH + 8];
     const char *src = getenv("SWAP_SRC");
-    snprintf(cfg, sizeof cfg, "%s/%s", src && *src ? src : ".", config);
+    if (config[0] == '/')  /* a file the test wrote into its scratch directory */
+        snprintf(cfg, sizeof cfg, "%s", config);
+    else
+        snprintf(cfg, sizeof cfg, "%s/%s", src && *src ? src : ".", config);
     snprintf(plantarg, sizeof plantarg, "127.0.0.1:%ld", r->port);
     snprintf(link, sizeof link, "pty:%s", r->pty);
     char *argv[] = { (char *)proc_bin("swapd", bin, sizeof bin), "--config", cfg, "--plant-config",

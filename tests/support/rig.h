@@ -34,7 +34,8 @@ int rig_start_drones(struct rig *r, const char *n, const char *flight_s);
 /* The same with a dronesim --misbehave SPEC (NULL: none). */
 int rig_start_drones_mis(struct rig *r, const char *n, const char *flight_s, const char *misbehave);
 /* Starts swapd on the rig's plant and drones with config (a path relative to the
- * source tree); autostart resets and starts the station once it has reconciled. */
+ * source tree, or an absolute path); autostart resets and starts the station once it
+ * has reconciled. */
 int rig_start_swapd(struct rig *r, const char *config, bool autostart);
 /* Stops what is running (swapd, drones, plant) by pid and removes the directory.
  * Returns 0 when each exited cleanly (status 0: no sanitizer report, no crash), else -1

@@ -1,0 +1,504 @@
+/* The fleet with real processes (docs/fleet.md): a mosquitto broker on a free port,
+ * stations (swapsim + dronesim + swapd as Sparkplug B edge nodes) and the swapfleet
+ * host application. Swaps counted at each station equal the fleet view's; a killed
+ * station is seen offline and reborn with a new bdSeq; rebirth on request; an illegal
+ * command is refused with its reason; a broker outage loses no event. */
+#include <check.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "fleetrig.h"
+#include "proc.h"
+#include "rig.h"
+
+#define RTF "3"
+
+static void nap_ms(int ms)
+{
+    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+    nanosleep(&ts, NULL);
+}
+
+static void start_station(struct fleetrig *f, struct rig *r, const char *node, bool drones, bool autostart)
+{
+    char cfg[RIG_PATH];
+    ck_assert_msg(rig_start_sim(r, RTF) == 0, "%s", r->err);
+    /* Without drones wanted, one drone still connects but the station is not started. */
+    (void)drones;
+    ck_assert_msg(rig_start_drones(r, "1", "3") == 0, "%s", r->err);
+    ck_assert_int_eq(fleetrig_station_config(f, r, node, cfg, sizeof cfg), 0);
+    ck_assert_msg(rig_start_swapd(r, cfg, autostart) == 0, "%s", r->err);
+}
+
+static long long jint(json_t *o, const char *k) { return json_integer_value(json_object_get(o, k)); }
+
+static json_t *metric(json_t *st, const char *name) { return json_object_get(json_object_get(st, "metrics"), name); }
+
+/* Waits until the host's record of node satisfies pred; returns it (new reference). */
+typedef bool (*station_pred)(json_t *st, void *arg);
+static json_t *wait_station(struct fleetrig *f, const char *node, station_pred pred, void *arg, int timeout_ms)
+{
+    long long end = proc_now_ms() + timeout_ms;
+    while (proc_now_ms() < end) {
+        json_t *st = fleetrig_station(f, node);
+        if (st && pred(st, arg))
+            return st;
+        json_decref(st);
+        nap_ms(50);
+    }
+    return NULL;
+}
+
+static bool is_online(json_t *st, void *arg) { (void)arg; return json_is_true(json_object_get(st, "online")); }
+static bool is_offline(json_t *st, void *arg) { (void)arg; return json_is_false(json_object_get(st, "online")); }
+static bool swaps_equal(json_t *st, void *arg)
+{
+    return json_integer_value(metric(st, "Station/Swaps")) == *(long long *)arg;
+}
+static bool births_at_least(json_t *st, void *arg) { return jint(st, "births") >= *(long long *)arg && is_online(st, NULL); }
+
+static int count_swap_events(json_t *st)
+{
+    int n = 0;
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(st, "events"), i, e)
+        if (!strcmp(json_string_value(json_object_get(e, "type")), "swap") &&
+            strstr(json_string_value(json_object_get(e, "text")), "cleared for take-off"))
+            n++;
+    return n;
+}
+
+START_TEST(test_swaps_at_each_station_equal_the_fleet_view)
+{
+    struct fleetrig f = { 0 };
+    ck_assert_msg(fleetrig_start_broker(&f, NULL) == 0, "%s", f.err);
+    ck_assert_msg(fleetrig_start_host(&f) == 0, "%s", f.err);
+    static const char *const nodes[] = { "st-a", "st-b" };
+    struct rig r[2];
+    memset(r, 0, sizeof r);
+    for (int i = 0; i < 2; i++)
+        start_station(&f, &r[i], nodes[i], true, true);
+    for (int i = 0; i < 2; i++)
+        ck_assert_msg(rig_wait_swaps(&r[i], 1, 150000), "%s: %s", nodes[i], r[i].err);
+    /* The drones go home; then every count must agree. */
+    for (int i = 0; i < 2; i++) {
+        proc_stop(r[i].drones, 5000);
+        r[i].drones = 0;
+    }
+    for (int i = 0; i < 2; i++) {
+        long long want = rig_swaps(&r[i]);
+        json_t *st = wait_station(&f, nodes[i], swaps_equal, &want, 10000);
+        ck_assert_msg(st, "%s: the fleet view never showed %lld swaps", nodes[i], want);
+        ck_assert_int_eq(count_swap_events(st), want);
+        ck_assert(json_is_true(json_object_get(st, "online")));
+        ck_assert_int_eq(jint(st, "births"), 1); /* one birth per session, after the CONNACK */
+        ck_assert_int_eq(jint(st, "duplicates"), 0);
+        ck_assert_int_eq(jint(st, "seq_gaps"), 0);
+        ck_assert_msg(json_is_string(metric(st, "robot/Step")), "no robot device metrics");
+        ck_assert_int_ge(json_integer_value(metric(st, "magazine/Slots")), 8);
+        ck_assert_int_ge(json_array_size(metric(st, "magazine/Packs")), 8);
+        json_decref(st);
+    }
+    char out[4096];
+    const char *status[] = { "status", NULL };
+    ck_assert_int_eq(fleetrig_swapfleet(&f, out, sizeof out, status), 0);
+    for (int i = 0; i < 2; i++)
+        ck_assert_msg(strstr(out, nodes[i]), "status lacks %s:\n%s", nodes[i], out);
+    const char *sjson[] = { "status", "--json", NULL };
+    ck_assert_int_eq(fleetrig_swapfleet(&f, out, sizeof out, sjson), 0);
+    json_t *rows = json_loads(out, 0, NULL);
+    ck_assert_uint_eq(json_array_size(rows), 2);
+    size_t k;
+    json_t *row;
+    json_array_foreach(rows, k, row) {
+        int i = !strcmp(json_string_value(json_object_get(row, "station")), nodes[0]) ? 0 : 1;
+        ck_assert_int_eq(json_integer_value(json_object_get(row, "swaps")), rig_swaps(&r[i]));
+        ck_assert(json_is_true(json_object_get(row, "online")));
+        ck_assert(json_is_number(json_object_get(row, "onpad_mean_s")));
+        ck_assert_str_ne(json_string_value(json_object_get(row, "state")), "-");
+    }
+    json_decref(rows);
+    const char *bats[] = { "batteries", "--json", NULL };
+    ck_assert_int_eq(fleetrig_swapfleet(&f, out, sizeof out, bats), 0);
+    json_t *arr = json_loads(out, 0, NULL);
+    ck_assert_msg(json_array_size(arr) >= 8, "batteries: %s", out);
+    json_decref(arr);
+    for (int i = 0; i < 2; i++)
+        ck_assert_msg(rig_stop_all(&r[i]) == 0, "%s", r[i].err);
+    fleetrig_stop(&f);
+}
+END_TEST
+
+/* swapfleet top in tmux on the test's own server socket: the screen as text. */
+static bool top_screen_has(const char *sock, const char *needle, int timeout_ms)
+{
+    char cmd[600], out[4096];
+    long long end = proc_now_ms() + timeout_ms;
+    while (proc_now_ms() < end) {
+        snprintf(cmd, sizeof cmd, "tmux -S '%s' capture-pane -p -t top 2>/dev/null", sock);
+        FILE *p = popen(cmd, "r");
+        size_t n = p ? fread(out, 1, sizeof out - 1, p) : 0;
+        out[n] = 0;
+        if (p)
+            pclose(p);
+        if (strstr(out, needle))
+            return true;
+        nap_ms(100);
+    }
+    return false;
+}
+
+START_TEST(test_killed_station_goes_offline_and_is_reborn)
+{
+    struct fleetrig f = { 0 };
+    ck_assert_msg(fleetrig_start_broker(&f, NULL) == 0, "%s", f.err);
+    ck_assert_msg(fleetrig_start_host(&f) == 0, "%s", f.err);
+    struct rig r = { 0 };
+    start_station(&f, &r, "st-k", false, false);
+    json_t *st = wait_station(&f, "st-k", is_online, NULL, 15000);
+    ck_assert_msg(st, "no birth from st-k");
+    long long bd = jint(st, "bdseq"), births = jint(st, "births");
+    json_decref(st);
+
+    /* Rebirth on request: a new NBIRTH with the same bdSeq. */
+    char out[1024];
+    const char *rebirth[] = { "cmd", "st-k", "rebirth", NULL };
+    ck_assert_int_eq(fleetrig_swapfleet(&f, out, sizeof out, rebirth), 0);
+    long long want = births + 1;
+    st = wait_station(&f, "st-k", births_at_least, &want, 10000);
+    ck_assert_msg(st, "no rebirth");
+    ck_assert_int_eq(jint(st, "bdseq"), bd);
+    json_decref(st);
+
+    /* An illegal command is refused with the core's reason; a legal one is accepted. */
+    const char *unhold[] = { "cmd", "st-k", "unhold", NULL };
+    ck_assert_int_eq(fleetrig_swapfleet(&f, out, sizeof out, unhold), 1);
+    ck_assert_msg(strstr(out, "REFUSED") && strstr(out, "not possible in"), "%s", out);
+
+    /* The live view shows the station online. */
+    char sock[RIG_PATH + 16], bin[512], cmd[2048];
+    snprintf(sock, sizeof sock, "%s/tmux.sock", f.dir);
+    snprintf(cmd, sizeof cmd, "TERM=xterm tmux -S '%s' -f /dev/null new-session -d -s top -x 100 -y 20 "
+             "\"%s --group test --state %s top\"", sock, proc_bin("swapfleet", bin, sizeof bin), f.state);
+    ck_assert_msg(system(cmd) == 0, "%s", cmd);
+    char row_on[64], row_off[64];
+    snprintf(row_on, sizeof row_on, "%-16s %-7s", "st-k", "online");
+    snprintf(row_off, sizeof row_off, "%-16s %-7s", "st-k", "OFFLINE");
+    ck_assert_msg(top_screen_has(sock, row_on, 10000), "swapfleet top never showed st-k online");
+
+    /* SIGKILL: the broker publishes the will (NDEATH with the same bdSeq). */
+    proc_kill_wait(r.swapd, SIGKILL);
+    r.swapd = 0;
+    st = wait_station(&f, "st-k", is_offline, NULL, 15000);
+    ck_assert_msg(st, "the host never saw st-k offline");
+    ck_assert_int_eq(jint(st, "deaths"), 1);
+    json_decref(st);
+    const char *status[] = { "status", NULL };
+    ck_assert_int_eq(fleetrig_swapfleet(&f, out, sizeof out, status), 0);
+    ck_assert_msg(strstr(out, "OFFLINE"), "%s", out);
+    ck_assert_msg(top_screen_has(sock, row_off, 10000), "swapfleet top never showed st-k offline");
+    snprintf(cmd, sizeof cmd, "tmux -S '%s' send-keys -t top q", sock);
+    ck_assert_int_eq(system(cmd), 0);
+    long long qend = proc_now_ms() + 5000;
+    snprintf(cmd, sizeof cmd, "tmux -S '%s' has-session -t top 2>/dev/null", sock);
+    while (system(cmd) == 0 && proc_now_ms() < qend)
+        nap_ms(50);
+    ck_assert_msg(system(cmd) != 0, "q did not end swapfleet top");
+
+    /* Restart: a new bdSeq, a new birth. */
+    char cfg[RIG_PATH];
+    fleetrig_station_config(&f, &r, "st-k", cfg, sizeof cfg);
+    ck_assert_msg(rig_start_swapd(&r, cfg, false) == 0, "%s", r.err);
+    want = births + 2;
+    st = wait_station(&f, "st-k", births_at_least, &want, 15000);
+    ck_assert_msg(st, "no birth after the restart");
+    ck_assert_int_ne(jint(st, "bdseq"), bd);
+    json_decref(st);
+    ck_assert_msg(rig_stop_all(&r) == 0, "%s", r.err);
+    fleetrig_stop(&f);
+}
+END_TEST
+
+
+static int64_t wall_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The host holds an event "<run>-<seq>" for every seq in want[0..n). */
+struct want_events {
+    long long seqs[512];
+    int n;
+};
+
+static json_t *host_event(json_t *st, long long seq)
+{
+    char suffix[32];
+    snprintf(suffix, sizeof suffix, "-%lld", seq);
+    size_t i, ls = strlen(suffix);
+    json_t *e;
+    json_array_foreach(json_object_get(st, "events"), i, e) {
+        const char *id = json_string_value(json_object_get(e, "id"));
+        size_t l = strlen(id);
+        if (l > ls && !strcmp(id + l - ls, suffix))
+            return e;
+    }
+    return NULL;
+}
+
+static bool has_events(json_t *st, void *arg)
+{
+    struct want_events *w = arg;
+    for (int i = 0; i < w->n; i++)
+        if (!host_event(st, w->seqs[i]))
+            return false;
+    return true;
+}
+
+START_TEST(test_broker_outage_loses_no_event)
+{
+    struct fleetrig f = { 0 };
+    ck_assert_msg(fleetrig_start_broker(&f, NULL) == 0, "%s", f.err);
+    ck_assert_msg(fleetrig_start_host(&f) == 0, "%s", f.err);
+    struct rig r = { 0 };
+    start_station(&f, &r, "st-o", true, true);
+    ck_assert_msg(rig_wait_swaps(&r, 1, 150000), "%s", r.err);
+    json_t *st = wait_station(&f, "st-o", is_online, NULL, 10000);
+    ck_assert_ptr_nonnull(st);
+    json_decref(st);
+
+    /* The broker goes away while the station keeps swapping. */
+    long long before = rig_swaps(&r);
+    int64_t gap_from = wall_now_ms();
+    fleetrig_kill_broker(&f);
+    ck_assert_msg(rig_wait_swaps(&r, before + 2, 150000), "%s", r.err);
+    int64_t gap_to = wall_now_ms();
+    ck_assert_msg(fleetrig_restart_broker(&f) == 0, "%s", f.err);
+
+    /* Every event the station recorded reaches the host, once; those of the gap as
+     * historical. */
+    json_t *rep = rig_swapd(&r, "{\"cmd\":\"events\",\"limit\":256}");
+    json_t *evs = json_object_get(json_object_get(rep, "result"), "events");
+    struct want_events w = { .n = 0 };
+    int in_gap = 0;
+    size_t i;
+    json_t *e;
+    json_array_foreach(evs, i, e) {
+        if (w.n < 512)
+            w.seqs[w.n++] = json_integer_value(json_object_get(e, "seq"));
+    }
+    ck_assert_int_ge(w.n, 20);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(evs, 0), "seq")), 1); /* none fell off */
+    st = wait_station(&f, "st-o", has_events, &w, 30000);
+    ck_assert_msg(st, "the host lacks events of the outage");
+    json_array_foreach(evs, i, e) {
+        long long t = json_integer_value(json_object_get(e, "time_ms"));
+        if (t <= gap_from + 200 || t >= gap_to - 200)
+            continue; /* near an edge the link may or may not have seen the loss yet */
+        json_t *he = host_event(st, json_integer_value(json_object_get(e, "seq")));
+        ck_assert_msg(json_is_true(json_object_get(he, "historical")), "event %lld of the gap not historical",
+                      json_integer_value(json_object_get(e, "seq")));
+        ck_assert_str_eq(json_string_value(json_object_get(he, "text")), json_string_value(json_object_get(e, "text")));
+        in_gap++;
+    }
+    ck_assert_int_ge(in_gap, 10);
+    ck_assert_int_eq(jint(st, "duplicates"), 0);
+    long long swaps_gap = 0;
+    json_array_foreach(json_object_get(st, "events"), i, e)
+        if (!strcmp(json_string_value(json_object_get(e, "type")), "swap") && json_is_true(json_object_get(e, "historical")))
+            swaps_gap++;
+    ck_assert_int_ge(swaps_gap, 2);
+    ck_assert_int_eq(json_integer_value(metric(st, "Fleet/Spool Dropped")), 0);
+    json_decref(st);
+    json_decref(rep);
+    ck_assert_msg(rig_stop_all(&r) == 0, "%s", r.err);
+    fleetrig_stop(&f);
+}
+END_TEST
+
+/* The shipped ACL (configs/fleet/fleet.acl): a client that may not command (an unknown
+ * user, a watch-only user) never gets a command to the station; the host does. */
+START_TEST(test_acl_forbidden_command_never_reaches_the_station)
+{
+    char pwdir[256], passwd[320], cmd[1024], extra[1024];
+    ck_assert_int_eq(proc_mkdtemp(pwdir, sizeof pwdir, "swap-fleet-pw"), 0);
+    snprintf(passwd, sizeof passwd, "%s/fleet.passwd", pwdir);
+    static const char *const users[] = { "swapfleet", "st-acl", "viewer", "intruder" };
+    for (size_t i = 0; i < 4; i++) {
+        snprintf(cmd, sizeof cmd, "mosquitto_passwd %s -b '%s' '%s' pw-test", i ? "" : "-c", passwd, users[i]);
+        ck_assert_msg(system(cmd) == 0, "%s", cmd);
+    }
+    /* mosquitto started as root reads these after it switched to its own user */
+    chmod(pwdir, 0755);
+    chmod(passwd, 0644);
+    const char *src = getenv("SWAP_SRC");
+    snprintf(extra, sizeof extra, "allow_anonymous false\npassword_file %s\nacl_file %s/configs/fleet/fleet.acl\n",
+             passwd, src ? src : ".");
+    struct fleetrig f = { 0 };
+    strcpy(f.host_id, "swapfleet");
+    strcpy(f.host_user, "swapfleet");
+    strcpy(f.password, "pw-test");
+    ck_assert_msg(fleetrig_start_broker(&f, extra) == 0, "%s", f.err);
+    ck_assert_msg(fleetrig_start_host(&f) == 0, "%s", f.err);
+    struct rig r = { 0 };
+    start_station(&f, &r, "st-acl", false, false);
+    json_t *st = wait_station(&f, "st-acl", is_online, NULL, 15000);
+    ck_assert_msg(st, "no birth through the ACL");
+    json_decref(st);
+
+    char out[1024];
+    const char *intruder[] = { "--username", "intruder", "--password", "pw-test", "--timeout-ms", "1500",
+                               "cmd", "st-acl", "reset", NULL };
+    ck_assert_int_eq(fleetrig_swapfleet(&f, out, sizeof out, intruder), 3);
+    const char *viewer[] = { "--username", "viewer", "--password", "pw-test", "--timeout-ms", "1500",
+                             "cmd", "st-acl", "reset", NULL };
+    ck_assert_int_eq(fleetrig_swapfleet(&f, out, sizeof out, viewer), 3);
+    const char *station[] = { "--username", "st-acl", "--password", "pw-test", "--timeout-ms", "1500",
+                              "cmd", "st-acl", "reset", NULL };
+    ck_assert_int_eq(fleetrig_swapfleet(&f, out, sizeof out, station), 3);
+    const char *host[] = { "--username", "swapfleet", "--password", "pw-test", "--host-id", "swapfleet",
+                           "cmd", "st-acl", "reset", NULL };
+    ck_assert_msg(fleetrig_swapfleet(&f, out, sizeof out, host) == 0, "%s", out);
+
+    /* The station carried out exactly one fleet command: the host's. */
+    json_t *rep = rig_swapd(&r, "{\"cmd\":\"events\",\"limit\":256}");
+    int fleet_cmds = 0;
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(json_object_get(rep, "result"), "events"), i, e)
+        if (strstr(json_string_value(json_object_get(e, "text")), "fleet \""))
+            fleet_cmds++;
+    json_decref(rep);
+    ck_assert_int_eq(fleet_cmds, 1);
+    ck_assert_msg(rig_stop_all(&r) == 0, "%s", r.err);
+    fleetrig_stop(&f);
+    proc_rmtree(pwdir);
+}
+END_TEST
+
+static json_t *pack_row(json_t *st, const char *id)
+{
+    size_t i;
+    json_t *r;
+    json_array_foreach(metric(st, "magazine/Packs"), i, r)
+        if (!strcmp(json_string_value(json_object_get(r, "Battery")), id))
+            return r;
+    return NULL;
+}
+
+static bool knows_pack(json_t *st, void *arg) { return pack_row(st, arg) != NULL; }
+static bool answered(json_t *st, void *arg) { return jint(st, "pack_answers") >= *(long long *)arg; }
+
+static bool station_event_contains(struct rig *r, const char *needle)
+{
+    json_t *rep = rig_swapd(r, "{\"cmd\":\"events\",\"limit\":256}");
+    bool found = false;
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(json_object_get(rep, "result"), "events"), i, e)
+        found = found || strstr(json_string_value(json_object_get(e, "text")), needle);
+    json_decref(rep);
+    return found;
+}
+
+/* A pack station A has seen arrives on a drone at station B, which has never seen it:
+ * B asks the fleet and starts from A's estimates. */
+START_TEST(test_roaming_pack_starts_from_the_fleets_estimates)
+{
+    struct fleetrig f = { 0 };
+    ck_assert_msg(fleetrig_start_broker(&f, NULL) == 0, "%s", f.err);
+    ck_assert_msg(fleetrig_start_host(&f) == 0, "%s", f.err);
+    struct rig a = { 0 }, b = { 0 };
+    start_station(&f, &a, "st-ra", true, true);
+    ck_assert_msg(rig_wait_swaps(&a, 1, 150000), "%s", a.err);
+    /* the drone's pack (met at A's first swap) is in A's magazine, and the fleet knows it */
+    const char *id = "SWP-5B000001";
+    json_t *sa = wait_station(&f, "st-ra", knows_pack, (void *)id, 20000);
+    ck_assert_msg(sa, "the fleet never saw %s at st-ra", id);
+    json_decref(sa);
+
+    start_station(&f, &b, "st-rb", true, true);
+    long long end = proc_now_ms() + 60000;
+    bool applied = false;
+    while (!applied && proc_now_ms() < end) {
+        applied = station_event_contains(&b, "starts from the fleet's estimates (last at st-ra)");
+        if (!applied)
+            nap_ms(100);
+    }
+    ck_assert_msg(applied, "st-rb never took %s's estimates from the fleet", id);
+    long long one = 1;
+    json_t *sb = wait_station(&f, "st-rb", answered, &one, 10000); /* the host writes its state every 100 ms */
+    ck_assert_msg(sb, "the host's state never counted its answer");
+    ck_assert_str_eq(json_string_value(json_object_get(sb, "pack_query")), id);
+    json_decref(sb);
+    ck_assert_msg(rig_stop_all(&b) == 0, "%s", b.err);
+    ck_assert_msg(rig_stop_all(&a) == 0, "%s", a.err);
+    fleetrig_stop(&f);
+}
+END_TEST
+
+Suite *fleet_suite(void);
+Suite *fleet_suite(void)
+{
+    Suite *s = suite_create("fleet");
+    TCase *tc = tcase_create("node");
+    tcase_set_timeout(tc, 240);
+    tcase_add_test(tc, test_killed_station_goes_offline_and_is_reborn);
+    tcase_add_test(tc, test_acl_forbidden_command_never_reaches_the_station);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("outage");
+    tcase_set_timeout(tc, 400);
+    tcase_add_test(tc, test_broker_outage_loses_no_event);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("roaming");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_roaming_pack_starts_from_the_fleets_estimates);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("counts");
+    tcase_set_timeout(tc, 240);
+    tcase_add_test(tc, test_swaps_at_each_station_equal_the_fleet_view);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+/* This machine may be shared and loaded: the stations here test the fleet link, not the
+ * plant's watchdog, so they run on a copy of plant.ini whose watchdog tolerates a
+ * controller stalled by the scheduler for a while (300 ms plant time is 100 ms wall at
+ * RTF 3); fleetrig likewise gives the stations a patient plant link. */
+static char configs_dir[256];
+
+static void use_tolerant_plant(void)
+{
+    char src[512], line[512], path[320];
+    if (proc_mkdtemp(configs_dir, sizeof configs_dir, "swap-fleet-cfg") != 0)
+        abort();
+    FILE *in = fopen(proc_config("plant.ini", src, sizeof src), "r");
+    snprintf(path, sizeof path, "%s/plant.ini", configs_dir);
+    FILE *out = fopen(path, "w");
+    if (!in || !out)
+        abort();
+    while (fgets(line, sizeof line, in))
+        fputs(!strncmp(line, "watchdog_ms", 11) ? "watchdog_ms = 3000\n" : line, out);
+    fclose(in);
+    fclose(out);
+    setenv("SWAP_CONFIGS", configs_dir, 1);
+}
+
+int main(void)
+{
+    use_tolerant_plant();
+    SRunner *sr = srunner_create(fleet_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    proc_rmtree(configs_dir);
+    return failed ? 1 : 0;
+}
