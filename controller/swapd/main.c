@@ -77,7 +77,7 @@ static void record_event(struct swapd *d, uint64_t mono_ms, enum registry_severi
         snprintf(j.text, sizeof j.text, "%s", e->text);
         persist_submit(d->persist, &j);
     }
-    if (d->console) {
+    if (d->console && !d->reader) {  /* with a registry, followers get it once committed */
         json_t *ev = swapd_event_json(e);
         if (ev) {
             ctlsock_broadcast_event(d->console, ev);
@@ -383,6 +383,8 @@ static void persist_outputs(struct swapd *d, uint64_t now_ms)
         if (persist_submit(d->persist, &j) != 0)
             break;  /* queue full: retried next scan, the core keeps waiting */
         d->submitted_seq = m->seq;
+        if (d->swap_open && m->step && d->last_step >= 0 && !strcmp(m->step, swapseq_name(d->last_step)))
+            d->step_row_written = true;  /* the move's commit records the step's row */
         swapd_inventory_apply_move(d, m);
         if (m->from.place == STATION_PLACE_DRONE)
             d->out_tag = m->tag;
@@ -391,7 +393,7 @@ static void persist_outputs(struct swapd *d, uint64_t now_ms)
     }
     /* Swap records: a swap opens with the first on-pad step, closes with the clearance. */
     if (o->step != d->last_step) {
-        if (d->swap_open && d->last_step >= 0) {
+        if (d->swap_open && d->last_step >= 0 && !d->step_row_written) {
             struct persist_job j = { .kind = PERSIST_STEP, .t_ms = swapd_wall_ms(d, now_ms),
                                      .step_start_ms = swapd_wall_ms(d, d->step_start_ms) };
             snprintf(j.step, sizeof j.step, "%s", swapseq_name(d->last_step));
@@ -406,6 +408,7 @@ static void persist_outputs(struct swapd *d, uint64_t now_ms)
         }
         d->last_step = o->step;
         d->step_start_ms = now_ms;
+        d->step_row_written = false;
         struct persist_job pj = { .kind = PERSIST_PROGRESS, .t_ms = swapd_wall_ms(d, now_ms),
                                   .seq = (uint32_t)(int32_t)o->step, .drone = o->serving_sysid };
         snprintf(pj.step, sizeof pj.step, "%s", o->step >= 0 ? swapseq_name(o->step) : "");
@@ -536,8 +539,17 @@ static int run(struct swapd *d, bool autostart)
             plantlink_put_outputs(d->plantlink, &po);
         }
         talk_to_drones(d, now_ms);
-        if (d->console)
+        if (d->console) {
+            swapd_console_tail_events(d);
             ctlsock_service(d->console, swapd_console_handle, d, 64);
+        }
+        if (now_ms - d->last_prune_ms >= (uint64_t)d->shell.prune_interval_s * 1000u) {
+            /* retention: the worker deletes a small batch when it has nothing else to do */
+            struct persist_job pj = { .kind = PERSIST_PRUNE, .t_ms = swapd_wall_ms(d, now_ms) };
+            if (persist_submit(d->persist, &pj) == 0)
+                d->last_prune_ms = now_ms;
+        }
+        persist_kick(d->persist);  /* what this scan produced: one transaction */
 
         uint64_t done_us = mono_us();
         account_scan(d, deadline_us, woke_us, done_us, period_us);
@@ -683,15 +695,26 @@ int main(int argc, char **argv)
 
     struct registry_error rerr2;
     d.reader = registry_open(d.shell.db_path, REGISTRY_OPEN_READONLY, &rerr2);
+    if (d.reader)
+        d.event_tail_id = registry_last_event_id(d.reader);
+    else
+        fprintf(stderr, "<4>swapd: registry reader: %s (events from this run only)\n", rerr2.msg);
     d.persist = persist_start(reg, err, sizeof err);
     if (!d.persist) {
         fprintf(stderr, "swapd: %s\n", err);
         return 1;
     }
+    struct registry_retention keep = {
+        .events_days = d.shell.keep_events_days, .restart_days = d.shell.keep_restart_days,
+        .alarms_days = d.shell.keep_alarms_days, .history_days = d.shell.keep_history_days,
+        .telemetry_days = d.shell.keep_telemetry_days, .swap_steps_days = d.shell.keep_swap_steps_days,
+        .swaps_days = d.shell.keep_swaps_days,
+    };
+    persist_set_retention(d.persist, &keep, d.shell.prune_batch_rows);
     swapd_event(&d, mono_us() / 1000u, REGISTRY_INFO, "daemon",
-                "started: plant %s:%d, drones %s, %d packs known, scan %d ms", d.shell.plant_host,
-                d.shell.plant_port, d.link ? link_describe(d.link) : "(none)", d.n_packs,
-                d.shell.scan_period_ms);
+                "started: plant %s:%d, drones %s, %d packs in the working set (%d retired in the registry), scan %d ms",
+                d.shell.plant_host, d.shell.plant_port, d.link ? link_describe(d.link) : "(none)", d.n_packs,
+                d.n_retired, d.shell.scan_period_ms);
 
     int rc = run(&d, o.autostart);
 
@@ -702,6 +725,7 @@ int main(int argc, char **argv)
     persist_stop(d.persist);
     d.persist = NULL;
     registry_close(d.reader);
+    free(d.packs);
     fprintf(stderr, "<6>swapd: stopped after %llu scans (max lateness %lld us, max scan %lld us, %llu overruns)\n",
             (unsigned long long)d.stats.scans, (long long)d.stats.jitter_us_max,
             (long long)d.stats.scan_us_max, (unsigned long long)d.stats.overruns);

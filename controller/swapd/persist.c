@@ -1,13 +1,17 @@
 /* The daemon's persistence worker; see persist.h. */
 #include "persist.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define PERSIST_QUEUE 1024
 #define PERSIST_MAX_ALARMS 64
+#define PERSIST_IDLE_MS 100       /* jobs queued without a kick are written after this */
+#define PERSIST_VACUUM_PAGES 64   /* free pages returned to the file system per prune */
 
 struct persist {
     struct registry *reg;
@@ -21,6 +25,11 @@ struct persist {
     unsigned failures, dropped;
     char last_error[256];
     int64_t swap_id;              /* written by the worker under lock, read by the scan */
+    bool kicked;
+    uint32_t batch_seq;           /* highest move seq written in the open batch */
+    struct registry_retention keep;
+    int prune_rows;
+    unsigned long commits, pruned_rows;
     struct {
         char code[32];
         int64_t id;
@@ -59,10 +68,9 @@ static void run_job(struct persist *p, const struct persist_job *j)
     case PERSIST_MOVE:
         rc = registry_move_battery(p->reg, j->tag, j->to, j->step, p->swap_id, j->step_start_ms, j->t_ms);
         if (rc == 0) {
-            pthread_mutex_lock(&p->lock);
-            if (j->seq > p->committed_seq)
-                p->committed_seq = j->seq;
-            pthread_mutex_unlock(&p->lock);
+            /* durable only when the batch commits: acknowledged then (worker) */
+            if (j->seq > p->batch_seq)
+                p->batch_seq = j->seq;
         } else {
             fail(p, "battery move", rc);
         }
@@ -137,6 +145,19 @@ static void run_job(struct persist *p, const struct persist_job *j)
     case PERSIST_ESTIMATES:
         rc = registry_update_estimates(p->reg, &j->battery);
         break;
+    case PERSIST_PRUNE: {
+        if (p->prune_rows <= 0)
+            break;
+        struct registry_prune_stats st;
+        rc = registry_prune(p->reg, &p->keep, j->t_ms, p->prune_rows, PERSIST_VACUUM_PAGES, &st);
+        if (rc > 0) {
+            pthread_mutex_lock(&p->lock);
+            p->pruned_rows += (unsigned long)rc;
+            pthread_mutex_unlock(&p->lock);
+        }
+        rc = rc < 0 ? rc : 0;
+        break;
+    }
     case PERSIST_SET_STATUS:
         rc = registry_set_status(p->reg, j->tag, j->status, j->text, j->t_ms);
         break;
@@ -162,24 +183,105 @@ static void run_job(struct persist *p, const struct persist_job *j)
         fail(p, "write", rc);
 }
 
+/* Commits the open batch and acknowledges its moves (DESIGN §5.4: a move counts once it
+ * is on the disk). */
+static void end_batch(struct persist *p)
+{
+    if (!registry_in_batch(p->reg))
+        return;
+    int rc = registry_batch_commit(p->reg);
+    pthread_mutex_lock(&p->lock);
+    if (rc == 0) {
+        p->commits++;
+        if (p->batch_seq > p->committed_seq)
+            p->committed_seq = p->batch_seq;
+    }
+    pthread_mutex_unlock(&p->lock);
+    if (rc != 0)
+        fail(p, "batch commit (its battery moves are not acknowledged)", rc);
+    p->batch_seq = 0;
+}
+
 static void *worker(void *arg)
 {
     struct persist *p = arg;
     pthread_mutex_lock(&p->lock);
     for (;;) {
-        while (p->len == 0 && !p->stop)
-            pthread_cond_wait(&p->wake, &p->lock);
+        /* Wait for the scan's kick (or, for jobs queued outside the scan, a short while). */
+        while (!p->stop && !(p->len > 0 && p->kicked)) {
+            if (p->len == 0) {
+                pthread_cond_wait(&p->wake, &p->lock);
+                continue;
+            }
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += PERSIST_IDLE_MS * 1000000L;
+            ts.tv_sec += ts.tv_nsec / 1000000000L;
+            ts.tv_nsec %= 1000000000L;
+            if (pthread_cond_timedwait(&p->wake, &p->lock, &ts) == ETIMEDOUT)
+                break;
+        }
         if (p->len == 0 && p->stop)
             break;
-        struct persist_job j = p->q[p->head];
-        p->head = (p->head + 1) % PERSIST_QUEUE;
-        p->len--;
+        p->kicked = false;
+        /* Everything queued now goes into one transaction; a prune runs on its own. */
+        size_t n = p->len;
+        bool open = false;
+        while (n-- > 0) {
+            struct persist_job j = p->q[p->head];
+            p->head = (p->head + 1) % PERSIST_QUEUE;
+            p->len--;
+            pthread_mutex_unlock(&p->lock);
+            if (j.kind == PERSIST_PRUNE) {
+                end_batch(p);
+                open = false;
+            } else if (!open) {
+                open = registry_batch_begin(p->reg) == 0;  /* else each write commits alone */
+            }
+            run_job(p, &j);
+            if (!open && j.kind == PERSIST_MOVE && p->batch_seq) {
+                pthread_mutex_lock(&p->lock);
+                if (p->batch_seq > p->committed_seq)
+                    p->committed_seq = p->batch_seq;
+                pthread_mutex_unlock(&p->lock);
+                p->batch_seq = 0;
+            }
+            pthread_mutex_lock(&p->lock);
+        }
         pthread_mutex_unlock(&p->lock);
-        run_job(p, &j);
+        end_batch(p);
         pthread_mutex_lock(&p->lock);
     }
     pthread_mutex_unlock(&p->lock);
     return NULL;
+}
+
+void persist_kick(struct persist *p)
+{
+    pthread_mutex_lock(&p->lock);
+    if (p->len > 0 && !p->kicked) {
+        p->kicked = true;
+        pthread_cond_signal(&p->wake);
+    }
+    pthread_mutex_unlock(&p->lock);
+}
+
+void persist_set_retention(struct persist *p, const struct registry_retention *keep, int batch_rows)
+{
+    pthread_mutex_lock(&p->lock);
+    p->keep = *keep;
+    p->prune_rows = batch_rows;
+    pthread_mutex_unlock(&p->lock);
+}
+
+void persist_counts(struct persist *p, unsigned long *commits, unsigned long *pruned_rows)
+{
+    pthread_mutex_lock(&p->lock);
+    if (commits)
+        *commits = p->commits;
+    if (pruned_rows)
+        *pruned_rows = p->pruned_rows;
+    pthread_mutex_unlock(&p->lock);
 }
 
 struct persist *persist_start(struct registry *reg, char *err, size_t errsize)
@@ -212,8 +314,8 @@ int persist_submit(struct persist *p, const struct persist_job *job)
         return -1;
     }
     p->q[(p->head + p->len) % PERSIST_QUEUE] = *job;
-    p->len++;
-    pthread_cond_signal(&p->wake);
+    if (p->len++ == 0)
+        pthread_cond_signal(&p->wake);  /* starts the idle timer; the kick writes at once */
     pthread_mutex_unlock(&p->lock);
     return 0;
 }

@@ -19,7 +19,6 @@
 #include "shellcfg.h"
 #include "transport/link.h"
 
-#define SWAPD_MAX_BATTERIES 64
 #define SWAPD_EVENT_RING 256
 
 /* What the shell knows of a pack (loaded from the registry, kept current by moves). */
@@ -83,8 +82,11 @@ struct swapd {
     struct registry *reader;       /* read-only connection for the console */
     struct ctlsock *console;
 
-    struct swapd_pack packs[SWAPD_MAX_BATTERIES];
-    int n_packs;
+    /* The working set: every pack not retired, and retired packs still at a place (the
+     * registry keeps the rest). Grows as packs arrive; no fixed limit. */
+    struct swapd_pack *packs;
+    int n_packs, cap_packs;
+    int n_retired;                 /* retired packs known to the registry, outside the set */
 
     /* operator command queued by the console for the next scan */
     bool op_pending;
@@ -94,6 +96,7 @@ struct swapd {
     /* swap bookkeeping for the registry */
     int last_step;
     uint64_t step_start_ms;
+    bool step_row_written;         /* the step's move already wrote its swap_steps row */
     bool swap_open;
     uint32_t out_tag, in_tag;
     uint32_t submitted_seq;
@@ -108,6 +111,10 @@ struct swapd {
 
     struct swapd_event events[SWAPD_EVENT_RING];
     long long event_seq;
+    /* Followers get the registry's events as they commit: the last id sent (history up to
+     * it is read from the registry, so --follow continues without a gap or a repeat). */
+    int64_t event_tail_id;
+    uint64_t last_prune_ms;
 
     uint64_t mono_start_ms;
     int64_t wall_start_ms;
@@ -128,6 +135,11 @@ struct registry_location swapd_registry_location(struct station_location l);
 /* Records a state or step transition as an event carrying from, to and reason. */
 void swapd_transition(struct swapd *d, uint64_t mono_ms, const char *from, const char *to, const char *reason);
 
+/* A registry event in the console's form (seq = the registry's id). */
+json_t *swapd_registry_event_json(const struct registry_event *e);
+/* Pushes the events committed since the last call to the console's followers. */
+void swapd_console_tail_events(struct swapd *d);
+
 /* Console request handler (console.c). */
 json_t *swapd_console_handle(void *user, const struct ctlsock_peer *peer,
                              const struct ctlproto_cmd *cmd, const json_t *request);
@@ -140,6 +152,9 @@ int swapd_inventory_commission(struct swapd *d, struct registry *reg, const stru
 void swapd_inventory_fill(struct swapd *d, uint64_t now_ms);
 void swapd_inventory_apply_move(struct swapd *d, const struct station_move *m);
 struct swapd_pack *swapd_pack_find(struct swapd *d, uint32_t tag);
+/* A new entry in the working set (zeroed; NULL when out of memory). Pointers into the
+ * set are valid until the next call. */
+struct swapd_pack *swapd_pack_add(struct swapd *d);
 /* After a restart: completes in the registry the move of the last step that had acted
  * but not committed, when the sensors prove where the pack went. Returns 1 when it
  * recorded such a move (msg says which), 0 when nothing was in flight or the sensors
