@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config/cfg.h"
+
 /* Schema version this code writes; older files are migrated on open (1 -> 2 -> ...). */
 #define REGISTRY_SCHEMA_VERSION 3
 
@@ -285,7 +287,13 @@ struct registry_retention {
     int telemetry_days;     /* per-charge and per-flight measurements */
     int swap_steps_days;    /* per-step timings of a swap */
     int swaps_days;         /* swap summaries, once both their packs are retired */
+    int prune_interval_s;   /* the daemon prunes one batch this often */
+    int prune_batch_rows;   /* rows of each kind per batch */
 };
+
+/* The [retention] keys of swapd.ini over struct registry_retention (registry_cfg.c). */
+extern const struct cfg_key registry_retention_keys[];
+extern const size_t registry_retention_n_keys;
 
 struct registry_prune_stats {
     int rows, events, alarms, history, swap_steps, charges, flights, swaps;

@@ -174,6 +174,7 @@ static int load_config(struct swapd *d, const struct options *o)
         { station_cfg_keys, station_cfg_n_keys, &d->station_cfg },
         { health_policy_keys, health_policy_n_keys, &d->health },
         { ctlsock_cfg_keys, ctlsock_n_cfg_keys, &d->control },
+        { registry_retention_keys, registry_retention_n_keys, &d->retention },
     };
     if (cfg_load_tables(o->config, tables, sizeof tables / sizeof tables[0], &err) != 0 ||
         health_config_check(&d->health, &err) != 0) {
@@ -543,7 +544,7 @@ static int run(struct swapd *d, bool autostart)
             swapd_console_tail_events(d);
             ctlsock_service(d->console, swapd_console_handle, d, 64);
         }
-        if (now_ms - d->last_prune_ms >= (uint64_t)d->shell.prune_interval_s * 1000u) {
+        if (now_ms - d->last_prune_ms >= (uint64_t)d->retention.prune_interval_s * 1000u) {
             /* retention: the worker deletes a small batch when it has nothing else to do */
             struct persist_job pj = { .kind = PERSIST_PRUNE, .t_ms = swapd_wall_ms(d, now_ms) };
             if (persist_submit(d->persist, &pj) == 0)
@@ -602,6 +603,11 @@ static void print_reference(void)
     cfg_write_markdown(stdout, health_policy_keys, health_policy_n_keys);
     printf("\n### The control socket\n\n");
     cfg_write_markdown(stdout, ctlsock_cfg_keys, ctlsock_n_cfg_keys);
+    printf("\n### Retention of the battery registry\n\n"
+           "How long the registry keeps each kind of detail (0 = for ever); packs themselves are\n"
+           "never deleted. Expired rows are deleted in small batches on the persistence thread,\n"
+           "never on the scan, and the space is reused (docs/operator-guide.md, Storage).\n\n");
+    cfg_write_markdown(stdout, registry_retention_keys, registry_retention_n_keys);
     printf("\n## plant.ini\n\nRead by swapsim (to simulate) and by swapd (deadlines, the on-pad lower bound).\n\n");
     cfg_write_markdown(stdout, plantcfg_keys, plantcfg_n_keys);
 }
@@ -704,13 +710,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "swapd: %s\n", err);
         return 1;
     }
-    struct registry_retention keep = {
-        .events_days = d.shell.keep_events_days, .restart_days = d.shell.keep_restart_days,
-        .alarms_days = d.shell.keep_alarms_days, .history_days = d.shell.keep_history_days,
-        .telemetry_days = d.shell.keep_telemetry_days, .swap_steps_days = d.shell.keep_swap_steps_days,
-        .swaps_days = d.shell.keep_swaps_days,
-    };
-    persist_set_retention(d.persist, &keep, d.shell.prune_batch_rows);
+    persist_set_retention(d.persist, &d.retention, d.retention.prune_batch_rows);
     swapd_event(&d, mono_us() / 1000u, REGISTRY_INFO, "daemon",
                 "started: plant %s:%d, drones %s, %d packs in the working set (%d retired in the registry), scan %d ms",
                 d.shell.plant_host, d.shell.plant_port, d.link ? link_describe(d.link) : "(none)", d.n_packs,

@@ -18,15 +18,6 @@ const struct cfg_key shellcfg_keys[] = {
     CFG_S("drone_link", "allow", S, drone_allow, "", "Comma-separated drone system ids allowed to swap; empty = any"),
     CFG_I("drone_link", "station_sysid", S, station_sysid, 1, 255, "200", "", "The station's own MAVLink system id"),
     CFG_S("database", "path", S, db_path, "/var/lib/swapd/swapd.db", "Battery registry database (SQLite)"),
-    CFG_I("retention", "events_days", S, keep_events_days, 0, 36500, "30", "days", "Keep the event log (swapctl events) this long; 0 = for ever"),
-    CFG_I("retention", "restart_days", S, keep_restart_days, 0, 36500, "7", "days", "Keep the write-ahead records a restart reads (debug events; the newest always stays)"),
-    CFG_I("retention", "alarms_days", S, keep_alarms_days, 0, 36500, "365", "days", "Keep cleared alarms this long (active ones stay)"),
-    CFG_I("retention", "history_days", S, keep_history_days, 0, 36500, "180", "days", "Keep each pack's location history this long (its current place always stays)"),
-    CFG_I("retention", "telemetry_days", S, keep_telemetry_days, 0, 36500, "365", "days", "Keep per-charge and per-flight measurements this long (the pack's estimates stay)"),
-    CFG_I("retention", "swap_steps_days", S, keep_swap_steps_days, 0, 36500, "30", "days", "Keep the per-step timings of a swap this long (the swap's summary stays)"),
-    CFG_I("retention", "swaps_days", S, keep_swaps_days, 0, 36500, "730", "days", "Keep a swap's summary this long once both its packs are retired (while one is in service it stays)"),
-    CFG_I("retention", "prune_interval_s", S, prune_interval_s, 1, 3600, "10", "s", "How often the persistence thread deletes one batch of expired rows"),
-    CFG_I("retention", "prune_batch_rows", S, prune_batch_rows, 10, 100000, "500", "rows", "Rows of each kind deleted per batch (small: a batch never delays a battery move for long)"),
 };
 #undef S
 const size_t shellcfg_n_keys = sizeof shellcfg_keys / sizeof shellcfg_keys[0];

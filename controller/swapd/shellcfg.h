@@ -1,5 +1,5 @@
 /* The daemon shell's own settings (sections [scan], [plant_link], [drone_link],
- * [database], [retention] of swapd.ini): where the plant and the drones are, how often to scan. */
+ * [database] of swapd.ini): where the plant and the drones are, how often to scan. */
 #ifndef SWAP_SWAPD_SHELLCFG_H
 #define SWAP_SWAPD_SHELLCFG_H
 
@@ -23,10 +23,6 @@ struct shellcfg {
     char drone_allow[256];      /* comma-separated system ids; empty = any */
     int station_sysid;
     char db_path[256];
-    /* [retention]: days kept (0 = for ever) and the pruning pace */
-    int keep_events_days, keep_restart_days, keep_alarms_days, keep_history_days;
-    int keep_telemetry_days, keep_swap_steps_days, keep_swaps_days;
-    int prune_interval_s, prune_batch_rows;
 };
 
 extern const struct cfg_key shellcfg_keys[];

@@ -67,6 +67,7 @@ struct swapd {
     struct ctlsock_cfg control;
     struct plantcfg plant;
     struct ctlsock_auth auth;
+    struct registry_retention retention;
 
     struct station core;
     struct station_inputs in;
