@@ -722,8 +722,11 @@ int main(int argc, char **argv)
     d.console = NULL;
     plantlink_stop(d.plantlink);
     link_close(d.link);
+    unsigned long commits = 0, pruned = 0;
+    persist_counts(d.persist, &commits, &pruned);
     persist_stop(d.persist);
     d.persist = NULL;
+    fprintf(stderr, "<6>swapd: registry: %lu transactions, %lu expired rows pruned\n", commits, pruned);
     registry_close(d.reader);
     free(d.packs);
     fprintf(stderr, "<6>swapd: stopped after %llu scans (max lateness %lld us, max scan %lld us, %llu overruns)\n",
