@@ -200,6 +200,13 @@ static json_t *do_batteries(struct swapd *d, const json_t *req)
     for (int i = 0; i < d->n_packs; i++)
         if (!only || d->packs[i].tag == tag)
             json_array_append_new(arr, battery_json(d, &d->packs[i]));
+    struct registry_battery b;
+    if (only && json_array_size(arr) == 0 && d->reader && registry_get_battery(d->reader, tag, &b) == 0) {
+        /* outside the working set (retired): as the registry has it */
+        struct swapd_pack p = { .tag = b.tag, .loc = b.loc, .status = b.status, .capacity_mah = b.capacity_mah,
+                                .rated_mah = b.rated_mah, .dcir_mohm = b.dcir_mohm, .efc = b.efc };
+        json_array_append_new(arr, battery_json(d, &p));
+    }
     if (only && json_array_size(arr) == 0) {
         json_decref(arr);
         return ctlproto_reply_error(req, CTLPROTO_ERR_NOT_FOUND,
