@@ -224,9 +224,16 @@ static void *worker(void *arg)
         if (p->len == 0 && p->stop)
             break;
         p->kicked = false;
-        /* Everything queued now goes into one transaction; a prune runs on its own. */
+        /* Everything queued now goes into one transaction; a prune runs on its own. A
+         * battery move must be on the disk before the core leaves its step: a batch
+         * with a move waits for the disk, the others only reach the operating system
+         * (they survive a crash of swapd; a power cut loses them only until the next
+         * move's sync, which writes every frame before it). */
         size_t n = p->len;
-        bool open = false;
+        bool open = false, move = false;
+        for (size_t i = 0; i < n; i++)
+            move |= p->q[(p->head + i) % PERSIST_QUEUE].kind == PERSIST_MOVE;
+        registry_set_sync(p->reg, move);
         while (n-- > 0) {
             struct persist_job j = p->q[p->head];
             p->head = (p->head + 1) % PERSIST_QUEUE;
