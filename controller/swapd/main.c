@@ -500,6 +500,7 @@ static int run(struct swapd *d, bool autostart)
     uint64_t next_wd_us = 0;
     bool started = false;
     d->last_step = -1;
+    d->last_prune_ms = mono_us() / 1000u;  /* no maintenance while starting: the first prune one interval in */
 
     sd_notify(0, "READY=1\nSTATUS=reconciling");
     uint64_t deadline_us = mono_us();
