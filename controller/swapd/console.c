@@ -368,24 +368,21 @@ static json_t *do_events(struct swapd *d, const json_t *req)
                                             "more", more));
 }
 
-/* Sends followers the events committed since the last call (bounded per scan). */
+/* Sends followers the events committed since the last call (bounded per scan); the
+ * persistence worker read them, so the scan touches no database for this. */
 void swapd_console_tail_events(struct swapd *d)
 {
-    if (!d->reader || !d->console)
+    if (!d->reader || !d->console || !d->persist)
         return;
-    int64_t newest = registry_last_event_id(d->reader);
-    if (newest <= d->event_tail_id)
-        return;
-    struct event_page pg = { .arr = json_array() };
-    int n = registry_page_events(d->reader, 0, d->event_tail_id, newest, 64, false, page_add, &pg);
-    if (n >= 0) {
-        size_t i;
-        json_t *e;
-        json_array_foreach(pg.arr, i, e)
+    struct registry_event ev[32];
+    int n = persist_take_events(d->persist, ev, 32, NULL);
+    for (int i = 0; i < n; i++) {
+        json_t *e = swapd_registry_event_json(&ev[i]);
+        if (e)
             ctlsock_broadcast_event(d->console, e);
-        d->event_tail_id = n == 64 ? pg.last_id : newest;
+        json_decref(e);
+        d->event_tail_id = ev[i].id;
     }
-    json_decref(pg.arr);
 }
 
 /* Without a registry reader: this run's events from memory. */

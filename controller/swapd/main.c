@@ -712,6 +712,8 @@ int main(int argc, char **argv)
         return 1;
     }
     persist_set_retention(d.persist, &d.retention, d.retention.prune_batch_rows);
+    if (d.reader)
+        persist_follow_events(d.persist, d.event_tail_id);
     swapd_event(&d, mono_us() / 1000u, REGISTRY_INFO, "daemon",
                 "started: plant %s:%d, drones %s, %d packs in the working set (%d retired in the registry), scan %d ms",
                 d.shell.plant_host, d.shell.plant_port, d.link ? link_describe(d.link) : "(none)", d.n_packs,

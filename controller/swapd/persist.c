@@ -12,6 +12,7 @@
 #define PERSIST_MAX_ALARMS 64
 #define PERSIST_IDLE_MS 100       /* jobs queued without a kick are written after this */
 #define PERSIST_VACUUM_PAGES 64   /* free pages returned to the file system per prune */
+#define PERSIST_EVENTS 512        /* committed events waiting for the scan's followers */
 
 struct persist {
     struct registry *reg;
@@ -30,6 +31,11 @@ struct persist {
     struct registry_retention keep;
     int prune_rows;
     unsigned long commits, pruned_rows;
+    bool follow;                  /* read committed events for the followers */
+    int64_t event_tail;           /* worker: the last event read */
+    struct registry_event events[PERSIST_EVENTS];
+    size_t ev_head, ev_len;
+    unsigned long ev_lost;
     struct {
         char code[32];
         int64_t id;
@@ -183,6 +189,34 @@ static void run_job(struct persist *p, const struct persist_job *j)
         fail(p, "write", rc);
 }
 
+static int queue_event(const struct registry_event *e, void *ctx)
+{
+    struct persist *p = ctx;
+    pthread_mutex_lock(&p->lock);
+    if (p->ev_len == PERSIST_EVENTS) {
+        p->ev_head = (p->ev_head + 1) % PERSIST_EVENTS;  /* the scan fell behind: oldest lost */
+        p->ev_len--;
+        p->ev_lost++;
+    }
+    p->events[(p->ev_head + p->ev_len) % PERSIST_EVENTS] = *e;
+    p->ev_len++;
+    pthread_mutex_unlock(&p->lock);
+    return 0;
+}
+
+/* After a commit: the events it added, for the followers (worker thread, writer's own
+ * connection: nothing on the scan reads the disk for this). */
+static void read_committed_events(struct persist *p)
+{
+    if (!p->follow || registry_in_batch(p->reg))
+        return;
+    int64_t newest = registry_last_event_id(p->reg);
+    if (newest <= p->event_tail)
+        return;
+    if (registry_page_events(p->reg, 0, p->event_tail, newest, PERSIST_EVENTS, false, queue_event, p) >= 0)
+        p->event_tail = newest;
+}
+
 /* Commits the open batch and acknowledges its moves (DESIGN §5.4: a move counts once it
  * is on the disk). */
 static void end_batch(struct persist *p)
@@ -257,10 +291,34 @@ static void *worker(void *arg)
         }
         pthread_mutex_unlock(&p->lock);
         end_batch(p);
+        read_committed_events(p);
         pthread_mutex_lock(&p->lock);
     }
     pthread_mutex_unlock(&p->lock);
     return NULL;
+}
+
+void persist_follow_events(struct persist *p, int64_t after_id)
+{
+    pthread_mutex_lock(&p->lock);
+    p->follow = true;
+    p->event_tail = after_id;
+    pthread_mutex_unlock(&p->lock);
+}
+
+int persist_take_events(struct persist *p, struct registry_event *out, int max, unsigned long *lost)
+{
+    pthread_mutex_lock(&p->lock);
+    int n = 0;
+    while (n < max && p->ev_len > 0) {
+        out[n++] = p->events[p->ev_head];
+        p->ev_head = (p->ev_head + 1) % PERSIST_EVENTS;
+        p->ev_len--;
+    }
+    if (lost)
+        *lost = p->ev_lost;
+    pthread_mutex_unlock(&p->lock);
+    return n;
 }
 
 void persist_kick(struct persist *p)

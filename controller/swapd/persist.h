@@ -72,6 +72,14 @@ int64_t persist_swap_id(struct persist *p);
 /* Highest move seq that has committed. */
 uint32_t persist_committed_seq(struct persist *p);
 
+/* The event log as it commits, for the console's followers, without a database read on
+ * the scan: after each commit the worker reads the new events (debug ones left out) into
+ * a queue; persist_take_events() hands them over. Numbering starts after after_id. */
+void persist_follow_events(struct persist *p, int64_t after_id);
+/* Moves up to max committed events into out (oldest first); returns how many. *lost
+ * counts events that did not fit the queue (followers then miss them). */
+int persist_take_events(struct persist *p, struct registry_event *out, int max, unsigned long *lost);
+
 /* Transactions committed, rows pruned and pages vacuumed so far. */
 void persist_counts(struct persist *p, unsigned long *commits, unsigned long *pruned_rows);
 

@@ -154,6 +154,10 @@ static int bench_write_volume(int n_swaps, struct mix *m)
      * the process has written so far, and what the registry holds. */
     if (!rig_wait_swaps(&r, 1, 120000)) {
         fprintf(stderr, "bench_startup: %s\n", r.err);
+        char cmd[RIG_PATH * 2 + 64];
+        snprintf(cmd, sizeof cmd, "grep -v 'scan took' %s | tail -15; tail -5 %s/dronesim.log", r.swapd_log, r.dir);
+        if (system(cmd) != 0)
+            fprintf(stderr, "bench_startup: no log\n");
         rig_stop_all(&r);
         return -1;
     }
