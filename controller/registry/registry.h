@@ -1,6 +1,7 @@
 /* The battery registry: every battery the station owns, where it is, its health
  * estimates, its charges and flights, the swaps with their step timings, events and
- * alarms, in one SQLite database (WAL, synchronous=FULL, foreign keys on).
+ * alarms, in one SQLite database (WAL, synchronous=FULL unless registry_set_sync relaxes
+ * it, foreign keys on; new files: 1 KiB pages, incremental auto-vacuum).
  *
  * The store never reads the clock (times are ms since the epoch, passed in) and never
  * "repairs" a database: a file that is not a database, has an unreadable schema, fails
