@@ -267,7 +267,9 @@ static void *worker(void *arg)
         bool open = false, move = false;
         for (size_t i = 0; i < n; i++)
             move |= p->q[(p->head + i) % PERSIST_QUEUE].kind == PERSIST_MOVE;
+        pthread_mutex_unlock(&p->lock);
         registry_set_sync(p->reg, move);
+        pthread_mutex_lock(&p->lock);
         while (n-- > 0) {
             struct persist_job j = p->q[p->head];
             p->head = (p->head + 1) % PERSIST_QUEUE;
