@@ -208,13 +208,20 @@ static int queue_event(const struct registry_event *e, void *ctx)
  * connection: nothing on the scan reads the disk for this). */
 static void read_committed_events(struct persist *p)
 {
-    if (!p->follow || registry_in_batch(p->reg))
+    pthread_mutex_lock(&p->lock);
+    bool follow = p->follow;
+    int64_t tail = p->event_tail;
+    pthread_mutex_unlock(&p->lock);
+    if (!follow || registry_in_batch(p->reg))
         return;
     int64_t newest = registry_last_event_id(p->reg);
-    if (newest <= p->event_tail)
+    if (newest <= tail)
         return;
-    if (registry_page_events(p->reg, 0, p->event_tail, newest, PERSIST_EVENTS, false, queue_event, p) >= 0)
+    if (registry_page_events(p->reg, 0, tail, newest, PERSIST_EVENTS, false, queue_event, p) >= 0) {
+        pthread_mutex_lock(&p->lock);
         p->event_tail = newest;
+        pthread_mutex_unlock(&p->lock);
+    }
 }
 
 /* Commits the open batch and acknowledges its moves (DESIGN §5.4: a move counts once it

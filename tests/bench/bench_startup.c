@@ -640,7 +640,7 @@ int main(void)
     const char *env = getenv("BENCH_SWAPS");
     int n_swaps = env && atoi(env) > 0 ? atoi(env) : 3;
     if (!getenv("BENCH_ONLY_STARTUP") && bench_write_volume(n_swaps, &m) != 0)
-        return 1;
+        printf("write volume: not measured (the station did not complete its swaps; see above)\n");
     if (getenv("BENCH_ONLY_WRITES"))
         return 0;
     if (bench_startup(&m) != 0)
