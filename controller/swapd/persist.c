@@ -265,18 +265,10 @@ static void *worker(void *arg)
         if (p->len == 0 && p->stop)
             break;
         p->kicked = false;
-        /* Everything queued now goes into one transaction; a prune runs on its own. A
-         * battery move must be on the disk before the core leaves its step: a batch
-         * with a move waits for the disk, the others only reach the operating system
-         * (they survive a crash of swapd; a power cut loses them only until the next
-         * move's sync, which writes every frame before it). */
+        /* Everything queued now goes into one transaction (one sync to the disk); a
+         * prune runs on its own. */
         size_t n = p->len;
-        bool open = false, move = false;
-        for (size_t i = 0; i < n; i++)
-            move |= p->q[(p->head + i) % PERSIST_QUEUE].kind == PERSIST_MOVE;
-        pthread_mutex_unlock(&p->lock);
-        registry_set_sync(p->reg, move);
-        pthread_mutex_lock(&p->lock);
+        bool open = false;
         while (n-- > 0) {
             struct persist_job j = p->q[p->head];
             p->head = (p->head + 1) % PERSIST_QUEUE;
