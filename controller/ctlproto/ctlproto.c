@@ -129,7 +129,7 @@ static const struct ctlproto_field alarms_fields[] = {
 };
 
 static const struct ctlproto_field event_fields[] = {
-    { "seq", I, false, NULL, NULL, 0, "event number, increasing" },
+    { "seq", I, false, NULL, NULL, 0, "event number in the registry, increasing across restarts" },
     { "time_ms", I, false, NULL, NULL, 0, "ms since the Unix epoch" },
     { "type", S, false, ctlproto_event_types, NULL, 0, "what kind of event (see Event types below)" },
     { "text", S, false, NULL, NULL, 0, "one line for people" },
@@ -141,6 +141,8 @@ static const struct ctlproto_field event_fields[] = {
 static const struct ctlproto_field events_fields[] = {
     { "events", A, false, NULL, event_fields, CTLPROTO_OBJECT, "recorded events, oldest first" },
     { "following", B, false, NULL, NULL, 0, "true: new events follow as event messages" },
+    { "more", B, true, NULL, NULL, 0,
+      "true: the page was full; ask again with after_seq = the last seq for the rest" },
     { NULL, 0, false, NULL, NULL, 0, NULL },
 };
 
@@ -163,9 +165,10 @@ const struct ctlproto_cmd ctlproto_cmds[] = {
     { "alarms", CTLPROTO_READ, NOARGS, alarms_fields, "active alarms" },
     { "events", CTLPROTO_READ,
       { { "since_ms", I, false, NULL, "only events at or after this time (ms since epoch)" },
-        { "limit", I, false, NULL, "at most this many, the newest" },
-        { "follow", B, false, NULL, "keep the connection and push new events" } },
-      events_fields, "the event log" },
+        { "limit", I, false, NULL, "at most this many (up to 1000), the newest" },
+        { "after_seq", I, false, NULL, "only events after this seq (the next page)" },
+        { "follow", B, false, NULL, "keep the connection and push new events (after the last page)" } },
+      events_fields, "the event log, read from the registry (history of earlier runs included)" },
     PACKML("start", "Idle -> Starting -> Execute: start swapping"),
     PACKML("stop", "controlled stop, from any state but Stopping, Aborting, Aborted, Clearing and "
                    "Stopped: -> Stopping -> Stopped"),

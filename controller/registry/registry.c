@@ -108,6 +108,14 @@ static const char *const migrations[REGISTRY_SCHEMA_VERSION] = {
     "UPDATE batteries SET dcir_new_mohm = dcir_mohm, last_used_ms = commissioned_ms;"
     "CREATE INDEX events_time ON events(time_ms);"
     "CREATE INDEX alarms_raised ON alarms(raised_ms);",
+    /* 2 -> 3: years of operation. The restart lookups (the last "intent" and "progress"
+     * event) by index instead of reading days of events; retired packs found without
+     * reading every pack. */
+    "CREATE INDEX events_source ON events(source, id);"
+    "CREATE INDEX batteries_status ON batteries(status);"
+    /* deleting an old swap checks these references: by index, not by reading the table */
+    "CREATE INDEX location_history_swap ON location_history(swap_id) WHERE swap_id IS NOT NULL;"
+    "CREATE INDEX locations_swap ON locations(swap_id) WHERE swap_id IS NOT NULL;",
 };
 
 enum stmt_id {
@@ -119,6 +127,11 @@ enum stmt_id {
     ST_BEGIN_SWAP, ST_FINISH_SWAP, ST_GET_SWAP, ST_LIST_STEPS,
     ST_ADD_EVENT, ST_LIST_EVENTS,
     ST_RAISE_ALARM, ST_GET_ALARM, ST_ACK_ALARM, ST_CLEAR_ALARM, ST_LIST_ALARMS,
+    ST_SAVEPOINT, ST_RELEASE, ST_ROLLBACK_TO,
+    ST_LAST_EVENT, ST_MAX_EVENT, ST_FIRST_EVENT_SINCE, ST_PAGE_EVENTS, ST_NEWEST_EVENTS,
+    ST_LIST_WORKING, ST_COUNT_BATTERIES,
+    ST_PRUNE_EVENTS, ST_PRUNE_RESTART_MARKS, ST_PRUNE_HISTORY, ST_PRUNE_CHARGES, ST_PRUNE_FLIGHTS, ST_PRUNE_STEPS,
+    ST_PRUNE_ALARMS, ST_PRUNE_SWAPS,
     ST_COUNT
 };
 
@@ -192,12 +205,74 @@ static const char *const stmt_sql[ST_COUNT] = {
         "SELECT id, code, text, raised_ms, COALESCE(acked_ms, 0), COALESCE(cleared_ms, 0)"
         " FROM alarms WHERE raised_ms >= ?1 AND (?2 = 0 OR cleared_ms IS NULL)"
         " ORDER BY raised_ms, id",
+    [ST_SAVEPOINT] = "SAVEPOINT registry_op",
+    [ST_RELEASE] = "RELEASE registry_op",
+    [ST_ROLLBACK_TO] = "ROLLBACK TO registry_op",
+    [ST_LAST_EVENT] =
+        "SELECT id, time_ms, severity, source, text, COALESCE(json, '') FROM events"
+        " WHERE source = ?1 ORDER BY id DESC LIMIT 1",
+    [ST_MAX_EVENT] = "SELECT COALESCE(MAX(id), 0) FROM events",
+    /* Events are numbered in the order they were recorded; times follow that order. The
+     * time index finds where --since starts, the rest walks the primary key. */
+    [ST_FIRST_EVENT_SINCE] =
+        "SELECT id FROM events WHERE time_ms >= ?1 ORDER BY time_ms, id LIMIT 1",
+    [ST_PAGE_EVENTS] =
+        "SELECT id, time_ms, severity, source, text, COALESCE(json, '') FROM events"
+        " WHERE id > ?1 AND id <= ?2 AND time_ms >= ?3 AND severity != 'debug'"
+        " ORDER BY id LIMIT ?4",
+    [ST_NEWEST_EVENTS] =
+        "SELECT id, time_ms, severity, source, text, COALESCE(json, '') FROM events"
+        " WHERE id > ?1 AND id <= ?2 AND time_ms >= ?3 AND severity != 'debug'"
+        " ORDER BY id DESC LIMIT ?4",
+    [ST_LIST_WORKING] =
+        "SELECT " BATTERY_COLUMNS " FROM batteries b LEFT JOIN locations l ON l.tag = b.tag"
+        " WHERE b.status != 'retired' OR l.place IN ('slot','gripper_a','gripper_b','drone')"
+        " ORDER BY b.tag",
+    [ST_COUNT_BATTERIES] = "SELECT status, COUNT(*) FROM batteries GROUP BY status",
+    /* Pruning takes the oldest rows by id (bounded work) and deletes those past their
+     * retention; ids grow with time, so the oldest are the first to expire. */
+    [ST_PRUNE_EVENTS] =
+        "DELETE FROM events WHERE id IN (SELECT id FROM events ORDER BY id LIMIT ?2)"
+        " AND time_ms < ?1"
+        " AND id NOT IN (SELECT COALESCE(MAX(id), 0) FROM events WHERE source = 'intent'"
+        "                UNION SELECT COALESCE(MAX(id), 0) FROM events WHERE source = 'progress')",
+    /* The write-ahead records of a restart ("intent", "progress": debug severity) expire
+     * sooner than the events people read; the newest of each always stays. */
+    [ST_PRUNE_RESTART_MARKS] =
+        "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE source = ?3 ORDER BY id LIMIT ?2)"
+        " AND time_ms < ?1 AND id != (SELECT MAX(id) FROM events WHERE source = ?3)",
+    [ST_PRUNE_HISTORY] =
+        "DELETE FROM location_history WHERE id IN"
+        " (SELECT id FROM location_history ORDER BY id LIMIT ?2) AND time_ms < ?1",
+    [ST_PRUNE_CHARGES] =
+        "DELETE FROM charges WHERE id IN (SELECT id FROM charges ORDER BY id LIMIT ?2)"
+        " AND end_ms < ?1",
+    [ST_PRUNE_FLIGHTS] =
+        "DELETE FROM flights WHERE id IN (SELECT id FROM flights ORDER BY id LIMIT ?2)"
+        " AND end_ms < ?1",
+    [ST_PRUNE_STEPS] =
+        "DELETE FROM swap_steps WHERE id IN (SELECT id FROM swap_steps ORDER BY id LIMIT ?2)"
+        " AND swap_id IN (SELECT id FROM swaps WHERE touchdown_ms < ?1)",
+    [ST_PRUNE_ALARMS] =
+        "DELETE FROM alarms WHERE id IN (SELECT id FROM alarms ORDER BY id LIMIT ?2)"
+        " AND raised_ms < ?1 AND cleared_ms IS NOT NULL",
+    /* A swap's summary stays while either of its packs is still in service (the pack's
+     * story), and while anything still points at it. */
+    [ST_PRUNE_SWAPS] =
+        "DELETE FROM swaps WHERE id IN (SELECT id FROM swaps ORDER BY id LIMIT ?2)"
+        " AND touchdown_ms < ?1 AND cleared_ms IS NOT NULL"
+        " AND NOT EXISTS (SELECT 1 FROM batteries b WHERE b.status != 'retired'"
+        "                 AND b.tag IN (swaps.battery_out, swaps.battery_in))"
+        " AND NOT EXISTS (SELECT 1 FROM swap_steps s WHERE s.swap_id = swaps.id)"
+        " AND NOT EXISTS (SELECT 1 FROM locations l WHERE l.swap_id = swaps.id)"
+        " AND NOT EXISTS (SELECT 1 FROM location_history h WHERE h.swap_id = swaps.id)",
 };
 
 struct registry {
     sqlite3 *db;
     sqlite3_stmt *stmt[ST_COUNT];
     bool readonly;
+    bool batch;                   /* inside registry_batch_begin(): writes are savepoints */
     char err[256];
 };
 
@@ -329,17 +404,19 @@ static int exec_stmt(struct registry *reg, sqlite3_stmt *s, const char *what)
     return 0;
 }
 
+/* One write. Alone it is a transaction of its own; inside a batch it is a savepoint, so a
+ * write that fails leaves the batch's other writes standing. */
 static int begin(struct registry *reg)
 {
     if (reg->readonly)
         return fail(reg, REGISTRY_EDB, "registry is open read-only");
-    sqlite3_stmt *s = stmt(reg, ST_BEGIN);
+    sqlite3_stmt *s = stmt(reg, reg->batch ? ST_SAVEPOINT : ST_BEGIN);
     return s ? exec_stmt(reg, s, "begin") : REGISTRY_EDB;
 }
 
 static int commit(struct registry *reg)
 {
-    sqlite3_stmt *s = stmt(reg, ST_COMMIT);
+    sqlite3_stmt *s = stmt(reg, reg->batch ? ST_RELEASE : ST_COMMIT);
     return s ? exec_stmt(reg, s, "commit") : REGISTRY_EDB;
 }
 
@@ -348,11 +425,39 @@ static int rollback(struct registry *reg, int code)
 {
     char saved[sizeof reg->err];
     memcpy(saved, reg->err, sizeof saved);
-    sqlite3_stmt *s = stmt(reg, ST_ROLLBACK);
+    sqlite3_stmt *s = stmt(reg, reg->batch ? ST_ROLLBACK_TO : ST_ROLLBACK);
     if (s)
         exec_stmt(reg, s, "rollback");
+    if (reg->batch && (s = stmt(reg, ST_RELEASE)) != NULL)
+        exec_stmt(reg, s, "release");
     memcpy(reg->err, saved, sizeof saved);
     return code;
+}
+
+int registry_batch_begin(struct registry *reg)
+{
+    if (reg->batch)
+        return fail(reg, REGISTRY_ESTATE, "a batch is already open");
+    int rc = begin(reg);
+    if (rc == 0)
+        reg->batch = true;
+    return rc;
+}
+
+int registry_batch_commit(struct registry *reg)
+{
+    if (!reg->batch)
+        return fail(reg, REGISTRY_ESTATE, "no batch is open");
+    reg->batch = false;
+    int rc = commit(reg);
+    if (rc != 0 && !sqlite3_get_autocommit(reg->db))
+        rollback(reg, rc);
+    return rc;
+}
+
+bool registry_in_batch(const struct registry *reg)
+{
+    return reg->batch;
 }
 
 static void bind_text_or_null(sqlite3_stmt *s, int i, const char *text)
@@ -418,7 +523,7 @@ static int quick_check(sqlite3 *db, const char *pragma, char *msg, size_t size)
 
 /* Looks at the file before SQLite does: SQLite would happily treat an empty file as a
  * new database, and we want a clear "not a database" for anything else. */
-static int check_file(const char *path, int flags, bool *exists, struct registry_error *err)
+static int check_file(const char *path, int flags, bool *exists, off_t *size, struct registry_error *err)
 {
     struct stat st;
     if (stat(path, &st) != 0) {
@@ -434,6 +539,7 @@ static int check_file(const char *path, int flags, bool *exists, struct registry
         return -1;
     }
     *exists = true;
+    *size = st.st_size;
     if (st.st_size == 0) {
         /* Only a path that does not exist makes a new registry: an empty file is what a
          * truncation or a failed copy leaves, and starting afresh on it would drop every
@@ -457,8 +563,12 @@ static int check_file(const char *path, int flags, bool *exists, struct registry
     return 0;
 }
 
-/* Read-only inspection of an existing file: sound, and a schema we understand. */
-static int inspect_existing(const char *path, int max_version, struct registry_error *err)
+/* Read-only inspection of an existing file: a schema we understand, and sound as far as a
+ * bounded look can tell. PRAGMA quick_check reads every page, so it runs only on files up
+ * to REGISTRY_QUICK_CHECK_MAX_BYTES; on larger ones start-up would grow with the history,
+ * and the full check is the operator's (swapctl check-db). SQLite still refuses any page
+ * it cannot read when a query reaches it. */
+static int inspect_existing(const char *path, off_t size, int max_version, struct registry_error *err)
 {
     sqlite3 *db = NULL;
     int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL);
@@ -482,7 +592,15 @@ static int inspect_existing(const char *path, int max_version, struct registry_e
         sqlite3_close(db);
         return -1;
     }
-    if (quick_check(db, "PRAGMA quick_check(1)", msg, sizeof msg) != 0) {
+    int n_tables = 0;
+    if (pragma_int(db, "SELECT COUNT(*) FROM sqlite_schema", &n_tables) != 0) {
+        set_err(err, "%s: cannot read the schema: %s; refusing to open it, not repairing it", path,
+                sqlite3_errmsg(db));
+        sqlite3_close(db);
+        return -1;
+    }
+    if (size <= REGISTRY_QUICK_CHECK_MAX_BYTES &&
+        quick_check(db, "PRAGMA quick_check(1)", msg, sizeof msg) != 0) {
         set_err(err, "%s: database is corrupt (%s); refusing to open it, not repairing it",
                 path, msg);
         sqlite3_close(db);
@@ -527,9 +645,10 @@ struct registry *registry_open_version(const char *path, int flags, int target_v
         return NULL;
     }
     bool exists = false;
-    if (check_file(path, flags, &exists, err) != 0)
+    off_t size = 0;
+    if (check_file(path, flags, &exists, &size, err) != 0)
         return NULL;
-    if (exists && inspect_existing(path, REGISTRY_SCHEMA_VERSION, err) != 0)
+    if (exists && inspect_existing(path, size, REGISTRY_SCHEMA_VERSION, err) != 0)
         return NULL;
 
     struct registry *reg = calloc(1, sizeof *reg);
@@ -549,10 +668,16 @@ struct registry *registry_open_version(const char *path, int flags, int target_v
     sqlite3_busy_timeout(reg->db, BUSY_TIMEOUT_MS);
     sqlite3_extended_result_codes(reg->db, 1);
     char *msg = NULL;
+    /* A new file gets incremental auto-vacuum (it must be set before the first table):
+     * pruned pages go back to the file system a few at a time (registry_prune). An older
+     * file keeps reusing its free pages, so it stops growing once pruning runs. */
     const char *setup = reg->readonly
                             ? "PRAGMA foreign_keys = ON;"
-                            : "PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL;"
-                              " PRAGMA synchronous = FULL;";
+                            : (!exists || size == 0)
+                                  ? "PRAGMA page_size = 1024; PRAGMA auto_vacuum = INCREMENTAL; PRAGMA foreign_keys = ON;"
+                                    " PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
+                                  : "PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL;"
+                                    " PRAGMA synchronous = FULL;";
     if (sqlite3_exec(reg->db, setup, NULL, NULL, &msg) != SQLITE_OK) {
         set_err(err, "%s: %s", path, msg ? msg : sqlite3_errmsg(reg->db));
         sqlite3_free(msg);
@@ -736,10 +861,10 @@ int registry_get_battery(struct registry *reg, uint32_t tag, struct registry_bat
     return fail_db(reg, "get battery");
 }
 
-int registry_list_batteries(struct registry *reg,
-                            int (*fn)(const struct registry_battery *b, void *ctx), void *ctx)
+static int list_batteries(struct registry *reg, enum stmt_id id,
+                          int (*fn)(const struct registry_battery *b, void *ctx), void *ctx)
 {
-    sqlite3_stmt *s = stmt(reg, ST_LIST_BATTERIES);
+    sqlite3_stmt *s = stmt(reg, id);
     if (!s)
         return REGISTRY_EDB;
     int n = 0, rc;
@@ -754,6 +879,39 @@ int registry_list_batteries(struct registry *reg,
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         return fail_db(reg, "list batteries");
     return n;
+}
+
+int registry_list_batteries(struct registry *reg,
+                            int (*fn)(const struct registry_battery *b, void *ctx), void *ctx)
+{
+    return list_batteries(reg, ST_LIST_BATTERIES, fn, ctx);
+}
+
+int registry_list_working_set(struct registry *reg,
+                              int (*fn)(const struct registry_battery *b, void *ctx), void *ctx)
+{
+    return list_batteries(reg, ST_LIST_WORKING, fn, ctx);
+}
+
+int registry_count_batteries(struct registry *reg, int counts[REGISTRY_STATUS_COUNT])
+{
+    sqlite3_stmt *s = stmt(reg, ST_COUNT_BATTERIES);
+    if (!s)
+        return REGISTRY_EDB;
+    for (int i = 0; i < REGISTRY_STATUS_COUNT; i++)
+        counts[i] = 0;
+    int rc, total = 0;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        int st = name_index(status_names, REGISTRY_STATUS_COUNT, (const char *)sqlite3_column_text(s, 0));
+        int n = sqlite3_column_int(s, 1);
+        if (st >= 0)
+            counts[st] = n;
+        total += n;
+    }
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE)
+        return fail_db(reg, "count batteries");
+    return total;
 }
 
 /* Runs a single-row UPDATE in its own transaction; ENOTFOUND when no row matched. */
@@ -1161,26 +1319,27 @@ int registry_add_event(struct registry *reg, int64_t time_ms, enum registry_seve
     return commit(reg);
 }
 
-int registry_list_events(struct registry *reg, int64_t since_ms, int limit,
-                         int (*fn)(const struct registry_event *e, void *ctx), void *ctx)
+/* Columns id, time_ms, severity, source, text, json into e. */
+static void read_event(sqlite3_stmt *s, struct registry_event *e)
 {
-    sqlite3_stmt *s = stmt(reg, ST_LIST_EVENTS);
-    if (!s)
-        return REGISTRY_EDB;
-    sqlite3_bind_int64(s, 1, since_ms);
-    sqlite3_bind_int(s, 2, limit > 0 ? limit : -1);
+    memset(e, 0, sizeof *e);
+    e->id = sqlite3_column_int64(s, 0);
+    e->time_ms = sqlite3_column_int64(s, 1);
+    int sev = name_index(severity_names, REGISTRY_SEVERITY_COUNT, (const char *)sqlite3_column_text(s, 2));
+    e->severity = sev < 0 ? REGISTRY_ERROR : (enum registry_severity)sev;
+    copy_column(s, 3, e->source, sizeof e->source);
+    copy_column(s, 4, e->text, sizeof e->text);
+    if ((size_t)sqlite3_column_bytes(s, 5) < sizeof e->json)
+        copy_column(s, 5, e->json, sizeof e->json);
+}
+
+static int walk_events(struct registry *reg, sqlite3_stmt *s,
+                       int (*fn)(const struct registry_event *e, void *ctx), void *ctx)
+{
     int n = 0, rc;
     struct registry_event e;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        memset(&e, 0, sizeof e);
-        e.id = sqlite3_column_int64(s, 0);
-        e.time_ms = sqlite3_column_int64(s, 1);
-        int sev = name_index(severity_names, REGISTRY_SEVERITY_COUNT, (const char *)sqlite3_column_text(s, 2));
-        e.severity = sev < 0 ? REGISTRY_ERROR : (enum registry_severity)sev;
-        copy_column(s, 3, e.source, sizeof e.source);
-        copy_column(s, 4, e.text, sizeof e.text);
-        if ((size_t)sqlite3_column_bytes(s, 5) < sizeof e.json)
-            copy_column(s, 5, e.json, sizeof e.json);
+        read_event(s, &e);
         n++;
         if (fn && fn(&e, ctx))
             break;
@@ -1189,6 +1348,78 @@ int registry_list_events(struct registry *reg, int64_t since_ms, int limit,
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         return fail_db(reg, "list events");
     return n;
+}
+
+int registry_list_events(struct registry *reg, int64_t since_ms, int limit,
+                         int (*fn)(const struct registry_event *e, void *ctx), void *ctx)
+{
+    sqlite3_stmt *s = stmt(reg, ST_LIST_EVENTS);
+    if (!s)
+        return REGISTRY_EDB;
+    sqlite3_bind_int64(s, 1, since_ms);
+    sqlite3_bind_int(s, 2, limit > 0 ? limit : -1);
+    return walk_events(reg, s, fn, ctx);
+}
+
+int registry_last_event(struct registry *reg, const char *source, struct registry_event *out)
+{
+    sqlite3_stmt *s = stmt(reg, ST_LAST_EVENT);
+    if (!s)
+        return REGISTRY_EDB;
+    sqlite3_bind_text(s, 1, source, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        read_event(s, out);
+    sqlite3_reset(s);
+    if (rc == SQLITE_ROW)
+        return 0;
+    if (rc == SQLITE_DONE)
+        return fail(reg, REGISTRY_ENOTFOUND, "no %s event", source);
+    return fail_db(reg, "last event");
+}
+
+int64_t registry_last_event_id(struct registry *reg)
+{
+    sqlite3_stmt *s = stmt(reg, ST_MAX_EVENT);
+    if (!s)
+        return REGISTRY_EDB;
+    int rc = sqlite3_step(s);
+    int64_t id = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+    sqlite3_reset(s);
+    if (rc != SQLITE_ROW)
+        return fail_db(reg, "last event id");
+    return id;
+}
+
+int registry_page_events(struct registry *reg, int64_t since_ms, int64_t after_id, int64_t upto_id,
+                         int limit, bool newest,
+                         int (*fn)(const struct registry_event *e, void *ctx), void *ctx)
+{
+    if (limit <= 0)
+        return fail(reg, REGISTRY_EINVAL, "page events: limit must be positive");
+    sqlite3_stmt *s;
+    if (since_ms > 0) {
+        /* Where --since starts, by the time index; the page then walks the ids. */
+        if (!(s = stmt(reg, ST_FIRST_EVENT_SINCE)))
+            return REGISTRY_EDB;
+        sqlite3_bind_int64(s, 1, since_ms);
+        int rc = sqlite3_step(s);
+        int64_t first = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : INT64_MAX;
+        sqlite3_reset(s);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+            return fail_db(reg, "events since");
+        if (first == INT64_MAX)
+            return 0;
+        if (first - 1 > after_id)
+            after_id = first - 1;
+    }
+    if (!(s = stmt(reg, newest ? ST_NEWEST_EVENTS : ST_PAGE_EVENTS)))
+        return REGISTRY_EDB;
+    sqlite3_bind_int64(s, 1, after_id);
+    sqlite3_bind_int64(s, 2, upto_id);
+    sqlite3_bind_int64(s, 3, since_ms);
+    sqlite3_bind_int(s, 4, limit);
+    return walk_events(reg, s, fn, ctx);
 }
 
 int registry_raise_alarm(struct registry *reg, const char *code, const char *text,
@@ -1278,4 +1509,91 @@ int registry_list_alarms(struct registry *reg, int64_t since_ms, bool active_onl
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         return fail_db(reg, "list alarms");
     return n;
+}
+
+/* ---- retention ------------------------------------------------------------------------ */
+
+static int prune_one(struct registry *reg, enum stmt_id id, const char *source, int64_t cutoff_ms,
+                     int max_rows, int *deleted)
+{
+    sqlite3_stmt *s = stmt(reg, id);
+    if (!s)
+        return REGISTRY_EDB;
+    sqlite3_bind_int64(s, 1, cutoff_ms);
+    sqlite3_bind_int(s, 2, max_rows);
+    if (source)
+        sqlite3_bind_text(s, 3, source, -1, SQLITE_STATIC);
+    int rc = exec_stmt(reg, s, "prune");
+    if (rc == 0)
+        *deleted += sqlite3_changes(reg->db);
+    return rc;
+}
+
+int registry_prune(struct registry *reg, const struct registry_retention *r, int64_t now_ms,
+                   int max_rows, int max_vacuum_pages, struct registry_prune_stats *st)
+{
+    if (!r || max_rows <= 0)
+        return fail(reg, REGISTRY_EINVAL, "prune: no retention or batch size");
+    struct registry_prune_stats local = { 0 };
+    const int64_t day_ms = 86400000LL;
+    const struct {
+        enum stmt_id id;
+        const char *source;
+        int days;
+        int *count;
+    } steps[] = {
+        { ST_PRUNE_RESTART_MARKS, "intent", r->restart_days, &local.events },
+        { ST_PRUNE_RESTART_MARKS, "progress", r->restart_days, &local.events },
+        { ST_PRUNE_EVENTS, NULL, r->events_days, &local.events },
+        { ST_PRUNE_ALARMS, NULL, r->alarms_days, &local.alarms },
+        { ST_PRUNE_HISTORY, NULL, r->history_days, &local.history },
+        { ST_PRUNE_STEPS, NULL, r->swap_steps_days, &local.swap_steps },
+        { ST_PRUNE_CHARGES, NULL, r->telemetry_days, &local.charges },
+        { ST_PRUNE_FLIGHTS, NULL, r->telemetry_days, &local.flights },
+        { ST_PRUNE_SWAPS, NULL, r->swaps_days, &local.swaps },
+    };
+    int rc = begin(reg);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        if (steps[i].days <= 0)
+            continue;  /* 0: kept for ever */
+        if ((rc = prune_one(reg, steps[i].id, steps[i].source, now_ms - steps[i].days * day_ms, max_rows, steps[i].count)) != 0)
+            return rollback(reg, rc);
+    }
+    if ((rc = commit(reg)) != 0)
+        return rc;
+    local.rows = local.events + local.alarms + local.history + local.swap_steps + local.charges +
+                 local.flights + local.swaps;
+    /* Free pages back to the file system, a few at a time (only on files created with
+     * incremental auto-vacuum; elsewhere SQLite reuses them for new rows). */
+    if (max_vacuum_pages > 0 && !reg->batch) {
+        int mode = 0, freelist = 0;
+        if (pragma_int(reg->db, "PRAGMA auto_vacuum", &mode) == 0 && mode == 2 &&
+            pragma_int(reg->db, "PRAGMA freelist_count", &freelist) == 0 && freelist > 0) {
+            char sql[64];
+            snprintf(sql, sizeof sql, "PRAGMA incremental_vacuum(%d)", max_vacuum_pages);
+            if (sqlite3_exec(reg->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+                return fail_db(reg, "incremental vacuum");
+            local.vacuumed_pages = freelist < max_vacuum_pages ? freelist : max_vacuum_pages;
+        }
+    }
+    if (st)
+        *st = local;
+    return local.rows;
+}
+
+int registry_storage(struct registry *reg, struct registry_storage_info *info)
+{
+    int page_size = 0, pages = 0, freelist = 0, mode = 0;
+    if (pragma_int(reg->db, "PRAGMA page_size", &page_size) != 0 ||
+        pragma_int(reg->db, "PRAGMA page_count", &pages) != 0 ||
+        pragma_int(reg->db, "PRAGMA freelist_count", &freelist) != 0 ||
+        pragma_int(reg->db, "PRAGMA auto_vacuum", &mode) != 0)
+        return fail_db(reg, "storage");
+    info->page_size = page_size;
+    info->bytes = (int64_t)page_size * pages;
+    info->free_bytes = (int64_t)page_size * freelist;
+    info->incremental_vacuum = mode == 2;
+    return 0;
 }

@@ -1,13 +1,16 @@
 /* The battery registry: every battery the station owns, where it is, its health
  * estimates, its charges and flights, the swaps with their step timings, events and
- * alarms, in one SQLite database (WAL, synchronous=FULL, foreign keys on).
+ * alarms, in one SQLite database (WAL, synchronous=FULL, foreign keys on; new files:
+ * 1 KiB pages, incremental auto-vacuum).
  *
  * The store never reads the clock (times are ms since the epoch, passed in) and never
- * "repairs" a database: a file that is not a database, fails PRAGMA quick_check, or
- * carries a newer schema (user_version) is refused on open and left byte-identical.
+ * "repairs" a database: a file that is not a database, has an unreadable schema, fails
+ * PRAGMA quick_check (files up to REGISTRY_QUICK_CHECK_MAX_BYTES), or carries a newer
+ * schema (user_version) is refused on open and left byte-identical.
  * Every write is one transaction that has committed (and reached the disk) when the
- * function returns 0. Functions return 0 or a negative REGISTRY_E* code; the last
- * error's text is registry_last_error().
+ * function returns 0 — unless a batch is open (registry_batch_begin): then the writes
+ * commit together at registry_batch_commit. Functions return 0 or a negative REGISTRY_E*
+ * code; the last error's text is registry_last_error().
  */
 #ifndef SWAP_REGISTRY_H
 #define SWAP_REGISTRY_H
@@ -16,8 +19,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config/cfg.h"
+
 /* Schema version this code writes; older files are migrated on open (1 -> 2 -> ...). */
-#define REGISTRY_SCHEMA_VERSION 2
+#define REGISTRY_SCHEMA_VERSION 3
+
+/* Files up to this size get PRAGMA quick_check on open; larger ones only the cheap checks
+ * (header, schema, version), so opening takes the same time at any size. The full check
+ * is registry_check_integrity() (swapctl check-db). */
+#define REGISTRY_QUICK_CHECK_MAX_BYTES (4 * 1024 * 1024)
 
 /* Error codes (negative returns). */
 #define REGISTRY_EDB        (-1)  /* SQLite error (I/O, full disk, locked past timeout) */
@@ -142,6 +152,15 @@ void registry_close(struct registry *reg);
 const char *registry_last_error(const struct registry *reg);
 /* Name of an error code. */
 const char *registry_strerror(int code);
+/* Groups the writes that follow into one transaction (one sync to the disk instead of
+ * one per write). Each write inside still succeeds or fails on its own (a savepoint);
+ * none is durable before registry_batch_commit returns 0. REGISTRY_ESTATE when a batch
+ * is already open / none is open. */
+int registry_batch_begin(struct registry *reg);
+int registry_batch_commit(struct registry *reg);
+bool registry_in_batch(const struct registry *reg);
+
+
 /* Schema version of the open file (PRAGMA user_version). */
 int registry_schema_version(struct registry *reg);
 /* Runs PRAGMA integrity_check; 0 when "ok", REGISTRY_EDB with the first problem. */
@@ -191,6 +210,15 @@ int registry_find_at(struct registry *reg, struct registry_location loc, uint32_
 int registry_list_batteries(struct registry *reg,
                             int (*fn)(const struct registry_battery *b, void *ctx), void *ctx);
 
+/* As registry_list_batteries, for the working set only: packs not retired, and retired
+ * packs still at a slot, a gripper or a drone. Retired packs elsewhere stay in the
+ * registry (registry_get_battery, registry_list_batteries) but need no tracking. */
+int registry_list_working_set(struct registry *reg,
+                              int (*fn)(const struct registry_battery *b, void *ctx), void *ctx);
+
+/* Packs per status (counts[status]); returns the total or a negative error. */
+int registry_count_batteries(struct registry *reg, int counts[REGISTRY_STATUS_COUNT]);
+
 /* Location history of a tag, oldest first: fn(loc, time_ms, step, swap_id, ctx). */
 int registry_list_history(struct registry *reg, uint32_t tag,
                           int (*fn)(struct registry_location loc, int64_t time_ms,
@@ -227,6 +255,20 @@ int registry_add_event(struct registry *reg, int64_t time_ms, enum registry_seve
 int registry_list_events(struct registry *reg, int64_t since_ms, int limit,
                          int (*fn)(const struct registry_event *e, void *ctx), void *ctx);
 
+/* The newest event from source (indexed: constant time at any history length);
+ * REGISTRY_ENOTFOUND when there is none. */
+int registry_last_event(struct registry *reg, const char *source, struct registry_event *out);
+
+/* Highest event id (0 when none). Ids grow in the order events were recorded. */
+int64_t registry_last_event_id(struct registry *reg);
+
+/* One page of the event log for people (debug events left out): events with
+ * after_id < id <= upto_id and time_ms >= since_ms, at most limit (> 0) of them, the
+ * oldest first, or with newest the newest first. Returns the number passed to fn. */
+int registry_page_events(struct registry *reg, int64_t since_ms, int64_t after_id, int64_t upto_id,
+                         int limit, bool newest,
+                         int (*fn)(const struct registry_event *e, void *ctx), void *ctx);
+
 int registry_raise_alarm(struct registry *reg, const char *code, const char *text,
                          int64_t now_ms, int64_t *alarm_id);
 /* REGISTRY_ESTATE when already acknowledged (ack) or cleared (clear). */
@@ -235,5 +277,44 @@ int registry_clear_alarm(struct registry *reg, int64_t alarm_id, int64_t now_ms)
 /* Alarms raised at or after since_ms (active_only: not cleared), oldest first. */
 int registry_list_alarms(struct registry *reg, int64_t since_ms, bool active_only,
                          int (*fn)(const struct registry_alarm *a, void *ctx), void *ctx);
+
+/* ---- retention -------------------------------------------------------------------- */
+
+/* How long detail is kept, in days; 0 keeps it for ever. Packs are never deleted (a
+ * battery row is its lifetime summary: cycles, charges, capacity, status). */
+struct registry_retention {
+    int events_days;        /* events people read (swapctl events) */
+    int restart_days;       /* debug events a restart reads ("intent", "progress"; the newest stays) */
+    int alarms_days;        /* alarms that have cleared */
+    int history_days;       /* location history (the current location always stays) */
+    int telemetry_days;     /* per-charge and per-flight measurements */
+    int swap_steps_days;    /* per-step timings of a swap */
+    int swaps_days;         /* swap summaries, once both their packs are retired */
+    int prune_interval_s;   /* the daemon prunes one batch this often */
+    int prune_batch_rows;   /* rows of each kind per batch */
+};
+
+/* The [retention] keys of swapd.ini over struct registry_retention (registry_cfg.c). */
+extern const struct cfg_key registry_retention_keys[];
+extern const size_t registry_retention_n_keys;
+
+struct registry_prune_stats {
+    int rows, events, alarms, history, swap_steps, charges, flights, swaps;
+    int vacuumed_pages;
+};
+
+/* Deletes, in one short transaction, at most max_rows of each kind that are past their
+ * retention at now_ms (the latest "intent" and "progress" events always stay: a restart
+ * needs them), then returns at most max_vacuum_pages free pages to the file system.
+ * Returns the number of rows deleted (0: nothing left to prune) or a negative error. */
+int registry_prune(struct registry *reg, const struct registry_retention *r, int64_t now_ms,
+                   int max_rows, int max_vacuum_pages, struct registry_prune_stats *st);
+
+struct registry_storage_info {
+    int64_t bytes, free_bytes;  /* file size in pages, and the free pages in it */
+    int page_size;
+    bool incremental_vacuum;
+};
+int registry_storage(struct registry *reg, struct registry_storage_info *info);
 
 #endif

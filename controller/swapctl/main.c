@@ -8,7 +8,10 @@
 #include <time.h>
 
 #include "ctlsock/ctlsock.h"
+#include "registry/registry.h"
 #include "swapctl/swapctl.h"
+
+#define SWAPCTL_DEFAULT_DB "/var/lib/swapd/swapd.db"
 
 #define DEFAULT_TIMEOUT_MS 5000
 #define DEFAULT_EVENTS 20
@@ -52,7 +55,8 @@ static const struct cli_cmd cli_cmds[] = {
       { { "--follow", "follow", 'b', NULL, "keep printing new events until interrupted" },
         { "--since", "since_ms", 't', "TIME", "from TIME: 10m (ago), 13:05, 2026-11-26T13:05, "
                                               "or ms since the epoch" },
-        { "--limit", "limit", 'i', "N", "the newest N (default 20 without --since)" } },
+        { "--limit", "limit", 'i', "N", "the newest N, up to 1000 (default 20 without --since; "
+                                         "--since alone: all of them, from the registry)" } },
       print_events },
     PACKML_CLI("start"), PACKML_CLI("stop"), PACKML_CLI("hold"), PACKML_CLI("unhold"),
     PACKML_CLI("suspend"), PACKML_CLI("unsuspend"), PACKML_CLI("abort"), PACKML_CLI("clear"),
@@ -146,7 +150,11 @@ static void help_main(void)
            "  drones                      drones and the landing queue\n"
            "  alarms                      active alarms\n"
            "  events [--follow] [--since TIME] [--limit N]\n"
+           "                              the event log from the registry (kept [retention]\n"
+           "                              events_days, default 30)\n"
            "  top                         live full-screen view\n"
+           "Database (as swapd's user, without swapd's socket):\n"
+           "  check-db [DATABASE]         full integrity check of the registry\n"
            "Commands (users and groups allowed in [control]):\n"
            "  start stop hold unhold suspend unsuspend abort clear reset\n"
            "  mode production|maintenance|manual\n"
@@ -339,6 +347,35 @@ static void print_command(const json_t *r)
 
 static volatile sig_atomic_t interrupted;
 
+/* swapctl check-db: the full check swapd leaves out of its start-up. */
+static int swapctl_check_db(const char *path, bool as_json)
+{
+    struct registry_error err;
+    struct registry *reg = registry_open(path, REGISTRY_OPEN_READONLY, &err);
+    if (!reg) {
+        fprintf(stderr, "swapctl: check-db: %s\n", err.msg);
+        return 1;
+    }
+    struct registry_storage_info info = { 0 };
+    registry_storage(reg, &info);
+    int counts[REGISTRY_STATUS_COUNT] = { 0 };
+    int packs = registry_count_batteries(reg, counts);
+    int rc = registry_check_integrity(reg);
+    if (as_json)
+        printf("{\"ok\":%s,\"path\":\"%s\",\"bytes\":%lld,\"free_bytes\":%lld,\"packs\":%d,\"retired\":%d%s%s%s}\n",
+               rc == 0 ? "true" : "false", path, (long long)info.bytes, (long long)info.free_bytes, packs,
+               counts[REGISTRY_RETIRED], rc ? ",\"problem\":\"" : "", rc ? registry_last_error(reg) : "",
+               rc ? "\"" : "");
+    else if (rc == 0)
+        printf("%s: ok (schema %d, %.1f MB of which %.1f MB free, %d packs known, %d retired)\n", path,
+               registry_schema_version(reg), info.bytes / 1e6, info.free_bytes / 1e6, packs,
+               counts[REGISTRY_RETIRED]);
+    else
+        fprintf(stderr, "swapctl: check-db: %s: %s\n", path, registry_last_error(reg));
+    registry_close(reg);
+    return rc == 0 ? 0 : 1;
+}
+
 static void on_sigint(int sig)
 {
     (void)sig;
@@ -382,7 +419,9 @@ static int run(const char *socket_path, int timeout_ms, bool as_json, const stru
         fprintf(stderr, "swapctl: %s\n", err);
         return CTLPROTO_EXIT_CONNECT;
     }
-    json_t *reply = swapctl_call(&conn, req, timeout_ms, NULL, NULL, err, sizeof err);
+    json_t *reply;
+again:
+    reply = swapctl_call(&conn, req, timeout_ms, NULL, NULL, err, sizeof err);
     if (!reply) {
         swapctl_disconnect(&conn);
         fprintf(stderr, "swapctl: %s\n", err);
@@ -409,8 +448,17 @@ static int run(const char *socket_path, int timeout_ms, bool as_json, const stru
         c->print(json_object_get(reply, "result"));
     }
     fflush(stdout);
-    bool follow = rc == CTLPROTO_EXIT_OK && json_is_true(json_object_get(
-                      json_object_get(reply, "result"), "following"));
+    const json_t *result = json_object_get(reply, "result");
+    bool follow = rc == CTLPROTO_EXIT_OK && json_is_true(json_object_get(result, "following"));
+    /* A long history comes in pages: ask for the next one after the last event shown. */
+    const json_t *events = json_object_get(result, "events");
+    size_t n_events = json_array_size(events);
+    if (rc == CTLPROTO_EXIT_OK && json_is_true(json_object_get(result, "more")) && n_events > 0 && !interrupted) {
+        json_int_t last = json_integer_value(json_object_get(json_array_get(events, n_events - 1), "seq"));
+        json_object_set_new(req, "after_seq", json_integer(last));
+        json_decref(reply);
+        goto again;
+    }
     json_decref(reply);
     if (follow)
         rc = follow_events(&conn, as_json);
@@ -584,6 +632,18 @@ int main(int argc, char **argv)
             }
         }
         return swapctl_top(&o);
+    }
+    if (!strcmp(cmd_name, "check-db")) {
+        if (want_help || n_rest > 1) {
+            printf("usage: swapctl check-db [DATABASE]\n"
+                   "  Runs SQLite's full integrity check on the battery registry (default %s)\n"
+                   "  read-only, next to a running swapd; run it as swapd's user. It reads the\n"
+                   "  whole file, so it takes a while on a large registry: swapd itself only\n"
+                   "  checks the header and schema when it starts. Exit 0 sound, 1 damaged.\n",
+                   SWAPCTL_DEFAULT_DB);
+            return want_help ? CTLPROTO_EXIT_OK : CTLPROTO_EXIT_USAGE;
+        }
+        return swapctl_check_db(n_rest ? rest[0] : SWAPCTL_DEFAULT_DB, as_json);
     }
     const struct cli_cmd *c = cli_find(cmd_name);
     if (!c) {

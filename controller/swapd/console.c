@@ -113,18 +113,19 @@ static json_t *do_slots(struct swapd *d)
 /* The registry's record of a pack, read at most once a second per pack: a client asking
  * for the inventory in a loop must not put a database query per pack into every scan. */
 #define REG_CACHE_MS 1000
+#define REG_CACHE_SIZE 64        /* packs whose record is cached (a cache, not a limit) */
 
 static struct {
     uint32_t tag;
     bool have;
     uint64_t read_ms;
     struct registry_battery b;
-} reg_cache[SWAPD_MAX_BATTERIES];
+} reg_cache[REG_CACHE_SIZE];
 
 static bool registry_battery_cached(struct swapd *d, uint32_t tag, struct registry_battery *out)
 {
     int slot = -1, oldest = 0;
-    for (int i = 0; i < SWAPD_MAX_BATTERIES; i++) {
+    for (int i = 0; i < REG_CACHE_SIZE; i++) {
         if (reg_cache[i].tag == tag) {
             slot = i;
             break;
@@ -148,7 +149,7 @@ static bool registry_battery_cached(struct swapd *d, uint32_t tag, struct regist
 
 static void registry_cache_forget(uint32_t tag)
 {
-    for (int i = 0; i < SWAPD_MAX_BATTERIES; i++)
+    for (int i = 0; i < REG_CACHE_SIZE; i++)
         if (reg_cache[i].tag == tag)
             reg_cache[i].read_ms = 0;
 }
@@ -188,6 +189,13 @@ static json_t *do_batteries(struct swapd *d, const json_t *req)
     for (int i = 0; i < d->n_packs; i++)
         if (!only || d->packs[i].tag == tag)
             json_array_append_new(arr, battery_json(d, &d->packs[i]));
+    struct registry_battery b;
+    if (only && json_array_size(arr) == 0 && d->reader && registry_get_battery(d->reader, tag, &b) == 0) {
+        /* outside the working set (retired): as the registry has it */
+        struct swapd_pack p = { .tag = b.tag, .loc = b.loc, .status = b.status, .capacity_mah = b.capacity_mah,
+                                .rated_mah = b.rated_mah, .dcir_mohm = b.dcir_mohm, .efc = b.efc };
+        json_array_append_new(arr, battery_json(d, &p));
+    }
     if (only && json_array_size(arr) == 0) {
         char id[CTLPROTO_BATTERY_ID_SIZE];
         ctlproto_format_battery_id(tag, id);
@@ -276,7 +284,98 @@ static json_t *do_alarms(struct swapd *d)
     return json_pack("{s:o}", "alarms", arr);
 }
 
+static json_t *do_events_ring(struct swapd *d, const json_t *req);
+
+/* ---- the event log: the registry's, paged --------------------------------------------- */
+
+#define EVENTS_PAGE 500        /* events per reply when reading history oldest first */
+#define EVENTS_NEWEST_MAX 1000 /* --limit N: at most this many newest events */
+
+/* A registry event in the console's form; transitions ("state") get from/to/reason back
+ * from their text "FROM -> TO: REASON". */
+json_t *swapd_registry_event_json(const struct registry_event *e)
+{
+    json_t *ev = ctlproto_event(e->id, e->time_ms, e->source, e->text);
+    const char *arrow = strstr(e->text, " -> ");
+    const char *colon = arrow ? strstr(arrow + 4, ": ") : NULL;
+    if (ev && !strcmp(e->source, "state") && arrow && colon) {
+        json_object_set_new(ev, "from", json_stringn(e->text, (size_t)(arrow - e->text)));
+        json_object_set_new(ev, "to", json_stringn(arrow + 4, (size_t)(colon - arrow - 4)));
+        json_object_set_new(ev, "reason", json_string(colon + 2));
+    }
+    return ev;
+}
+
+struct event_page {
+    json_t *arr;
+    int64_t last_id;
+    bool prepend;
+};
+
+static int page_add(const struct registry_event *e, void *ctx)
+{
+    struct event_page *pg = ctx;
+    json_t *j = swapd_registry_event_json(e);
+    if (pg->prepend)
+        json_array_insert_new(pg->arr, 0, j);
+    else
+        json_array_append_new(pg->arr, j);
+    if (e->id > pg->last_id)
+        pg->last_id = e->id;
+    return 0;
+}
+
 static json_t *do_events(struct swapd *d, const json_t *req)
+{
+    if (!d->reader)
+        return do_events_ring(d, req);
+    json_int_t since = json_integer_value(json_object_get(req, "since_ms"));
+    const json_t *jlimit = json_object_get(req, "limit");
+    json_int_t after = json_integer_value(json_object_get(req, "after_seq"));
+    bool follow = json_is_true(json_object_get(req, "follow"));
+    struct event_page pg = { .arr = json_array() };
+    bool more = false;
+    int n;
+    /* History ends where the followers' stream starts: at the last event sent to them. */
+    if (jlimit && !json_object_get(req, "after_seq")) {
+        json_int_t limit = json_integer_value(jlimit);
+        if (limit > EVENTS_NEWEST_MAX)
+            limit = EVENTS_NEWEST_MAX;
+        pg.prepend = true;
+        n = limit > 0 ? registry_page_events(d->reader, since, 0, d->event_tail_id, (int)limit, true, page_add, &pg)
+                      : 0;
+    } else {
+        n = registry_page_events(d->reader, since, after, d->event_tail_id, EVENTS_PAGE, false, page_add, &pg);
+        more = n == EVENTS_PAGE;
+    }
+    if (n < 0) {
+        json_decref(pg.arr);
+        return ctlproto_reply_error(req, CTLPROTO_ERR_INTERNAL, "reading the event log: %s",
+                                    registry_last_error(d->reader));
+    }
+    return ctlproto_reply_ok(req, json_pack("{s:o, s:b, s:b}", "events", pg.arr, "following", follow && !more,
+                                            "more", more));
+}
+
+/* Sends followers the events committed since the last call (bounded per scan); the
+ * persistence worker read them, so the scan touches no database for this. */
+void swapd_console_tail_events(struct swapd *d)
+{
+    if (!d->reader || !d->console || !d->persist)
+        return;
+    struct registry_event ev[32];
+    int n = persist_take_events(d->persist, ev, 32, NULL);
+    for (int i = 0; i < n; i++) {
+        json_t *e = swapd_registry_event_json(&ev[i]);
+        if (e)
+            ctlsock_broadcast_event(d->console, e);
+        json_decref(e);
+        d->event_tail_id = ev[i].id;
+    }
+}
+
+/* Without a registry reader: this run's events from memory. */
+static json_t *do_events_ring(struct swapd *d, const json_t *req)
 {
     json_int_t since = json_integer_value(json_object_get(req, "since_ms"));
     json_int_t limit = json_object_get(req, "limit") ? json_integer_value(json_object_get(req, "limit")) : 100;

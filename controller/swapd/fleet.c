@@ -8,6 +8,10 @@
 
 #include "swapd.h"
 
+/* Packs this run tracks for roaming queries (the working set itself has no limit; a
+ * station that meets more new packs in one run asks the fleet about the first ones). */
+#define FLEET_TRACKED_PACKS 1024
+
 /* Scan-side bookkeeping (only the scan thread touches it). */
 static struct {
     struct fleetlink_snapshot snap;
@@ -19,10 +23,10 @@ static struct {
     bool cmd_ok;
     /* roaming packs: the packs known when the link started, and those met since that
      * still wait for the fleet's estimates (the head is the open query) */
-    uint32_t known[SWAPD_MAX_BATTERIES];
+    uint32_t known[FLEET_TRACKED_PACKS];
     int n_known;
     bool known_taken;
-    uint32_t query[SWAPD_MAX_BATTERIES];
+    uint32_t query[FLEET_TRACKED_PACKS];
     int n_query;
     uint64_t query_since_ms;
 } fs;
@@ -77,7 +81,7 @@ static void pop_query(void)
 static void find_new_packs(struct swapd *d, uint64_t now_ms)
 {
     if (!fs.known_taken) {
-        for (int i = 0; i < d->n_packs && fs.n_known < SWAPD_MAX_BATTERIES; i++)
+        for (int i = 0; i < d->n_packs && fs.n_known < FLEET_TRACKED_PACKS; i++)
             fs.known[fs.n_known++] = d->packs[i].tag;
         fs.known_taken = true;
         return;
@@ -86,10 +90,10 @@ static void find_new_packs(struct swapd *d, uint64_t now_ms)
         bool seen = false;
         for (int k = 0; k < fs.n_known && !seen; k++)
             seen = fs.known[k] == d->packs[i].tag;
-        if (seen || fs.n_known >= SWAPD_MAX_BATTERIES)
+        if (seen || fs.n_known >= FLEET_TRACKED_PACKS)
             continue;
         fs.known[fs.n_known++] = d->packs[i].tag;
-        if (fs.n_query < SWAPD_MAX_BATTERIES)
+        if (fs.n_query < FLEET_TRACKED_PACKS)
             fs.query[fs.n_query++] = d->packs[i].tag;
     }
     if (fs.n_query && !fs.query_since_ms)

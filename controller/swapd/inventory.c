@@ -3,6 +3,7 @@
  * and the core's inventory facts (including the policy's choice) for every scan. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "droneproto/dproto.h"
@@ -19,17 +20,32 @@ struct swapd_pack *swapd_pack_find(struct swapd *d, uint32_t tag)
     return NULL;
 }
 
+struct swapd_pack *swapd_pack_add(struct swapd *d)
+{
+    if (d->n_packs == d->cap_packs) {
+        int cap = d->cap_packs ? 2 * d->cap_packs : 32;
+        struct swapd_pack *grown = realloc(d->packs, (size_t)cap * sizeof *grown);
+        if (!grown)
+            return NULL;
+        d->packs = grown;
+        d->cap_packs = cap;
+    }
+    struct swapd_pack *p = &d->packs[d->n_packs++];
+    memset(p, 0, sizeof *p);
+    return p;
+}
+
 static int load_one(const struct registry_battery *b, void *ctx)
 {
     struct swapd *d = ctx;
-    if (d->n_packs == SWAPD_MAX_BATTERIES)
+    struct swapd_pack *p = swapd_pack_add(d);
+    if (!p)
         return 1;
-    struct swapd_pack *p = &d->packs[d->n_packs];
     health_est_init(&p->est, &d->health, b->cells > 0 ? b->cells : d->plant.battery_cells, b->rated_mah);
     health_est_restore(&p->est, b->capacity_mah, b->capacity_sd_mah, b->dcir_mohm, b->dcir_sd_mohm,
                        b->dcir_new_mohm, b->efc, b->charge_count);
     struct health_estimator est = p->est;
-    d->packs[d->n_packs++] = (struct swapd_pack){
+    *p = (struct swapd_pack){
         .tag = b->tag, .loc = b->loc, .status = b->status, .capacity_mah = b->capacity_mah,
         .rated_mah = b->rated_mah, .dcir_mohm = b->dcir_mohm, .efc = b->efc,
         .peak_temp_degC = b->peak_temp_degC, .loc_since_ms = b->loc_since_ms, .est = est,
@@ -40,17 +56,31 @@ static int load_one(const struct registry_battery *b, void *ctx)
 int swapd_inventory_load(struct swapd *d, struct registry *reg, char *err, size_t errsize)
 {
     d->n_packs = 0;
-    int n = registry_list_batteries(reg, load_one, d);
+    int n = registry_list_working_set(reg, load_one, d);
     if (n < 0) {
         snprintf(err, errsize, "reading the battery registry: %s", registry_last_error(reg));
         return -1;
     }
-    if (n > SWAPD_MAX_BATTERIES) {
-        snprintf(err, errsize, "the registry holds %d packs; this build tracks at most %d", n,
-                 SWAPD_MAX_BATTERIES);
+    if (n != d->n_packs) {
+        snprintf(err, errsize, "out of memory for %d packs", n);
         return -1;
     }
+    int counts[REGISTRY_STATUS_COUNT];
+    int total = registry_count_batteries(reg, counts);
+    d->n_retired = total >= 0 ? total - d->n_packs : 0;
     return 0;
+}
+
+/* A pack outside the working set (retired, back on a drone or in a slot): the registry's
+ * row comes back into the set, status and estimates included. */
+static struct swapd_pack *load_known(struct swapd *d, struct registry *reg, uint32_t tag)
+{
+    struct registry_battery b;
+    if (!reg || registry_get_battery(reg, tag, &b) != 0 || load_one(&b, d) != 0)
+        return NULL;
+    if (d->n_retired > 0 && b.status == REGISTRY_RETIRED)
+        d->n_retired--;
+    return &d->packs[d->n_packs - 1];
 }
 
 int swapd_inventory_commission(struct swapd *d, struct registry *reg, const struct station_plant_in *p,
@@ -58,12 +88,9 @@ int swapd_inventory_commission(struct swapd *d, struct registry *reg, const stru
 {
     for (int s = 0; s < d->plant.n_slots; s++) {
         const struct station_slot_in *sl = &p->slot[s];
-        if (!sl->present || !sl->tag_ok || sl->tag == 0 || swapd_pack_find(d, sl->tag))
+        if (!sl->present || !sl->tag_ok || sl->tag == 0 || swapd_pack_find(d, sl->tag) ||
+            load_known(d, reg, sl->tag))
             continue;
-        if (d->n_packs == SWAPD_MAX_BATTERIES) {
-            snprintf(err, errsize, "more than %d packs", SWAPD_MAX_BATTERIES);
-            return -1;
-        }
         struct registry_battery b = {
             .tag = sl->tag, .rated_mah = (int)lround(d->plant.battery_rated_mah),
             .cells = d->plant.battery_cells, .status = REGISTRY_IN_SERVICE,
@@ -88,16 +115,27 @@ int swapd_inventory_commission(struct swapd *d, struct registry *reg, const stru
             return -1;
         }
         registry_add_event(reg, now_wall_ms, REGISTRY_INFO, "inventory", "new pack commissioned", NULL);
-        struct registry_battery got;
-        if (registry_get_battery(reg, b.tag, &got) == 0)
-            load_one(&got, d);
+        if (!load_known(d, reg, b.tag)) {
+            snprintf(err, errsize, "pack %s registered but not loaded (out of memory?)", b.serial);
+            return -1;
+        }
     }
     return 0;
 }
 
 int swapd_inventory_register(struct swapd *d, uint32_t tag, struct registry_location loc, uint64_t now_ms)
 {
-    if (d->n_packs == SWAPD_MAX_BATTERIES)
+    /* Known but outside the working set (retired packs): back in, as the registry has it. */
+    struct swapd_pack *known = load_known(d, d->reader, tag);
+    if (known) {
+        char where[32];
+        registry_location_format(known->loc, where, sizeof where);
+        swapd_event(d, now_ms, REGISTRY_WARNING, "battery", "pack %08X (%s, last seen at %s) is back",
+                    (unsigned)tag, registry_status_name(known->status), where);
+        return 0;
+    }
+    struct swapd_pack *p = swapd_pack_add(d);
+    if (!p)
         return -1;
     struct persist_job j = { .kind = PERSIST_REGISTER, .t_ms = swapd_wall_ms(d, now_ms), .tag = tag,
                              .rated_mah = (int)lround(d->plant.battery_rated_mah),
@@ -107,9 +145,10 @@ int swapd_inventory_register(struct swapd *d, uint32_t tag, struct registry_loca
     char serial[17] = { 0 };
     dproto_pack_serial(tag, serial);
     snprintf(j.text, sizeof j.text, "%.16s", serial);
-    if (persist_submit(d->persist, &j) != 0)
+    if (persist_submit(d->persist, &j) != 0) {
+        d->n_packs--;
         return -1;
-    struct swapd_pack *p = &d->packs[d->n_packs++];
+    }
     *p = (struct swapd_pack){
         .tag = tag, .loc = loc, .status = REGISTRY_IN_SERVICE,
         .capacity_mah = d->plant.battery_rated_mah, .rated_mah = d->plant.battery_rated_mah,
@@ -152,12 +191,16 @@ static int find_progress(const struct registry_event *e, void *ctx)
 
 void swapd_inventory_progress(struct swapd *d, struct registry *reg, int64_t now_wall_ms)
 {
+    (void)now_wall_ms;
     struct last_progress lp = { .step = -1 };
     d->boot_last_step = -1;
     d->boot_pad_sysid = 0;
     d->boot_pad_tag = 0;
-    if (registry_list_events(reg, now_wall_ms - 7 * 86400000LL, 0, find_progress, &lp) < 0 || !lp.found ||
-        lp.step < 0)
+    struct registry_event e;
+    if (registry_last_event(reg, "progress", &e) != 0)
+        return;
+    find_progress(&e, &lp);
+    if (!lp.found || lp.step < 0)
         return;
     d->boot_last_step = lp.step;
     d->boot_pad_sysid = (uint8_t)lp.sysid;
@@ -221,7 +264,11 @@ int swapd_inventory_recover(struct swapd *d, struct registry *reg, const struct 
 {
     msg[0] = 0;
     struct last_intent li = { 0 };
-    if (registry_list_events(reg, now_wall_ms - 7 * 86400000LL, 0, find_intent, &li) < 0 || !li.found)
+    struct registry_event e;
+    if (registry_last_event(reg, "intent", &e) != 0)
+        return 0;
+    find_intent(&e, &li);
+    if (!li.found)
         return 0;
     struct registry_battery b;
     if (registry_get_battery(reg, li.tag, &b) != 0 || b.loc.place != li.from.place || b.loc.index != li.from.index)

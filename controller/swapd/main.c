@@ -78,7 +78,7 @@ static void record_event(struct swapd *d, uint64_t mono_ms, enum registry_severi
         snprintf(j.text, sizeof j.text, "%s", e->text);
         persist_submit(d->persist, &j);
     }
-    if (d->console) {
+    if (d->console && !d->reader) {  /* with a registry, followers get it once committed */
         json_t *ev = swapd_event_json(e);
         if (ev) {
             ctlsock_broadcast_event(d->console, ev);
@@ -185,6 +185,7 @@ static int load_config(struct swapd *d, const struct options *o)
         { ctlsock_cfg_keys, ctlsock_n_cfg_keys, &d->control },
         { httpd_cfg_keys, httpd_n_cfg_keys, &d->http_cfg },
         { fleetlink_cfg_keys, fleetlink_n_cfg_keys, &d->fleet_cfg },
+        { registry_retention_keys, registry_retention_n_keys, &d->retention },
     };
     if (cfg_load_tables_where(o->config, tables, sizeof tables / sizeof tables[0], &err, &where) != 0) {
         fprintf(stderr, "swapd: %s\n", err.msg);
@@ -412,6 +413,8 @@ static void persist_outputs(struct swapd *d, uint64_t now_ms)
         if (persist_submit(d->persist, &j) != 0)
             break;  /* queue full: retried next scan, the core keeps waiting */
         d->submitted_seq = m->seq;
+        if (d->swap_open && m->step && d->last_step >= 0 && !strcmp(m->step, swapseq_name(d->last_step)))
+            d->step_row_written = true;  /* the move's commit records the step's row */
         swapd_inventory_apply_move(d, m);
         bool named = m->tag && m->tag != STATION_TAG_UNKNOWN;  /* else an event, not a record */
         if (m->from.place == STATION_PLACE_DRONE && named)
@@ -421,7 +424,7 @@ static void persist_outputs(struct swapd *d, uint64_t now_ms)
     }
     /* Swap records: a swap opens with the first on-pad step, closes with the clearance. */
     if (o->step != d->last_step) {
-        if (d->swap_open && d->last_step >= 0) {
+        if (d->swap_open && d->last_step >= 0 && !d->step_row_written) {
             struct persist_job j = { .kind = PERSIST_STEP, .t_ms = swapd_wall_ms(d, now_ms),
                                      .step_start_ms = swapd_wall_ms(d, d->step_start_ms) };
             snprintf(j.step, sizeof j.step, "%s", swapseq_name(d->last_step));
@@ -436,6 +439,7 @@ static void persist_outputs(struct swapd *d, uint64_t now_ms)
         }
         d->last_step = o->step;
         d->step_start_ms = now_ms;
+        d->step_row_written = false;
         /* The served drone's pack goes with it: the core's, else the one the drone's
          * request named (a restarted link does not hear it again). */
         struct persist_job pj = { .kind = PERSIST_PROGRESS, .t_ms = swapd_wall_ms(d, now_ms),
@@ -557,6 +561,7 @@ static int run(struct swapd *d, bool autostart)
     bool sock_lost = false;
     bool started = false;
     d->last_step = -1;
+    d->last_prune_ms = mono_us() / 1000u;  /* no maintenance while starting: the first prune one interval in */
 
     sd_notify(0, "READY=1\nSTATUS=reconciling");
     uint64_t deadline_us = mono_us();
@@ -600,12 +605,21 @@ static int run(struct swapd *d, bool autostart)
             plantlink_put_outputs(d->plantlink, &po);
         }
         talk_to_drones(d, now_ms);
-        if (d->console)
+        if (d->console) {
+            swapd_console_tail_events(d);
             ctlsock_service(d->console, swapd_console_handle, d, 64);
+        }
         if (d->console && now_ms >= next_sock_check_ms) {
             next_sock_check_ms = now_ms + SOCKET_CHECK_MS;
             check_socket(d, now_ms, &sock_lost);
         }
+        if (now_ms - d->last_prune_ms >= (uint64_t)d->retention.prune_interval_s * 1000u) {
+            /* retention: the worker deletes a small batch when it has nothing else to do */
+            struct persist_job pj = { .kind = PERSIST_PRUNE, .t_ms = swapd_wall_ms(d, now_ms) };
+            if (persist_submit(d->persist, &pj) == 0)
+                d->last_prune_ms = now_ms;
+        }
+        persist_kick(d->persist);  /* what this scan produced: one transaction */
         swapd_observe_scan(d, now_ms);
         swapd_fleet_scan(d, now_ms);
 
@@ -665,6 +679,11 @@ static void print_reference(void)
     cfg_write_markdown(stdout, httpd_cfg_keys, httpd_n_cfg_keys);
     printf("\n### The fleet link (Sparkplug B over MQTT, docs/fleet.md)\n\n");
     cfg_write_markdown(stdout, fleetlink_cfg_keys, fleetlink_n_cfg_keys);
+    printf("\n### Retention of the battery registry\n\n"
+           "How long the registry keeps each kind of detail (0 = for ever); packs themselves are\n"
+           "never deleted. Expired rows are deleted in small batches on the persistence thread,\n"
+           "never on the scan, and the space is reused (docs/operator-guide.md, Storage).\n\n");
+    cfg_write_markdown(stdout, registry_retention_keys, registry_retention_n_keys);
     printf("\n## plant.ini\n\nRead by swapsim (to simulate) and by swapd (deadlines, the on-pad lower bound).\n\n");
     cfg_write_markdown(stdout, plantcfg_keys, plantcfg_n_keys);
 }
@@ -777,6 +796,10 @@ int main(int argc, char **argv)
 
     struct registry_error rerr2;
     d.reader = registry_open(d.shell.db_path, REGISTRY_OPEN_READONLY, &rerr2);
+    if (d.reader)
+        d.event_tail_id = registry_last_event_id(d.reader);
+    else
+        fprintf(stderr, "<4>swapd: registry reader: %s (events from this run only)\n", rerr2.msg);
     d.persist = persist_start(reg, err, sizeof err);
     if (!d.persist) {
         fprintf(stderr, "swapd: %s\n", err);
@@ -784,10 +807,13 @@ int main(int argc, char **argv)
     }
     if (swapd_fleet_start(&d, err, sizeof err) != 0)
         fprintf(stderr, "<3>swapd: fleet link: %s (the station runs without the fleet)\n", err);
+    persist_set_retention(d.persist, &d.retention, d.retention.prune_batch_rows);
+    if (d.reader)
+        persist_follow_events(d.persist, d.event_tail_id);
     swapd_event(&d, mono_us() / 1000u, REGISTRY_INFO, "daemon",
-                "started: plant %s:%d, drones %s, %d packs known, scan %d ms", d.shell.plant_host,
-                d.shell.plant_port, d.link ? link_describe(d.link) : "(none)", d.n_packs,
-                d.shell.scan_period_ms);
+                "started: plant %s:%d, drones %s, %d packs in the working set (%d retired in the registry), scan %d ms",
+                d.shell.plant_host, d.shell.plant_port, d.link ? link_describe(d.link) : "(none)", d.n_packs,
+                d.n_retired, d.shell.scan_period_ms);
 
     if (swapd_observe_start(&d, err, sizeof err) != 0)
         fprintf(stderr, "<3>swapd: http: %s (no metrics or status page)\n", err);
@@ -799,9 +825,13 @@ int main(int argc, char **argv)
     plantlink_stop(d.plantlink);
     link_close(d.link);
     swapd_fleet_stop(&d);
+    unsigned long commits = 0, pruned = 0;
+    persist_counts(d.persist, &commits, &pruned);
     persist_stop(d.persist);
     d.persist = NULL;
+    fprintf(stderr, "<6>swapd: registry: %lu transactions, %lu expired rows pruned\n", commits, pruned);
     registry_close(d.reader);
+    free(d.packs);
     fprintf(stderr, "<6>swapd: stopped after %llu scans (max lateness %lld us, max scan %lld us, %llu overruns)\n",
             (unsigned long long)d.stats.scans, (long long)d.stats.jitter_us_max,
             (long long)d.stats.scan_us_max, (unsigned long long)d.stats.overruns);

@@ -1,6 +1,7 @@
 /* The daemon's persistence worker; see persist.h. */
 #include "persist.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,9 @@
 #define PERSIST_MAX_ALARMS 64
 #define PERSIST_RETRY_MIN_MS 50
 #define PERSIST_RETRY_MAX_MS 1000
+#define PERSIST_IDLE_MS 100       /* jobs queued without a kick are written after this */
+#define PERSIST_VACUUM_PAGES 64   /* free pages returned to the file system per prune */
+#define PERSIST_EVENTS 512        /* committed events waiting for the scan's followers */
 
 struct persist {
     struct registry *reg;
@@ -32,6 +36,17 @@ struct persist {
     char last_error[256];
     int64_t swap_id;              /* written by the worker under lock, read by the scan */
     struct httpd_hist write_latency;  /* seconds per job, under lock */
+    bool kicked;
+    uint32_t batch_moves[PERSIST_QUEUE]; /* moves written in the open batch, acknowledged at its commit */
+    size_t n_batch_moves;
+    struct registry_retention keep;
+    int prune_rows;
+    unsigned long commits, pruned_rows;
+    bool follow;                  /* read committed events for the followers */
+    int64_t event_tail;           /* worker: the last event read */
+    struct registry_event events[PERSIST_EVENTS];
+    size_t ev_head, ev_len;
+    unsigned long ev_lost;
     struct {
         char code[32];
         int64_t id;
@@ -72,6 +87,18 @@ static void forget_outstanding(struct persist *p, uint32_t seq)
         }
 }
 
+/* Acknowledges moves that are on the disk (DESIGN §5.4: a move counts once it is). */
+static void ack_moves(struct persist *p, const uint32_t *seq, size_t n)
+{
+    pthread_mutex_lock(&p->lock);
+    for (size_t i = 0; i < n; i++) {
+        forget_outstanding(p, seq[i]);
+        if (seq[i] > p->committed_seq)
+            p->committed_seq = seq[i];
+    }
+    pthread_mutex_unlock(&p->lock);
+}
+
 /* The store failed for a reason that may pass: the job stays at the head of the
  * queue, and everything after it waits, so the registry keeps the order of events. */
 static int storage_failed(struct persist *p)
@@ -107,10 +134,11 @@ static int run_job(struct persist *p, const struct persist_job *j)
             rc = registry_move_battery(p->reg, j->tag, j->to, j->step, p->swap_id, j->step_start_ms, j->t_ms);
         }
         if (rc == 0) {
+            if (registry_in_batch(p->reg))
+                p->batch_moves[p->n_batch_moves++] = j->seq;  /* durable at the batch's commit */
+            else
+                ack_moves(p, &j->seq, 1);
             pthread_mutex_lock(&p->lock);
-            forget_outstanding(p, j->seq);
-            if (j->seq > p->committed_seq)
-                p->committed_seq = j->seq;
             p->blocked = false;
             pthread_mutex_unlock(&p->lock);
             return 0;
@@ -194,6 +222,19 @@ static int run_job(struct persist *p, const struct persist_job *j)
     case PERSIST_ESTIMATES:
         rc = registry_update_estimates(p->reg, &j->battery);
         break;
+    case PERSIST_PRUNE: {
+        if (p->prune_rows <= 0)
+            break;
+        struct registry_prune_stats st;
+        rc = registry_prune(p->reg, &p->keep, j->t_ms, p->prune_rows, PERSIST_VACUUM_PAGES, &st);
+        if (rc > 0) {
+            pthread_mutex_lock(&p->lock);
+            p->pruned_rows += (unsigned long)rc;
+            pthread_mutex_unlock(&p->lock);
+        }
+        rc = rc < 0 ? rc : 0;
+        break;
+    }
     case PERSIST_SET_STATUS:
         rc = registry_set_status(p->reg, j->tag, j->status, j->text, j->t_ms);
         break;
@@ -226,28 +267,154 @@ static int run_job(struct persist *p, const struct persist_job *j)
     return 0;
 }
 
+static int queue_event(const struct registry_event *e, void *ctx)
+{
+    struct persist *p = ctx;
+    pthread_mutex_lock(&p->lock);
+    if (p->ev_len == PERSIST_EVENTS) {
+        p->ev_head = (p->ev_head + 1) % PERSIST_EVENTS;  /* the scan fell behind: oldest lost */
+        p->ev_len--;
+        p->ev_lost++;
+    }
+    p->events[(p->ev_head + p->ev_len) % PERSIST_EVENTS] = *e;
+    p->ev_len++;
+    pthread_mutex_unlock(&p->lock);
+    return 0;
+}
+
+/* After a commit: the events it added, for the followers (worker thread, writer's own
+ * connection: nothing on the scan reads the disk for this). */
+static void read_committed_events(struct persist *p)
+{
+    pthread_mutex_lock(&p->lock);
+    bool follow = p->follow;
+    int64_t tail = p->event_tail;
+    pthread_mutex_unlock(&p->lock);
+    if (!follow || registry_in_batch(p->reg))
+        return;
+    int64_t newest = registry_last_event_id(p->reg);
+    if (newest <= tail)
+        return;
+    if (registry_page_events(p->reg, 0, tail, newest, PERSIST_EVENTS, false, queue_event, p) >= 0) {
+        pthread_mutex_lock(&p->lock);
+        p->event_tail = newest;
+        pthread_mutex_unlock(&p->lock);
+    }
+}
+
+static void pop_jobs(struct persist *p, size_t n)
+{
+    pthread_mutex_lock(&p->lock);
+    p->head = (p->head + n) % PERSIST_QUEUE;
+    p->len -= n;
+    pthread_mutex_unlock(&p->lock);
+}
+
+static int timed_job(struct persist *p, const struct persist_job *j)
+{
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int again = run_job(p, j);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    pthread_mutex_lock(&p->lock);
+    httpd_hist_observe(&p->write_latency, HTTPD_HIST_REGISTRY,
+                       (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
+    pthread_mutex_unlock(&p->lock);
+    return again;
+}
+
+/* Writes up to n jobs from the head of the queue as one transaction (one sync to the
+ * disk) and takes off the queue those that are on the disk; a prune runs on its own.
+ * Moves are acknowledged one by one once their transaction committed (DESIGN §5.4).
+ * When the store refuses a job for a reason that may pass (full disk, I/O error), the
+ * jobs before it commit and it stays at the head with everything after it, so the
+ * registry keeps their order; a batch whose commit fails stays queued whole. Returns 1
+ * when the head must be retried after a back-off. */
+static int run_batch(struct persist *p, size_t n)
+{
+    pthread_mutex_lock(&p->lock);
+    struct persist_job j = p->q[p->head];
+    pthread_mutex_unlock(&p->lock);
+    if (j.kind == PERSIST_PRUNE) {
+        int again = timed_job(p, &j);
+        if (!again)
+            pop_jobs(p, 1);
+        return again;
+    }
+    bool open = registry_batch_begin(p->reg) == 0;  /* else each write commits alone */
+    p->n_batch_moves = 0;
+    size_t done = 0;
+    int again = 0;
+    while (done < n) {
+        pthread_mutex_lock(&p->lock);
+        j = p->q[(p->head + done) % PERSIST_QUEUE];
+        pthread_mutex_unlock(&p->lock);
+        if (j.kind == PERSIST_PRUNE)
+            break;  /* on its own, first in the next round */
+        again = timed_job(p, &j);
+        if (again)
+            break;
+        if (!open)
+            pop_jobs(p, 1);
+        else
+            done++;
+    }
+    if (!open)
+        return again;
+    int rc = registry_batch_commit(p->reg);
+    if (rc != 0) {
+        fail(p, "batch commit (its battery moves are not acknowledged; retried)", rc);
+        p->n_batch_moves = 0;
+        return storage_failed(p);
+    }
+    pthread_mutex_lock(&p->lock);
+    p->commits++;
+    pthread_mutex_unlock(&p->lock);
+    ack_moves(p, p->batch_moves, p->n_batch_moves);
+    p->n_batch_moves = 0;
+    pop_jobs(p, done);
+    return again;
+}
+
 static void *worker(void *arg)
 {
     struct persist *p = arg;
     int backoff_ms = PERSIST_RETRY_MIN_MS;
     pthread_mutex_lock(&p->lock);
     for (;;) {
-        while (p->len == 0 && !p->stop)
-            pthread_cond_wait(&p->wake, &p->lock);
+        /* Wait for the scan's kick (or, for jobs queued outside the scan, a short while). */
+        while (!p->stop && !(p->len > 0 && p->kicked)) {
+            if (p->len == 0) {
+                pthread_cond_wait(&p->wake, &p->lock);
+                continue;
+            }
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);   /* the condition variable's clock */
+            ts.tv_nsec += PERSIST_IDLE_MS * 1000000L;
+            ts.tv_sec += ts.tv_nsec / 1000000000L;
+            ts.tv_nsec %= 1000000000L;
+            if (pthread_cond_timedwait(&p->wake, &p->lock, &ts) == ETIMEDOUT)
+                break;
+        }
         if (p->len == 0 && p->stop)
             break;
-        struct persist_job j = p->q[p->head];
+        p->kicked = false;
+        size_t n = p->len;
         pthread_mutex_unlock(&p->lock);
-        struct timespec t0, t1;
-        clock_gettime(CLOCK_MONOTONIC, &t0);
-        int again = run_job(p, &j);
-        clock_gettime(CLOCK_MONOTONIC, &t1);
+        int again = 0;
+        while (n > 0 && !again) {
+            pthread_mutex_lock(&p->lock);
+            size_t before = p->len;
+            pthread_mutex_unlock(&p->lock);
+            again = run_batch(p, n);
+            pthread_mutex_lock(&p->lock);
+            size_t taken = before - p->len;
+            pthread_mutex_unlock(&p->lock);
+            n = taken < n ? n - taken : 0;
+        }
+        read_committed_events(p);
         pthread_mutex_lock(&p->lock);
-        httpd_hist_observe(&p->write_latency, HTTPD_HIST_REGISTRY,
-                           (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
         if (!again) {
-            p->head = (p->head + 1) % PERSIST_QUEUE;
-            p->len--;
             backoff_ms = PERSIST_RETRY_MIN_MS;
             continue;
         }
@@ -262,9 +429,61 @@ static void *worker(void *arg)
             ;
         if (backoff_ms < PERSIST_RETRY_MAX_MS)
             backoff_ms *= 2;
+        p->kicked = true;  /* retry the head at once after the back-off */
     }
     pthread_mutex_unlock(&p->lock);
     return NULL;
+}
+
+void persist_follow_events(struct persist *p, int64_t after_id)
+{
+    pthread_mutex_lock(&p->lock);
+    p->follow = true;
+    p->event_tail = after_id;
+    pthread_mutex_unlock(&p->lock);
+}
+
+int persist_take_events(struct persist *p, struct registry_event *out, int max, unsigned long *lost)
+{
+    pthread_mutex_lock(&p->lock);
+    int n = 0;
+    while (n < max && p->ev_len > 0) {
+        out[n++] = p->events[p->ev_head];
+        p->ev_head = (p->ev_head + 1) % PERSIST_EVENTS;
+        p->ev_len--;
+    }
+    if (lost)
+        *lost = p->ev_lost;
+    pthread_mutex_unlock(&p->lock);
+    return n;
+}
+
+void persist_kick(struct persist *p)
+{
+    pthread_mutex_lock(&p->lock);
+    if (p->len > 0 && !p->kicked) {
+        p->kicked = true;
+        pthread_cond_signal(&p->wake);
+    }
+    pthread_mutex_unlock(&p->lock);
+}
+
+void persist_set_retention(struct persist *p, const struct registry_retention *keep, int batch_rows)
+{
+    pthread_mutex_lock(&p->lock);
+    p->keep = *keep;
+    p->prune_rows = batch_rows;
+    pthread_mutex_unlock(&p->lock);
+}
+
+void persist_counts(struct persist *p, unsigned long *commits, unsigned long *pruned_rows)
+{
+    pthread_mutex_lock(&p->lock);
+    if (commits)
+        *commits = p->commits;
+    if (pruned_rows)
+        *pruned_rows = p->pruned_rows;
+    pthread_mutex_unlock(&p->lock);
 }
 
 struct persist *persist_start(struct registry *reg, char *err, size_t errsize)
@@ -301,10 +520,10 @@ int persist_submit(struct persist *p, const struct persist_job *job)
         return -1;
     }
     p->q[(p->head + p->len) % PERSIST_QUEUE] = *job;
-    p->len++;
     if (job->kind == PERSIST_MOVE && p->n_outstanding < PERSIST_QUEUE)
         p->outstanding[p->n_outstanding++] = job->seq;
-    pthread_cond_signal(&p->wake);
+    if (p->len++ == 0)
+        pthread_cond_signal(&p->wake);  /* starts the idle timer; the kick writes at once */
     pthread_mutex_unlock(&p->lock);
     return 0;
 }

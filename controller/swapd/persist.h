@@ -1,5 +1,6 @@
 /* The daemon's persistence worker: battery moves, swaps, events and alarms go to the
- * registry on a thread of their own, in order, so an fsync never stalls the scan. The
+ * registry on a thread of their own, in order, so an fsync never stalls the scan; what one
+ * scan queued is written as one transaction. The
  * scan learns through persist_committed_seq() which battery moves are durable; the core
  * does not leave a step before its move is (DESIGN §5.4).
  */
@@ -29,6 +30,7 @@ enum persist_kind {
     PERSIST_PROGRESS,      /* drone, seq (swapseq id or -1 when the chain ended), step, tag
                               (the pack in that drone as the core knows it, 0 unknown) */
     PERSIST_ESTIMATES,     /* battery: the health estimates of battery.tag */
+    PERSIST_PRUNE,         /* t_ms: delete one small batch of rows past their retention */
 };
 
 struct persist_job {
@@ -53,6 +55,14 @@ struct persist_job {
 /* Starts the worker on an open registry (the worker owns it from now on). */
 struct persist *persist_start(struct registry *reg, char *err, size_t errsize);
 
+/* The retention PERSIST_PRUNE applies, and the rows of each kind per batch. */
+void persist_set_retention(struct persist *p, const struct registry_retention *keep, int batch_rows);
+
+/* Wakes the worker for what was queued since the last kick: the scan queues, then kicks
+ * once, and the worker writes the scan's jobs as one transaction (one sync). Jobs never
+ * wait longer than PERSIST_IDLE_MS for a kick. */
+void persist_kick(struct persist *p);
+
 /* Queues a job; never blocks on the disk. Returns 0, or -1 if the queue is full (the
  * job is dropped and counted; a move refused here is submitted again by the scan, the
  * core waiting for its commit meanwhile). */
@@ -72,6 +82,16 @@ uint32_t persist_committed_seq(struct persist *p);
  * text is copied into buf. A move refused for good (its place holds another pack, an
  * unknown pack) is not retried and stays unacknowledged. */
 bool persist_blocked(struct persist *p, char *buf, size_t size);
+/* The event log as it commits, for the console's followers, without a database read on
+ * the scan: after each commit the worker reads the new events (debug ones left out) into
+ * a queue; persist_take_events() hands them over. Numbering starts after after_id. */
+void persist_follow_events(struct persist *p, int64_t after_id);
+/* Moves up to max committed events into out (oldest first); returns how many. *lost
+ * counts events that did not fit the queue (followers then miss them). */
+int persist_take_events(struct persist *p, struct registry_event *out, int max, unsigned long *lost);
+
+/* Transactions committed, rows pruned and pages vacuumed so far. */
+void persist_counts(struct persist *p, unsigned long *commits, unsigned long *pruned_rows);
 
 /* Number of failed writes and the last failure's text (copied into buf). */
 unsigned persist_failures(struct persist *p, char *buf, size_t size);

@@ -21,7 +21,6 @@
 #include "shellcfg.h"
 #include "transport/link.h"
 
-#define SWAPD_MAX_BATTERIES 64
 #define SWAPD_EVENT_RING 256
 
 /* What the shell knows of a pack (loaded from the registry, kept current by moves). */
@@ -74,6 +73,7 @@ struct swapd {
     struct httpd_cfg http_cfg;
     struct fleetlink_cfg fleet_cfg;
     struct fleetlink *fleet;
+    struct registry_retention retention;
 
     struct station core;
     struct station_inputs in;
@@ -92,8 +92,11 @@ struct swapd {
     struct httpd *http;            /* NULL unless [http] enabled */
     struct swapd_observe *observe;
 
-    struct swapd_pack packs[SWAPD_MAX_BATTERIES];
-    int n_packs;
+    /* The working set: every pack not retired, and retired packs still at a place (the
+     * registry keeps the rest). Grows as packs arrive; no fixed limit. */
+    struct swapd_pack *packs;
+    int n_packs, cap_packs;
+    int n_retired;                 /* retired packs known to the registry, outside the set */
     uint32_t flight_status_seq[256]; /* per drone sysid: last BATTERY_STATUS fed to health */
 
     /* operator command queued by the console for the next scan */
@@ -104,6 +107,7 @@ struct swapd {
     /* swap bookkeeping for the registry */
     int last_step;
     uint64_t step_start_ms;
+    bool step_row_written;         /* the step's move already wrote its swap_steps row */
     bool swap_open;
     uint32_t out_tag, in_tag;
     uint32_t submitted_seq;
@@ -119,6 +123,10 @@ struct swapd {
 
     struct swapd_event events[SWAPD_EVENT_RING];
     long long event_seq;
+    /* Followers get the registry's events as they commit: the last id sent (history up to
+     * it is read from the registry, so --follow continues without a gap or a repeat). */
+    int64_t event_tail_id;
+    uint64_t last_prune_ms;
 
     uint64_t mono_start_ms;
     int64_t wall_start_ms;
@@ -143,6 +151,10 @@ void swapd_transition(struct swapd *d, uint64_t mono_ms, const char *from, const
  * "state" between PackML states, "mode" between unit modes, "drone" for the landing
  * queue, "battery" for a pack taken out by hand, "step" for the swap steps (console.c). */
 const char *swapd_transition_type(const char *from, const char *to);
+/* A registry event in the console's form (seq = the registry's id). */
+json_t *swapd_registry_event_json(const struct registry_event *e);
+/* Pushes the events committed since the last call to the console's followers. */
+void swapd_console_tail_events(struct swapd *d);
 
 /* Console request handler (console.c). */
 json_t *swapd_console_handle(void *user, const struct ctlsock_peer *peer,
@@ -180,6 +192,9 @@ void swapd_inventory_estimates(struct swapd *d, struct swapd_pack *p, unsigned e
  * (flighthealth.c). */
 void swapd_flight_health(struct swapd *d, uint64_t now_ms);
 struct swapd_pack *swapd_pack_find(struct swapd *d, uint32_t tag);
+/* A new entry in the working set (zeroed; NULL when out of memory). Pointers into the
+ * set are valid until the next call. */
+struct swapd_pack *swapd_pack_add(struct swapd *d);
 /* After a restart: completes in the registry the move of the last step that had acted
  * but not committed, when the sensors prove where the pack went. Returns 1 when it
  * recorded such a move (msg says which), 0 when nothing was in flight or the sensors

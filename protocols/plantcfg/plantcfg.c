@@ -7,7 +7,7 @@
 
 #define P struct plantcfg
 const struct cfg_key plantcfg_keys[] = {
-    CFG_I("magazine", "slots", P, n_slots, 1, 16, "8", "slots", "Number of magazine slots"),
+    CFG_I("magazine", "slots", P, n_slots, 1, 16, "8", "slots", "Number of magazine slots (at most 16: the register map's per-slot blocks and the process image are sized for 16)"),
     CFG_D("magazine", "step_s", P, carousel_step_s, 0.05, 10, "0.4", "s", "Carousel time per slot step"),
     CFG_D("axis_x", "length_mm", P, x.length_mm, 10, 600, "600", "mm", "Travel of axis X (0 = magazine)"),
     CFG_D("axis_x", "vmax_mm_s", P, x.vmax_mm_s, 1, 5000, "500", "mm/s", "Axis X top speed"),

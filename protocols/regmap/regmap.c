@@ -73,6 +73,12 @@ void regmap_write_markdown(FILE *f, unsigned n_slots)
                "CO 0..%u and HR 0..%u (n = %u slots).\n\n",
             REGMAP_DI_COUNT(n_slots) - 1, REGMAP_IR_COUNT(n_slots) - 1, REGMAP_CO_COUNT - 1,
             REGMAP_HR_COUNT(n_slots) - 1, n_slots);
+    fprintf(f, "Each block is one Modbus request up to 10 slots, so one scan is two block reads "
+               "and two block writes. A request carries at most 125 registers, so from 11 slots on "
+               "the input registers (16 + 10 per slot) take two requests. A magazine has at most "
+               "%d slots: the per-slot blocks and the controller's process image are sized for "
+               "that at compile time (REGMAP_MAX_SLOTS).\n\n",
+            REGMAP_MAX_SLOTS);
     fprintf(f, "| Table | Address | Name | Type | Unit / scaling | Meaning |\n");
     fprintf(f, "|---|---|---|---|---|---|\n");
     REGMAP_DI(DI_ROW)

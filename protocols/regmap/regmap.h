@@ -3,7 +3,10 @@
  * Both the controller and the simulator include this header; docs/register-map.md is
  * generated from the same table (`regmap-doc`), and a test keeps the two identical.
  * The layout is four contiguous blocks so that one controller scan is two block reads
- * (discrete inputs, input registers) and two block writes (coils, holding registers).
+ * (discrete inputs, input registers) and two block writes (coils, holding registers) —
+ * one request each up to 10 slots; from 11 slots the input registers exceed the 125
+ * registers of one Modbus request and take two. REGMAP_MAX_SLOTS bounds the magazine:
+ * the per-slot blocks and every process image are sized for it at compile time.
  *
  * Conventions
  * - Addresses are 0-based protocol addresses (mbpoll's -0 option; PLC "40001" = HR 0).

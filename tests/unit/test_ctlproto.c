@@ -108,7 +108,7 @@ static const struct {
     { "{\"cmd\":\"mode\",\"mode\":null}", CTLPROTO_ERR_BAD_ARGUMENT, "got null" },
     { "{\"cmd\":\"retire\",\"battery\":\"B1\"}", CTLPROTO_ERR_BAD_ARGUMENT, "\"reason\"" },
     { "{\"cmd\":\"events\",\"follow\":1}", CTLPROTO_ERR_BAD_ARGUMENT, "boolean" },
-    { "{\"cmd\":\"events\",\"since\":1}", CTLPROTO_ERR_BAD_ARGUMENT, "since_ms, limit, follow" },
+    { "{\"cmd\":\"events\",\"since\":1}", CTLPROTO_ERR_BAD_ARGUMENT, "since_ms, limit, after_seq, follow" },
     { "{\"cmd\":\"jog\",\"axis\":\"x\",\"target\":[1]}", CTLPROTO_ERR_BAD_ARGUMENT, "number or string" },
     { "{\"cmd\":\"jog\",\"axis\":\"q\",\"target\":1}", CTLPROTO_ERR_BAD_ARGUMENT, "one of: x, z" },
 };

@@ -347,7 +347,7 @@ START_TEST(version_1_file_is_migrated)
     sqlite3_close(db);
     struct registry *r = registry_open(path, 0, &err);
     ck_assert_msg(r != NULL, "%s", err.msg);
-    ck_assert_int_eq(registry_schema_version(r), 2);
+    ck_assert_int_eq(registry_schema_version(r), REGISTRY_SCHEMA_VERSION);
     struct registry_battery b;
     ck_assert_int_eq(registry_get_battery(r, 5, &b), 0);
     ck_assert_double_eq_tol(b.dcir_new_mohm, 80, 1e-9);
