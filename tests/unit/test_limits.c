@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/station.h"
 #include "core/station_io.h"
 #include "dronelink/dronelink.h"
 #include "droneproto/dproto.h"
@@ -48,26 +49,32 @@ static int request_from(struct dronelink *dl, uint8_t sysid, int32_t *reason)
     return kind;
 }
 
+/* docs/drone-protocol.md §9: the link tracks DRONELINK_MAX_DRONES drones at once (the
+ * landing queue has no limit of its own); one more asking is denied queue_full, and the
+ * others keep their places. */
 START_TEST(drones_at_the_queue_limit_and_one_past_it)
 {
     struct dronelink dl;
     char err[160];
     ck_assert_int_eq(dronelink_init(&dl, STATION, NULL, false, "", err, sizeof err), 0);
-    for (int sys = 1; sys <= STATION_MAX_DRONES; sys++) {
+    /* the link accepts requests once it has heard a station that takes them */
+    struct station_outputs o = { .state = ST_SUSPENDED, .mode = STATION_MODE_PRODUCTION };
+    struct dproto_station_status st;
+    dronelink_station_status(&dl, &o, &st);
+    dronelink_send(&dl, NULL, 0, &st, 1000, 1000000);
+    uint8_t sink[4096];
+    while (dronelink_take_output(&dl, sink, sizeof sink) > 0)
+        ;
+    for (int sys = 1; sys <= DRONELINK_MAX_DRONES; sys++) {
         int32_t reason = 0;
         ck_assert_msg(request_from(&dl, (uint8_t)sys, &reason) != DPROTO_REPLY_DENIED,
-                      "drone %d of %d denied (reason %d)", sys, STATION_MAX_DRONES, (int)reason);
+                      "drone %d of %d denied (reason %d)", sys, DRONELINK_MAX_DRONES, (int)reason);
     }
-    /* one past it: a clear refusal the drone understands, and the others stay tracked */
     int32_t reason = 0;
-    ck_assert_int_eq(request_from(&dl, STATION_MAX_DRONES + 1, &reason), DPROTO_REPLY_DENIED);
+    ck_assert_int_eq(request_from(&dl, DRONELINK_MAX_DRONES + 1, &reason), DPROTO_REPLY_DENIED);
     ck_assert_int_eq(reason, DPROTO_REASON_QUEUE_FULL);
-    struct station_drone_in in[STATION_MAX_DRONES];
-    dronelink_fill_inputs(&dl, in);
-    int asking = 0;
-    for (int i = 0; i < STATION_MAX_DRONES; i++)
-        asking += in[i].sysid && in[i].swap_requested;
-    ck_assert_int_eq(asking, STATION_MAX_DRONES);
+    ck_assert_int_eq(dronelink_queue_position(&dl, DRONELINK_MAX_DRONES), DRONELINK_MAX_DRONES);
+    ck_assert_int_eq(dronelink_queue_position(&dl, DRONELINK_MAX_DRONES + 1), 0);
 }
 END_TEST
 
