@@ -1478,6 +1478,11 @@ static void scan(struct cp_world *w)
     operator(w);
     run_commits(w);
     char err[160];
+    /* swapd reads the plant's coils back on the first exchange with the plant and writes
+     * nothing before the core has adopted them: a restart while the link was down reads
+     * back once it answers again. */
+    if (!w->in.plant.have_readback)
+        plantio_readback(&w->io, &w->in.plant, err, sizeof err);
     plantio_read(&w->io, (unsigned)w->pc.n_slots, &w->in.plant, err, sizeof err);
     dronelink_fill_inputs(&w->dl, w->in.drones);
     fill_inventory(w);
@@ -1494,7 +1499,8 @@ static void scan(struct cp_world *w)
                 w->persisted_tag = w->in.drones[i].battery_tag;
         w->boot_used = true;
     }
-    plantio_write(&w->io, (unsigned)w->pc.n_slots, &w->out.plant, err, sizeof err);
+    if (w->in.plant.have_readback && w->st.image_adopted)
+        plantio_write(&w->io, (unsigned)w->pc.n_slots, &w->out.plant, err, sizeof err);
     operator_reply(w);
     account(w);
     schedule_commits(w);
