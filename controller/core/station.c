@@ -1693,8 +1693,15 @@ static void diagnose(struct station *st, const struct station_inputs *in)
     if (!p->valid) {
         /* No usable image: missing (the link is down: comm_loss), refused as out of
          * range (plant_data_invalid, naming the register), or frozen (above). */
-        if (!st->invalid_since_ms)
+        if (!st->invalid_since_ms) {
             st->invalid_since_ms = st->now_ms + 1;
+            /* An image that had already stopped following our heartbeat was no usable
+             * image either: a frozen stretch the link then drops counts from the freeze
+             * (the echo watch starts afresh on the next image). */
+            if (st->echo_armed && st->echo_waiting_ms >= (uint64_t)st->cfg.comm_loss_ms &&
+                st->echo_waiting_ms < st->invalid_since_ms)
+                st->invalid_since_ms -= st->echo_waiting_ms;
+        }
         bool long_enough = st->now_ms + 1 - st->invalid_since_ms >= (uint64_t)st->cfg.comm_loss_ms;
         if (p->refused)
             set_note(st, DIAG_PLANT_DATA_INVALID, "%s", p->refused_why);

@@ -97,6 +97,40 @@ START_TEST(a_seed_replays_exactly)
 }
 END_TEST
 
+/* Seed 63: drone 11 diverts, comes back with a pack the registry has never seen, while
+ * the registry still books it an older station pack; the controller restarts while it
+ * serves that drone (step to_bay). The resumed swap takes the pack the drone reports (and
+ * the progress record names), not the stale booking, as swapd does (docs/station.md). */
+START_TEST(a_restart_mid_swap_takes_the_drones_own_pack)
+{
+    struct campaign_opts o = { .seed = 63, .swaps = SWAPS_PER_WORLD, .sequence = SWAPSEQ_PIPELINED, .faults = true,
+                               .report = stdout };
+    struct campaign_result r;
+    ck_assert_int_ge(campaign_run(&o, &r), 0);
+    ck_assert_uint_ge(r.restarts, 2);
+    ck_assert_msg(r.violations == 0, "%s (replay: campaign --seed 63 --count %d)", r.first_violation,
+                  SWAPS_PER_WORLD);
+    ck_assert(!r.stalled);
+}
+END_TEST
+
+/* Seed 7843 (of SEED=7771): the controller restarts while the plant link is down, mid
+ * clamp with the drone on the pad; the coils are read back once the link answers and
+ * nothing is written before, as swapd does, so the clamp is not released under it. */
+START_TEST(a_restart_during_a_comm_loss_reads_back_before_writing)
+{
+    struct campaign_opts o = { .seed = 7843, .swaps = SWAPS_PER_WORLD, .sequence = SWAPSEQ_PIPELINED, .faults = true,
+                               .report = stdout };
+    struct campaign_result r;
+    ck_assert_int_ge(campaign_run(&o, &r), 0);
+    ck_assert_uint_ge(r.restarts, 1);
+    ck_assert_uint_ge(r.comm_losses, 1);
+    ck_assert_msg(r.violations == 0, "%s (replay: campaign --seed 7843 --count %d)", r.first_violation,
+                  SWAPS_PER_WORLD);
+    ck_assert(!r.stalled);
+}
+END_TEST
+
 START_TEST(a_clean_campaign_completes_every_swap)
 {
     struct campaign_result total;
@@ -164,6 +198,8 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, a_thousand_swaps_with_faults_break_no_rule);
     tcase_add_test(tc, a_seed_replays_exactly);
+    tcase_add_test(tc, a_restart_mid_swap_takes_the_drones_own_pack);
+    tcase_add_test(tc, a_restart_during_a_comm_loss_reads_back_before_writing);
     tcase_add_test(tc, a_clean_campaign_completes_every_swap);
     tcase_add_test(tc, thirty_drones_are_served_in_order);
     suite_add_tcase(s, tc);

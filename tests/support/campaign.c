@@ -146,8 +146,10 @@ struct cp_world {
      * that one starts a step of its own. */
     int persisted_step;
     uint8_t persisted_sysid;
+    uint32_t persisted_tag;      /* the pack the core knew in that drone (its progress record) */
     int boot_step;
     uint8_t boot_sysid;
+    uint32_t boot_tag;
     bool boot_used;
 
     /* swap accounting */
@@ -392,6 +394,31 @@ static struct cp_drone *pad_drone(struct cp_world *w)
     return NULL;
 }
 
+/* May the pack `tag` be in drone `sys`: the registry does not have it anywhere else? */
+static bool pack_may_be_in(struct cp_world *w, uint32_t tag, uint8_t sys)
+{
+    const struct cp_pack *k = pack_by_tag(w->packs, w->n_packs, tag);
+    return !k || k->loc.place == STATION_PLACE_NONE || (k->loc.place == STATION_PLACE_DRONE && k->loc.index == sys);
+}
+
+/* The pack in drone `sys` as swapd's inventory names it (swapd_inventory_pad_tag): what the
+ * drone reports on the link, else what the last run's progress record names, unless the
+ * registry has that pack elsewhere; else the registry's booking for that drone. */
+static uint32_t pad_pack(struct cp_world *w, uint8_t sys)
+{
+    for (int i = 0; i < STATION_MAX_DRONES; i++) {
+        const struct station_drone_in *dr = &w->in.drones[i];
+        if (dr->sysid == sys && dr->battery_tag && pack_may_be_in(w, dr->battery_tag, sys))
+            return dr->battery_tag;
+    }
+    if (!w->boot_used && sys == w->boot_sysid && w->boot_tag && pack_may_be_in(w, w->boot_tag, sys))
+        return w->boot_tag;
+    for (int i = 0; i < w->n_packs; i++)
+        if (w->packs[i].loc.place == STATION_PLACE_DRONE && w->packs[i].loc.index == sys)
+            return w->packs[i].tag;
+    return 0;
+}
+
 /* The hand-out policy: the fullest charged pack in a slot whose sensors agree with the
  * registry, inside the temperature window, without a charger fault. */
 static void fill_inventory(struct cp_world *w)
@@ -415,16 +442,14 @@ static void fill_inventory(struct cp_world *w)
             break;
         case STATION_PLACE_GRIPPER_A: inv->grip_a_tag = k->tag; break;
         case STATION_PLACE_GRIPPER_B: inv->grip_b_tag = k->tag; break;
-        case STATION_PLACE_DRONE: {
-            /* the drone served, or after a restart the one the last run served */
-            uint8_t sys = w->out.serving_sysid ? w->out.serving_sysid : inv->pad_sysid;
-            if (sys && k->loc.index == sys && p->valid && p->load_g >= (unsigned)w->cfg.touchdown_g)
-                inv->pad_tag = k->tag;
-            break;
-        }
         default: break;
         }
     }
+    /* The pad pack is the served drone's (the drone served, or after a restart the one the
+     * last run served), as swapd hands it (docs/station.md). */
+    uint8_t sys = w->out.serving_sysid ? w->out.serving_sysid : inv->pad_sysid;
+    if (sys && p->valid && p->load_g >= (unsigned)w->cfg.touchdown_g)
+        inv->pad_tag = pad_pack(w, sys);
     if (!p->valid)
         return;
     unsigned best = 0;
@@ -858,6 +883,7 @@ static void restart_core(struct cp_world *w)
     w->out.step = -1;
     w->boot_step = w->persisted_step;
     w->boot_sysid = w->persisted_sysid;
+    w->boot_tag = w->persisted_tag;
     w->boot_used = w->boot_step < 0;
     w->abort_accepted = false;
 }
@@ -1452,17 +1478,29 @@ static void scan(struct cp_world *w)
     operator(w);
     run_commits(w);
     char err[160];
+    /* swapd reads the plant's coils back on the first exchange with the plant and writes
+     * nothing before the core has adopted them: a restart while the link was down reads
+     * back once it answers again. */
+    if (!w->in.plant.have_readback)
+        plantio_readback(&w->io, &w->in.plant, err, sizeof err);
     plantio_read(&w->io, (unsigned)w->pc.n_slots, &w->in.plant, err, sizeof err);
-    fill_inventory(w);
     dronelink_fill_inputs(&w->dl, w->in.drones);
+    fill_inventory(w);
     int step_before = w->out.step;
     station_step(&w->st, &w->in, w->now_ms, &w->out);
     if (w->out.step != step_before) {
+        /* swapd's progress record: the step, the drone served and its pack (the core's,
+         * else the one the drone reports) */
         w->persisted_step = w->out.step;
         w->persisted_sysid = w->out.serving_sysid;
+        w->persisted_tag = w->st.pad_tag != STATION_TAG_UNKNOWN ? w->st.pad_tag : 0;
+        for (int i = 0; !w->persisted_tag && w->out.serving_sysid && i < STATION_MAX_DRONES; i++)
+            if (w->in.drones[i].sysid == w->out.serving_sysid)
+                w->persisted_tag = w->in.drones[i].battery_tag;
         w->boot_used = true;
     }
-    plantio_write(&w->io, (unsigned)w->pc.n_slots, &w->out.plant, err, sizeof err);
+    if (w->in.plant.have_readback && w->st.image_adopted)
+        plantio_write(&w->io, (unsigned)w->pc.n_slots, &w->out.plant, err, sizeof err);
     operator_reply(w);
     account(w);
     schedule_commits(w);

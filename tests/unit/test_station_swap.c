@@ -38,6 +38,7 @@ struct world {
     int n_moves_committed;
     char last_reason[128];
     bool last_ok;
+    bool link_down;                     /* the plant link is down: no image, no writes */
 };
 
 static uint32_t slot_tag0(int s)
@@ -126,10 +127,13 @@ static void world_step_core(struct world *w)
     char err[128];
     world_drone(w);
     /* A refused image (a register outside its range) goes to the core as such. */
-    if (plantio_read(&w->io, (unsigned)w->pc.n_slots, &w->in.plant, err, sizeof err) != 0 && !w->in.plant.refused)
+    if (w->link_down)
+        w->in.plant.valid = w->in.plant.refused = false;
+    else if (plantio_read(&w->io, (unsigned)w->pc.n_slots, &w->in.plant, err, sizeof err) != 0 &&
+             !w->in.plant.refused)
         ck_abort_msg("plant read: %s", err);
     station_step(&w->st, &w->in, w->now_ms, &w->out);
-    if (plantio_write(&w->io, (unsigned)w->pc.n_slots, &w->out.plant, err, sizeof err) != 0)
+    if (!w->link_down && plantio_write(&w->io, (unsigned)w->pc.n_slots, &w->out.plant, err, sizeof err) != 0)
         ck_abort_msg("plant write: %s", err);
     /* SWAP_TEST_TRACE=1 (with CK_FORK=no) prints every core event, for a failing case. */
     if (getenv("SWAP_TEST_TRACE"))
@@ -1376,6 +1380,36 @@ START_TEST(frozen_image_holds_with_plant_frozen)
 }
 END_TEST
 
+/* A frozen image, then the link drops just before the echo deadline (campaign seed
+ * 40147): the station has had no usable image since the freeze, so it holds within
+ * plant_echo_timeout_ms and a few scans of the freeze, not comm_loss_ms after the drop. */
+START_TEST(frozen_image_then_link_loss_holds_from_the_freeze)
+{
+    struct world *w = world_at_step(SWAPSEQ_TAKE_EXTEND);
+    apply_act(w, A_FREEZE);
+    uint64_t t0 = w->now_ms;
+    world_run(w, (uint64_t)w->cfg.plant_echo_timeout_ms - SCAN_MS);
+    ck_assert_int_eq(w->st.state, ST_EXECUTE);
+    w->link_down = true;
+    while (w->st.state == ST_EXECUTE && w->now_ms < t0 + 2000)
+        world_run(w, SCAN_MS);
+    ck_assert_msg(w->st.state == ST_HOLDING || w->st.state == ST_HELD, "state %s", station_state_name(w->st.state));
+    ck_assert_msg(w->now_ms <= t0 + (uint64_t)w->cfg.plant_echo_timeout_ms + 3 * SCAN_MS,
+                  "held %llu ms after the freeze", (unsigned long long)(w->now_ms - t0));
+    ck_assert(w->out.alarms_active & (1ull << DIAG_COMM_LOSS));
+    /* the link back, still frozen: plant_frozen; thawed: the swap finishes */
+    w->link_down = false;
+    world_run(w, 2000);
+    ck_assert_int_eq(w->st.state, ST_HELD);
+    apply_act(w, A_THAW);
+    world_run(w, 500);
+    world_cmd(w, STATION_CMD_UNHOLD);
+    ck_assert_msg(w->last_ok, "%s", w->last_reason);
+    ck_assert_msg(world_until(w, chain_done, 60000), "swap did not finish after the thaw");
+    world_free(w);
+}
+END_TEST
+
 /* X velocity -32768 mm/s (a PLC's "no value"): the image is refused; Held with
  * plant_data_invalid naming the register, while the link itself is fine (no comm_loss). */
 static const struct row invalid_rows[] = {
@@ -1506,6 +1540,7 @@ int main(void)
     tcase_add_loop_test(ts, end_sensor_both_on_or_never_on_holds_the_step, 0,
                         (int)(sizeof end_sensor_cases / sizeof end_sensor_cases[0]));
     tcase_add_test(ts, frozen_image_holds_with_plant_frozen);
+    tcase_add_test(ts, frozen_image_then_link_loss_holds_from_the_freeze);
     tcase_add_test(ts, stop_during_a_release_keeps_the_pack_and_start_finishes_it);
     tcase_add_test(ts, invalid_register_holds_with_plant_data_invalid);
     tcase_add_loop_test(ts, operator_suspend_finishes_the_drone_on_the_pad_first, 0,
