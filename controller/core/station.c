@@ -321,19 +321,19 @@ static bool inventory_agrees(const struct station *st, const struct station_inpu
         const struct station_slot_in *sl = &p->slot[s];
         uint32_t want = inv->slot_tag[s];
         if (!want && sl->present) {
-            snprintf(why, size, "slot %d holds a pack (tag %08X) the inventory does not know", s, sl->tag);
+            snprintf(why, size, "slot %d holds a pack (tag SWP-%08X) the inventory does not know", s, sl->tag);
             return false;
         }
         if (want && !sl->present) {
-            snprintf(why, size, "slot %d should hold pack %08X but is empty", s, want);
+            snprintf(why, size, "slot %d should hold pack SWP-%08X but is empty", s, want);
             return false;
         }
         if (want && !sl->tag_ok) {
-            snprintf(why, size, "slot %d: tag unreadable, cannot confirm pack %08X", s, want);
+            snprintf(why, size, "slot %d: tag unreadable, cannot confirm pack SWP-%08X", s, want);
             return false;
         }
         if (want && sl->tag != want) {
-            snprintf(why, size, "slot %d holds pack %08X, inventory says %08X", s, sl->tag, want);
+            snprintf(why, size, "slot %d holds pack SWP-%08X, inventory says SWP-%08X", s, sl->tag, want);
             return false;
         }
     }
@@ -349,7 +349,7 @@ static bool inventory_agrees(const struct station *st, const struct station_inpu
     }
     bool drone = p->load_g >= (unsigned)st->cfg.touchdown_g;
     if (inv->pad_tag && !drone) {
-        snprintf(why, size, "pack %08X should be in a drone on the pad, but the pad is empty", inv->pad_tag);
+        snprintf(why, size, "pack SWP-%08X should be in a drone on the pad, but the pad is empty", inv->pad_tag);
         return false;
     }
     int ls = inv->last_step;
@@ -697,7 +697,7 @@ static void chain_run(struct station *st, const struct station_inputs *in)
             if ((id == SWAPSEQ_STORE_TRAVEL) && pick_store_slot(st, p) < 0) {
                 /* No free slot: the old pack waits in gripper A; schedule() frees one by
                  * taking the next fresh pack into gripper B, or raises magazine_full. */
-                record_event(st, st->chain->name, "magazine_full", "no free slot: pack %08X stays in gripper A",
+                record_event(st, st->chain->name, "magazine_full", "no free slot: pack SWP-%08X stays in gripper A",
                              st->grip_a_tag);
                 chain_end(st);
                 return;
@@ -946,7 +946,7 @@ static void fetch_to_b(struct station *st, const struct station_inputs *in)
     st->ctx.pack_mass_g = st->pc.battery_mass_g;
     st->fresh_tag = st->slot_tag[in->inv.fresh_slot];
     chain_start(st, &prestage_chain, 0);
-    record_event(st, "idle", "prestage", "fetching pack %08X to standby", st->fresh_tag);
+    record_event(st, "idle", "prestage", "fetching pack SWP-%08X to standby", st->fresh_tag);
 }
 
 static bool prestage(struct station *st, const struct station_inputs *in)
@@ -964,7 +964,7 @@ static void clear_to_land(struct station *st)
         if (st->queue[i] == st->serving_sysid)
             st->queue_pos_sent[i] = 0;
     send_msg(st, st->serving_sysid, STATION_MSG_CLEARED_TO_LAND, (st->cfg.landing_timeout_ms + 999) / 1000);
-    record_event(st, "landing_queue", "cleared_to_land", "drone %u cleared to land, fresh pack %08X",
+    record_event(st, "landing_queue", "cleared_to_land", "drone %u cleared to land, fresh pack SWP-%08X",
                  st->serving_sysid, st->fresh_tag);
 }
 
@@ -2047,7 +2047,7 @@ static void do_op(struct station *st, const struct station_inputs *in)
         st->slot_tag[sl] = 0;
         st->charger_blocked[sl] = false;
         emit_move(st, tag, loc(STATION_PLACE_SLOT, sl), loc(STATION_PLACE_QUARANTINE, 0), "removed_by_hand");
-        record_event(st, "slot", "removed_by_hand", "pack %08X taken out of slot %d by an operator", tag, sl + 1);
+        record_event(st, "slot", "removed_by_hand", "pack SWP-%08X taken out of slot %d by an operator", tag, sl + 1);
         return;
     }
     case STATION_OP_ADOPT_SENSORS:

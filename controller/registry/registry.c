@@ -784,7 +784,7 @@ int registry_add_battery(struct registry *reg, const struct registry_battery *b,
     sqlite3_reset(s);
     if (step != SQLITE_DONE) {
         if (is_constraint(step))
-            return rollback(reg, fail(reg, REGISTRY_EEXIST, "battery %08X or serial %s already registered",
+            return rollback(reg, fail(reg, REGISTRY_EEXIST, "battery SWP-%08X or serial %s already registered",
                                       b->tag, b->serial));
         return rollback(reg, fail_db(reg, "add battery"));
     }
@@ -857,7 +857,7 @@ int registry_get_battery(struct registry *reg, uint32_t tag, struct registry_bat
     }
     sqlite3_reset(s);
     if (rc == SQLITE_DONE)
-        return fail(reg, REGISTRY_ENOTFOUND, "battery %08X is not registered", tag);
+        return fail(reg, REGISTRY_ENOTFOUND, "battery SWP-%08X is not registered", tag);
     return fail_db(reg, "get battery");
 }
 
@@ -922,7 +922,7 @@ static int update_one(struct registry *reg, sqlite3_stmt *s, const char *what, u
     if (rc != SQLITE_DONE)
         return rollback(reg, fail_db(reg, what));
     if (sqlite3_changes(reg->db) != 1)
-        return rollback(reg, fail(reg, REGISTRY_ENOTFOUND, "battery %08X is not registered", tag));
+        return rollback(reg, fail(reg, REGISTRY_ENOTFOUND, "battery SWP-%08X is not registered", tag));
     return 0;
 }
 
@@ -982,7 +982,7 @@ int registry_set_status(struct registry *reg, uint32_t tag, enum registry_status
     if ((rc = update_one(reg, s, "set status", tag)) != 0)
         return rc;
     char text[256];
-    snprintf(text, sizeof text, "battery %08X %s: %s", tag, status_names[status], reason);
+    snprintf(text, sizeof text, "battery SWP-%08X %s: %s", tag, status_names[status], reason);
     if ((rc = add_event_in_tx(reg, now_ms, status == REGISTRY_IN_SERVICE ? REGISTRY_INFO
                                                                          : REGISTRY_WARNING,
                               "registry", text, NULL)) != 0)
@@ -1022,7 +1022,7 @@ int registry_move_battery(struct registry *reg, uint32_t tag, struct registry_lo
     rc = sqlite3_step(s);
     sqlite3_reset(s);
     if (rc == SQLITE_DONE)
-        return rollback(reg, fail(reg, REGISTRY_ENOTFOUND, "battery %08X is not registered", tag));
+        return rollback(reg, fail(reg, REGISTRY_ENOTFOUND, "battery SWP-%08X is not registered", tag));
     if (rc != SQLITE_ROW)
         return rollback(reg, fail_db(reg, "move battery"));
     if (swap_id > 0 && (rc = swap_exists(reg, swap_id)) != 0)
@@ -1045,7 +1045,7 @@ int registry_move_battery(struct registry *reg, uint32_t tag, struct registry_lo
             char where[48];
             registry_location_format(to, where, sizeof where);
             return rollback(reg, fail(reg, REGISTRY_EOCCUPIED,
-                                      "cannot move battery %08X: %s already holds a battery",
+                                      "cannot move battery SWP-%08X: %s already holds a battery",
                                       tag, where));
         }
         return rollback(reg, fail_db(reg, "move battery"));
