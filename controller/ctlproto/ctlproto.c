@@ -13,7 +13,7 @@ const char *const ctlproto_states[] = {
     "Stopping", "Aborting", "Aborted", "Clearing", NULL,
 };
 const char *const ctlproto_event_types[] = {
-    "state", "step", "mode", "drone", "swap", "alarm", "battery", "command", "daemon", NULL,
+    "state", "step", "mode", "drone", "swap", "alarm", "battery", "command", "daemon", "plant", NULL,
 };
 const char *const ctlproto_event_type_help[] = {
     "PackML state change; `from`, `to`, `reason` are set (`Execute -> Holding: hold`)",
@@ -23,9 +23,11 @@ const char *const ctlproto_event_type_help[] = {
     "landing queue: a drone cleared to land; `from`, `to`, `reason` are set",
     "a swap ended: the drone cleared for take-off or the swap aborted, with the time on pad",
     "an alarm raised or cleared",
-    "a pack registered, retired, returned, taken out by hand, or with a health event",
+    "a pack registered, retired, returned, taken out by hand, moved while its serial was unknown, "
+    "or with a health event",
     "an operator command accepted or refused, with the caller's uid and pid",
     "swapd started or stopping",
+    "the plant link: a new connection treated as a plant restart (read back, reconcile, nothing moves until then)",
     NULL,
 };
 const char *const ctlproto_modes[] = { "production", "maintenance", "manual", NULL };

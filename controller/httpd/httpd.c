@@ -205,7 +205,9 @@ static enum MHD_Result serve_events(struct httpd *h, struct MHD_Connection *c)
     while (json_array_size(arr) > (size_t)limit)
         json_array_remove(arr, 0);
     json_t *req = json_pack("{s:s}", "cmd", "events");
-    json_t *rep = ctlproto_reply_ok(req, json_pack("{s:o, s:b}", "events", arr, "following", 0));
+    /* The page is the newest events of the snapshot's ring: nothing follows it ("more"
+     * false); older history is the registry's, through swapctl events --since. */
+    json_t *rep = ctlproto_reply_ok(req, json_pack("{s:o, s:b, s:b}", "events", arr, "following", 0, "more", 0));
     json_decref(req);
     return send_json(c, rep);
 }

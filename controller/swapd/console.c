@@ -298,7 +298,10 @@ json_t *swapd_registry_event_json(const struct registry_event *e)
     json_t *ev = ctlproto_event(e->id, e->time_ms, e->source, e->text);
     const char *arrow = strstr(e->text, " -> ");
     const char *colon = arrow ? strstr(arrow + 4, ": ") : NULL;
-    if (ev && !strcmp(e->source, "state") && arrow && colon) {
+    /* Transitions (swapd_transition) are stored as "from -> to: reason". */
+    bool transition = !strcmp(e->source, "state") || !strcmp(e->source, "step") || !strcmp(e->source, "mode") ||
+                      !strcmp(e->source, "drone");
+    if (ev && transition && arrow && colon) {
         json_object_set_new(ev, "from", json_stringn(e->text, (size_t)(arrow - e->text)));
         json_object_set_new(ev, "to", json_stringn(arrow + 4, (size_t)(colon - arrow - 4)));
         json_object_set_new(ev, "reason", json_string(colon + 2));

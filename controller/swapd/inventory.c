@@ -114,7 +114,7 @@ int swapd_inventory_commission(struct swapd *d, struct registry *reg, const stru
             snprintf(err, errsize, "registering pack %s: %s", b.serial, registry_last_error(reg));
             return -1;
         }
-        registry_add_event(reg, now_wall_ms, REGISTRY_INFO, "inventory", "new pack commissioned", NULL);
+        registry_add_event(reg, now_wall_ms, REGISTRY_INFO, "battery", "new pack commissioned", NULL);
         if (!load_known(d, reg, b.tag)) {
             snprintf(err, errsize, "pack %s registered but not loaded (out of memory?)", b.serial);
             return -1;
@@ -292,7 +292,7 @@ int swapd_inventory_recover(struct swapd *d, struct registry *reg, const struct 
     registry_location_format(li.to, to, sizeof to);
     snprintf(msg, msgsize, "pack SWP-%08X: step %s had moved it %s -> %s before the restart; the sensors confirm it",
              (unsigned)li.tag, li.step, from, to);
-    registry_add_event(reg, now_wall_ms, REGISTRY_WARNING, "inventory", msg, NULL);
+    registry_add_event(reg, now_wall_ms, REGISTRY_WARNING, "battery", msg, NULL);
     struct swapd_pack *pk = swapd_pack_find(d, li.tag);
     if (pk)
         pk->loc = li.to;

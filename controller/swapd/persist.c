@@ -124,7 +124,7 @@ static int run_job(struct persist *p, const struct persist_job *j)
             char to[32], text[160];
             registry_location_format(j->to, to, sizeof to);
             snprintf(text, sizeof text, "a pack of unknown serial moved to %s in step %s", to, j->step);
-            rc = registry_add_event(p->reg, j->t_ms, REGISTRY_WARNING, "inventory", text, NULL);
+            rc = registry_add_event(p->reg, j->t_ms, REGISTRY_WARNING, "battery", text, NULL);
             if (rc == REGISTRY_EDB) {
                 fail(p, "battery move", rc);
                 return storage_failed(p);
