@@ -43,12 +43,6 @@
 #define STATION_SYSID 200
 #define N_PACKS 8
 
-static void nap_ms(int ms)
-{
-    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-    nanosleep(&ts, NULL);
-}
-
 static long long file_size(const char *path)
 {
     struct stat st;
@@ -71,7 +65,7 @@ static long long stop_counting_writes(pid_t pid)
             wait4(pid, &st, 0, &ru);
             return -1;
         }
-        nap_ms(10);
+        proc_nap_ms(10);
     }
 }
 
@@ -390,7 +384,7 @@ static void *probe_status(void *arg)
             if (p->status_ms)
                 break;
         }
-        nap_ms(1);
+        proc_nap_ms(1);
     }
     return NULL;
 }
@@ -405,7 +399,7 @@ static void *probe_heartbeat(void *arg)
     while (!p->stop) {
         ssize_t n = read(p->master, buf, sizeof buf);
         if (n <= 0) {
-            nap_ms(1);
+            proc_nap_ms(1);
             continue;
         }
         size_t off = 0, used;
@@ -478,7 +472,7 @@ static int start_once(struct rig *r, const char *db, bool cold, struct startup *
     pthread_create(&th, NULL, probe_heartbeat, &p);
     long long end = proc_now_ms() + 120000;
     while ((!p.status_ms || !p.heartbeat_ms) && proc_now_ms() < end && proc_alive(pid))
-        nap_ms(2);
+        proc_nap_ms(2);
     p.stop = true;
     proc_stop(pid, 10000);
     pthread_join(ts, NULL);

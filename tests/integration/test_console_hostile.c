@@ -30,12 +30,6 @@
 static struct rig r;
 static json_int_t overruns_before;
 
-static void nap_ms(int ms)
-{
-    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-    nanosleep(&ts, NULL);
-}
-
 static json_t *scan_figures(void)
 {
     json_t *s = rig_status(&r);
@@ -76,7 +70,7 @@ static void start_station(void)
         running = st && (!strcmp(st, "Execute") || !strcmp(st, "Suspended"));
         json_decref(s);
         if (!running)
-            nap_ms(50);
+            proc_nap_ms(50);
     }
     ck_assert_msg(running, "the station did not start");
     json_t *scan = scan_figures();
@@ -311,7 +305,7 @@ static void wait_until_served(const char *after)
         if (ok)
             return;
         ck_assert_msg(proc_now_ms() < settle, "the console does not serve after %s", after);
-        nap_ms(20);
+        proc_nap_ms(20);
     }
 }
 

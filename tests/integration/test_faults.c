@@ -43,12 +43,6 @@ static const enum swapseq_id SUBSET[] = { SWAPSEQ_FETCH_GRIP, SWAPSEQ_CENTER_CLO
 enum fault_kind { FAULT_SWAPD_KILL, FAULT_PLANT_RESTART };
 static const char *const fault_names[] = { "swapd SIGKILL", "plant restart" };
 
-static void nap_ms(int ms)
-{
-    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-    nanosleep(&ts, NULL);
-}
-
 static json_t *status(struct rig *r) { return rig_status(r); }
 
 static const char *str(json_t *o, const char *k)
@@ -222,7 +216,7 @@ static const char *wait_inventory(struct rig *r, int timeout_ms)
     long long end = proc_now_ms() + timeout_ms;
     const char *diff;
     while ((diff = inventory_difference(r)) && proc_now_ms() < end)
-        nap_ms(100);
+        proc_nap_ms(100);
     return diff;
 }
 
@@ -251,7 +245,7 @@ static bool wait_step(struct rig *r, const char *name, int timeout_ms)
             operate_until_running(r, did, sizeof did, &started, 5000);
             printf("fault matrix: (waiting for %s, the station stopped on its own: %s)\n", name, did);
         }
-        nap_ms(2);
+        proc_nap_ms(2);
     }
     return false;
 }
@@ -270,7 +264,7 @@ static const char *wait_reconciled(struct rig *r, int timeout_ms)
             if (done)
                 return state;
         }
-        nap_ms(10);
+        proc_nap_ms(10);
     }
     return NULL;
 }
@@ -312,7 +306,7 @@ static bool operate_until_running(struct rig *r, char *did, size_t size, bool *s
             snprintf(did + u, size - u, "; unhold refused (%s) -> abort", why);
             command(r, "abort", NULL, 0);
         }
-        nap_ms(act ? 100 : 20);
+        proc_nap_ms(act ? 100 : 20);
     }
     return false;
 }
@@ -338,7 +332,7 @@ static bool wait_swaps_operating(struct rig *r, long long *want, char *did, size
             if (*started && !was)
                 *want = 1;   /* Start counts swaps from zero */
         }
-        nap_ms(50);
+        proc_nap_ms(50);
     }
     return false;
 }
@@ -423,7 +417,7 @@ static void fault_at(struct rig *r, enum swapseq_id step, enum fault_kind kind, 
                     (!strcmp(str(s, "state"), "Stopped") && json_is_true(json_object_get(s, "reconciled"))));
             json_decref(s);
             if (!seen)
-                nap_ms(10);
+                proc_nap_ms(10);
         }
         if (!seen) {
             char st[32];
@@ -635,7 +629,7 @@ START_TEST(disk_full_during_a_swap_is_recovered)
     char st[32], al[256];
     while (proc_now_ms() < end &&
            !(strstr(alarms_of(&r, al, sizeof al), "registry_write_failed") && !strcmp(state_of(&r, st, sizeof st), "Held")))
-        nap_ms(20);
+        proc_nap_ms(20);
     ck_assert_msg(strstr(al, "registry_write_failed"), "no registry_write_failed with a full disk: %s [%s]", st, al);
     ck_assert_str_eq(st, "Held");
     long long swaps = rig_swaps(&r);
@@ -651,7 +645,7 @@ START_TEST(disk_full_during_a_swap_is_recovered)
     end = proc_now_ms() + 20000;
     while (proc_now_ms() < end && strstr(alarms_of(&r, al, sizeof al), "registry_write_failed") &&
            !command(&r, "unhold", NULL, 0))
-        nap_ms(100);
+        proc_nap_ms(100);
     char did[400] = "";
     bool started = false;
     ck_assert_msg(operate_until_running(&r, did, sizeof did, &started, 30000), "not running again: %s", did);

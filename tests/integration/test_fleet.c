@@ -18,12 +18,6 @@
 
 #define RTF "3"
 
-static void nap_ms(int ms)
-{
-    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-    nanosleep(&ts, NULL);
-}
-
 static void start_station(struct fleetrig *f, struct rig *r, const char *node, bool drones, bool autostart)
 {
     char cfg[RIG_PATH];
@@ -49,7 +43,7 @@ static json_t *wait_station(struct fleetrig *f, const char *node, station_pred p
         if (st && pred(st, arg))
             return st;
         json_decref(st);
-        nap_ms(50);
+        proc_nap_ms(50);
     }
     return NULL;
 }
@@ -149,7 +143,7 @@ static bool top_screen_has(const char *sock, const char *needle, int timeout_ms)
             pclose(p);
         if (strstr(out, needle))
             return true;
-        nap_ms(100);
+        proc_nap_ms(100);
     }
     return false;
 }
@@ -208,7 +202,7 @@ START_TEST(test_killed_station_goes_offline_and_is_reborn)
     long long qend = proc_now_ms() + 5000;
     snprintf(cmd, sizeof cmd, "tmux -S '%s' has-session -t top 2>/dev/null", sock);
     while (system(cmd) == 0 && proc_now_ms() < qend)
-        nap_ms(50);
+        proc_nap_ms(50);
     ck_assert_msg(system(cmd) != 0, "q did not end swapfleet top");
 
     /* Restart: a new bdSeq, a new birth. */
@@ -439,7 +433,7 @@ START_TEST(test_roaming_pack_starts_from_the_fleets_estimates)
     while (!applied && proc_now_ms() < end) {
         applied = station_event_contains(&b, "starts from the fleet's estimates (last at st-ra)");
         if (!applied)
-            nap_ms(100);
+            proc_nap_ms(100);
     }
     ck_assert_msg(applied, "st-rb never took %s's estimates from the fleet", id);
     long long one = 1;

@@ -18,12 +18,6 @@
 #include "rig.h"
 #include "web.h"
 
-static void nap_ms(int ms)
-{
-    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-    nanosleep(&ts, NULL);
-}
-
 static void find_node(char *out, size_t size)
 {
     const char *path = getenv("PATH");
@@ -83,7 +77,7 @@ START_TEST(the_page_follows_a_swap_a_charge_and_an_alarm)
         json_decref(st);
         if (running)
             break;
-        nap_ms(100);
+        proc_nap_ms(100);
     }
     char tmpfile[320];
     snprintf(tmpfile, sizeof tmpfile, "%s.new", urlfile);

@@ -42,12 +42,6 @@ static char *slurp(const char *path)
     return buf;
 }
 
-static void nap_ms(int ms)
-{
-    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-    nanosleep(&ts, NULL);
-}
-
 /* The end-to-end settings plus a [control] section: `users` may command, everybody may
  * connect (mode 0666) so that an unprivileged uid can read. */
 static void write_config(const char *path, const char *users)
@@ -215,7 +209,7 @@ static bool await_state(const char *states, int timeout_ms)
             return true;
         if (proc_now_ms() > end)
             return false;
-        nap_ms(50);
+        proc_nap_ms(50);
     }
 }
 
@@ -244,7 +238,7 @@ static bool await_event(const char *text, int timeout_ms)
     while (!strstr(recent_events(), text)) {
         if (proc_now_ms() > end)
             return false;
-        nap_ms(50);
+        proc_nap_ms(50);
     }
     return true;
 }
@@ -262,7 +256,7 @@ static bool await_reconciled(int timeout_ms)
         json_decref(s);
         if (ok)
             return true;
-        nap_ms(50);
+        proc_nap_ms(50);
     }
     return false;
 }
@@ -334,7 +328,7 @@ START_TEST(every_read_of_the_real_station_matches_the_schema)
         n = json_array_size(json_object_get(json_object_get(rep, "result"), "drones"));
         json_decref(rep);
         if (n < 2)
-            nap_ms(50);
+            proc_nap_ms(50);
     }
     ck_assert_uint_eq(n, 2);
     rep = ctl_json("events", "--limit", "3", NULL, &rc);
@@ -413,7 +407,7 @@ START_TEST(maintenance_mode_allows_jogging_and_production_returns)
     long long end = proc_now_ms() + 5000;
     while (strcmp(json_string_value(json_object_get(s, "mode")), "maintenance") && proc_now_ms() < end) {
         json_decref(s);
-        nap_ms(50);
+        proc_nap_ms(50);
         s = status_result();
     }
     ck_assert_str_eq(json_string_value(json_object_get(s, "mode")), "maintenance");
@@ -443,7 +437,7 @@ START_TEST(maintenance_mode_allows_jogging_and_production_returns)
             x = 300;
             break;
         }
-        nap_ms(50);
+        proc_nap_ms(50);
     }
     ck_assert_msg(x == 300, "the plant never received the X target 300.0 mm");
     expect("mode", "production", NULL, NULL, NULL);
@@ -451,7 +445,7 @@ START_TEST(maintenance_mode_allows_jogging_and_production_returns)
     s = status_result();
     while (strcmp(json_string_value(json_object_get(s, "mode")), "production") && proc_now_ms() < end) {
         json_decref(s);
-        nap_ms(50);
+        proc_nap_ms(50);
         s = status_result();
     }
     ck_assert_str_eq(json_string_value(json_object_get(s, "mode")), "production");
@@ -497,7 +491,7 @@ START_TEST(a_battery_is_retired_and_returned)
                       strstr(json_string_value(json_object_get(b, "reason")), "swollen");
         json_decref(rep);
         if (!reason_seen)
-            nap_ms(50);
+            proc_nap_ms(50);
     }
     ck_assert_msg(reason_seen, "the retirement reason never showed in batteries");
     expect("return", battery, NULL, NULL, NULL);
@@ -526,7 +520,7 @@ START_TEST(a_charger_fault_raises_an_alarm_that_is_acknowledged)
     json_t *alarm = NULL;
     long long end = proc_now_ms() + 10000;
     while (!(alarm = find_alarm("charger_fault")) && proc_now_ms() < end)
-        nap_ms(50);
+        proc_nap_ms(50);
     ck_assert_msg(alarm, "no charger_fault alarm after the fault was injected");
     ck_assert(json_is_false(json_object_get(alarm, "acked")));
     char id[16];
@@ -544,7 +538,7 @@ START_TEST(a_charger_fault_raises_an_alarm_that_is_acknowledged)
         acked = alarm && json_is_true(json_object_get(alarm, "acked"));
         json_decref(alarm);
         if (!acked)
-            nap_ms(50);
+            proc_nap_ms(50);
     }
     ck_assert_msg(acked, "the alarm was not acknowledged");
     expect("ack", "63", NULL, NULL, CTLPROTO_ERR_NOT_FOUND);
@@ -635,7 +629,7 @@ START_TEST(adopt_resolves_an_inventory_mismatch)
         snprintf(where, sizeof where, "%s", json_string_value(json_object_get(b, "location")));
         json_decref(rep);
         if (strcmp(where, "quarantine"))
-            nap_ms(50);
+            proc_nap_ms(50);
     }
     ck_assert_str_eq(where, "quarantine");
     /* the decision is made once */
@@ -646,7 +640,7 @@ START_TEST(adopt_resolves_an_inventory_mismatch)
     long long end = proc_now_ms() + 5000;
     while ((alarm = find_alarm("inventory_mismatch")) && proc_now_ms() < end) {
         json_decref(alarm);
-        nap_ms(50);
+        proc_nap_ms(50);
     }
     ck_assert_msg(!alarm, "inventory_mismatch still active after adopt and unhold");
     expect("reset", NULL, NULL, NULL, NULL);
@@ -789,7 +783,7 @@ START_TEST(drones_show_the_landing_queue_in_landing_order)
         }
         json_decref(rep);
         checked++;
-        nap_ms(100);
+        proc_nap_ms(100);
     }
     printf("drones: %d replies checked, %d queued entries seen\n", checked, queued_seen);
     ck_assert_msg(queued_seen > 0, "no drone was ever queued");

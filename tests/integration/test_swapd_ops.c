@@ -49,12 +49,6 @@ static char *slurp(const char *path)
     return buf;
 }
 
-static void nap_ms(int ms)
-{
-    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-    nanosleep(&ts, NULL);
-}
-
 /* The end-to-end settings; everybody may connect (so other uids can read), only root
  * may command. */
 static void write_config(void)
@@ -98,7 +92,7 @@ static void start_rig(void)
     ck_assert_msg(proc_wait_path(r.swapd_sock, r.swapd, 10000) == 0, "swapd did not come up:\n%s",
                   slurp(r.swapd_log));
     json_t *s = NULL;
-    for (long long end = proc_now_ms() + 10000; !s && proc_now_ms() < end; nap_ms(20))
+    for (long long end = proc_now_ms() + 10000; !s && proc_now_ms() < end; proc_nap_ms(20))
         s = rig_status(&r);
     ck_assert_msg(s, "swapd does not answer");
     json_decref(s);
@@ -118,7 +112,7 @@ static int exit_code_within(pid_t pid, int timeout_ms)
         pid_t w = waitpid(pid, &st, WNOHANG);
         if (w == pid)
             return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-        nap_ms(10);
+        proc_nap_ms(10);
     }
     proc_kill_wait(pid, SIGKILL);
     return -1;
@@ -185,7 +179,7 @@ START_TEST(a_removed_socket_is_made_again_and_a_second_instance_still_refused)
     ck_assert_msg(proc_wait_path(r.swapd_sock, r.swapd, 5000) == 0, "the socket did not come back:\n%s",
                   slurp(r.swapd_log));
     json_t *s = NULL;
-    for (long long end = proc_now_ms() + 5000; !s && proc_now_ms() < end; nap_ms(20))
+    for (long long end = proc_now_ms() + 5000; !s && proc_now_ms() < end; proc_nap_ms(20))
         s = rig_status(&r);
     ck_assert_msg(s, "swapd does not answer on its new socket");
     json_decref(s);
@@ -287,7 +281,7 @@ START_TEST(other_users_holding_every_place_they_may_leave_root_its_commands)
 
     /* The places open to readers are all taken: a third reader is refused and told why. */
     json_t *rep = NULL;
-    for (long long end = proc_now_ms() + 5000; proc_now_ms() < end; nap_ms(50)) {
+    for (long long end = proc_now_ms() + 5000; proc_now_ms() < end; proc_nap_ms(50)) {
         json_decref(rep);
         rep = request_as(65532, "{\"cmd\":\"status\"}");
         if (rep && json_is_false(json_object_get(rep, "ok")))

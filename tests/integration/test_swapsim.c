@@ -39,12 +39,6 @@ struct sim {
     char log[300];
 };
 
-static void nap_ms(int ms)
-{
-    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-    nanosleep(&ts, NULL);
-}
-
 /* Starts swapsim with the default plant and extra arguments (NULL-terminated). */
 static void sim_start(struct sim *s, const char *const *extra)
 {
@@ -212,7 +206,7 @@ static long long wait_bit(modbus_t *ctx, int table, int addr, int want, int time
             return proc_now_ms() - t0;
         if (proc_now_ms() - t0 > timeout_ms)
             return -1;
-        nap_ms(5);
+        proc_nap_ms(5);
     }
 }
 
@@ -226,7 +220,7 @@ static long long wait_reg(modbus_t *ctx, int table, int addr, int lo, int hi, in
             return proc_now_ms() - t0;
         if (proc_now_ms() - t0 > timeout_ms)
             return -1;
-        nap_ms(5);
+        proc_nap_ms(5);
     }
 }
 
@@ -236,7 +230,7 @@ static void let_plant_run(const struct sim *s, modbus_t *ctx, long long ms)
     long long until = plant_ms(s) + ms;
     while (plant_ms(s) < until) {
         beat(ctx);
-        nap_ms(10);
+        proc_nap_ms(10);
     }
 }
 
@@ -284,7 +278,7 @@ START_TEST(realtime_factor_speeds_up_plant_time)
     const char *extra[] = { "--realtime-factor", "10", NULL };
     sim_start(&s, extra);
     long long p0 = plant_ms(&s), w0 = proc_now_ms();
-    nap_ms(300);
+    proc_nap_ms(300);
     long long p1 = plant_ms(&s), w1 = proc_now_ms();
     double ratio = (double)(p1 - p0) / (double)(w1 - w0);
     ck_assert_msg(ratio > 5 && ratio < 11, "plant/wall = %.2f, want about 10", ratio);
@@ -951,7 +945,7 @@ START_TEST(watchdog_trips_when_heartbeat_stops)
     while (v == 0 && proc_now_ms() - stopped < 5000) {
         ck_assert_int_eq(modbus_read_input_bits(ctx, REGMAP_DI_WATCHDOG_TRIPPED, 1, &v), 1);
         if (!v)
-            nap_ms(5);
+            proc_nap_ms(5);
     }
     long long took = proc_now_ms() - stopped;
     ck_assert_msg(v == 1, "watchdog never tripped");
@@ -961,11 +955,11 @@ START_TEST(watchdog_trips_when_heartbeat_stops)
     /* All motion stops by itself: the axis comes to rest short of its target. */
     long long t1 = proc_now_ms();
     while (read_reg(ctx, 'i', REGMAP_IR_X_VEL) != 0 && proc_now_ms() - t1 < 3000)
-        nap_ms(5);
+        proc_nap_ms(5);
     ck_assert_int_eq(read_reg(ctx, 'i', REGMAP_IR_X_VEL), 0);
     int rest = read_reg(ctx, 'i', REGMAP_IR_X_POS);
     ck_assert_int_lt(rest, 5900);
-    nap_ms(300);
+    proc_nap_ms(300);
     ck_assert_int_eq(read_reg(ctx, 'i', REGMAP_IR_X_POS), rest);
     mb_close(ctx);
     sim_stop(&s);
@@ -984,7 +978,7 @@ static int run_to_exit(const char *const *argv, const char *log, int timeout_ms)
             proc_kill_wait(pid, SIGKILL);
             ck_abort_msg("%s did not exit", argv[0]);
         }
-        nap_ms(5);
+        proc_nap_ms(5);
     }
     return status;
 }

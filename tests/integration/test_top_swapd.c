@@ -23,12 +23,6 @@ static struct rig r;
 static char tmux_sock[RIG_PATH + 16];
 static bool tmux_started;
 
-static void nap_ms(int ms)
-{
-    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-    nanosleep(&ts, NULL);
-}
-
 /* Runs tmux on this test's own server socket; its output (if any) into out. Returns
  * the exit status. */
 static int tmux(char *out, size_t size, const char *const *args)
@@ -148,7 +142,7 @@ static bool screen_has(const char *needle, int timeout_ms, char *scr, size_t siz
             return true;
         if (proc_now_ms() > end)
             return false;
-        nap_ms(30);
+        proc_nap_ms(30);
     }
 }
 
@@ -201,7 +195,7 @@ START_TEST(top_shows_state_step_and_every_slot_changing_during_a_swap)
             else if (emptied >> s & 1 && row[0])
                 refilled |= 1 << s;
         }
-        nap_ms(30);
+        proc_nap_ms(30);
     }
     printf("top: %d step rows seen (", n_steps);
     for (int i = 0; i < n_steps; i++)
@@ -223,12 +217,12 @@ START_TEST(the_hold_key_holds_the_station_and_unhold_releases_it)
     ck_assert_msg(screen_has("Magazine", 10000, scr, sizeof scr), "top did not draw:\n%s", scr);
     long long end = proc_now_ms() + 15000;
     while (strcmp(station_state(), "Execute") && strcmp(station_state(), "Suspended") && proc_now_ms() < end)
-        nap_ms(50);
+        proc_nap_ms(50);
     press("h");
     end = proc_now_ms() + 15000;
     const char *st = station_state();
     while (strcmp(st, "Held") && strcmp(st, "Holding") && proc_now_ms() < end) {
-        nap_ms(30);
+        proc_nap_ms(30);
         st = station_state();
     }
     ck_assert_msg(!strcmp(st, "Held") || !strcmp(st, "Holding"), "h did not hold: state %s", st);
@@ -237,7 +231,7 @@ START_TEST(the_hold_key_holds_the_station_and_unhold_releases_it)
     end = proc_now_ms() + 15000;
     st = station_state();
     while ((!strcmp(st, "Held") || !strcmp(st, "Holding")) && proc_now_ms() < end) {
-        nap_ms(30);
+        proc_nap_ms(30);
         st = station_state();
     }
     ck_assert_msg(strcmp(st, "Held") && strcmp(st, "Holding"), "u did not unhold: state %s", st);
@@ -246,7 +240,7 @@ START_TEST(the_hold_key_holds_the_station_and_unhold_releases_it)
     end = proc_now_ms() + 5000;
     const char *args[] = { "has-session", "-t", SESSION, NULL };
     while (tmux(NULL, 0, args) == 0 && proc_now_ms() < end)
-        nap_ms(30);
+        proc_nap_ms(30);
     ck_assert_msg(tmux(NULL, 0, args) != 0, "q did not end top");
 }
 END_TEST

@@ -23,7 +23,7 @@ long long proc_now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void nap_ms(int ms)
+void proc_nap_ms(int ms)
 {
     struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
     nanosleep(&ts, NULL);
@@ -79,7 +79,7 @@ int proc_stop(pid_t pid, int timeout_ms)
         pid_t r = waitpid(pid, &status, WNOHANG);
         if (r == pid || (r < 0 && errno == ECHILD))
             return status;
-        nap_ms(delay);
+        proc_nap_ms(delay);
         if (delay < 50)
             delay *= 2;
     }
@@ -99,7 +99,7 @@ static int wait_for(probe_fn probe, const void *arg, void *out, pid_t pid, int t
             return -2;
         if (proc_now_ms() >= end)
             return -1;
-        nap_ms(delay);
+        proc_nap_ms(delay);
         if (delay < 50)
             delay *= 2;
     }

@@ -46,4 +46,8 @@ const char *proc_config(const char *name, char *buf, size_t size);
 /* Monotonic milliseconds (tests may read the clock; the code under test may not). */
 long long proc_now_ms(void);
 
+/* Sleeps ms milliseconds: a probe loop's pause between two looks, never a wait for an
+ * event by itself. */
+void proc_nap_ms(int ms);
+
 #endif

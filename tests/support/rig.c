@@ -29,12 +29,6 @@ static void path(char *out, const struct rig *r, const char *name)
     snprintf(out, RIG_PATH, "%s/%s", r->dir, name);
 }
 
-static void nap_ms(int ms)
-{
-    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-    nanosleep(&ts, NULL);
-}
-
 json_t *rig_request(const char *sock, const char *line, int timeout_ms)
 {
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -233,7 +227,7 @@ bool rig_wait_swaps(struct rig *r, long long n, int timeout_ms)
             fail(r, "swapd died (see %s)", r->swapd_log);
             return false;
         }
-        nap_ms(50);
+        proc_nap_ms(50);
     }
     fail(r, "fewer than %lld swaps in %d ms", n, timeout_ms);
     return false;
