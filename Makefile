@@ -181,7 +181,7 @@ UNITDIR ?= $(PREFIX)/lib/systemd/system
 SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 DOCDIR  = $(PREFIX)/share/doc/swapd
 WWWDIR  = $(PREFIX)/share/swapd/www
-INSTALL_PROGS := swapd swapctl swapsim dronesim mavdump swaphealth
+INSTALL_PROGS := swapd swapctl swapsim dronesim mavdump swaphealth packlog
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSCONFDIR)/swapd $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR) \
 	  $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(WWWDIR)
@@ -213,6 +213,6 @@ clean:
 # rule checked after every scan (docs/campaign.md). The engine lives in tests/support.
 SEED  ?= 1
 COUNT ?= 10000
-$(BUILD)/bin/campaign: $(BUILD)/obj/tests/support/campaign.o
+$(BUILD)/bin/campaign: $(BUILD)/obj/tests/support/campaign.o $(BUILD)/obj/tests/support/plantio_sim.o
 campaign: $(BUILD)/bin/campaign
 	$(BUILD)/bin/campaign --seed $(SEED) --count $(COUNT) --keep-going --quiet

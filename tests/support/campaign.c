@@ -22,6 +22,7 @@
 #include "droneproto/dproto.h"
 #include "plant/plant.h"
 #include "plantio/plantio.h"
+#include "plantio_sim.h"
 #include "rng/rng.h"
 
 #define CP_MAX_DRONES CAMPAIGN_MAX_DRONES
