@@ -38,6 +38,8 @@ int swapd_fleet_start(struct swapd *d, char *err, size_t errsize)
     if (!d->fleet_cfg.enabled)
         return 0;
     d->fleet = fleetlink_start(&d->fleet_cfg, err, errsize);
+    if (d->fleet)
+        d->on_event = swapd_fleet_event;
     return d->fleet ? 0 : -1;
 }
 

@@ -39,73 +39,6 @@ static int64_t wall_ms_now(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int64_t swapd_wall_ms(const struct swapd *d, uint64_t mono_ms)
-{
-    return d->wall_start_ms + (int64_t)(mono_ms - d->mono_start_ms);
-}
-
-json_t *swapd_event_json(const struct swapd_event *e)
-{
-    json_t *ev = ctlproto_event(e->seq, e->t_ms, e->type, e->text);
-    if (ev && e->to[0]) {
-        json_object_set_new(ev, "from", json_string(e->from));
-        json_object_set_new(ev, "to", json_string(e->to));
-        json_object_set_new(ev, "reason", json_string(e->reason));
-    }
-    return ev;
-}
-
-/* Records an event: stderr log, the ring the console reads, the registry, followers. */
-static void record_event(struct swapd *d, uint64_t mono_ms, enum registry_severity sev, const char *type,
-                         const char *from, const char *to, const char *reason, const char *text)
-{
-    struct swapd_event *e = &d->events[(d->event_seq + 1) % SWAPD_EVENT_RING];
-    memset(e, 0, sizeof *e);
-    e->seq = ++d->event_seq;
-    e->t_ms = swapd_wall_ms(d, mono_ms);
-    snprintf(e->type, sizeof e->type, "%s", type);
-    snprintf(e->text, sizeof e->text, "%s", text);
-    if (to) {
-        snprintf(e->from, sizeof e->from, "%s", from);
-        snprintf(e->to, sizeof e->to, "%s", to);
-        snprintf(e->reason, sizeof e->reason, "%s", reason);
-    }
-    fprintf(stderr, "<%d>swapd: %s: %s\n", sev >= REGISTRY_ERROR ? 3 : sev == REGISTRY_WARNING ? 4 : 6,
-            type, e->text);
-    if (d->persist) {
-        struct persist_job j = { .kind = PERSIST_EVENT, .t_ms = e->t_ms, .severity = sev };
-        snprintf(j.source, sizeof j.source, "%s", type);
-        snprintf(j.text, sizeof j.text, "%s", e->text);
-        persist_submit(d->persist, &j);
-    }
-    if (d->console && !d->reader) {  /* with a registry, followers get it once committed */
-        json_t *ev = swapd_event_json(e);
-        if (ev) {
-            ctlsock_broadcast_event(d->console, ev);
-            json_decref(ev);
-        }
-    }
-    swapd_fleet_event(d, e);
-}
-
-void swapd_transition(struct swapd *d, uint64_t mono_ms, const char *from, const char *to, const char *reason)
-{
-    char text[200];
-    snprintf(text, sizeof text, "%s -> %s: %s", from, to, reason);
-    record_event(d, mono_ms, REGISTRY_INFO, swapd_transition_type(from, to), from, to, reason, text);
-}
-
-void swapd_event(struct swapd *d, uint64_t mono_ms, enum registry_severity sev, const char *type,
-                 const char *fmt, ...)
-{
-    char text[200];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(text, sizeof text, fmt, ap);
-    va_end(ap);
-    record_event(d, mono_ms, sev, type, NULL, NULL, NULL, text);
-}
-
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -487,26 +420,6 @@ static void persist_outputs(struct swapd *d, uint64_t now_ms)
                     j.code, a->raised ? "raised" : "cleared", def ? ": " : "", def ? def->text : "",
                     a->note[0] ? ": " : "", a->note);
     }
-}
-
-/* Upper edge of the bucket holding the q-quantile of lateness. */
-static int64_t quantile_us(const struct swapd_stats *s, double q)
-{
-    uint64_t want = (uint64_t)(q * (double)s->scans), seen = 0;
-    for (int b = 0; b < SWAPD_HIST_BUCKETS; b++) {
-        seen += s->hist[b];
-        if (seen > want)
-            return b == SWAPD_HIST_BUCKETS - 1 ? s->jitter_us_max : (int64_t)(b + 1) * SWAPD_HIST_US;
-    }
-    return s->jitter_us_max;
-}
-
-json_t *swapd_scan_stats_json(const struct swapd_stats *s)
-{
-    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "scans", (json_int_t)s->scans, "overruns",
-                     (json_int_t)s->overruns, "late_p50_us", (json_int_t)quantile_us(s, 0.5),
-                     "late_p99_us", (json_int_t)quantile_us(s, 0.99), "late_max_us",
-                     (json_int_t)s->jitter_us_max, "work_max_us", (json_int_t)s->scan_us_max);
 }
 
 static void account_scan(struct swapd *d, uint64_t deadline_us, uint64_t woke_us, uint64_t done_us,

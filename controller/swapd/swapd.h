@@ -73,6 +73,8 @@ struct swapd {
     struct httpd_cfg http_cfg;
     struct fleetlink_cfg fleet_cfg;
     struct fleetlink *fleet;
+    /* Called with every event once recorded (the fleet link's spool); NULL: nobody. */
+    void (*on_event)(struct swapd *d, const struct swapd_event *e);
     struct registry_retention retention;
 
     struct station core;
@@ -149,7 +151,7 @@ void swapd_transition(struct swapd *d, uint64_t mono_ms, const char *from, const
 
 /* The event type (one of ctlproto_event_types) of a transition the core reported:
  * "state" between PackML states, "mode" between unit modes, "drone" for the landing
- * queue, "battery" for a pack taken out by hand, "step" for the swap steps (console.c). */
+ * queue, "battery" for a pack taken out by hand, "step" for the swap steps (events.c). */
 const char *swapd_transition_type(const char *from, const char *to);
 /* A registry event in the console's form (seq = the registry's id). */
 json_t *swapd_registry_event_json(const struct registry_event *e);
