@@ -10,6 +10,7 @@
 
 struct shellcfg {
     int scan_period_ms;
+    bool scan_on_fresh_input;   /* scan on a fresh image / frame / command, not a fixed clock */
     int overrun_warn_pct;
     char plant_host[128];
     int plant_port;
