@@ -7,7 +7,7 @@
 # below say otherwise where it uses less or more); tests link everything.
 # `make layers` (part of `all`) fails on an include running upwards or across (a
 # controller or protocols file including sim/, protocols including controller/) and on
-# files that depend on each other in a circle.
+# modules (a file and its suffixed siblings) that call each other in a circle.
 # Tests: tests/unit/test_*.c and tests/integration/test_*.c (Check), each its own binary.
 # Benchmarks: tests/bench/bench_*.c. Fuzz targets: tests/fuzz/fuzz_*.c (libFuzzer).
 
@@ -91,7 +91,7 @@ BENCH_BIN := $(BENCH_C:tests/bench/%.c=$(BUILD)/bench/%)
 all: $(PROGRAMS) layers
 
 # The layering rules (tests/tools/layers.sh): no include upwards or across, no include
-# cycle, no two objects calling each other round a circle; the checker checks itself first.
+# cycle, no two modules calling each other round a circle; the checker checks itself first.
 PROG_O := $(foreach d,$(PROG_DIRS),$(patsubst %.c,$(BUILD)/obj/%.o,$(call PROG_SRCS,$(d))))
 layers: $(LIB_O) $(PROG_O)
 	@tests/tools/layers.sh --self-test

@@ -5,8 +5,10 @@
 #      includes sim/ and protocols/; controller/ includes controller/ and protocols/ —
 #      never sim/ (the simulator is not part of the controller) nor tests/;
 #   2. no include cycle between files;
-#   3. no two object files that call each other, directly or round a circle (one file's
-#      undefined symbol defined by another is an edge), within the library and programs.
+#   3. no two modules whose objects call each other, directly or round a circle (one
+#      file's undefined symbol defined by another is an edge). A module is a file and the
+#      files of its directory named after it with a suffix (station.c, station_chain.c,
+#      station_safety.c, ...): one prefix, one internal header, free to call each other.
 # Usage: layers.sh [OBJ...]    (from the top of the tree; the objects to check for rule 3)
 #        layers.sh --self-test (checks that each rule catches a planted violation)
 set -u
@@ -85,13 +87,15 @@ check() {
         cyc=$(nm -A "$@" 2>/dev/null | awk '
             {   # "file:value type symbol" or "file:  U symbol"
                 k = index($0, ":"); f = substr($0, 1, k - 1); sub(/^.*\/obj\//, "", f)
+                sub(/\.o$/, "", f); d = f; sub(/[^\/]*$/, "", d); b = substr(f, length(d) + 1)
+                sub(/_.*$/, "", b); f = d b   # the module: dir/stem
                 m = split(substr($0, k + 1), w, " ")
             }
             m == 3 && w[2] ~ /^[TDBRC]$/ { def[w[3]] = f }
             m == 2 && w[1] == "U" { use[++n] = f; sym[n] = w[2] }
             END { for (i = 1; i <= n; i++) if (sym[i] in def) print use[i], def[sym[i]] }' | circle)
         if [ -n "$cyc" ]; then
-            echo "layers: object files calling each other round a circle:"
+            echo "layers: modules calling each other round a circle:"
             echo "$cyc"
             fail=1
         fi
@@ -125,6 +129,9 @@ self_test() {
     (cd "$t" && "$here" obj/a.o obj/b.o) > /dev/null && { echo "layers self-test: two files calling each other pass"; rc=1; }
     printf 'void b(void) { }\n' | cc -x c -c - -o "$t/obj/b.o"
     (cd "$t" && "$here" obj/a.o obj/b.o) > /dev/null || { echo "layers self-test: a one-way call fails"; rc=1; }
+    printf 'void a(void);\nvoid a_x(void) { a(); }\n' | cc -x c -c - -o "$t/obj/a_x.o"
+    printf 'void a_x(void);\nvoid a(void) { a_x(); }\n' | cc -x c -c - -o "$t/obj/a.o"
+    (cd "$t" && "$here" obj/a.o obj/a_x.o) > /dev/null || { echo "layers self-test: one module's files fail"; rc=1; }
     return $rc
 }
 
