@@ -172,8 +172,9 @@ static void exchange(struct plantlink *l)
 }
 
 /* On fresh input: the image first, then the scan's outputs for it. Returns the time to
- * wait before the next image: none after a full cycle, a period after a failure (the
- * backend's back-off keeps a dead plant cheap). */
+ * wait before the next image: the configured gap after a full cycle (an edge waits at
+ * most that and a round trip to be seen), a period after a failure (the backend's
+ * back-off keeps a dead plant cheap). */
 static long exchange_fresh(struct plantlink *l)
 {
     struct plantlink_inputs in;
@@ -198,7 +199,7 @@ static long exchange_fresh(struct plantlink *l)
         if (pthread_cond_timedwait(&l->outputs_put, &l->lock, &until) != 0)
             break;
     pthread_mutex_unlock(&l->lock);
-    return write_outputs(l) == 0 ? 0 : l->cfg.period_ms;
+    return write_outputs(l) == 0 ? l->cfg.fresh_gap_ms : l->cfg.period_ms;
 }
 
 /* Exchanges every period on absolute deadlines; the backend reconnects with back-off and
@@ -233,7 +234,7 @@ static void *worker(void *arg)
 struct plantlink *plantlink_start(const struct plantlink_config *cfg, char *err, size_t errsize)
 {
     if (cfg->n_slots < 1 || cfg->n_slots > REGMAP_MAX_SLOTS || cfg->port < 1 || cfg->port > 65535 ||
-        cfg->period_ms < 1 || cfg->response_timeout_ms < 1 || cfg->backoff_min_ms < 1 ||
+        cfg->period_ms < 1 || cfg->fresh_gap_ms < 0 || cfg->response_timeout_ms < 1 || cfg->backoff_min_ms < 1 ||
         cfg->backoff_max_ms < cfg->backoff_min_ms || !cfg->host[0]) {
         snprintf(err, errsize, "plant link: invalid configuration");
         return NULL;

@@ -46,6 +46,7 @@ struct plantlink_config {
      * (plantlink_wake_fd), wait at most period_ms for the outputs the scan computes from
      * it, write them at once, read again. false: a fixed exchange every period_ms. */
     bool on_fresh_input;
+    int fresh_gap_ms;           /* on fresh input: pause after the outputs' write */
 };
 
 struct plantlink_status {

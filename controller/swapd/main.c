@@ -700,7 +700,8 @@ int main(int argc, char **argv)
                                      .response_timeout_ms = d.shell.plant_timeout_ms,
                                      .backoff_min_ms = d.shell.plant_backoff_min_ms,
                                      .backoff_max_ms = d.shell.plant_backoff_max_ms,
-                                     .on_fresh_input = d.shell.scan_on_fresh_input };
+                                     .on_fresh_input = d.shell.scan_on_fresh_input,
+                                     .fresh_gap_ms = d.shell.plant_fresh_gap_ms };
     snprintf(pcfg.host, sizeof pcfg.host, "%s", d.shell.plant_host);
     d.plantlink = plantlink_start(&pcfg, err, sizeof err);
     if (!d.plantlink) {

@@ -10,6 +10,7 @@ const struct cfg_key shellcfg_keys[] = {
     CFG_I("plant_link", "port", S, plant_port, 1, 65535, "1502", "", "Plant Modbus TCP port"),
     CFG_I("plant_link", "unit_id", S, plant_unit_id, 0, 247, "1", "", "Modbus unit id"),
     CFG_I("plant_link", "period_ms", S, plant_period_ms, 2, 1000, "20", "ms", "Process-image exchange period (on fresh input: the longest wait for the scan's outputs, and the retry period of a failed exchange)"),
+    CFG_I("plant_link", "fresh_gap_ms", S, plant_fresh_gap_ms, 0, 100, "1", "ms", "On fresh input ([scan] on_fresh_input): pause between writing the outputs and reading the next image; a sensor edge waits at most this plus one round trip to be seen"),
     CFG_I("plant_link", "timeout_ms", S, plant_timeout_ms, 5, 5000, "50", "ms", "Modbus response timeout per request"),
     CFG_I("plant_link", "backoff_min_ms", S, plant_backoff_min_ms, 10, 60000, "100", "ms", "First reconnect delay"),
     CFG_I("plant_link", "backoff_max_ms", S, plant_backoff_max_ms, 10, 600000, "2000", "ms", "Longest reconnect delay"),

@@ -16,6 +16,7 @@ struct shellcfg {
     int plant_port;
     int plant_unit_id;
     int plant_period_ms;
+    int plant_fresh_gap_ms;
     int plant_timeout_ms;
     int plant_backoff_min_ms, plant_backoff_max_ms;
     char drone_endpoint[256];
