@@ -4,7 +4,7 @@
 #define S struct shellcfg
 const struct cfg_key shellcfg_keys[] = {
     CFG_I("scan", "period_ms", S, scan_period_ms, 2, 1000, "20", "ms", "Scan cycle period (on fresh input: the longest time between scans)"),
-    CFG_B("scan", "on_fresh_input", S, scan_on_fresh_input, "true", "Scan when a fresh plant image, a drone frame or a console command is there (the plant link polls back to back and writes the outputs at once), and at the core's next deadline, at least every period_ms; false: a fixed scan every period_ms and a plant-link exchange every [plant_link] period_ms"),
+    CFG_B("scan", "on_fresh_input", S, scan_on_fresh_input, "false", "Scan when a fresh plant image, a drone frame or a console command is there (the plant link polls back to back and writes the outputs at once), and at the core's next deadline, at least every period_ms; false: a fixed scan every period_ms and a plant-link exchange every [plant_link] period_ms"),
     CFG_I("scan", "overrun_warn_pct", S, overrun_warn_pct, 10, 1000, "100", "%", "Log a scan that took longer than this share of the period"),
     CFG_S("plant_link", "host", S, plant_host, "127.0.0.1", "Plant Modbus TCP server address"),
     CFG_I("plant_link", "port", S, plant_port, 1, 65535, "1502", "", "Plant Modbus TCP port"),
