@@ -96,6 +96,10 @@ PROG_O := $(foreach d,$(PROG_DIRS),$(patsubst %.c,$(BUILD)/obj/%.o,$(call PROG_S
 layers: $(LIB_O) $(PROG_O)
 	@tests/tools/layers.sh --self-test
 	@tests/tools/layers.sh $(LIB_O) $(PROG_O)
+	@$(MAKE) -s --no-print-directory link-lines | diff -u - <(sed -n '/^<!-- link-lines -->/,/^<!-- \/link-lines -->/p' \
+	  README.md | grep -v -e '^<!--' -e '^```') > /dev/null || { echo "layers: README's link lines differ from \
+	  make link-lines:"; $(MAKE) -s --no-print-directory link-lines | diff -u - <(sed -n \
+	  '/^<!-- link-lines -->/,/^<!-- \/link-lines -->/p' README.md | grep -v -e '^<!--' -e '^```'); exit 1; }
 
 # ---- dependencies -----------------------------------------------------------------
 # Installs the Debian packages that are missing (sudo when not root), then the npm
@@ -142,9 +146,11 @@ $(BUILD)/bin/$(notdir $(1)): $(patsubst %.c,$(BUILD)/obj/%.o,$(call PROG_SRCS,$(
 endef
 $(foreach d,$(PROG_DIRS),$(eval $(call PROGRAM_RULE,$(d))))
 
-# Each program's link line, one per line: program, archives, packages.
+# Each program's link line, one per line: program, archives, packages (README's
+# architecture section shows this output; `make layers` compares the two).
+link_line = $(notdir $(1)): $(patsubst %,lib%.a,$(call prog_libs,$(notdir $(1)),$(firstword $(subst /, ,$(1))))) + $(or $(sort $(call prog_pkgs,$(notdir $(1)),$(firstword $(subst /, ,$(1))))),-)
 link-lines:
-	@$(foreach d,$(PROG_DIRS),echo "$(notdir $(d)): $(call prog_libs,$(notdir $(d)),$(firstword $(subst /, ,$(d)))) :$(call prog_pkgs,$(notdir $(d)),$(firstword $(subst /, ,$(d))))";)
+	@$(foreach d,$(sort $(PROG_DIRS)),echo "$(call link_line,$(d))";)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TESTSUP_O) $(ALL_LIBS)
 	@mkdir -p $(@D)
