@@ -460,6 +460,52 @@ bool registry_in_batch(const struct registry *reg)
     return reg->batch;
 }
 
+/* ---- the binder: one table of values binds a statement's parameters in order ---- */
+
+enum registry_bind_kind {
+    BK_I64, BK_INT, BK_REAL, BK_TEXT, BK_CONST_TEXT, BK_NULL, BK_REAL_OR_NULL, BK_TEXT_OR_NULL
+};
+struct registry_bind_arg {
+    enum registry_bind_kind kind;
+    int64_t i;
+    double d;
+    const char *t;
+};
+#define BIND_I64(v) { .kind = BK_I64, .i = (int64_t)(v) }
+#define BIND_INT(v) { .kind = BK_INT, .i = (int)(v) }
+#define BIND_REAL(v) { .kind = BK_REAL, .d = (v) }
+#define BIND_TEXT(v) { .kind = BK_TEXT, .t = (v) }          /* copied by SQLite */
+#define BIND_CONST_TEXT(v) { .kind = BK_CONST_TEXT, .t = (v) } /* a string that outlives the statement */
+#define BIND_NULL { .kind = BK_NULL }
+#define BIND_REAL_OR_NULL(v) { .kind = BK_REAL_OR_NULL, .d = (v) }  /* NULL when not finite */
+#define BIND_TEXT_OR_NULL(v) { .kind = BK_TEXT_OR_NULL, .t = (v) }  /* NULL when NULL */
+/* registry_bind(s, first, BIND_I64(tag), BIND_TEXT(serial), ...): parameters first, first+1, ... */
+#define registry_bind(s, first, ...)                                                                  \
+    registry_bind_args((s), (first), (const struct registry_bind_arg[]){ __VA_ARGS__ },                \
+                       (int)(sizeof((const struct registry_bind_arg[]){ __VA_ARGS__ }) /               \
+                             sizeof(struct registry_bind_arg)))
+
+static void bind_text_or_null(sqlite3_stmt *s, int i, const char *text);
+static void bind_real_or_null(sqlite3_stmt *s, int i, double v);
+
+static void registry_bind_args(sqlite3_stmt *s, int first, const struct registry_bind_arg *a, int n)
+{
+    for (int k = 0; k < n; k++) {
+        int i = first + k;
+        switch (a[k].kind) {
+        case BK_I64: sqlite3_bind_int64(s, i, a[k].i); break;
+        case BK_INT: sqlite3_bind_int(s, i, (int)a[k].i); break;
+        case BK_REAL: sqlite3_bind_double(s, i, a[k].d); break;
+        case BK_TEXT: sqlite3_bind_text(s, i, a[k].t, -1, SQLITE_TRANSIENT); break;
+        case BK_CONST_TEXT: sqlite3_bind_text(s, i, a[k].t, -1, SQLITE_STATIC); break;
+        case BK_NULL: sqlite3_bind_null(s, i); break;
+        case BK_REAL_OR_NULL: bind_real_or_null(s, i, a[k].d); break;
+        case BK_TEXT_OR_NULL: bind_text_or_null(s, i, a[k].t); break;
+        default: abort();
+        }
+    }
+}
+
 static void bind_text_or_null(sqlite3_stmt *s, int i, const char *text)
 {
     if (text)
@@ -767,19 +813,11 @@ int registry_add_battery(struct registry *reg, const struct registry_battery *b,
     sqlite3_stmt *s = stmt(reg, ST_ADD_BATTERY);
     if (!s)
         return rollback(reg, REGISTRY_EDB);
-    sqlite3_bind_int64(s, 1, b->tag);
-    sqlite3_bind_text(s, 2, b->serial, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int(s, 3, b->rated_mah);
-    sqlite3_bind_int(s, 4, b->cells);
-    sqlite3_bind_int64(s, 5, now_ms);
-    sqlite3_bind_double(s, 6, b->capacity_mah);
-    sqlite3_bind_double(s, 7, b->capacity_sd_mah);
-    sqlite3_bind_double(s, 8, b->dcir_mohm);
-    sqlite3_bind_double(s, 9, b->dcir_sd_mohm);
-    sqlite3_bind_double(s, 10, b->dcir_new_mohm > 0 ? b->dcir_new_mohm : b->dcir_mohm);
-    sqlite3_bind_double(s, 11, b->efc);
-    sqlite3_bind_int(s, 12, b->charge_count);
-    bind_real_or_null(s, 13, b->peak_temp_degC);
+    registry_bind(s, 1, BIND_I64(b->tag), BIND_TEXT(b->serial), BIND_INT(b->rated_mah), BIND_INT(b->cells),
+                        BIND_I64(now_ms), BIND_REAL(b->capacity_mah), BIND_REAL(b->capacity_sd_mah),
+                        BIND_REAL(b->dcir_mohm), BIND_REAL(b->dcir_sd_mohm),
+                        BIND_REAL(b->dcir_new_mohm > 0 ? b->dcir_new_mohm : b->dcir_mohm), BIND_REAL(b->efc),
+                        BIND_INT(b->charge_count), BIND_REAL_OR_NULL(b->peak_temp_degC));
     int step = sqlite3_step(s);
     sqlite3_reset(s);
     if (step != SQLITE_DONE) {
@@ -791,11 +829,8 @@ int registry_add_battery(struct registry *reg, const struct registry_battery *b,
     s = stmt(reg, ST_ADD_LOCATION);
     if (!s)
         return rollback(reg, REGISTRY_EDB);
-    sqlite3_bind_int64(s, 1, b->tag);
-    sqlite3_bind_text(s, 2, place_names[b->loc.place], -1, SQLITE_STATIC);
-    sqlite3_bind_int(s, 3, b->loc.index);
-    sqlite3_bind_int64(s, 4, now_ms);
-    sqlite3_bind_text(s, 5, "commission", -1, SQLITE_STATIC);
+    registry_bind(s, 1, BIND_I64(b->tag), BIND_CONST_TEXT(place_names[b->loc.place]), BIND_INT(b->loc.index),
+                        BIND_I64(now_ms), BIND_CONST_TEXT("commission"));
     step = sqlite3_step(s);
     sqlite3_reset(s);
     if (step != SQLITE_DONE) {
@@ -806,12 +841,8 @@ int registry_add_battery(struct registry *reg, const struct registry_battery *b,
     s = stmt(reg, ST_ADD_HISTORY);
     if (!s)
         return rollback(reg, REGISTRY_EDB);
-    sqlite3_bind_int64(s, 1, b->tag);
-    sqlite3_bind_text(s, 2, place_names[b->loc.place], -1, SQLITE_STATIC);
-    sqlite3_bind_int(s, 3, b->loc.index);
-    sqlite3_bind_int64(s, 4, now_ms);
-    sqlite3_bind_text(s, 5, "commission", -1, SQLITE_STATIC);
-    sqlite3_bind_null(s, 6);
+    registry_bind(s, 1, BIND_I64(b->tag), BIND_CONST_TEXT(place_names[b->loc.place]), BIND_INT(b->loc.index),
+                        BIND_I64(now_ms), BIND_CONST_TEXT("commission"), BIND_NULL);
     if ((rc = exec_stmt(reg, s, "add history")) != 0)
         return rollback(reg, rc);
     return commit(reg);
@@ -936,16 +967,10 @@ int registry_update_estimates(struct registry *reg, const struct registry_batter
     sqlite3_stmt *s = stmt(reg, ST_UPDATE_EST);
     if (!s)
         return rollback(reg, REGISTRY_EDB);
-    sqlite3_bind_int64(s, 1, b->tag);
-    sqlite3_bind_double(s, 2, b->capacity_mah);
-    sqlite3_bind_double(s, 3, b->capacity_sd_mah);
-    sqlite3_bind_double(s, 4, b->dcir_mohm);
-    sqlite3_bind_double(s, 5, b->dcir_sd_mohm);
-    sqlite3_bind_double(s, 6, b->dcir_new_mohm);
-    sqlite3_bind_double(s, 7, b->efc);
-    sqlite3_bind_int(s, 8, b->charge_count);
-    bind_real_or_null(s, 9, b->peak_temp_degC);
-    sqlite3_bind_int64(s, 10, b->last_used_ms);
+    registry_bind(s, 1, BIND_I64(b->tag), BIND_REAL(b->capacity_mah), BIND_REAL(b->capacity_sd_mah),
+                        BIND_REAL(b->dcir_mohm), BIND_REAL(b->dcir_sd_mohm), BIND_REAL(b->dcir_new_mohm),
+                        BIND_REAL(b->efc), BIND_INT(b->charge_count), BIND_REAL_OR_NULL(b->peak_temp_degC),
+                        BIND_I64(b->last_used_ms));
     if ((rc = update_one(reg, s, "update estimates", b->tag)) != 0)
         return rc;
     return commit(reg);
@@ -957,11 +982,8 @@ static int add_event_in_tx(struct registry *reg, int64_t time_ms, enum registry_
     sqlite3_stmt *s = stmt(reg, ST_ADD_EVENT);
     if (!s)
         return REGISTRY_EDB;
-    sqlite3_bind_int64(s, 1, time_ms);
-    sqlite3_bind_text(s, 2, severity_names[sev], -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 3, source, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(s, 4, text, -1, SQLITE_TRANSIENT);
-    bind_text_or_null(s, 5, json);
+    registry_bind(s, 1, BIND_I64(time_ms), BIND_CONST_TEXT(severity_names[sev]), BIND_TEXT(source),
+                        BIND_TEXT(text), BIND_TEXT_OR_NULL(json));
     return exec_stmt(reg, s, "add event");
 }
 
@@ -976,9 +998,7 @@ int registry_set_status(struct registry *reg, uint32_t tag, enum registry_status
     sqlite3_stmt *s = stmt(reg, ST_SET_STATUS);
     if (!s)
         return rollback(reg, REGISTRY_EDB);
-    sqlite3_bind_int64(s, 1, tag);
-    sqlite3_bind_text(s, 2, status_names[status], -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 3, reason, -1, SQLITE_TRANSIENT);
+    registry_bind(s, 1, BIND_I64(tag), BIND_CONST_TEXT(status_names[status]), BIND_TEXT(reason));
     if ((rc = update_one(reg, s, "set status", tag)) != 0)
         return rc;
     char text[256];
@@ -1031,11 +1051,8 @@ int registry_move_battery(struct registry *reg, uint32_t tag, struct registry_lo
     s = stmt(reg, ST_SET_LOCATION);
     if (!s)
         return rollback(reg, REGISTRY_EDB);
-    sqlite3_bind_int64(s, 1, tag);
-    sqlite3_bind_text(s, 2, place_names[to.place], -1, SQLITE_STATIC);
-    sqlite3_bind_int(s, 3, to.index);
-    sqlite3_bind_int64(s, 4, now_ms);
-    sqlite3_bind_text(s, 5, step_name, -1, SQLITE_TRANSIENT);
+    registry_bind(s, 1, BIND_I64(tag), BIND_CONST_TEXT(place_names[to.place]), BIND_INT(to.index),
+                        BIND_I64(now_ms), BIND_TEXT(step_name));
     if (swap_id > 0)
         sqlite3_bind_int64(s, 6, swap_id);
     rc = sqlite3_step(s);
@@ -1053,11 +1070,8 @@ int registry_move_battery(struct registry *reg, uint32_t tag, struct registry_lo
     s = stmt(reg, ST_ADD_HISTORY);
     if (!s)
         return rollback(reg, REGISTRY_EDB);
-    sqlite3_bind_int64(s, 1, tag);
-    sqlite3_bind_text(s, 2, place_names[to.place], -1, SQLITE_STATIC);
-    sqlite3_bind_int(s, 3, to.index);
-    sqlite3_bind_int64(s, 4, now_ms);
-    sqlite3_bind_text(s, 5, step_name, -1, SQLITE_TRANSIENT);
+    registry_bind(s, 1, BIND_I64(tag), BIND_CONST_TEXT(place_names[to.place]), BIND_INT(to.index),
+                        BIND_I64(now_ms), BIND_TEXT(step_name));
     if (swap_id > 0)
         sqlite3_bind_int64(s, 6, swap_id);
     if ((rc = exec_stmt(reg, s, "location history")) != 0)
@@ -1066,10 +1080,7 @@ int registry_move_battery(struct registry *reg, uint32_t tag, struct registry_lo
         s = stmt(reg, ST_ADD_STEP);
         if (!s)
             return rollback(reg, REGISTRY_EDB);
-        sqlite3_bind_int64(s, 1, swap_id);
-        sqlite3_bind_text(s, 2, step_name, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(s, 3, step_start_ms);
-        sqlite3_bind_int64(s, 4, now_ms);
+        registry_bind(s, 1, BIND_I64(swap_id), BIND_TEXT(step_name), BIND_I64(step_start_ms), BIND_I64(now_ms));
         if ((rc = exec_stmt(reg, s, "swap step")) != 0)
             return rollback(reg, rc);
     }
@@ -1083,8 +1094,7 @@ int registry_find_at(struct registry *reg, struct registry_location loc, uint32_
     sqlite3_stmt *s = stmt(reg, ST_FIND_AT);
     if (!s)
         return REGISTRY_EDB;
-    sqlite3_bind_text(s, 1, place_names[loc.place], -1, SQLITE_STATIC);
-    sqlite3_bind_int(s, 2, loc.index);
+    registry_bind(s, 1, BIND_CONST_TEXT(place_names[loc.place]), BIND_INT(loc.index));
     int rc = sqlite3_step(s);
     if (rc == SQLITE_ROW && tag)
         *tag = (uint32_t)sqlite3_column_int64(s, 0);
@@ -1149,18 +1159,11 @@ int registry_add_charge(struct registry *reg, const struct registry_charge *c)
     sqlite3_stmt *s = stmt(reg, ST_ADD_CHARGE);
     if (!s)
         return rollback(reg, REGISTRY_EDB);
-    sqlite3_bind_int64(s, 1, c->tag);
-    sqlite3_bind_int(s, 2, c->slot);
-    sqlite3_bind_int64(s, 3, c->start_ms);
-    sqlite3_bind_int64(s, 4, c->end_ms);
-    sqlite3_bind_double(s, 5, c->charge_mah);
-    bind_real_or_null(s, 6, c->ocv_start_mV);
-    bind_real_or_null(s, 7, c->ocv_end_mV);
-    bind_real_or_null(s, 8, c->capacity_mah);
-    bind_real_or_null(s, 9, c->capacity_sd_mah);
-    bind_real_or_null(s, 10, c->dcir_mohm);
-    bind_real_or_null(s, 11, c->peak_temp_degC);
-    sqlite3_bind_text(s, 12, c->result, -1, SQLITE_TRANSIENT);
+    registry_bind(s, 1, BIND_I64(c->tag), BIND_INT(c->slot), BIND_I64(c->start_ms), BIND_I64(c->end_ms),
+                        BIND_REAL(c->charge_mah), BIND_REAL_OR_NULL(c->ocv_start_mV),
+                        BIND_REAL_OR_NULL(c->ocv_end_mV), BIND_REAL_OR_NULL(c->capacity_mah),
+                        BIND_REAL_OR_NULL(c->capacity_sd_mah), BIND_REAL_OR_NULL(c->dcir_mohm),
+                        BIND_REAL_OR_NULL(c->peak_temp_degC), BIND_TEXT(c->result));
     return insert_one(reg, s, "add charge", NULL);
 }
 
@@ -1174,13 +1177,9 @@ int registry_add_flight(struct registry *reg, const struct registry_flight *f)
     sqlite3_stmt *s = stmt(reg, ST_ADD_FLIGHT);
     if (!s)
         return rollback(reg, REGISTRY_EDB);
-    sqlite3_bind_int64(s, 1, f->tag);
-    sqlite3_bind_int(s, 2, f->drone);
-    sqlite3_bind_int64(s, 3, f->start_ms);
-    sqlite3_bind_int64(s, 4, f->end_ms);
-    bind_real_or_null(s, 5, f->consumed_mah);
-    bind_real_or_null(s, 6, f->min_voltage_mV);
-    bind_real_or_null(s, 7, f->peak_temp_degC);
+    registry_bind(s, 1, BIND_I64(f->tag), BIND_INT(f->drone), BIND_I64(f->start_ms), BIND_I64(f->end_ms),
+                        BIND_REAL_OR_NULL(f->consumed_mah), BIND_REAL_OR_NULL(f->min_voltage_mV),
+                        BIND_REAL_OR_NULL(f->peak_temp_degC));
     if (f->remaining_pct >= 0 && f->remaining_pct <= 100)
         sqlite3_bind_int(s, 8, f->remaining_pct);
     return insert_one(reg, s, "add flight", NULL);
@@ -1198,8 +1197,7 @@ int registry_begin_swap(struct registry *reg, int drone, int64_t touchdown_ms, i
     sqlite3_stmt *s = stmt(reg, ST_BEGIN_SWAP);
     if (!s)
         return rollback(reg, REGISTRY_EDB);
-    sqlite3_bind_int(s, 1, drone);
-    sqlite3_bind_int64(s, 2, touchdown_ms);
+    registry_bind(s, 1, BIND_INT(drone), BIND_I64(touchdown_ms));
     return insert_one(reg, s, "begin swap", swap_id);
 }
 
@@ -1216,10 +1214,7 @@ int registry_record_step(struct registry *reg, int64_t swap_id, const char *step
     sqlite3_stmt *s = stmt(reg, ST_ADD_STEP);
     if (!s)
         return rollback(reg, REGISTRY_EDB);
-    sqlite3_bind_int64(s, 1, swap_id);
-    sqlite3_bind_text(s, 2, step, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(s, 3, start_ms);
-    sqlite3_bind_int64(s, 4, end_ms);
+    registry_bind(s, 1, BIND_I64(swap_id), BIND_TEXT(step), BIND_I64(start_ms), BIND_I64(end_ms));
     return insert_one(reg, s, "record step", NULL);
 }
 
@@ -1241,8 +1236,7 @@ int registry_finish_swap(struct registry *reg, int64_t swap_id, uint32_t battery
         sqlite3_bind_int64(s, 2, battery_out);
     if (battery_in)
         sqlite3_bind_int64(s, 3, battery_in);
-    sqlite3_bind_int64(s, 4, cleared_ms);
-    sqlite3_bind_text(s, 5, result, -1, SQLITE_TRANSIENT);
+    registry_bind(s, 4, BIND_I64(cleared_ms), BIND_TEXT(result));
     rc = sqlite3_step(s);
     sqlite3_reset(s);
     if (rc != SQLITE_DONE) {
@@ -1356,8 +1350,7 @@ int registry_list_events(struct registry *reg, int64_t since_ms, int limit,
     sqlite3_stmt *s = stmt(reg, ST_LIST_EVENTS);
     if (!s)
         return REGISTRY_EDB;
-    sqlite3_bind_int64(s, 1, since_ms);
-    sqlite3_bind_int(s, 2, limit > 0 ? limit : -1);
+    registry_bind(s, 1, BIND_I64(since_ms), BIND_INT(limit > 0 ? limit : -1));
     return walk_events(reg, s, fn, ctx);
 }
 
@@ -1415,10 +1408,7 @@ int registry_page_events(struct registry *reg, int64_t since_ms, int64_t after_i
     }
     if (!(s = stmt(reg, newest ? ST_NEWEST_EVENTS : ST_PAGE_EVENTS)))
         return REGISTRY_EDB;
-    sqlite3_bind_int64(s, 1, after_id);
-    sqlite3_bind_int64(s, 2, upto_id);
-    sqlite3_bind_int64(s, 3, since_ms);
-    sqlite3_bind_int(s, 4, limit);
+    registry_bind(s, 1, BIND_I64(after_id), BIND_I64(upto_id), BIND_I64(since_ms), BIND_INT(limit));
     return walk_events(reg, s, fn, ctx);
 }
 
@@ -1437,9 +1427,7 @@ int registry_raise_alarm(struct registry *reg, const char *code, const char *tex
     sqlite3_stmt *s = stmt(reg, ST_RAISE_ALARM);
     if (!s)
         return rollback(reg, REGISTRY_EDB);
-    sqlite3_bind_text(s, 1, code, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(s, 2, text, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(s, 3, now_ms);
+    registry_bind(s, 1, BIND_TEXT(code), BIND_TEXT(text), BIND_I64(now_ms));
     return insert_one(reg, s, "raise alarm", alarm_id);
 }
 
@@ -1466,8 +1454,7 @@ static int alarm_transition(struct registry *reg, int64_t alarm_id, int64_t now_
     s = stmt(reg, clear ? ST_CLEAR_ALARM : ST_ACK_ALARM);
     if (!s)
         return rollback(reg, REGISTRY_EDB);
-    sqlite3_bind_int64(s, 1, alarm_id);
-    sqlite3_bind_int64(s, 2, now_ms);
+    registry_bind(s, 1, BIND_I64(alarm_id), BIND_I64(now_ms));
     if ((rc = exec_stmt(reg, s, clear ? "clear alarm" : "ack alarm")) != 0)
         return rollback(reg, rc);
     return commit(reg);
@@ -1489,8 +1476,7 @@ int registry_list_alarms(struct registry *reg, int64_t since_ms, bool active_onl
     sqlite3_stmt *s = stmt(reg, ST_LIST_ALARMS);
     if (!s)
         return REGISTRY_EDB;
-    sqlite3_bind_int64(s, 1, since_ms);
-    sqlite3_bind_int(s, 2, active_only ? 1 : 0);
+    registry_bind(s, 1, BIND_I64(since_ms), BIND_INT(active_only ? 1 : 0));
     int n = 0, rc;
     struct registry_alarm a;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -1519,8 +1505,7 @@ static int prune_one(struct registry *reg, enum stmt_id id, const char *source, 
     sqlite3_stmt *s = stmt(reg, id);
     if (!s)
         return REGISTRY_EDB;
-    sqlite3_bind_int64(s, 1, cutoff_ms);
-    sqlite3_bind_int(s, 2, max_rows);
+    registry_bind(s, 1, BIND_I64(cutoff_ms), BIND_INT(max_rows));
     if (source)
         sqlite3_bind_text(s, 3, source, -1, SQLITE_STATIC);
     int rc = exec_stmt(reg, s, "prune");
