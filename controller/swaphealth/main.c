@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "health/health.h"
+#include "healthlog/healthlog.h"
 #include "plantcfg/plantcfg.h"
 
 #define MAX_PACKS 64
@@ -56,25 +57,7 @@ static void usage(FILE *f)
 
 /* ---- output ------------------------------------------------------------------------ */
 
-/* The shortest decimal that reads back as exactly v ("-" when v is not finite). */
-static const char *num(char *buf, size_t size, double v)
-{
-    if (!isfinite(v)) {
-        snprintf(buf, size, "-");
-        return buf;
-    }
-    /* Plain notation in the range where it is readable, exponents outside it. */
-    bool plain = v == 0 || (fabs(v) >= 1e-4 && fabs(v) < 1e15);
-    for (int prec = 1; prec <= 17; prec++) {
-        snprintf(buf, size, "%.*g", prec, v);
-        if (strtod(buf, NULL) == v && (!plain || !strchr(buf, 'e')))
-            return buf;
-    }
-    snprintf(buf, size, "%.17g", v);
-    return buf;
-}
-
-#define NUM(v) num((char[32]){ 0 }, 32, (v))
+#define NUM(v) healthlog_num((char[32]){ 0 }, 32, (v))
 
 static void print_header(void)
 {

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "battery/cyclelog.h"
+#include "healthlog/healthlog.h"
 #include "plantcfg/plantcfg.h"
 
 #define MAX_PACKS 64
@@ -52,24 +53,7 @@ static void usage(FILE *f)
             "'# truth' comment line after every cycle.\n");
 }
 
-/* The shortest decimal that reads back as exactly v ("-" when v is not finite). */
-static const char *num(char *buf, size_t size, double v)
-{
-    if (!isfinite(v)) {
-        snprintf(buf, size, "-");
-        return buf;
-    }
-    bool plain = v == 0 || (fabs(v) >= 1e-4 && fabs(v) < 1e15);
-    for (int prec = 1; prec <= 17; prec++) {
-        snprintf(buf, size, "%.*g", prec, v);
-        if (strtod(buf, NULL) == v && (!plain || !strchr(buf, 'e')))
-            return buf;
-    }
-    snprintf(buf, size, "%.17g", v);
-    return buf;
-}
-
-#define NUM(v) num((char[32]){ 0 }, 32, (v))
+#define NUM(v) healthlog_num((char[32]){ 0 }, 32, (v))
 
 static void on_sample(void *ctx, const struct sim_cyclelog_sample *s)
 {
@@ -111,7 +95,7 @@ static int run(const struct options *opt)
            " battery model of the plant defaults (%d cells, %s mAh)\n", opt->packs, opt->cycles, opt->seed,
            shape_names[opt->shape], grade_names[opt->grade], NUM(opt->period_s), pc.battery_cells,
            NUM(pc.battery_rated_mah));
-    printf("time_s,voltage_V,current_A,temp_degC,pack_id,event,sensor,counter_mAh\n");
+    printf("%s\n", HEALTHLOG_HEADER);
     for (int k = 0; k < opt->packs; k++) {
         uint32_t tag = 0x5A000001u + (uint32_t)k;
         struct pack_out o = { .started = false };
