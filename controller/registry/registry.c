@@ -273,6 +273,7 @@ struct registry {
     sqlite3_stmt *stmt[ST_COUNT];
     bool readonly;
     bool batch;                   /* inside registry_batch_begin(): writes are savepoints */
+    bool sync_normal;             /* registry_set_sync(false): commits without waiting for the disk */
     char err[256];
 };
 
@@ -458,6 +459,19 @@ int registry_batch_commit(struct registry *reg)
 bool registry_in_batch(const struct registry *reg)
 {
     return reg->batch;
+}
+
+int registry_set_sync(struct registry *reg, bool full)
+{
+    if (reg->readonly || reg->batch || !sqlite3_get_autocommit(reg->db))
+        return fail(reg, REGISTRY_ESTATE, "set sync: only between transactions of a writer");
+    if (reg->sync_normal == !full)
+        return 0;
+    if (sqlite3_exec(reg->db, full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL", NULL, NULL,
+                     NULL) != SQLITE_OK)
+        return fail_db(reg, "set sync");
+    reg->sync_normal = !full;
+    return 0;
 }
 
 static void bind_text_or_null(sqlite3_stmt *s, int i, const char *text)

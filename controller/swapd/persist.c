@@ -341,6 +341,20 @@ static int run_batch(struct persist *p, size_t n)
             pop_jobs(p, 1);
         return again;
     }
+    /* A battery move must be on the disk before the core leaves its step: a batch with a
+     * move waits for the disk (which syncs every frame before it too); the others only
+     * reach the operating system, where they survive a crash of swapd (SQLite's
+     * synchronous = NORMAL in WAL mode). The sync is chosen outside the queue lock. */
+    bool move = false;
+    pthread_mutex_lock(&p->lock);
+    for (size_t i = 0; i < n && !move; i++) {
+        enum persist_kind k = p->q[(p->head + i) % PERSIST_QUEUE].kind;
+        if (k == PERSIST_PRUNE)
+            break;
+        move = k == PERSIST_MOVE;
+    }
+    pthread_mutex_unlock(&p->lock);
+    registry_set_sync(p->reg, move);
     bool open = registry_batch_begin(p->reg) == 0;  /* else each write commits alone */
     p->n_batch_moves = 0;
     size_t done = 0;
