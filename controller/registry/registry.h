@@ -324,4 +324,10 @@ struct registry_storage_info {
 };
 int registry_storage(struct registry *reg, struct registry_storage_info *info);
 
+/* Rebuilds the file (a full VACUUM) in the format of a new one: 1 KiB pages and
+ * incremental auto-vacuum, so a file created before those shrinks after pruning too.
+ * Needs the only connection to the file (swapd --compact-db takes swapd's lock) and free
+ * space for a copy of the rows. before/after (may be NULL): the storage around it. */
+int registry_compact(struct registry *reg, struct registry_storage_info *before, struct registry_storage_info *after);
+
 #endif

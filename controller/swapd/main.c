@@ -120,6 +120,8 @@ static void usage(FILE *f)
             "      --check-config       validate the configuration and exit\n"
             "      --config-reference   print every configuration key (Markdown) and exit\n"
             "      --metrics-reference  print every metric of the HTTP endpoint (Markdown) and exit\n"
+            "      --compact-db         rebuild the registry in the current format (shrinks after\n"
+            "                           pruning; refused while swapd runs on it) and exit\n"
             "  -h, --help               this text\n"
             "Exit codes: 0 clean stop, 1 runtime failure, 2 bad configuration or usage,\n"
             "3 another swapd already runs on this database, plant or drone link.\n");
@@ -127,7 +129,7 @@ static void usage(FILE *f)
 
 struct options {
     const char *config, *plant_config, *db, *control, *plant, *link;
-    bool check_only, autostart, reference, metrics_reference;
+    bool check_only, autostart, reference, metrics_reference, compact_db;
 };
 
 static int parse_options(int argc, char **argv, struct options *o)
@@ -143,6 +145,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         { "check-config", no_argument, NULL, 'C' },
         { "config-reference", no_argument, NULL, 'R' },
         { "metrics-reference", no_argument, NULL, 'M' },
+        { "compact-db", no_argument, NULL, 'K' },
         { "help", no_argument, NULL, 'h' },
         { 0, 0, 0, 0 },
     };
@@ -160,6 +163,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         case 'C': o->check_only = true; break;
         case 'R': o->reference = true; break;
         case 'M': o->metrics_reference = true; break;
+        case 'K': o->compact_db = true; break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return -1;
         }
@@ -688,6 +692,33 @@ static void print_reference(void)
     cfg_write_markdown(stdout, plantcfg_keys, plantcfg_n_keys);
 }
 
+/* swapd --compact-db: a full VACUUM into the format of a new file, under swapd's lock. */
+static int compact_db(const char *path)
+{
+    char err[512];
+    if (swapd_lock_take(path, err, sizeof err) < 0) {
+        bool running = errno == EWOULDBLOCK;
+        fprintf(stderr, "swapd: --compact-db: %s\n", err);
+        return running ? SWAPD_EXIT_RUNNING : 1;
+    }
+    struct registry_error rerr;
+    struct registry *reg = registry_open(path, 0, &rerr);
+    if (!reg) {
+        fprintf(stderr, "swapd: --compact-db: %s\n", rerr.msg);
+        return 1;
+    }
+    struct registry_storage_info a, b;
+    int rc = registry_compact(reg, &b, &a);
+    if (rc != 0)
+        fprintf(stderr, "swapd: --compact-db: %s: %s\n", path, registry_last_error(reg));
+    else
+        printf("swapd: %s compacted: %.1f MB (%.1f MB free, %d-byte pages, %s auto-vacuum) -> %.1f MB"
+               " (%d-byte pages, incremental auto-vacuum)\n", path, b.bytes / 1e6, b.free_bytes / 1e6,
+               b.page_size, b.incremental_vacuum ? "incremental" : "no", a.bytes / 1e6, a.page_size);
+    registry_close(reg);
+    return rc == 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     static struct swapd d;
@@ -708,6 +739,8 @@ int main(int argc, char **argv)
         printf("swapd: configuration ok (%s, %s)\n", o.config, o.plant_config);
         return 0;
     }
+    if (o.compact_db)
+        return compact_db(d.shell.db_path);
     setvbuf(stderr, NULL, _IOLBF, 0);
     struct sigaction sa = { .sa_handler = on_signal };
     sigaction(SIGTERM, &sa, NULL);

@@ -300,6 +300,68 @@ START_TEST(version_2_file_is_migrated_with_its_history)
 }
 END_TEST
 
+START_TEST(an_old_file_is_compacted_and_then_shrinks_after_pruning)
+{
+    /* a file as releases before incremental auto-vacuum wrote it: 4 KiB pages, none */
+    registry_close(reg);
+    reg = NULL;
+    unlink(db_path);
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(db, "PRAGMA page_size = 4096; PRAGMA auto_vacuum = NONE;"
+                                      " CREATE TABLE t (x); DROP TABLE t;", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    struct registry_error err;
+    reg = registry_open(db_path, 0, &err);
+    ck_assert_msg(reg != NULL, "%s", err.msg);
+    struct registry_storage_info info, before, after;
+    ck_assert_int_eq(registry_storage(reg, &info), 0);
+    ck_assert(!info.incremental_vacuum);
+    ck_assert_int_eq(info.page_size, 4096);
+    char text[200];
+    memset(text, 'x', sizeof text - 1);
+    text[sizeof text - 1] = 0;
+    ck_assert_int_eq(registry_batch_begin(reg), 0);
+    for (int i = 0; i < 3000; i++)
+        event_at(NOW_MS - 60 * DAY_MS + i, REGISTRY_INFO, "state", text);
+    for (int i = 0; i < 500; i++)
+        event_at(NOW_MS - i, REGISTRY_INFO, "state", text);
+    ck_assert_int_eq(registry_batch_commit(reg), 0);
+    while (registry_prune(reg, &keep, NOW_MS, 500, 64, NULL) > 0)
+        ;
+    ck_assert_int_eq(registry_storage(reg, &info), 0);
+    int64_t pruned = info.bytes;
+    ck_assert_int_gt(info.free_bytes, info.bytes / 2);  /* the old format keeps its free pages */
+    ck_assert_int_eq(registry_compact(reg, &before, &after), 0);
+    ck_assert_int_eq(before.bytes, pruned);
+    ck_assert(after.incremental_vacuum);
+    ck_assert_int_eq(after.page_size, 1024);
+    ck_assert_int_eq(after.free_bytes, 0);
+    ck_assert_msg(after.bytes < pruned / 3, "%lld bytes after compacting, %lld before", (long long)after.bytes,
+                  (long long)pruned);
+    ck_assert_int_eq(count_rows("SELECT COUNT(*) FROM events WHERE source = 'state'"), 500);
+    /* from now on, pruning gives the space back like on a new file: a month later the
+     * next 3000 events expire too */
+    int64_t compacted = after.bytes;
+    ck_assert_int_eq(registry_batch_begin(reg), 0);
+    for (int i = 0; i < 3000; i++)
+        event_at(NOW_MS + i, REGISTRY_INFO, "state", text);
+    ck_assert_int_eq(registry_batch_commit(reg), 0);
+    ck_assert_int_eq(registry_storage(reg, &info), 0);
+    ck_assert_int_gt(info.bytes, 2 * compacted);
+    while (registry_prune(reg, &keep, NOW_MS + 40 * DAY_MS, 500, 64, NULL) > 0)
+        ;
+    for (int i = 0; i < 100; i++)
+        registry_prune(reg, &keep, NOW_MS + 40 * DAY_MS, 500, 64, NULL);
+    ck_assert_int_eq(registry_storage(reg, &info), 0);
+    ck_assert_msg(info.bytes <= compacted + compacted / 4, "%lld bytes after pruning, %lld compacted",
+                  (long long)info.bytes, (long long)compacted);
+    ck_assert_int_eq(registry_check_integrity(reg), 0);
+    /* and the connection still writes in WAL mode */
+    ck_assert_int_eq(count_rows("SELECT journal_mode = 'wal' FROM pragma_journal_mode"), 1);
+}
+END_TEST
+
 START_TEST(a_large_file_opens_without_reading_every_page)
 {
     /* 6 MB of rows, then garbage over a page deep inside them: the cheap open does not
@@ -351,6 +413,7 @@ int main(void)
     tcase_add_test(tc, retired_packs_leave_the_working_set_but_stay_queryable);
     tcase_add_test(tc, version_2_file_is_migrated_with_its_history);
     tcase_add_test(tc, a_large_file_opens_without_reading_every_page);
+    tcase_add_test(tc, an_old_file_is_compacted_and_then_shrinks_after_pruning);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
