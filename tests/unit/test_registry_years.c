@@ -96,6 +96,20 @@ START_TEST(batch_commits_together_and_a_failed_write_keeps_the_others)
 }
 END_TEST
 
+START_TEST(sync_is_chosen_between_transactions_only)
+{
+    ck_assert_int_eq(registry_batch_begin(reg), 0);
+    ck_assert_int_eq(registry_set_sync(reg, false), REGISTRY_ESTATE);
+    ck_assert_int_eq(registry_batch_commit(reg), 0);
+    ck_assert_int_eq(registry_set_sync(reg, false), 0);
+    event_at(NOW_MS, REGISTRY_INFO, "state", "relaxed");
+    ck_assert_int_eq(registry_set_sync(reg, true), 0);
+    event_at(NOW_MS + 1, REGISTRY_INFO, "state", "full");
+    /* both committed: another connection reads them */
+    ck_assert_int_eq(count_rows("SELECT COUNT(*) FROM events WHERE text IN ('relaxed', 'full')"), 2);
+}
+END_TEST
+
 /* ---- retention ------------------------------------------------------------------------- */
 
 static const struct registry_retention keep = {
@@ -405,6 +419,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, batch_commits_together_and_a_failed_write_keeps_the_others);
+    tcase_add_test(tc, sync_is_chosen_between_transactions_only);
     tcase_add_test(tc, prune_deletes_only_what_expired_in_bounded_batches);
     tcase_add_test(tc, swaps_stay_while_a_pack_is_in_service_and_details_expire);
     tcase_add_test(tc, zero_days_keeps_for_ever);
