@@ -220,17 +220,20 @@ static int gen_open(struct gen *g, const char *path)
  * index within the swap. Events come out in the order swapd writes them. */
 #define GEN_K "WITH RECURSIVE k(k) AS (SELECT ?1 UNION ALL SELECT k + 1 FROM k WHERE k < ?1 + ?2 - 1),"      \
               " i(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM i WHERE i < ?6 - 1),"                         \
-              " n(i, name) AS (VALUES (0, 'center_close'), (1, 'clamp'), (2, 'head_to_bay'),"               \
-              "  (3, 'y_extend_bay'), (4, 'take_grip'), (5, 'y_retract_bay'), (6, 'wrist_turn'),"           \
-              "  (7, 'y_extend_insert'), (8, 'insert_release'), (9, 'y_retract_insert'),"                   \
-              "  (10, 'powerup_check'), (11, 'unclamp_open'), (12, 'to_magazine'), (13, 'z_to_slot'),"      \
-              "  (14, 'y_extend_slot'), (15, 'store_release'), (16, 'y_retract_slot'), (17, 'z_top'),"      \
-              "  (18, 'fetch_slot'), (19, 'fetch_grip')),"                                                  \
               " s(k, id, t, out_tag, in_tag) AS (SELECT k, ?3 + k - ?1, ?4 + (k - ?1) * ?5,"                \
               "  1509949441 + k % 8, 1509949441 + (k + 1) % 8 FROM k) "
 
 static void gen_prepare(struct gen *g)
 {
+    /* step names by number, looked up by rowid */
+    sqlite3_exec(g->db, "CREATE TEMP TABLE IF NOT EXISTS n (i INTEGER PRIMARY KEY, name TEXT);"
+                        " INSERT OR IGNORE INTO n VALUES (0, 'center_close'), (1, 'clamp'), (2, 'head_to_bay'),"
+                        " (3, 'y_extend_bay'), (4, 'take_grip'), (5, 'y_retract_bay'), (6, 'wrist_turn'),"
+                        " (7, 'y_extend_insert'), (8, 'insert_release'), (9, 'y_retract_insert'),"
+                        " (10, 'powerup_check'), (11, 'unclamp_open'), (12, 'to_magazine'), (13, 'z_to_slot'),"
+                        " (14, 'y_extend_slot'), (15, 'store_release'), (16, 'y_retract_slot'), (17, 'z_top'),"
+                        " (18, 'fetch_slot'), (19, 'fetch_grip');",
+                 NULL, NULL, NULL);
     sqlite3_prepare_v2(g->db,
                        GEN_K "INSERT INTO swaps (id, drone, battery_out, battery_in, touchdown_ms, cleared_ms,"
                              " on_pad_ms, result)"
