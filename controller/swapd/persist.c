@@ -336,6 +336,7 @@ static int run_batch(struct persist *p, size_t n)
     struct persist_job j = p->q[p->head];
     pthread_mutex_unlock(&p->lock);
     if (j.kind == PERSIST_PRUNE) {
+        registry_set_sync(p->reg, false);  /* deletes no move: the next move's sync covers it */
         int again = timed_job(p, &j);
         if (!again)
             pop_jobs(p, 1);
