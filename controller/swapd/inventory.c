@@ -209,6 +209,18 @@ void swapd_inventory_progress(struct swapd *d, struct registry *reg, int64_t now
             lp.sysid);
 }
 
+void swapd_inventory_boot(struct swapd *d, struct registry *reg, int64_t now_wall_ms)
+{
+    char err[512];
+    d->commissioned = true;
+    if (swapd_inventory_commission(d, reg, &d->in.plant, now_wall_ms, err, sizeof err) != 0)
+        fprintf(stderr, "<4>swapd: commissioning: %s\n", err);
+    swapd_inventory_progress(d, reg, now_wall_ms);
+    int rec = swapd_inventory_recover(d, reg, &d->in.plant, now_wall_ms, err, sizeof err);
+    if (rec != 0)
+        fprintf(stderr, "%sswapd: recovery: %s\n", rec > 0 ? "<4>" : "<3>", err);
+}
+
 struct last_intent {
     bool found;
     int64_t t_ms;

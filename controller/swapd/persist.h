@@ -55,6 +55,18 @@ struct persist_job {
 /* Starts the worker on an open registry (the worker owns it from now on). */
 struct persist *persist_start(struct registry *reg, char *err, size_t errsize);
 
+/* The same worker without its thread, for a deterministic run on a virtual clock (the
+ * campaign): jobs wait in the queue until persist_run() writes them on the caller's
+ * thread, with the same batches, acknowledgements and retries. */
+struct persist *persist_start_manual(struct registry *reg);
+/* Writes what is queued, as the worker does after a kick; after a refusal that may pass
+ * the head waits the worker's back-off (50 ms doubling to 1 s of now_ms). Returns true
+ * when it wrote (or tried to). Only for a worker from persist_start_manual. */
+bool persist_run(struct persist *p, uint64_t now_ms);
+/* A crash: the queue is thrown away unwritten and the registry closed (what a batch left
+ * open rolls back). For a worker with a thread, the same as persist_stop. */
+void persist_discard(struct persist *p);
+
 /* The retention PERSIST_PRUNE applies, and the rows of each kind per batch. */
 void persist_set_retention(struct persist *p, const struct registry_retention *keep, int batch_rows);
 

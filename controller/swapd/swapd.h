@@ -146,6 +146,12 @@ struct registry_location swapd_registry_location(struct station_location l);
 
 /* Records a state or step transition as an event carrying from, to and reason. */
 void swapd_transition(struct swapd *d, uint64_t mono_ms, const char *from, const char *to, const char *reason);
+/* What the scan hands the persistence worker after station_step (scan.c). */
+void swapd_persist_outputs(struct swapd *d, uint64_t now_ms);
+/* The plant link's read-back of the coils, taken by connection seq (0: none yet): a new
+ * connection after the first is a plant restart for the core (in.plant.renewed). */
+void swapd_plant_readback(struct swapd *d, uint64_t seq, const uint8_t *co, unsigned long long reconnects,
+                          uint64_t now_ms);
 
 /* The event type (one of ctlproto_event_types) of a transition the core reported:
  * "state" between PackML states, "mode" between unit modes, "drone" for the landing
@@ -203,6 +209,10 @@ int swapd_inventory_recover(struct swapd *d, struct registry *reg, const struct 
                             int64_t now_wall_ms, char *msg, size_t msgsize);
 /* Reads the chain's last recorded step and drone from the previous run. */
 void swapd_inventory_progress(struct swapd *d, struct registry *reg, int64_t now_wall_ms);
+/* Start-up against the plant's first image (d->in.plant): commissions packs seen for the
+ * first time, reads the last run's progress and recovers a move its step made but could
+ * not commit. What swapd does before the persistence worker takes the registry. */
+void swapd_inventory_boot(struct swapd *d, struct registry *reg, int64_t now_wall_ms);
 /* Registers a pack that arrived on a drone (queued before its first move). */
 int swapd_inventory_register(struct swapd *d, uint32_t tag, struct registry_location loc, uint64_t now_ms);
 /* Commissioning when the plant answered only after start-up: packs in the slots the
