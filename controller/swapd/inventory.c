@@ -326,6 +326,24 @@ void swapd_inventory_commission_late(struct swapd *d, const struct station_plant
     }
 }
 
+int swapd_inventory_unbook_drone(struct swapd *d, int sysid, uint32_t taken, const char *step, uint64_t now_ms)
+{
+    for (int i = 0; i < d->n_packs; i++) {
+        struct swapd_pack *p = &d->packs[i];
+        if (p->tag == taken || p->loc.place != REGISTRY_PLACE_DRONE || p->loc.index != sysid)
+            continue;
+        struct persist_job j = { .kind = PERSIST_LOST, .t_ms = swapd_wall_ms(d, now_ms), .tag = p->tag };
+        snprintf(j.step, sizeof j.step, "%s", step ? step : "");
+        if (persist_submit(d->persist, &j) != 0)
+            return -1;
+        p->loc = (struct registry_location){ REGISTRY_PLACE_UNKNOWN, 0 };
+        swapd_event(d, now_ms, REGISTRY_WARNING, "battery",
+                    "pack SWP-%08X was booked to drone %d, which came with pack SWP-%08X: its place is unknown",
+                    (unsigned)p->tag, sysid, (unsigned)taken);
+    }
+    return 0;
+}
+
 void swapd_inventory_apply_move(struct swapd *d, const struct station_move *m)
 {
     struct swapd_pack *p = swapd_pack_find(d, m->tag);

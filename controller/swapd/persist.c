@@ -238,6 +238,10 @@ static int run_job(struct persist *p, const struct persist_job *j)
         rc = rc < 0 ? rc : 0;
         break;
     }
+    case PERSIST_LOST:
+        rc = registry_move_battery(p->reg, j->tag, (struct registry_location){ REGISTRY_PLACE_UNKNOWN, 0 }, j->step,
+                                   0, j->t_ms, j->t_ms);
+        break;
     case PERSIST_SET_STATUS:
         rc = registry_set_status(p->reg, j->tag, j->status, j->text, j->t_ms);
         break;

@@ -31,6 +31,8 @@ enum persist_kind {
                               (the pack in that drone as the core knows it, 0 unknown) */
     PERSIST_ESTIMATES,     /* battery: the health estimates of battery.tag */
     PERSIST_PRUNE,         /* t_ms: delete one small batch of rows past their retention */
+    PERSIST_LOST,          /* tag, step: the pack is not where the registry books it (another
+                              pack came out of the drone it was booked to): place unknown */
 };
 
 struct persist_job {

@@ -167,6 +167,9 @@ void swapd_persist_outputs(struct swapd *d, uint64_t now_ms)
         if (m->tag != STATION_TAG_UNKNOWN && m->tag != 0 && !swapd_pack_find(d, m->tag) &&
             swapd_inventory_register(d, m->tag, (struct registry_location){ REGISTRY_PLACE_UNKNOWN, 0 }, now_ms) != 0)
             break;  /* cannot track it: the move waits, the core holds at its deadline */
+        if (m->from.place == STATION_PLACE_DRONE && m->tag != STATION_TAG_UNKNOWN && m->tag != 0 &&
+            swapd_inventory_unbook_drone(d, m->from.index, m->tag, m->step, now_ms) != 0)
+            break;  /* queue full: retried next scan */
         struct persist_job j = { .kind = PERSIST_MOVE, .t_ms = swapd_wall_ms(d, m->t_ms),
                                  .seq = m->seq, .tag = m->tag,
                                  .step_start_ms = swapd_wall_ms(d, m->step_start_ms) };
@@ -249,4 +252,24 @@ void swapd_persist_outputs(struct swapd *d, uint64_t now_ms)
                     j.code, a->raised ? "raised" : "cleared", def ? ": " : "", def ? def->text : "",
                     a->note[0] ? ": " : "", a->note);
     }
+}
+
+/* Upper edge of the bucket holding the q-quantile of lateness. */
+static int64_t quantile_us(const struct swapd_stats *s, double q)
+{
+    uint64_t want = (uint64_t)(q * (double)s->scans), seen = 0;
+    for (int b = 0; b < SWAPD_HIST_BUCKETS; b++) {
+        seen += s->hist[b];
+        if (seen > want)
+            return b == SWAPD_HIST_BUCKETS - 1 ? s->jitter_us_max : (int64_t)(b + 1) * SWAPD_HIST_US;
+    }
+    return s->jitter_us_max;
+}
+
+json_t *swapd_scan_stats_json(const struct swapd_stats *s)
+{
+    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "scans", (json_int_t)s->scans, "overruns",
+                     (json_int_t)s->overruns, "late_p50_us", (json_int_t)quantile_us(s, 0.5),
+                     "late_p99_us", (json_int_t)quantile_us(s, 0.99), "late_max_us",
+                     (json_int_t)s->jitter_us_max, "work_max_us", (json_int_t)s->scan_us_max);
 }

@@ -191,6 +191,11 @@ uint8_t swapd_pad_sysid(const struct swapd *d);
  * Never a pack booked to another drone. */
 uint32_t swapd_inventory_pad_tag(const struct swapd *d, uint8_t sysid);
 void swapd_inventory_apply_move(struct swapd *d, const struct station_move *m);
+/* A drone holds one pack: when pack `taken` comes out of drone `sysid`, any other pack
+ * the registry books to that drone is not there (the drone came back with another one):
+ * its place becomes unknown, ahead of the move (else the registry refuses the next pack
+ * into that drone for good). 0, or -1 if the worker's queue is full. */
+int swapd_inventory_unbook_drone(struct swapd *d, int sysid, uint32_t taken, const char *step, uint64_t now_ms);
 /* After a health_est_feed that returned ev: a new capacity or DCIR goes to the registry,
  * and the policy's verdict may quarantine or retire the pack. */
 void swapd_inventory_estimates(struct swapd *d, struct swapd_pack *p, unsigned ev, uint64_t now_ms);

@@ -79,6 +79,8 @@ struct campaign_result {
     unsigned faults_injected, misbehaviours, comm_losses, restarts, operator_cmds,
              operator_refused, drones_dispatched, drones_removed;
     unsigned blind_arming_scans; /* armed drone the station could not hear (not a violation) */
+    /* Store faults (disk full or I/O errors for a while) and PLC power cycles injected. */
+    unsigned disk_faults, plant_restarts;
     unsigned n_waits;           /* requests recorded in o->waits */
     /* Lies about the image (part of faults_injected), and the operator's Suspends accepted
      * while a drone stood on the pad. */
