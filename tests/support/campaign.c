@@ -1032,8 +1032,18 @@ static void restart_core(struct cp_world *w)
         w->open_sysid = 0;
         w->last_progress_ms = w->now_ms;
     }
+    /* The drone link's state is the one thing carried over (docs/campaign.md): a swapd
+     * restarted with a fresh link forgets the drones it had queued, and a drone that
+     * still hears the station waits as queued for good (drone protocol, not the shell). */
+    struct dronelink *link = malloc(sizeof *link);
+    if (link)
+        *link = w->sh->drones;
     shell_kill(w);
-    if (shell_start(w) != 0) {
+    int rc = shell_start(w);
+    if (link && rc == 0)
+        w->sh->drones = *link;
+    free(link);
+    if (rc != 0) {
         w->r->stalled = true;   /* ends the world: a store that cannot be reopened */
         snprintf(w->r->first_stall, sizeof w->r->first_stall, "seed %" PRIu64 ": the registry could not be reopened",
                  w->o->seed);
