@@ -222,7 +222,7 @@ clean:
 # own shell code (libswapd.a) on a real registry file.
 SEED  ?= 1
 COUNT ?= 10000
-$(BUILD)/bin/campaign: $(BUILD)/obj/tests/campaign/main.o $(BUILD)/obj/tests/support/campaign.o $(SWAPD_LIB) $(LIBSWAP)
+$(BUILD)/bin/campaign: $(BUILD)/obj/tests/campaign/main.o $(BUILD)/obj/tests/support/campaign.o $(BUILD)/obj/tests/support/faultvfs.o $(SWAPD_LIB) $(LIBSWAP)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(SWAPD_LIB) $(LIBSWAP) $(LDLIBS)
 all: $(BUILD)/bin/campaign

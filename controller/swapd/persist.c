@@ -16,6 +16,12 @@
 #define PERSIST_VACUUM_PAGES 64   /* free pages returned to the file system per prune */
 #define PERSIST_EVENTS 512        /* committed events waiting for the scan's followers */
 
+/* An alarm raised in the registry and not cleared yet: its code and row id. */
+struct persist_alarm {
+    char code[32];
+    int64_t id;
+};
+
 struct persist {
     struct registry *reg;
     pthread_t thread;
@@ -50,10 +56,7 @@ struct persist {
     struct registry_event events[PERSIST_EVENTS];
     size_t ev_head, ev_len;
     unsigned long ev_lost;
-    struct {
-        char code[32];
-        int64_t id;
-    } alarms[PERSIST_MAX_ALARMS];
+    struct persist_alarm alarms[PERSIST_MAX_ALARMS];
 };
 
 static void fail(struct persist *p, const char *what, int rc)
@@ -350,6 +353,11 @@ static int run_batch(struct persist *p, size_t n)
     }
     bool open = registry_batch_begin(p->reg) == 0;  /* else each write commits alone */
     p->n_batch_moves = 0;
+    /* What the batch's rows are known by, as before it: a batch whose commit fails is
+     * rolled back and run again, and must not find its own rolled-back ids. */
+    struct persist_alarm alarms_before[PERSIST_MAX_ALARMS];
+    memcpy(alarms_before, p->alarms, sizeof alarms_before);
+    int64_t swap_before = persist_swap_id(p);
     size_t done = 0;
     int again = 0;
     while (done < n) {
@@ -372,6 +380,10 @@ static int run_batch(struct persist *p, size_t n)
     if (rc != 0) {
         fail(p, "batch commit (its battery moves are not acknowledged; retried)", rc);
         p->n_batch_moves = 0;
+        memcpy(p->alarms, alarms_before, sizeof alarms_before);
+        pthread_mutex_lock(&p->lock);
+        p->swap_id = swap_before;
+        pthread_mutex_unlock(&p->lock);
         return storage_failed(p);
     }
     pthread_mutex_lock(&p->lock);
