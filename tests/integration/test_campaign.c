@@ -64,6 +64,10 @@ START_TEST(a_thousand_swaps_with_faults_break_no_rule)
     ck_assert_uint_gt(total.misbehaviours, 100);
     ck_assert_uint_gt(total.comm_losses, 20);
     ck_assert_uint_gt(total.restarts, 10);
+    /* the shell's store and the plant's PLC fail too */
+    printf("campaign: %u disk faults, %u plant restarts\n", total.disk_faults, total.plant_restarts);
+    ck_assert_uint_gt(total.disk_faults, 10);
+    ck_assert_uint_gt(total.plant_restarts, 10);
     printf("campaign: %u contradictory end sensor pairs, %u frozen images, %u registers out of range, "
            "%u operator Suspends with a drone on the pad\n",
            total.sensor_conflicts, total.frozen_images, total.invalid_images, total.suspends_on_pad);
@@ -128,6 +132,24 @@ START_TEST(a_restart_during_a_comm_loss_reads_back_before_writing)
     ck_assert_msg(r.violations == 0, "%s (replay: campaign --seed 7843 --count %d)", r.first_violation,
                   SWAPS_PER_WORLD);
     ck_assert(!r.stalled);
+}
+END_TEST
+
+/* Seed 17: drone 11 diverts and comes back with a spare pack the registry never saw,
+ * while the registry still books it the station pack it left with. Taking the spare out
+ * of the drone must unbook the other pack (its place is unknown): else the registry
+ * refuses the fresh pack into drone 11 for good ("drone 11 already holds a battery"),
+ * every Unhold ends in commit_timeout and the world stalls. */
+START_TEST(a_drone_back_with_another_pack_is_served)
+{
+    struct campaign_opts o = { .seed = 17, .swaps = SWAPS_PER_WORLD, .sequence = SWAPSEQ_PIPELINED, .faults = true,
+                               .report = stdout };
+    struct campaign_result r;
+    ck_assert_int_ge(campaign_run(&o, &r), 0);
+    ck_assert_msg(r.violations == 0, "%s (replay: campaign --seed 17 --count %d)", r.first_violation,
+                  SWAPS_PER_WORLD);
+    ck_assert_msg(!r.stalled, "%s (replay: campaign --seed 17 --count %d)", r.first_stall, SWAPS_PER_WORLD);
+    ck_assert_uint_ge(r.swaps_completed, 20);
 }
 END_TEST
 
@@ -200,6 +222,7 @@ int main(void)
     tcase_add_test(tc, a_seed_replays_exactly);
     tcase_add_test(tc, a_restart_mid_swap_takes_the_drones_own_pack);
     tcase_add_test(tc, a_restart_during_a_comm_loss_reads_back_before_writing);
+    tcase_add_test(tc, a_drone_back_with_another_pack_is_served);
     tcase_add_test(tc, a_clean_campaign_completes_every_swap);
     tcase_add_test(tc, thirty_drones_are_served_in_order);
     suite_add_tcase(s, tc);

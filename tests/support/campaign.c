@@ -118,6 +118,10 @@ struct cp_world {
     uint64_t next_disk_ms, next_plant_restart_ms;
     unsigned plant_conn;         /* the plant link's connection (a new one reads back) */
     bool need_readback;
+    unsigned rb_seq;             /* the connection whose coils were read back (0 none) */
+    uint8_t rb_co[REGMAP_CO_COUNT];
+    bool renew_pending;          /* a new connection was handed over; the core has not yet
+                                    shown it reconciles again */
     int crash_phase;             /* -1 none; else where in the scan the controller dies */
     struct mav_parser radio;
     struct mav_tx op_tx;
@@ -374,25 +378,25 @@ static void disk_turn(struct cp_world *w)
 static void plant_exchange_in(struct cp_world *w)
 {
     struct swapd *d = w->sh;
-    uint8_t co[REGMAP_CO_COUNT];
-    if (w->need_readback && !w->comm_down && w->io.read_co(w->io.ctx, 0, REGMAP_CO_COUNT, co) == 0) {
-        w->need_readback = false;
-        w->plant_conn++;
-        swapd_plant_readback(d, w->plant_conn, co, w->plant_conn - 1, w->now_ms);
-    } else {
-        d->in.plant.renewed = false;
-    }
     uint8_t di[PLANTIO_DI_MAX];
     char err[160];
     unsigned n = (unsigned)w->pc.n_slots;
+    if (w->need_readback && !w->comm_down && w->io.read_co(w->io.ctx, 0, REGMAP_CO_COUNT, w->rb_co) == 0) {
+        w->need_readback = false;
+        w->rb_seq = ++w->plant_conn;
+    }
     bool got = !w->comm_down && w->io.read_di(w->io.ctx, 0, REGMAP_DI_COUNT(n), di) == 0 &&
                w->io.read_ir(w->io.ctx, 0, REGMAP_IR_COUNT(n), d->raw_ir) == 0;
-    if (!got) {
+    if (got) {
+        plantio_decode(di, d->raw_ir, n, &d->in.plant, err, sizeof err);
+    } else {
         d->in.plant.valid = false;
         d->in.plant.refused = false;
-        return;
     }
-    plantio_decode(di, d->raw_ir, n, &d->in.plant, err, sizeof err);
+    /* as swapd's read_plant: the link's latest read-back, every scan */
+    swapd_plant_readback(d, w->rb_seq, w->rb_co, w->plant_conn ? w->plant_conn - 1 : 0, w->now_ms);
+    if (d->in.plant.renewed)
+        w->renew_pending = true;
 }
 
 /* Starts the shell as swapd's main does: the registry opened from the file, the working
@@ -434,7 +438,9 @@ static int shell_start(struct cp_world *w)
         return -1;
     }
     station_inputs_init(&d->in);
-    w->need_readback = true;
+    w->need_readback = true;     /* a new process: a new plant link, no read-back yet */
+    w->rb_seq = 0;
+    w->renew_pending = false;
     plant_exchange_in(w);
     if (d->in.plant.valid)
         swapd_inventory_boot(d, reg, swapd_wall_ms(d, w->now_ms));
@@ -1527,6 +1533,8 @@ static void refresh_truth(struct cp_world *w)
  * hear the drones, the inventory from the shell, step, hand the worker what moved, write
  * the plant's outputs; the worker writes afterwards (or, now and then, while the scan is
  * still running: before the outputs). A crash due in this scan happens at its point. */
+static bool motion_commanded(const struct station_plant_out *o);
+
 static bool crash_here(struct cp_world *w, int phase)
 {
     if (w->crash_phase != phase)
@@ -1567,8 +1575,18 @@ static void controller_scan(struct cp_world *w)
     }
     char err[160];
     /* Nothing is written before the core adopted the read-back of this very connection. */
-    if (d->in.plant.have_readback && d->core.image_adopted && !w->need_readback &&
-        d->readback_seen == w->plant_conn && !w->comm_down)
+    bool writes = d->in.plant.have_readback && d->core.image_adopted && !w->need_readback &&
+                  d->readback_seen == w->rb_seq && !w->comm_down;
+    /* (f) a new plant connection is a restart: no motion reaches the plant (maybe just
+     * powered up) before the core has dropped its reconciliation and made it again. */
+    if (w->renew_pending && !d->core.reconciled)
+        w->renew_pending = false;
+    for (int i = 0; w->renew_pending && i < d->out.n_events; i++)   /* dropped and made again in one step */
+        if (!strncmp(d->out.events[i].reason, "plant connection renewed", 24))
+            w->renew_pending = false;
+    if (w->renew_pending && writes && motion_commanded(&d->out.plant))
+        violation(w, CAMPAIGN_RULE_RECONCILE, "motion written to a new plant connection before reconciling again");
+    if (writes)
         plantio_write(&w->io, (unsigned)w->pc.n_slots, &d->out.plant, err, sizeof err);
     if (crash_here(w, 2))
         return;
