@@ -326,6 +326,19 @@ void swapd_inventory_commission_late(struct swapd *d, const struct station_plant
     }
 }
 
+uint32_t swapd_inventory_name_at(const struct swapd *d, struct station_location l)
+{
+    if (l.place == STATION_PLACE_DRONE)
+        return swapd_inventory_pad_tag(d, (uint8_t)l.index);
+    if (l.place != STATION_PLACE_SLOT && l.place != STATION_PLACE_GRIPPER_A && l.place != STATION_PLACE_GRIPPER_B)
+        return 0;
+    struct registry_location r = swapd_registry_location(l);
+    for (int i = 0; i < d->n_packs; i++)
+        if (d->packs[i].loc.place == r.place && d->packs[i].loc.index == r.index)
+            return d->packs[i].tag;
+    return 0;
+}
+
 int swapd_inventory_unbook_drone(struct swapd *d, int sysid, uint32_t taken, const char *step, uint64_t now_ms)
 {
     for (int i = 0; i < d->n_packs; i++) {

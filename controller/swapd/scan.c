@@ -161,9 +161,17 @@ void swapd_persist_outputs(struct swapd *d, uint64_t now_ms)
 {
     const struct station_outputs *o = &d->out;
     for (int i = 0; i < o->n_moves; i++) {
-        const struct station_move *m = &o->moves[i];
-        if (m->seq <= d->submitted_seq)
+        if (o->moves[i].seq <= d->submitted_seq)
             continue;
+        /* A pack the core cannot name (its sensors did not say, e.g. adopted while the
+         * load cell lied) is the one the shell has where it came from: else the registry
+         * keeps it there while it moves on unrecorded. */
+        struct station_move named_move = o->moves[i];
+        if (named_move.tag == STATION_TAG_UNKNOWN || named_move.tag == 0)
+            named_move.tag = swapd_inventory_name_at(d, named_move.from);
+        if (!named_move.tag)
+            named_move.tag = o->moves[i].tag;
+        const struct station_move *m = &named_move;
         if (m->tag != STATION_TAG_UNKNOWN && m->tag != 0 && !swapd_pack_find(d, m->tag) &&
             swapd_inventory_register(d, m->tag, (struct registry_location){ REGISTRY_PLACE_UNKNOWN, 0 }, now_ms) != 0)
             break;  /* cannot track it: the move waits, the core holds at its deadline */

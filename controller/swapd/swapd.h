@@ -195,6 +195,9 @@ void swapd_inventory_apply_move(struct swapd *d, const struct station_move *m);
  * the registry books to that drone is not there (the drone came back with another one):
  * its place becomes unknown, ahead of the move (else the registry refuses the next pack
  * into that drone for good). 0, or -1 if the worker's queue is full. */
+/* The pack the shell has at a place of the core (for a drone: as swapd_inventory_pad_tag
+ * names the pack in it), 0 when none. */
+uint32_t swapd_inventory_name_at(const struct swapd *d, struct station_location l);
 int swapd_inventory_unbook_drone(struct swapd *d, int sysid, uint32_t taken, const char *step, uint64_t now_ms);
 /* After a health_est_feed that returned ev: a new capacity or DCIR goes to the registry,
  * and the policy's verdict may quarantine or retire the pack. */

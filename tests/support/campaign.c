@@ -383,6 +383,10 @@ static void plant_exchange_in(struct cp_world *w)
     unsigned n = (unsigned)w->pc.n_slots;
     if (w->need_readback && !w->comm_down && w->io.read_co(w->io.ctx, 0, REGMAP_CO_COUNT, w->rb_co) == 0) {
         w->need_readback = false;
+        /* Not this process's first connection: the plant may have restarted (the rule
+         * below judges the core by this, not by what the shell makes of it). */
+        if (w->rb_seq != 0)
+            w->renew_pending = true;
         w->rb_seq = ++w->plant_conn;
     }
     bool got = !w->comm_down && w->io.read_di(w->io.ctx, 0, REGMAP_DI_COUNT(n), di) == 0 &&
@@ -395,8 +399,6 @@ static void plant_exchange_in(struct cp_world *w)
     }
     /* as swapd's read_plant: the link's latest read-back, every scan */
     swapd_plant_readback(d, w->rb_seq, w->rb_co, w->plant_conn ? w->plant_conn - 1 : 0, w->now_ms);
-    if (d->in.plant.renewed)
-        w->renew_pending = true;
 }
 
 /* Starts the shell as swapd's main does: the registry opened from the file, the working
@@ -415,6 +417,12 @@ static int shell_start(struct cp_world *w)
     /* As configs/demo/swapd.ini for a simulated station whose drones are back within
      * seconds: a pack is handed out as soon as its charge is done. */
     d->health.min_rest_after_charge_s = 0;
+    if (w->o->fleet) {
+        /* A fleet run measures the landing queue, not the magazine: thirty drones cycle
+         * eight packs, so any pack that is charged and not hot is handed out. */
+        d->health.reserve_soc = 0;
+        d->health.cooled_max_degC = d->health.discharge_max_degC;
+    }
     d->mono_start_ms = 0;
     d->wall_start_ms = CP_EPOCH_MS;
     d->boot_last_step = -1;
@@ -1710,8 +1718,10 @@ static int world_init(struct cp_world *w, const struct campaign_opts *o, struct 
     station_cfg_defaults(&w->cfg);
     w->cfg.sequence = o->sequence;
     sim_rng_seed(&w->rng, o->seed * 0x9E3779B97F4A7C15ull + 7);
-    /* The fastest charger the plant model has (5 C): drones are back within a minute. */
-    w->pc.charge_c_rate = 5.0;
+    /* A fast charger (2 C): drones are back within a minute. */
+    w->pc.charge_c_rate = 2.0;
+    if (o->fleet)
+        w->pc.charger_max_temp_degC = 60;
     w->plant = sim_plant_new(&w->pc, o->seed);
     if (!w->plant)
         return -1;
