@@ -598,6 +598,14 @@ int persist_submit(struct persist *p, const struct persist_job *job)
     return 0;
 }
 
+size_t persist_queued(struct persist *p)
+{
+    pthread_mutex_lock(&p->lock);
+    size_t n = p->len;
+    pthread_mutex_unlock(&p->lock);
+    return n;
+}
+
 int64_t persist_swap_id(struct persist *p)
 {
     pthread_mutex_lock(&p->lock);

@@ -8,6 +8,7 @@
 #define SWAP_SWAPD_PERSIST_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "httpd/metrics.h"
@@ -81,6 +82,9 @@ void persist_kick(struct persist *p);
  * job is dropped and counted; a move refused here is submitted again by the scan, the
  * core waiting for its commit meanwhile). */
 int persist_submit(struct persist *p, const struct persist_job *job);
+
+/* Jobs queued and not yet written (the one the store refuses included). */
+size_t persist_queued(struct persist *p);
 
 /* The registry id of the swap in progress (committed so far), 0 when none. */
 int64_t persist_swap_id(struct persist *p);

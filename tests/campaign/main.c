@@ -181,7 +181,8 @@ int main(int argc, char **argv)
            total.faults_injected, total.misbehaviours, total.comm_losses, total.restarts, total.operator_cmds,
            total.operator_refused, total.drones_dispatched, total.drones_removed);
     printf("campaign: real shell in the loop: %u controller restarts, %u disk faults (full or I/O errors), "
-           "%u plant (PLC) restarts\n", total.restarts, total.disk_faults, total.plant_restarts);
+           "%u plant (PLC) restarts; the registry file compared with the shell %u times\n", total.restarts,
+           total.disk_faults, total.plant_restarts, total.durable_checks);
     printf("campaign: of those faults %u contradictory end sensor pairs, %u frozen images, %u registers out of "
            "range; %u operator Suspends with a drone on the pad\n",
            total.sensor_conflicts, total.frozen_images, total.invalid_images, total.suspends_on_pad);

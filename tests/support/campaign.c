@@ -59,6 +59,7 @@ static const char *const rule_names[CAMPAIGN_RULE_COUNT] = {
     [CAMPAIGN_RULE_ESTOP] = "estop",
     [CAMPAIGN_RULE_RECONCILE] = "reconcile",
     [CAMPAIGN_RULE_COMM_LOSS] = "comm-loss",
+    [CAMPAIGN_RULE_DURABLE] = "durable",
 };
 
 const char *campaign_rule_name(int rule)
@@ -1346,6 +1347,45 @@ static void check_inventory(struct cp_world *w)
     }
 }
 
+/* (h) Once the worker has written everything the shell handed it (nothing queued), the
+ * registry file says what the shell's working set says: no
+ * move, registration or unbooking was lost on the way to the disk. Read through the
+ * shell's own read-only connection, every 10 s of station time. */
+struct durable_ctx {
+    struct cp_world *w;
+    int checked;
+};
+
+static int durable_one(const struct registry_battery *b, void *ctx)
+{
+    struct durable_ctx *c = ctx;
+    const struct swapd_pack *p = swapd_pack_find(c->w->sh, b->tag);
+    c->checked++;
+    if (!p || p->loc.place != b->loc.place || p->loc.index != b->loc.index) {
+        char disk[32], mem[32];
+        registry_location_format(b->loc, disk, sizeof disk);
+        if (p)
+            registry_location_format(p->loc, mem, sizeof mem);
+        violation(c->w, CAMPAIGN_RULE_DURABLE, "pack SWP-%08X: the registry file says %s, the shell %s", (unsigned)b->tag,
+                  disk, p ? mem : "nothing");
+        return 1;
+    }
+    return 0;
+}
+
+static void check_durable(struct cp_world *w)
+{
+    struct swapd *d = w->sh;
+    if (!d->reader || w->now_ms % 10000u >= w->scan_ms || persist_queued(d->persist))
+        return;
+    struct durable_ctx c = { w, 0 };
+    int n = registry_list_working_set(d->reader, durable_one, &c);
+    w->r->durable_checks += n >= 0;
+    if (n >= 0 && n != d->n_packs && c.checked == n && !w->r->violations_by_rule[CAMPAIGN_RULE_DURABLE])
+        violation(w, CAMPAIGN_RULE_DURABLE, "the registry file has %d packs in the working set, the shell %d", n,
+                  d->n_packs);
+}
+
 static void check_rules(struct cp_world *w)
 {
     const struct sim_truth *t = &w->truth;
@@ -1622,6 +1662,7 @@ static void scan(struct cp_world *w)
     station_to_drones(w);
     refresh_truth(w);
     check_rules(w);
+    check_durable(w);
     w->prev = w->truth;
     w->have_prev = true;
     hash_scan(w);
@@ -1869,6 +1910,7 @@ void campaign_result_add(struct campaign_result *t, const struct campaign_result
     t->restarts += r->restarts;
     t->disk_faults += r->disk_faults;
     t->plant_restarts += r->plant_restarts;
+    t->durable_checks += r->durable_checks;
     t->operator_cmds += r->operator_cmds;
     t->operator_refused += r->operator_refused;
     t->drones_dispatched += r->drones_dispatched;
