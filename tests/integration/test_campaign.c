@@ -66,7 +66,9 @@ START_TEST(hundreds_of_swaps_with_faults_break_no_rule)
     ck_assert_uint_gt(total.comm_losses, 20);
     ck_assert_uint_gt(total.restarts, 10);
     /* the shell's store and the plant's PLC fail too */
-    printf("campaign: %u disk faults, %u plant restarts\n", total.disk_faults, total.plant_restarts);
+    printf("campaign: %u disk faults, %u plant restarts, the registry file compared %u times\n", total.disk_faults,
+           total.plant_restarts, total.durable_checks);
+    ck_assert_uint_gt(total.durable_checks, 100);
     ck_assert_uint_gt(total.disk_faults, 10);
     ck_assert_uint_gt(total.plant_restarts, 5);
     printf("campaign: %u contradictory end sensor pairs, %u frozen images, %u registers out of range, "
