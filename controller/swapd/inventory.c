@@ -209,6 +209,18 @@ void swapd_inventory_progress(struct swapd *d, struct registry *reg, int64_t now
             lp.sysid);
 }
 
+void swapd_inventory_boot(struct swapd *d, struct registry *reg, int64_t now_wall_ms)
+{
+    char err[512];
+    d->commissioned = true;
+    if (swapd_inventory_commission(d, reg, &d->in.plant, now_wall_ms, err, sizeof err) != 0)
+        fprintf(stderr, "<4>swapd: commissioning: %s\n", err);
+    swapd_inventory_progress(d, reg, now_wall_ms);
+    int rec = swapd_inventory_recover(d, reg, &d->in.plant, now_wall_ms, err, sizeof err);
+    if (rec != 0)
+        fprintf(stderr, "%sswapd: recovery: %s\n", rec > 0 ? "<4>" : "<3>", err);
+}
+
 struct last_intent {
     bool found;
     int64_t t_ms;
@@ -312,6 +324,37 @@ void swapd_inventory_commission_late(struct swapd *d, const struct station_plant
         if (swapd_inventory_register(d, sl->tag, loc, now_ms) != 0)
             return;
     }
+}
+
+uint32_t swapd_inventory_name_at(const struct swapd *d, struct station_location l)
+{
+    if (l.place == STATION_PLACE_DRONE)
+        return swapd_inventory_pad_tag(d, (uint8_t)l.index);
+    if (l.place != STATION_PLACE_SLOT && l.place != STATION_PLACE_GRIPPER_A && l.place != STATION_PLACE_GRIPPER_B)
+        return 0;
+    struct registry_location r = swapd_registry_location(l);
+    for (int i = 0; i < d->n_packs; i++)
+        if (d->packs[i].loc.place == r.place && d->packs[i].loc.index == r.index)
+            return d->packs[i].tag;
+    return 0;
+}
+
+int swapd_inventory_unbook_drone(struct swapd *d, int sysid, uint32_t taken, const char *step, uint64_t now_ms)
+{
+    for (int i = 0; i < d->n_packs; i++) {
+        struct swapd_pack *p = &d->packs[i];
+        if (p->tag == taken || p->loc.place != REGISTRY_PLACE_DRONE || p->loc.index != sysid)
+            continue;
+        struct persist_job j = { .kind = PERSIST_LOST, .t_ms = swapd_wall_ms(d, now_ms), .tag = p->tag };
+        snprintf(j.step, sizeof j.step, "%s", step ? step : "");
+        if (persist_submit(d->persist, &j) != 0)
+            return -1;
+        p->loc = (struct registry_location){ REGISTRY_PLACE_UNKNOWN, 0 };
+        swapd_event(d, now_ms, REGISTRY_WARNING, "battery",
+                    "pack SWP-%08X was booked to drone %d, which came with pack SWP-%08X: its place is unknown",
+                    (unsigned)p->tag, sysid, (unsigned)taken);
+    }
+    return 0;
 }
 
 void swapd_inventory_apply_move(struct swapd *d, const struct station_move *m)

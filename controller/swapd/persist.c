@@ -16,12 +16,21 @@
 #define PERSIST_VACUUM_PAGES 64   /* free pages returned to the file system per prune */
 #define PERSIST_EVENTS 512        /* committed events waiting for the scan's followers */
 
+/* An alarm raised in the registry and not cleared yet: its code and row id. */
+struct persist_alarm {
+    char code[32];
+    int64_t id;
+};
+
 struct persist {
     struct registry *reg;
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t wake;
     bool stop;
+    bool manual;                  /* no thread: persist_run() writes (the campaign) */
+    uint64_t retry_at_ms;         /* manual: the head is retried from this time on */
+    int backoff_ms;
     struct persist_job q[PERSIST_QUEUE];
     size_t head, len;
     /* Moves submitted and not yet committed (per-move acknowledgement): the scan is
@@ -47,10 +56,7 @@ struct persist {
     struct registry_event events[PERSIST_EVENTS];
     size_t ev_head, ev_len;
     unsigned long ev_lost;
-    struct {
-        char code[32];
-        int64_t id;
-    } alarms[PERSIST_MAX_ALARMS];
+    struct persist_alarm alarms[PERSIST_MAX_ALARMS];
 };
 
 static void fail(struct persist *p, const char *what, int rc)
@@ -235,6 +241,10 @@ static int run_job(struct persist *p, const struct persist_job *j)
         rc = rc < 0 ? rc : 0;
         break;
     }
+    case PERSIST_LOST:
+        rc = registry_move_battery(p->reg, j->tag, (struct registry_location){ REGISTRY_PLACE_UNKNOWN, 0 }, j->step,
+                                   0, j->t_ms, j->t_ms);
+        break;
     case PERSIST_SET_STATUS:
         rc = registry_set_status(p->reg, j->tag, j->status, j->text, j->t_ms);
         break;
@@ -358,6 +368,11 @@ static int run_batch(struct persist *p, size_t n)
     registry_set_sync(p->reg, move);
     bool open = registry_batch_begin(p->reg) == 0;  /* else each write commits alone */
     p->n_batch_moves = 0;
+    /* What the batch's rows are known by, as before it: a batch whose commit fails is
+     * rolled back and run again, and must not find its own rolled-back ids. */
+    struct persist_alarm alarms_before[PERSIST_MAX_ALARMS];
+    memcpy(alarms_before, p->alarms, sizeof alarms_before);
+    int64_t swap_before = persist_swap_id(p);
     size_t done = 0;
     int again = 0;
     while (done < n) {
@@ -380,6 +395,10 @@ static int run_batch(struct persist *p, size_t n)
     if (rc != 0) {
         fail(p, "batch commit (its battery moves are not acknowledged; retried)", rc);
         p->n_batch_moves = 0;
+        memcpy(p->alarms, alarms_before, sizeof alarms_before);
+        pthread_mutex_lock(&p->lock);
+        p->swap_id = swap_before;
+        pthread_mutex_unlock(&p->lock);
         return storage_failed(p);
     }
     pthread_mutex_lock(&p->lock);
@@ -388,6 +407,25 @@ static int run_batch(struct persist *p, size_t n)
     ack_moves(p, p->batch_moves, p->n_batch_moves);
     p->n_batch_moves = 0;
     pop_jobs(p, done);
+    return again;
+}
+
+/* Writes the n jobs at the head of the queue, batch by batch, then reads what committed
+ * for the followers. Returns 1 when the head must be retried after a back-off. */
+static int drain(struct persist *p, size_t n)
+{
+    int again = 0;
+    while (n > 0 && !again) {
+        pthread_mutex_lock(&p->lock);
+        size_t before = p->len;
+        pthread_mutex_unlock(&p->lock);
+        again = run_batch(p, n);
+        pthread_mutex_lock(&p->lock);
+        size_t taken = before - p->len;
+        pthread_mutex_unlock(&p->lock);
+        n = taken < n ? n - taken : 0;
+    }
+    read_committed_events(p);
     return again;
 }
 
@@ -416,18 +454,7 @@ static void *worker(void *arg)
         p->kicked = false;
         size_t n = p->len;
         pthread_mutex_unlock(&p->lock);
-        int again = 0;
-        while (n > 0 && !again) {
-            pthread_mutex_lock(&p->lock);
-            size_t before = p->len;
-            pthread_mutex_unlock(&p->lock);
-            again = run_batch(p, n);
-            pthread_mutex_lock(&p->lock);
-            size_t taken = before - p->len;
-            pthread_mutex_unlock(&p->lock);
-            n = taken < n ? n - taken : 0;
-        }
-        read_committed_events(p);
+        int again = drain(p, n);
         pthread_mutex_lock(&p->lock);
         if (!again) {
             backoff_ms = PERSIST_RETRY_MIN_MS;
@@ -526,6 +553,49 @@ struct persist *persist_start(struct registry *reg, char *err, size_t errsize)
     return p;
 }
 
+struct persist *persist_start_manual(struct registry *reg)
+{
+    struct persist *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->reg = reg;
+    p->manual = true;
+    p->backoff_ms = PERSIST_RETRY_MIN_MS;
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->wake, NULL);
+    return p;
+}
+
+bool persist_run(struct persist *p, uint64_t now_ms)
+{
+    if (!p->manual || p->len == 0 || now_ms < p->retry_at_ms)
+        return false;
+    p->kicked = false;
+    if (drain(p, p->len)) {
+        p->retry_at_ms = now_ms + (uint64_t)p->backoff_ms;  /* the worker's back-off */
+        if (p->backoff_ms < PERSIST_RETRY_MAX_MS)
+            p->backoff_ms *= 2;
+    } else {
+        p->retry_at_ms = 0;
+        p->backoff_ms = PERSIST_RETRY_MIN_MS;
+    }
+    return true;
+}
+
+void persist_discard(struct persist *p)
+{
+    if (!p)
+        return;
+    if (!p->manual) {
+        persist_stop(p);
+        return;
+    }
+    registry_close(p->reg);
+    pthread_cond_destroy(&p->wake);
+    pthread_mutex_destroy(&p->lock);
+    free(p);
+}
+
 int persist_submit(struct persist *p, const struct persist_job *job)
 {
     pthread_mutex_lock(&p->lock);
@@ -541,6 +611,14 @@ int persist_submit(struct persist *p, const struct persist_job *job)
         pthread_cond_signal(&p->wake);  /* starts the idle timer; the kick writes at once */
     pthread_mutex_unlock(&p->lock);
     return 0;
+}
+
+size_t persist_queued(struct persist *p)
+{
+    pthread_mutex_lock(&p->lock);
+    size_t n = p->len;
+    pthread_mutex_unlock(&p->lock);
+    return n;
 }
 
 int64_t persist_swap_id(struct persist *p)
@@ -586,6 +664,12 @@ void persist_stop(struct persist *p)
 {
     if (!p)
         return;
+    if (p->manual) {
+        while (p->len > 0 && !drain(p, p->len))
+            ;
+        persist_discard(p);
+        return;
+    }
     pthread_mutex_lock(&p->lock);
     p->stop = true;
     pthread_cond_signal(&p->wake);
