@@ -53,6 +53,39 @@ START_TEST(grid_cell_meets_targets)
 }
 END_TEST
 
+/* The true crossing of a truth that recovers: a dip that a long rest takes back is not
+ * end of life; the first run of HEALTHGRID_SUSTAIN_CYCLES cycle ends below it is. A
+ * monotonic truth crosses where it first falls below. */
+START_TEST(true_crossing_is_the_first_that_lasts)
+{
+    struct healthgrid_eol e;
+    healthgrid_eol_init(&e, 0.80);
+    /* 100..104 above, dip at 105..106, back above 107..111, below from 112 on. */
+    static const double dip[] = { 0.803, 0.802, 0.802, 0.801, 0.801, 0.7995, 0.799, 0.809, 0.806, 0.803,
+                                  0.801, 0.8001 };
+    int c = 100;
+    for (size_t i = 0; i < sizeof dip / sizeof dip[0]; i++)
+        healthgrid_eol_observe(&e, c++, dip[i]);
+    ck_assert_int_eq(e.first_below, 105);
+    ck_assert_int_eq(healthgrid_eol_crossing(&e, false), -1);  /* nothing lasting yet */
+    ck_assert_int_eq(healthgrid_eol_crossing(&e, true), -1);   /* above it now */
+    for (int k = 0; k < HEALTHGRID_SUSTAIN_CYCLES - 1; k++)
+        healthgrid_eol_observe(&e, c++, 0.7999 - 0.0003 * k);
+    ck_assert_int_eq(healthgrid_eol_crossing(&e, false), -1);  /* 9 below: pending */
+    ck_assert_int_eq(healthgrid_eol_crossing(&e, true), 112);  /* retired: the lag is known */
+    healthgrid_eol_observe(&e, c++, 0.7970);
+    ck_assert_int_eq(healthgrid_eol_crossing(&e, false), 112);
+    healthgrid_eol_observe(&e, c++, 0.8050);                    /* a later bump changes nothing */
+    ck_assert_int_eq(healthgrid_eol_crossing(&e, false), 112);
+
+    healthgrid_eol_init(&e, 0.80);
+    for (int k = 0; k < 40; k++)
+        healthgrid_eol_observe(&e, k, 0.8205 - 0.001 * k);
+    ck_assert_int_eq(e.first_below, 21);
+    ck_assert_int_eq(healthgrid_eol_crossing(&e, false), 21);
+}
+END_TEST
+
 /* ---- flights alone: the windows that close after a flight ------------------------------ */
 
 struct flight_run {
@@ -417,6 +450,7 @@ int main(void)
     TCase *tc = tcase_create("accuracy");
     tcase_set_timeout(tc, 60);
     tcase_add_loop_test(tc, grid_cell_meets_targets, 0, N_GRID_SENSORS * SIM_CYCLELOG_SHAPE_COUNT);
+    tcase_add_test(tc, true_crossing_is_the_first_that_lasts);
     tcase_add_test(tc, flights_give_capacity_windows);
     tcase_add_test(tc, one_miscounted_charge_moves_soh_little);
     tcase_add_test(tc, known_rest_survives_current_noise_and_learns_the_offset);
