@@ -178,6 +178,50 @@ START_TEST(known_rest_survives_current_noise_and_learns_the_offset)
 }
 END_TEST
 
+/* A charger's counter register that still holds the last charge's count when the new
+ * charge's current already reads: that count is not this interval's charge. */
+START_TEST(stale_counter_at_charge_start_is_not_counted)
+{
+    struct health_config hc;
+    health_config_defaults(&hc);
+    struct health_estimator e;
+    health_est_init(&e, &hc, 6, 5000);
+    for (int i = 0; i <= 60; i++) {
+        struct health_sample s = smp(i * 10.0, 6 * health_ocv_from_soc(0.3), 0.0, HEALTH_STATE_REST);
+        health_est_feed(&e, &s);
+    }
+    double q0 = e.q_mAh;
+    struct health_sample s = smp(610, 6 * 3.7, 10.0, HEALTH_STATE_CHARGE);
+    s.has_counter = true;
+    s.counter_mAh = 3896;  /* the previous charge's */
+    health_est_feed(&e, &s);
+    ck_assert_double_eq_tol(e.q_mAh - q0, 10.0 * 10 / 3.6, 1.0);
+    /* The counter restarted meanwhile: the interval is counted from the current. */
+    s = smp(620, 6 * 3.7, 10.0, HEALTH_STATE_CHARGE);
+    s.has_counter = true;
+    s.counter_mAh = 28;
+    health_est_feed(&e, &s);
+    ck_assert_double_eq_tol(e.q_mAh - q0, 2 * 10.0 * 10 / 3.6, 1.0);
+    s = smp(630, 6 * 3.71, 10.0, HEALTH_STATE_CHARGE);
+    s.has_counter = true;
+    s.counter_mAh = 56;
+    health_est_feed(&e, &s);
+    ck_assert_double_eq_tol(e.q_mAh - q0, 2 * 10.0 * 10 / 3.6 + 28, 1.0);
+    /* A counter that restarted with the charge is taken whole. */
+    health_est_init(&e, &hc, 6, 5000);
+    for (int i = 0; i <= 60; i++) {
+        struct health_sample r = smp(i * 10.0, 6 * health_ocv_from_soc(0.3), 0.0, HEALTH_STATE_REST);
+        health_est_feed(&e, &r);
+    }
+    q0 = e.q_mAh;
+    s = smp(610, 6 * 3.7, 10.0, HEALTH_STATE_CHARGE);
+    s.has_counter = true;
+    s.counter_mAh = 20;
+    health_est_feed(&e, &s);
+    ck_assert_double_eq_tol(e.q_mAh - q0, 20.0, 0.5);
+}
+END_TEST
+
 START_TEST(relaxation_is_extrapolated)
 {
     /* After a flight the voltage creeps up towards the OCV for hours; a 40-minute rest
@@ -455,6 +499,7 @@ int main(void)
     tcase_add_test(tc, one_miscounted_charge_moves_soh_little);
     tcase_add_test(tc, known_rest_survives_current_noise_and_learns_the_offset);
     tcase_add_test(tc, relaxation_is_extrapolated);
+    tcase_add_test(tc, stale_counter_at_charge_start_is_not_counted);
     suite_add_tcase(s, tc);
     TCase *bad = tcase_create("bad_input");
     tcase_add_loop_test(bad, bad_sample_is_rejected_counted_and_changes_nothing, 0,
