@@ -74,6 +74,22 @@ static int count_windows(sqlite3 *db, struct pack_windows w[N_PACKS])
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
+/* Prints the capacity windows of one pack (the events' text). */
+static void print_windows(sqlite3 *db, unsigned tag)
+{
+    char like[64];
+    snprintf(like, sizeof like, "pack SWP-%08X capacity window%%", tag);
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "SELECT text FROM events WHERE source = 'battery' AND text LIKE ?", -1, &st, NULL) !=
+        SQLITE_OK)
+        return;
+    sqlite3_bind_text(st, 1, like, -1, SQLITE_TRANSIENT);
+    while (sqlite3_step(st) == SQLITE_ROW)
+        printf("health station: %s\n", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    fflush(stdout);
+}
+
 /* The registry's capacity and its sd for a pack; -1 when not there. */
 static int registry_capacity(sqlite3 *db, unsigned tag, double *cap_mAh, double *sd_mAh, double *rated_mAh)
 {
@@ -202,6 +218,8 @@ START_TEST(registry_converges_to_the_truth_from_flights_and_charges)
         count_windows(db, w);
     if (db && found >= 0 && registry_capacity(db, w[found].tag, &cap, &sd, &rated) == 0)
         truth = true_soh(&r, w[found].tag);
+    if (db && found >= 0)
+        print_windows(db, w[found].tag);
     sqlite3_close(db);
     double soh = cap / rated, soh_sd = sd / rated;
     r.keep = !(fabs(soh - truth) <= SOH_TOL && fabs(soh - truth) <= COVER_Z * soh_sd); /* logs */
