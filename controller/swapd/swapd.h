@@ -202,6 +202,9 @@ int swapd_inventory_unbook_drone(struct swapd *d, int sysid, uint32_t taken, con
 /* After a health_est_feed that returned ev: a new capacity or DCIR goes to the registry,
  * and the policy's verdict may quarantine or retire the pack. */
 void swapd_inventory_estimates(struct swapd *d, struct swapd_pack *p, unsigned ev, uint64_t now_ms);
+/* The time of battery telemetry (s): monotonic time, in the simulators' time when they run
+ * faster than the wall clock ([simulation] time_scale). */
+double swapd_battery_time_s(const struct swapd *d, uint64_t now_ms);
 /* Feeds every new BATTERY_STATUS of a drone to the estimator of the pack it flies with
  * (flighthealth.c). */
 void swapd_flight_health(struct swapd *d, uint64_t now_ms);

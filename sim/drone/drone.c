@@ -99,6 +99,7 @@ void sim_drone_cfg_defaults(struct sim_drone_cfg *c, uint8_t sysid)
     c->poll_ms = 100;
     c->link_lost_ms = DPROTO_LINK_LOST_MS;
     c->ambient_degC = 20.0;
+    c->battery_time_scale = 1;
     sim_sensor_grade_cfg(&c->sensor, SIM_SENSOR_POWER_MODULE);
 }
 
@@ -402,15 +403,19 @@ static void physics(struct sim_drone *d, uint64_t now_ms)
 {
     while (d->phys_ms + PHYS_SLICE_MS <= now_ms) {
         const double dt = PHYS_SLICE_MS / 1000.0;
+        /* The pack lives battery_time_scale of its slices per slice of the drone. */
+        int k_bat = d->cfg.battery_time_scale > 1 ? d->cfg.battery_time_scale : 1;
         if (states[d->state].airborne && d->has_battery) {
-            double i = flight_current(d, dt);
-            sim_battery_step(&d->battery, i, dt, d->cfg.ambient_degC);
-            d->current_a = i;
-            d->consumed_mah += i * dt / 3.6;
+            for (int k = 0; k < k_bat; k++) {
+                double i = flight_current(d, dt);
+                sim_battery_step(&d->battery, i, dt, d->cfg.ambient_degC);
+                d->current_a = i;
+                d->consumed_mah += i * dt / 3.6;
+                sim_sensor_count(&d->sensor, i, dt);
+            }
             d->air_ms += PHYS_SLICE_MS;
-            sim_sensor_count(&d->sensor, i, dt);
         } else if (sim_drone_powered(d) && power_pack(d)) {
-            sim_sensor_count(&d->sensor, pack_current(d), dt);
+            sim_sensor_count(&d->sensor, pack_current(d), dt * k_bat);
         }
         d->phys_ms += PHYS_SLICE_MS;
     }

@@ -68,6 +68,8 @@ struct sim_drone_cfg {
     double return_soc;           /* go home below this state of charge */
     double critical_soc;         /* requests carry the CRITICAL flag below this */
     double flight_s;             /* also go home after this long in the air; 0 = SoC only */
+    int battery_time_scale;      /* the flying pack lives this many of its seconds per drone
+                                  * second (1: the same; tests of long battery life) */
     uint32_t return_ms, landing_ms, disarm_ms, boot_ms, hot_boot_ms, takeoff_ms;
     uint32_t retry_denied_ms;    /* ask again after a non-final denial */
     uint32_t telemetry_ms;       /* HEARTBEAT, EXTENDED_SYS_STATE, BATTERY_STATUS period */

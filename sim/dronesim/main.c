@@ -69,6 +69,8 @@ static const char usage[] =
     "  --soc X                state of charge at start, 0.05..1 (default 0.6)\n"
     "  --return-s S           flight back to the station (default 5)\n"
     "  --plant-config PATH    plant.ini for the pack model (default: built-in defaults)\n"
+    "  --battery-time-scale K the flying pack lives K seconds per simulated second\n"
+    "                         (integer 1..1000, default 1; swapsim's option of that name)\n"
     "  --battery-sensor GRADE the power module behind BATTERY_STATUS: ideal, charger or\n"
     "                         power-module (default power-module: noise, offset, gain)\n"
     "  --duration-s S         exit after S simulated seconds (default: run until signalled)\n"
@@ -89,6 +91,7 @@ struct options {
     uint8_t key[32];
     double time_scale, flight_s, soc, return_s, duration_s;
     int sensor_grade;
+    double battery_scale;
     struct mis_spec mis[MAX_MIS];
     int n_mis;
 };
@@ -168,7 +171,7 @@ bad:
 static int parse_options(int argc, char **argv, struct options *o)
 {
     enum { O_LINK = 1, O_LINK_FILE, O_CONTROL, O_DRONES, O_SYSID_BASE, O_STATION, O_SEED,
-           O_HOT, O_KEY, O_LINK_ID, O_MIS, O_SCALE, O_FLIGHT, O_SOC, O_RETURN, O_PLANT, O_SENSOR,
+           O_HOT, O_KEY, O_LINK_ID, O_MIS, O_SCALE, O_FLIGHT, O_SOC, O_RETURN, O_PLANT, O_SENSOR, O_BSCALE,
            O_DURATION, O_LOG, O_HELP };
     static const struct option opts[] = {
         { "link", required_argument, 0, O_LINK },
@@ -188,6 +191,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         { "return-s", required_argument, 0, O_RETURN },
         { "plant-config", required_argument, 0, O_PLANT },
         { "battery-sensor", required_argument, 0, O_SENSOR },
+        { "battery-time-scale", required_argument, 0, O_BSCALE },
         { "duration-s", required_argument, 0, O_DURATION },
         { "log-level", required_argument, 0, O_LOG },
         { "help", no_argument, 0, O_HELP },
@@ -199,6 +203,7 @@ static int parse_options(int argc, char **argv, struct options *o)
     o->seed = 1;
     o->link_id = 1;
     o->time_scale = 1;
+    o->battery_scale = 1;
     o->soc = 0.6;
     o->sensor_grade = SIM_SENSOR_POWER_MODULE;
     o->return_s = 5;
@@ -237,6 +242,13 @@ static int parse_options(int argc, char **argv, struct options *o)
             o->n_mis++;
             break;
         case O_SCALE: if (num_arg("--time-scale", optarg, 0.1, 100, &o->time_scale)) return -1; break;
+        case O_BSCALE:
+            if (num_arg("--battery-time-scale", optarg, 1, 1000, &o->battery_scale) ||
+                o->battery_scale != floor(o->battery_scale)) {
+                fprintf(stderr, "dronesim: --battery-time-scale must be an integer 1..1000\n");
+                return -1;
+            }
+            break;
         case O_FLIGHT: if (num_arg("--flight-s", optarg, 0, 86400, &o->flight_s)) return -1; break;
         case O_SOC: if (num_arg("--soc", optarg, 0.05, 1, &o->soc)) return -1; break;
         case O_SENSOR: {
@@ -411,6 +423,7 @@ int main(int argc, char **argv)
         cfg.station_sysid = (uint8_t)o.station_sysid;
         cfg.hot_swap = o.hot_swap;
         cfg.flight_s = o.flight_s;
+        cfg.battery_time_scale = (int)o.battery_scale;
         sim_sensor_grade_cfg(&cfg.sensor, (enum sim_sensor_grade)o.sensor_grade);
         cfg.return_ms = (uint32_t)lround(o.return_s * 1000.0);
         cfg.boot_ms = (uint32_t)lround(pcfg.drone_boot_s * 1000.0);

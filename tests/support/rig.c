@@ -76,6 +76,12 @@ json_t *rig_request(const char *sock, const char *line, int timeout_ms)
 json_t *rig_swapd(struct rig *r, const char *line) { return rig_request(r->swapd_sock, line, 3000); }
 json_t *rig_sim(struct rig *r, const char *line) { return rig_request(r->sim_sock, line, 3000); }
 
+/* The plant configuration every process of the rig reads. */
+static const char *plant_ini(const struct rig *r, char *buf, size_t size)
+{
+    return r->plant_config ? r->plant_config : proc_config("plant.ini", buf, size);
+}
+
 static int spawn_sim(struct rig *r, const char *port)
 {
     char bin[512], cfg[512], portfile[RIG_PATH], log[RIG_PATH];
@@ -83,10 +89,18 @@ static int spawn_sim(struct rig *r, const char *port)
     path(log, r, "swapsim.log");
     unlink(portfile);
     char *argv[] = { (char *)proc_bin("swapsim", bin, sizeof bin), "--config",
-                     (char *)proc_config("plant.ini", cfg, sizeof cfg), "--port", (char *)port, "--port-file",
+                     (char *)plant_ini(r, cfg, sizeof cfg), "--port", (char *)port, "--port-file",
                      portfile, "--control", r->sim_sock, "--seed", "7", "--realtime-factor",
-                     (char *)r->speed, "--log-commands", r->cmdlog, r->plant_state ? "--state" : NULL,
-                     r->state, NULL };
+                     (char *)r->speed, "--log-commands", r->cmdlog, NULL, NULL, NULL, NULL, NULL };
+    size_t k = sizeof argv / sizeof argv[0] - 5;
+    if (r->battery_scale) {
+        argv[k++] = "--battery-time-scale";
+        argv[k++] = (char *)r->battery_scale;
+    }
+    if (r->plant_state) {
+        argv[k++] = "--state";
+        argv[k++] = r->state;
+    }
     r->sim = proc_spawn(argv, log);
     if (proc_wait_number(portfile, &r->port, r->sim, 10000) != 0 ||
         proc_wait_path(r->sim_sock, r->sim, 10000) != 0)
@@ -144,8 +158,21 @@ int rig_start_drones_mis(struct rig *r, const char *n, const char *flight_s, con
     char *argv[] = { (char *)proc_bin("dronesim", bin, sizeof bin), "--link", "pty:new", "--link-file",
                      r->ptyfile, "--swapsim-control", r->sim_sock, "--drones", (char *)n, "--soc", "0.4",
                      "--flight-s", (char *)flight_s, "--return-s", "1", "--time-scale", (char *)r->speed,
-                     "--seed", "3", "--plant-config", (char *)proc_config("plant.ini", cfg, sizeof cfg),
-                     misbehave ? "--misbehave" : NULL, (char *)misbehave, NULL };
+                     "--seed", "3", "--plant-config", (char *)plant_ini(r, cfg, sizeof cfg),
+                     NULL, NULL, NULL, NULL, NULL, NULL, NULL };
+    size_t k = sizeof argv / sizeof argv[0] - 7;
+    if (misbehave) {
+        argv[k++] = "--misbehave";
+        argv[k++] = (char *)misbehave;
+    }
+    if (r->drone_sensor) {
+        argv[k++] = "--battery-sensor";
+        argv[k++] = (char *)r->drone_sensor;
+    }
+    if (r->drone_battery_scale) {
+        argv[k++] = "--battery-time-scale";
+        argv[k++] = (char *)r->drone_battery_scale;
+    }
     r->drones = proc_spawn(argv, log);
     if (proc_wait_path(r->ptyfile, r->drones, 10000) != 0)
         return fail(r, "dronesim did not come up (see %s)", log);
@@ -172,7 +199,7 @@ int rig_start_swapd(struct rig *r, const char *config, bool autostart)
     snprintf(plantarg, sizeof plantarg, "127.0.0.1:%ld", r->port);
     snprintf(link, sizeof link, "pty:%s", r->pty);
     char *argv[] = { (char *)proc_bin("swapd", bin, sizeof bin), "--config", cfg, "--plant-config",
-                     (char *)proc_config("plant.ini", plant, sizeof plant), "--db", r->db, "--control",
+                     (char *)plant_ini(r, plant, sizeof plant), "--db", r->db, "--control",
                      r->swapd_sock, "--plant", plantarg, "--link", link, autostart ? "--start" : NULL, NULL };
     unlink(r->swapd_sock);
     r->swapd = proc_spawn(argv, r->swapd_log);

@@ -20,6 +20,11 @@ struct rig {
     char cmdlog[RIG_PATH], ptyfile[RIG_PATH], swapd_log[RIG_PATH];
     bool plant_state;           /* set before rig_start_sim: swapsim --state (rig_restart_sim) */
     bool keep;                  /* rig_stop_all keeps the directory and its logs */
+    const char *drone_sensor;   /* set before rig_start_drones: dronesim --battery-sensor */
+    const char *battery_scale;  /* set before rig_start_sim: swapsim --battery-time-scale */
+    const char *drone_battery_scale; /* before rig_start_drones: dronesim's (NULL: 1) */
+    const char *plant_config;   /* set before rig_start_sim: plant.ini of every process
+                                 * (NULL: the repository's configs/plant.ini) */
     char state[RIG_PATH];
     char err[512];              /* why the last rig_* call failed */
 };
