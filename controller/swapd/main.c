@@ -725,10 +725,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "swapd: %s\n", err);
         return running ? SWAPD_EXIT_RUNNING : 1;
     }
-    char plant_key[160];
-    snprintf(plant_key, sizeof plant_key, "%s:%d", d.shell.plant_host, d.shell.plant_port);
-    if (swapd_lock_endpoint("plant", plant_key, err, sizeof err) < 0 ||
-        swapd_lock_endpoint("drone link", d.shell.drone_endpoint, err, sizeof err) < 0) {
+    if (swapd_lock_plant(d.shell.plant_host, d.shell.plant_port, err, sizeof err) < 0 ||
+        swapd_lock_drone_link(d.shell.drone_endpoint, err, sizeof err) < 0) {
         bool running = errno == EADDRINUSE;
         fprintf(stderr, "swapd: %s\n", err);
         return running ? SWAPD_EXIT_RUNNING : 1;
