@@ -47,10 +47,16 @@ struct persist {
     struct registry_event events[PERSIST_EVENTS];
     size_t ev_head, ev_len;
     unsigned long ev_lost;
-    struct {
-        char code[32];
-        int64_t id;
-    } alarms[PERSIST_MAX_ALARMS];
+    struct persist_rows {
+        /* The registry rows the worker keeps referring to: what the open batch changes
+         * here is undone with the batch when its commit fails (a row id kept from a
+         * rolled-back insert would name nothing, or the next row SQLite hands out). */
+        struct {
+            char code[32];
+            int64_t id;
+        } alarms[PERSIST_MAX_ALARMS];
+    } rows, rows_at_begin;
+    int64_t swap_id_at_begin;
 };
 
 static void fail(struct persist *p, const char *what, int rc)
@@ -66,14 +72,14 @@ static void fail(struct persist *p, const char *what, int rc)
 static int64_t *alarm_slot(struct persist *p, const char *code, bool create)
 {
     for (int i = 0; i < PERSIST_MAX_ALARMS; i++)
-        if (p->alarms[i].id && !strcmp(p->alarms[i].code, code))
-            return &p->alarms[i].id;
+        if (p->rows.alarms[i].id && !strcmp(p->rows.alarms[i].code, code))
+            return &p->rows.alarms[i].id;
     if (!create)
         return NULL;
     for (int i = 0; i < PERSIST_MAX_ALARMS; i++)
-        if (!p->alarms[i].id) {
-            snprintf(p->alarms[i].code, sizeof p->alarms[i].code, "%s", code);
-            return &p->alarms[i].id;
+        if (!p->rows.alarms[i].id) {
+            snprintf(p->rows.alarms[i].code, sizeof p->rows.alarms[i].code, "%s", code);
+            return &p->rows.alarms[i].id;
         }
     return NULL;
 }
@@ -176,8 +182,11 @@ static int run_job(struct persist *p, const struct persist_job *j)
         break;
     case PERSIST_ALARM_RAISE: {
         int64_t *id = alarm_slot(p, j->code, true);
-        if (id && *id == 0)
+        if (id && *id == 0) {
             rc = registry_raise_alarm(p->reg, j->code, j->text, j->t_ms, id);
+            if (rc)
+                *id = 0;   /* not on the disk: the retry inserts it again */
+        }
         break;
     }
     case PERSIST_REGISTER: {
@@ -343,6 +352,10 @@ static int run_batch(struct persist *p, size_t n)
     }
     bool open = registry_batch_begin(p->reg) == 0;  /* else each write commits alone */
     p->n_batch_moves = 0;
+    p->rows_at_begin = p->rows;
+    pthread_mutex_lock(&p->lock);
+    p->swap_id_at_begin = p->swap_id;
+    pthread_mutex_unlock(&p->lock);
     size_t done = 0;
     int again = 0;
     while (done < n) {
@@ -365,6 +378,11 @@ static int run_batch(struct persist *p, size_t n)
     if (rc != 0) {
         fail(p, "batch commit (its battery moves are not acknowledged; retried)", rc);
         p->n_batch_moves = 0;
+        /* Rolled back: the rows it inserted or closed are as they were, so are the ids. */
+        p->rows = p->rows_at_begin;
+        pthread_mutex_lock(&p->lock);
+        p->swap_id = p->swap_id_at_begin;
+        pthread_mutex_unlock(&p->lock);
         return storage_failed(p);
     }
     pthread_mutex_lock(&p->lock);
