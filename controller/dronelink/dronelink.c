@@ -716,3 +716,24 @@ size_t dronelink_take_output(struct dronelink *dl, uint8_t *buf, size_t size)
     dl->out_len -= n;
     return n;
 }
+
+int dronelink_restore_request(struct dronelink *dl, uint8_t sysid, uint8_t compid,
+                              const struct dproto_swap_request *req, uint64_t now_ms)
+{
+    if (!sysid || !allowed(dl, sysid))
+        return -1;
+    struct dronelink_drone *d = track(dl, sysid, compid);
+    if (!d)
+        return -1;
+    if (d->phase != DRONELINK_IDLE)
+        return 0;   /* it asked again before the restore: that request stands */
+    d->phase = DRONELINK_QUEUED;
+    d->request_seq = ++dl->request_seq;
+    d->request_ms = now_ms;
+    d->request = *req;
+    d->last_heard_ms = now_ms;
+    d->pos_sent = 0;
+    if (req->pack_tag)
+        d->battery_tag = req->pack_tag;
+    return 0;
+}

@@ -140,6 +140,14 @@ unsigned dronelink_queue_length(const struct dronelink *dl);
 /* The waiting drones' system ids in landing order (first lands next); returns the count
  * (at most max are written). */
 unsigned dronelink_queue(const struct dronelink *dl, uint8_t *sysids, unsigned max);
+/* A request the previous run had queued (the registry's landing queue), put back at
+ * start in the order given: the drone is queued as if it had just asked (request time
+ * now_ms, heard at now_ms), so it is acked its position on the next send and loses its
+ * place like any queued drone if it is not heard within DPROTO_LINK_LOST_MS (§8).
+ * Returns 0, or -1 if the drone is not allowed or the table is full. */
+int dronelink_restore_request(struct dronelink *dl, uint8_t sysid, uint8_t compid,
+                              const struct dproto_swap_request *req, uint64_t now_ms);
+
 /* The link's entry for sysid, or NULL. */
 const struct dronelink_drone *dronelink_find(const struct dronelink *dl, uint8_t sysid);
 

@@ -605,6 +605,7 @@ static int run(struct swapd *d, bool autostart)
             plantlink_put_outputs(d->plantlink, &po);
         }
         talk_to_drones(d, now_ms);
+        swapd_landqueue_save(d, now_ms);
         if (d->console) {
             swapd_console_tail_events(d);
             ctlsock_service(d->console, swapd_console_handle, d, 64);
@@ -765,6 +766,7 @@ int main(int argc, char **argv)
     d.link = link_open(d.shell.drone_endpoint, err, sizeof err);
     if (!d.link)
         fprintf(stderr, "<4>swapd: drone link %s: %s (no drones will be served)\n", d.shell.drone_endpoint, err);
+    swapd_landqueue_restore(&d, reg, mono_us() / 1000u);
 
     struct ctlsock_err cerr;
     d.console = ctlsock_open_cfg(&d.control, &d.auth, &cerr);

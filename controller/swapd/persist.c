@@ -244,6 +244,12 @@ static int run_job(struct persist *p, const struct persist_job *j)
         rc = rc < 0 ? rc : 0;
         break;
     }
+    case PERSIST_QUEUE_PUT:
+        rc = registry_queue_put(p->reg, &j->queued);
+        break;
+    case PERSIST_QUEUE_DROP:
+        rc = registry_queue_remove(p->reg, j->drone);
+        break;
     case PERSIST_SET_STATUS:
         rc = registry_set_status(p->reg, j->tag, j->status, j->text, j->t_ms);
         break;

@@ -31,6 +31,8 @@ enum persist_kind {
                               (the pack in that drone as the core knows it, 0 unknown) */
     PERSIST_ESTIMATES,     /* battery: the health estimates of battery.tag */
     PERSIST_PRUNE,         /* t_ms: delete one small batch of rows past their retention */
+    PERSIST_QUEUE_PUT,     /* queued: a drone waiting in the landing queue */
+    PERSIST_QUEUE_DROP,    /* drone: no longer waiting (cleared, cancelled, denied) */
 };
 
 struct persist_job {
@@ -40,6 +42,7 @@ struct persist_job {
     uint32_t tag, tag_in;
     struct registry_location from, to;
     struct registry_battery battery;
+    struct registry_queued_drone queued;
     int drone;
     int rated_mah, cells;
     double dcir_mohm, capacity_sd_mah;
