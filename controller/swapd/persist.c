@@ -116,6 +116,19 @@ static int storage_failed(struct persist *p)
     return 1;
 }
 
+/* A job went through. Alone it is on the disk: the store takes writes again. In a batch
+ * it is only in SQLite's memory until the batch commits (a full disk fails the commit,
+ * not the write), so the store counts as blocked until then: otherwise every retry of a
+ * failing batch would show it unblocked for a moment, and an Unhold in that moment pass. */
+static void unblock_if_durable(struct persist *p)
+{
+    if (registry_in_batch(p->reg))
+        return;
+    pthread_mutex_lock(&p->lock);
+    p->blocked = false;
+    pthread_mutex_unlock(&p->lock);
+}
+
 /* Runs one job. Returns 1 when it must be retried (a move the store could not take for
  * a reason that may pass: full disk, I/O error, lock), else 0. */
 static int run_job(struct persist *p, const struct persist_job *j)
@@ -144,9 +157,7 @@ static int run_job(struct persist *p, const struct persist_job *j)
                 p->batch_moves[p->n_batch_moves++] = j->seq;  /* durable at the batch's commit */
             else
                 ack_moves(p, &j->seq, 1);
-            pthread_mutex_lock(&p->lock);
-            p->blocked = false;
-            pthread_mutex_unlock(&p->lock);
+            unblock_if_durable(p);
             return 0;
         }
         fail(p, "battery move", rc);
@@ -276,9 +287,7 @@ static int run_job(struct persist *p, const struct persist_job *j)
         fail(p, "write", rc);
     if (rc == REGISTRY_EDB)
         return storage_failed(p);
-    pthread_mutex_lock(&p->lock);
-    p->blocked = false;
-    pthread_mutex_unlock(&p->lock);
+    unblock_if_durable(p);
     return 0;
 }
 
@@ -393,6 +402,8 @@ static int run_batch(struct persist *p, size_t n)
     }
     pthread_mutex_lock(&p->lock);
     p->commits++;
+    if (!again)
+        p->blocked = false;   /* the batch is on the disk and nothing in it failed */
     pthread_mutex_unlock(&p->lock);
     ack_moves(p, p->batch_moves, p->n_batch_moves);
     p->n_batch_moves = 0;

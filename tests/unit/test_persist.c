@@ -46,25 +46,32 @@ int __real_sqlite3_step(sqlite3_stmt *stmt);
 int __wrap_sqlite3_step(sqlite3_stmt *stmt);
 
 static atomic_int commit_fail_left;  /* batch commits still to fail */
+static atomic_int commits_failed;
+static atomic_int unblocked_at_failed_commit; /* retries at which the store did not read blocked */
+static struct persist *p;
 
 int __wrap_sqlite3_step(sqlite3_stmt *stmt)
 {
     const char *sql = sqlite3_sql(stmt);
     if (sql && !strcmp(sql, "COMMIT") && atomic_load(&commit_fail_left) > 0) {
         atomic_fetch_sub(&commit_fail_left, 1);
+        /* a retry of a batch that failed before: what the scan would read now */
+        if (atomic_fetch_add(&commits_failed, 1) > 0 && p && !persist_blocked(p, NULL, 0))
+            atomic_fetch_add(&unblocked_at_failed_commit, 1);
         return SQLITE_FULL;
     }
     return __real_sqlite3_step(stmt);
 }
 
 static char dir[256], db_path[300];
-static struct persist *p;
 
 static void setup(void)
 {
     atomic_store(&fail_left, 0);
     atomic_store(&attempts, 0);
     atomic_store(&commit_fail_left, 0);
+    atomic_store(&commits_failed, 0);
+    atomic_store(&unblocked_at_failed_commit, 0);
     ck_assert_int_eq(proc_mkdtemp(dir, sizeof dir, "persist"), 0);
     snprintf(db_path, sizeof db_path, "%s/station.db", dir);
     struct registry_error err;
@@ -327,6 +334,25 @@ START_TEST(swap_finished_in_a_rolled_back_batch_is_finished_again)
 }
 END_TEST
 
+/* A full disk fails a batch at its commit, not at its writes (SQLite keeps them in
+ * memory until then). While the batch is retried the store reads blocked throughout: a
+ * write that passed inside the batch does not unblock it (else an Unhold could pass on
+ * a full disk, in the moment between a retry's writes and its failing commit). */
+START_TEST(store_stays_blocked_while_a_batch_fails_at_its_commit)
+{
+    atomic_store(&commit_fail_left, 4);
+    move(1, 1, GRIP_A);
+    persist_kick(p);
+    WAIT_FOR(persist_committed_seq(p) == 1);
+    ck_assert_uint_eq(persist_committed_seq(p), 1);
+    int failed = atomic_load(&commits_failed), unblocked = atomic_load(&unblocked_at_failed_commit);
+    ck_assert_int_eq(failed, 4);
+    ck_assert_int_eq(unblocked, 0);
+    ck_assert(!persist_blocked(p, NULL, 0));   /* committed: unblocked */
+    ck_assert_int_eq(where(1).place, REGISTRY_PLACE_GRIPPER_A);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("persist");
@@ -339,6 +365,7 @@ int main(void)
     tcase_add_test(tc, alarm_raised_in_a_rolled_back_batch_is_written_again);
     tcase_add_test(tc, alarm_cleared_in_a_rolled_back_batch_is_cleared_again);
     tcase_add_test(tc, swap_finished_in_a_rolled_back_batch_is_finished_again);
+    tcase_add_test(tc, store_stays_blocked_while_a_batch_fails_at_its_commit);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
