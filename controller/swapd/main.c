@@ -579,6 +579,7 @@ static int run(struct swapd *d, bool autostart)
         swapd_inventory_fill(d, now_ms);
         d->in.inv.store_failed = persist_blocked(d->persist, NULL, 0);
         d->in.op = (struct station_operator_in){ .cmd = STATION_CMD_NONE, .op = STATION_OP_NONE };
+        bool operator_cmd = d->op_pending;
         if (d->op_pending) {
             d->in.op = d->op;
             d->op_pending = false;
@@ -593,6 +594,10 @@ static int run(struct swapd *d, bool autostart)
         }
 
         station_step(&d->core, &d->in, now_ms, &d->out);
+        if (operator_cmd && d->in.op.cmd != STATION_CMD_NONE && !d->out.cmd_ok)
+            /* the console answered from the state table; the core's own refusal (an alarm
+             * still present, a step retried too often) is what the operator acts on */
+            swapd_event(d, now_ms, REGISTRY_WARNING, "command", "%s", d->out.cmd_reason);
 
         persist_outputs(d, now_ms);
         if (d->in.plant.have_readback && d->core.image_adopted) {
