@@ -377,6 +377,47 @@ START_TEST(restored_requests_queue_in_order_and_time_out_when_silent)
     const struct heard *c = find_heard(r, mark, 12, MAV_MSG_COMMAND_LONG, DPROTO_CMD_CANCEL);
     ck_assert_ptr_nonnull(c);
     ck_assert_float_eq(c->cmd.param[0], DPROTO_REASON_TIMEOUT);
+    /* a restarted station starts stopped: the restored request stays queued (told its
+     * place) but reaches the core only once the station accepts requests... */
+    struct rig *r3 = rig_new();
+    r3->o.state = ST_STOPPED;
+    scan(r3);
+    ck_assert_int_eq(dronelink_restore_request(&r3->dl, 11, 1, &q11, r3->now_ms), 0);
+    ck_assert_int_eq(dronelink_restore_request(&r3->dl, 12, 1, &q12, r3->now_ms), 0);
+    for (int s = 0; s < 3; s++) {
+        drone_heartbeat(r3, 11, true, MAV_LANDED_IN_AIR);
+        drone_heartbeat(r3, 12, true, MAV_LANDED_IN_AIR);
+        run(r3, 1000);
+    }
+    ck_assert(!requested(r3, 11) && !requested(r3, 12));
+    ck_assert_int_eq(last_position(r3, 0, 12), 2);
+    for (size_t i = 0; i < r3->n_heard; i++)
+        ck_assert(!(r3->heard[i].msgid == MAV_MSG_COMMAND_ACK && r3->heard[i].to == 11 &&
+                    r3->heard[i].ack.result == MAV_RESULT_DENIED));
+    r3->o.state = ST_EXECUTE;
+    scan(r3);
+    scan(r3);
+    ck_assert(requested(r3, 11) && requested(r3, 12));
+    ck_assert_uint_eq(dronelink_queue_position(&r3->dl, 11), 1);
+    free(r3);
+    /* ... and is denied not_ready if the station does not accept within the wait */
+    struct rig *r4 = rig_new();
+    r4->o.state = ST_STOPPED;
+    scan(r4);
+    ck_assert_int_eq(dronelink_restore_request(&r4->dl, 11, 1, &q11, r4->now_ms), 0);
+    size_t mark4 = r4->n_heard;
+    for (unsigned s = 0; s <= DRONELINK_RESTORE_WAIT_MS / 1000; s++) {
+        drone_heartbeat(r4, 11, true, MAV_LANDED_IN_AIR);
+        run(r4, 1000);
+    }
+    ck_assert(!requested(r4, 11));
+    ck_assert_int_eq(dronelink_find(&r4->dl, 11)->phase, DRONELINK_IDLE);
+    const struct heard *den = find_heard(r4, mark4, 11, MAV_MSG_COMMAND_ACK, DPROTO_CMD_SWAP_REQUEST);
+    while (den && den->ack.result != MAV_RESULT_DENIED)
+        den = find_heard(r4, (size_t)(den - r4->heard) + 1, 11, MAV_MSG_COMMAND_ACK, DPROTO_CMD_SWAP_REQUEST);
+    ck_assert_ptr_nonnull(den);
+    ck_assert_int_eq(den->ack.result_param2, DPROTO_REASON_NOT_READY);
+    free(r4);
     /* a drone outside the allow-list is not put back */
     struct rig *r2 = rig_new();
     char err[128];
