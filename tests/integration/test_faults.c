@@ -517,8 +517,9 @@ static void fault_at(struct rig *r, enum swapseq_id step, enum fault_kind kind, 
     long long want = started ? 1 : swaps0 + 1;
     if (!wait_swaps_operating(r, &want, did, sizeof did, &started, 120000)) {
         char st[32], al[256];
-        snprintf(out->text, sizeof out->text, "no swap finished: %s [%s] (%s)", state_of(r, st, sizeof st),
-                 alarms_of(r, al, sizeof al), r->err);
+        snprintf(out->text, sizeof out->text, "no swap finished: %s [%s] (%s%s)", state_of(r, st, sizeof st),
+                 alarms_of(r, al, sizeof al), proc_alive(r->swapd) ? "" : "swapd died; ",
+                 access(r->swapd_sock, F_OK) == 0 ? "socket in place" : "no control socket");
         return;
     }
     const char *diff = wait_inventory(r, 30000);
