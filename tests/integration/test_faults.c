@@ -471,9 +471,9 @@ static void fault_at(struct rig *r, enum swapseq_id step, enum fault_kind kind, 
         json_decref(s);
         swaps0 = 0;  /* a new process counts from zero */
     } else {
-        ck_assert_msg(rig_restart_sim(r) == 0, "%s", r->err);
         snprintf(out->observed, sizeof out->observed, "%s seen %lld ms before the plant's kill", name,
                  proc_now_ms() - seen_ms);
+        ck_assert_msg(rig_restart_sim(r) == 0, "%s", r->err);
         t0 = 0;      /* the new plant's command log starts empty */
         /* swapd notices the new connection: it holds unreconciled (or, outside a swap,
          * stops and reconciles by itself). Nothing may move until the operator's Unhold
