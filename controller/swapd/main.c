@@ -327,6 +327,7 @@ static int run(struct swapd *d, bool autostart)
         swapd_inventory_fill(d, now_ms);
         d->in.inv.store_failed = persist_blocked(d->persist, NULL, 0);
         d->in.op = (struct station_operator_in){ .cmd = STATION_CMD_NONE, .op = STATION_OP_NONE };
+        bool operator_cmd = d->op_pending;
         if (d->op_pending) {
             d->in.op = d->op;
             d->op_pending = false;
@@ -341,6 +342,10 @@ static int run(struct swapd *d, bool autostart)
         }
 
         station_step(&d->core, &d->in, now_ms, &d->out);
+        if (operator_cmd && d->in.op.cmd != STATION_CMD_NONE && !d->out.cmd_ok)
+            /* the console answered from the state table; the core's own refusal (an alarm
+             * still present, a step retried too often) is what the operator acts on */
+            swapd_event(d, now_ms, REGISTRY_WARNING, "command", "%s", d->out.cmd_reason);
 
         swapd_persist_outputs(d, now_ms);
         if (d->in.plant.have_readback && d->core.image_adopted) {
@@ -353,6 +358,7 @@ static int run(struct swapd *d, bool autostart)
             plantlink_put_outputs(d->plantlink, &po);
         }
         talk_to_drones(d, now_ms);
+        swapd_landqueue_save(d, now_ms);
         if (d->console) {
             swapd_console_tail_events(d);
             ctlsock_service(d->console, swapd_console_handle, d, 64);
@@ -502,10 +508,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "swapd: %s\n", err);
         return running ? SWAPD_EXIT_RUNNING : 1;
     }
-    char plant_key[160];
-    snprintf(plant_key, sizeof plant_key, "%s:%d", d.shell.plant_host, d.shell.plant_port);
-    if (swapd_lock_endpoint("plant", plant_key, err, sizeof err) < 0 ||
-        swapd_lock_endpoint("drone link", d.shell.drone_endpoint, err, sizeof err) < 0) {
+    if (swapd_lock_plant(d.shell.plant_host, d.shell.plant_port, err, sizeof err) < 0 ||
+        swapd_lock_drone_link(d.shell.drone_endpoint, err, sizeof err) < 0) {
         bool running = errno == EADDRINUSE;
         fprintf(stderr, "swapd: %s\n", err);
         return running ? SWAPD_EXIT_RUNNING : 1;
@@ -544,6 +548,7 @@ int main(int argc, char **argv)
     d.link = link_open(d.shell.drone_endpoint, err, sizeof err);
     if (!d.link)
         fprintf(stderr, "<4>swapd: drone link %s: %s (no drones will be served)\n", d.shell.drone_endpoint, err);
+    swapd_landqueue_restore(&d, reg, mono_us() / 1000u);
 
     struct ctlsock_err cerr;
     d.console = ctlsock_open_cfg(&d.control, &d.auth, &cerr);

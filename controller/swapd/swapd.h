@@ -120,6 +120,13 @@ struct swapd {
     bool commissioned;             /* packs in the slots compared with the registry once */
 
     int64_t alarm_raised_wall_ms[DIAG_COUNT];
+    /* The landing queue as last written to the registry (landqueue.c), by system id. */
+    struct swapd_landq_saved {
+        bool saved;
+        uint8_t compid, flags;
+        uint32_t pack_tag;
+        uint64_t request_seq;
+    } landq[256];
 
     struct swapd_event events[SWAPD_EVENT_RING];
     long long event_seq;
@@ -176,6 +183,12 @@ int swapd_fleet_start(struct swapd *d, char *err, size_t errsize);
 void swapd_fleet_scan(struct swapd *d, uint64_t now_ms);
 void swapd_fleet_event(struct swapd *d, const struct swapd_event *e);
 void swapd_fleet_stop(struct swapd *d);
+
+/* The landing queue across restarts (landqueue.c; docs/drone-protocol.md §8): the
+ * requests the previous run had queued are put back before the first scan (from the
+ * registry, before the persistence worker owns it); each scan writes what changed. */
+void swapd_landqueue_restore(struct swapd *d, struct registry *reg, uint64_t now_ms);
+void swapd_landqueue_save(struct swapd *d, uint64_t now_ms);
 
 /* Inventory glue (inventory.c): loads the registry, commissions packs seen for the first
  * time, and fills the core's inventory facts and the policy's choices every scan. */

@@ -12,6 +12,7 @@
 #define PHYS_SLICE_MS 100u
 /* In the air the drone looks at its pack at least this often. */
 #define AIR_CHECK_MS 1000u
+#define PAD_RETRY_MS 200u   /* a touchdown the pad could not take yet is tried again */
 
 static const struct {
     const char *name;
@@ -438,8 +439,12 @@ static void poll_bay(struct sim_drone *d)
 static void touchdown(struct sim_drone *d)
 {
     int rc = d->pad.land ? d->pad.land(d->pad.ctx, d->has_battery ? &d->battery : NULL) : -1;
-    if (rc == -2)
-        return;  /* the plant model is not there (a restarting swapsim): touch down next tick */
+    if (rc == -2) {
+        /* the plant model is not there (a restarting swapsim) or holds the landing: try
+         * again shortly, hovering meanwhile */
+        d->deadline_ms = d->now_ms + PAD_RETRY_MS;
+        return;
+    }
     if (rc != 0) {
         d->count.go_arounds++;
         send_text(d, 4, "pad occupied: going around");

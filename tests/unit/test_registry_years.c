@@ -298,7 +298,7 @@ START_TEST(version_2_file_is_migrated_with_its_history)
     sqlite3_close(db);
     struct registry *r = registry_open(path, 0, &err);
     ck_assert_msg(r != NULL, "%s", err.msg);
-    ck_assert_int_eq(registry_schema_version(r), 3);
+    ck_assert_int_eq(registry_schema_version(r), REGISTRY_SCHEMA_VERSION);
     struct registry_event e;
     ck_assert_int_eq(registry_last_event(r, "intent", &e), 0);
     ck_assert_str_eq(e.text, "c");
