@@ -423,6 +423,22 @@ static void log_transitions(int n)
     }
 }
 
+/* When the window of kind that just opened (on) or closed began or ended: the drone acts
+ * on it from that moment, though this loop may see it a little later. now_ms if unknown
+ * (e.g. rearm, whose window opens on the pad). */
+static uint64_t mis_edge_ms(const struct sim_drone *d, enum sim_drone_mis kind, bool on, uint64_t now_ms)
+{
+    uint64_t best = 0;
+    for (size_t j = 0; j < d->n_mis; j++) {
+        if (d->mis[j].kind != kind || kind == SIM_DRONE_MIS_REARM)
+            continue;
+        uint64_t edge = on ? d->mis[j].start_ms : d->mis[j].start_ms + d->mis[j].duration_ms;
+        if (edge <= now_ms && edge > best)
+            best = edge;
+    }
+    return best ? best : now_ms;
+}
+
 /* Queue positions the station told each drone, and misbehaviour windows opening and
  * closing, as events at now_ms. */
 static void log_positions(int n, uint64_t now_ms)
@@ -443,8 +459,8 @@ static void log_positions(int n, uint64_t now_ms)
         for (int k = 0; k < SIM_DRONE_MIS_COUNT; k++) {
             bool on = sim_drone_misbehaving(d, (enum sim_drone_mis)k);
             if (on != events_mis[i][k])
-                event_line(d, now_ms, "\"event\":\"%s\",\"kind\":\"%s\"", on ? "misbehave" : "behave",
-                           sim_drone_mis_name((enum sim_drone_mis)k));
+                event_line(d, mis_edge_ms(d, (enum sim_drone_mis)k, on, now_ms), "\"event\":\"%s\",\"kind\":\"%s\"",
+                           on ? "misbehave" : "behave", sim_drone_mis_name((enum sim_drone_mis)k));
             events_mis[i][k] = on;
         }
     }

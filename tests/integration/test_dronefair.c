@@ -19,7 +19,7 @@
 #include "rig.h"
 
 #define RTF "5"
-#define CONFIG "tests/data/swapd-e2e.ini"
+#define CONFIG "tests/data/swapd-drones.ini"
 #define CLEARANCES 7
 
 /* With --seed 3 --ask-order shuffled the drones come home in this order (dronesim logs

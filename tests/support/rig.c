@@ -120,7 +120,7 @@ int rig_tolerant_plant(void)
         return -1;
     }
     while (fgets(line, sizeof line, in))
-        fputs(!strncmp(line, "watchdog_ms", 11) ? "watchdog_ms = 3000\n" : line, out);
+        fputs(!strncmp(line, "watchdog_ms", 11) ? "watchdog_ms = 10000\n" : line, out);
     fclose(in);
     if (fclose(out) != 0)
         return -1;

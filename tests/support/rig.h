@@ -25,9 +25,9 @@ struct rig {
 };
 
 /* Points SWAP_CONFIGS at a scratch copy of plant.ini whose watchdog tolerates a
- * controller the scheduler stalls for a while (300 ms plant time is 60 ms wall at RTF 5),
- * for tests of the drone link, not of the watchdog, on a shared, loaded host. Returns 0
- * or -1. */
+ * controller the scheduler stalls for a while (10 s plant time, 2 s wall at RTF 5, where
+ * the shipped 300 ms would be 60 ms), for tests of the drone link, not of the watchdog,
+ * on a shared, loaded host. Returns 0 or -1. */
 int rig_tolerant_plant(void);
 /* Creates the scratch directory and starts swapsim with a charged magazine. */
 int rig_start_sim(struct rig *r, const char *speed);
