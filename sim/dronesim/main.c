@@ -74,6 +74,7 @@ static const char usage[] =
     "  --critical LIST        comma-separated system ids that come home critical: their\n"
     "                         requests carry the critical flag until their first swap\n"
     "  --swaps N              each drone leaves for good after N swaps (default: never)\n"
+    "  --hover-a A            hover current, A (default 18)\n"
     "  --events PATH          one JSON line per drone event (state, queue position,\n"
     "                         misbehaviour window), with CLOCK_MONOTONIC ms\n"
     "  --return-s S           flight back to the station (default 5)\n"
@@ -99,6 +100,7 @@ struct options {
     double time_scale, flight_s, soc, soc_step, stagger_s, return_s, duration_s;
     bool shuffled;
     int max_swaps;
+    double hover_a;             /* 0: the model's default */
     bool critical[256];
     int sensor_grade;
     struct mis_spec mis[MAX_MIS];
@@ -200,7 +202,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 {
     enum { O_LINK = 1, O_LINK_FILE, O_CONTROL, O_DRONES, O_SYSID_BASE, O_STATION, O_SEED,
            O_HOT, O_KEY, O_LINK_ID, O_MIS, O_SCALE, O_FLIGHT, O_SOC, O_RETURN, O_PLANT, O_SENSOR,
-           O_DURATION, O_LOG, O_SOC_STEP, O_STAGGER, O_ASK_ORDER, O_CRITICAL, O_EVENTS, O_SWAPS, O_HELP };
+           O_DURATION, O_LOG, O_SOC_STEP, O_STAGGER, O_ASK_ORDER, O_CRITICAL, O_EVENTS, O_SWAPS, O_HOVER, O_HELP };
     static const struct option opts[] = {
         { "link", required_argument, 0, O_LINK },
         { "link-file", required_argument, 0, O_LINK_FILE },
@@ -227,6 +229,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         { "critical", required_argument, 0, O_CRITICAL },
         { "events", required_argument, 0, O_EVENTS },
         { "swaps", required_argument, 0, O_SWAPS },
+        { "hover-a", required_argument, 0, O_HOVER },
         { "help", no_argument, 0, O_HELP },
         { 0, 0, 0, 0 },
     };
@@ -292,6 +295,7 @@ static int parse_options(int argc, char **argv, struct options *o)
             break;
         case O_EVENTS: o->events = optarg; break;
         case O_SWAPS: if (int_arg("--swaps", optarg, 0, 1000000, &o->max_swaps)) return -1; break;
+        case O_HOVER: if (num_arg("--hover-a", optarg, 1, 200, &o->hover_a)) return -1; break;
         case O_SENSOR: {
             int g = 0;
             while (g < SIM_SENSOR_GRADE_COUNT && strcmp(optarg, sim_sensor_grade_name((enum sim_sensor_grade)g)) != 0)
@@ -565,6 +569,8 @@ int main(int argc, char **argv)
         cfg.flight_s = o.flight_s + slot[i] * o.stagger_s;
         cfg.critical = o.critical[cfg.sysid];
         cfg.max_swaps = (unsigned)o.max_swaps;
+        if (o.hover_a > 0)
+            cfg.hover_current_a = o.hover_a;
         sim_sensor_grade_cfg(&cfg.sensor, (enum sim_sensor_grade)o.sensor_grade);
         cfg.return_ms = (uint32_t)lround(o.return_s * 1000.0);
         cfg.boot_ms = (uint32_t)lround(pcfg.drone_boot_s * 1000.0);

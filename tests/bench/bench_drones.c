@@ -36,7 +36,10 @@ int main(void)
     char events[RIG_PATH + 16];
     snprintf(events, sizeof events, "%s/events.jsonl", r.dir);
     const char *extra[] = { "--soc", "1.0", "--soc-step", "0", "--stagger-s", "0.4", "--ask-order", "shuffled",
-                            "--critical", "20,33", "--swaps", "1", "--events", events, NULL };
+                            "--critical", "20,33", "--swaps", "1", "--events", events,
+                            /* Waits are minutes of station time, five times as many for drones
+                             * flying at 5x: a light drone lasts them out. */
+                            "--hover-a", "5", NULL };
     if (rig_start_drones_args(&r, "30", "20", extra) != 0 || rig_start_swapd(&r, "tests/data/swapd-drones.ini", true) != 0) {
         fprintf(stderr, "bench_drones: %s\n", r.err);
         rig_stop_all(&r);
@@ -89,7 +92,7 @@ int main(void)
         unsigned pos = w->position ? w->position : 1;
         if (!w->cleared_ms) {
             printf("drones: %-5u %4s %8.1f %4u %5u %8s\n", w->sysid, w->critical ? "yes" : "", (w->asked_ms - first_ask) / 1000.0,
-                   w->position, w->model_position, "waiting");
+                   w->position, w->model_position, w->silent_ms ? "left" : "waiting");
             continue;
         }
         double wait = (w->cleared_ms - w->asked_ms) / 1000.0;
