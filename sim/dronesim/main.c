@@ -569,6 +569,10 @@ int main(int argc, char **argv)
         cfg.flight_s = o.flight_s + slot[i] * o.stagger_s;
         cfg.critical = o.critical[cfg.sysid];
         cfg.max_swaps = (unsigned)o.max_swaps;
+        /* The station keeps wall time: its 1 Hz heartbeat and its 5 s silence rule (§8) do
+         * not speed up with --time-scale, so neither does the drone's "station unheard"
+         * timer (else at 5x a heartbeat a little late would look like a lost station). */
+        cfg.link_lost_ms = (uint32_t)lround(cfg.link_lost_ms * o.time_scale);
         if (o.hover_a > 0)
             cfg.hover_current_a = o.hover_a;
         sim_sensor_grade_cfg(&cfg.sensor, (enum sim_sensor_grade)o.sensor_grade);
