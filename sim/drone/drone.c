@@ -87,6 +87,7 @@ void sim_drone_cfg_defaults(struct sim_drone_cfg *c, uint8_t sysid)
     c->pad_current_a = 1.2;
     c->return_soc = 0.30;
     c->critical_soc = 0.12;
+    c->critical = false;
     c->flight_s = 0;
     c->return_ms = 5000;
     c->landing_ms = 4000;
@@ -118,6 +119,11 @@ static bool mis_active(const struct sim_drone *d, enum sim_drone_mis kind)
             return true;
     }
     return false;
+}
+
+bool sim_drone_misbehaving(const struct sim_drone *d, enum sim_drone_mis kind)
+{
+    return mis_active(d, kind);
 }
 
 int sim_drone_misbehave(struct sim_drone *d, enum sim_drone_mis kind, uint64_t start_ms,
@@ -332,6 +338,8 @@ static void send_request(struct sim_drone *d)
         if (soc < d->cfg.critical_soc)
             r.flags |= DPROTO_REQ_CRITICAL;
     }
+    if (d->cfg.critical && d->count.swaps == 0)
+        r.flags |= DPROTO_REQ_CRITICAL;
     if (d->cfg.hot_swap)
         r.flags |= DPROTO_REQ_HOT_SWAP;
     struct mav_command_long cmd;
@@ -485,6 +493,11 @@ static void run_state(struct sim_drone *d)
     }
     switch (d->state) {
     case SIM_DRONE_FLYING:
+        if (d->cfg.max_swaps && d->count.swaps >= d->cfg.max_swaps) {
+            send_text(d, 6, "swaps done: leaving the station");
+            go(d, SIM_DRONE_DIVERTED, 0);
+            break;
+        }
         if (d->has_battery && (d->battery.soc < d->cfg.return_soc ||
                                (d->cfg.flight_s > 0 && (double)d->air_ms >= d->cfg.flight_s * 1000.0)))
             go(d, SIM_DRONE_RETURNING, d->cfg.return_ms ? d->cfg.return_ms : 1);

@@ -119,6 +119,28 @@ int rig_restart_sim(struct rig *r)
     return spawn_sim(r, port);
 }
 
+int rig_tolerant_plant(void)
+{
+    static char dir[256];
+    char src[512], line[512], file[320];
+    if (proc_mkdtemp(dir, sizeof dir, "swap-rig-cfg") != 0)
+        return -1;
+    FILE *in = fopen(proc_config("plant.ini", src, sizeof src), "r");
+    snprintf(file, sizeof file, "%s/plant.ini", dir);
+    FILE *out = in ? fopen(file, "w") : NULL;
+    if (!out) {
+        if (in)
+            fclose(in);
+        return -1;
+    }
+    while (fgets(line, sizeof line, in))
+        fputs(!strncmp(line, "watchdog_ms", 11) ? "watchdog_ms = 10000\n" : line, out);
+    fclose(in);
+    if (fclose(out) != 0)
+        return -1;
+    return setenv("SWAP_CONFIGS", dir, 1);
+}
+
 int rig_start_sim(struct rig *r, const char *speed)
 {
     r->speed = speed;
@@ -153,18 +175,21 @@ int rig_start_drones(struct rig *r, const char *n, const char *flight_s)
 
 int rig_start_drones_mis(struct rig *r, const char *n, const char *flight_s, const char *misbehave)
 {
+    const char *extra[] = { misbehave ? "--misbehave" : NULL, misbehave, NULL };
+    return rig_start_drones_args(r, n, flight_s, extra);
+}
+
+int rig_start_drones_args(struct rig *r, const char *n, const char *flight_s, const char *const *extra)
+{
     char bin[512], cfg[512], log[RIG_PATH];
     path(log, r, "dronesim.log");
-    char *argv[] = { (char *)proc_bin("dronesim", bin, sizeof bin), "--link", "pty:new", "--link-file",
-                     r->ptyfile, "--swapsim-control", r->sim_sock, "--drones", (char *)n, "--soc", "0.4",
-                     "--flight-s", (char *)flight_s, "--return-s", "1", "--time-scale", (char *)r->speed,
-                     "--seed", "3", "--plant-config", (char *)plant_ini(r, cfg, sizeof cfg),
-                     NULL, NULL, NULL, NULL, NULL, NULL, NULL };
-    size_t k = sizeof argv / sizeof argv[0] - 7;
-    if (misbehave) {
-        argv[k++] = "--misbehave";
-        argv[k++] = (char *)misbehave;
-    }
+    char *argv[64] = { (char *)proc_bin("dronesim", bin, sizeof bin), "--link", "pty:new", "--link-file",
+                       r->ptyfile, "--swapsim-control", r->sim_sock, "--drones", (char *)n, "--soc", "0.4",
+                       "--flight-s", (char *)flight_s, "--return-s", "1", "--time-scale", (char *)r->speed,
+                       "--seed", "3", "--plant-config", (char *)plant_ini(r, cfg, sizeof cfg) };
+    size_t k = 0;
+    while (argv[k])
+        k++;
     if (r->drone_sensor) {
         argv[k++] = "--battery-sensor";
         argv[k++] = (char *)r->drone_sensor;
@@ -173,6 +198,9 @@ int rig_start_drones_mis(struct rig *r, const char *n, const char *flight_s, con
         argv[k++] = "--battery-time-scale";
         argv[k++] = (char *)r->drone_battery_scale;
     }
+    for (size_t i = 0; extra && extra[i] && k < sizeof argv / sizeof argv[0] - 1; i++)
+        argv[k++] = (char *)extra[i];
+    argv[k] = NULL;
     r->drones = proc_spawn(argv, log);
     if (proc_wait_path(r->ptyfile, r->drones, 10000) != 0)
         return fail(r, "dronesim did not come up (see %s)", log);

@@ -29,6 +29,11 @@ struct rig {
     char err[512];              /* why the last rig_* call failed */
 };
 
+/* Points SWAP_CONFIGS at a scratch copy of plant.ini whose watchdog tolerates a
+ * controller the scheduler stalls for a while (10 s plant time, 2 s wall at RTF 5, where
+ * the shipped 300 ms would be 60 ms), for tests of the drone link, not of the watchdog,
+ * on a shared, loaded host. Returns 0 or -1. */
+int rig_tolerant_plant(void);
 /* Creates the scratch directory and starts swapsim with a charged magazine. */
 int rig_start_sim(struct rig *r, const char *speed);
 /* Kills swapsim with SIGKILL and starts it again on the same port, control socket and
@@ -38,6 +43,9 @@ int rig_restart_sim(struct rig *r);
 int rig_start_drones(struct rig *r, const char *n, const char *flight_s);
 /* The same with a dronesim --misbehave SPEC (NULL: none). */
 int rig_start_drones_mis(struct rig *r, const char *n, const char *flight_s, const char *misbehave);
+/* The same with further dronesim options (a NULL-terminated list, at most 32): they come
+ * after the rig's own, so they override them (e.g. "--soc", "1.0"). */
+int rig_start_drones_args(struct rig *r, const char *n, const char *flight_s, const char *const *extra);
 /* Starts swapd on the rig's plant and drones with config (a path relative to the
  * source tree, or an absolute path); autostart resets and starts the station once it
  * has reconciled. */
