@@ -117,6 +117,7 @@ struct fleetlink {
     struct mosquitto *mosq;
     sqlite3 *db;
     bool connected, session_up, host_online, births_pending, born;
+    bool host_offline_pending;      /* the primary host said offline: leave the server */
     /* connected: TCP up and CONNECT sent; session_up: the broker's CONNACK accepted it */
     unsigned bdseq, seq;
     uint64_t host_state_ts;
@@ -585,8 +586,10 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
         if (online && !fl->host_online)
             fl->births_pending = true;
         if (!online && fl->host_online) {
-            logmsg(4, "primary host %s offline: holding data until it returns", fl->cfg.primary_host_id);
-            fl->born = false;
+            /* Sparkplug 3.0: NDEATH, disconnect, start the connection over (the thread
+             * does it after this callback) and birth again only on an online STATE. */
+            logmsg(4, "primary host %s offline: NDEATH, disconnecting, reconnecting", fl->cfg.primary_host_id);
+            fl->host_offline_pending = true;
         }
         fl->host_online = online;
     } else if (t.type == SPB_NCMD && !strcmp(t.node, fl->cfg.edge_node_id)) {
@@ -631,8 +634,7 @@ static void lost_connection(struct fleetlink *fl, const char *why)
 {
     if (fl->connected)
         logmsg(4, "broker connection lost (%s); spooling, reconnecting", why);
-    fl->connected = fl->session_up = fl->born = fl->host_online = false;
-    fl->host_state_ts = 0;
+    fl->connected = fl->session_up = fl->born = fl->host_online = fl->host_offline_pending = false;
     fl->n_inflight = 0;             /* unacknowledged rows are sent again */
     fl->cursor = 0;
     schedule_reconnect(fl);
@@ -704,6 +706,20 @@ static void take_snapshot(struct fleetlink *fl)
     pthread_mutex_unlock(&fl->stats_mu);
 }
 
+/* An intentional disconnect: say NDEATH ourselves (the broker drops the will on
+ * DISCONNECT), give it a moment to leave, then DISCONNECT. */
+static void say_death_and_disconnect(struct fleetlink *fl)
+{
+    struct spb_metric m = { .name = "bdSeq", .datatype = SPB_DT_UINT64, .i = fl->bdseq };
+    struct spb_payload p = { .has_timestamp = true, .timestamp_ms = wall_ms(), .n_metrics = 1, .metrics = &m };
+    send_payload(fl, SPB_NDEATH, NULL, &p, 1);
+    for (int i = 0; i < 20 && mosquitto_want_write(fl->mosq); i++)
+        service(fl, 10);
+    service(fl, 10); /* the PUBACK, if it comes at once */
+    mosquitto_disconnect(fl->mosq);
+    service(fl, 10);
+}
+
 static void *fleet_thread(void *arg)
 {
     struct fleetlink *fl = arg;
@@ -714,8 +730,16 @@ static void *fleet_thread(void *arg)
             try_connect(fl);
         if (fl->connected) {
             int rc = service(fl, 10);
-            if (rc != MOSQ_ERR_SUCCESS)
+            if (rc != MOSQ_ERR_SUCCESS) {
                 lost_connection(fl, mosquitto_strerror(rc));
+            } else if (fl->host_offline_pending) {
+                say_death_and_disconnect(fl);
+                lost_connection(fl, "primary host offline");
+                fl->next_try_ms = mono_ms(); /* start the connection over at once */
+                pthread_mutex_lock(&fl->stats_mu);
+                fl->stats.host_offline_disconnects++;
+                pthread_mutex_unlock(&fl->stats_mu);
+            }
         } else {
             struct timespec ts = { 0, 10 * 1000000L };
             nanosleep(&ts, NULL);
@@ -737,16 +761,8 @@ static void *fleet_thread(void *arg)
         if (may_publish && fl->born)
             publish_spool(fl);
     }
-    if (fl->connected) {
-        /* A clean stop: say NDEATH ourselves (the broker drops the will on DISCONNECT). */
-        struct spb_metric m = { .name = "bdSeq", .datatype = SPB_DT_UINT64, .i = fl->bdseq };
-        struct spb_payload p = { .has_timestamp = true, .timestamp_ms = wall_ms(), .n_metrics = 1, .metrics = &m };
-        send_payload(fl, SPB_NDEATH, NULL, &p, 1);
-        for (int i = 0; i < 20; i++)
-            service(fl, 10);
-        mosquitto_disconnect(fl->mosq);
-        service(fl, 10);
-    }
+    if (fl->connected)
+        say_death_and_disconnect(fl);
     spool_drain_ring(fl);
     return NULL;
 }

@@ -120,6 +120,7 @@ struct fleetlink_cmd {
 /* Counters for tests and the bench. */
 struct fleetlink_stats {
     uint64_t published, births, connects, spooled, sent_events, dropped, commands, spool_depth;
+    uint64_t host_offline_disconnects; /* sessions left because the primary host went offline */
     unsigned bdseq;
     bool online;
 };
