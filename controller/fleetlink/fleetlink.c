@@ -75,10 +75,12 @@ const struct fleetlink_metric_def fleetlink_metrics[FM_COUNT] = {
 };
 
 const struct fleetlink_command_def fleetlink_commands[] = {
-    { "Start", "start", false },     { "Stop", "stop", false },   { "Hold", "hold", false },
-    { "Unhold", "unhold", false },   { "Suspend", "suspend", false }, { "Unsuspend", "unsuspend", false },
-    { "Abort", "abort", false },     { "Clear", "clear", false }, { "Reset", "reset", false },
-    { "Retire Pack", "retire", true }, { "Return Pack", "return", true },
+    { "Start", "start", false, FLEETLINK_ROBOT },         { "Stop", "stop", false, FLEETLINK_ROBOT },
+    { "Hold", "hold", false, FLEETLINK_ROBOT },           { "Unhold", "unhold", false, FLEETLINK_ROBOT },
+    { "Suspend", "suspend", false, FLEETLINK_ROBOT },     { "Unsuspend", "unsuspend", false, FLEETLINK_ROBOT },
+    { "Abort", "abort", false, FLEETLINK_ROBOT },         { "Clear", "clear", false, FLEETLINK_ROBOT },
+    { "Reset", "reset", false, FLEETLINK_ROBOT },
+    { "Retire Pack", "retire", true, FLEETLINK_MAGAZINE }, { "Return Pack", "return", true, FLEETLINK_MAGAZINE },
 };
 const size_t fleetlink_n_commands = sizeof fleetlink_commands / sizeof fleetlink_commands[0];
 
@@ -413,11 +415,22 @@ static void publish_births(struct fleetlink *fl)
             fill_metric(s, id, true, &m[n++], &ds, fl->pack_cells);
     struct spb_payload p = { .has_timestamp = true, .timestamp_ms = now, .n_metrics = n, .metrics = m };
     send_payload(fl, SPB_NBIRTH, NULL, &p, 0);
+    static char dcmd_names[16][48];
     for (int dev = 1; dev < FLEETLINK_N_DEVICES; dev++) {
         n = 0;
         for (int id = 0; id < FM_COUNT; id++)
             if ((int)fleetlink_metrics[id].dev == dev)
                 fill_metric(s, id, true, &m[n++], &ds, fl->pack_cells);
+        for (size_t c = 0; c < fleetlink_n_commands && c < 16; c++) {
+            if ((int)fleetlink_commands[c].dev != dev)
+                continue;
+            snprintf(dcmd_names[c], sizeof dcmd_names[c], "Device Control/%s", fleetlink_commands[c].metric);
+            m[n++] = (struct spb_metric){ .name = dcmd_names[c], .has_alias = true,
+                                          .alias = FLEETLINK_ALIAS_DCMD_BASE + c, .has_timestamp = true,
+                                          .timestamp_ms = now,
+                                          .datatype = fleetlink_commands[c].takes_arg ? SPB_DT_STRING : SPB_DT_BOOLEAN,
+                                          .s = "", .i = 0 };
+        }
         p = (struct spb_payload){ .has_timestamp = true, .timestamp_ms = now, .n_metrics = n, .metrics = m };
         send_payload(fl, SPB_DBIRTH, fleetlink_device_names[dev], &p, 0);
     }
@@ -505,6 +518,8 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc)
     char topic[SPB_TOPIC_MAX];
     topic_for(fl, SPB_NCMD, NULL, topic);
     mosquitto_subscribe(mosq, NULL, topic, 1);
+    snprintf(topic, sizeof topic, "spBv1.0/%s/DCMD/%s/+", fl->cfg.group_id, fl->cfg.edge_node_id);
+    mosquitto_subscribe(mosq, NULL, topic, 1);
     if (fl->cfg.primary_host_id[0]) {
         struct spb_topic tp = { .type = SPB_STATE };
         snprintf(tp.host, sizeof tp.host, "%s", fl->cfg.primary_host_id);
@@ -518,11 +533,13 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc)
     logmsg(6, "connected to %s:%d", fl->cfg.host, fl->cfg.port);
 }
 
-static void queue_command(struct fleetlink *fl, const char *console, const char *arg, const char *req_id)
+static void queue_command(struct fleetlink *fl, const char *device, const char *console, const char *arg,
+                          const char *req_id)
 {
     pthread_mutex_lock(&fl->cmd_mu);
     if (fl->n_cmds < CMD_QUEUE) {
         struct fleetlink_cmd *c = &fl->cmds[fl->n_cmds++];
+        snprintf(c->device, sizeof c->device, "%s", device ? device : "");
         snprintf(c->console, sizeof c->console, "%s", console);
         snprintf(c->arg, sizeof c->arg, "%s", arg ? arg : "");
         snprintf(c->request_id, sizeof c->request_id, "%s", req_id ? req_id : "");
@@ -550,7 +567,7 @@ static void handle_ncmd(struct fleetlink *fl, const struct mosquitto_message *ms
         const struct spb_metric *m = &d.metrics[i];
         const char *name = m->name ? m->name : "";
         if (!strcmp(name, FLEETLINK_PACK_ESTIMATES) && m->s && m->s[0]) {
-            queue_command(fl, "pack_estimates", m->s, req_id);
+            queue_command(fl, NULL, "pack_estimates", m->s, req_id);
             continue;
         }
         if (!strcmp(name, "Node Control/Rebirth") || (m->has_alias && m->alias == FLEETLINK_ALIAS_REBIRTH)) {
@@ -564,8 +581,49 @@ static void handle_ncmd(struct fleetlink *fl, const struct mosquitto_message *ms
             if (strcmp(name, full) && !(m->has_alias && m->alias == FLEETLINK_ALIAS_CMD_BASE + c))
                 continue;
             if (fleetlink_commands[c].takes_arg ? (m->s && m->s[0]) : m->i != 0)
-                queue_command(fl, fleetlink_commands[c].console, fleetlink_commands[c].takes_arg ? m->s : NULL, req_id);
+                queue_command(fl, NULL, fleetlink_commands[c].console, fleetlink_commands[c].takes_arg ? m->s : NULL,
+                              req_id);
         }
+    }
+    spb_decoded_free(&d);
+}
+
+/* DCMD to one of our devices: "Device Control/<Command>" for the commands that act on
+ * that device; any other metric (but the request id) is answered as refused. */
+static void handle_dcmd(struct fleetlink *fl, const char *device, const struct mosquitto_message *msg)
+{
+    int dev = 0;
+    for (int i = 1; i < FLEETLINK_N_DEVICES; i++)
+        if (!strcmp(device, fleetlink_device_names[i]))
+            dev = i;
+    struct spb_decoded d;
+    if (!dev || spb_decode(msg->payload, (size_t)msg->payloadlen, &d) != 0) {
+        logmsg(4, "DCMD to %s ignored: %s", device, dev ? "not a Sparkplug B payload" : "no such device");
+        return;
+    }
+    const char *req_id = "";
+    for (size_t i = 0; i < d.p.n_metrics; i++)
+        if (d.metrics[i].name && !strcmp(d.metrics[i].name, "Command/Request Id") && d.metrics[i].s)
+            req_id = d.metrics[i].s;
+    for (size_t i = 0; i < d.p.n_metrics; i++) {
+        const struct spb_metric *m = &d.metrics[i];
+        const char *name = m->name ? m->name : "";
+        if (!strcmp(name, "Command/Request Id"))
+            continue;
+        bool known = false;
+        for (size_t c = 0; c < fleetlink_n_commands; c++) {
+            char full[64];
+            snprintf(full, sizeof full, "Device Control/%s", fleetlink_commands[c].metric);
+            if ((int)fleetlink_commands[c].dev != dev ||
+                (strcmp(name, full) && !(m->has_alias && m->alias == FLEETLINK_ALIAS_DCMD_BASE + c)))
+                continue;
+            known = true;
+            if (fleetlink_commands[c].takes_arg ? (m->s && m->s[0]) : m->i != 0)
+                queue_command(fl, device, fleetlink_commands[c].console, fleetlink_commands[c].takes_arg ? m->s : NULL,
+                              req_id);
+        }
+        if (!known)
+            queue_command(fl, device, "", name[0] ? name : "(alias only)", req_id);
     }
     spb_decoded_free(&d);
 }
@@ -593,7 +651,8 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
         }
         fl->host_online = online;
     } else if (t.type == SPB_NCMD && !strcmp(t.node, fl->cfg.edge_node_id)) {
-        handle_ncmd(fl, msg);
+        handle_ncmd(fl, msg);    } else if (t.type == SPB_DCMD && !strcmp(t.node, fl->cfg.edge_node_id)) {
+        handle_dcmd(fl, t.device, msg);
     }
 }
 

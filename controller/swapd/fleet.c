@@ -17,7 +17,7 @@ struct swapd_fleet {
     double onpad_sum_s;
     unsigned onpad_n;
     unsigned long long cmd_seq;
-    char cmd_name[40], cmd_req[64], cmd_result[FLEETLINK_STR];
+    char cmd_name[FLEETLINK_STR], cmd_req[64], cmd_result[FLEETLINK_STR];
     bool cmd_ok;
     /* roaming packs: every pack this run has met (sorted, for a binary search), and those
      * met since the link started that still wait for the fleet's estimates (the head is
@@ -191,6 +191,20 @@ static bool apply_estimates(struct swapd *d, const char *arg, char *msg, size_t 
     return true;
 }
 
+/* The answer to a fleet command: the Command/Last ... metrics and an event. */
+static void record_answer(struct swapd *d, const struct fleetlink_cmd *c, bool ok, const char *result)
+{
+    struct swapd_fleet *f = d->fleet;
+    f->cmd_seq++;
+    f->cmd_ok = ok;
+    snprintf(f->cmd_name, sizeof f->cmd_name, "%s%s%.60s", c->device, c->device[0] ? "/" : "",
+             c->console[0] ? c->console : c->arg);
+    snprintf(f->cmd_req, sizeof f->cmd_req, "%s", c->request_id);
+    snprintf(f->cmd_result, sizeof f->cmd_result, "%s", result);
+    swapd_event(d, d->core.now_ms, ok ? REGISTRY_INFO : REGISTRY_WARNING, "command", "fleet \"%s\"%s%s: %s", f->cmd_name,
+                c->arg[0] && c->console[0] ? " " : "", c->console[0] ? c->arg : "", f->cmd_result);
+}
+
 /* Runs one fleet command through the console path and records the answer. */
 static void run_command(struct swapd *d, const struct fleetlink_cmd *c)
 {
@@ -198,6 +212,12 @@ static void run_command(struct swapd *d, const struct fleetlink_cmd *c)
         char msg[FLEETLINK_STR + 64];
         bool ok = apply_estimates(d, c->arg, msg, sizeof msg);
         swapd_event(d, d->core.now_ms, ok ? REGISTRY_INFO : REGISTRY_WARNING, "battery", "%s", msg);
+        return;
+    }
+    if (!c->console[0]) { /* a DCMD metric the device does not have */
+        char msg[FLEETLINK_STR + 64];
+        snprintf(msg, sizeof msg, "%s has no command \"%s\"", c->device, c->arg);
+        record_answer(d, c, false, msg);
         return;
     }
     json_t *req = json_pack("{s:s, s:s}", "cmd", c->console, "id", "fleet");
@@ -223,14 +243,7 @@ static void run_command(struct swapd *d, const struct fleetlink_cmd *c)
     bool ok = json_is_true(json_object_get(rep, "ok"));
     const char *msg = ok ? json_string_value(json_object_get(json_object_get(rep, "result"), "message"))
                          : json_string_value(json_object_get(json_object_get(rep, "error"), "message"));
-    struct swapd_fleet *f = d->fleet;
-    f->cmd_seq++;
-    f->cmd_ok = ok;
-    snprintf(f->cmd_name, sizeof f->cmd_name, "%s", c->console);
-    snprintf(f->cmd_req, sizeof f->cmd_req, "%s", c->request_id);
-    snprintf(f->cmd_result, sizeof f->cmd_result, "%s", msg ? msg : (ok ? "accepted" : "refused"));
-    swapd_event(d, d->core.now_ms, ok ? REGISTRY_INFO : REGISTRY_WARNING, "command", "fleet \"%s\"%s%s: %s",
-                c->console, c->arg[0] ? " " : "", c->arg, f->cmd_result);
+    record_answer(d, c, ok, msg ? msg : (ok ? "accepted" : "refused"));
     json_decref(rep);
     json_decref(req);
 }

@@ -56,6 +56,12 @@ static bool swaps_equal(json_t *st, void *arg)
 }
 static bool births_at_least(json_t *st, void *arg) { return jint(st, "births") >= *(long long *)arg && is_online(st, NULL); }
 
+static bool last_command_is(json_t *st, void *arg)
+{
+    const char *c = json_string_value(metric(st, "Command/Last Command"));
+    return c && !strcmp(c, arg);
+}
+
 static int count_swap_events(json_t *st)
 {
     int n = 0;
@@ -174,6 +180,31 @@ START_TEST(test_killed_station_goes_offline_and_is_reborn)
     const char *unhold[] = { "cmd", "st-k", "unhold", NULL };
     ck_assert_int_eq(fleetrig_swapfleet(&f, out, sizeof out, unhold), 1);
     ck_assert_msg(strstr(out, "REFUSED") && strstr(out, "not possible in"), "%s", out);
+
+    /* The same commands as DCMD to the device they act on: the core's rules decide the
+     * same way, the answer is the node's Command/Last ... metrics naming the device. */
+    const char *d_unhold[] = { "cmd", "st-k", "robot/unhold", NULL };
+    ck_assert_int_eq(fleetrig_swapfleet(&f, out, sizeof out, d_unhold), 1);
+    ck_assert_msg(strstr(out, "REFUSED") && strstr(out, "unhold is not possible in"), "%s", out);
+    st = wait_station(&f, "st-k", last_command_is, "robot/unhold", 5000); /* the host writes every 100 ms */
+    ck_assert_msg(st, "the host never saw the answer to robot/unhold");
+    ck_assert(json_is_false(metric(st, "Command/Last Ok")));
+    json_decref(st);
+    const char *d_wrong[] = { "cmd", "st-k", "robot/retire", "SWP-5A000001", NULL };
+    ck_assert_int_eq(fleetrig_swapfleet(&f, out, sizeof out, d_wrong), 1);
+    ck_assert_msg(strstr(out, "robot has no command \"Device Control/Retire Pack\""), "%s", out);
+    const char *d_reset[] = { "cmd", "st-k", "robot/reset", NULL };
+    ck_assert_msg(fleetrig_swapfleet(&f, out, sizeof out, d_reset) == 0, "%s", out);
+    /* retire a pack of the magazine on the magazine device; the Packs table shows it */
+    st = fleetrig_station(&f, "st-k");
+    json_t *row = json_array_get(metric(st, "magazine/Packs"), 0);
+    ck_assert_ptr_nonnull(row);
+    char retire_arg[64];
+    snprintf(retire_arg, sizeof retire_arg, "%s: worn, from the fleet", json_string_value(json_object_get(row, "Battery")));
+    json_decref(st);
+    const char *d_retire[] = { "cmd", "st-k", "magazine/retire", retire_arg, NULL };
+    ck_assert_msg(fleetrig_swapfleet(&f, out, sizeof out, d_retire) == 0, "%s", out);
+    ck_assert_msg(strstr(out, "accepted"), "%s", out);
 
     /* The live view shows the station online. */
     char sock[RIG_PATH + 16], bin[512], cmd[2048];
