@@ -180,6 +180,7 @@ static void answer_pack_query(struct host *h, const char *node, json_t *st, cons
     if (n && spb_topic_format(topic, sizeof topic, &t) == 0 &&
         mosquitto_publish(h->m, NULL, topic, (int)n, buf, 1, false) == MOSQ_ERR_SUCCESS) {
         json_object_set_new(st, "pack_answers", json_integer(json_integer_value(json_object_get(st, "pack_answers")) + 1));
+        json_object_set_new(st, "pack_answer", json_string(value));
         fprintf(stderr, "swapfleet: %s asked for %s: answered from %s\n", node, id, best);
     }
 }

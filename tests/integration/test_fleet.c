@@ -74,67 +74,6 @@ static int count_swap_events(json_t *st)
     return n;
 }
 
-START_TEST(test_swaps_at_each_station_equal_the_fleet_view)
-{
-    struct fleetrig f = { 0 };
-    ck_assert_msg(fleetrig_start_broker(&f, NULL) == 0, "%s", f.err);
-    ck_assert_msg(fleetrig_start_host(&f) == 0, "%s", f.err);
-    static const char *const nodes[] = { "st-a", "st-b" };
-    struct rig r[2];
-    memset(r, 0, sizeof r);
-    for (int i = 0; i < 2; i++)
-        start_station(&f, &r[i], nodes[i], true, true);
-    for (int i = 0; i < 2; i++)
-        ck_assert_msg(rig_wait_swaps(&r[i], 1, 150000), "%s: %s", nodes[i], r[i].err);
-    /* The drones go home; then every count must agree. */
-    for (int i = 0; i < 2; i++) {
-        proc_stop(r[i].drones, 5000);
-        r[i].drones = 0;
-    }
-    for (int i = 0; i < 2; i++) {
-        long long want = rig_swaps(&r[i]);
-        json_t *st = wait_station(&f, nodes[i], swaps_equal, &want, 10000);
-        ck_assert_msg(st, "%s: the fleet view never showed %lld swaps", nodes[i], want);
-        ck_assert_int_eq(count_swap_events(st), want);
-        ck_assert(json_is_true(json_object_get(st, "online")));
-        ck_assert_int_eq(jint(st, "births"), 1); /* one birth per session, after the CONNACK */
-        ck_assert_int_eq(jint(st, "duplicates"), 0);
-        ck_assert_int_eq(jint(st, "seq_gaps"), 0);
-        ck_assert_msg(json_is_string(metric(st, "robot/Step")), "no robot device metrics");
-        ck_assert_int_ge(json_integer_value(metric(st, "magazine/Slots")), 8);
-        ck_assert_int_ge(json_array_size(metric(st, "magazine/Packs")), 8);
-        json_decref(st);
-    }
-    char out[4096];
-    const char *status[] = { "status", NULL };
-    ck_assert_int_eq(fleetrig_swapfleet(&f, out, sizeof out, status), 0);
-    for (int i = 0; i < 2; i++)
-        ck_assert_msg(strstr(out, nodes[i]), "status lacks %s:\n%s", nodes[i], out);
-    const char *sjson[] = { "status", "--json", NULL };
-    ck_assert_int_eq(fleetrig_swapfleet(&f, out, sizeof out, sjson), 0);
-    json_t *rows = json_loads(out, 0, NULL);
-    ck_assert_uint_eq(json_array_size(rows), 2);
-    size_t k;
-    json_t *row;
-    json_array_foreach(rows, k, row) {
-        int i = !strcmp(json_string_value(json_object_get(row, "station")), nodes[0]) ? 0 : 1;
-        ck_assert_int_eq(json_integer_value(json_object_get(row, "swaps")), rig_swaps(&r[i]));
-        ck_assert(json_is_true(json_object_get(row, "online")));
-        ck_assert(json_is_number(json_object_get(row, "onpad_mean_s")));
-        ck_assert_str_ne(json_string_value(json_object_get(row, "state")), "-");
-    }
-    json_decref(rows);
-    const char *bats[] = { "batteries", "--json", NULL };
-    ck_assert_int_eq(fleetrig_swapfleet(&f, out, sizeof out, bats), 0);
-    json_t *arr = json_loads(out, 0, NULL);
-    ck_assert_msg(json_array_size(arr) >= 8, "batteries: %s", out);
-    json_decref(arr);
-    for (int i = 0; i < 2; i++)
-        ck_assert_msg(rig_stop_all(&r[i]) == 0, "%s", r[i].err);
-    fleetrig_stop(&f);
-}
-END_TEST
-
 /* swapfleet top in tmux on the test's own server socket: the screen as text. */
 static bool top_screen_has(const char *sock, const char *needle, int timeout_ms)
 {
@@ -442,38 +381,107 @@ static bool station_event_contains(struct rig *r, const char *needle)
     return found;
 }
 
-/* A pack station A has seen arrives on a drone at station B, which has never seen it:
- * B asks the fleet and starts from A's estimates. */
-START_TEST(test_roaming_pack_starts_from_the_fleets_estimates)
+/* Three stations (swapsim + drones + swapd each) and the host: the swaps counted at
+ * each station equal the fleet view's, as a metric and as swap events. The pack the
+ * drone leaves at station A (its first swap) later arrives on a drone at stations B
+ * and C, which have never seen it: each asks the fleet and starts from the estimates
+ * A reported for it. */
+START_TEST(test_three_stations_counts_and_a_roaming_pack)
 {
     struct fleetrig f = { 0 };
     ck_assert_msg(fleetrig_start_broker(&f, NULL) == 0, "%s", f.err);
     ck_assert_msg(fleetrig_start_host(&f) == 0, "%s", f.err);
-    struct rig a = { 0 }, b = { 0 };
-    start_station(&f, &a, "st-ra", true, true);
-    ck_assert_msg(rig_wait_swaps(&a, 1, 150000), "%s", a.err);
-    /* the drone's pack (met at A's first swap) is in A's magazine, and the fleet knows it */
+    static const char *const nodes[] = { "st-a", "st-b", "st-c" };
+    enum { N = 3 };
+    struct rig r[N];
+    memset(r, 0, sizeof r);
+    start_station(&f, &r[0], nodes[0], true, true);
+    ck_assert_msg(rig_wait_swaps(&r[0], 1, 150000), "%s", r[0].err);
+    /* the drone's pack, left at A by its first swap, is in A's Packs table at the host */
     const char *id = "SWP-5B000001";
-    json_t *sa = wait_station(&f, "st-ra", knows_pack, (void *)id, 20000);
-    ck_assert_msg(sa, "the fleet never saw %s at st-ra", id);
+    json_t *sa = wait_station(&f, "st-a", knows_pack, (void *)id, 20000);
+    ck_assert_msg(sa, "the fleet never saw %s at st-a", id);
     json_decref(sa);
 
-    start_station(&f, &b, "st-rb", true, true);
-    long long end = proc_now_ms() + 60000;
+    for (int i = 1; i < N; i++)
+        start_station(&f, &r[i], nodes[i], true, true);
+    long long end = proc_now_ms() + 90000;
     bool applied = false;
     while (!applied && proc_now_ms() < end) {
-        applied = station_event_contains(&b, "starts from the fleet's estimates (last at st-ra)");
+        applied = station_event_contains(&r[1], "starts from the fleet's estimates (last at st-a)");
         if (!applied)
             proc_nap_ms(100);
     }
-    ck_assert_msg(applied, "st-rb never took %s's estimates from the fleet", id);
+    ck_assert_msg(applied, "st-b never took %s's estimates from the fleet", id);
     long long one = 1;
-    json_t *sb = wait_station(&f, "st-rb", answered, &one, 10000); /* the host writes its state every 100 ms */
+    json_t *sb = wait_station(&f, "st-b", answered, &one, 10000); /* the host writes its state every 100 ms */
     ck_assert_msg(sb, "the host's state never counted its answer");
     ck_assert_str_eq(json_string_value(json_object_get(sb, "pack_query")), id);
+    /* what B took is what A reported: the host's answer "ID;cap;dcir;efc;station", from
+     * A's Packs row, equals the values B's event says the pack starts from */
+    const char *ans = json_string_value(json_object_get(sb, "pack_answer"));
+    ck_assert_ptr_nonnull(ans);
+    char aid[24], from[32];
+    double cap, dcir, efc;
+    ck_assert_int_eq(sscanf(ans, "%23[^;];%lf;%lf;%lf;%31s", aid, &cap, &dcir, &efc, from), 5);
+    ck_assert_str_eq(aid, id);
+    ck_assert_str_eq(from, "st-a");
+    char want[200];
+    snprintf(want, sizeof want, "%s starts from the fleet's estimates (last at st-a): %.0f mAh, %.1f mOhm, %.1f EFC", id,
+             cap, dcir, efc);
+    ck_assert_msg(station_event_contains(&r[1], want), "st-b's event does not carry A's estimates %s", want);
     json_decref(sb);
-    ck_assert_msg(rig_stop_all(&b) == 0, "%s", b.err);
-    ck_assert_msg(rig_stop_all(&a) == 0, "%s", a.err);
+
+    for (int i = 0; i < N; i++)
+        ck_assert_msg(rig_wait_swaps(&r[i], 1, 150000), "%s: %s", nodes[i], r[i].err);
+    /* The drones go home; then every count must agree. */
+    for (int i = 0; i < N; i++) {
+        proc_stop(r[i].drones, 5000);
+        r[i].drones = 0;
+    }
+    for (int i = 0; i < N; i++) {
+        long long swaps = rig_swaps(&r[i]);
+        json_t *st = wait_station(&f, nodes[i], swaps_equal, &swaps, 10000);
+        ck_assert_msg(st, "%s: the fleet view never showed %lld swaps", nodes[i], swaps);
+        ck_assert_int_eq(count_swap_events(st), swaps);
+        ck_assert(json_is_true(json_object_get(st, "online")));
+        ck_assert_int_eq(jint(st, "births"), 1); /* one birth per session, after the CONNACK */
+        ck_assert_int_eq(jint(st, "duplicates"), 0);
+        ck_assert_int_eq(jint(st, "seq_gaps"), 0);
+        ck_assert_msg(json_is_string(metric(st, "robot/Step")), "no robot device metrics");
+        ck_assert_int_ge(json_integer_value(metric(st, "magazine/Slots")), 8);
+        ck_assert_int_ge(json_array_size(metric(st, "magazine/Packs")), 8);
+        json_decref(st);
+    }
+    char out[4096];
+    const char *status[] = { "status", NULL };
+    ck_assert_int_eq(fleetrig_swapfleet(&f, out, sizeof out, status), 0);
+    const char *sjson[] = { "status", "--json", NULL };
+    ck_assert_int_eq(fleetrig_swapfleet(&f, out, sizeof out, sjson), 0);
+    json_t *rows = json_loads(out, 0, NULL);
+    ck_assert_uint_eq(json_array_size(rows), N);
+    size_t k;
+    json_t *row;
+    json_array_foreach(rows, k, row) {
+        const char *name = json_string_value(json_object_get(row, "station"));
+        int i = 0;
+        while (i < N && strcmp(name, nodes[i]))
+            i++;
+        ck_assert_int_lt(i, N);
+        ck_assert_int_eq(json_integer_value(json_object_get(row, "swaps")), rig_swaps(&r[i]));
+        ck_assert(json_is_true(json_object_get(row, "online")));
+        ck_assert(json_is_number(json_object_get(row, "onpad_mean_s")));
+        ck_assert_str_ne(json_string_value(json_object_get(row, "state")), "-");
+    }
+    json_decref(rows);
+    /* the roaming pack is one pack in the fleet's list, wherever it is now */
+    const char *bats[] = { "batteries", "--json", NULL };
+    ck_assert_int_eq(fleetrig_swapfleet(&f, out, sizeof out, bats), 0);
+    json_t *arr = json_loads(out, 0, NULL);
+    ck_assert_msg(json_array_size(arr) >= 8, "batteries: %s", out);
+    json_decref(arr);
+    for (int i = 0; i < N; i++)
+        ck_assert_msg(rig_stop_all(&r[i]) == 0, "%s", r[i].err);
     fleetrig_stop(&f);
 }
 END_TEST
@@ -491,13 +499,9 @@ Suite *fleet_suite(void)
     tcase_set_timeout(tc, 400);
     tcase_add_test(tc, test_broker_outage_loses_no_event);
     suite_add_tcase(s, tc);
-    tc = tcase_create("roaming");
-    tcase_set_timeout(tc, 300);
-    tcase_add_test(tc, test_roaming_pack_starts_from_the_fleets_estimates);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("counts");
-    tcase_set_timeout(tc, 240);
-    tcase_add_test(tc, test_swaps_at_each_station_equal_the_fleet_view);
+    tc = tcase_create("fleet3");
+    tcase_set_timeout(tc, 400);
+    tcase_add_test(tc, test_three_stations_counts_and_a_roaming_pack);
     suite_add_tcase(s, tc);
     return s;
 }
