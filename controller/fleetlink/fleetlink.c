@@ -130,6 +130,9 @@ struct fleetlink {
     struct fleetlink_snapshot cur, sent;
     bool have_cur;
     long long cursor;               /* last spool row id handed to the broker this session */
+    long long spool_top;            /* the newest row id ever written (ids only grow) */
+    uint64_t depth;                 /* rows in the spool, when !depth_dirty */
+    bool depth_dirty;
     struct inflight inflight[INFLIGHT_MAX];
     int n_inflight;
     uint64_t dropped;               /* spool bound and ring overflow, persisted */
@@ -214,19 +217,31 @@ static int spool_open(struct fleetlink *fl, char *err, size_t errsize)
         snprintf(err, errsize, "fleet spool %s: cannot create its tables", fl->cfg.spool_path);
         return -1;
     }
-    fl->bdseq = (unsigned)spool_meta(fl, "bdseq", -1);
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(fl->db, "SELECT ifnull(max(id), 0) FROM spool", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        fl->spool_top = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    fl->depth_dirty = true;
+        fl->bdseq = (unsigned)spool_meta(fl, "bdseq", -1);
     fl->dropped = (uint64_t)spool_meta(fl, "dropped", 0);
     return 0;
 }
 
+/* Rows in the spool: counted again only after the spool changed (it is read every
+ * publish period, and most periods change nothing). */
 static uint64_t spool_depth(struct fleetlink *fl)
 {
+    if (!fl->depth_dirty)
+        return fl->depth;
     sqlite3_stmt *st;
     uint64_t n = 0;
     if (sqlite3_prepare_v2(fl->db, "SELECT count(*) FROM spool", -1, &st, NULL) == SQLITE_OK &&
         sqlite3_step(st) == SQLITE_ROW)
         n = (uint64_t)sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
+    fl->depth = n;
+    fl->depth_dirty = false;
     return n;
 }
 
@@ -254,6 +269,8 @@ static void spool_drain_ring(struct fleetlink *fl)
         sqlite3_reset(st);
     }
     sqlite3_finalize(st);
+    fl->spool_top = sqlite3_last_insert_rowid(fl->db);
+    fl->depth_dirty = true;
     atomic_store_explicit(&fl->ring_tail, tail, memory_order_release);
     fl->dropped += lost;
     uint64_t depth = spool_depth(fl);
@@ -264,6 +281,7 @@ static void spool_drain_ring(struct fleetlink *fl)
                  (unsigned long long)over);
         spool_exec(fl, sql);
         fl->dropped += over;
+        fl->depth_dirty = true;
     }
     spool_set_meta(fl, "dropped", (long long)fl->dropped);
     spool_exec(fl, "COMMIT");
@@ -477,15 +495,17 @@ static void publish_changes(struct fleetlink *fl)
  * the broker acknowledged it); those stored while offline go as historical. */
 static void publish_spool(struct fleetlink *fl)
 {
-    if (fl->n_inflight >= INFLIGHT_MAX)
-        return;
+    if (fl->n_inflight >= INFLIGHT_MAX || fl->cursor >= fl->spool_top)
+        return; /* nothing written since the last row handed over */
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(fl->db, "SELECT id, t_ms, event_id, type, text, offline FROM spool WHERE id > ? ORDER BY id LIMIT ?",
                            -1, &st, NULL) != SQLITE_OK)
         return;
     sqlite3_bind_int64(st, 1, fl->cursor);
     sqlite3_bind_int(st, 2, INFLIGHT_MAX - fl->n_inflight);
-    while (sqlite3_step(st) == SQLITE_ROW) {
+    int sent = 0;
+    bool rows_left = true;
+    while ((rows_left = sqlite3_step(st) == SQLITE_ROW)) {
         long long rowid = sqlite3_column_int64(st, 0);
         uint64_t t = (uint64_t)sqlite3_column_int64(st, 1);
         /* historical: stored while offline, or older than this session's birth (it was
@@ -502,8 +522,11 @@ static void publish_spool(struct fleetlink *fl)
             break;
         fl->inflight[fl->n_inflight++] = (struct inflight){ mid, rowid };
         fl->cursor = rowid;
+        sent++;
     }
     sqlite3_finalize(st);
+    if (!sent && !rows_left)
+        fl->cursor = fl->spool_top; /* no row above the cursor: those up to the top are gone */
 }
 
 /* ---- callbacks (on the thread, inside service()) ----------------------------------- */
@@ -669,6 +692,7 @@ static void on_publish(struct mosquitto *mosq, void *obj, int mid)
             sqlite3_step(st);
             sqlite3_finalize(st);
         }
+        fl->depth_dirty = true;
         fl->inflight[i] = fl->inflight[--fl->n_inflight];
         pthread_mutex_lock(&fl->stats_mu);
         fl->stats.sent_events++;

@@ -46,6 +46,8 @@ static struct {
     /* the real station's events: arrival (wall) minus the event's own time */
     double st_lat_ms[MAX_LAT];
     size_t n_st_lat;
+    double st_worst_ms;
+    char st_worst[200];
 } sub;
 
 static uint64_t wall_ms(void)
@@ -85,8 +87,15 @@ static void on_msg(struct mosquitto *m, void *obj, const struct mosquitto_messag
         for (size_t i = 0; i < d.p.n_metrics; i++) {
             const struct spb_metric *x = &d.metrics[i];
             if (x->has_alias && x->alias == FLEETLINK_ALIAS_EVENT_ID && x->has_timestamp && !x->is_historical &&
-                sub.n_st_lat < MAX_LAT)
-                sub.st_lat_ms[sub.n_st_lat++] = (double)wall - (double)x->timestamp_ms;
+                sub.n_st_lat < MAX_LAT) {
+                double lat = (double)wall - (double)x->timestamp_ms;
+                sub.st_lat_ms[sub.n_st_lat++] = lat;
+                for (size_t k = 0; lat > sub.st_worst_ms && k < d.p.n_metrics; k++)
+                    if (d.metrics[k].has_alias && d.metrics[k].alias == FLEETLINK_ALIAS_EVENT_TEXT && d.metrics[k].s)
+                        snprintf(sub.st_worst, sizeof sub.st_worst, "%s", d.metrics[k].s);
+                if (lat > sub.st_worst_ms)
+                    sub.st_worst_ms = lat;
+            }
         }
     }
     for (size_t i = 0; i < d.p.n_metrics; i++) {
@@ -190,9 +199,12 @@ static int station_phase(struct fleetrig *f, struct mosquitto *m)
     printf("fleet     swapd CPU per scan over %d s, side by side: %.1f us without the fleet link (%lld scans), "
            "%.1f us with it (%lld scans); the link costs %.1f us a scan, ratio %.2f\n",
            STATION_S, us[0], scans[0], us[1], scans[1], us[1] - us[0], us[0] > 0 ? us[1] / us[0] : 0);
-    printf("fleet     station events to the fleet view: %zu, latency p50 %.0f ms, p99 %.0f ms (ms clock); swaps %lld / %lld\n",
+    printf("fleet     station events to the fleet view: %zu, latency p50 %.0f ms, p90 %.0f ms, p99 %.0f ms (ms clock); "
+           "swaps %lld / %lld\n",
            sub.n_st_lat, sub.n_st_lat ? sub.st_lat_ms[sub.n_st_lat / 2] : 0,
+           sub.n_st_lat ? sub.st_lat_ms[sub.n_st_lat * 9 / 10] : 0,
            sub.n_st_lat ? sub.st_lat_ms[sub.n_st_lat * 99 / 100] : 0, swaps[0], swaps[1]);
+    printf("fleet     slowest station event %.0f ms: %s\n", sub.st_worst_ms, sub.st_worst);
     for (int i = 0; i < 2; i++)
         rig_stop_all(&r[i]);
     return 0;
