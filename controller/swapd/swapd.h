@@ -63,6 +63,8 @@ struct swapd_stats {
  * each scan woke against its absolute deadline, and the longest scan. */
 json_t *swapd_scan_stats_json(const struct swapd_stats *s);
 
+struct swapd_fleet;
+
 struct swapd {
     struct shellcfg shell;
     struct station_cfg station_cfg;
@@ -72,7 +74,7 @@ struct swapd {
     struct ctlsock_auth auth;
     struct httpd_cfg http_cfg;
     struct fleetlink_cfg fleet_cfg;
-    struct fleetlink *fleet;
+    struct swapd_fleet *fleet;     /* the fleet link and its scan-side state (fleet.c); NULL unless enabled */
     struct registry_retention retention;
 
     struct station core;
