@@ -261,6 +261,7 @@ static int run_job(struct persist *p, const struct persist_job *j)
     case PERSIST_LOST:
         rc = registry_move_battery(p->reg, j->tag, (struct registry_location){ REGISTRY_PLACE_UNKNOWN, 0 }, j->step,
                                    0, j->t_ms, j->t_ms);
+        break;
     case PERSIST_QUEUE_PUT:
         rc = registry_queue_put(p->reg, &j->queued);
         break;
