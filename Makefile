@@ -44,6 +44,9 @@ PROG_SRCS  = $(filter $(1)/%,$(ALL_C))
 LIB_C     := $(filter-out $(foreach d,$(PROG_DIRS),$(d)/%),$(ALL_C))
 LIB_O     := $(LIB_C:%.c=$(BUILD)/obj/%.o)
 PROGRAMS  := $(foreach d,$(PROG_DIRS),$(BUILD)/bin/$(notdir $(d)))
+# The daemon shell's code but its main, for the campaign, which runs it in its loop.
+SWAPD_LIB_C := $(filter-out controller/swapd/main.c,$(call PROG_SRCS,controller/swapd))
+SWAPD_LIB := $(BUILD)/libswapd.a
 
 # ---- layers and link lines --------------------------------------------------------
 # One archive per layer, upper layers first on a link line.
@@ -59,7 +62,6 @@ LIBS_LAYER_protocols  := protocols
 LIBS_LAYER_sim        := sim protocols
 LIBS_LAYER_controller := controller protocols
 # Programs that link less or more than their layer's default.
-LIBS_campaign   := controller sim protocols
 PKGS_mavdump    := jansson nettle
 PKGS_regmap-doc :=
 PKGS_packlog    := inih
@@ -138,6 +140,10 @@ $(call LAYER_LIB,$(1)): $(patsubst %.c,$(BUILD)/obj/%.o,$(filter $(1)/%,$(LIB_C)
 endef
 $(foreach l,$(LAYERS),$(eval $(call LAYER_RULE,$(l))))
 
+$(SWAPD_LIB): $(SWAPD_LIB_C:%.c=$(BUILD)/obj/%.o)
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
 # $(1): the program's directory; its layer is the top directory.
 define PROGRAM_RULE
 $(BUILD)/bin/$(notdir $(1)): $(patsubst %.c,$(BUILD)/obj/%.o,$(call PROG_SRCS,$(1))) \
@@ -154,23 +160,23 @@ link_line = $(notdir $(1)): $(patsubst %,lib%.a,$(call prog_libs,$(notdir $(1)),
 link-lines:
 	@$(foreach d,$(sort $(PROG_DIRS)),echo "$(call link_line,$(d))";)
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TESTSUP_O) $(ALL_LIBS)
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TESTSUP_O) $(SWAPD_LIB) $(ALL_LIBS)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $< $(TEST_EXTRA_O) $(TESTSUP_O) $(ALL_LIBS) $(TEST_LDLIBS) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $< $(TEST_EXTRA_O) $(TESTSUP_O) $(SWAPD_LIB) $(ALL_LIBS) $(TEST_LDLIBS) $(LDLIBS)
 
 # The daemon's persistence worker is tested on its own, with storage failures injected
-# by wrapping the registry's move at link time.
+# by wrapping the registry's move and SQLite's step (a failing COMMIT) at link time.
 $(BUILD)/tests/test_persist: TEST_EXTRA_O = $(BUILD)/obj/controller/swapd/persist.o
-$(BUILD)/tests/test_persist: LDFLAGS += -Wl,--wrap=registry_move_battery
+$(BUILD)/tests/test_persist: LDFLAGS += -Wl,--wrap=registry_move_battery -Wl,--wrap=sqlite3_step
 $(BUILD)/tests/test_persist: $(BUILD)/obj/controller/swapd/persist.o
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/integration/%.o $(TESTSUP_O) $(ALL_LIBS)
+$(BUILD)/tests/%: $(BUILD)/obj/tests/integration/%.o $(TESTSUP_O) $(SWAPD_LIB) $(ALL_LIBS)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $< $(TESTSUP_O) $(ALL_LIBS) $(TEST_LDLIBS) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $< $(TESTSUP_O) $(SWAPD_LIB) $(ALL_LIBS) $(TEST_LDLIBS) $(LDLIBS)
 
-$(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(TESTSUP_O) $(ALL_LIBS)
+$(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(TESTSUP_O) $(SWAPD_LIB) $(ALL_LIBS)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $< $(TESTSUP_O) $(ALL_LIBS) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $< $(TESTSUP_O) $(SWAPD_LIB) $(ALL_LIBS) $(LDLIBS)
 
 # The Sparkplug B payload code is generated from protocols/sparkplug/sparkplug_b.proto
 # and committed, so a build needs no protoc-c; test_spb checks the committed files match.
@@ -269,9 +275,15 @@ clean:
 
 # ---- the invariant campaign on demand -------------------------------------------------
 # make campaign SEED=1 COUNT=10000: seeded worlds of random swaps with faults, every safety
-# rule checked after every scan (docs/campaign.md). The engine lives in tests/support.
+# rule checked after every scan (docs/campaign.md). The engine lives in tests/support, the
+# program in tests/campaign (a test driver, not part of the controller); both run swapd's
+# own shell code (libswapd.a) on a real registry file, and the simulator in process.
 SEED  ?= 1
 COUNT ?= 10000
-$(BUILD)/bin/campaign: $(BUILD)/obj/tests/support/campaign.o $(BUILD)/obj/tests/support/plantio_sim.o
+$(BUILD)/bin/campaign: $(BUILD)/obj/tests/campaign/main.o $(BUILD)/obj/tests/support/campaign.o \
+    $(BUILD)/obj/tests/support/faultvfs.o $(BUILD)/obj/tests/support/plantio_sim.o $(SWAPD_LIB) $(ALL_LIBS)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(SWAPD_LIB) $(ALL_LIBS) $(LDLIBS)
+all: $(BUILD)/bin/campaign
 campaign: $(BUILD)/bin/campaign
 	$(BUILD)/bin/campaign --seed $(SEED) --count $(COUNT) --keep-going --quiet

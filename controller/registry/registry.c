@@ -121,6 +121,17 @@ static const char *const migrations[REGISTRY_SCHEMA_VERSION] = {
     /* deleting an old swap checks these references: by index, not by reading the table */
     "CREATE INDEX location_history_swap ON location_history(swap_id) WHERE swap_id IS NOT NULL;"
     "CREATE INDEX locations_swap ON locations(swap_id) WHERE swap_id IS NOT NULL;",
+    /* 3 -> 4: the landing queue survives a restart: one row per drone waiting for its
+     * clearance, in the order the requests arrived (at most one per system id). */
+    "CREATE TABLE landing_queue ("
+    "  sysid INTEGER PRIMARY KEY CHECK (sysid BETWEEN 1 AND 255),"
+    "  compid INTEGER NOT NULL CHECK (compid BETWEEN 0 AND 255),"
+    "  seq INTEGER NOT NULL,"
+    "  request_ms INTEGER NOT NULL,"
+    "  flags INTEGER NOT NULL,"
+    "  pack_tag INTEGER NOT NULL,"
+    "  remaining_pct REAL NOT NULL,"
+    "  voltage_v REAL NOT NULL);",
 };
 
 
@@ -438,6 +449,19 @@ int registry_batch_commit(struct registry *reg)
 bool registry_in_batch(const struct registry *reg)
 {
     return reg->batch;
+}
+
+int registry_set_sync(struct registry *reg, bool full)
+{
+    if (reg->readonly || reg->batch || !sqlite3_get_autocommit(reg->db))
+        return registry_fail(reg, REGISTRY_ESTATE, "set sync: only between transactions of a writer");
+    if (reg->sync_normal == !full)
+        return 0;
+    if (sqlite3_exec(reg->db, full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL", NULL, NULL,
+                     NULL) != SQLITE_OK)
+        return registry_fail_db(reg, "set sync");
+    reg->sync_normal = !full;
+    return 0;
 }
 
 /* ---- the binder: one table of values binds a statement's parameters in order ---- */

@@ -31,6 +31,7 @@ struct registry {
     sqlite3_stmt *stmt[ST_COUNT];
     bool readonly;
     bool batch;                   /* inside registry_batch_begin(): writes are savepoints */
+    bool sync_normal;             /* registry_set_sync(false): commits without waiting for the disk */
     char err[256];
 };
 
@@ -57,7 +58,6 @@ struct registry_bind_arg {
                        (int)(sizeof((const struct registry_bind_arg[]){ __VA_ARGS__ }) /               \
                              sizeof(struct registry_bind_arg)))
 
-/* registry.c: names, errors, statements, transactions, the binder, open */
 extern const char *const registry_place_names[REGISTRY_PLACE_COUNT];
 extern const char *const registry_status_names[REGISTRY_STATUS_COUNT];
 extern const char *const registry_severity_names[REGISTRY_SEVERITY_COUNT];
@@ -71,18 +71,14 @@ int registry_commit(struct registry *reg);
 int registry_rollback(struct registry *reg, int code);
 void registry_copy_column(sqlite3_stmt *s, int col, char *out, size_t size);
 int registry_pragma_int(sqlite3 *db, const char *sql, int *out);
-void registry_bind_text_or_null(sqlite3_stmt *s, int i, const char *text);
-void registry_bind_real_or_null(sqlite3_stmt *s, int i, double v);
-void registry_bind_args(sqlite3_stmt *s, int first, const struct registry_bind_arg *a, int n);
-
-/* registry_battery.c */
 bool registry_finite_nonneg(double v);
 bool registry_is_constraint(int rc);
 int registry_add_event_in_tx(struct registry *reg, int64_t time_ms, enum registry_severity sev,
                            const char *source, const char *text, const char *json);
 int registry_swap_exists(struct registry *reg, int64_t swap_id);
-
-/* registry_measure.c */
 int registry_insert_one(struct registry *reg, sqlite3_stmt *s, const char *what, int64_t *id);
+void registry_bind_text_or_null(sqlite3_stmt *s, int i, const char *text);
+void registry_bind_real_or_null(sqlite3_stmt *s, int i, double v);
+void registry_bind_args(sqlite3_stmt *s, int first, const struct registry_bind_arg *a, int n);
 
 #endif

@@ -99,3 +99,31 @@ int registry_storage(struct registry *reg, struct registry_storage_info *info)
     info->incremental_vacuum = mode == 2;
     return 0;
 }
+
+int registry_compact(struct registry *reg, struct registry_storage_info *before, struct registry_storage_info *after)
+{
+    if (reg->readonly || reg->batch || !sqlite3_get_autocommit(reg->db))
+        return registry_fail(reg, REGISTRY_ESTATE, "compact: only on a writer between transactions");
+    if (before && registry_storage(reg, before) != 0)
+        return REGISTRY_EDB;
+    /* The page size changes only outside WAL mode; VACUUM rebuilds the file (it needs
+     * free space for a copy of the rows) with the format of a new file. */
+    char *msg = NULL;
+    if (sqlite3_exec(reg->db,
+                     "PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode = DELETE; PRAGMA page_size = 1024;"
+                     " PRAGMA auto_vacuum = INCREMENTAL; VACUUM;",
+                     NULL, NULL, &msg) != SQLITE_OK) {
+        registry_fail(reg, REGISTRY_EDB, "compact: %s", msg ? msg : sqlite3_errmsg(reg->db));
+        sqlite3_free(msg);
+        sqlite3_exec(reg->db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL);
+        return REGISTRY_EDB;
+    }
+    if (sqlite3_exec(reg->db, "PRAGMA journal_mode = WAL", NULL, NULL, &msg) != SQLITE_OK) {
+        registry_fail(reg, REGISTRY_EDB, "compact: %s", msg ? msg : sqlite3_errmsg(reg->db));
+        sqlite3_free(msg);
+        return REGISTRY_EDB;
+    }
+    if (after && registry_storage(reg, after) != 0)
+        return REGISTRY_EDB;
+    return 0;
+}

@@ -93,4 +93,3 @@ const char *swapd_transition_type(const char *from, const char *to)
         return "battery";
     return "step";
 }
-
