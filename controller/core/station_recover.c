@@ -179,15 +179,15 @@ static void adopt_gripper(struct station *st, const struct station_inputs *in, b
             t = d->battery_tag;
         *tag = t ? t : STATION_TAG_UNKNOWN;
         st->pad_tag = 0;
-        station_emit_move(st, *tag, station_loc(STATION_PLACE_DRONE, sys), to, "station_adopt_sensors");
+        station_emit_move(st, *tag, station_loc(STATION_PLACE_DRONE, sys), to, "adopt_sensors");
     } else if (fabs(p->x_pos_mm - st->pc.x_magazine_mm) <= tol && s >= 0 && s < station_n_slots(st) && st->slot_tag[s] &&
                !p->slot[s].present) {
         *tag = st->slot_tag[s];
         st->slot_tag[s] = 0;
-        station_emit_move(st, *tag, station_loc(STATION_PLACE_SLOT, s), to, "station_adopt_sensors");
+        station_emit_move(st, *tag, station_loc(STATION_PLACE_SLOT, s), to, "adopt_sensors");
     } else {
         *tag = STATION_TAG_UNKNOWN;
-        station_emit_move(st, *tag, station_loc(STATION_PLACE_NONE, 0), to, "station_adopt_sensors");
+        station_emit_move(st, *tag, station_loc(STATION_PLACE_NONE, 0), to, "adopt_sensors");
     }
 }
 
@@ -245,21 +245,21 @@ void station_adopt_sensors(struct station *st, const struct station_inputs *in)
         if (seen == st->slot_tag[s])
             continue;
         if (st->slot_tag[s])
-            station_emit_move(st, st->slot_tag[s], station_loc(STATION_PLACE_SLOT, s), station_loc(STATION_PLACE_QUARANTINE, 0), "station_adopt_sensors");
+            station_emit_move(st, st->slot_tag[s], station_loc(STATION_PLACE_SLOT, s), station_loc(STATION_PLACE_QUARANTINE, 0), "adopt_sensors");
         if (seen && seen != STATION_TAG_UNKNOWN)
-            station_emit_move(st, seen, station_loc(STATION_PLACE_NONE, 0), station_loc(STATION_PLACE_SLOT, s), "station_adopt_sensors");
+            station_emit_move(st, seen, station_loc(STATION_PLACE_NONE, 0), station_loc(STATION_PLACE_SLOT, s), "adopt_sensors");
         st->slot_tag[s] = seen;
     }
     if (st->grip_a_tag && !p->grip_a_holding) {
-        station_emit_move(st, st->grip_a_tag, station_loc(STATION_PLACE_GRIPPER_A, 0), station_loc(STATION_PLACE_QUARANTINE, 0), "station_adopt_sensors");
+        station_emit_move(st, st->grip_a_tag, station_loc(STATION_PLACE_GRIPPER_A, 0), station_loc(STATION_PLACE_QUARANTINE, 0), "adopt_sensors");
         st->grip_a_tag = 0;
     }
     if (st->grip_b_tag && !p->grip_b_holding) {
-        station_emit_move(st, st->grip_b_tag, station_loc(STATION_PLACE_GRIPPER_B, 0), station_loc(STATION_PLACE_QUARANTINE, 0), "station_adopt_sensors");
+        station_emit_move(st, st->grip_b_tag, station_loc(STATION_PLACE_GRIPPER_B, 0), station_loc(STATION_PLACE_QUARANTINE, 0), "adopt_sensors");
         st->grip_b_tag = 0;
     }
     if (st->pad_tag && p->load_g < (unsigned)st->cfg.touchdown_g) {
-        station_emit_move(st, st->pad_tag, station_loc(STATION_PLACE_DRONE, 0), station_loc(STATION_PLACE_QUARANTINE, 0), "station_adopt_sensors");
+        station_emit_move(st, st->pad_tag, station_loc(STATION_PLACE_DRONE, 0), station_loc(STATION_PLACE_QUARANTINE, 0), "adopt_sensors");
         st->pad_tag = 0;
     }
     st->reconciled = true;

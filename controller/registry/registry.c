@@ -402,13 +402,13 @@ int registry_begin(struct registry *reg)
     if (reg->readonly)
         return registry_fail(reg, REGISTRY_EDB, "registry is open read-only");
     sqlite3_stmt *s = registry_stmt(reg, reg->batch ? ST_SAVEPOINT : ST_BEGIN);
-    return s ? registry_exec_stmt(reg, s, "registry_begin") : REGISTRY_EDB;
+    return s ? registry_exec_stmt(reg, s, "begin") : REGISTRY_EDB;
 }
 
 int registry_commit(struct registry *reg)
 {
     sqlite3_stmt *s = registry_stmt(reg, reg->batch ? ST_RELEASE : ST_COMMIT);
-    return s ? registry_exec_stmt(reg, s, "registry_commit") : REGISTRY_EDB;
+    return s ? registry_exec_stmt(reg, s, "commit") : REGISTRY_EDB;
 }
 
 /* Rolls back after a failure and passes its code on; keeps the first error text. */
@@ -418,7 +418,7 @@ int registry_rollback(struct registry *reg, int code)
     memcpy(saved, reg->err, sizeof saved);
     sqlite3_stmt *s = registry_stmt(reg, reg->batch ? ST_ROLLBACK_TO : ST_ROLLBACK);
     if (s)
-        registry_exec_stmt(reg, s, "registry_rollback");
+        registry_exec_stmt(reg, s, "rollback");
     if (reg->batch && (s = registry_stmt(reg, ST_RELEASE)) != NULL)
         registry_exec_stmt(reg, s, "release");
     memcpy(reg->err, saved, sizeof saved);
