@@ -515,9 +515,13 @@ void swapd_inventory_fill(struct swapd *d, uint64_t now_ms)
     struct health_pack cand[REGMAP_MAX_SLOTS] = { 0 };
     int cand_slot[REGMAP_MAX_SLOTS], n = 0;
     double charge_rest_s[REGMAP_MAX_SLOTS];
-    bool demand = false;
+    /* Every drone asking, the queue beyond the core's inputs included (those hold only
+     * STATION_MAX_DRONES): the one being served and every waiting one. */
+    int served = 0;
     for (int i = 0; i < STATION_MAX_DRONES; i++)
-        demand |= d->in.drones[i].sysid && d->in.drones[i].swap_requested;
+        served += d->in.drones[i].sysid && d->in.drones[i].swap_requested &&
+                  !dronelink_queue_position(&d->drones, d->in.drones[i].sysid);
+    int demand = served + (int)dronelink_queue_length(&d->drones);
     for (int s = 0; s < d->plant.n_slots && s < REGMAP_MAX_SLOTS; s++) {
         inv->charger_request[s] = -1;
         const struct station_slot_in *sl = &pl->slot[s];
@@ -558,10 +562,14 @@ void swapd_inventory_fill(struct swapd *d, uint64_t now_ms)
         cand_slot[n++] = s;
     }
     int best = health_choose_pack(&d->health, cand, n, SWAPD_FLIGHT_SOC);
-    /* A waiting drone needs a charge now only when no pack can be handed out; otherwise
-     * a pack that just came back rests first (its rested OCV closes its flight's
-     * capacity window and opens its charge's). */
-    bool needed_now = demand && best < 0;
+    /* Waiting drones need a charge now when they outnumber the packs that can be handed
+     * out; otherwise a pack that just came back rests first (its rested OCV closes its
+     * flight's capacity window and opens its charge's). With a queue longer than the
+     * ready packs, a rest would make every drone behind wait for it. */
+    int ready = 0;
+    for (int k = 0; k < n; k++)
+        ready += health_pack_eligible(&d->health, &cand[k], SWAPD_FLIGHT_SOC, NULL, 0) == 0;
+    bool needed_now = demand > ready;
     for (int k = 0; k < n; k++) {
         struct health_pack hp = cand[k];
         hp.rest_s = charge_rest_s[k];

@@ -29,6 +29,7 @@
 #include "plantio/plantio.h"
 #include "plantio_sim.h"
 #include "rng/rng.h"
+#include "swapd/shellcfg.h"
 #include "swapd/swapd.h"
 
 #define CP_MAX_DRONES CAMPAIGN_MAX_DRONES
@@ -416,6 +417,10 @@ static int shell_start(struct cp_world *w)
     d->station_cfg = w->cfg;
     d->plant = w->pc;
     health_config_defaults(&d->health);
+    /* The shell's own settings as swapd.ini's defaults (battery time = station time). */
+    struct cfg_error cerr;
+    if (cfg_defaults(shellcfg_keys, shellcfg_n_keys, &d->shell, &cerr) != 0)
+        abort();
     /* As configs/demo/swapd.ini for a simulated station whose drones are back within
      * seconds: a pack is handed out as soon as its charge is done. */
     d->health.min_rest_after_charge_s = 0;
@@ -508,6 +513,11 @@ static void drone_start(struct cp_world *w, unsigned i, const struct sim_battery
     if (w->o->fleet) {
         c.flight_s = 2.0 + i;
         c.critical_soc = 0;
+        /* Lighter drones (6 A in the hover): thirty of them waiting several minutes each
+         * still bring packs back that eight 2 C chargers turn round in time, so the run
+         * measures the queue, not the magazine (at 18 A it sits at the magazine's limit,
+         * where any change in the charge policy tips it into starvation). */
+        c.hover_current_a = 6.0;
     }
     if (w->o->landing_ms)
         c.landing_ms = w->o->landing_ms;
