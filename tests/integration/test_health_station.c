@@ -127,7 +127,7 @@ static int write_plant_ini(const char *out)
     while (fgets(line, sizeof line, in)) {
         sscanf(line, " [%63[^]]]", section);
         if (!strcmp(section, "safety") && !strncmp(line, "watchdog_ms", 11))
-            fprintf(o, "watchdog_ms = 3000\n"); /* 600 ms of wall time: a loaded machine */
+            fprintf(o, "watchdog_ms = 10000\n"); /* the most allowed: 2 s of wall time */
         else if (!strcmp(section, "charger") && !strncmp(line, "c_rate", 6))
             fprintf(o, "c_rate = 2.0\n");
         else
