@@ -2,7 +2,12 @@
 #
 # Layout rule: every directory under protocols/, sim/ and controller/ that holds a
 # main.c is a program named after the directory; every other .c file is library code
-# and goes into one static archive that all programs and tests link against.
+# and goes into its layer's static archive: libprotocols.a, libsim.a, libcontroller.a.
+# A program links its own layer's archive and protocols (LIBS_<program>, PKGS_<program>
+# below say otherwise where it uses less or more); tests link everything.
+# `make layers` (part of `all`) fails on an include running upwards or across (a
+# controller or protocols file including sim/, protocols including controller/) and on
+# modules (a file and its suffixed siblings) that call each other in a circle.
 # Tests: tests/unit/test_*.c and tests/integration/test_*.c (Check), each its own binary.
 # Benchmarks: tests/bench/bench_*.c. Fuzz targets: tests/fuzz/fuzz_*.c (libFuzzer).
 
@@ -26,7 +31,8 @@ CPPFLAGS  += -D_GNU_SOURCE -Iprotocols -Isim -Icontroller -Itests/support
 CFLAGS    += -std=c11 $(OPT) -g -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
              -Wmissing-prototypes -Wvla -fno-common $(SAN) -MMD -MP \
              $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS    += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -lpthread -lutil
+SYSLIBS   := -lm -lpthread -lutil
+LDLIBS    += $(shell pkg-config --libs $(PKGS) 2>/dev/null) $(SYSLIBS)
 TEST_LDLIBS := $(shell pkg-config --libs $(TEST_PKGS) 2>/dev/null)
 LDFLAGS   += $(SAN)
 
@@ -37,11 +43,37 @@ PROG_DIRS := $(patsubst %/,%,$(dir $(MAIN_C)))
 PROG_SRCS  = $(filter $(1)/%,$(ALL_C))
 LIB_C     := $(filter-out $(foreach d,$(PROG_DIRS),$(d)/%),$(ALL_C))
 LIB_O     := $(LIB_C:%.c=$(BUILD)/obj/%.o)
-LIBSWAP   := $(BUILD)/libswap.a
 PROGRAMS  := $(foreach d,$(PROG_DIRS),$(BUILD)/bin/$(notdir $(d)))
 # The daemon shell's code but its main, for the campaign, which runs it in its loop.
 SWAPD_LIB_C := $(filter-out controller/swapd/main.c,$(call PROG_SRCS,controller/swapd))
 SWAPD_LIB := $(BUILD)/libswapd.a
+
+# ---- layers and link lines --------------------------------------------------------
+# One archive per layer, upper layers first on a link line.
+LAYERS     := controller sim protocols
+LAYER_LIB   = $(BUILD)/lib$(1).a
+ALL_LIBS   := $(foreach l,$(LAYERS),$(call LAYER_LIB,$(l)))
+# The packages each layer's library code calls.
+PKGS_protocols  := inih jansson libserialport nettle libprotobuf-c
+PKGS_sim        := jansson
+PKGS_controller := libmodbus sqlite3 jansson libmicrohttpd libmosquitto
+# What a program links unless it says otherwise: its layer (and what that layer uses).
+LIBS_LAYER_protocols  := protocols
+LIBS_LAYER_sim        := sim protocols
+LIBS_LAYER_controller := controller protocols
+# Programs that link less or more than their layer's default.
+PKGS_mavdump    := jansson nettle
+PKGS_regmap-doc :=
+PKGS_packlog    := inih
+PKGS_dronesim   := jansson libserialport nettle inih
+PKGS_swapsim    := libmodbus jansson inih
+PKGS_swapctl    := jansson ncursesw nettle sqlite3 inih
+PKGS_swaphealth := jansson inih
+PKGS_swapd      := $(PKGS_protocols) $(PKGS_controller) libsystemd
+PKGS_swapfleet  := jansson libprotobuf-c libmosquitto sqlite3 ncursesw inih
+prog_libs   = $(or $(LIBS_$(1)),$(LIBS_LAYER_$(2)))
+prog_pkgs   = $(if $(filter undefined,$(origin PKGS_$(1))),$(sort $(foreach l,$(call prog_libs,$(1),$(2)),$(PKGS_$(l)))),$(PKGS_$(1)))
+pkg_ldlibs  = $(if $(strip $(1)),$(shell pkg-config --libs $(1) 2>/dev/null))
 
 UNIT_C    := $(sort $(wildcard tests/unit/test_*.c))
 INTEG_C   := $(sort $(wildcard tests/integration/test_*.c))
@@ -54,11 +86,24 @@ INTEG_BIN := $(INTEG_C:tests/integration/%.c=$(BUILD)/tests/%)
 BENCH_BIN := $(BENCH_C:tests/bench/%.c=$(BUILD)/bench/%)
 
 .PHONY: all deps check run-tests asan bench fuzz faults campaign demo install clean \
-        node-deps spb-proto
+        node-deps spb-proto layers link-lines
 .DEFAULT_GOAL := all
 .SECONDARY:
 
-all: $(PROGRAMS)
+all: $(PROGRAMS) layers
+
+# The layering rules (tests/tools/layers.sh): no include upwards or across, no include
+# cycle, no two modules calling each other round a circle; the checker checks itself first.
+PROG_O := $(foreach d,$(PROG_DIRS),$(patsubst %.c,$(BUILD)/obj/%.o,$(call PROG_SRCS,$(d))))
+layers: $(LIB_O) $(PROG_O)
+	@tests/tools/layers.sh --self-test
+	@tests/tools/layers.sh $(LIB_O) $(PROG_O)
+	@$(MAKE) -s --no-print-directory link-lines | diff -u - <(sed -n '/^<!-- link-lines -->/,/^<!-- \/link-lines -->/p' \
+	  README.md | grep -v -e '^<!--' -e '^```') > /dev/null || { echo "layers: README's link lines differ from \
+	  make link-lines:"; $(MAKE) -s --no-print-directory link-lines | diff -u - <(sed -n \
+	  '/^<!-- link-lines -->/,/^<!-- \/link-lines -->/p' README.md | grep -v -e '^<!--' -e '^```'); exit 1; }
+	@for f in $$(sed -n 's/^| `\(controller\/[^`]*\.c\)` | [0-9]* |.*/\1/p' README.md); do \
+	  [ -f $$f ] || { echo "layers: README's architecture section names $$f, not in the tree"; exit 1; }; done
 
 # ---- dependencies -----------------------------------------------------------------
 # Installs the Debian packages that are missing (sudo when not root), then the npm
@@ -88,24 +133,36 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
-$(LIBSWAP): $(LIB_O)
-	@mkdir -p $(@D)
-	rm -f $@ && ar rcs $@ $^
+define LAYER_RULE
+$(call LAYER_LIB,$(1)): $(patsubst %.c,$(BUILD)/obj/%.o,$(filter $(1)/%,$(LIB_C)))
+	@mkdir -p $$(@D)
+	rm -f $$@ && ar rcs $$@ $$^
+endef
+$(foreach l,$(LAYERS),$(eval $(call LAYER_RULE,$(l))))
 
 $(SWAPD_LIB): $(SWAPD_LIB_C:%.c=$(BUILD)/obj/%.o)
 	@mkdir -p $(@D)
 	rm -f $@ && ar rcs $@ $^
 
+# $(1): the program's directory; its layer is the top directory.
 define PROGRAM_RULE
-$(BUILD)/bin/$(notdir $(1)): $(patsubst %.c,$(BUILD)/obj/%.o,$(call PROG_SRCS,$(1))) $(LIBSWAP)
+$(BUILD)/bin/$(notdir $(1)): $(patsubst %.c,$(BUILD)/obj/%.o,$(call PROG_SRCS,$(1))) \
+    $(foreach l,$(call prog_libs,$(notdir $(1)),$(firstword $(subst /, ,$(1)))),$(call LAYER_LIB,$(l)))
 	@mkdir -p $$(@D)
-	$$(CC) $$(LDFLAGS) -o $$@ $$(filter %.o,$$^) $(LIBSWAP) $$(LDLIBS)
+	$$(CC) $$(LDFLAGS) -o $$@ $$(filter %.o,$$^) $$(filter %.a,$$^) \
+	  $(call pkg_ldlibs,$(call prog_pkgs,$(notdir $(1)),$(firstword $(subst /, ,$(1))))) $(SYSLIBS)
 endef
 $(foreach d,$(PROG_DIRS),$(eval $(call PROGRAM_RULE,$(d))))
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TESTSUP_O) $(SWAPD_LIB) $(LIBSWAP)
+# Each program's link line, one per line: program, archives, packages (README's
+# architecture section shows this output; `make layers` compares the two).
+link_line = $(notdir $(1)): $(patsubst %,lib%.a,$(call prog_libs,$(notdir $(1)),$(firstword $(subst /, ,$(1))))) + $(or $(sort $(call prog_pkgs,$(notdir $(1)),$(firstword $(subst /, ,$(1))))),-)
+link-lines:
+	@$(foreach d,$(sort $(PROG_DIRS)),echo "$(call link_line,$(d))";)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TESTSUP_O) $(SWAPD_LIB) $(ALL_LIBS)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $< $(TEST_EXTRA_O) $(TESTSUP_O) $(SWAPD_LIB) $(LIBSWAP) $(TEST_LDLIBS) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $< $(TEST_EXTRA_O) $(TESTSUP_O) $(SWAPD_LIB) $(ALL_LIBS) $(TEST_LDLIBS) $(LDLIBS)
 
 # The daemon's persistence worker is tested on its own, with storage failures injected
 # by wrapping the registry's move and SQLite's step (a failing COMMIT) at link time.
@@ -113,13 +170,13 @@ $(BUILD)/tests/test_persist: TEST_EXTRA_O = $(BUILD)/obj/controller/swapd/persis
 $(BUILD)/tests/test_persist: LDFLAGS += -Wl,--wrap=registry_move_battery -Wl,--wrap=sqlite3_step
 $(BUILD)/tests/test_persist: $(BUILD)/obj/controller/swapd/persist.o
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/integration/%.o $(TESTSUP_O) $(SWAPD_LIB) $(LIBSWAP)
+$(BUILD)/tests/%: $(BUILD)/obj/tests/integration/%.o $(TESTSUP_O) $(SWAPD_LIB) $(ALL_LIBS)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $< $(TESTSUP_O) $(SWAPD_LIB) $(LIBSWAP) $(TEST_LDLIBS) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $< $(TESTSUP_O) $(SWAPD_LIB) $(ALL_LIBS) $(TEST_LDLIBS) $(LDLIBS)
 
-$(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(TESTSUP_O) $(SWAPD_LIB) $(LIBSWAP)
+$(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(TESTSUP_O) $(SWAPD_LIB) $(ALL_LIBS)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $< $(TESTSUP_O) $(SWAPD_LIB) $(LIBSWAP) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $< $(TESTSUP_O) $(SWAPD_LIB) $(ALL_LIBS) $(LDLIBS)
 
 # The Sparkplug B payload code is generated from protocols/sparkplug/sparkplug_b.proto
 # and committed, so a build needs no protoc-c; test_spb checks the committed files match.
@@ -136,7 +193,7 @@ export SWAP_SRC = $(abspath .)
 check: deps
 	@$(MAKE) --no-print-directory -j2 run-tests
 
-run-tests: $(PROGRAMS) $(UNIT_BIN) $(INTEG_BIN)
+run-tests: $(PROGRAMS) layers $(UNIT_BIN) $(INTEG_BIN)
 	@rm -f $(BUILD)/check.log; fail=0; \
 	for t in $(UNIT_BIN) $(INTEG_BIN); do \
 	  echo "== $$t"; \
@@ -167,12 +224,13 @@ FUZZ_SECONDS ?= 60
 FUZZ_BUILD := build/fuzz
 FUZZ_SAN := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
 fuzz:
-	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=clang OPT=-O1 SAN="$(FUZZ_SAN)" $(FUZZ_BUILD)/libswap.a
+	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=clang OPT=-O1 SAN="$(FUZZ_SAN)" \
+	  $(foreach l,$(LAYERS),$(FUZZ_BUILD)/lib$(l).a)
 	@mkdir -p $(FUZZ_BUILD)/fuzzers
 	@for f in $(FUZZ_C); do \
 	  n=$$(basename $$f .c); \
 	  clang $(CPPFLAGS) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined $$f \
-	    $(FUZZ_BUILD)/libswap.a $(LDLIBS) -o $(FUZZ_BUILD)/fuzzers/$$n || exit 1; \
+	    $(foreach l,$(LAYERS),$(FUZZ_BUILD)/lib$(l).a) $(LDLIBS) -o $(FUZZ_BUILD)/fuzzers/$$n || exit 1; \
 	  mkdir -p $(FUZZ_BUILD)/corpus/$$n; \
 	  echo "== $$n for $(FUZZ_SECONDS) s"; \
 	  $(FUZZ_BUILD)/fuzzers/$$n -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
@@ -188,7 +246,7 @@ UNITDIR ?= $(PREFIX)/lib/systemd/system
 SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 DOCDIR  = $(PREFIX)/share/doc/swapd
 WWWDIR  = $(PREFIX)/share/swapd/www
-INSTALL_PROGS := swapd swapctl swapsim dronesim mavdump swaphealth
+INSTALL_PROGS := swapd swapctl swapsim dronesim mavdump swaphealth packlog
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSCONFDIR)/swapd $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR) \
 	  $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(WWWDIR)
@@ -219,12 +277,13 @@ clean:
 # make campaign SEED=1 COUNT=10000: seeded worlds of random swaps with faults, every safety
 # rule checked after every scan (docs/campaign.md). The engine lives in tests/support, the
 # program in tests/campaign (a test driver, not part of the controller); both run swapd's
-# own shell code (libswapd.a) on a real registry file.
+# own shell code (libswapd.a) on a real registry file, and the simulator in process.
 SEED  ?= 1
 COUNT ?= 10000
-$(BUILD)/bin/campaign: $(BUILD)/obj/tests/campaign/main.o $(BUILD)/obj/tests/support/campaign.o $(BUILD)/obj/tests/support/faultvfs.o $(SWAPD_LIB) $(LIBSWAP)
+$(BUILD)/bin/campaign: $(BUILD)/obj/tests/campaign/main.o $(BUILD)/obj/tests/support/campaign.o \
+    $(BUILD)/obj/tests/support/faultvfs.o $(BUILD)/obj/tests/support/plantio_sim.o $(SWAPD_LIB) $(ALL_LIBS)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(SWAPD_LIB) $(LIBSWAP) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(SWAPD_LIB) $(ALL_LIBS) $(LDLIBS)
 all: $(BUILD)/bin/campaign
 campaign: $(BUILD)/bin/campaign
 	$(BUILD)/bin/campaign --seed $(SEED) --count $(COUNT) --keep-going --quiet

@@ -786,3 +786,23 @@ void ctlsock_close(struct ctlsock *srv)
     free(srv->clients);
     free(srv);
 }
+
+struct ctlsock *ctlsock_open_cfg(const struct ctlsock_cfg *cfg, const struct ctlsock_auth *auth,
+                                 struct ctlsock_err *err)
+{
+    unsigned mode;
+    if (ctlsock_parse_mode(cfg->mode, &mode) < 0) {
+        snprintf(err->msg, sizeof err->msg,
+                 "[control] mode = \"%.8s\": not an octal permission such as 0660", cfg->mode);
+        return NULL;
+    }
+    struct ctlsock *srv = ctlsock_open(cfg->path, mode, cfg->group, cfg->max_clients,
+                                       (size_t)cfg->max_line, err);
+    if (srv) {
+        ctlsock_set_queue_limit(srv, (size_t)cfg->queue_kib * 1024u);
+        ctlsock_set_user_limit(srv, cfg->max_per_user);
+        ctlsock_set_reserved(srv, auth, cfg->reserved);
+        ctlsock_set_idle_timeout(srv, cfg->idle_timeout_s * 1000);
+    }
+    return srv;
+}

@@ -80,26 +80,6 @@ int ctlsock_cfg_check(const struct ctlsock_cfg *cfg, char *err, size_t errsize)
     return 0;
 }
 
-struct ctlsock *ctlsock_open_cfg(const struct ctlsock_cfg *cfg, const struct ctlsock_auth *auth,
-                                 struct ctlsock_err *err)
-{
-    unsigned mode;
-    if (ctlsock_parse_mode(cfg->mode, &mode) < 0) {
-        snprintf(err->msg, sizeof err->msg,
-                 "[control] mode = \"%.8s\": not an octal permission such as 0660", cfg->mode);
-        return NULL;
-    }
-    struct ctlsock *srv = ctlsock_open(cfg->path, mode, cfg->group, cfg->max_clients,
-                                       (size_t)cfg->max_line, err);
-    if (srv) {
-        ctlsock_set_queue_limit(srv, (size_t)cfg->queue_kib * 1024u);
-        ctlsock_set_user_limit(srv, cfg->max_per_user);
-        ctlsock_set_reserved(srv, auth, cfg->reserved);
-        ctlsock_set_idle_timeout(srv, cfg->idle_timeout_s * 1000);
-    }
-    return srv;
-}
-
 /* Calls fn on each trimmed, non-empty entry of a comma-separated list. */
 static int each_entry(const char *list, int (*fn)(struct ctlsock_auth *, const char *, char *, size_t),
                       struct ctlsock_auth *auth, char *err, size_t errsize)

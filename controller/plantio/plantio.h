@@ -56,11 +56,6 @@ struct plantio_backend {
     void (*close)(void *ctx);
 };
 
-struct sim_plant;
-
-/* The in-process backend onto a plant model (not owned: close does not free it). */
-void plantio_sim_backend(struct plantio_backend *b, struct sim_plant *plant);
-
 /* Reads both input blocks and decodes them. Returns 0; or -1 with err set and
  * in->valid = false (transport failure or a garbage image). */
 int plantio_read(const struct plantio_backend *b, unsigned n_slots, struct station_plant_in *in,

@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 struct plantlink {
     struct plantlink_config cfg;
@@ -19,6 +21,9 @@ struct plantlink {
     pthread_mutex_t lock;
     bool stop;
     bool have_outputs;
+    pthread_cond_t outputs_put;   /* on fresh input: the scan has put outputs */
+    uint64_t puts;                /* plantlink_put_outputs calls, under lock */
+    int wake_fd;                  /* eventfd: a new image is there */
     /* shared, under lock */
     struct plantlink_outputs out;
     struct plantlink_inputs in;
@@ -86,16 +91,14 @@ static void wait_until(struct plantlink *l, const struct timespec *deadline)
 /* One exchange of the process image. A new connection is read back (coils and holding
  * registers) before anything is written on it, so a restarted controller adopts what the
  * plant holds instead of writing its defaults. */
-static void exchange(struct plantlink *l)
+static int read_di(struct plantlink *l, struct plantlink_inputs *in)
 {
     const struct plantio_backend *b = &l->io;
     const unsigned n = l->cfg.n_slots;
-    struct plantlink_inputs in;
-    memset(&in, 0, sizeof in);
-    uint64_t t0 = now_us();
-    if (b->read_di(b->ctx, 0, REGMAP_DI_COUNT(n), in.di) < 0) {
+    memset(in, 0, sizeof *in);
+    if (b->read_di(b->ctx, 0, REGMAP_DI_COUNT(n), in->di) < 0) {
         record_failure(l, "read discrete inputs", errno);
-        return;
+        return -1;
     }
     unsigned connections = plantio_modbus_connections(b);
     if (connections != l->connections) {
@@ -104,7 +107,7 @@ static void exchange(struct plantlink *l)
         if (b->read_co(b->ctx, 0, REGMAP_CO_COUNT, rb.co) < 0 ||
             b->read_hr(b->ctx, 0, REGMAP_HR_COUNT(n), rb.hr) < 0) {
             record_failure(l, "read back outputs", errno);
-            return;
+            return -1;
         }
         l->connections = connections;
         pthread_mutex_lock(&l->lock);
@@ -113,6 +116,13 @@ static void exchange(struct plantlink *l)
         l->status.readback_seq++;
         pthread_mutex_unlock(&l->lock);
     }
+    return 0;
+}
+
+static int write_outputs(struct plantlink *l)
+{
+    const struct plantio_backend *b = &l->io;
+    const unsigned n = l->cfg.n_slots;
     struct plantlink_outputs out;
     pthread_mutex_lock(&l->lock);
     out = l->out;
@@ -121,27 +131,75 @@ static void exchange(struct plantlink *l)
     if (have_out) {
         if (b->write_co(b->ctx, 0, REGMAP_CO_COUNT, out.co) < 0) {
             record_failure(l, "write coils", errno);
-            return;
+            return -1;
         }
         if (b->write_hr(b->ctx, 0, REGMAP_HR_COUNT(n), out.hr) < 0) {
             record_failure(l, "write holding registers", errno);
-            return;
+            return -1;
         }
     }
-    if (b->read_ir(b->ctx, 0, REGMAP_IR_COUNT(n), in.ir) < 0) {
+    return 0;
+}
+
+/* Reads the input registers and publishes the image (discrete inputs already in *in). */
+static int read_ir_publish(struct plantlink *l, struct plantlink_inputs *in, uint64_t t0)
+{
+    const struct plantio_backend *b = &l->io;
+    if (b->read_ir(b->ctx, 0, REGMAP_IR_COUNT(l->cfg.n_slots), in->ir) < 0) {
         record_failure(l, "read input registers", errno);
-        return;
+        return -1;
     }
-    uint64_t dt = now_us() - t0;
+    uint64_t t = now_us(), dt = t - t0;
     pthread_mutex_lock(&l->lock);
-    l->in = in;
+    l->in = *in;
     l->status.connected = true;
-    l->status.inputs_ms = plantlink_now_ms();
+    l->status.inputs_ms = t / 1000u;
+    l->status.inputs_us = t;
     l->status.exchanges++;
     l->status.exchange_us_last = dt;
     if (dt > l->status.exchange_us_max)
         l->status.exchange_us_max = dt;
     pthread_mutex_unlock(&l->lock);
+    return 0;
+}
+
+static void exchange(struct plantlink *l)
+{
+    struct plantlink_inputs in;
+    uint64_t t0 = now_us();
+    if (read_di(l, &in) == 0 && write_outputs(l) == 0)
+        read_ir_publish(l, &in, t0);
+}
+
+/* On fresh input: the image first, then the scan's outputs for it. Returns the time to
+ * wait before the next image: the configured gap after a full cycle (an edge waits at
+ * most that and a round trip to be seen), a period after a failure (the backend's
+ * back-off keeps a dead plant cheap). */
+static long exchange_fresh(struct plantlink *l)
+{
+    struct plantlink_inputs in;
+    uint64_t t0 = now_us();
+    if (read_di(l, &in) != 0)
+        return l->cfg.period_ms;
+    pthread_mutex_lock(&l->lock);
+    uint64_t puts = l->puts;
+    pthread_mutex_unlock(&l->lock);
+    if (read_ir_publish(l, &in, t0) != 0)
+        return l->cfg.period_ms;
+    uint64_t one = 1;
+    if (write(l->wake_fd, &one, sizeof one) < 0) {
+        /* the counter is full: the scan has a wake-up pending anyway */
+    }
+    /* The scan answers within its work time; at most a period passes without a write. */
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    add_ms(&until, l->cfg.period_ms);
+    pthread_mutex_lock(&l->lock);
+    while (l->puts == puts && !l->stop)
+        if (pthread_cond_timedwait(&l->outputs_put, &l->lock, &until) != 0)
+            break;
+    pthread_mutex_unlock(&l->lock);
+    return write_outputs(l) == 0 ? l->cfg.fresh_gap_ms : l->cfg.period_ms;
 }
 
 /* Exchanges every period on absolute deadlines; the backend reconnects with back-off and
@@ -152,6 +210,15 @@ static void *worker(void *arg)
     struct timespec next;
     clock_gettime(CLOCK_MONOTONIC, &next);
     while (!stopping(l)) {
+        if (l->cfg.on_fresh_input) {
+            long pause_ms = exchange_fresh(l);
+            if (pause_ms > 0) {
+                clock_gettime(CLOCK_MONOTONIC, &next);
+                add_ms(&next, pause_ms);
+                wait_until(l, &next);
+            }
+            continue;
+        }
         exchange(l);
         add_ms(&next, l->cfg.period_ms);
         struct timespec now;
@@ -167,7 +234,7 @@ static void *worker(void *arg)
 struct plantlink *plantlink_start(const struct plantlink_config *cfg, char *err, size_t errsize)
 {
     if (cfg->n_slots < 1 || cfg->n_slots > REGMAP_MAX_SLOTS || cfg->port < 1 || cfg->port > 65535 ||
-        cfg->period_ms < 1 || cfg->response_timeout_ms < 1 || cfg->backoff_min_ms < 1 ||
+        cfg->period_ms < 1 || cfg->fresh_gap_ms < 0 || cfg->response_timeout_ms < 1 || cfg->backoff_min_ms < 1 ||
         cfg->backoff_max_ms < cfg->backoff_min_ms || !cfg->host[0]) {
         snprintf(err, errsize, "plant link: invalid configuration");
         return NULL;
@@ -186,12 +253,26 @@ struct plantlink *plantlink_start(const struct plantlink_config *cfg, char *err,
         free(l);
         return NULL;
     }
+    l->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (l->wake_fd < 0) {
+        snprintf(err, errsize, "plant link: eventfd: %s", strerror(errno));
+        l->io.close(l->io.ctx);
+        free(l);
+        return NULL;
+    }
     pthread_mutex_init(&l->lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&l->outputs_put, &ca);
+    pthread_condattr_destroy(&ca);
     int rc = pthread_create(&l->thread, NULL, worker, l);
     if (rc != 0) {
         snprintf(err, errsize, "plant link: cannot start thread: %s", strerror(rc));
         l->io.close(l->io.ctx);
+        pthread_cond_destroy(&l->outputs_put);
         pthread_mutex_destroy(&l->lock);
+        close(l->wake_fd);
         free(l);
         return NULL;
     }
@@ -204,10 +285,13 @@ void plantlink_stop(struct plantlink *l)
         return;
     pthread_mutex_lock(&l->lock);
     l->stop = true;
+    pthread_cond_signal(&l->outputs_put);
     pthread_mutex_unlock(&l->lock);
     pthread_join(l->thread, NULL);
     l->io.close(l->io.ctx);
+    pthread_cond_destroy(&l->outputs_put);
     pthread_mutex_destroy(&l->lock);
+    close(l->wake_fd);
     free(l);
 }
 
@@ -216,7 +300,20 @@ void plantlink_put_outputs(struct plantlink *l, const struct plantlink_outputs *
     pthread_mutex_lock(&l->lock);
     l->out = *out;
     l->have_outputs = true;
+    l->puts++;
+    pthread_cond_signal(&l->outputs_put);
     pthread_mutex_unlock(&l->lock);
+}
+
+int plantlink_wake_fd(const struct plantlink *l)
+{
+    return l->wake_fd;
+}
+
+bool plantlink_take_wake(struct plantlink *l)
+{
+    uint64_t n;
+    return read(l->wake_fd, &n, sizeof n) == (ssize_t)sizeof n && n > 0;
 }
 
 uint64_t plantlink_get_inputs(struct plantlink *l, struct plantlink_inputs *in,

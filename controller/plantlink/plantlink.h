@@ -1,7 +1,8 @@
 /* Modbus TCP link to the plant. A worker thread exchanges the process image with the
  * plant every period (write coils, write holding registers, read discrete inputs, read
  * input registers: four block requests) through plantio's Modbus TCP backend, which
- * reconnects with back-off when the link fails. The scan loop hands its outputs over and takes the latest inputs under a mutex,
+ * reconnects with back-off when the link fails; or, on fresh input, hands each image
+ * over as it arrives, wakes the scan and writes the scan's outputs at once. The scan loop hands its outputs over and takes the latest inputs under a mutex,
  * so a slow or dead plant never blocks the scan; it judges comm loss from the age of
  * the inputs.
  */
@@ -41,11 +42,17 @@ struct plantlink_config {
     int period_ms;              /* exchange period */
     int response_timeout_ms;    /* per request */
     int backoff_min_ms, backoff_max_ms; /* reconnect back-off, doubling */
+    /* Scan on fresh input: read the image, hand it over and wake the scan
+     * (plantlink_wake_fd), wait at most period_ms for the outputs the scan computes from
+     * it, write them at once, read again. false: a fixed exchange every period_ms. */
+    bool on_fresh_input;
+    int fresh_gap_ms;           /* on fresh input: pause after the outputs' write */
 };
 
 struct plantlink_status {
     bool connected;
     uint64_t inputs_ms;         /* CLOCK_MONOTONIC ms when the inputs were read; 0 never */
+    uint64_t inputs_us;         /* the same in us */
     uint64_t exchanges, failures, reconnects;
     uint64_t exchange_us_last, exchange_us_max;
     int last_errno;
@@ -73,6 +80,12 @@ void plantlink_put_outputs(struct plantlink *l, const struct plantlink_outputs *
  * status.inputs_ms (0 if no exchange has succeeded yet). */
 uint64_t plantlink_get_inputs(struct plantlink *l, struct plantlink_inputs *in,
                               struct plantlink_status *status);
+
+/* A descriptor that polls readable when a new image has arrived (on_fresh_input; never
+ * readable otherwise). plantlink_take_wake() reads it empty. */
+int plantlink_wake_fd(const struct plantlink *l);
+/* Returns true when a new image arrived since the last call. Never blocks. */
+bool plantlink_take_wake(struct plantlink *l);
 
 /* CLOCK_MONOTONIC in milliseconds, the time base of inputs_ms. */
 uint64_t plantlink_now_ms(void);

@@ -1,4 +1,6 @@
-/* The battery registry on SQLite; see registry.h. */
+/* The battery registry on SQLite: the schema and its migrations, the prepared
+ * statements, names and errors, transactions and batches, the binder, opening and
+ * checking the file. The table families live beside it (registry_*.c); see registry.h. */
 #include "registry/registry.h"
 
 #include <errno.h>
@@ -11,6 +13,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "registry/registry_impl.h"
+
+static int quick_check(sqlite3 *db, const char *pragma, char *msg, size_t size);
 #define BUSY_TIMEOUT_MS 5000
 
 /* Ordered migrations: entry i takes user_version i to i + 1. Never edit a released
@@ -129,22 +134,6 @@ static const char *const migrations[REGISTRY_SCHEMA_VERSION] = {
     "  voltage_v REAL NOT NULL);",
 };
 
-enum stmt_id {
-    ST_BEGIN, ST_COMMIT, ST_ROLLBACK,
-    ST_ADD_BATTERY, ST_ADD_LOCATION, ST_GET_BATTERY, ST_LIST_BATTERIES, ST_UPDATE_EST,
-    ST_SET_STATUS, ST_GET_LOCATION, ST_SET_LOCATION, ST_ADD_HISTORY, ST_ADD_STEP,
-    ST_FIND_AT, ST_SWAP_EXISTS, ST_LIST_HISTORY,
-    ST_ADD_CHARGE, ST_ADD_FLIGHT,
-    ST_BEGIN_SWAP, ST_FINISH_SWAP, ST_GET_SWAP, ST_LIST_STEPS,
-    ST_ADD_EVENT, ST_LIST_EVENTS,
-    ST_RAISE_ALARM, ST_GET_ALARM, ST_ACK_ALARM, ST_CLEAR_ALARM, ST_LIST_ALARMS,
-    ST_SAVEPOINT, ST_RELEASE, ST_ROLLBACK_TO,
-    ST_LAST_EVENT, ST_MAX_EVENT, ST_FIRST_EVENT_SINCE, ST_PAGE_EVENTS, ST_NEWEST_EVENTS,
-    ST_LIST_WORKING, ST_COUNT_BATTERIES,
-    ST_PRUNE_EVENTS, ST_PRUNE_RESTART_MARKS, ST_PRUNE_HISTORY, ST_PRUNE_CHARGES, ST_PRUNE_FLIGHTS, ST_PRUNE_STEPS,
-    ST_PRUNE_ALARMS, ST_PRUNE_SWAPS,
-    ST_COUNT
-};
 
 #define BATTERY_COLUMNS \
     "b.tag, b.serial, b.rated_mah, b.cells, b.status, b.status_reason, b.commissioned_ms," \
@@ -279,41 +268,33 @@ static const char *const stmt_sql[ST_COUNT] = {
         " AND NOT EXISTS (SELECT 1 FROM location_history h WHERE h.swap_id = swaps.id)",
 };
 
-struct registry {
-    sqlite3 *db;
-    sqlite3_stmt *stmt[ST_COUNT];
-    bool readonly;
-    bool batch;                   /* inside registry_batch_begin(): writes are savepoints */
-    bool sync_normal;             /* registry_set_sync(false): commits without waiting for the disk */
-    char err[256];
-};
 
-static const char *const place_names[REGISTRY_PLACE_COUNT] = {
+const char *const registry_place_names[REGISTRY_PLACE_COUNT] = {
     "unknown", "slot", "gripper_a", "gripper_b", "drone", "quarantine",
 };
-static const char *const status_names[REGISTRY_STATUS_COUNT] = {
+const char *const registry_status_names[REGISTRY_STATUS_COUNT] = {
     "in_service", "quarantine", "retired",
 };
-static const char *const severity_names[REGISTRY_SEVERITY_COUNT] = {
+const char *const registry_severity_names[REGISTRY_SEVERITY_COUNT] = {
     "debug", "info", "warning", "error", "critical",
 };
 
 const char *registry_place_name(enum registry_place p)
 {
-    return (unsigned)p < REGISTRY_PLACE_COUNT ? place_names[p] : "invalid";
+    return (unsigned)p < REGISTRY_PLACE_COUNT ? registry_place_names[p] : "invalid";
 }
 
 const char *registry_status_name(enum registry_status s)
 {
-    return (unsigned)s < REGISTRY_STATUS_COUNT ? status_names[s] : "invalid";
+    return (unsigned)s < REGISTRY_STATUS_COUNT ? registry_status_names[s] : "invalid";
 }
 
 const char *registry_severity_name(enum registry_severity s)
 {
-    return (unsigned)s < REGISTRY_SEVERITY_COUNT ? severity_names[s] : "invalid";
+    return (unsigned)s < REGISTRY_SEVERITY_COUNT ? registry_severity_names[s] : "invalid";
 }
 
-static int name_index(const char *const *names, int n, const char *name)
+int registry_name_index(const char *const *names, int n, const char *name)
 {
     for (int i = 0; name && i < n; i++)
         if (strcmp(names[i], name) == 0)
@@ -323,7 +304,7 @@ static int name_index(const char *const *names, int n, const char *name)
 
 int registry_status_parse(const char *name)
 {
-    return name_index(status_names, REGISTRY_STATUS_COUNT, name);
+    return registry_name_index(registry_status_names, REGISTRY_STATUS_COUNT, name);
 }
 
 void registry_location_format(struct registry_location loc, char *buf, size_t size)
@@ -358,10 +339,8 @@ const char *registry_last_error(const struct registry *reg)
     return reg ? reg->err : "no registry";
 }
 
-static int fail(struct registry *reg, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
-static int fail(struct registry *reg, int code, const char *fmt, ...)
+int registry_fail(struct registry *reg, int code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -370,9 +349,9 @@ static int fail(struct registry *reg, int code, const char *fmt, ...)
     return code;
 }
 
-static int fail_db(struct registry *reg, const char *what)
+int registry_fail_db(struct registry *reg, const char *what)
 {
-    return fail(reg, REGISTRY_EDB, "%s: %s", what, sqlite3_errmsg(reg->db));
+    return registry_fail(reg, REGISTRY_EDB, "%s: %s", what, sqlite3_errmsg(reg->db));
 }
 
 static void set_err(struct registry_error *err, const char *fmt, ...)
@@ -389,13 +368,13 @@ static void set_err(struct registry_error *err, const char *fmt, ...)
 }
 
 /* Returns the cached statement, reset and with its bindings cleared. */
-static sqlite3_stmt *stmt(struct registry *reg, enum stmt_id id)
+sqlite3_stmt *registry_stmt(struct registry *reg, enum stmt_id id)
 {
     sqlite3_stmt *s = reg->stmt[id];
     if (!s) {
         if (sqlite3_prepare_v3(reg->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &s, NULL) !=
             SQLITE_OK) {
-            fail_db(reg, "prepare");
+            registry_fail_db(reg, "prepare");
             return NULL;
         }
         reg->stmt[id] = s;
@@ -407,41 +386,41 @@ static sqlite3_stmt *stmt(struct registry *reg, enum stmt_id id)
 }
 
 /* Runs a statement that returns no rows; 0 or REGISTRY_EDB. */
-static int exec_stmt(struct registry *reg, sqlite3_stmt *s, const char *what)
+int registry_exec_stmt(struct registry *reg, sqlite3_stmt *s, const char *what)
 {
     int rc = sqlite3_step(s);
     sqlite3_reset(s);
     if (rc != SQLITE_DONE)
-        return fail_db(reg, what);
+        return registry_fail_db(reg, what);
     return 0;
 }
 
 /* One write. Alone it is a transaction of its own; inside a batch it is a savepoint, so a
  * write that fails leaves the batch's other writes standing. */
-static int begin(struct registry *reg)
+int registry_begin(struct registry *reg)
 {
     if (reg->readonly)
-        return fail(reg, REGISTRY_EDB, "registry is open read-only");
-    sqlite3_stmt *s = stmt(reg, reg->batch ? ST_SAVEPOINT : ST_BEGIN);
-    return s ? exec_stmt(reg, s, "begin") : REGISTRY_EDB;
+        return registry_fail(reg, REGISTRY_EDB, "registry is open read-only");
+    sqlite3_stmt *s = registry_stmt(reg, reg->batch ? ST_SAVEPOINT : ST_BEGIN);
+    return s ? registry_exec_stmt(reg, s, "begin") : REGISTRY_EDB;
 }
 
-static int commit(struct registry *reg)
+int registry_commit(struct registry *reg)
 {
-    sqlite3_stmt *s = stmt(reg, reg->batch ? ST_RELEASE : ST_COMMIT);
-    return s ? exec_stmt(reg, s, "commit") : REGISTRY_EDB;
+    sqlite3_stmt *s = registry_stmt(reg, reg->batch ? ST_RELEASE : ST_COMMIT);
+    return s ? registry_exec_stmt(reg, s, "commit") : REGISTRY_EDB;
 }
 
 /* Rolls back after a failure and passes its code on; keeps the first error text. */
-static int rollback(struct registry *reg, int code)
+int registry_rollback(struct registry *reg, int code)
 {
     char saved[sizeof reg->err];
     memcpy(saved, reg->err, sizeof saved);
-    sqlite3_stmt *s = stmt(reg, reg->batch ? ST_ROLLBACK_TO : ST_ROLLBACK);
+    sqlite3_stmt *s = registry_stmt(reg, reg->batch ? ST_ROLLBACK_TO : ST_ROLLBACK);
     if (s)
-        exec_stmt(reg, s, "rollback");
-    if (reg->batch && (s = stmt(reg, ST_RELEASE)) != NULL)
-        exec_stmt(reg, s, "release");
+        registry_exec_stmt(reg, s, "rollback");
+    if (reg->batch && (s = registry_stmt(reg, ST_RELEASE)) != NULL)
+        registry_exec_stmt(reg, s, "release");
     memcpy(reg->err, saved, sizeof saved);
     return code;
 }
@@ -449,8 +428,8 @@ static int rollback(struct registry *reg, int code)
 int registry_batch_begin(struct registry *reg)
 {
     if (reg->batch)
-        return fail(reg, REGISTRY_ESTATE, "a batch is already open");
-    int rc = begin(reg);
+        return registry_fail(reg, REGISTRY_ESTATE, "a batch is already open");
+    int rc = registry_begin(reg);
     if (rc == 0)
         reg->batch = true;
     return rc;
@@ -459,11 +438,11 @@ int registry_batch_begin(struct registry *reg)
 int registry_batch_commit(struct registry *reg)
 {
     if (!reg->batch)
-        return fail(reg, REGISTRY_ESTATE, "no batch is open");
+        return registry_fail(reg, REGISTRY_ESTATE, "no batch is open");
     reg->batch = false;
-    int rc = commit(reg);
+    int rc = registry_commit(reg);
     if (rc != 0 && !sqlite3_get_autocommit(reg->db))
-        rollback(reg, rc);
+        registry_rollback(reg, rc);
     return rc;
 }
 
@@ -475,17 +454,38 @@ bool registry_in_batch(const struct registry *reg)
 int registry_set_sync(struct registry *reg, bool full)
 {
     if (reg->readonly || reg->batch || !sqlite3_get_autocommit(reg->db))
-        return fail(reg, REGISTRY_ESTATE, "set sync: only between transactions of a writer");
+        return registry_fail(reg, REGISTRY_ESTATE, "set sync: only between transactions of a writer");
     if (reg->sync_normal == !full)
         return 0;
     if (sqlite3_exec(reg->db, full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL", NULL, NULL,
                      NULL) != SQLITE_OK)
-        return fail_db(reg, "set sync");
+        return registry_fail_db(reg, "set sync");
     reg->sync_normal = !full;
     return 0;
 }
 
-static void bind_text_or_null(sqlite3_stmt *s, int i, const char *text)
+/* ---- the binder: one table of values binds a statement's parameters in order ---- */
+
+
+void registry_bind_args(sqlite3_stmt *s, int first, const struct registry_bind_arg *a, int n)
+{
+    for (int k = 0; k < n; k++) {
+        int i = first + k;
+        switch (a[k].kind) {
+        case BK_I64: sqlite3_bind_int64(s, i, a[k].i); break;
+        case BK_INT: sqlite3_bind_int(s, i, (int)a[k].i); break;
+        case BK_REAL: sqlite3_bind_double(s, i, a[k].d); break;
+        case BK_TEXT: sqlite3_bind_text(s, i, a[k].t, -1, SQLITE_TRANSIENT); break;
+        case BK_CONST_TEXT: sqlite3_bind_text(s, i, a[k].t, -1, SQLITE_STATIC); break;
+        case BK_NULL: sqlite3_bind_null(s, i); break;
+        case BK_REAL_OR_NULL: registry_bind_real_or_null(s, i, a[k].d); break;
+        case BK_TEXT_OR_NULL: registry_bind_text_or_null(s, i, a[k].t); break;
+        default: abort();
+        }
+    }
+}
+
+void registry_bind_text_or_null(sqlite3_stmt *s, int i, const char *text)
 {
     if (text)
         sqlite3_bind_text(s, i, text, -1, SQLITE_TRANSIENT);
@@ -493,7 +493,7 @@ static void bind_text_or_null(sqlite3_stmt *s, int i, const char *text)
         sqlite3_bind_null(s, i);
 }
 
-static void bind_real_or_null(sqlite3_stmt *s, int i, double v)
+void registry_bind_real_or_null(sqlite3_stmt *s, int i, double v)
 {
     if (isfinite(v))
         sqlite3_bind_double(s, i, v);
@@ -501,7 +501,7 @@ static void bind_real_or_null(sqlite3_stmt *s, int i, double v)
         sqlite3_bind_null(s, i);
 }
 
-static void copy_column(sqlite3_stmt *s, int col, char *out, size_t size)
+void registry_copy_column(sqlite3_stmt *s, int col, char *out, size_t size)
 {
     const unsigned char *t = sqlite3_column_text(s, col);
     snprintf(out, size, "%s", t ? (const char *)t : "");
@@ -509,7 +509,7 @@ static void copy_column(sqlite3_stmt *s, int col, char *out, size_t size)
 
 /* ---- open ---------------------------------------------------------------------------- */
 
-static int pragma_int(sqlite3 *db, const char *sql, int *out)
+int registry_pragma_int(sqlite3 *db, const char *sql, int *out)
 {
     sqlite3_stmt *s;
     if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
@@ -605,7 +605,7 @@ static int inspect_existing(const char *path, off_t size, int max_version, struc
     sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
     char msg[200];
     int version = 0;
-    if (pragma_int(db, "PRAGMA user_version", &version) != 0) {
+    if (registry_pragma_int(db, "PRAGMA user_version", &version) != 0) {
         set_err(err, "%s: cannot read the schema version: %s; refusing to open it", path,
                 sqlite3_errmsg(db));
         sqlite3_close(db);
@@ -618,7 +618,7 @@ static int inspect_existing(const char *path, off_t size, int max_version, struc
         return -1;
     }
     int n_tables = 0;
-    if (pragma_int(db, "SELECT COUNT(*) FROM sqlite_schema", &n_tables) != 0) {
+    if (registry_pragma_int(db, "SELECT COUNT(*) FROM sqlite_schema", &n_tables) != 0) {
         set_err(err, "%s: cannot read the schema: %s; refusing to open it, not repairing it", path,
                 sqlite3_errmsg(db));
         sqlite3_close(db);
@@ -638,7 +638,7 @@ static int inspect_existing(const char *path, off_t size, int max_version, struc
 static int migrate(struct registry *reg, int target, struct registry_error *err)
 {
     int version = 0;
-    if (pragma_int(reg->db, "PRAGMA user_version", &version) != 0) {
+    if (registry_pragma_int(reg->db, "PRAGMA user_version", &version) != 0) {
         set_err(err, "cannot read the schema version: %s", sqlite3_errmsg(reg->db));
         return -1;
     }
@@ -734,8 +734,8 @@ void registry_close(struct registry *reg)
 int registry_schema_version(struct registry *reg)
 {
     int v = -1;
-    if (pragma_int(reg->db, "PRAGMA user_version", &v) != 0)
-        return fail_db(reg, "user_version");
+    if (registry_pragma_int(reg->db, "PRAGMA user_version", &v) != 0)
+        return registry_fail_db(reg, "user_version");
     return v;
 }
 
@@ -743,986 +743,6 @@ int registry_check_integrity(struct registry *reg)
 {
     char msg[200];
     if (quick_check(reg->db, "PRAGMA integrity_check(1)", msg, sizeof msg) != 0)
-        return fail(reg, REGISTRY_EDB, "integrity_check: %s", msg);
+        return registry_fail(reg, REGISTRY_EDB, "integrity_check: %s", msg);
     return 0;
-}
-
-/* ---- batteries ---------------------------------------------------------------------- */
-
-static bool finite_nonneg(double v)
-{
-    return isfinite(v) && v >= 0;
-}
-
-static bool location_valid(struct registry_location loc)
-{
-    switch (loc.place) {
-    case REGISTRY_PLACE_SLOT: return loc.index >= 1 && loc.index <= 64;
-    case REGISTRY_PLACE_DRONE: return loc.index >= 1 && loc.index <= 255;
-    case REGISTRY_PLACE_UNKNOWN:
-    case REGISTRY_PLACE_GRIPPER_A:
-    case REGISTRY_PLACE_GRIPPER_B:
-    case REGISTRY_PLACE_QUARANTINE: return loc.index == 0;
-    default: return false;
-    }
-}
-
-static bool estimates_valid(const struct registry_battery *b)
-{
-    return finite_nonneg(b->capacity_mah) && finite_nonneg(b->capacity_sd_mah) &&
-           finite_nonneg(b->dcir_mohm) && finite_nonneg(b->dcir_sd_mohm) &&
-           finite_nonneg(b->dcir_new_mohm) && finite_nonneg(b->efc) && b->charge_count >= 0 &&
-           !isinf(b->peak_temp_degC);
-}
-
-static bool is_constraint(int rc)
-{
-    return (rc & 0xff) == SQLITE_CONSTRAINT;
-}
-
-int registry_add_battery(struct registry *reg, const struct registry_battery *b, int64_t now_ms)
-{
-    if (!b || b->tag == 0 || b->rated_mah <= 0 || b->cells < 1 || b->cells > 14 ||
-        !b->serial[0] || !memchr(b->serial, '\0', sizeof b->serial) || !estimates_valid(b) ||
-        !location_valid(b->loc))
-        return fail(reg, REGISTRY_EINVAL, "add battery: invalid field");
-    int rc = begin(reg);
-    if (rc)
-        return rc;
-    sqlite3_stmt *s = stmt(reg, ST_ADD_BATTERY);
-    if (!s)
-        return rollback(reg, REGISTRY_EDB);
-    sqlite3_bind_int64(s, 1, b->tag);
-    sqlite3_bind_text(s, 2, b->serial, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int(s, 3, b->rated_mah);
-    sqlite3_bind_int(s, 4, b->cells);
-    sqlite3_bind_int64(s, 5, now_ms);
-    sqlite3_bind_double(s, 6, b->capacity_mah);
-    sqlite3_bind_double(s, 7, b->capacity_sd_mah);
-    sqlite3_bind_double(s, 8, b->dcir_mohm);
-    sqlite3_bind_double(s, 9, b->dcir_sd_mohm);
-    sqlite3_bind_double(s, 10, b->dcir_new_mohm > 0 ? b->dcir_new_mohm : b->dcir_mohm);
-    sqlite3_bind_double(s, 11, b->efc);
-    sqlite3_bind_int(s, 12, b->charge_count);
-    bind_real_or_null(s, 13, b->peak_temp_degC);
-    int step = sqlite3_step(s);
-    sqlite3_reset(s);
-    if (step != SQLITE_DONE) {
-        if (is_constraint(step))
-            return rollback(reg, fail(reg, REGISTRY_EEXIST, "battery SWP-%08X or serial %s already registered",
-                                      b->tag, b->serial));
-        return rollback(reg, fail_db(reg, "add battery"));
-    }
-    s = stmt(reg, ST_ADD_LOCATION);
-    if (!s)
-        return rollback(reg, REGISTRY_EDB);
-    sqlite3_bind_int64(s, 1, b->tag);
-    sqlite3_bind_text(s, 2, place_names[b->loc.place], -1, SQLITE_STATIC);
-    sqlite3_bind_int(s, 3, b->loc.index);
-    sqlite3_bind_int64(s, 4, now_ms);
-    sqlite3_bind_text(s, 5, "commission", -1, SQLITE_STATIC);
-    step = sqlite3_step(s);
-    sqlite3_reset(s);
-    if (step != SQLITE_DONE) {
-        if (is_constraint(step))
-            return rollback(reg, fail(reg, REGISTRY_EOCCUPIED, "add battery: place occupied"));
-        return rollback(reg, fail_db(reg, "add battery location"));
-    }
-    s = stmt(reg, ST_ADD_HISTORY);
-    if (!s)
-        return rollback(reg, REGISTRY_EDB);
-    sqlite3_bind_int64(s, 1, b->tag);
-    sqlite3_bind_text(s, 2, place_names[b->loc.place], -1, SQLITE_STATIC);
-    sqlite3_bind_int(s, 3, b->loc.index);
-    sqlite3_bind_int64(s, 4, now_ms);
-    sqlite3_bind_text(s, 5, "commission", -1, SQLITE_STATIC);
-    sqlite3_bind_null(s, 6);
-    if ((rc = exec_stmt(reg, s, "add history")) != 0)
-        return rollback(reg, rc);
-    return commit(reg);
-}
-
-static void read_battery(sqlite3_stmt *s, struct registry_battery *b)
-{
-    memset(b, 0, sizeof *b);
-    b->tag = (uint32_t)sqlite3_column_int64(s, 0);
-    copy_column(s, 1, b->serial, sizeof b->serial);
-    b->rated_mah = sqlite3_column_int(s, 2);
-    b->cells = sqlite3_column_int(s, 3);
-    int st = registry_status_parse((const char *)sqlite3_column_text(s, 4));
-    b->status = st < 0 ? REGISTRY_QUARANTINE : (enum registry_status)st;
-    copy_column(s, 5, b->status_reason, sizeof b->status_reason);
-    b->commissioned_ms = sqlite3_column_int64(s, 6);
-    b->capacity_mah = sqlite3_column_double(s, 7);
-    b->capacity_sd_mah = sqlite3_column_double(s, 8);
-    b->dcir_mohm = sqlite3_column_double(s, 9);
-    b->dcir_sd_mohm = sqlite3_column_double(s, 10);
-    b->dcir_new_mohm = sqlite3_column_double(s, 11);
-    b->efc = sqlite3_column_double(s, 12);
-    b->charge_count = sqlite3_column_int(s, 13);
-    b->peak_temp_degC = sqlite3_column_type(s, 14) == SQLITE_NULL ? NAN : sqlite3_column_double(s, 14);
-    b->last_used_ms = sqlite3_column_int64(s, 15);
-    int p = name_index(place_names, REGISTRY_PLACE_COUNT, (const char *)sqlite3_column_text(s, 16));
-    b->loc.place = p < 0 ? REGISTRY_PLACE_UNKNOWN : (enum registry_place)p;
-    b->loc.index = sqlite3_column_int(s, 17);
-    b->loc_since_ms = sqlite3_column_int64(s, 18);
-}
-
-int registry_get_battery(struct registry *reg, uint32_t tag, struct registry_battery *out)
-{
-    sqlite3_stmt *s = stmt(reg, ST_GET_BATTERY);
-    if (!s)
-        return REGISTRY_EDB;
-    sqlite3_bind_int64(s, 1, tag);
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) {
-        read_battery(s, out);
-        sqlite3_reset(s);
-        return 0;
-    }
-    sqlite3_reset(s);
-    if (rc == SQLITE_DONE)
-        return fail(reg, REGISTRY_ENOTFOUND, "battery SWP-%08X is not registered", tag);
-    return fail_db(reg, "get battery");
-}
-
-static int list_batteries(struct registry *reg, enum stmt_id id,
-                          int (*fn)(const struct registry_battery *b, void *ctx), void *ctx)
-{
-    sqlite3_stmt *s = stmt(reg, id);
-    if (!s)
-        return REGISTRY_EDB;
-    int n = 0, rc;
-    struct registry_battery b;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        read_battery(s, &b);
-        n++;
-        if (fn && fn(&b, ctx))
-            break;
-    }
-    sqlite3_reset(s);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return fail_db(reg, "list batteries");
-    return n;
-}
-
-int registry_list_batteries(struct registry *reg,
-                            int (*fn)(const struct registry_battery *b, void *ctx), void *ctx)
-{
-    return list_batteries(reg, ST_LIST_BATTERIES, fn, ctx);
-}
-
-int registry_list_working_set(struct registry *reg,
-                              int (*fn)(const struct registry_battery *b, void *ctx), void *ctx)
-{
-    return list_batteries(reg, ST_LIST_WORKING, fn, ctx);
-}
-
-int registry_count_batteries(struct registry *reg, int counts[REGISTRY_STATUS_COUNT])
-{
-    sqlite3_stmt *s = stmt(reg, ST_COUNT_BATTERIES);
-    if (!s)
-        return REGISTRY_EDB;
-    for (int i = 0; i < REGISTRY_STATUS_COUNT; i++)
-        counts[i] = 0;
-    int rc, total = 0;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        int st = name_index(status_names, REGISTRY_STATUS_COUNT, (const char *)sqlite3_column_text(s, 0));
-        int n = sqlite3_column_int(s, 1);
-        if (st >= 0)
-            counts[st] = n;
-        total += n;
-    }
-    sqlite3_reset(s);
-    if (rc != SQLITE_DONE)
-        return fail_db(reg, "count batteries");
-    return total;
-}
-
-/* Runs a single-row UPDATE in its own transaction; ENOTFOUND when no row matched. */
-static int update_one(struct registry *reg, sqlite3_stmt *s, const char *what, uint32_t tag)
-{
-    int rc = sqlite3_step(s);
-    sqlite3_reset(s);
-    if (rc != SQLITE_DONE)
-        return rollback(reg, fail_db(reg, what));
-    if (sqlite3_changes(reg->db) != 1)
-        return rollback(reg, fail(reg, REGISTRY_ENOTFOUND, "battery SWP-%08X is not registered", tag));
-    return 0;
-}
-
-int registry_update_estimates(struct registry *reg, const struct registry_battery *b)
-{
-    if (!b || !estimates_valid(b))
-        return fail(reg, REGISTRY_EINVAL, "update estimates: NaN or negative value");
-    int rc = begin(reg);
-    if (rc)
-        return rc;
-    sqlite3_stmt *s = stmt(reg, ST_UPDATE_EST);
-    if (!s)
-        return rollback(reg, REGISTRY_EDB);
-    sqlite3_bind_int64(s, 1, b->tag);
-    sqlite3_bind_double(s, 2, b->capacity_mah);
-    sqlite3_bind_double(s, 3, b->capacity_sd_mah);
-    sqlite3_bind_double(s, 4, b->dcir_mohm);
-    sqlite3_bind_double(s, 5, b->dcir_sd_mohm);
-    sqlite3_bind_double(s, 6, b->dcir_new_mohm);
-    sqlite3_bind_double(s, 7, b->efc);
-    sqlite3_bind_int(s, 8, b->charge_count);
-    bind_real_or_null(s, 9, b->peak_temp_degC);
-    sqlite3_bind_int64(s, 10, b->last_used_ms);
-    if ((rc = update_one(reg, s, "update estimates", b->tag)) != 0)
-        return rc;
-    return commit(reg);
-}
-
-static int add_event_in_tx(struct registry *reg, int64_t time_ms, enum registry_severity sev,
-                           const char *source, const char *text, const char *json)
-{
-    sqlite3_stmt *s = stmt(reg, ST_ADD_EVENT);
-    if (!s)
-        return REGISTRY_EDB;
-    sqlite3_bind_int64(s, 1, time_ms);
-    sqlite3_bind_text(s, 2, severity_names[sev], -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 3, source, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(s, 4, text, -1, SQLITE_TRANSIENT);
-    bind_text_or_null(s, 5, json);
-    return exec_stmt(reg, s, "add event");
-}
-
-int registry_set_status(struct registry *reg, uint32_t tag, enum registry_status status,
-                        const char *reason, int64_t now_ms)
-{
-    if ((unsigned)status >= REGISTRY_STATUS_COUNT || !reason)
-        return fail(reg, REGISTRY_EINVAL, "set status: invalid status or reason");
-    int rc = begin(reg);
-    if (rc)
-        return rc;
-    sqlite3_stmt *s = stmt(reg, ST_SET_STATUS);
-    if (!s)
-        return rollback(reg, REGISTRY_EDB);
-    sqlite3_bind_int64(s, 1, tag);
-    sqlite3_bind_text(s, 2, status_names[status], -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 3, reason, -1, SQLITE_TRANSIENT);
-    if ((rc = update_one(reg, s, "set status", tag)) != 0)
-        return rc;
-    char text[256];
-    snprintf(text, sizeof text, "battery SWP-%08X %s: %s", tag, status_names[status], reason);
-    if ((rc = add_event_in_tx(reg, now_ms, status == REGISTRY_IN_SERVICE ? REGISTRY_INFO
-                                                                         : REGISTRY_WARNING,
-                              "registry", text, NULL)) != 0)
-        return rollback(reg, rc);
-    return commit(reg);
-}
-
-static int swap_exists(struct registry *reg, int64_t swap_id)
-{
-    sqlite3_stmt *s = stmt(reg, ST_SWAP_EXISTS);
-    if (!s)
-        return REGISTRY_EDB;
-    sqlite3_bind_int64(s, 1, swap_id);
-    int rc = sqlite3_step(s);
-    sqlite3_reset(s);
-    if (rc == SQLITE_ROW)
-        return 0;
-    if (rc == SQLITE_DONE)
-        return fail(reg, REGISTRY_ENOTFOUND, "swap %lld does not exist", (long long)swap_id);
-    return fail_db(reg, "swap lookup");
-}
-
-int registry_move_battery(struct registry *reg, uint32_t tag, struct registry_location to,
-                          const char *step_name, int64_t swap_id, int64_t step_start_ms,
-                          int64_t now_ms)
-{
-    if (!location_valid(to) || !step_name || !step_name[0] || swap_id < 0 ||
-        (swap_id > 0 && step_start_ms > now_ms))
-        return fail(reg, REGISTRY_EINVAL, "move battery: invalid location, step or times");
-    int rc = begin(reg);
-    if (rc)
-        return rc;
-    sqlite3_stmt *s = stmt(reg, ST_GET_LOCATION);
-    if (!s)
-        return rollback(reg, REGISTRY_EDB);
-    sqlite3_bind_int64(s, 1, tag);
-    rc = sqlite3_step(s);
-    sqlite3_reset(s);
-    if (rc == SQLITE_DONE)
-        return rollback(reg, fail(reg, REGISTRY_ENOTFOUND, "battery SWP-%08X is not registered", tag));
-    if (rc != SQLITE_ROW)
-        return rollback(reg, fail_db(reg, "move battery"));
-    if (swap_id > 0 && (rc = swap_exists(reg, swap_id)) != 0)
-        return rollback(reg, rc);
-
-    s = stmt(reg, ST_SET_LOCATION);
-    if (!s)
-        return rollback(reg, REGISTRY_EDB);
-    sqlite3_bind_int64(s, 1, tag);
-    sqlite3_bind_text(s, 2, place_names[to.place], -1, SQLITE_STATIC);
-    sqlite3_bind_int(s, 3, to.index);
-    sqlite3_bind_int64(s, 4, now_ms);
-    sqlite3_bind_text(s, 5, step_name, -1, SQLITE_TRANSIENT);
-    if (swap_id > 0)
-        sqlite3_bind_int64(s, 6, swap_id);
-    rc = sqlite3_step(s);
-    sqlite3_reset(s);
-    if (rc != SQLITE_DONE) {
-        if (is_constraint(rc)) {
-            char where[48];
-            registry_location_format(to, where, sizeof where);
-            return rollback(reg, fail(reg, REGISTRY_EOCCUPIED,
-                                      "cannot move battery SWP-%08X: %s already holds a battery",
-                                      tag, where));
-        }
-        return rollback(reg, fail_db(reg, "move battery"));
-    }
-    s = stmt(reg, ST_ADD_HISTORY);
-    if (!s)
-        return rollback(reg, REGISTRY_EDB);
-    sqlite3_bind_int64(s, 1, tag);
-    sqlite3_bind_text(s, 2, place_names[to.place], -1, SQLITE_STATIC);
-    sqlite3_bind_int(s, 3, to.index);
-    sqlite3_bind_int64(s, 4, now_ms);
-    sqlite3_bind_text(s, 5, step_name, -1, SQLITE_TRANSIENT);
-    if (swap_id > 0)
-        sqlite3_bind_int64(s, 6, swap_id);
-    if ((rc = exec_stmt(reg, s, "location history")) != 0)
-        return rollback(reg, rc);
-    if (swap_id > 0) {
-        s = stmt(reg, ST_ADD_STEP);
-        if (!s)
-            return rollback(reg, REGISTRY_EDB);
-        sqlite3_bind_int64(s, 1, swap_id);
-        sqlite3_bind_text(s, 2, step_name, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(s, 3, step_start_ms);
-        sqlite3_bind_int64(s, 4, now_ms);
-        if ((rc = exec_stmt(reg, s, "swap step")) != 0)
-            return rollback(reg, rc);
-    }
-    return commit(reg);
-}
-
-int registry_find_at(struct registry *reg, struct registry_location loc, uint32_t *tag)
-{
-    if (!location_valid(loc))
-        return fail(reg, REGISTRY_EINVAL, "find: invalid location");
-    sqlite3_stmt *s = stmt(reg, ST_FIND_AT);
-    if (!s)
-        return REGISTRY_EDB;
-    sqlite3_bind_text(s, 1, place_names[loc.place], -1, SQLITE_STATIC);
-    sqlite3_bind_int(s, 2, loc.index);
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW && tag)
-        *tag = (uint32_t)sqlite3_column_int64(s, 0);
-    sqlite3_reset(s);
-    if (rc == SQLITE_ROW)
-        return 0;
-    if (rc == SQLITE_DONE)
-        return REGISTRY_ENOTFOUND;
-    return fail_db(reg, "find battery");
-}
-
-int registry_list_history(struct registry *reg, uint32_t tag,
-                          int (*fn)(struct registry_location loc, int64_t time_ms,
-                                    const char *step, int64_t swap_id, void *ctx),
-                          void *ctx)
-{
-    sqlite3_stmt *s = stmt(reg, ST_LIST_HISTORY);
-    if (!s)
-        return REGISTRY_EDB;
-    sqlite3_bind_int64(s, 1, tag);
-    int n = 0, rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        int p = name_index(place_names, REGISTRY_PLACE_COUNT, (const char *)sqlite3_column_text(s, 0));
-        struct registry_location loc = { p < 0 ? REGISTRY_PLACE_UNKNOWN : (enum registry_place)p,
-                                         sqlite3_column_int(s, 1) };
-        const unsigned char *step = sqlite3_column_text(s, 3);
-        n++;
-        if (fn && fn(loc, sqlite3_column_int64(s, 2), step ? (const char *)step : "",
-                     sqlite3_column_int64(s, 4), ctx))
-            break;
-    }
-    sqlite3_reset(s);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return fail_db(reg, "list history");
-    return n;
-}
-
-/* ---- measurements -------------------------------------------------------------------- */
-
-/* Inserts one row in its own transaction; a foreign-key failure means an unknown tag. */
-static int insert_one(struct registry *reg, sqlite3_stmt *s, const char *what, int64_t *id)
-{
-    int rc = sqlite3_step(s);
-    sqlite3_reset(s);
-    if (rc != SQLITE_DONE) {
-        if (is_constraint(rc))
-            return rollback(reg, fail(reg, REGISTRY_ENOTFOUND, "%s: %s", what, sqlite3_errmsg(reg->db)));
-        return rollback(reg, fail_db(reg, what));
-    }
-    if (id)
-        *id = sqlite3_last_insert_rowid(reg->db);
-    return commit(reg);
-}
-
-int registry_add_charge(struct registry *reg, const struct registry_charge *c)
-{
-    if (!c || !c->result || !finite_nonneg(c->charge_mah) || c->end_ms < c->start_ms)
-        return fail(reg, REGISTRY_EINVAL, "add charge: invalid field");
-    int rc = begin(reg);
-    if (rc)
-        return rc;
-    sqlite3_stmt *s = stmt(reg, ST_ADD_CHARGE);
-    if (!s)
-        return rollback(reg, REGISTRY_EDB);
-    sqlite3_bind_int64(s, 1, c->tag);
-    sqlite3_bind_int(s, 2, c->slot);
-    sqlite3_bind_int64(s, 3, c->start_ms);
-    sqlite3_bind_int64(s, 4, c->end_ms);
-    sqlite3_bind_double(s, 5, c->charge_mah);
-    bind_real_or_null(s, 6, c->ocv_start_mV);
-    bind_real_or_null(s, 7, c->ocv_end_mV);
-    bind_real_or_null(s, 8, c->capacity_mah);
-    bind_real_or_null(s, 9, c->capacity_sd_mah);
-    bind_real_or_null(s, 10, c->dcir_mohm);
-    bind_real_or_null(s, 11, c->peak_temp_degC);
-    sqlite3_bind_text(s, 12, c->result, -1, SQLITE_TRANSIENT);
-    return insert_one(reg, s, "add charge", NULL);
-}
-
-int registry_add_flight(struct registry *reg, const struct registry_flight *f)
-{
-    if (!f || f->end_ms < f->start_ms || f->drone < 1 || f->drone > 255)
-        return fail(reg, REGISTRY_EINVAL, "add flight: invalid field");
-    int rc = begin(reg);
-    if (rc)
-        return rc;
-    sqlite3_stmt *s = stmt(reg, ST_ADD_FLIGHT);
-    if (!s)
-        return rollback(reg, REGISTRY_EDB);
-    sqlite3_bind_int64(s, 1, f->tag);
-    sqlite3_bind_int(s, 2, f->drone);
-    sqlite3_bind_int64(s, 3, f->start_ms);
-    sqlite3_bind_int64(s, 4, f->end_ms);
-    bind_real_or_null(s, 5, f->consumed_mah);
-    bind_real_or_null(s, 6, f->min_voltage_mV);
-    bind_real_or_null(s, 7, f->peak_temp_degC);
-    if (f->remaining_pct >= 0 && f->remaining_pct <= 100)
-        sqlite3_bind_int(s, 8, f->remaining_pct);
-    return insert_one(reg, s, "add flight", NULL);
-}
-
-/* ---- swaps --------------------------------------------------------------------------- */
-
-int registry_begin_swap(struct registry *reg, int drone, int64_t touchdown_ms, int64_t *swap_id)
-{
-    if (drone < 1 || drone > 255 || !swap_id)
-        return fail(reg, REGISTRY_EINVAL, "begin swap: drone system id must be 1..255");
-    int rc = begin(reg);
-    if (rc)
-        return rc;
-    sqlite3_stmt *s = stmt(reg, ST_BEGIN_SWAP);
-    if (!s)
-        return rollback(reg, REGISTRY_EDB);
-    sqlite3_bind_int(s, 1, drone);
-    sqlite3_bind_int64(s, 2, touchdown_ms);
-    return insert_one(reg, s, "begin swap", swap_id);
-}
-
-int registry_record_step(struct registry *reg, int64_t swap_id, const char *step,
-                         int64_t start_ms, int64_t end_ms)
-{
-    if (!step || !step[0] || end_ms < start_ms)
-        return fail(reg, REGISTRY_EINVAL, "record step: invalid step or times");
-    int rc = begin(reg);
-    if (rc)
-        return rc;
-    if ((rc = swap_exists(reg, swap_id)) != 0)
-        return rollback(reg, rc);
-    sqlite3_stmt *s = stmt(reg, ST_ADD_STEP);
-    if (!s)
-        return rollback(reg, REGISTRY_EDB);
-    sqlite3_bind_int64(s, 1, swap_id);
-    sqlite3_bind_text(s, 2, step, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(s, 3, start_ms);
-    sqlite3_bind_int64(s, 4, end_ms);
-    return insert_one(reg, s, "record step", NULL);
-}
-
-int registry_finish_swap(struct registry *reg, int64_t swap_id, uint32_t battery_out,
-                         uint32_t battery_in, int64_t cleared_ms, const char *result)
-{
-    if (!result || !result[0])
-        return fail(reg, REGISTRY_EINVAL, "finish swap: no result");
-    int rc = begin(reg);
-    if (rc)
-        return rc;
-    if ((rc = swap_exists(reg, swap_id)) != 0)
-        return rollback(reg, rc);
-    sqlite3_stmt *s = stmt(reg, ST_FINISH_SWAP);
-    if (!s)
-        return rollback(reg, REGISTRY_EDB);
-    sqlite3_bind_int64(s, 1, swap_id);
-    if (battery_out)
-        sqlite3_bind_int64(s, 2, battery_out);
-    if (battery_in)
-        sqlite3_bind_int64(s, 3, battery_in);
-    sqlite3_bind_int64(s, 4, cleared_ms);
-    sqlite3_bind_text(s, 5, result, -1, SQLITE_TRANSIENT);
-    rc = sqlite3_step(s);
-    sqlite3_reset(s);
-    if (rc != SQLITE_DONE) {
-        if (is_constraint(rc))
-            return rollback(reg, fail(reg, REGISTRY_ENOTFOUND, "finish swap: unknown battery"));
-        return rollback(reg, fail_db(reg, "finish swap"));
-    }
-    if (sqlite3_changes(reg->db) != 1)
-        return rollback(reg, fail(reg, REGISTRY_ESTATE, "swap %lld is already finished",
-                                  (long long)swap_id));
-    return commit(reg);
-}
-
-int registry_get_swap(struct registry *reg, int64_t swap_id, int64_t *on_pad_ms,
-                      struct registry_swap_step *steps, int max, int *n_steps)
-{
-    sqlite3_stmt *s = stmt(reg, ST_GET_SWAP);
-    if (!s)
-        return REGISTRY_EDB;
-    sqlite3_bind_int64(s, 1, swap_id);
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW && on_pad_ms)
-        *on_pad_ms = sqlite3_column_int64(s, 0);
-    sqlite3_reset(s);
-    if (rc == SQLITE_DONE)
-        return fail(reg, REGISTRY_ENOTFOUND, "swap %lld does not exist", (long long)swap_id);
-    if (rc != SQLITE_ROW)
-        return fail_db(reg, "get swap");
-    s = stmt(reg, ST_LIST_STEPS);
-    if (!s)
-        return REGISTRY_EDB;
-    sqlite3_bind_int64(s, 1, swap_id);
-    int n = 0;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (steps && n < max) {
-            copy_column(s, 0, steps[n].step, sizeof steps[n].step);
-            steps[n].start_ms = sqlite3_column_int64(s, 1);
-            steps[n].end_ms = sqlite3_column_int64(s, 2);
-        }
-        n++;
-    }
-    sqlite3_reset(s);
-    if (rc != SQLITE_DONE)
-        return fail_db(reg, "swap steps");
-    if (n_steps)
-        *n_steps = n;
-    return 0;
-}
-
-/* ---- events and alarms ------------------------------------------------------------- */
-
-static bool json_ok(const char *text)
-{
-    json_error_t jerr;
-    json_t *j = json_loads(text, JSON_DECODE_ANY, &jerr);
-    if (!j)
-        return false;
-    json_decref(j);
-    return true;
-}
-
-int registry_add_event(struct registry *reg, int64_t time_ms, enum registry_severity sev,
-                       const char *source, const char *text, const char *json)
-{
-    if ((unsigned)sev >= REGISTRY_SEVERITY_COUNT || !source || !text)
-        return fail(reg, REGISTRY_EINVAL, "add event: invalid severity, source or text");
-    if (json && !json_ok(json))
-        return fail(reg, REGISTRY_EINVAL, "add event: the attached JSON is malformed");
-    int rc = begin(reg);
-    if (rc)
-        return rc;
-    if ((rc = add_event_in_tx(reg, time_ms, sev, source, text, json)) != 0)
-        return rollback(reg, rc);
-    return commit(reg);
-}
-
-/* Columns id, time_ms, severity, source, text, json into e. */
-static void read_event(sqlite3_stmt *s, struct registry_event *e)
-{
-    memset(e, 0, sizeof *e);
-    e->id = sqlite3_column_int64(s, 0);
-    e->time_ms = sqlite3_column_int64(s, 1);
-    int sev = name_index(severity_names, REGISTRY_SEVERITY_COUNT, (const char *)sqlite3_column_text(s, 2));
-    e->severity = sev < 0 ? REGISTRY_ERROR : (enum registry_severity)sev;
-    copy_column(s, 3, e->source, sizeof e->source);
-    copy_column(s, 4, e->text, sizeof e->text);
-    if ((size_t)sqlite3_column_bytes(s, 5) < sizeof e->json)
-        copy_column(s, 5, e->json, sizeof e->json);
-}
-
-static int walk_events(struct registry *reg, sqlite3_stmt *s,
-                       int (*fn)(const struct registry_event *e, void *ctx), void *ctx)
-{
-    int n = 0, rc;
-    struct registry_event e;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        read_event(s, &e);
-        n++;
-        if (fn && fn(&e, ctx))
-            break;
-    }
-    sqlite3_reset(s);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return fail_db(reg, "list events");
-    return n;
-}
-
-int registry_list_events(struct registry *reg, int64_t since_ms, int limit,
-                         int (*fn)(const struct registry_event *e, void *ctx), void *ctx)
-{
-    sqlite3_stmt *s = stmt(reg, ST_LIST_EVENTS);
-    if (!s)
-        return REGISTRY_EDB;
-    sqlite3_bind_int64(s, 1, since_ms);
-    sqlite3_bind_int(s, 2, limit > 0 ? limit : -1);
-    return walk_events(reg, s, fn, ctx);
-}
-
-int registry_last_event(struct registry *reg, const char *source, struct registry_event *out)
-{
-    sqlite3_stmt *s = stmt(reg, ST_LAST_EVENT);
-    if (!s)
-        return REGISTRY_EDB;
-    sqlite3_bind_text(s, 1, source, -1, SQLITE_TRANSIENT);
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW)
-        read_event(s, out);
-    sqlite3_reset(s);
-    if (rc == SQLITE_ROW)
-        return 0;
-    if (rc == SQLITE_DONE)
-        return fail(reg, REGISTRY_ENOTFOUND, "no %s event", source);
-    return fail_db(reg, "last event");
-}
-
-int64_t registry_last_event_id(struct registry *reg)
-{
-    sqlite3_stmt *s = stmt(reg, ST_MAX_EVENT);
-    if (!s)
-        return REGISTRY_EDB;
-    int rc = sqlite3_step(s);
-    int64_t id = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
-    sqlite3_reset(s);
-    if (rc != SQLITE_ROW)
-        return fail_db(reg, "last event id");
-    return id;
-}
-
-int registry_page_events(struct registry *reg, int64_t since_ms, int64_t after_id, int64_t upto_id,
-                         int limit, bool newest,
-                         int (*fn)(const struct registry_event *e, void *ctx), void *ctx)
-{
-    if (limit <= 0)
-        return fail(reg, REGISTRY_EINVAL, "page events: limit must be positive");
-    sqlite3_stmt *s;
-    if (since_ms > 0) {
-        /* Where --since starts, by the time index; the page then walks the ids. */
-        if (!(s = stmt(reg, ST_FIRST_EVENT_SINCE)))
-            return REGISTRY_EDB;
-        sqlite3_bind_int64(s, 1, since_ms);
-        int rc = sqlite3_step(s);
-        int64_t first = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : INT64_MAX;
-        sqlite3_reset(s);
-        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-            return fail_db(reg, "events since");
-        if (first == INT64_MAX)
-            return 0;
-        if (first - 1 > after_id)
-            after_id = first - 1;
-    }
-    if (!(s = stmt(reg, newest ? ST_NEWEST_EVENTS : ST_PAGE_EVENTS)))
-        return REGISTRY_EDB;
-    sqlite3_bind_int64(s, 1, after_id);
-    sqlite3_bind_int64(s, 2, upto_id);
-    sqlite3_bind_int64(s, 3, since_ms);
-    sqlite3_bind_int(s, 4, limit);
-    return walk_events(reg, s, fn, ctx);
-}
-
-int registry_raise_alarm(struct registry *reg, const char *code, const char *text,
-                         int64_t now_ms, int64_t *alarm_id)
-{
-    if (!code || !code[0] || !text)
-        return fail(reg, REGISTRY_EINVAL, "raise alarm: no code or text");
-    int rc = begin(reg);
-    if (rc)
-        return rc;
-    char line[300];
-    snprintf(line, sizeof line, "alarm %s: %s", code, text);
-    if ((rc = add_event_in_tx(reg, now_ms, REGISTRY_ERROR, "alarm", line, NULL)) != 0)
-        return rollback(reg, rc);
-    sqlite3_stmt *s = stmt(reg, ST_RAISE_ALARM);
-    if (!s)
-        return rollback(reg, REGISTRY_EDB);
-    sqlite3_bind_text(s, 1, code, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(s, 2, text, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(s, 3, now_ms);
-    return insert_one(reg, s, "raise alarm", alarm_id);
-}
-
-static int alarm_transition(struct registry *reg, int64_t alarm_id, int64_t now_ms, bool clear)
-{
-    int rc = begin(reg);
-    if (rc)
-        return rc;
-    sqlite3_stmt *s = stmt(reg, ST_GET_ALARM);
-    if (!s)
-        return rollback(reg, REGISTRY_EDB);
-    sqlite3_bind_int64(s, 1, alarm_id);
-    rc = sqlite3_step(s);
-    int acked = rc == SQLITE_ROW ? sqlite3_column_int(s, 0) : 0;
-    int cleared = rc == SQLITE_ROW ? sqlite3_column_int(s, 1) : 0;
-    sqlite3_reset(s);
-    if (rc == SQLITE_DONE)
-        return rollback(reg, fail(reg, REGISTRY_ENOTFOUND, "alarm %lld does not exist", (long long)alarm_id));
-    if (rc != SQLITE_ROW)
-        return rollback(reg, fail_db(reg, "alarm"));
-    if (cleared || (!clear && acked))
-        return rollback(reg, fail(reg, REGISTRY_ESTATE, "alarm %lld is already %s",
-                                  (long long)alarm_id, cleared ? "cleared" : "acknowledged"));
-    s = stmt(reg, clear ? ST_CLEAR_ALARM : ST_ACK_ALARM);
-    if (!s)
-        return rollback(reg, REGISTRY_EDB);
-    sqlite3_bind_int64(s, 1, alarm_id);
-    sqlite3_bind_int64(s, 2, now_ms);
-    if ((rc = exec_stmt(reg, s, clear ? "clear alarm" : "ack alarm")) != 0)
-        return rollback(reg, rc);
-    return commit(reg);
-}
-
-int registry_ack_alarm(struct registry *reg, int64_t alarm_id, int64_t now_ms)
-{
-    return alarm_transition(reg, alarm_id, now_ms, false);
-}
-
-int registry_clear_alarm(struct registry *reg, int64_t alarm_id, int64_t now_ms)
-{
-    return alarm_transition(reg, alarm_id, now_ms, true);
-}
-
-int registry_list_alarms(struct registry *reg, int64_t since_ms, bool active_only,
-                         int (*fn)(const struct registry_alarm *a, void *ctx), void *ctx)
-{
-    sqlite3_stmt *s = stmt(reg, ST_LIST_ALARMS);
-    if (!s)
-        return REGISTRY_EDB;
-    sqlite3_bind_int64(s, 1, since_ms);
-    sqlite3_bind_int(s, 2, active_only ? 1 : 0);
-    int n = 0, rc;
-    struct registry_alarm a;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        memset(&a, 0, sizeof a);
-        a.id = sqlite3_column_int64(s, 0);
-        copy_column(s, 1, a.code, sizeof a.code);
-        copy_column(s, 2, a.text, sizeof a.text);
-        a.raised_ms = sqlite3_column_int64(s, 3);
-        a.acked_ms = sqlite3_column_int64(s, 4);
-        a.cleared_ms = sqlite3_column_int64(s, 5);
-        n++;
-        if (fn && fn(&a, ctx))
-            break;
-    }
-    sqlite3_reset(s);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return fail_db(reg, "list alarms");
-    return n;
-}
-
-/* ---- retention ------------------------------------------------------------------------ */
-
-static int prune_one(struct registry *reg, enum stmt_id id, const char *source, int64_t cutoff_ms,
-                     int max_rows, int *deleted)
-{
-    sqlite3_stmt *s = stmt(reg, id);
-    if (!s)
-        return REGISTRY_EDB;
-    sqlite3_bind_int64(s, 1, cutoff_ms);
-    sqlite3_bind_int(s, 2, max_rows);
-    if (source)
-        sqlite3_bind_text(s, 3, source, -1, SQLITE_STATIC);
-    int rc = exec_stmt(reg, s, "prune");
-    if (rc == 0)
-        *deleted += sqlite3_changes(reg->db);
-    return rc;
-}
-
-int registry_prune(struct registry *reg, const struct registry_retention *r, int64_t now_ms,
-                   int max_rows, int max_vacuum_pages, struct registry_prune_stats *st)
-{
-    if (!r || max_rows <= 0)
-        return fail(reg, REGISTRY_EINVAL, "prune: no retention or batch size");
-    struct registry_prune_stats local = { 0 };
-    const int64_t day_ms = 86400000LL;
-    const struct {
-        enum stmt_id id;
-        const char *source;
-        int days;
-        int *count;
-    } steps[] = {
-        { ST_PRUNE_RESTART_MARKS, "intent", r->restart_days, &local.events },
-        { ST_PRUNE_RESTART_MARKS, "progress", r->restart_days, &local.events },
-        { ST_PRUNE_EVENTS, NULL, r->events_days, &local.events },
-        { ST_PRUNE_ALARMS, NULL, r->alarms_days, &local.alarms },
-        { ST_PRUNE_HISTORY, NULL, r->history_days, &local.history },
-        { ST_PRUNE_STEPS, NULL, r->swap_steps_days, &local.swap_steps },
-        { ST_PRUNE_CHARGES, NULL, r->telemetry_days, &local.charges },
-        { ST_PRUNE_FLIGHTS, NULL, r->telemetry_days, &local.flights },
-        { ST_PRUNE_SWAPS, NULL, r->swaps_days, &local.swaps },
-    };
-    int rc = begin(reg);
-    if (rc)
-        return rc;
-    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
-        if (steps[i].days <= 0)
-            continue;  /* 0: kept for ever */
-        if ((rc = prune_one(reg, steps[i].id, steps[i].source, now_ms - steps[i].days * day_ms, max_rows, steps[i].count)) != 0)
-            return rollback(reg, rc);
-    }
-    if ((rc = commit(reg)) != 0)
-        return rc;
-    local.rows = local.events + local.alarms + local.history + local.swap_steps + local.charges +
-                 local.flights + local.swaps;
-    /* Free pages back to the file system, a few at a time (only on files created with
-     * incremental auto-vacuum; elsewhere SQLite reuses them for new rows). */
-    if (max_vacuum_pages > 0 && !reg->batch) {
-        int mode = 0, freelist = 0;
-        if (pragma_int(reg->db, "PRAGMA auto_vacuum", &mode) == 0 && mode == 2 &&
-            pragma_int(reg->db, "PRAGMA freelist_count", &freelist) == 0 && freelist > 0) {
-            char sql[64];
-            snprintf(sql, sizeof sql, "PRAGMA incremental_vacuum(%d)", max_vacuum_pages);
-            if (sqlite3_exec(reg->db, sql, NULL, NULL, NULL) != SQLITE_OK)
-                return fail_db(reg, "incremental vacuum");
-            local.vacuumed_pages = freelist < max_vacuum_pages ? freelist : max_vacuum_pages;
-        }
-    }
-    if (st)
-        *st = local;
-    return local.rows;
-}
-
-int registry_storage(struct registry *reg, struct registry_storage_info *info)
-{
-    int page_size = 0, pages = 0, freelist = 0, mode = 0;
-    if (pragma_int(reg->db, "PRAGMA page_size", &page_size) != 0 ||
-        pragma_int(reg->db, "PRAGMA page_count", &pages) != 0 ||
-        pragma_int(reg->db, "PRAGMA freelist_count", &freelist) != 0 ||
-        pragma_int(reg->db, "PRAGMA auto_vacuum", &mode) != 0)
-        return fail_db(reg, "storage");
-    info->page_size = page_size;
-    info->bytes = (int64_t)page_size * pages;
-    info->free_bytes = (int64_t)page_size * freelist;
-    info->incremental_vacuum = mode == 2;
-    return 0;
-}
-
-int registry_compact(struct registry *reg, struct registry_storage_info *before, struct registry_storage_info *after)
-{
-    if (reg->readonly || reg->batch || !sqlite3_get_autocommit(reg->db))
-        return fail(reg, REGISTRY_ESTATE, "compact: only on a writer between transactions");
-    if (before && registry_storage(reg, before) != 0)
-        return REGISTRY_EDB;
-    /* The page size changes only outside WAL mode; VACUUM rebuilds the file (it needs
-     * free space for a copy of the rows) with the format of a new file. */
-    char *msg = NULL;
-    if (sqlite3_exec(reg->db,
-                     "PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode = DELETE; PRAGMA page_size = 1024;"
-                     " PRAGMA auto_vacuum = INCREMENTAL; VACUUM;",
-                     NULL, NULL, &msg) != SQLITE_OK) {
-        fail(reg, REGISTRY_EDB, "compact: %s", msg ? msg : sqlite3_errmsg(reg->db));
-        sqlite3_free(msg);
-        sqlite3_exec(reg->db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL);
-        return REGISTRY_EDB;
-    }
-    if (sqlite3_exec(reg->db, "PRAGMA journal_mode = WAL", NULL, NULL, &msg) != SQLITE_OK) {
-        fail(reg, REGISTRY_EDB, "compact: %s", msg ? msg : sqlite3_errmsg(reg->db));
-        sqlite3_free(msg);
-        return REGISTRY_EDB;
-    }
-    if (after && registry_storage(reg, after) != 0)
-        return REGISTRY_EDB;
-    return 0;
-}
-
-/* ---- the landing queue ------------------------------------------------------------- */
-
-/* Not in the statement cache: written a few times per landing, read once at start. */
-static int queue_exec(struct registry *reg, const char *sql, const struct registry_queued_drone *q, int sysid)
-{
-    int rc = begin(reg);
-    if (rc)
-        return rc;
-    sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(reg->db, sql, -1, &s, NULL) != SQLITE_OK)
-        return rollback(reg, fail_db(reg, "landing queue"));
-    if (q) {
-        sqlite3_bind_int(s, 1, q->sysid);
-        sqlite3_bind_int(s, 2, q->compid);
-        sqlite3_bind_int64(s, 3, q->seq);
-        sqlite3_bind_int64(s, 4, q->request_ms);
-        sqlite3_bind_int(s, 5, q->flags);
-        sqlite3_bind_int64(s, 6, q->pack_tag);
-        sqlite3_bind_double(s, 7, q->remaining_pct);
-        sqlite3_bind_double(s, 8, q->voltage_v);
-    } else {
-        sqlite3_bind_int(s, 1, sysid);
-    }
-    rc = sqlite3_step(s);
-    sqlite3_finalize(s);
-    if (rc != SQLITE_DONE)
-        return rollback(reg, fail_db(reg, "landing queue"));
-    return commit(reg);
-}
-
-int registry_queue_put(struct registry *reg, const struct registry_queued_drone *q)
-{
-    if (!q || q->sysid < 1 || q->sysid > 255 || q->compid < 0 || q->compid > 255)
-        return fail(reg, REGISTRY_EINVAL, "landing queue: system id out of range");
-    return queue_exec(reg,
-                      "INSERT INTO landing_queue (sysid, compid, seq, request_ms, flags, pack_tag,"
-                      " remaining_pct, voltage_v) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
-                      " ON CONFLICT(sysid) DO UPDATE SET compid = excluded.compid, seq = excluded.seq,"
-                      " request_ms = excluded.request_ms, flags = excluded.flags,"
-                      " pack_tag = excluded.pack_tag, remaining_pct = excluded.remaining_pct,"
-                      " voltage_v = excluded.voltage_v",
-                      q, 0);
-}
-
-int registry_queue_remove(struct registry *reg, int sysid)
-{
-    return queue_exec(reg, "DELETE FROM landing_queue WHERE sysid = ?1", NULL, sysid);
-}
-
-int registry_queue_list(struct registry *reg, int (*fn)(const struct registry_queued_drone *q, void *ctx),
-                        void *ctx)
-{
-    sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(reg->db,
-                           "SELECT sysid, compid, seq, request_ms, flags, pack_tag, remaining_pct, voltage_v"
-                           " FROM landing_queue ORDER BY seq, sysid",
-                           -1, &s, NULL) != SQLITE_OK)
-        return fail_db(reg, "landing queue");
-    int n = 0, rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        struct registry_queued_drone q = {
-            .sysid = sqlite3_column_int(s, 0), .compid = sqlite3_column_int(s, 1),
-            .seq = sqlite3_column_int64(s, 2), .request_ms = sqlite3_column_int64(s, 3),
-            .flags = sqlite3_column_int(s, 4), .pack_tag = (uint32_t)sqlite3_column_int64(s, 5),
-            .remaining_pct = sqlite3_column_double(s, 6), .voltage_v = sqlite3_column_double(s, 7),
-        };
-        n++;
-        if (fn && fn(&q, ctx) != 0)
-            break;
-    }
-    sqlite3_finalize(s);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return fail_db(reg, "landing queue");
-    return n;
 }

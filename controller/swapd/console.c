@@ -398,25 +398,6 @@ static json_t *do_events_ring(struct swapd *d, const json_t *req)
     return ctlproto_reply_ok(req, json_pack("{s:o, s:b}", "events", arr, "following", follow));
 }
 
-/* ---- event types ------------------------------------------------------------------- */
-
-/* The core reports every transition alike (from, to, reason); the names tell them
- * apart: PackML states and unit modes are fixed lists, the landing queue and a pack
- * taken out by hand name their source, and everything else is the swap's step chain. */
-const char *swapd_transition_type(const char *from, const char *to)
-{
-    if (to && ctlproto_in_list(ctlproto_states, to))
-        return "state";
-    for (int m = 0; to && ctlproto_modes[m]; m++)
-        if (!strcasecmp(to, ctlproto_modes[m])) /* the core spells them "Maintenance" */
-            return "mode";
-    if (from && !strcmp(from, "landing_queue"))
-        return "drone";
-    if (from && !strcmp(from, "slot"))
-        return "battery";
-    return "step";
-}
-
 /* ---- commands ---------------------------------------------------------------------- */
 
 /* Refuses what in the current state, naming the states where it would be accepted. */

@@ -47,6 +47,7 @@ int swapd_fleet_start(struct swapd *d, char *err, size_t errsize)
         return -1;
     }
     d->fleet = f;
+    d->on_event = swapd_fleet_event;
     return 0;
 }
 

@@ -576,3 +576,15 @@ void swapd_inventory_fill(struct swapd *d, uint64_t now_ms)
         inv->fresh_tag = cand[best].tag;
     }
 }
+
+struct registry_location swapd_registry_location(struct station_location l)
+{
+    switch (l.place) {
+    case STATION_PLACE_SLOT: return (struct registry_location){ REGISTRY_PLACE_SLOT, l.index + 1 };
+    case STATION_PLACE_GRIPPER_A: return (struct registry_location){ REGISTRY_PLACE_GRIPPER_A, 0 };
+    case STATION_PLACE_GRIPPER_B: return (struct registry_location){ REGISTRY_PLACE_GRIPPER_B, 0 };
+    case STATION_PLACE_DRONE: return (struct registry_location){ REGISTRY_PLACE_DRONE, l.index };
+    case STATION_PLACE_QUARANTINE: return (struct registry_location){ REGISTRY_PLACE_QUARANTINE, 0 };
+    default: return (struct registry_location){ REGISTRY_PLACE_UNKNOWN, 0 };
+    }
+}

@@ -299,6 +299,37 @@ static void check_socket(struct swapd *d, uint64_t now_ms, bool *lost)
     }
 }
 
+/* On fresh input: waits until a new plant image, a drone frame or a console request is
+ * there, or the core's next deadline, and at most period_us after the last scan.
+ * Returns the time the next scan is due by (for the lateness statistics). */
+static uint64_t wait_fresh_input(struct swapd *d, uint64_t done_us, uint64_t period_us)
+{
+    uint64_t due_us = done_us + period_us;
+    uint64_t core_ms = station_next_deadline(&d->core);
+    if (core_ms < due_us / 1000u)
+        due_us = core_ms * 1000u > done_us ? core_ms * 1000u : done_us;
+    struct pollfd p[3];
+    nfds_t n = 0;
+    p[n++] = (struct pollfd){ .fd = plantlink_wake_fd(d->plantlink), .events = POLLIN };
+    if (d->link)
+        p[n++] = (struct pollfd){ .fd = link_fd(d->link), .events = POLLIN };
+    if (d->console)
+        p[n++] = (struct pollfd){ .fd = ctlsock_fd(d->console), .events = POLLIN };
+    for (;;) {
+        uint64_t now = mono_us();
+        if (stop_signal || now >= due_us)
+            return due_us;
+        int timeout_ms = (int)((due_us - now + 999u) / 1000u);
+        int r = poll(p, n, timeout_ms);
+        if (r > 0) {
+            plantlink_take_wake(d->plantlink);
+            return mono_us();
+        }
+        if (r < 0 && errno != EINTR)
+            return due_us;
+    }
+}
+
 static int run(struct swapd *d, bool autostart)
 {
     const uint64_t period_us = (uint64_t)d->shell.scan_period_ms * 1000u;
@@ -384,6 +415,10 @@ static int run(struct swapd *d, bool autostart)
             next_wd_us = done_us + wd_usec / 2;
         }
 
+        if (d->shell.scan_on_fresh_input) {
+            deadline_us = wait_fresh_input(d, done_us, period_us);
+            continue;
+        }
         deadline_us += period_us;
         if (done_us > deadline_us + period_us) /* fell behind (e.g. stopped): skip, don't burst */
             deadline_us = done_us;
@@ -532,7 +567,9 @@ int main(int argc, char **argv)
                                      .period_ms = d.shell.plant_period_ms,
                                      .response_timeout_ms = d.shell.plant_timeout_ms,
                                      .backoff_min_ms = d.shell.plant_backoff_min_ms,
-                                     .backoff_max_ms = d.shell.plant_backoff_max_ms };
+                                     .backoff_max_ms = d.shell.plant_backoff_max_ms,
+                                     .on_fresh_input = d.shell.scan_on_fresh_input,
+                                     .fresh_gap_ms = d.shell.plant_fresh_gap_ms };
     snprintf(pcfg.host, sizeof pcfg.host, "%s", d.shell.plant_host);
     d.plantlink = plantlink_start(&pcfg, err, sizeof err);
     if (!d.plantlink) {

@@ -1,79 +1,13 @@
 /* The scan's bookkeeping shared by swapd and the invariant campaign (which runs it on a
- * virtual clock): events, the plant connection's read-back, and what each scan hands the
+ * virtual clock): the plant connection's read-back, and what each scan hands the
  * persistence worker (battery moves, write-ahead intents, progress, swap records, alarms).
  */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "swapd.h"
-
-int64_t swapd_wall_ms(const struct swapd *d, uint64_t mono_ms)
-{
-    return d->wall_start_ms + (int64_t)(mono_ms - d->mono_start_ms);
-}
-
-json_t *swapd_event_json(const struct swapd_event *e)
-{
-    json_t *ev = ctlproto_event(e->seq, e->t_ms, e->type, e->text);
-    if (ev && e->to[0]) {
-        json_object_set_new(ev, "from", json_string(e->from));
-        json_object_set_new(ev, "to", json_string(e->to));
-        json_object_set_new(ev, "reason", json_string(e->reason));
-    }
-    return ev;
-}
-
-/* Records an event: stderr log, the ring the console reads, the registry, followers. */
-static void record_event(struct swapd *d, uint64_t mono_ms, enum registry_severity sev, const char *type,
-                         const char *from, const char *to, const char *reason, const char *text)
-{
-    struct swapd_event *e = &d->events[(d->event_seq + 1) % SWAPD_EVENT_RING];
-    memset(e, 0, sizeof *e);
-    e->seq = ++d->event_seq;
-    e->t_ms = swapd_wall_ms(d, mono_ms);
-    snprintf(e->type, sizeof e->type, "%s", type);
-    snprintf(e->text, sizeof e->text, "%s", text);
-    if (to) {
-        snprintf(e->from, sizeof e->from, "%s", from);
-        snprintf(e->to, sizeof e->to, "%s", to);
-        snprintf(e->reason, sizeof e->reason, "%s", reason);
-    }
-    fprintf(stderr, "<%d>swapd: %s: %s\n", sev >= REGISTRY_ERROR ? 3 : sev == REGISTRY_WARNING ? 4 : 6,
-            type, e->text);
-    if (d->persist) {
-        struct persist_job j = { .kind = PERSIST_EVENT, .t_ms = e->t_ms, .severity = sev };
-        snprintf(j.source, sizeof j.source, "%s", type);
-        snprintf(j.text, sizeof j.text, "%s", e->text);
-        persist_submit(d->persist, &j);
-    }
-    if (d->console && !d->reader) {  /* with a registry, followers get it once committed */
-        json_t *ev = swapd_event_json(e);
-        if (ev) {
-            ctlsock_broadcast_event(d->console, ev);
-            json_decref(ev);
-        }
-    }
-    swapd_fleet_event(d, e);
-}
-
-void swapd_transition(struct swapd *d, uint64_t mono_ms, const char *from, const char *to, const char *reason)
-{
-    char text[200];
-    snprintf(text, sizeof text, "%s -> %s: %s", from, to, reason);
-    record_event(d, mono_ms, REGISTRY_INFO, swapd_transition_type(from, to), from, to, reason, text);
-}
-
-void swapd_event(struct swapd *d, uint64_t mono_ms, enum registry_severity sev, const char *type,
-                 const char *fmt, ...)
-{
-    char text[200];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(text, sizeof text, fmt, ap);
-    va_end(ap);
-    record_event(d, mono_ms, sev, type, NULL, NULL, NULL, text);
-}
 
 /* The plant link's read-back of the coils (seq: which connection read it, 0 none yet).
  * A new connection after the first (the plant may have restarted) is, for the core, a
@@ -92,18 +26,6 @@ void swapd_plant_readback(struct swapd *d, uint64_t seq, const uint8_t *co, unsi
     if (seq > 0)
         for (int i = 0; i < REGMAP_CO_COUNT; i++)
             d->in.plant.co_readback[i] = co[i] != 0;
-}
-
-struct registry_location swapd_registry_location(struct station_location l)
-{
-    switch (l.place) {
-    case STATION_PLACE_SLOT: return (struct registry_location){ REGISTRY_PLACE_SLOT, l.index + 1 };
-    case STATION_PLACE_GRIPPER_A: return (struct registry_location){ REGISTRY_PLACE_GRIPPER_A, 0 };
-    case STATION_PLACE_GRIPPER_B: return (struct registry_location){ REGISTRY_PLACE_GRIPPER_B, 0 };
-    case STATION_PLACE_DRONE: return (struct registry_location){ REGISTRY_PLACE_DRONE, l.index };
-    case STATION_PLACE_QUARANTINE: return (struct registry_location){ REGISTRY_PLACE_QUARANTINE, 0 };
-    default: return (struct registry_location){ REGISTRY_PLACE_UNKNOWN, 0 };
-    }
 }
 
 /* The move a step is about to make, written ahead of its action (write-ahead intent). */

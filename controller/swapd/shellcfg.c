@@ -3,12 +3,14 @@
 
 #define S struct shellcfg
 const struct cfg_key shellcfg_keys[] = {
-    CFG_I("scan", "period_ms", S, scan_period_ms, 2, 1000, "20", "ms", "Scan cycle period"),
+    CFG_I("scan", "period_ms", S, scan_period_ms, 2, 1000, "20", "ms", "Scan cycle period (on fresh input: the longest time between scans)"),
+    CFG_B("scan", "on_fresh_input", S, scan_on_fresh_input, "false", "Scan when a fresh plant image, a drone frame or a console command is there (the plant link polls back to back and writes the outputs at once), and at the core's next deadline, at least every period_ms; false: a fixed scan every period_ms and a plant-link exchange every [plant_link] period_ms"),
     CFG_I("scan", "overrun_warn_pct", S, overrun_warn_pct, 10, 1000, "100", "%", "Log a scan that took longer than this share of the period"),
     CFG_S("plant_link", "host", S, plant_host, "127.0.0.1", "Plant Modbus TCP server address"),
     CFG_I("plant_link", "port", S, plant_port, 1, 65535, "1502", "", "Plant Modbus TCP port"),
     CFG_I("plant_link", "unit_id", S, plant_unit_id, 0, 247, "1", "", "Modbus unit id"),
-    CFG_I("plant_link", "period_ms", S, plant_period_ms, 2, 1000, "20", "ms", "Process-image exchange period"),
+    CFG_I("plant_link", "period_ms", S, plant_period_ms, 2, 1000, "20", "ms", "Process-image exchange period (on fresh input: the longest wait for the scan's outputs, and the retry period of a failed exchange)"),
+    CFG_I("plant_link", "fresh_gap_ms", S, plant_fresh_gap_ms, 0, 100, "1", "ms", "On fresh input ([scan] on_fresh_input): pause between writing the outputs and reading the next image; a sensor edge waits at most this plus one round trip to be seen"),
     CFG_I("plant_link", "timeout_ms", S, plant_timeout_ms, 5, 5000, "50", "ms", "Modbus response timeout per request"),
     CFG_I("plant_link", "backoff_min_ms", S, plant_backoff_min_ms, 10, 60000, "100", "ms", "First reconnect delay"),
     CFG_I("plant_link", "backoff_max_ms", S, plant_backoff_max_ms, 10, 600000, "2000", "ms", "Longest reconnect delay"),

@@ -10,11 +10,13 @@
 
 struct shellcfg {
     int scan_period_ms;
+    bool scan_on_fresh_input;   /* scan on a fresh image / frame / command, not a fixed clock */
     int overrun_warn_pct;
     char plant_host[128];
     int plant_port;
     int plant_unit_id;
     int plant_period_ms;
+    int plant_fresh_gap_ms;
     int plant_timeout_ms;
     int plant_backoff_min_ms, plant_backoff_max_ms;
     char drone_endpoint[256];

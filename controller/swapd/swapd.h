@@ -75,6 +75,8 @@ struct swapd {
     struct httpd_cfg http_cfg;
     struct fleetlink_cfg fleet_cfg;
     struct swapd_fleet *fleet;     /* the fleet link and its scan-side state (fleet.c); NULL unless enabled */
+    /* Called with every event once recorded (the fleet link's spool); NULL: nobody. */
+    void (*on_event)(struct swapd *d, const struct swapd_event *e);
     struct registry_retention retention;
 
     struct station core;
@@ -164,7 +166,7 @@ void swapd_plant_readback(struct swapd *d, uint64_t seq, const uint8_t *co, unsi
 
 /* The event type (one of ctlproto_event_types) of a transition the core reported:
  * "state" between PackML states, "mode" between unit modes, "drone" for the landing
- * queue, "battery" for a pack taken out by hand, "step" for the swap steps (console.c). */
+ * queue, "battery" for a pack taken out by hand, "step" for the swap steps (events.c). */
 const char *swapd_transition_type(const char *from, const char *to);
 /* A registry event in the console's form (seq = the registry's id). */
 json_t *swapd_registry_event_json(const struct registry_event *e);

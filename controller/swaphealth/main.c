@@ -1,6 +1,6 @@
 /* swaphealth: runs the station's battery-health estimator offline on a recorded charge /
- * flight log (CSV) and prints per cycle capacity, SoH, DCIR and EFC; or, with --simulate,
- * writes such a log from the simulator's battery model. See docs/battery-health.md. */
+ * flight log (CSV) and prints per cycle capacity, SoH, DCIR and EFC. A simulated log to
+ * try it on comes from the simulator's `packlog`. See docs/battery-health.md. */
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "health/health.h"
-#include "health/health_simlog.h"
+#include "healthlog/healthlog.h"
 #include "plantcfg/plantcfg.h"
 
 #define MAX_PACKS 64
@@ -31,13 +31,9 @@ struct pack {
 
 struct options {
     const char *config;
-    bool json, skip_bad, simulate;
+    bool json, skip_bad;
     int cells;
     double rated_mAh;
-    int cycles, packs;
-    unsigned long long seed;
-    double fade_scale, period_s;
-    int shape, grade;
 };
 
 static struct pack packs[MAX_PACKS];
@@ -51,38 +47,17 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: swaphealth [--json] [--skip-bad] [--config health.ini] [--cells N]\n"
             "                  [--rated-mah N] LOG.csv|-\n"
-            "       swaphealth --simulate [--cycles N] [--packs N] [--seed N] [--fade-scale K]\n"
-            "                  [--shape linear|knee|recovery] [--sensors ideal|charger|power-module]\n"
-            "                  [--period S]\n"
             "\n"
             "LOG.csv: header time_s,voltage_V,current_A,temp_degC[,pack_id][,event][,sensor]\n"
             "[,counter_mAh] (any order); current_A > 0 charges the pack; event (rest, charge,\n"
             "pad, flight) is the known state from that row on; lines starting with '#' are\n"
             "comments. Prints capacity, SoH, DCIR and EFC per cycle, every number at full\n"
-            "precision.\n");
+            "precision. The simulator's packlog writes such a log.\n");
 }
 
 /* ---- output ------------------------------------------------------------------------ */
 
-/* The shortest decimal that reads back as exactly v ("-" when v is not finite). */
-static const char *num(char *buf, size_t size, double v)
-{
-    if (!isfinite(v)) {
-        snprintf(buf, size, "-");
-        return buf;
-    }
-    /* Plain notation in the range where it is readable, exponents outside it. */
-    bool plain = v == 0 || (fabs(v) >= 1e-4 && fabs(v) < 1e15);
-    for (int prec = 1; prec <= 17; prec++) {
-        snprintf(buf, size, "%.*g", prec, v);
-        if (strtod(buf, NULL) == v && (!plain || !strchr(buf, 'e')))
-            return buf;
-    }
-    snprintf(buf, size, "%.17g", v);
-    return buf;
-}
-
-#define NUM(v) num((char[32]){ 0 }, 32, (v))
+#define NUM(v) healthlog_num((char[32]){ 0 }, 32, (v))
 
 static void print_header(void)
 {
@@ -408,71 +383,6 @@ static int run_log(const char *path)
     return 0;
 }
 
-/* ---- simulate ------------------------------------------------------------------------- */
-
-static const char *const shape_names[] = { "linear", "knee", "recovery" };
-static const char *const grade_names[] = { "ideal", "charger", "power-module" };
-
-static int pick(const char *arg, const char *what, const char *const *names, int n, int *out)
-{
-    for (int i = 0; i < n; i++)
-        if (strcmp(arg, names[i]) == 0) {
-            *out = i;
-            return 0;
-        }
-    fprintf(stderr, "swaphealth: unknown %s '%s'\n", what, arg);
-    return -1;
-}
-
-struct sim_out {
-    char id[32];
-};
-
-static void sim_sample(void *ctx, const struct health_sample *s, const char *event)
-{
-    struct sim_out *o = ctx;
-    printf("%s,%s,%s,%s,%s,%s,%u,", NUM(s->t_s), NUM(s->voltage_V), NUM(s->current_A), NUM(s->temp_degC), o->id,
-           event, (unsigned)s->sensor);
-    if (s->has_counter)
-        printf("%s", NUM(s->counter_mAh));
-    putchar('\n');
-}
-
-static int sim_cycle(void *ctx, const struct health_simlog_truth *t)
-{
-    struct sim_out *o = ctx;
-    printf("# truth pack=%s cycle=%d soh=%s capacity_mAh=%s dcir_mohm=%s efc=%s\n", o->id, t->cycle, NUM(t->soh),
-           NUM(t->capacity_mAh), NUM(t->dcir_mohm), NUM(t->efc));
-    return 0;
-}
-
-static int run_simulate(void)
-{
-    struct plantcfg pc;
-    plantcfg_defaults(&pc);
-    struct health_simlog_params p;
-    health_simlog_defaults(&p);
-    p.cycles = opt.cycles;
-    p.fade_scale = opt.fade_scale;
-    p.shape = opt.shape;
-    p.grade = opt.grade;
-    p.period_s = opt.period_s;
-    printf("# swaphealth --simulate: %d pack(s), %d cycles, seed %llu, ageing %s, sensors %s, %s s;"
-           " battery model of the plant defaults (%d cells, %s mAh)\n", opt.packs, opt.cycles, opt.seed,
-           shape_names[opt.shape], grade_names[opt.grade], NUM(opt.period_s), pc.battery_cells,
-           NUM(pc.battery_rated_mah));
-    printf("time_s,voltage_V,current_A,temp_degC,pack_id,event,sensor,counter_mAh\n");
-    for (int k = 0; k < opt.packs; k++) {
-        struct sim_out o;
-        uint32_t tag = 0x5A000001u + (uint32_t)k;
-        snprintf(o.id, sizeof o.id, "%08X", tag);
-        p.seed = opt.seed + (uint64_t)k;
-        struct health_simlog_sink sink = { sim_sample, sim_cycle, &o };
-        health_simlog_run(&pc, &p, tag, &sink);
-    }
-    return fflush(stdout) == 0 ? 0 : 2;
-}
-
 /* ---- main -------------------------------------------------------------------------------- */
 
 static int parse_long(const char *arg, const char *what, long lo, long hi, long *out)
@@ -496,25 +406,11 @@ int main(int argc, char **argv)
         { "config", required_argument, NULL, 'c' },
         { "cells", required_argument, NULL, 'n' },
         { "rated-mah", required_argument, NULL, 'r' },
-        { "simulate", no_argument, NULL, 'S' },
-        { "cycles", required_argument, NULL, 'C' },
-        { "packs", required_argument, NULL, 'P' },
-        { "seed", required_argument, NULL, 'e' },
-        { "fade-scale", required_argument, NULL, 'f' },
-        { "shape", required_argument, NULL, 'A' },
-        { "sensors", required_argument, NULL, 'G' },
-        { "period", required_argument, NULL, 'p' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     opt.cells = 6;
     opt.rated_mAh = 5000;
-    opt.cycles = 20;
-    opt.packs = 1;
-    opt.seed = 1;
-    opt.fade_scale = 1.0;
-    opt.period_s = 1.0;
-    opt.grade = 1;
     int ch;
     long v;
     while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -522,7 +418,6 @@ int main(int argc, char **argv)
         case 'j': opt.json = true; break;
         case 's': opt.skip_bad = true; break;
         case 'c': opt.config = optarg; break;
-        case 'S': opt.simulate = true; break;
         case 'n':
             if (parse_long(optarg, "--cells", 1, 14, &v))
                 return 2;
@@ -533,57 +428,9 @@ int main(int argc, char **argv)
                 return 2;
             opt.rated_mAh = (double)v;
             break;
-        case 'C':
-            if (parse_long(optarg, "--cycles", 1, 100000, &v))
-                return 2;
-            opt.cycles = (int)v;
-            break;
-        case 'P':
-            if (parse_long(optarg, "--packs", 1, MAX_PACKS, &v))
-                return 2;
-            opt.packs = (int)v;
-            break;
-        case 'e':
-            if (parse_long(optarg, "--seed", 0, 0x7fffffffL, &v))
-                return 2;
-            opt.seed = (unsigned long long)v;
-            break;
-        case 'f': {
-            char *end;
-            opt.fade_scale = strtod(optarg, &end);
-            if (*end || !(opt.fade_scale > 0 && opt.fade_scale <= 100)) {
-                fprintf(stderr, "swaphealth: --fade-scale must be a number in 0..100, not '%s'\n", optarg);
-                return 2;
-            }
-            break;
-        }
-        case 'p': {
-            char *end;
-            opt.period_s = strtod(optarg, &end);
-            if (*end || !(opt.period_s >= 1 && opt.period_s <= 10)) {
-                fprintf(stderr, "swaphealth: --period must be a number in 1..10, not '%s'\n", optarg);
-                return 2;
-            }
-            break;
-        }
-        case 'A':
-            if (pick(optarg, "--shape", shape_names, 3, &opt.shape))
-                return 2;
-            break;
-        case 'G':
-            if (pick(optarg, "--sensors", grade_names, 3, &opt.grade))
-                return 2;
-            break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
-    }
-    if (opt.simulate) {
-        if (optind != argc) {
-            usage(stderr);
-            return 2;
-        }
-        return run_simulate();
     }
     if (optind != argc - 1) {
         usage(stderr);

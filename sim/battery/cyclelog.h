@@ -5,7 +5,7 @@
  * offsets and gains differ between them as they do in a station. Every sample carries
  * what the station knows at that moment (charger charging or not, drone on the pad or
  * flying) and the sensor's own charge counter; the ground truth comes at the end of every
- * cycle. Used by the estimator's tests and benchmark and by `swaphealth --simulate`.
+ * cycle. Used by the estimator's tests and benchmark and by `packlog`.
  * Pure computation: samples go to a callback.
  */
 #ifndef SWAP_SIM_CYCLELOG_H

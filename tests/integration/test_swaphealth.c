@@ -1,4 +1,4 @@
-/* swaphealth end to end: a log written by `swaphealth --simulate` is read back by the
+/* swaphealth end to end: a log written by the simulator's `packlog` is read back by the
  * real program (table and JSON), and malformed logs are reported as file:line. */
 #include <check.h>
 #include <jansson.h>
@@ -14,11 +14,13 @@
 
 static char dir[256];
 static char bin[512];
+static char packlog[512];
 
 static void setup(void)
 {
     ck_assert_int_eq(proc_mkdtemp(dir, sizeof dir, "swaphealth"), 0);
     proc_bin("swaphealth", bin, sizeof bin);
+    proc_bin("packlog", packlog, sizeof packlog);
 }
 
 static void teardown(void)
@@ -26,12 +28,12 @@ static void teardown(void)
     proc_rmtree(dir);
 }
 
-/* Runs swaphealth with args, stdout to out_path and stderr to err_path; returns the exit code. */
-static int run(const char *out_path, const char *err_path, char *const args[])
+/* Runs prog with args, stdout to out_path and stderr to err_path; returns the exit code. */
+static int run_prog(const char *prog, const char *out_path, const char *err_path, char *const args[])
 {
     char *argv[16];
     int n = 0;
-    argv[n++] = bin;
+    argv[n++] = (char *)prog;
     for (int i = 0; args[i] && n < 15; i++)
         argv[n++] = args[i];
     argv[n] = NULL;
@@ -40,13 +42,19 @@ static int run(const char *out_path, const char *err_path, char *const args[])
     if (pid == 0) {
         if (!freopen(out_path, "w", stdout) || !freopen(err_path, "w", stderr))
             _exit(127);
-        execv(bin, argv);
+        execv(prog, argv);
         _exit(127);
     }
     int status;
     ck_assert_int_eq(waitpid(pid, &status, 0), pid);
     ck_assert(WIFEXITED(status));
     return WEXITSTATUS(status);
+}
+
+/* Runs swaphealth. */
+static int run(const char *out_path, const char *err_path, char *const args[])
+{
+    return run_prog(bin, out_path, err_path, args);
 }
 
 static char *slurp(const char *path)
@@ -90,8 +98,8 @@ static double simulate(const char *csv, int cycles)
     char err[300], n[16];
     snprintf(err, sizeof err, "%s/sim.err", dir);
     snprintf(n, sizeof n, "%d", cycles);
-    char *args[] = { "--simulate", "--cycles", n, "--seed", "5", NULL };
-    ck_assert_int_eq(run(csv, err, args), 0);
+    char *args[] = { "--cycles", n, "--seed", "5", NULL };
+    ck_assert_int_eq(run_prog(packlog, csv, err, args), 0);
     return last_truth(csv);
 }
 
@@ -200,8 +208,8 @@ START_TEST(event_column_gives_the_state_and_its_absence_is_inferred)
     snprintf(plain, sizeof plain, "%s/plain.csv", dir);
     snprintf(out, sizeof out, "%s/out.txt", dir);
     snprintf(err, sizeof err, "%s/err.txt", dir);
-    char *sim[] = { "--simulate", "--cycles", "30", "--seed", "9", "--sensors", "power-module", NULL };
-    ck_assert_int_eq(run(csv, err, sim), 0);
+    char *sim[] = { "--cycles", "30", "--seed", "9", "--sensors", "power-module", NULL };
+    ck_assert_int_eq(run_prog(packlog, csv, err, sim), 0);
     double truth = last_truth(csv);
     rewrite(csv, plain, true, 0);
     /* With events: rests are known, offsets learned; within a point of the truth. */

@@ -27,6 +27,7 @@
 #include "droneproto/dproto.h"
 #include "plant/plant.h"
 #include "plantio/plantio.h"
+#include "plantio_sim.h"
 #include "rng/rng.h"
 #include "swapd/swapd.h"
 

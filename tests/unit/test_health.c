@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "health/health.h"
-#include "health/health_simlog.h"
+#include "health_simlog.h"
 #include "healthgrid.h"
 #include "plantcfg/plantcfg.h"
 

@@ -7,6 +7,7 @@
 
 #include "plant/plant.h"
 #include "plantio/plantio.h"
+#include "plantio_sim.h"
 
 static struct plantcfg pc;
 static struct sim_plant *plant;

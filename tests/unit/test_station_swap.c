@@ -9,6 +9,7 @@
 #include "core/station.h"
 #include "plant/plant.h"
 #include "plantio/plantio.h"
+#include "plantio_sim.h"
 #include "rng/rng.h"
 
 #define SCAN_MS 10

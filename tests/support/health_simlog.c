@@ -1,5 +1,5 @@
 /* Synthetic charge / flight logs from the simulator; see health_simlog.h. */
-#include "health/health_simlog.h"
+#include "health_simlog.h"
 
 #include <string.h>
 

@@ -1,6 +1,6 @@
 /* The in-process backend: the four block transfers go straight to the plant model's
  * register image, exactly as a Modbus server would serve them. */
-#include "plantio/plantio.h"
+#include "plantio_sim.h"
 
 #include <errno.h>
 
