@@ -92,7 +92,7 @@ int main(void)
         unsigned pos = w->position ? w->position : 1;
         if (!w->cleared_ms) {
             printf("drones: %-5u %4s %8.1f %4u %5u %8s\n", w->sysid, w->critical ? "yes" : "", (w->asked_ms - first_ask) / 1000.0,
-                   w->position, w->model_position, w->silent_ms ? "left" : "waiting");
+                   w->position, w->model_position, !w->answered ? "unanswered" : w->silent_ms ? "left" : "waiting");
             continue;
         }
         double wait = (w->cleared_ms - w->asked_ms) / 1000.0;

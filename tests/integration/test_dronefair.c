@@ -61,6 +61,7 @@ START_TEST(thirty_drones_served_in_order_silent_ones_dropped)
     static struct rig r;
     static struct dwait_log log;
     memset(&r, 0, sizeof r);
+    r.keep = getenv("DRONEFAIR_KEEP") != NULL; /* keep the logs and the drones' event log */
     ck_assert_msg(rig_start_sim(&r, RTF) == 0, "%s", r.err);
     char events[RIG_PATH + 16];
     snprintf(events, sizeof events, "%s/events.jsonl", r.dir);
