@@ -284,6 +284,7 @@ struct registry {
     sqlite3_stmt *stmt[ST_COUNT];
     bool readonly;
     bool batch;                   /* inside registry_batch_begin(): writes are savepoints */
+    bool sync_normal;             /* registry_set_sync(false): commits without waiting for the disk */
     char err[256];
 };
 
@@ -469,6 +470,19 @@ int registry_batch_commit(struct registry *reg)
 bool registry_in_batch(const struct registry *reg)
 {
     return reg->batch;
+}
+
+int registry_set_sync(struct registry *reg, bool full)
+{
+    if (reg->readonly || reg->batch || !sqlite3_get_autocommit(reg->db))
+        return fail(reg, REGISTRY_ESTATE, "set sync: only between transactions of a writer");
+    if (reg->sync_normal == !full)
+        return 0;
+    if (sqlite3_exec(reg->db, full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL", NULL, NULL,
+                     NULL) != SQLITE_OK)
+        return fail_db(reg, "set sync");
+    reg->sync_normal = !full;
+    return 0;
 }
 
 static void bind_text_or_null(sqlite3_stmt *s, int i, const char *text)
@@ -1606,6 +1620,34 @@ int registry_storage(struct registry *reg, struct registry_storage_info *info)
     info->bytes = (int64_t)page_size * pages;
     info->free_bytes = (int64_t)page_size * freelist;
     info->incremental_vacuum = mode == 2;
+    return 0;
+}
+
+int registry_compact(struct registry *reg, struct registry_storage_info *before, struct registry_storage_info *after)
+{
+    if (reg->readonly || reg->batch || !sqlite3_get_autocommit(reg->db))
+        return fail(reg, REGISTRY_ESTATE, "compact: only on a writer between transactions");
+    if (before && registry_storage(reg, before) != 0)
+        return REGISTRY_EDB;
+    /* The page size changes only outside WAL mode; VACUUM rebuilds the file (it needs
+     * free space for a copy of the rows) with the format of a new file. */
+    char *msg = NULL;
+    if (sqlite3_exec(reg->db,
+                     "PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode = DELETE; PRAGMA page_size = 1024;"
+                     " PRAGMA auto_vacuum = INCREMENTAL; VACUUM;",
+                     NULL, NULL, &msg) != SQLITE_OK) {
+        fail(reg, REGISTRY_EDB, "compact: %s", msg ? msg : sqlite3_errmsg(reg->db));
+        sqlite3_free(msg);
+        sqlite3_exec(reg->db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL);
+        return REGISTRY_EDB;
+    }
+    if (sqlite3_exec(reg->db, "PRAGMA journal_mode = WAL", NULL, NULL, &msg) != SQLITE_OK) {
+        fail(reg, REGISTRY_EDB, "compact: %s", msg ? msg : sqlite3_errmsg(reg->db));
+        sqlite3_free(msg);
+        return REGISTRY_EDB;
+    }
+    if (after && registry_storage(reg, after) != 0)
+        return REGISTRY_EDB;
     return 0;
 }
 

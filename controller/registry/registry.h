@@ -160,6 +160,13 @@ int registry_batch_begin(struct registry *reg);
 int registry_batch_commit(struct registry *reg);
 bool registry_in_batch(const struct registry *reg);
 
+/* Durability of the commits that follow (between transactions only): full (the default)
+ * returns from a commit once it is on the disk; otherwise a commit survives a crash of
+ * the process at once and a power cut from the next full commit or checkpoint on
+ * (SQLite's synchronous = NORMAL in WAL mode: a full commit syncs every frame before
+ * it). Flash wears with every sync; the daemon syncs what a battery move needs. */
+int registry_set_sync(struct registry *reg, bool full);
+
 
 /* Schema version of the open file (PRAGMA user_version). */
 int registry_schema_version(struct registry *reg);
@@ -338,5 +345,11 @@ struct registry_storage_info {
     bool incremental_vacuum;
 };
 int registry_storage(struct registry *reg, struct registry_storage_info *info);
+
+/* Rebuilds the file (a full VACUUM) in the format of a new one: 1 KiB pages and
+ * incremental auto-vacuum, so a file created before those shrinks after pruning too.
+ * Needs the only connection to the file (swapd --compact-db takes swapd's lock) and free
+ * space for a copy of the rows. before/after (may be NULL): the storage around it. */
+int registry_compact(struct registry *reg, struct registry_storage_info *before, struct registry_storage_info *after);
 
 #endif

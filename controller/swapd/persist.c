@@ -22,6 +22,9 @@ struct persist {
     pthread_mutex_t lock;
     pthread_cond_t wake;
     bool stop;
+    bool manual;                  /* no thread: persist_run() writes (the campaign) */
+    uint64_t retry_at_ms;         /* manual: the head is retried from this time on */
+    int backoff_ms;
     struct persist_job q[PERSIST_QUEUE];
     size_t head, len;
     /* Moves submitted and not yet committed (per-move acknowledgement): the scan is
@@ -255,6 +258,10 @@ static int run_job(struct persist *p, const struct persist_job *j)
         rc = rc < 0 ? rc : 0;
         break;
     }
+    case PERSIST_LOST:
+        rc = registry_move_battery(p->reg, j->tag, (struct registry_location){ REGISTRY_PLACE_UNKNOWN, 0 }, j->step,
+                                   0, j->t_ms, j->t_ms);
+        break;
     case PERSIST_QUEUE_PUT:
         rc = registry_queue_put(p->reg, &j->queued);
         break;
@@ -360,11 +367,26 @@ static int run_batch(struct persist *p, size_t n)
     struct persist_job j = p->q[p->head];
     pthread_mutex_unlock(&p->lock);
     if (j.kind == PERSIST_PRUNE) {
+        registry_set_sync(p->reg, false);  /* deletes no move: the next move's sync covers it */
         int again = timed_job(p, &j);
         if (!again)
             pop_jobs(p, 1);
         return again;
     }
+    /* A battery move must be on the disk before the core leaves its step: a batch with a
+     * move waits for the disk (which syncs every frame before it too); the others only
+     * reach the operating system, where they survive a crash of swapd (SQLite's
+     * synchronous = NORMAL in WAL mode). The sync is chosen outside the queue lock. */
+    bool move = false;
+    pthread_mutex_lock(&p->lock);
+    for (size_t i = 0; i < n && !move; i++) {
+        enum persist_kind k = p->q[(p->head + i) % PERSIST_QUEUE].kind;
+        if (k == PERSIST_PRUNE)
+            break;
+        move = k == PERSIST_MOVE;
+    }
+    pthread_mutex_unlock(&p->lock);
+    registry_set_sync(p->reg, move);
     bool open = registry_batch_begin(p->reg) == 0;  /* else each write commits alone */
     p->n_batch_moves = 0;
     p->rows_at_begin = p->rows;
@@ -411,6 +433,25 @@ static int run_batch(struct persist *p, size_t n)
     return again;
 }
 
+/* Writes the n jobs at the head of the queue, batch by batch, then reads what committed
+ * for the followers. Returns 1 when the head must be retried after a back-off. */
+static int drain(struct persist *p, size_t n)
+{
+    int again = 0;
+    while (n > 0 && !again) {
+        pthread_mutex_lock(&p->lock);
+        size_t before = p->len;
+        pthread_mutex_unlock(&p->lock);
+        again = run_batch(p, n);
+        pthread_mutex_lock(&p->lock);
+        size_t taken = before - p->len;
+        pthread_mutex_unlock(&p->lock);
+        n = taken < n ? n - taken : 0;
+    }
+    read_committed_events(p);
+    return again;
+}
+
 static void *worker(void *arg)
 {
     struct persist *p = arg;
@@ -436,18 +477,7 @@ static void *worker(void *arg)
         p->kicked = false;
         size_t n = p->len;
         pthread_mutex_unlock(&p->lock);
-        int again = 0;
-        while (n > 0 && !again) {
-            pthread_mutex_lock(&p->lock);
-            size_t before = p->len;
-            pthread_mutex_unlock(&p->lock);
-            again = run_batch(p, n);
-            pthread_mutex_lock(&p->lock);
-            size_t taken = before - p->len;
-            pthread_mutex_unlock(&p->lock);
-            n = taken < n ? n - taken : 0;
-        }
-        read_committed_events(p);
+        int again = drain(p, n);
         pthread_mutex_lock(&p->lock);
         if (!again) {
             backoff_ms = PERSIST_RETRY_MIN_MS;
@@ -546,6 +576,49 @@ struct persist *persist_start(struct registry *reg, char *err, size_t errsize)
     return p;
 }
 
+struct persist *persist_start_manual(struct registry *reg)
+{
+    struct persist *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->reg = reg;
+    p->manual = true;
+    p->backoff_ms = PERSIST_RETRY_MIN_MS;
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->wake, NULL);
+    return p;
+}
+
+bool persist_run(struct persist *p, uint64_t now_ms)
+{
+    if (!p->manual || p->len == 0 || now_ms < p->retry_at_ms)
+        return false;
+    p->kicked = false;
+    if (drain(p, p->len)) {
+        p->retry_at_ms = now_ms + (uint64_t)p->backoff_ms;  /* the worker's back-off */
+        if (p->backoff_ms < PERSIST_RETRY_MAX_MS)
+            p->backoff_ms *= 2;
+    } else {
+        p->retry_at_ms = 0;
+        p->backoff_ms = PERSIST_RETRY_MIN_MS;
+    }
+    return true;
+}
+
+void persist_discard(struct persist *p)
+{
+    if (!p)
+        return;
+    if (!p->manual) {
+        persist_stop(p);
+        return;
+    }
+    registry_close(p->reg);
+    pthread_cond_destroy(&p->wake);
+    pthread_mutex_destroy(&p->lock);
+    free(p);
+}
+
 int persist_submit(struct persist *p, const struct persist_job *job)
 {
     pthread_mutex_lock(&p->lock);
@@ -561,6 +634,14 @@ int persist_submit(struct persist *p, const struct persist_job *job)
         pthread_cond_signal(&p->wake);  /* starts the idle timer; the kick writes at once */
     pthread_mutex_unlock(&p->lock);
     return 0;
+}
+
+size_t persist_queued(struct persist *p)
+{
+    pthread_mutex_lock(&p->lock);
+    size_t n = p->len;
+    pthread_mutex_unlock(&p->lock);
+    return n;
 }
 
 int64_t persist_swap_id(struct persist *p)
@@ -606,6 +687,12 @@ void persist_stop(struct persist *p)
 {
     if (!p)
         return;
+    if (p->manual) {
+        while (p->len > 0 && !drain(p, p->len))
+            ;
+        persist_discard(p);
+        return;
+    }
     pthread_mutex_lock(&p->lock);
     p->stop = true;
     pthread_cond_signal(&p->wake);

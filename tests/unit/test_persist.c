@@ -18,6 +18,7 @@
 
 #include <sqlite3.h>
 
+#include "faultvfs.h"
 #include "proc.h"
 #include "registry/registry.h"
 #include "swapd/persist.h"
@@ -203,6 +204,60 @@ START_TEST(stop_while_blocked_returns)
 }
 END_TEST
 
+/* The worker without its thread (as the campaign runs it), on a store whose commits fail
+ * like a full disk: a batch that raised an alarm is rolled back and run again, and the
+ * alarm must be raised again then, not taken for raised by its rolled-back row id (the
+ * alarm was lost and its clear refused: "alarm N does not exist"). */
+static int count_alarm(const struct registry_alarm *a, void *ctx)
+{
+    int *n = ctx;
+    if (!strcmp(a->code, "commit_timeout") && a->cleared_ms == 3000)
+        (*n)++;
+    return 0;
+}
+
+START_TEST(an_alarm_of_a_batch_that_failed_to_commit_is_raised_again)
+{
+    teardown();   /* this test opens its own registry through the failing VFS */
+    ck_assert_int_eq(faultvfs_install(), 0);
+    ck_assert_int_eq(proc_mkdtemp(dir, sizeof dir, "persist"), 0);
+    snprintf(db_path, sizeof db_path, "%s/station.db", dir);
+    struct registry_error err;
+    struct registry *reg = registry_open(db_path, REGISTRY_OPEN_CREATE, &err);
+    ck_assert_msg(reg != NULL, "%s", err.msg);
+    p = persist_start_manual(reg);
+    ck_assert_ptr_nonnull(p);
+    struct persist_job raise = { .kind = PERSIST_ALARM_RAISE, .t_ms = 1000 };
+    snprintf(raise.code, sizeof raise.code, "commit_timeout");
+    snprintf(raise.text, sizeof raise.text, "a move was not committed in time");
+    ck_assert_int_eq(persist_submit(p, &raise), 0);
+    faultvfs_set(SQLITE_FULL);
+    ck_assert(persist_run(p, 0));
+    ck_assert(persist_blocked(p, NULL, 0));
+    ck_assert_uint_gt(faultvfs_refused(), 0);
+    faultvfs_set(0);
+    ck_assert(!persist_run(p, 10));     /* the back-off: 50 ms */
+    ck_assert(persist_run(p, 2000));
+    ck_assert(!persist_blocked(p, NULL, 0));
+    struct persist_job clear = { .kind = PERSIST_ALARM_CLEAR, .t_ms = 3000 };
+    snprintf(clear.code, sizeof clear.code, "commit_timeout");
+    ck_assert_int_eq(persist_submit(p, &clear), 0);
+    char why[256];
+    unsigned failures = persist_failures(p, why, sizeof why);
+    ck_assert(persist_run(p, 3000));
+    ck_assert_msg(persist_failures(p, why, sizeof why) == failures, "%s", why);
+    persist_stop(p);
+    p = NULL;
+    reg = registry_open(db_path, REGISTRY_OPEN_READONLY, &err);
+    ck_assert_msg(reg != NULL, "%s", err.msg);
+    int n = 0;
+    ck_assert_int_ge(registry_list_alarms(reg, 0, false, count_alarm, &n), 0);
+    registry_close(reg);
+    ck_assert_int_eq(n, 1);   /* raised once, cleared at 3000 */
+    proc_rmtree(dir);
+}
+END_TEST
+
 static void alarm_job(enum persist_kind kind, const char *code, int64_t t_ms)
 {
     struct persist_job j = { .kind = kind, .t_ms = t_ms };
@@ -362,6 +417,7 @@ int main(void)
     tcase_add_test(tc, later_success_does_not_acknowledge_an_earlier_failure);
     tcase_add_test(tc, jobs_behind_a_failing_move_wait_for_it);
     tcase_add_test(tc, stop_while_blocked_returns);
+    tcase_add_test(tc, an_alarm_of_a_batch_that_failed_to_commit_is_raised_again);
     tcase_add_test(tc, alarm_raised_in_a_rolled_back_batch_is_written_again);
     tcase_add_test(tc, alarm_cleared_in_a_rolled_back_batch_is_cleared_again);
     tcase_add_test(tc, swap_finished_in_a_rolled_back_batch_is_finished_again);
