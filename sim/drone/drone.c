@@ -739,15 +739,12 @@ static void lift_off(struct sim_drone *d)
         send_text(d, 2, "take-off failed: held on the pad");
         return;
     }
-    if (rc == -3 && d->pad.takeoff) {
-        /* the plant model did not answer (restarting): nothing holds the drone */
-        d->takeoff_retry = true;
-        d->next_poll_ms = d->now_ms + PAD_RETRY_MS;
-        send_text(d, 3, "take-off failed: pad not reachable (trying again)");
-        return;
-    }
     if (rc != 0) {
-        send_text(d, 3, "take-off failed: pad not reachable");
+        if (d->pad.takeoff) {
+            d->takeoff_retry = true;
+            d->next_poll_ms = d->now_ms + PAD_RETRY_MS;
+        }
+        send_text(d, 3, "take-off failed: pad not reachable (trying again)");
         return;
     }
     d->has_battery = has;
