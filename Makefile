@@ -108,9 +108,9 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TESTSUP_O) $(SWAPD_LIB) $(LIBSWA
 	$(CC) $(LDFLAGS) -o $@ $< $(TEST_EXTRA_O) $(TESTSUP_O) $(SWAPD_LIB) $(LIBSWAP) $(TEST_LDLIBS) $(LDLIBS)
 
 # The daemon's persistence worker is tested on its own, with storage failures injected
-# by wrapping the registry's move at link time.
+# by wrapping the registry's move and SQLite's step (a failing COMMIT) at link time.
 $(BUILD)/tests/test_persist: TEST_EXTRA_O = $(BUILD)/obj/controller/swapd/persist.o
-$(BUILD)/tests/test_persist: LDFLAGS += -Wl,--wrap=registry_move_battery
+$(BUILD)/tests/test_persist: LDFLAGS += -Wl,--wrap=registry_move_battery -Wl,--wrap=sqlite3_step
 $(BUILD)/tests/test_persist: $(BUILD)/obj/controller/swapd/persist.o
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/integration/%.o $(TESTSUP_O) $(SWAPD_LIB) $(LIBSWAP)

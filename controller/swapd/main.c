@@ -53,6 +53,8 @@ static void usage(FILE *f)
             "      --check-config       validate the configuration and exit\n"
             "      --config-reference   print every configuration key (Markdown) and exit\n"
             "      --metrics-reference  print every metric of the HTTP endpoint (Markdown) and exit\n"
+            "      --compact-db         rebuild the registry in the current format (shrinks after\n"
+            "                           pruning; refused while swapd runs on it) and exit\n"
             "  -h, --help               this text\n"
             "Exit codes: 0 clean stop, 1 runtime failure, 2 bad configuration or usage,\n"
             "3 another swapd already runs on this database, plant or drone link.\n");
@@ -60,7 +62,7 @@ static void usage(FILE *f)
 
 struct options {
     const char *config, *plant_config, *db, *control, *plant, *link;
-    bool check_only, autostart, reference, metrics_reference;
+    bool check_only, autostart, reference, metrics_reference, compact_db;
 };
 
 static int parse_options(int argc, char **argv, struct options *o)
@@ -76,6 +78,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         { "check-config", no_argument, NULL, 'C' },
         { "config-reference", no_argument, NULL, 'R' },
         { "metrics-reference", no_argument, NULL, 'M' },
+        { "compact-db", no_argument, NULL, 'K' },
         { "help", no_argument, NULL, 'h' },
         { 0, 0, 0, 0 },
     };
@@ -93,6 +96,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         case 'C': o->check_only = true; break;
         case 'R': o->reference = true; break;
         case 'M': o->metrics_reference = true; break;
+        case 'K': o->compact_db = true; break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return -1;
         }
@@ -323,6 +327,7 @@ static int run(struct swapd *d, bool autostart)
         swapd_inventory_fill(d, now_ms);
         d->in.inv.store_failed = persist_blocked(d->persist, NULL, 0);
         d->in.op = (struct station_operator_in){ .cmd = STATION_CMD_NONE, .op = STATION_OP_NONE };
+        bool operator_cmd = d->op_pending;
         if (d->op_pending) {
             d->in.op = d->op;
             d->op_pending = false;
@@ -337,6 +342,10 @@ static int run(struct swapd *d, bool autostart)
         }
 
         station_step(&d->core, &d->in, now_ms, &d->out);
+        if (operator_cmd && d->in.op.cmd != STATION_CMD_NONE && !d->out.cmd_ok)
+            /* the console answered from the state table; the core's own refusal (an alarm
+             * still present, a step retried too often) is what the operator acts on */
+            swapd_event(d, now_ms, REGISTRY_WARNING, "command", "%s", d->out.cmd_reason);
 
         swapd_persist_outputs(d, now_ms);
         if (d->in.plant.have_readback && d->core.image_adopted) {
@@ -349,6 +358,7 @@ static int run(struct swapd *d, bool autostart)
             plantlink_put_outputs(d->plantlink, &po);
         }
         talk_to_drones(d, now_ms);
+        swapd_landqueue_save(d, now_ms);
         if (d->console) {
             swapd_console_tail_events(d);
             ctlsock_service(d->console, swapd_console_handle, d, 64);
@@ -432,6 +442,33 @@ static void print_reference(void)
     cfg_write_markdown(stdout, plantcfg_keys, plantcfg_n_keys);
 }
 
+/* swapd --compact-db: a full VACUUM into the format of a new file, under swapd's lock. */
+static int compact_db(const char *path)
+{
+    char err[512];
+    if (swapd_lock_take(path, err, sizeof err) < 0) {
+        bool running = errno == EWOULDBLOCK;
+        fprintf(stderr, "swapd: --compact-db: %s\n", err);
+        return running ? SWAPD_EXIT_RUNNING : 1;
+    }
+    struct registry_error rerr;
+    struct registry *reg = registry_open(path, 0, &rerr);
+    if (!reg) {
+        fprintf(stderr, "swapd: --compact-db: %s\n", rerr.msg);
+        return 1;
+    }
+    struct registry_storage_info a, b;
+    int rc = registry_compact(reg, &b, &a);
+    if (rc != 0)
+        fprintf(stderr, "swapd: --compact-db: %s: %s\n", path, registry_last_error(reg));
+    else
+        printf("swapd: %s compacted: %.1f MB (%.1f MB free, %d-byte pages, %s auto-vacuum) -> %.1f MB"
+               " (%d-byte pages, incremental auto-vacuum)\n", path, b.bytes / 1e6, b.free_bytes / 1e6,
+               b.page_size, b.incremental_vacuum ? "incremental" : "no", a.bytes / 1e6, a.page_size);
+    registry_close(reg);
+    return rc == 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     static struct swapd d;
@@ -452,6 +489,8 @@ int main(int argc, char **argv)
         printf("swapd: configuration ok (%s, %s)\n", o.config, o.plant_config);
         return 0;
     }
+    if (o.compact_db)
+        return compact_db(d.shell.db_path);
     setvbuf(stderr, NULL, _IOLBF, 0);
     struct sigaction sa = { .sa_handler = on_signal };
     sigaction(SIGTERM, &sa, NULL);
@@ -469,10 +508,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "swapd: %s\n", err);
         return running ? SWAPD_EXIT_RUNNING : 1;
     }
-    char plant_key[160];
-    snprintf(plant_key, sizeof plant_key, "%s:%d", d.shell.plant_host, d.shell.plant_port);
-    if (swapd_lock_endpoint("plant", plant_key, err, sizeof err) < 0 ||
-        swapd_lock_endpoint("drone link", d.shell.drone_endpoint, err, sizeof err) < 0) {
+    if (swapd_lock_plant(d.shell.plant_host, d.shell.plant_port, err, sizeof err) < 0 ||
+        swapd_lock_drone_link(d.shell.drone_endpoint, err, sizeof err) < 0) {
         bool running = errno == EADDRINUSE;
         fprintf(stderr, "swapd: %s\n", err);
         return running ? SWAPD_EXIT_RUNNING : 1;
@@ -511,6 +548,7 @@ int main(int argc, char **argv)
     d.link = link_open(d.shell.drone_endpoint, err, sizeof err);
     if (!d.link)
         fprintf(stderr, "<4>swapd: drone link %s: %s (no drones will be served)\n", d.shell.drone_endpoint, err);
+    swapd_landqueue_restore(&d, reg, mono_us() / 1000u);
 
     struct ctlsock_err cerr;
     d.console = ctlsock_open_cfg(&d.control, &d.auth, &cerr);

@@ -16,12 +16,6 @@
 #define PERSIST_VACUUM_PAGES 64   /* free pages returned to the file system per prune */
 #define PERSIST_EVENTS 512        /* committed events waiting for the scan's followers */
 
-/* An alarm raised in the registry and not cleared yet: its code and row id. */
-struct persist_alarm {
-    char code[32];
-    int64_t id;
-};
-
 struct persist {
     struct registry *reg;
     pthread_t thread;
@@ -56,7 +50,16 @@ struct persist {
     struct registry_event events[PERSIST_EVENTS];
     size_t ev_head, ev_len;
     unsigned long ev_lost;
-    struct persist_alarm alarms[PERSIST_MAX_ALARMS];
+    struct persist_rows {
+        /* The registry rows the worker keeps referring to: what the open batch changes
+         * here is undone with the batch when its commit fails (a row id kept from a
+         * rolled-back insert would name nothing, or the next row SQLite hands out). */
+        struct {
+            char code[32];
+            int64_t id;
+        } alarms[PERSIST_MAX_ALARMS];
+    } rows, rows_at_begin;
+    int64_t swap_id_at_begin;
 };
 
 static void fail(struct persist *p, const char *what, int rc)
@@ -72,14 +75,14 @@ static void fail(struct persist *p, const char *what, int rc)
 static int64_t *alarm_slot(struct persist *p, const char *code, bool create)
 {
     for (int i = 0; i < PERSIST_MAX_ALARMS; i++)
-        if (p->alarms[i].id && !strcmp(p->alarms[i].code, code))
-            return &p->alarms[i].id;
+        if (p->rows.alarms[i].id && !strcmp(p->rows.alarms[i].code, code))
+            return &p->rows.alarms[i].id;
     if (!create)
         return NULL;
     for (int i = 0; i < PERSIST_MAX_ALARMS; i++)
-        if (!p->alarms[i].id) {
-            snprintf(p->alarms[i].code, sizeof p->alarms[i].code, "%s", code);
-            return &p->alarms[i].id;
+        if (!p->rows.alarms[i].id) {
+            snprintf(p->rows.alarms[i].code, sizeof p->rows.alarms[i].code, "%s", code);
+            return &p->rows.alarms[i].id;
         }
     return NULL;
 }
@@ -116,6 +119,19 @@ static int storage_failed(struct persist *p)
     return 1;
 }
 
+/* A job went through. Alone it is on the disk: the store takes writes again. In a batch
+ * it is only in SQLite's memory until the batch commits (a full disk fails the commit,
+ * not the write), so the store counts as blocked until then: otherwise every retry of a
+ * failing batch would show it unblocked for a moment, and an Unhold in that moment pass. */
+static void unblock_if_durable(struct persist *p)
+{
+    if (registry_in_batch(p->reg))
+        return;
+    pthread_mutex_lock(&p->lock);
+    p->blocked = false;
+    pthread_mutex_unlock(&p->lock);
+}
+
 /* Runs one job. Returns 1 when it must be retried (a move the store could not take for
  * a reason that may pass: full disk, I/O error, lock), else 0. */
 static int run_job(struct persist *p, const struct persist_job *j)
@@ -144,9 +160,7 @@ static int run_job(struct persist *p, const struct persist_job *j)
                 p->batch_moves[p->n_batch_moves++] = j->seq;  /* durable at the batch's commit */
             else
                 ack_moves(p, &j->seq, 1);
-            pthread_mutex_lock(&p->lock);
-            p->blocked = false;
-            pthread_mutex_unlock(&p->lock);
+            unblock_if_durable(p);
             return 0;
         }
         fail(p, "battery move", rc);
@@ -182,8 +196,11 @@ static int run_job(struct persist *p, const struct persist_job *j)
         break;
     case PERSIST_ALARM_RAISE: {
         int64_t *id = alarm_slot(p, j->code, true);
-        if (id && *id == 0)
+        if (id && *id == 0) {
             rc = registry_raise_alarm(p->reg, j->code, j->text, j->t_ms, id);
+            if (rc)
+                *id = 0;   /* not on the disk: the retry inserts it again */
+        }
         break;
     }
     case PERSIST_REGISTER: {
@@ -245,6 +262,12 @@ static int run_job(struct persist *p, const struct persist_job *j)
         rc = registry_move_battery(p->reg, j->tag, (struct registry_location){ REGISTRY_PLACE_UNKNOWN, 0 }, j->step,
                                    0, j->t_ms, j->t_ms);
         break;
+    case PERSIST_QUEUE_PUT:
+        rc = registry_queue_put(p->reg, &j->queued);
+        break;
+    case PERSIST_QUEUE_DROP:
+        rc = registry_queue_remove(p->reg, j->drone);
+        break;
     case PERSIST_SET_STATUS:
         rc = registry_set_status(p->reg, j->tag, j->status, j->text, j->t_ms);
         break;
@@ -271,9 +294,7 @@ static int run_job(struct persist *p, const struct persist_job *j)
         fail(p, "write", rc);
     if (rc == REGISTRY_EDB)
         return storage_failed(p);
-    pthread_mutex_lock(&p->lock);
-    p->blocked = false;
-    pthread_mutex_unlock(&p->lock);
+    unblock_if_durable(p);
     return 0;
 }
 
@@ -346,18 +367,32 @@ static int run_batch(struct persist *p, size_t n)
     struct persist_job j = p->q[p->head];
     pthread_mutex_unlock(&p->lock);
     if (j.kind == PERSIST_PRUNE) {
+        registry_set_sync(p->reg, false);  /* deletes no move: the next move's sync covers it */
         int again = timed_job(p, &j);
         if (!again)
             pop_jobs(p, 1);
         return again;
     }
+    /* A battery move must be on the disk before the core leaves its step: a batch with a
+     * move waits for the disk (which syncs every frame before it too); the others only
+     * reach the operating system, where they survive a crash of swapd (SQLite's
+     * synchronous = NORMAL in WAL mode). The sync is chosen outside the queue lock. */
+    bool move = false;
+    pthread_mutex_lock(&p->lock);
+    for (size_t i = 0; i < n && !move; i++) {
+        enum persist_kind k = p->q[(p->head + i) % PERSIST_QUEUE].kind;
+        if (k == PERSIST_PRUNE)
+            break;
+        move = k == PERSIST_MOVE;
+    }
+    pthread_mutex_unlock(&p->lock);
+    registry_set_sync(p->reg, move);
     bool open = registry_batch_begin(p->reg) == 0;  /* else each write commits alone */
     p->n_batch_moves = 0;
-    /* What the batch's rows are known by, as before it: a batch whose commit fails is
-     * rolled back and run again, and must not find its own rolled-back ids. */
-    struct persist_alarm alarms_before[PERSIST_MAX_ALARMS];
-    memcpy(alarms_before, p->alarms, sizeof alarms_before);
-    int64_t swap_before = persist_swap_id(p);
+    p->rows_at_begin = p->rows;
+    pthread_mutex_lock(&p->lock);
+    p->swap_id_at_begin = p->swap_id;
+    pthread_mutex_unlock(&p->lock);
     size_t done = 0;
     int again = 0;
     while (done < n) {
@@ -380,14 +415,17 @@ static int run_batch(struct persist *p, size_t n)
     if (rc != 0) {
         fail(p, "batch commit (its battery moves are not acknowledged; retried)", rc);
         p->n_batch_moves = 0;
-        memcpy(p->alarms, alarms_before, sizeof alarms_before);
+        /* Rolled back: the rows it inserted or closed are as they were, so are the ids. */
+        p->rows = p->rows_at_begin;
         pthread_mutex_lock(&p->lock);
-        p->swap_id = swap_before;
+        p->swap_id = p->swap_id_at_begin;
         pthread_mutex_unlock(&p->lock);
         return storage_failed(p);
     }
     pthread_mutex_lock(&p->lock);
     p->commits++;
+    if (!again)
+        p->blocked = false;   /* the batch is on the disk and nothing in it failed */
     pthread_mutex_unlock(&p->lock);
     ack_moves(p, p->batch_moves, p->n_batch_moves);
     p->n_batch_moves = 0;

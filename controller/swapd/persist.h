@@ -34,6 +34,8 @@ enum persist_kind {
     PERSIST_PRUNE,         /* t_ms: delete one small batch of rows past their retention */
     PERSIST_LOST,          /* tag, step: the pack is not where the registry books it (another
                               pack came out of the drone it was booked to): place unknown */
+    PERSIST_QUEUE_PUT,     /* queued: a drone waiting in the landing queue */
+    PERSIST_QUEUE_DROP,    /* drone: no longer waiting (cleared, cancelled, denied) */
 };
 
 struct persist_job {
@@ -43,6 +45,7 @@ struct persist_job {
     uint32_t tag, tag_in;
     struct registry_location from, to;
     struct registry_battery battery;
+    struct registry_queued_drone queued;
     int drone;
     int rated_mah, cells;
     double dcir_mohm, capacity_sd_mah;

@@ -63,6 +63,8 @@ struct swapd_stats {
  * each scan woke against its absolute deadline, and the longest scan. */
 json_t *swapd_scan_stats_json(const struct swapd_stats *s);
 
+struct swapd_fleet;
+
 struct swapd {
     struct shellcfg shell;
     struct station_cfg station_cfg;
@@ -72,7 +74,7 @@ struct swapd {
     struct ctlsock_auth auth;
     struct httpd_cfg http_cfg;
     struct fleetlink_cfg fleet_cfg;
-    struct fleetlink *fleet;
+    struct swapd_fleet *fleet;     /* the fleet link and its scan-side state (fleet.c); NULL unless enabled */
     struct registry_retention retention;
 
     struct station core;
@@ -120,6 +122,13 @@ struct swapd {
     bool commissioned;             /* packs in the slots compared with the registry once */
 
     int64_t alarm_raised_wall_ms[DIAG_COUNT];
+    /* The landing queue as last written to the registry (landqueue.c), by system id. */
+    struct swapd_landq_saved {
+        bool saved;
+        uint8_t compid, flags;
+        uint32_t pack_tag;
+        uint64_t request_seq;
+    } landq[256];
 
     struct swapd_event events[SWAPD_EVENT_RING];
     long long event_seq;
@@ -177,6 +186,12 @@ void swapd_fleet_scan(struct swapd *d, uint64_t now_ms);
 void swapd_fleet_event(struct swapd *d, const struct swapd_event *e);
 void swapd_fleet_stop(struct swapd *d);
 
+/* The landing queue across restarts (landqueue.c; docs/drone-protocol.md §8): the
+ * requests the previous run had queued are put back before the first scan (from the
+ * registry, before the persistence worker owns it); each scan writes what changed. */
+void swapd_landqueue_restore(struct swapd *d, struct registry *reg, uint64_t now_ms);
+void swapd_landqueue_save(struct swapd *d, uint64_t now_ms);
+
 /* Inventory glue (inventory.c): loads the registry, commissions packs seen for the first
  * time, and fills the core's inventory facts and the policy's choices every scan. */
 int swapd_inventory_load(struct swapd *d, struct registry *reg, char *err, size_t errsize);
@@ -202,6 +217,9 @@ int swapd_inventory_unbook_drone(struct swapd *d, int sysid, uint32_t taken, con
 /* After a health_est_feed that returned ev: a new capacity or DCIR goes to the registry,
  * and the policy's verdict may quarantine or retire the pack. */
 void swapd_inventory_estimates(struct swapd *d, struct swapd_pack *p, unsigned ev, uint64_t now_ms);
+/* The time of battery telemetry (s): monotonic time, in the simulators' time when they run
+ * faster than the wall clock ([simulation] time_scale). */
+double swapd_battery_time_s(const struct swapd *d, uint64_t now_ms);
 /* Feeds every new BATTERY_STATUS of a drone to the estimator of the pack it flies with
  * (flighthealth.c). */
 void swapd_flight_health(struct swapd *d, uint64_t now_ms);

@@ -45,6 +45,10 @@ static const char usage_text[] =
     "  --log-commands PATH    append every coil / holding-register change to PATH as\n"
     "                         \"T_MS TABLE ADDR NAME OLD NEW\" lines\n"
     "  --realtime-factor F    plant ms per wall ms (default 1; 0.01..1000)\n"
+    "  --battery-time-scale K batteries and chargers live K seconds per plant second\n"
+    "                         (integer 1..1000, default 1; a divisor of 1000 spreads the\n"
+    "                         battery ticks evenly): hours of charging and resting in\n"
+    "                         minutes while the robot keeps its speed\n"
     "  --state PATH           keep the physical plant in PATH (saved after every request);\n"
     "                         a swapsim started on an existing PATH resumes it as after a\n"
     "                         power cycle (docs/swapsim.md)\n"
@@ -315,6 +319,7 @@ int main(int argc, char **argv)
         { "fault", required_argument, NULL, 'f' },
         { "log-commands", required_argument, NULL, 'l' },
         { "realtime-factor", required_argument, NULL, 'r' },
+        { "battery-time-scale", required_argument, NULL, 'B' },
         { "send", required_argument, NULL, 'S' },
         { "state", required_argument, NULL, 'T' },
         { "help", no_argument, NULL, 'h' },
@@ -324,7 +329,7 @@ int main(int argc, char **argv)
     const char *control = NULL, *log_path = NULL, *send = NULL, *state_path = NULL;
     const char *faults[MAX_FAULTS];
     int n_faults = 0;
-    long port = 1502, seed = 1;
+    long port = 1502, seed = 1, battery_scale = 1;
     double factor = 1;
 
     int o;
@@ -359,6 +364,10 @@ int main(int argc, char **argv)
             }
             break;
         }
+        case 'B':
+            if (parse_long("--battery-time-scale", optarg, 1, 1000, &battery_scale))
+                return 2;
+            break;
         case 'S': send = optarg; break;
         case 'T': state_path = optarg; break;
         case 'h': fputs(usage_text, stdout); return 0;
@@ -406,6 +415,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "swapsim: plant restored from %s at plant time %llu ms (power cycle)\n", state_path,
                 (unsigned long long)sim_plant_now_ms(s->plant));
     }
+    sim_plant_set_battery_time_scale(s->plant, (int)battery_scale);
     s->state_fd = -1;
     if (state_path && ((s->state_fd = open(state_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0 ||
                        sim_plant_save(s->plant, s->state_fd) != 0)) {
