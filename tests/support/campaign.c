@@ -1331,6 +1331,18 @@ static void check_inventory(struct cp_world *w)
         }
         if (same_loc(e->loc, real) || in_flight(w, e->loc.place, tp))
             continue;
+        /* The core itself says an unnamed pack is there (adopted from the sensors, no
+         * reader at a gripper) and the registry books the pack to a drone that has left:
+         * the place is right, the name comes when a reader sees it. (A pack booked to the
+         * drone on the pad is named by the shell, swapd_inventory_name_at.) */
+        const struct station *core = &w->sh->core;
+        uint32_t core_tag = tp == STATION_PLACE_GRIPPER_A ? core->grip_a_tag
+                            : tp == STATION_PLACE_GRIPPER_B ? core->grip_b_tag
+                            : tp == STATION_PLACE_SLOT && real.index >= 0 && real.index < REGMAP_MAX_SLOTS
+                                ? core->slot_tag[real.index] : 0;
+        if (core_tag == STATION_TAG_UNKNOWN && e->loc.place == STATION_PLACE_DRONE &&
+            (!pd || pd->d.cfg.sysid != e->loc.index))
+            continue;
         violation(w, CAMPAIGN_RULE_INVENTORY, "pack %08X is in %s %d, inventory says %s %d", b->tag,
                   place_name(tp), real.index, place_name(e->loc.place), e->loc.index);
     }
@@ -1655,9 +1667,14 @@ static void controller_scan(struct cp_world *w)
      * powered up) before the core has dropped its reconciliation and made it again. */
     if (w->renew_pending && !d->core.reconciled)
         w->renew_pending = false;
-    for (int i = 0; w->renew_pending && i < d->out.n_events; i++)   /* dropped and made again in one step */
-        if (!strncmp(d->out.events[i].reason, "plant connection renewed", 24))
+    for (int i = 0; w->renew_pending && i < d->out.n_events; i++) {
+        /* dropped and made again in one step, or reconciled afresh (a core that had not
+         * reconciled yet when the connection was renewed) */
+        const char *why = d->out.events[i].reason;
+        if (!strncmp(why, "plant connection renewed", 24) || strstr(why, "reconciled") ||
+            strstr(why, "adopted the sensors"))
             w->renew_pending = false;
+    }
     if (w->renew_pending && writes && motion_commanded(&d->out.plant))
         violation(w, CAMPAIGN_RULE_RECONCILE, "motion written to a new plant connection before reconciling again");
     if (writes)
