@@ -14,6 +14,7 @@
 #include "campaign.h"
 #include "core/swapseq.h"
 #include "plant/plant.h"
+#include "plantmap/plantmap.h"
 
 static void usage(FILE *f)
 {
@@ -32,6 +33,7 @@ static void usage(FILE *f)
             "  --careless      the operator also jogs during an e-stop or an armed-drone alarm\n"
             "  --fleet         a clean fleet run: drones start full and ask one after the other;\n"
             "                  three of them divert once while queued\n"
+            "  --plant-map F   the plant serves the layout of map file F (docs/plant-map.md)\n"
             "Exit codes: 0 no violation, 1 violation or stall, 2 usage.\n");
 }
 
@@ -64,11 +66,13 @@ int main(int argc, char **argv)
         { "without", required_argument, NULL, 'w' },
         { "careless", no_argument, NULL, 'C' },
         { "fleet", no_argument, NULL, 'F' },
+        { "plant-map", required_argument, NULL, 'M' },
         { "help", no_argument, NULL, 'h' },         { 0, 0, 0, 0 },
     };
     uint64_t seed = 1, count = 10000, per_world = 25, drones = 0;
     unsigned without = 0;
     bool careless = false, fleet = false;
+    const char *map_path = NULL;
     bool clean = false, naive = false, keep_going = false, quiet = false, trace = false;
     int c;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -85,6 +89,7 @@ int main(int argc, char **argv)
         case 'q': quiet = true; break;
         case 't': trace = true; break;
         case 'C': careless = true; break;
+        case 'M': map_path = optarg; break;
         case 'w': {
             int k = sim_fault_from_name(optarg);
             if (k <= 0) {
@@ -112,6 +117,15 @@ int main(int argc, char **argv)
         return 2;
     }
 
+    struct plantmap map;
+    if (map_path) {
+        char err[512];
+        if (plantmap_load(map_path, &map, err, sizeof err) != 0) {
+            fprintf(stderr, "campaign: %s\n", err);
+            return 2;
+        }
+    }
+
     struct campaign_result total;
     memset(&total, 0, sizeof total);
     unsigned worlds = 0, bad_worlds = 0;
@@ -130,6 +144,7 @@ int main(int argc, char **argv)
             .careless = careless,
             .fleet = fleet,
             .fleet_divert = fleet ? 3 : 0,
+            .plant_map = map_path ? &map : NULL,
         };
         struct campaign_result r;
         int rc = campaign_run(&o, &r);

@@ -203,6 +203,7 @@ int plantio_modbus_backend(struct plantio_backend *b, const struct plantio_modbu
     b->write_co = mb_write_co;
     b->write_hr = mb_write_hr;
     b->close = mb_close;
+    b->map = NULL;
     return 0;
 }
 

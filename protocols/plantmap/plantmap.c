@@ -160,9 +160,26 @@ static bool is_bit_table(enum plantmap_table t)
 
 static int alloc_sigs(struct plantmap *m)
 {
+    static unsigned next_id;
     memset(m, 0, sizeof *m);
+    m->id = __atomic_add_fetch(&next_id, 1, __ATOMIC_RELAXED);
     m->sig = calloc(plantmap_signal_count(), sizeof *m->sig);
     return m->sig ? 0 : -1;
+}
+
+static struct plantmap builtin;
+static bool builtin_ok;
+static pthread_once_t builtin_once = PTHREAD_ONCE_INIT;
+
+static void builtin_build(void)
+{
+    builtin_ok = plantmap_default(&builtin) == 0;
+}
+
+const struct plantmap *plantmap_builtin(void)
+{
+    pthread_once(&builtin_once, builtin_build);
+    return builtin_ok ? &builtin : NULL;
 }
 
 static void default_limits(struct plantmap *m)

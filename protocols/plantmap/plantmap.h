@@ -70,6 +70,7 @@ struct plantmap_sig {
 #define PLANTMAP_NAME_MAX 64
 
 struct plantmap {
+    unsigned id;                    /* unique per loaded map in this process (caches key on it) */
     char name[PLANTMAP_NAME_MAX];
     char file[256];
     unsigned slots;                 /* slots the layout has room for */
@@ -109,6 +110,9 @@ unsigned plantmap_type_width(enum plantmap_type t);
 /* Fills m with the compiled layout (regmap.h). Returns 0 or -1 (out of memory). */
 int plantmap_default(struct plantmap *m);
 
+/* The compiled layout, built once and shared (never freed); NULL only without memory. */
+const struct plantmap *plantmap_builtin(void);
+
 /* Loads and validates a map file. Returns 0; or -1 with err = "file:line: reason" (the
  * first problem: syntax, unknown signal or key, a required signal missing, two signals
  * overlapping, a type that does not fit its table, a limit beyond the protocol's). m is
@@ -140,4 +144,41 @@ void plantmap_write_ini(FILE *f, const struct plantmap *m);
 /* Writes the map as the integrator's Markdown table (docs/register-map.md). */
 void plantmap_write_markdown(FILE *f, const struct plantmap *m, unsigned n_slots);
 
+#endif
+
+#ifndef SWAP_PLANTMAP_SERVER
+#define SWAP_PLANTMAP_SERVER
+/* A plant that speaks a map: serves wire requests from a plant model that holds the
+ * logical image (swapsim, the in-process plant), so a test can put the simulator behind a
+ * layout the controller has never seen in code. Reads encode the model's present image;
+ * a write decodes the outputs of the written range and hands the model its whole coil
+ * and holding-register blocks (all-or-nothing there). Unmapped addresses read 0 and take
+ * any write. Results are 0 or a Modbus exception code. */
+struct plantmap_server_io {
+    void *ctx;
+    /* logical tables: PLANTMAP_DI / PLANTMAP_COIL bits, PLANTMAP_IR / PLANTMAP_HR registers */
+    int (*read_bits)(void *ctx, enum plantmap_table t, unsigned addr, unsigned n, uint8_t *out);
+    int (*read_regs)(void *ctx, enum plantmap_table t, unsigned addr, unsigned n, uint16_t *out);
+    int (*write_coils)(void *ctx, unsigned addr, unsigned n, const uint8_t *v);
+    int (*write_regs)(void *ctx, unsigned addr, unsigned n, const uint16_t *v);
+};
+
+struct plantmap_server {
+    const struct plantmap *map;
+    unsigned n_slots;
+    struct plantmap_server_io io;
+    struct plantmap_wire *wire;
+    struct plantmap_image img;
+};
+
+/* Returns 0, or -1 (out of memory, slot count beyond the map). */
+int plantmap_server_init(struct plantmap_server *s, const struct plantmap *m, unsigned n_slots,
+                         const struct plantmap_server_io *io);
+void plantmap_server_free(struct plantmap_server *s);
+int plantmap_server_read_bits(struct plantmap_server *s, enum plantmap_table t, unsigned addr, unsigned n,
+                              uint8_t *out);
+int plantmap_server_read_regs(struct plantmap_server *s, enum plantmap_table t, unsigned addr, unsigned n,
+                              uint16_t *out);
+int plantmap_server_write_coils(struct plantmap_server *s, unsigned addr, unsigned n, const uint8_t *v);
+int plantmap_server_write_regs(struct plantmap_server *s, unsigned addr, unsigned n, const uint16_t *v);
 #endif

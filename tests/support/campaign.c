@@ -105,6 +105,8 @@ struct cp_world {
     struct station_cfg cfg;
     struct sim_plant *plant;
     struct plantio_backend sim_io, io;
+    struct plantio_backend logical_io;   /* the plant's own image, when it serves a map */
+    struct plantmap_server srv;
     bool comm_down;
     uint64_t comm_down_since_ms, comm_up_ms;
     struct station st;
@@ -1596,8 +1598,16 @@ static int world_init(struct cp_world *w, const struct campaign_opts *o, struct 
     if (!w->plant)
         return -1;
     plantio_sim_backend(&w->sim_io, w->plant);
+    if (o->plant_map) {
+        w->logical_io = w->sim_io;
+        struct plantmap_server_io sio;
+        plantio_server_io(&sio, &w->logical_io);
+        if (plantmap_server_init(&w->srv, o->plant_map, (unsigned)w->pc.n_slots, &sio) != 0)
+            return -1;
+        plantio_served_backend(&w->sim_io, &w->srv);
+    }
     w->io = (struct plantio_backend){ "in-process plant with comm loss", w, io_read_di, io_read_ir, io_read_co,
-                                      io_read_hr, io_write_co, io_write_hr, io_close };
+                                      io_read_hr, io_write_co, io_write_hr, io_close, o->plant_map };
     char err[128];
     if (dronelink_init(&w->dl, CP_STATION_SYSID, NULL, false, "", err, sizeof err) != 0)
         return -1;
@@ -1681,6 +1691,7 @@ int campaign_run(const struct campaign_opts *o, struct campaign_result *r)
         return -1;
     if (world_init(w, o, r) != 0) {
         sim_plant_free(w->plant);
+        plantmap_server_free(&w->srv);
         free(w);
         return -1;
     }
@@ -1700,6 +1711,7 @@ int campaign_run(const struct campaign_opts *o, struct campaign_result *r)
     r->virtual_ms = w->now_ms;
     r->trace_hash = w->hash;
     sim_plant_free(w->plant);
+    plantmap_server_free(&w->srv);
     free(w);
     return r->violations || r->stalled ? 1 : 0;
 }
