@@ -19,6 +19,7 @@
 #include "mavlink/mav_util.h"
 #include "lockfile.h"
 #include "plantio/plantio.h"
+#include "plantmap/plantmap.h"
 #include "swapd.h"
 
 static volatile sig_atomic_t stop_signal;
@@ -118,6 +119,8 @@ static void usage(FILE *f)
             "      --link ENDPOINT      drone link, e.g. pty:/dev/pts/5 (overrides [drone_link])\n"
             "      --start              reset and start the station once reconciled\n"
             "      --check-config       validate the configuration and exit\n"
+            "      --print-scan-plan    print the plant link's requests, bytes and time, and exit\n"
+            "                           (2 when the fast loop does not fit the period)\n"
             "      --config-reference   print every configuration key (Markdown) and exit\n"
             "      --metrics-reference  print every metric of the HTTP endpoint (Markdown) and exit\n"
             "  -h, --help               this text\n"
@@ -127,7 +130,7 @@ static void usage(FILE *f)
 
 struct options {
     const char *config, *plant_config, *db, *control, *plant, *link;
-    bool check_only, autostart, reference, metrics_reference;
+    bool check_only, autostart, reference, metrics_reference, print_plan;
 };
 
 static int parse_options(int argc, char **argv, struct options *o)
@@ -143,6 +146,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         { "check-config", no_argument, NULL, 'C' },
         { "config-reference", no_argument, NULL, 'R' },
         { "metrics-reference", no_argument, NULL, 'M' },
+        { "print-scan-plan", no_argument, NULL, 'Q' },
         { "help", no_argument, NULL, 'h' },
         { 0, 0, 0, 0 },
     };
@@ -160,6 +164,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         case 'C': o->check_only = true; break;
         case 'R': o->reference = true; break;
         case 'M': o->metrics_reference = true; break;
+        case 'Q': o->print_plan = true; break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return -1;
         }
@@ -704,6 +709,15 @@ int main(int argc, char **argv)
     }
     if (load_config(&d, &o) != 0)
         return 2;
+    static struct plantmap plant_map;
+    char perr[512];
+    if (shellcfg_plant_plan(&d.shell, (unsigned)d.plant.n_slots, &plant_map, o.print_plan ? stdout : NULL, perr,
+                            sizeof perr) != 0) {
+        fprintf(stderr, "swapd: %s\n", perr);
+        return 2;
+    }
+    if (o.print_plan)
+        return 0;
     if (o.check_only) {
         printf("swapd: configuration ok (%s, %s)\n", o.config, o.plant_config);
         return 0;
@@ -726,7 +740,10 @@ int main(int argc, char **argv)
         return running ? SWAPD_EXIT_RUNNING : 1;
     }
     char plant_key[160];
-    snprintf(plant_key, sizeof plant_key, "%s:%d", d.shell.plant_host, d.shell.plant_port);
+    if (d.shell.plant_transport == 1)
+        snprintf(plant_key, sizeof plant_key, "%s", d.shell.plant_device);
+    else
+        snprintf(plant_key, sizeof plant_key, "%s:%d", d.shell.plant_host, d.shell.plant_port);
     if (swapd_lock_endpoint("plant", plant_key, err, sizeof err) < 0 ||
         swapd_lock_endpoint("drone link", d.shell.drone_endpoint, err, sizeof err) < 0) {
         bool running = errno == EADDRINUSE;
@@ -746,13 +763,8 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    struct plantlink_config pcfg = { .port = d.shell.plant_port, .unit_id = d.shell.plant_unit_id,
-                                     .n_slots = (unsigned)d.plant.n_slots,
-                                     .period_ms = d.shell.plant_period_ms,
-                                     .response_timeout_ms = d.shell.plant_timeout_ms,
-                                     .backoff_min_ms = d.shell.plant_backoff_min_ms,
-                                     .backoff_max_ms = d.shell.plant_backoff_max_ms };
-    snprintf(pcfg.host, sizeof pcfg.host, "%s", d.shell.plant_host);
+    struct plantlink_config pcfg;
+    shellcfg_plant_link(&d.shell, (unsigned)d.plant.n_slots, &plant_map, &pcfg);
     d.plantlink = plantlink_start(&pcfg, err, sizeof err);
     if (!d.plantlink) {
         fprintf(stderr, "swapd: %s\n", err);
