@@ -48,7 +48,7 @@ static pid_t start_socat(const struct rig *r, char *plc, char *pc)
     rig_path(log, r, "socat.log");
     snprintf(a, sizeof a, "pty,raw,echo=0,link=%s", plc);
     snprintf(b, sizeof b, "pty,raw,echo=0,link=%s", pc);
-    char *argv[] = { "socat", a, b, NULL };
+    char *argv[] = { "/usr/bin/socat", a, b, NULL };
     pid_t pid = proc_spawn(argv, log);
     ck_assert_msg(pid > 0, "cannot start socat");
     ck_assert_msg(proc_wait_path(plc, pid, 10000) == 0 && proc_wait_path(pc, pid, 10000) == 0,
@@ -240,7 +240,7 @@ START_TEST(mbpoll_reads_the_simulator_over_rtu)
     pid_t socat = start_socat(&r, plc, pc);
     start_sim(&r, &(struct link_case){ NULL, true, "115200", 1, 50 }, plc);
     /* IR 10..11: the slot count and the register map version */
-    char *argv[] = { "mbpoll", "-m", "rtu", "-b", "115200", "-P", "none", "-a", "1", "-0", "-t", "3", "-r", "10",
+    char *argv[] = { "/usr/bin/mbpoll", "-m", "rtu", "-b", "115200", "-P", "none", "-a", "1", "-0", "-t", "3", "-r", "10",
                      "-c", "2", "-1", pc, NULL };
     char out[4096];
     int rc = run_capture(argv, out, sizeof out);
