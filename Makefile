@@ -192,6 +192,11 @@ install: all
 	  t=$(DESTDIR)$(SYSCONFDIR)/swapd/$$(basename $$f); \
 	  [ -e $$t ] || install -m 0644 $$f $$t; \
 	done
+	install -d $(DESTDIR)$(SYSCONFDIR)/swapd/plantmap
+	for f in configs/plantmap/*.ini; do \
+	  t=$(DESTDIR)$(SYSCONFDIR)/swapd/plantmap/$$(basename $$f); \
+	  [ -e $$t ] || install -m 0644 $$f $$t; \
+	done
 	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' -e 's|@DOCDIR@|$(DOCDIR)|g' \
 	  configs/systemd/swapd.service > $(DESTDIR)$(UNITDIR)/swapd.service
 	install -m 0644 configs/systemd/swapd.sysusers $(DESTDIR)$(SYSUSERSDIR)/swapd.conf
