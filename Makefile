@@ -50,7 +50,7 @@ UNIT_BIN  := $(UNIT_C:tests/unit/%.c=$(BUILD)/tests/%)
 INTEG_BIN := $(INTEG_C:tests/integration/%.c=$(BUILD)/tests/%)
 BENCH_BIN := $(BENCH_C:tests/bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all deps check run-tests asan bench fuzz faults campaign demo install clean \
+.PHONY: all deps check run-tests asan bench fuzz faults campaign demo install clean link-matrix \
         node-deps spb-proto
 .DEFAULT_GOAL := all
 .SECONDARY:
@@ -150,6 +150,12 @@ asan: deps
 
 bench: $(PROGRAMS) $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
+
+# swapd against swapsim behind the default and the foreign plant map, over Modbus TCP
+# and RTU (socat pty pairs): minutes of wall time, so not in make check.
+link-matrix: $(PROGRAMS) $(BUILD)/tests/test_plantmap_link
+	SWAP_LINK_MATRIX=1 SWAP_BIN=$(abspath $(BUILD)/bin) SWAP_CONFIGS=$(abspath configs) SWAP_SRC=$(CURDIR) \
+	  $(BUILD)/tests/test_plantmap_link
 
 # The fault matrix on real processes at every step of the swap chain, both fault kinds
 # (make check runs a subset); SWAP_FAULTS=step,step,... picks steps.
