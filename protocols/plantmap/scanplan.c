@@ -13,7 +13,7 @@ static bool bit_table(enum plantmap_table t)
 unsigned scanplan_req_bytes(const struct scanplan_req *r, bool rtu)
 {
     unsigned data = bit_table(r->table) ? (r->n + 7) / 8 : 2 * r->n;
-    unsigned head = rtu ? 3 : 9;  /* address + CRC, or the MBAP header; PDU below */
+    unsigned head = rtu ? 3 : 7;  /* address + CRC, or the MBAP header (with the unit id); PDU below */
     /* read: request fc+addr+n, reply fc+count+data; write: fc+addr+n+count+data, reply fc+addr+n */
     if (r->write)
         return head + 6 + data + head + 5;
