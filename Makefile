@@ -39,6 +39,9 @@ LIB_C     := $(filter-out $(foreach d,$(PROG_DIRS),$(d)/%),$(ALL_C))
 LIB_O     := $(LIB_C:%.c=$(BUILD)/obj/%.o)
 LIBSWAP   := $(BUILD)/libswap.a
 PROGRAMS  := $(foreach d,$(PROG_DIRS),$(BUILD)/bin/$(notdir $(d)))
+# The daemon shell's code but its main, for the campaign, which runs it in its loop.
+SWAPD_LIB_C := $(filter-out controller/swapd/main.c,$(call PROG_SRCS,controller/swapd))
+SWAPD_LIB := $(BUILD)/libswapd.a
 
 UNIT_C    := $(sort $(wildcard tests/unit/test_*.c))
 INTEG_C   := $(sort $(wildcard tests/integration/test_*.c))
@@ -89,6 +92,10 @@ $(LIBSWAP): $(LIB_O)
 	@mkdir -p $(@D)
 	rm -f $@ && ar rcs $@ $^
 
+$(SWAPD_LIB): $(SWAPD_LIB_C:%.c=$(BUILD)/obj/%.o)
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
 define PROGRAM_RULE
 $(BUILD)/bin/$(notdir $(1)): $(patsubst %.c,$(BUILD)/obj/%.o,$(call PROG_SRCS,$(1))) $(LIBSWAP)
 	@mkdir -p $$(@D)
@@ -96,23 +103,23 @@ $(BUILD)/bin/$(notdir $(1)): $(patsubst %.c,$(BUILD)/obj/%.o,$(call PROG_SRCS,$(
 endef
 $(foreach d,$(PROG_DIRS),$(eval $(call PROGRAM_RULE,$(d))))
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TESTSUP_O) $(LIBSWAP)
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TESTSUP_O) $(SWAPD_LIB) $(LIBSWAP)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $< $(TEST_EXTRA_O) $(TESTSUP_O) $(LIBSWAP) $(TEST_LDLIBS) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $< $(TEST_EXTRA_O) $(TESTSUP_O) $(SWAPD_LIB) $(LIBSWAP) $(TEST_LDLIBS) $(LDLIBS)
 
 # The daemon's persistence worker is tested on its own, with storage failures injected
-# by wrapping the registry's move at link time.
+# by wrapping the registry's move and SQLite's step (a failing COMMIT) at link time.
 $(BUILD)/tests/test_persist: TEST_EXTRA_O = $(BUILD)/obj/controller/swapd/persist.o
-$(BUILD)/tests/test_persist: LDFLAGS += -Wl,--wrap=registry_move_battery
+$(BUILD)/tests/test_persist: LDFLAGS += -Wl,--wrap=registry_move_battery -Wl,--wrap=sqlite3_step
 $(BUILD)/tests/test_persist: $(BUILD)/obj/controller/swapd/persist.o
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/integration/%.o $(TESTSUP_O) $(LIBSWAP)
+$(BUILD)/tests/%: $(BUILD)/obj/tests/integration/%.o $(TESTSUP_O) $(SWAPD_LIB) $(LIBSWAP)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $< $(TESTSUP_O) $(LIBSWAP) $(TEST_LDLIBS) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $< $(TESTSUP_O) $(SWAPD_LIB) $(LIBSWAP) $(TEST_LDLIBS) $(LDLIBS)
 
-$(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(TESTSUP_O) $(LIBSWAP)
+$(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(TESTSUP_O) $(SWAPD_LIB) $(LIBSWAP)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $< $(TESTSUP_O) $(LIBSWAP) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $< $(TESTSUP_O) $(SWAPD_LIB) $(LIBSWAP) $(LDLIBS)
 
 # The Sparkplug B payload code is generated from protocols/sparkplug/sparkplug_b.proto
 # and committed, so a build needs no protoc-c; test_spb checks the committed files match.
@@ -221,9 +228,14 @@ clean:
 
 # ---- the invariant campaign on demand -------------------------------------------------
 # make campaign SEED=1 COUNT=10000: seeded worlds of random swaps with faults, every safety
-# rule checked after every scan (docs/campaign.md). The engine lives in tests/support.
+# rule checked after every scan (docs/campaign.md). The engine lives in tests/support, the
+# program in tests/campaign (a test driver, not part of the controller); both run swapd's
+# own shell code (libswapd.a) on a real registry file.
 SEED  ?= 1
 COUNT ?= 10000
-$(BUILD)/bin/campaign: $(BUILD)/obj/tests/support/campaign.o
+$(BUILD)/bin/campaign: $(BUILD)/obj/tests/campaign/main.o $(BUILD)/obj/tests/support/campaign.o $(BUILD)/obj/tests/support/faultvfs.o $(SWAPD_LIB) $(LIBSWAP)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(SWAPD_LIB) $(LIBSWAP) $(LDLIBS)
+all: $(BUILD)/bin/campaign
 campaign: $(BUILD)/bin/campaign
 	$(BUILD)/bin/campaign --seed $(SEED) --count $(COUNT) --keep-going --quiet

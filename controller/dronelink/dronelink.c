@@ -483,7 +483,7 @@ void dronelink_fill_inputs(const struct dronelink *dl, struct station_drone_in o
             .last_heartbeat_ms = d->last_heartbeat_ms,
             .armed = d->armed,
             .landed_state = d->landed_state,
-            .swap_requested = d->phase != DRONELINK_IDLE,
+            .swap_requested = d->phase != DRONELINK_IDLE && !d->restored,
             .battery_report_ms = d->battery_report_ms,
             .battery_tag = d->battery_tag,
             .battery_mV = d->battery_mV,
@@ -595,10 +595,24 @@ static void handle_msg(struct dronelink *dl, const struct station_drone_msg *m, 
 static void supervise(struct dronelink *dl, struct dronelink_drone *d, uint64_t now_ms)
 {
     bool silent = now_ms >= d->last_heard_ms + DPROTO_LINK_LOST_MS;
+    if (d->phase != DRONELINK_QUEUED)
+        d->restored = false;
     switch (d->phase) {
     case DRONELINK_QUEUED:
-        if (silent)
+        if (silent) {
+            d->restored = false;
             station_cancel(dl, d, DPROTO_REASON_TIMEOUT, now_ms);
+        } else if (d->restored && dronelink_accepting(&dl->status, NULL)) {
+            d->restored = false;   /* the core queues it now, in its order */
+        } else if (d->restored && now_ms >= d->restore_deadline_ms) {
+            int why;
+            dronelink_accepting(&dl->status, &why);
+            reply(dl, d, DPROTO_CMD_SWAP_REQUEST, DPROTO_REPLY_DENIED, 0, why);
+            d->restored = false;
+            d->phase = DRONELINK_IDLE;
+            d->pos_sent = 0;
+            dl->count.denied_other++;
+        }
         break;
     case DRONELINK_CLEARED:
         if (d->sysid == dl->serving_sysid && dl->pad_occupied) {
@@ -715,4 +729,27 @@ size_t dronelink_take_output(struct dronelink *dl, uint8_t *buf, size_t size)
     memmove(dl->out, dl->out + n, dl->out_len - n);
     dl->out_len -= n;
     return n;
+}
+
+int dronelink_restore_request(struct dronelink *dl, uint8_t sysid, uint8_t compid,
+                              const struct dproto_swap_request *req, uint64_t now_ms)
+{
+    if (!sysid || !allowed(dl, sysid))
+        return -1;
+    struct dronelink_drone *d = track(dl, sysid, compid);
+    if (!d)
+        return -1;
+    if (d->phase != DRONELINK_IDLE)
+        return 0;   /* it asked again before the restore: that request stands */
+    d->phase = DRONELINK_QUEUED;
+    d->request_seq = ++dl->request_seq;
+    d->request_ms = now_ms;
+    d->request = *req;
+    d->last_heard_ms = now_ms;
+    d->pos_sent = 0;
+    d->restored = true;
+    d->restore_deadline_ms = now_ms + DRONELINK_RESTORE_WAIT_MS;
+    if (req->pack_tag)
+        d->battery_tag = req->pack_tag;
+    return 0;
 }

@@ -67,6 +67,10 @@ struct dronelink_drone {
     uint32_t battery_status_seq;  /* counts BATTERY_STATUS frames */
     struct dronelink_pending pending;
     uint64_t frames;
+    /* Put back from the registry at start (dronelink_restore_request): kept queued, but
+     * handed to the core only once the station accepts requests, until this deadline. */
+    bool restored;
+    uint64_t restore_deadline_ms;
 };
 
 struct dronelink_counters {
@@ -140,6 +144,20 @@ unsigned dronelink_queue_length(const struct dronelink *dl);
 /* The waiting drones' system ids in landing order (first lands next); returns the count
  * (at most max are written). */
 unsigned dronelink_queue(const struct dronelink *dl, uint8_t *sysids, unsigned max);
+/* How long a restored request waits for the restarted station to accept requests
+ * before it is denied not_ready (the drone then asks again when it likes). */
+#define DRONELINK_RESTORE_WAIT_MS 120000u
+
+/* A request the previous run had queued (the registry's landing queue), put back at
+ * start in the order given: the drone is queued as if it had just asked (request time
+ * now_ms, heard at now_ms), so it is acked its position on the next send and loses its
+ * place like any queued drone if it is not heard within DPROTO_LINK_LOST_MS (§8). The
+ * core sees it only once the station accepts requests (a restarted station starts
+ * stopped, and would deny it); not accepting within DRONELINK_RESTORE_WAIT_MS, it is
+ * denied not_ready. Returns 0, or -1 if the drone is not allowed or the table is full. */
+int dronelink_restore_request(struct dronelink *dl, uint8_t sysid, uint8_t compid,
+                              const struct dproto_swap_request *req, uint64_t now_ms);
+
 /* The link's entry for sysid, or NULL. */
 const struct dronelink_drone *dronelink_find(const struct dronelink *dl, uint8_t sysid);
 

@@ -75,10 +75,12 @@ const struct fleetlink_metric_def fleetlink_metrics[FM_COUNT] = {
 };
 
 const struct fleetlink_command_def fleetlink_commands[] = {
-    { "Start", "start", false },     { "Stop", "stop", false },   { "Hold", "hold", false },
-    { "Unhold", "unhold", false },   { "Suspend", "suspend", false }, { "Unsuspend", "unsuspend", false },
-    { "Abort", "abort", false },     { "Clear", "clear", false }, { "Reset", "reset", false },
-    { "Retire Pack", "retire", true }, { "Return Pack", "return", true },
+    { "Start", "start", false, FLEETLINK_ROBOT },         { "Stop", "stop", false, FLEETLINK_ROBOT },
+    { "Hold", "hold", false, FLEETLINK_ROBOT },           { "Unhold", "unhold", false, FLEETLINK_ROBOT },
+    { "Suspend", "suspend", false, FLEETLINK_ROBOT },     { "Unsuspend", "unsuspend", false, FLEETLINK_ROBOT },
+    { "Abort", "abort", false, FLEETLINK_ROBOT },         { "Clear", "clear", false, FLEETLINK_ROBOT },
+    { "Reset", "reset", false, FLEETLINK_ROBOT },
+    { "Retire Pack", "retire", true, FLEETLINK_MAGAZINE }, { "Return Pack", "return", true, FLEETLINK_MAGAZINE },
 };
 const size_t fleetlink_n_commands = sizeof fleetlink_commands / sizeof fleetlink_commands[0];
 
@@ -117,6 +119,7 @@ struct fleetlink {
     struct mosquitto *mosq;
     sqlite3 *db;
     bool connected, session_up, host_online, births_pending, born;
+    bool host_offline_pending;      /* the primary host said offline: leave the server */
     /* connected: TCP up and CONNECT sent; session_up: the broker's CONNACK accepted it */
     unsigned bdseq, seq;
     uint64_t host_state_ts;
@@ -127,6 +130,9 @@ struct fleetlink {
     struct fleetlink_snapshot cur, sent;
     bool have_cur;
     long long cursor;               /* last spool row id handed to the broker this session */
+    long long spool_top;            /* the newest row id ever written (ids only grow) */
+    uint64_t depth;                 /* rows in the spool, when !depth_dirty */
+    bool depth_dirty;
     struct inflight inflight[INFLIGHT_MAX];
     int n_inflight;
     uint64_t dropped;               /* spool bound and ring overflow, persisted */
@@ -211,19 +217,31 @@ static int spool_open(struct fleetlink *fl, char *err, size_t errsize)
         snprintf(err, errsize, "fleet spool %s: cannot create its tables", fl->cfg.spool_path);
         return -1;
     }
-    fl->bdseq = (unsigned)spool_meta(fl, "bdseq", -1);
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(fl->db, "SELECT ifnull(max(id), 0) FROM spool", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        fl->spool_top = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    fl->depth_dirty = true;
+        fl->bdseq = (unsigned)spool_meta(fl, "bdseq", -1);
     fl->dropped = (uint64_t)spool_meta(fl, "dropped", 0);
     return 0;
 }
 
+/* Rows in the spool: counted again only after the spool changed (it is read every
+ * publish period, and most periods change nothing). */
 static uint64_t spool_depth(struct fleetlink *fl)
 {
+    if (!fl->depth_dirty)
+        return fl->depth;
     sqlite3_stmt *st;
     uint64_t n = 0;
     if (sqlite3_prepare_v2(fl->db, "SELECT count(*) FROM spool", -1, &st, NULL) == SQLITE_OK &&
         sqlite3_step(st) == SQLITE_ROW)
         n = (uint64_t)sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
+    fl->depth = n;
+    fl->depth_dirty = false;
     return n;
 }
 
@@ -251,6 +269,8 @@ static void spool_drain_ring(struct fleetlink *fl)
         sqlite3_reset(st);
     }
     sqlite3_finalize(st);
+    fl->spool_top = sqlite3_last_insert_rowid(fl->db);
+    fl->depth_dirty = true;
     atomic_store_explicit(&fl->ring_tail, tail, memory_order_release);
     fl->dropped += lost;
     uint64_t depth = spool_depth(fl);
@@ -261,6 +281,7 @@ static void spool_drain_ring(struct fleetlink *fl)
                  (unsigned long long)over);
         spool_exec(fl, sql);
         fl->dropped += over;
+        fl->depth_dirty = true;
     }
     spool_set_meta(fl, "dropped", (long long)fl->dropped);
     spool_exec(fl, "COMMIT");
@@ -412,11 +433,22 @@ static void publish_births(struct fleetlink *fl)
             fill_metric(s, id, true, &m[n++], &ds, fl->pack_cells);
     struct spb_payload p = { .has_timestamp = true, .timestamp_ms = now, .n_metrics = n, .metrics = m };
     send_payload(fl, SPB_NBIRTH, NULL, &p, 0);
+    static char dcmd_names[16][48];
     for (int dev = 1; dev < FLEETLINK_N_DEVICES; dev++) {
         n = 0;
         for (int id = 0; id < FM_COUNT; id++)
             if ((int)fleetlink_metrics[id].dev == dev)
                 fill_metric(s, id, true, &m[n++], &ds, fl->pack_cells);
+        for (size_t c = 0; c < fleetlink_n_commands && c < 16; c++) {
+            if ((int)fleetlink_commands[c].dev != dev)
+                continue;
+            snprintf(dcmd_names[c], sizeof dcmd_names[c], "Device Control/%s", fleetlink_commands[c].metric);
+            m[n++] = (struct spb_metric){ .name = dcmd_names[c], .has_alias = true,
+                                          .alias = FLEETLINK_ALIAS_DCMD_BASE + c, .has_timestamp = true,
+                                          .timestamp_ms = now,
+                                          .datatype = fleetlink_commands[c].takes_arg ? SPB_DT_STRING : SPB_DT_BOOLEAN,
+                                          .s = "", .i = 0 };
+        }
         p = (struct spb_payload){ .has_timestamp = true, .timestamp_ms = now, .n_metrics = n, .metrics = m };
         send_payload(fl, SPB_DBIRTH, fleetlink_device_names[dev], &p, 0);
     }
@@ -463,15 +495,17 @@ static void publish_changes(struct fleetlink *fl)
  * the broker acknowledged it); those stored while offline go as historical. */
 static void publish_spool(struct fleetlink *fl)
 {
-    if (fl->n_inflight >= INFLIGHT_MAX)
-        return;
+    if (fl->n_inflight >= INFLIGHT_MAX || fl->cursor >= fl->spool_top)
+        return; /* nothing written since the last row handed over */
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(fl->db, "SELECT id, t_ms, event_id, type, text, offline FROM spool WHERE id > ? ORDER BY id LIMIT ?",
                            -1, &st, NULL) != SQLITE_OK)
         return;
     sqlite3_bind_int64(st, 1, fl->cursor);
     sqlite3_bind_int(st, 2, INFLIGHT_MAX - fl->n_inflight);
-    while (sqlite3_step(st) == SQLITE_ROW) {
+    int sent = 0;
+    bool rows_left = true;
+    while ((rows_left = sqlite3_step(st) == SQLITE_ROW)) {
         long long rowid = sqlite3_column_int64(st, 0);
         uint64_t t = (uint64_t)sqlite3_column_int64(st, 1);
         /* historical: stored while offline, or older than this session's birth (it was
@@ -488,8 +522,11 @@ static void publish_spool(struct fleetlink *fl)
             break;
         fl->inflight[fl->n_inflight++] = (struct inflight){ mid, rowid };
         fl->cursor = rowid;
+        sent++;
     }
     sqlite3_finalize(st);
+    if (!sent && !rows_left)
+        fl->cursor = fl->spool_top; /* no row above the cursor: those up to the top are gone */
 }
 
 /* ---- callbacks (on the thread, inside service()) ----------------------------------- */
@@ -504,6 +541,8 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc)
     char topic[SPB_TOPIC_MAX];
     topic_for(fl, SPB_NCMD, NULL, topic);
     mosquitto_subscribe(mosq, NULL, topic, 1);
+    snprintf(topic, sizeof topic, "spBv1.0/%s/DCMD/%s/+", fl->cfg.group_id, fl->cfg.edge_node_id);
+    mosquitto_subscribe(mosq, NULL, topic, 1);
     if (fl->cfg.primary_host_id[0]) {
         struct spb_topic tp = { .type = SPB_STATE };
         snprintf(tp.host, sizeof tp.host, "%s", fl->cfg.primary_host_id);
@@ -517,11 +556,13 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc)
     logmsg(6, "connected to %s:%d", fl->cfg.host, fl->cfg.port);
 }
 
-static void queue_command(struct fleetlink *fl, const char *console, const char *arg, const char *req_id)
+static void queue_command(struct fleetlink *fl, const char *device, const char *console, const char *arg,
+                          const char *req_id)
 {
     pthread_mutex_lock(&fl->cmd_mu);
     if (fl->n_cmds < CMD_QUEUE) {
         struct fleetlink_cmd *c = &fl->cmds[fl->n_cmds++];
+        snprintf(c->device, sizeof c->device, "%s", device ? device : "");
         snprintf(c->console, sizeof c->console, "%s", console);
         snprintf(c->arg, sizeof c->arg, "%s", arg ? arg : "");
         snprintf(c->request_id, sizeof c->request_id, "%s", req_id ? req_id : "");
@@ -549,7 +590,7 @@ static void handle_ncmd(struct fleetlink *fl, const struct mosquitto_message *ms
         const struct spb_metric *m = &d.metrics[i];
         const char *name = m->name ? m->name : "";
         if (!strcmp(name, FLEETLINK_PACK_ESTIMATES) && m->s && m->s[0]) {
-            queue_command(fl, "pack_estimates", m->s, req_id);
+            queue_command(fl, NULL, "pack_estimates", m->s, req_id);
             continue;
         }
         if (!strcmp(name, "Node Control/Rebirth") || (m->has_alias && m->alias == FLEETLINK_ALIAS_REBIRTH)) {
@@ -563,8 +604,49 @@ static void handle_ncmd(struct fleetlink *fl, const struct mosquitto_message *ms
             if (strcmp(name, full) && !(m->has_alias && m->alias == FLEETLINK_ALIAS_CMD_BASE + c))
                 continue;
             if (fleetlink_commands[c].takes_arg ? (m->s && m->s[0]) : m->i != 0)
-                queue_command(fl, fleetlink_commands[c].console, fleetlink_commands[c].takes_arg ? m->s : NULL, req_id);
+                queue_command(fl, NULL, fleetlink_commands[c].console, fleetlink_commands[c].takes_arg ? m->s : NULL,
+                              req_id);
         }
+    }
+    spb_decoded_free(&d);
+}
+
+/* DCMD to one of our devices: "Device Control/<Command>" for the commands that act on
+ * that device; any other metric (but the request id) is answered as refused. */
+static void handle_dcmd(struct fleetlink *fl, const char *device, const struct mosquitto_message *msg)
+{
+    int dev = 0;
+    for (int i = 1; i < FLEETLINK_N_DEVICES; i++)
+        if (!strcmp(device, fleetlink_device_names[i]))
+            dev = i;
+    struct spb_decoded d;
+    if (!dev || spb_decode(msg->payload, (size_t)msg->payloadlen, &d) != 0) {
+        logmsg(4, "DCMD to %s ignored: %s", device, dev ? "not a Sparkplug B payload" : "no such device");
+        return;
+    }
+    const char *req_id = "";
+    for (size_t i = 0; i < d.p.n_metrics; i++)
+        if (d.metrics[i].name && !strcmp(d.metrics[i].name, "Command/Request Id") && d.metrics[i].s)
+            req_id = d.metrics[i].s;
+    for (size_t i = 0; i < d.p.n_metrics; i++) {
+        const struct spb_metric *m = &d.metrics[i];
+        const char *name = m->name ? m->name : "";
+        if (!strcmp(name, "Command/Request Id"))
+            continue;
+        bool known = false;
+        for (size_t c = 0; c < fleetlink_n_commands; c++) {
+            char full[64];
+            snprintf(full, sizeof full, "Device Control/%s", fleetlink_commands[c].metric);
+            if ((int)fleetlink_commands[c].dev != dev ||
+                (strcmp(name, full) && !(m->has_alias && m->alias == FLEETLINK_ALIAS_DCMD_BASE + c)))
+                continue;
+            known = true;
+            if (fleetlink_commands[c].takes_arg ? (m->s && m->s[0]) : m->i != 0)
+                queue_command(fl, device, fleetlink_commands[c].console, fleetlink_commands[c].takes_arg ? m->s : NULL,
+                              req_id);
+        }
+        if (!known)
+            queue_command(fl, device, "", name[0] ? name : "(alias only)", req_id);
     }
     spb_decoded_free(&d);
 }
@@ -585,12 +667,15 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
         if (online && !fl->host_online)
             fl->births_pending = true;
         if (!online && fl->host_online) {
-            logmsg(4, "primary host %s offline: holding data until it returns", fl->cfg.primary_host_id);
-            fl->born = false;
+            /* Sparkplug 3.0: NDEATH, disconnect, start the connection over (the thread
+             * does it after this callback) and birth again only on an online STATE. */
+            logmsg(4, "primary host %s offline: NDEATH, disconnecting, reconnecting", fl->cfg.primary_host_id);
+            fl->host_offline_pending = true;
         }
         fl->host_online = online;
     } else if (t.type == SPB_NCMD && !strcmp(t.node, fl->cfg.edge_node_id)) {
-        handle_ncmd(fl, msg);
+        handle_ncmd(fl, msg);    } else if (t.type == SPB_DCMD && !strcmp(t.node, fl->cfg.edge_node_id)) {
+        handle_dcmd(fl, t.device, msg);
     }
 }
 
@@ -607,6 +692,7 @@ static void on_publish(struct mosquitto *mosq, void *obj, int mid)
             sqlite3_step(st);
             sqlite3_finalize(st);
         }
+        fl->depth_dirty = true;
         fl->inflight[i] = fl->inflight[--fl->n_inflight];
         pthread_mutex_lock(&fl->stats_mu);
         fl->stats.sent_events++;
@@ -631,8 +717,7 @@ static void lost_connection(struct fleetlink *fl, const char *why)
 {
     if (fl->connected)
         logmsg(4, "broker connection lost (%s); spooling, reconnecting", why);
-    fl->connected = fl->session_up = fl->born = fl->host_online = false;
-    fl->host_state_ts = 0;
+    fl->connected = fl->session_up = fl->born = fl->host_online = fl->host_offline_pending = false;
     fl->n_inflight = 0;             /* unacknowledged rows are sent again */
     fl->cursor = 0;
     schedule_reconnect(fl);
@@ -704,6 +789,20 @@ static void take_snapshot(struct fleetlink *fl)
     pthread_mutex_unlock(&fl->stats_mu);
 }
 
+/* An intentional disconnect: say NDEATH ourselves (the broker drops the will on
+ * DISCONNECT), give it a moment to leave, then DISCONNECT. */
+static void say_death_and_disconnect(struct fleetlink *fl)
+{
+    struct spb_metric m = { .name = "bdSeq", .datatype = SPB_DT_UINT64, .i = fl->bdseq };
+    struct spb_payload p = { .has_timestamp = true, .timestamp_ms = wall_ms(), .n_metrics = 1, .metrics = &m };
+    send_payload(fl, SPB_NDEATH, NULL, &p, 1);
+    for (int i = 0; i < 20 && mosquitto_want_write(fl->mosq); i++)
+        service(fl, 10);
+    service(fl, 10); /* the PUBACK, if it comes at once */
+    mosquitto_disconnect(fl->mosq);
+    service(fl, 10);
+}
+
 static void *fleet_thread(void *arg)
 {
     struct fleetlink *fl = arg;
@@ -714,8 +813,16 @@ static void *fleet_thread(void *arg)
             try_connect(fl);
         if (fl->connected) {
             int rc = service(fl, 10);
-            if (rc != MOSQ_ERR_SUCCESS)
+            if (rc != MOSQ_ERR_SUCCESS) {
                 lost_connection(fl, mosquitto_strerror(rc));
+            } else if (fl->host_offline_pending) {
+                say_death_and_disconnect(fl);
+                lost_connection(fl, "primary host offline");
+                fl->next_try_ms = mono_ms(); /* start the connection over at once */
+                pthread_mutex_lock(&fl->stats_mu);
+                fl->stats.host_offline_disconnects++;
+                pthread_mutex_unlock(&fl->stats_mu);
+            }
         } else {
             struct timespec ts = { 0, 10 * 1000000L };
             nanosleep(&ts, NULL);
@@ -737,16 +844,8 @@ static void *fleet_thread(void *arg)
         if (may_publish && fl->born)
             publish_spool(fl);
     }
-    if (fl->connected) {
-        /* A clean stop: say NDEATH ourselves (the broker drops the will on DISCONNECT). */
-        struct spb_metric m = { .name = "bdSeq", .datatype = SPB_DT_UINT64, .i = fl->bdseq };
-        struct spb_payload p = { .has_timestamp = true, .timestamp_ms = wall_ms(), .n_metrics = 1, .metrics = &m };
-        send_payload(fl, SPB_NDEATH, NULL, &p, 1);
-        for (int i = 0; i < 20; i++)
-            service(fl, 10);
-        mosquitto_disconnect(fl->mosq);
-        service(fl, 10);
-    }
+    if (fl->connected)
+        say_death_and_disconnect(fl);
     spool_drain_ring(fl);
     return NULL;
 }

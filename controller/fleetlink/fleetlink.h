@@ -65,13 +65,18 @@ extern const struct fleetlink_metric_def fleetlink_metrics[FM_COUNT];
 #define FLEETLINK_ALIAS_EVENT_TEXT 112
 #define FLEETLINK_ALIAS_CMD_BASE 120  /* + index into fleetlink_commands */
 
-/* Operator commands the fleet may send, as NCMD metrics "Node Control/<metric>"; the
- * console command each becomes. "retire" takes a String "ID[: reason]", the others a
- * Boolean true. A "Command/Request Id" String in the same NCMD is echoed back. */
+#define FLEETLINK_ALIAS_DCMD_BASE 140 /* + index into fleetlink_commands */
+
+/* Operator commands the fleet may send, as NCMD metrics "Node Control/<metric>" or as
+ * DCMD metrics "Device Control/<metric>" to the device the command acts on (the robot
+ * for the PackML commands, the magazine for the packs); the console command each
+ * becomes. "retire" takes a String "ID[: reason]", the others a Boolean true. A
+ * "Command/Request Id" String in the same NCMD/DCMD is echoed back. */
 struct fleetlink_command_def {
     const char *metric;         /* "Hold" */
     const char *console;        /* "hold" */
     bool takes_arg;
+    enum fleetlink_device dev;  /* the device whose DCMD carries it */
 };
 extern const struct fleetlink_command_def fleetlink_commands[];
 extern const size_t fleetlink_n_commands;
@@ -112,7 +117,8 @@ struct fleetlink_event {
 };
 
 struct fleetlink_cmd {
-    char console[24];           /* the console command */
+    char console[24];           /* the console command; "" for a DCMD metric the device lacks */
+    char device[16];            /* a DCMD's device; "" for an NCMD */
     char arg[FLEETLINK_STR];
     char request_id[64];
 };
@@ -120,6 +126,7 @@ struct fleetlink_cmd {
 /* Counters for tests and the bench. */
 struct fleetlink_stats {
     uint64_t published, births, connects, spooled, sent_events, dropped, commands, spool_depth;
+    uint64_t host_offline_disconnects; /* sessions left because the primary host went offline */
     unsigned bdseq;
     bool online;
 };

@@ -345,6 +345,30 @@ static void win_reset(struct health_estimator *e)
     e->win_n = 0;
     e->win_noise_var = 0.0;
     e->win_selfdis_mAh = 0.0;
+    e->win_flight_mAh = 0.0;
+    e->win_charge_mAh = 0.0;
+}
+
+const char *health_window_kind_name(enum health_window_kind k)
+{
+    switch (k) {
+    case HEALTH_WINDOW_CHARGE: return "charge";
+    case HEALTH_WINDOW_FLIGHT: return "flight";
+    case HEALTH_WINDOW_MIXED: break;
+    }
+    return "mixed";
+}
+
+/* A window is a flight's or a charge's when the other kind moved at most this share. */
+#define WINDOW_KIND_OTHER_REL 0.02
+
+static enum health_window_kind win_kind(const struct health_estimator *e)
+{
+    if (e->win_charge_mAh <= WINDOW_KIND_OTHER_REL * e->win_flight_mAh)
+        return HEALTH_WINDOW_FLIGHT;
+    if (e->win_flight_mAh <= WINDOW_KIND_OTHER_REL * e->win_charge_mAh)
+        return HEALTH_WINDOW_CHARGE;
+    return HEALTH_WINDOW_MIXED;
 }
 
 static void win_add(struct health_estimator *e, uint32_t sensor, double dt_s, double dq_mAh, double off_var)
@@ -555,6 +579,9 @@ static unsigned close_rest(struct health_estimator *e)
             cap_update(e, qm, vq);
             e->cycle.capacity_meas_mAh = qm;
             e->cycle.capacity_meas_sd_mAh = sqrt(vq);
+            e->last_window = (struct health_window){ qm, sqrt(vq), win_kind(e) };
+            e->cap_flight_count += e->last_window.kind == HEALTH_WINDOW_FLIGHT;
+            e->cap_charge_count += e->last_window.kind == HEALTH_WINDOW_CHARGE;
             ev = HEALTH_EV_CAPACITY;
         }
     }
@@ -668,6 +695,16 @@ static void step_begin(struct health_estimator *e, const struct health_sample *s
     e->step_i_max = -INFINITY;
 }
 
+/* The most a counter that restarted in the interval before s can have counted: the larger
+ * of the two readings over the interval, with margin, plus its resolution. A register
+ * that still holds the last charge's count when the new charge's current already reads
+ * is above it, and is not taken for this interval's charge. */
+static double counter_bound_mAh(const struct health_estimator *e, const struct health_sample *s, double dt)
+{
+    double i = fmax(fabs(s->current_A), fabs(e->prev.current_A)) + e->cfg.current_noise_A * 4;
+    return 1.5 * i * dt / 3.6 + 2.0;
+}
+
 /* Whether the sample is a rest: known from the state, else from the current. */
 static bool is_rest(struct health_estimator *e, const struct health_sample *s)
 {
@@ -741,7 +778,7 @@ unsigned health_est_feed(struct health_estimator *e, const struct health_sample 
         if (same_counter && (s->counter_mAh - e->prev.counter_mAh) * s->current_A >= 0) {
             dq = s->counter_mAh - e->prev.counter_mAh - off * dt / 3.6;
             counted = true;
-        } else if (fresh_counter) {
+        } else if (fresh_counter && fabs(s->counter_mAh) <= counter_bound_mAh(e, s, dt)) {
             /* The counter restarted when the charge began or the drone powered up. */
             dq = s->counter_mAh - off * dt / 3.6;
             counted = true;
@@ -751,6 +788,12 @@ unsigned health_est_feed(struct health_estimator *e, const struct health_sample 
             e->win_noise_var += n * n;
         }
         win_add(e, s->sensor, dt, dq, off_var);
+        bool on_drone = s->state == HEALTH_STATE_FLIGHT || s->state == HEALTH_STATE_PAD ||
+                        (s->state == HEALTH_STATE_UNKNOWN && dq < 0);
+        if (on_drone)
+            e->win_flight_mAh += fabs(dq);
+        else
+            e->win_charge_mAh += fabs(dq);
         double i_mean = dq * 3.6 / dt;
         for (int k = 0; k < 2; k++) {
             double d = exp(-dt / (k ? c->relax_tau2_s : c->relax_tau1_s));
@@ -840,6 +883,11 @@ unsigned health_est_finish(struct health_estimator *e)
         cycle_reset(&e->cycle, e->cycle.index + 1, e->prev.t_s);
     }
     return ev;
+}
+
+unsigned health_est_rest_end(struct health_estimator *e)
+{
+    return e->resting ? close_rest(e) : 0;
 }
 
 double health_est_soh(const struct health_estimator *e)

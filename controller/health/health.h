@@ -68,6 +68,7 @@ struct health_config {
     double charge_c_rate;         /* for the just-in-time estimate */
     double cv_tail_s;             /* CV phase duration, roughly constant */
     double jit_margin_s;
+    double rest_before_charge_s;  /* rest (for the OCV) before a charge not needed sooner */
     double storage_after_days;
     double storage_v_per_cell;
     /* [retirement] */
@@ -168,6 +169,18 @@ const char *health_reject_name(enum health_reject r);
 #define HEALTH_EV_DCIR       0x04   /* a DCIR step was measured and filtered in */
 #define HEALTH_EV_CYCLE      0x08   /* a charge started: the previous cycle is complete */
 
+/* What a capacity window spanned: a charge (rest, charge, rest), a flight (rest in the
+ * slot, pad, flight, landing, rest in the slot) or both. */
+enum health_window_kind { HEALTH_WINDOW_CHARGE, HEALTH_WINDOW_FLIGHT, HEALTH_WINDOW_MIXED };
+/* "charge", "flight", "mixed". */
+const char *health_window_kind_name(enum health_window_kind k);
+
+/* The last capacity window filtered in. */
+struct health_window {
+    double capacity_mAh, sd_mAh;
+    enum health_window_kind kind;
+};
+
 /* What one cycle (charge start to next charge start) measured. */
 struct health_cycle {
     int index;                    /* 1, 2, ... (0: before the first charge) */
@@ -240,6 +253,12 @@ struct health_estimator {
     int win_n;
     double win_noise_var;         /* mAh^2 from reading noise */
     double win_selfdis_mAh;       /* self-discharge assumed inside the window */
+    double win_flight_mAh;        /* |charge| counted on a drone (pad, flight; or out of the
+                                   * pack in an unknown state) */
+    double win_charge_mAh;        /* |charge| counted while charging (or into the pack in an
+                                   * unknown state) */
+    struct health_window last_window;
+    int cap_flight_count, cap_charge_count; /* windows filtered in, by kind (mixed: neither) */
     bool have_long_rest;
     double long_rest_efc;         /* EFC at the end of the last long rest */
     /* DCIR step in progress */
@@ -267,6 +286,11 @@ unsigned health_est_feed(struct health_estimator *e, const struct health_sample 
 /* Ends the stream: closes the cycle in progress into last_cycle (HEALTH_EV_CYCLE if it
  * had any data, else 0). */
 unsigned health_est_finish(struct health_estimator *e);
+/* The sensor that watched a rest stops seeing the pack (it leaves the slot): the rest ends
+ * at its last sample, as it would at the next sample from another sensor, so its OCV
+ * closes a window now instead of when the pack is next measured. Returns
+ * HEALTH_EV_CAPACITY when a window was filtered in, else 0. */
+unsigned health_est_rest_end(struct health_estimator *e);
 
 double health_est_soh(const struct health_estimator *e);
 double health_est_soh_sd(const struct health_estimator *e);
@@ -302,12 +326,17 @@ int health_pack_eligible(const struct health_config *cfg, const struct health_pa
 int health_choose_pack(const struct health_config *cfg, const struct health_pack *packs, int n,
                        double need_soc);
 
-enum health_charge_action { HEALTH_CHARGE_OFF, HEALTH_CHARGE_FULL, HEALTH_CHARGE_STORAGE };
+/* OFF: no request (the station's default applies); REST: keep the charger off, the pack
+ * rests first. */
+enum health_charge_action { HEALTH_CHARGE_OFF, HEALTH_CHARGE_FULL, HEALTH_CHARGE_STORAGE, HEALTH_CHARGE_REST };
 
 /* Just in time: charge fully when the pack is needed within the time a charge takes (plus
  * margin); move to storage voltage when idle longer than storage_after_days and not needed
- * soon; otherwise leave it. Never charges outside the charge temperature window or with a
- * fault (OFF then). needed_in_s < 0 means no demand known. */
+ * soon; otherwise leave it. A pack that is not full and has rested (rest_s) less than
+ * rest_before_charge_s rests first (REST) unless it is needed that soon: the rested OCV
+ * before a charge closes the window of the flight that emptied it and opens the charge's.
+ * Never charges outside the charge temperature window or with a fault (OFF then).
+ * needed_in_s < 0 means no demand known. */
 enum health_charge_action health_charge_decision(const struct health_config *cfg,
                                                  const struct health_pack *p, double needed_in_s,
                                                  double idle_s);

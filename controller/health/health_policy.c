@@ -108,6 +108,8 @@ const struct cfg_key health_policy_keys[] = {
           "duration of the constant-voltage phase"),
     CFG_D("charging", "jit_margin_s", S, jit_margin_s, 0, 86400, "900", "s",
           "start a charge this much earlier than strictly needed"),
+    CFG_D("charging", "rest_before_charge_s", S, rest_before_charge_s, 0, 86400, "600", "s",
+          "a pack rests this long before a charge unless it is needed sooner: its rested OCV anchors capacity windows"),
     CFG_D("charging", "storage_after_days", S, storage_after_days, 0.1, 365, "10", "days",
           "packs idle longer go to storage voltage"),
     CFG_D("charging", "storage_v_per_cell", S, storage_v_per_cell, 3.5, 4.0, "3.85", "V",
@@ -250,7 +252,10 @@ enum health_charge_action health_charge_decision(const struct health_config *cfg
         return HEALTH_CHARGE_OFF;
     double cc_s = (1.0 - p->soc) / cfg->charge_c_rate * 3600.0;
     double need_s = (cc_s > 0 ? cc_s : 0) + cfg->cv_tail_s + cfg->jit_margin_s;
-    if (needed_in_s >= 0 && needed_in_s <= need_s)
+    bool needed = needed_in_s >= 0 && needed_in_s <= need_s;
+    if (p->soc < 0.99 && p->rest_s < cfg->rest_before_charge_s && !needed)
+        return HEALTH_CHARGE_REST;
+    if (needed)
         return p->soc < 0.99 ? HEALTH_CHARGE_FULL : HEALTH_CHARGE_OFF;
     if (idle_s >= cfg->storage_after_days * 86400.0)
         return HEALTH_CHARGE_STORAGE;

@@ -75,7 +75,7 @@ static const struct metric_def metric_defs[M_COUNT] = {
     [M_SLOT_CHARGER] = { "swapd_slot_charger_state", "gauge", "slot, state", "1 for the slot charger's state (empty, idle, cc, cv, done, storage, fault, off)" },
     [M_ALARM] = { "swapd_alarm_active", "gauge", "alarm", "1 while the alarm is active (raised and not cleared)" },
     [M_ALARMS] = { "swapd_alarms_active", "gauge", "", "Number of active alarms" },
-    [M_REGISTRY] = { "swapd_registry_write_seconds", "histogram", "", "Time the battery registry (SQLite, synchronous=FULL) took per write" },
+    [M_REGISTRY] = { "swapd_registry_write_seconds", "histogram", "", "Time the battery registry (SQLite) took per write (a write with a battery move waits for the disk)" },
     [M_REGISTRY_FAIL] = { "swapd_registry_write_failures_total", "counter", "", "Registry writes that failed" },
     [M_UPTIME] = { "swapd_uptime_seconds", "gauge", "", "Time since swapd started" },
     [M_BUILD] = { "swapd_http_snapshot_build_seconds", "gauge", "", "Scan time the last snapshot for this endpoint took to render ([http] publish_ms apart)" },

@@ -316,25 +316,21 @@ static int check_slots(unsigned n_slots, char *err, size_t errsize)
     return 0;
 }
 
-int plantio_read(const struct plantio_backend *b, unsigned n_slots, struct station_plant_in *in,
-                 char *err, size_t errsize)
+int plantio_read_image(const struct plantio_backend *b, unsigned n_slots, uint8_t *di, uint16_t *ir, char *err,
+                       size_t errsize)
 {
     const struct scanplan *p = NULL;
-    if (check_slots(n_slots, err, errsize) != 0 || !(p = plantio_plan(b->map, n_slots, err, errsize))) {
-        in->valid = false;
+    if (check_slots(n_slots, err, errsize) != 0 || !(p = plantio_plan(b->map, n_slots, err, errsize)))
         return -1;
-    }
     struct plantmap_wire *w = wire_get();
     if (!w) {
         snprintf(err, errsize, "%s: out of memory", b->name);
-        in->valid = false;
         return -1;
     }
     for (unsigned i = 0; i < p->n_fast + p->n_slow; i++) {
         if (read_block(b, &p->req[i], w) < 0) {
             snprintf(err, errsize, "%s: read %s: %s", b->name, table_what[p->req[i].table], strerror(errno));
             wire_put(w);
-            in->valid = false;
             return -1;
         }
     }
@@ -342,7 +338,21 @@ int plantio_read(const struct plantio_backend *b, unsigned n_slots, struct stati
     memset(&img, 0, sizeof img);
     plantmap_decode(map_of(b), w, n_slots, false, &img);
     wire_put(w);
-    return plantio_decode(img.di, img.ir, n_slots, in, err, errsize);
+    memcpy(di, img.di, REGMAP_DI_COUNT(n_slots));
+    memcpy(ir, img.ir, REGMAP_IR_COUNT(n_slots) * sizeof ir[0]);
+    return 0;
+}
+
+int plantio_read(const struct plantio_backend *b, unsigned n_slots, struct station_plant_in *in,
+                 char *err, size_t errsize)
+{
+    uint8_t di[PLANTIO_DI_MAX];
+    uint16_t ir[PLANTIO_IR_MAX];
+    if (plantio_read_image(b, n_slots, di, ir, err, errsize) != 0) {
+        in->valid = false;
+        return -1;
+    }
+    return plantio_decode(di, ir, n_slots, in, err, errsize);
 }
 
 int plantio_write(const struct plantio_backend *b, unsigned n_slots, const struct station_plant_out *o,
@@ -381,7 +391,7 @@ int plantio_write(const struct plantio_backend *b, unsigned n_slots, const struc
     return rc < 0 ? -1 : 0;
 }
 
-int plantio_readback(const struct plantio_backend *b, struct station_plant_in *in, char *err, size_t errsize)
+int plantio_read_coils(const struct plantio_backend *b, uint8_t *co, char *err, size_t errsize)
 {
     char perr[160];
     const struct plantmap *m = map_of(b);
@@ -410,8 +420,17 @@ int plantio_readback(const struct plantio_backend *b, struct station_plant_in *i
     memset(&img, 0, sizeof img);
     plantmap_decode(m, w, 1, true, &img);
     wire_put(w);
+    memcpy(co, img.co, REGMAP_CO_COUNT);
+    return 0;
+}
+
+int plantio_readback(const struct plantio_backend *b, struct station_plant_in *in, char *err, size_t errsize)
+{
+    uint8_t co[REGMAP_CO_COUNT];
+    if (plantio_read_coils(b, co, err, errsize) != 0)
+        return -1;
     for (unsigned i = 0; i < REGMAP_CO_COUNT; i++)
-        in->co_readback[i] = img.co[i] != 0;
+        in->co_readback[i] = co[i] != 0;
     in->have_readback = true;
     return 0;
 }

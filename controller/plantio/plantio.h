@@ -81,6 +81,16 @@ struct sim_plant;
 /* The in-process backend onto a plant model (not owned: close does not free it). */
 void plantio_sim_backend(struct plantio_backend *b, struct sim_plant *plant);
 
+/* Reads every read block of the plan (fast and slow) and decodes them through the map
+ * into the logical input blocks (di: REGMAP_DI_COUNT(n) bits, ir: REGMAP_IR_COUNT(n)
+ * registers), unchecked. Returns 0 or -1 with err set. */
+int plantio_read_image(const struct plantio_backend *b, unsigned n_slots, uint8_t *di, uint16_t *ir, char *err,
+                       size_t errsize);
+
+/* Reads the plant's output blocks through the map into the logical coils (co:
+ * REGMAP_CO_COUNT). Returns 0 or -1 with err set. */
+int plantio_read_coils(const struct plantio_backend *b, uint8_t *co, char *err, size_t errsize);
+
 /* Reads every read block of the plan (fast and slow) and decodes them through the map.
  * Returns 0; or -1 with err set and in->valid = false (transport failure or a garbage
  * image). */

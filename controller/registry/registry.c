@@ -116,6 +116,17 @@ static const char *const migrations[REGISTRY_SCHEMA_VERSION] = {
     /* deleting an old swap checks these references: by index, not by reading the table */
     "CREATE INDEX location_history_swap ON location_history(swap_id) WHERE swap_id IS NOT NULL;"
     "CREATE INDEX locations_swap ON locations(swap_id) WHERE swap_id IS NOT NULL;",
+    /* 3 -> 4: the landing queue survives a restart: one row per drone waiting for its
+     * clearance, in the order the requests arrived (at most one per system id). */
+    "CREATE TABLE landing_queue ("
+    "  sysid INTEGER PRIMARY KEY CHECK (sysid BETWEEN 1 AND 255),"
+    "  compid INTEGER NOT NULL CHECK (compid BETWEEN 0 AND 255),"
+    "  seq INTEGER NOT NULL,"
+    "  request_ms INTEGER NOT NULL,"
+    "  flags INTEGER NOT NULL,"
+    "  pack_tag INTEGER NOT NULL,"
+    "  remaining_pct REAL NOT NULL,"
+    "  voltage_v REAL NOT NULL);",
 };
 
 enum stmt_id {
@@ -273,6 +284,7 @@ struct registry {
     sqlite3_stmt *stmt[ST_COUNT];
     bool readonly;
     bool batch;                   /* inside registry_batch_begin(): writes are savepoints */
+    bool sync_normal;             /* registry_set_sync(false): commits without waiting for the disk */
     char err[256];
 };
 
@@ -458,6 +470,19 @@ int registry_batch_commit(struct registry *reg)
 bool registry_in_batch(const struct registry *reg)
 {
     return reg->batch;
+}
+
+int registry_set_sync(struct registry *reg, bool full)
+{
+    if (reg->readonly || reg->batch || !sqlite3_get_autocommit(reg->db))
+        return fail(reg, REGISTRY_ESTATE, "set sync: only between transactions of a writer");
+    if (reg->sync_normal == !full)
+        return 0;
+    if (sqlite3_exec(reg->db, full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL", NULL, NULL,
+                     NULL) != SQLITE_OK)
+        return fail_db(reg, "set sync");
+    reg->sync_normal = !full;
+    return 0;
 }
 
 static void bind_text_or_null(sqlite3_stmt *s, int i, const char *text)
@@ -1596,4 +1621,108 @@ int registry_storage(struct registry *reg, struct registry_storage_info *info)
     info->free_bytes = (int64_t)page_size * freelist;
     info->incremental_vacuum = mode == 2;
     return 0;
+}
+
+int registry_compact(struct registry *reg, struct registry_storage_info *before, struct registry_storage_info *after)
+{
+    if (reg->readonly || reg->batch || !sqlite3_get_autocommit(reg->db))
+        return fail(reg, REGISTRY_ESTATE, "compact: only on a writer between transactions");
+    if (before && registry_storage(reg, before) != 0)
+        return REGISTRY_EDB;
+    /* The page size changes only outside WAL mode; VACUUM rebuilds the file (it needs
+     * free space for a copy of the rows) with the format of a new file. */
+    char *msg = NULL;
+    if (sqlite3_exec(reg->db,
+                     "PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode = DELETE; PRAGMA page_size = 1024;"
+                     " PRAGMA auto_vacuum = INCREMENTAL; VACUUM;",
+                     NULL, NULL, &msg) != SQLITE_OK) {
+        fail(reg, REGISTRY_EDB, "compact: %s", msg ? msg : sqlite3_errmsg(reg->db));
+        sqlite3_free(msg);
+        sqlite3_exec(reg->db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL);
+        return REGISTRY_EDB;
+    }
+    if (sqlite3_exec(reg->db, "PRAGMA journal_mode = WAL", NULL, NULL, &msg) != SQLITE_OK) {
+        fail(reg, REGISTRY_EDB, "compact: %s", msg ? msg : sqlite3_errmsg(reg->db));
+        sqlite3_free(msg);
+        return REGISTRY_EDB;
+    }
+    if (after && registry_storage(reg, after) != 0)
+        return REGISTRY_EDB;
+    return 0;
+}
+
+/* ---- the landing queue ------------------------------------------------------------- */
+
+/* Not in the statement cache: written a few times per landing, read once at start. */
+static int queue_exec(struct registry *reg, const char *sql, const struct registry_queued_drone *q, int sysid)
+{
+    int rc = begin(reg);
+    if (rc)
+        return rc;
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(reg->db, sql, -1, &s, NULL) != SQLITE_OK)
+        return rollback(reg, fail_db(reg, "landing queue"));
+    if (q) {
+        sqlite3_bind_int(s, 1, q->sysid);
+        sqlite3_bind_int(s, 2, q->compid);
+        sqlite3_bind_int64(s, 3, q->seq);
+        sqlite3_bind_int64(s, 4, q->request_ms);
+        sqlite3_bind_int(s, 5, q->flags);
+        sqlite3_bind_int64(s, 6, q->pack_tag);
+        sqlite3_bind_double(s, 7, q->remaining_pct);
+        sqlite3_bind_double(s, 8, q->voltage_v);
+    } else {
+        sqlite3_bind_int(s, 1, sysid);
+    }
+    rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE)
+        return rollback(reg, fail_db(reg, "landing queue"));
+    return commit(reg);
+}
+
+int registry_queue_put(struct registry *reg, const struct registry_queued_drone *q)
+{
+    if (!q || q->sysid < 1 || q->sysid > 255 || q->compid < 0 || q->compid > 255)
+        return fail(reg, REGISTRY_EINVAL, "landing queue: system id out of range");
+    return queue_exec(reg,
+                      "INSERT INTO landing_queue (sysid, compid, seq, request_ms, flags, pack_tag,"
+                      " remaining_pct, voltage_v) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+                      " ON CONFLICT(sysid) DO UPDATE SET compid = excluded.compid, seq = excluded.seq,"
+                      " request_ms = excluded.request_ms, flags = excluded.flags,"
+                      " pack_tag = excluded.pack_tag, remaining_pct = excluded.remaining_pct,"
+                      " voltage_v = excluded.voltage_v",
+                      q, 0);
+}
+
+int registry_queue_remove(struct registry *reg, int sysid)
+{
+    return queue_exec(reg, "DELETE FROM landing_queue WHERE sysid = ?1", NULL, sysid);
+}
+
+int registry_queue_list(struct registry *reg, int (*fn)(const struct registry_queued_drone *q, void *ctx),
+                        void *ctx)
+{
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(reg->db,
+                           "SELECT sysid, compid, seq, request_ms, flags, pack_tag, remaining_pct, voltage_v"
+                           " FROM landing_queue ORDER BY seq, sysid",
+                           -1, &s, NULL) != SQLITE_OK)
+        return fail_db(reg, "landing queue");
+    int n = 0, rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        struct registry_queued_drone q = {
+            .sysid = sqlite3_column_int(s, 0), .compid = sqlite3_column_int(s, 1),
+            .seq = sqlite3_column_int64(s, 2), .request_ms = sqlite3_column_int64(s, 3),
+            .flags = sqlite3_column_int(s, 4), .pack_tag = (uint32_t)sqlite3_column_int64(s, 5),
+            .remaining_pct = sqlite3_column_double(s, 6), .voltage_v = sqlite3_column_double(s, 7),
+        };
+        n++;
+        if (fn && fn(&q, ctx) != 0)
+            break;
+    }
+    sqlite3_finalize(s);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return fail_db(reg, "landing queue");
+    return n;
 }

@@ -22,7 +22,7 @@
 #include "config/cfg.h"
 
 /* Schema version this code writes; older files are migrated on open (1 -> 2 -> ...). */
-#define REGISTRY_SCHEMA_VERSION 3
+#define REGISTRY_SCHEMA_VERSION 4
 
 /* Files up to this size get PRAGMA quick_check on open; larger ones only the cheap checks
  * (header, schema, version), so opening takes the same time at any size. The full check
@@ -160,6 +160,13 @@ int registry_batch_begin(struct registry *reg);
 int registry_batch_commit(struct registry *reg);
 bool registry_in_batch(const struct registry *reg);
 
+/* Durability of the commits that follow (between transactions only): full (the default)
+ * returns from a commit once it is on the disk; otherwise a commit survives a crash of
+ * the process at once and a power cut from the next full commit or checkpoint on
+ * (SQLite's synchronous = NORMAL in WAL mode: a full commit syncs every frame before
+ * it). Flash wears with every sync; the daemon syncs what a battery move needs. */
+int registry_set_sync(struct registry *reg, bool full);
+
 
 /* Schema version of the open file (PRAGMA user_version). */
 int registry_schema_version(struct registry *reg);
@@ -278,6 +285,28 @@ int registry_clear_alarm(struct registry *reg, int64_t alarm_id, int64_t now_ms)
 int registry_list_alarms(struct registry *reg, int64_t since_ms, bool active_only,
                          int (*fn)(const struct registry_alarm *a, void *ctx), void *ctx);
 
+/* ---- the landing queue ------------------------------------------------------------- */
+
+/* A drone waiting for its landing clearance, as the station last knew it, so that a
+ * restarted station still knows who asked (docs/drone-protocol.md §8). */
+struct registry_queued_drone {
+    int sysid, compid;
+    int64_t seq;                    /* arrival order (the queue's order within a priority) */
+    int64_t request_ms;             /* wall clock of the request */
+    int flags;                      /* the request's DPROTO_REQ_* flags */
+    uint32_t pack_tag;              /* the pack the drone named, 0 unknown */
+    double remaining_pct, voltage_v;
+};
+
+/* Adds the drone's entry or replaces it (one per system id). 0 or REGISTRY_E*. */
+int registry_queue_put(struct registry *reg, const struct registry_queued_drone *q);
+/* Removes the drone's entry (none is not an error). 0 or REGISTRY_EDB. */
+int registry_queue_remove(struct registry *reg, int sysid);
+/* Calls fn for each entry in arrival order (fn returning non-zero stops); returns the
+ * number of entries seen, or REGISTRY_EDB. */
+int registry_queue_list(struct registry *reg, int (*fn)(const struct registry_queued_drone *q, void *ctx),
+                        void *ctx);
+
 /* ---- retention -------------------------------------------------------------------- */
 
 /* How long detail is kept, in days; 0 keeps it for ever. Packs are never deleted (a
@@ -316,5 +345,11 @@ struct registry_storage_info {
     bool incremental_vacuum;
 };
 int registry_storage(struct registry *reg, struct registry_storage_info *info);
+
+/* Rebuilds the file (a full VACUUM) in the format of a new one: 1 KiB pages and
+ * incremental auto-vacuum, so a file created before those shrinks after pruning too.
+ * Needs the only connection to the file (swapd --compact-db takes swapd's lock) and free
+ * space for a copy of the rows. before/after (may be NULL): the storage around it. */
+int registry_compact(struct registry *reg, struct registry_storage_info *before, struct registry_storage_info *after);
 
 #endif

@@ -37,7 +37,7 @@ void swapd_flight_health(struct swapd *d, uint64_t now_ms)
             continue;
         bool flying = dr->armed || dr->landed_state == LANDED_STATE_IN_AIR;
         struct health_sample smp;
-        if (health_sample_from_drone(&dr->battery_status, flying, (double)now_ms / 1000.0, &smp) != 0)
+        if (health_sample_from_drone(&dr->battery_status, flying, swapd_battery_time_s(d, now_ms), &smp) != 0)
             continue;  /* unknown fields: never reach an estimate */
         smp.sensor = 0x100u + dr->sysid;
         swapd_inventory_estimates(d, p, health_est_feed(&p->est, &smp), now_ms);

@@ -209,6 +209,18 @@ void swapd_inventory_progress(struct swapd *d, struct registry *reg, int64_t now
             lp.sysid);
 }
 
+void swapd_inventory_boot(struct swapd *d, struct registry *reg, int64_t now_wall_ms)
+{
+    char err[512];
+    d->commissioned = true;
+    if (swapd_inventory_commission(d, reg, &d->in.plant, now_wall_ms, err, sizeof err) != 0)
+        fprintf(stderr, "<4>swapd: commissioning: %s\n", err);
+    swapd_inventory_progress(d, reg, now_wall_ms);
+    int rec = swapd_inventory_recover(d, reg, &d->in.plant, now_wall_ms, err, sizeof err);
+    if (rec != 0)
+        fprintf(stderr, "%sswapd: recovery: %s\n", rec > 0 ? "<4>" : "<3>", err);
+}
+
 struct last_intent {
     bool found;
     int64_t t_ms;
@@ -314,11 +326,45 @@ void swapd_inventory_commission_late(struct swapd *d, const struct station_plant
     }
 }
 
+uint32_t swapd_inventory_name_at(const struct swapd *d, struct station_location l)
+{
+    if (l.place == STATION_PLACE_DRONE)
+        return swapd_inventory_pad_tag(d, (uint8_t)l.index);
+    if (l.place != STATION_PLACE_SLOT && l.place != STATION_PLACE_GRIPPER_A && l.place != STATION_PLACE_GRIPPER_B)
+        return 0;
+    struct registry_location r = swapd_registry_location(l);
+    for (int i = 0; i < d->n_packs; i++)
+        if (d->packs[i].loc.place == r.place && d->packs[i].loc.index == r.index)
+            return d->packs[i].tag;
+    return 0;
+}
+
+int swapd_inventory_unbook_drone(struct swapd *d, int sysid, uint32_t taken, const char *step, uint64_t now_ms)
+{
+    for (int i = 0; i < d->n_packs; i++) {
+        struct swapd_pack *p = &d->packs[i];
+        if (p->tag == taken || p->loc.place != REGISTRY_PLACE_DRONE || p->loc.index != sysid)
+            continue;
+        struct persist_job j = { .kind = PERSIST_LOST, .t_ms = swapd_wall_ms(d, now_ms), .tag = p->tag };
+        snprintf(j.step, sizeof j.step, "%s", step ? step : "");
+        if (persist_submit(d->persist, &j) != 0)
+            return -1;
+        p->loc = (struct registry_location){ REGISTRY_PLACE_UNKNOWN, 0 };
+        swapd_event(d, now_ms, REGISTRY_WARNING, "battery",
+                    "pack SWP-%08X was booked to drone %d, which came with pack SWP-%08X: its place is unknown",
+                    (unsigned)p->tag, sysid, (unsigned)taken);
+    }
+    return 0;
+}
+
 void swapd_inventory_apply_move(struct swapd *d, const struct station_move *m)
 {
     struct swapd_pack *p = swapd_pack_find(d, m->tag);
     if (!p)
         return;
+    /* Leaving the slot ends what its charger saw of the pack's rest. */
+    if (p->loc.place == REGISTRY_PLACE_SLOT && m->to.place != STATION_PLACE_SLOT)
+        swapd_inventory_estimates(d, p, health_est_rest_end(&p->est), m->t_ms);
     p->loc_since_ms = swapd_wall_ms(d, m->t_ms);
     switch (m->to.place) {
     case STATION_PLACE_SLOT: p->loc = (struct registry_location){ REGISTRY_PLACE_SLOT, m->to.index + 1 }; break;
@@ -330,15 +376,21 @@ void swapd_inventory_apply_move(struct swapd *d, const struct station_move *m)
     }
 }
 
-/* Feeds the charger's telemetry to the pack's estimator once a second (the slot's charger
- * is the sensor, its state says whether current flows). */
+double swapd_battery_time_s(const struct swapd *d, uint64_t now_ms)
+{
+    return (double)now_ms / 1000.0 * d->shell.sim_time_scale;
+}
+
+/* Feeds the charger's telemetry to the pack's estimator once a second of battery time, at
+ * most once a scan (the slot's charger is the sensor, its state says whether current
+ * flows). */
 static void feed_estimator(struct swapd *d, struct swapd_pack *p, int slot, uint64_t now_ms)
 {
-    if (p->last_sample_ms && now_ms - p->last_sample_ms < 1000)
+    if (p->last_sample_ms && (double)(now_ms - p->last_sample_ms) * d->shell.sim_time_scale < 1000.0)
         return;
     p->last_sample_ms = now_ms;
     struct health_sample smp;
-    if (health_sample_from_slot(&d->raw_ir[REGMAP_IR_SLOT_ADDR(slot, 0)], (double)now_ms / 1000.0, &smp) != 0)
+    if (health_sample_from_slot(&d->raw_ir[REGMAP_IR_SLOT_ADDR(slot, 0)], swapd_battery_time_s(d, now_ms), &smp) != 0)
         return;  /* unknown reading or charger fault: never reaches an estimate */
     smp.sensor = (uint32_t)slot + 1;
     swapd_inventory_estimates(d, p, health_est_feed(&p->est, &smp), now_ms);
@@ -359,6 +411,12 @@ void swapd_inventory_estimates(struct swapd *d, struct swapd_pack *p, unsigned e
         .peak_temp_degC = p->est.peak_temp_degC, .last_used_ms = j.t_ms,
     };
     persist_submit(d->persist, &j);
+    if (ev & HEALTH_EV_CAPACITY)
+        swapd_event(d, now_ms, REGISTRY_INFO, "battery",
+                    "pack SWP-%08X capacity window from a %s: %.0f +- %.0f mAh; SoH %.1f +- %.1f %%",
+                    (unsigned)p->tag, health_window_kind_name(p->est.last_window.kind),
+                    p->est.last_window.capacity_mAh, p->est.last_window.sd_mAh, health_est_soh(&p->est) * 100,
+                    health_est_soh_sd(&p->est) * 100);
     char why[128] = "";
     enum health_verdict v = health_judge(&d->health, &p->est, true, why, sizeof why);
     if (v == HEALTH_KEEP || p->status != REGISTRY_IN_SERVICE)
@@ -454,8 +512,9 @@ void swapd_inventory_fill(struct swapd *d, uint64_t now_ms)
     if (pl->load_g < (unsigned)d->station_cfg.touchdown_g)
         inv->pad_tag = 0;
 
-    struct health_pack cand[REGMAP_MAX_SLOTS];
+    struct health_pack cand[REGMAP_MAX_SLOTS] = { 0 };
     int cand_slot[REGMAP_MAX_SLOTS], n = 0;
+    double charge_rest_s[REGMAP_MAX_SLOTS];
     bool demand = false;
     for (int i = 0; i < STATION_MAX_DRONES; i++)
         demand |= d->in.drones[i].sysid && d->in.drones[i].swap_requested;
@@ -483,17 +542,35 @@ void swapd_inventory_fill(struct swapd *d, uint64_t now_ms)
             .soh = p->rated_mah > 0 ? p->capacity_mah / p->rated_mah : 0,
             .rated_mAh = p->rated_mah, .efc = p->efc,
             .temp_degC = sl->temp_ok ? sl->temp_degC : NAN,
-            .rest_s = p->last_current_ms ? (double)(now_ms - p->last_current_ms) / 1000.0 : 1e9,
-            .since_charge_end_s = p->charge_end_ms ? (double)(now_ms - p->charge_end_ms) / 1000.0 : 1e9,
+            .rest_s = p->last_current_ms ? swapd_battery_time_s(d, now_ms - p->last_current_ms) : 1e9,
+            .since_charge_end_s = p->charge_end_ms ? swapd_battery_time_s(d, now_ms - p->charge_end_ms) : 1e9,
         };
-        enum health_charge_action act = health_charge_decision(&d->health, &hp, demand ? 0 : -1, 0);
-        inv->charger_request[s] = act == HEALTH_CHARGE_FULL ? CHARGER_MODE_CHARGE
-                                  : act == HEALTH_CHARGE_STORAGE ? CHARGER_MODE_STORAGE
-                                                                 : -1;
+        /* For the charge: the rest since current last flowed in the slot, or since the pack
+         * came into it (off a drone), whichever is shorter; a charge under way is never
+         * stopped for a rest. */
+        bool charging = sl->chg_state == CHARGER_CC || sl->chg_state == CHARGER_CV ||
+                        sl->chg_state == CHARGER_STORAGE;
+        charge_rest_s[n] = charging ? 1e9 : hp.rest_s;
+        int64_t in_slot_ms = swapd_wall_ms(d, now_ms) - p->loc_since_ms;
+        if (!charging && in_slot_ms >= 0 && swapd_battery_time_s(d, (uint64_t)in_slot_ms) < charge_rest_s[n])
+            charge_rest_s[n] = swapd_battery_time_s(d, (uint64_t)in_slot_ms);
         cand[n] = hp;
         cand_slot[n++] = s;
     }
     int best = health_choose_pack(&d->health, cand, n, SWAPD_FLIGHT_SOC);
+    /* A waiting drone needs a charge now only when no pack can be handed out; otherwise
+     * a pack that just came back rests first (its rested OCV closes its flight's
+     * capacity window and opens its charge's). */
+    bool needed_now = demand && best < 0;
+    for (int k = 0; k < n; k++) {
+        struct health_pack hp = cand[k];
+        hp.rest_s = charge_rest_s[k];
+        enum health_charge_action act = health_charge_decision(&d->health, &hp, needed_now ? 0 : -1, 0);
+        inv->charger_request[cand_slot[k]] = act == HEALTH_CHARGE_FULL      ? CHARGER_MODE_CHARGE
+                                             : act == HEALTH_CHARGE_STORAGE ? CHARGER_MODE_STORAGE
+                                             : act == HEALTH_CHARGE_REST    ? CHARGER_MODE_OFF
+                                                                            : -1;
+    }
     if (best >= 0) {
         inv->fresh_slot = cand_slot[best];
         inv->fresh_tag = cand[best].tag;

@@ -1,16 +1,22 @@
 /* The single-instance lock beside the database; see lockfile.h. */
 #include "lockfile.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <netdb.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdbool.h>
 #include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+#include "transport/link.h"
 
 int swapd_lock_take(const char *db_path, char *err, size_t errsize)
 {
@@ -93,4 +99,79 @@ int swapd_lock_endpoint(const char *what, const char *key, char *err, size_t err
              "share it: stop that one first", who, what, key);
     errno = EADDRINUSE;
     return -1;
+}
+
+int swapd_lock_plant(const char *host, int port, char *err, size_t errsize)
+{
+    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *res = NULL;
+    int rc = getaddrinfo(host, NULL, &hints, &res);
+    if (rc != 0) {
+        /* A name that does not resolve now: lock it as written (the plant link retries it). */
+        char key[300];
+        snprintf(key, sizeof key, "%s:%d", host, port);
+        return swapd_lock_endpoint("plant", key, err, errsize) < 0 ? -1 : 0;
+    }
+    int out = 0;
+    for (struct addrinfo *a = res; a && out == 0; a = a->ai_next) {
+        char addr[INET6_ADDRSTRLEN] = "", key[INET6_ADDRSTRLEN + 16];
+        if (a->ai_family == AF_INET) {
+            inet_ntop(AF_INET, &((struct sockaddr_in *)a->ai_addr)->sin_addr, addr, sizeof addr);
+            snprintf(key, sizeof key, "%s:%d", addr, port);
+        } else if (a->ai_family == AF_INET6) {
+            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)a->ai_addr)->sin6_addr, addr, sizeof addr);
+            snprintf(key, sizeof key, "[%s]:%d", addr, port);
+        } else {
+            continue;
+        }
+        /* getaddrinfo may list one address twice; this process's own lock is no conflict */
+        bool dup = false;
+        for (struct addrinfo *b = res; b != a; b = b->ai_next)
+            dup = dup || (b->ai_addrlen == a->ai_addrlen && !memcmp(b->ai_addr, a->ai_addr, a->ai_addrlen));
+        if (!dup && swapd_lock_endpoint("plant", key, err, errsize) < 0)
+            out = -1;
+    }
+    int e = errno;
+    freeaddrinfo(res);
+    errno = e;
+    return out;
+}
+
+int swapd_lock_drone_link(const char *endpoint, char *err, size_t errsize)
+{
+    struct link_endpoint ep;
+    char perr[LINK_ERR_MAX];
+    if (link_parse_endpoint(endpoint, &ep, perr, sizeof perr) != 0)
+        return swapd_lock_endpoint("drone link", endpoint, err, errsize) < 0 ? -1 : 0;
+    char key[PATH_MAX + 16];
+    switch (ep.kind) {
+    case LINK_PTY_NEW:
+        return 0;   /* a pseudo-terminal of its own: nobody else can hold it */
+    case LINK_SERIAL:
+    case LINK_PTY: {
+        /* the device itself, whatever name or symlink leads to it, at any speed */
+        char real[PATH_MAX];
+        snprintf(key, sizeof key, "tty:%s", realpath(ep.path, real) ? real : ep.path);
+        break;
+    }
+    case LINK_UDP:
+    case LINK_UDPOUT: {
+        struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_DGRAM }, *res = NULL;
+        char addr[INET6_ADDRSTRLEN] = "";
+        if (getaddrinfo(ep.host, NULL, &hints, &res) == 0 && res) {
+            if (res->ai_family == AF_INET)
+                inet_ntop(AF_INET, &((struct sockaddr_in *)res->ai_addr)->sin_addr, addr, sizeof addr);
+            else if (res->ai_family == AF_INET6)
+                inet_ntop(AF_INET6, &((struct sockaddr_in6 *)res->ai_addr)->sin6_addr, addr, sizeof addr);
+        }
+        if (res)
+            freeaddrinfo(res);
+        snprintf(key, sizeof key, "%s:%s:%u", ep.kind == LINK_UDP ? "udp" : "udpout", addr[0] ? addr : ep.host,
+                 (unsigned)ep.port);
+        break;
+    }
+    default:
+        snprintf(key, sizeof key, "%s", endpoint);
+        break;
+    }
+    return swapd_lock_endpoint("drone link", key, err, errsize) < 0 ? -1 : 0;
 }

@@ -21,7 +21,17 @@ int swapd_lock_take(const char *db_path, char *err, size_t errsize);
  * `what` and `key` (e.g. "plant", "10.0.0.5:502"), bound and listened on for the
  * process's life (released by the kernel on any exit). Returns its descriptor, or -1
  * with err naming the holder's pid (errno EADDRINUSE) or the failure. Keys are compared
- * as text: the same plant under two names ("localhost", "127.0.0.1") is not caught. */
+ * as text: callers pass canonical keys (below). */
 int swapd_lock_endpoint(const char *what, const char *key, char *err, size_t errsize);
+
+/* The plant at host:port, by address: every address host resolves to is locked as
+ * "ADDR:PORT" (IPv6 as "[ADDR]:PORT"), so "localhost", "127.0.0.1" and "::1" are one
+ * plant. A name that does not resolve is locked as written. 0, or -1 as above. */
+int swapd_lock_plant(const char *host, int port, char *err, size_t errsize);
+
+/* The drone link by what it opens: a serial or pty device by its real path (a symlink
+ * or another speed is the same radio), a UDP endpoint by address and port; "pty:new"
+ * makes a device of its own and takes no lock. 0, or -1 as above. */
+int swapd_lock_drone_link(const char *endpoint, char *err, size_t errsize);
 
 #endif

@@ -22,6 +22,9 @@ struct persist {
     pthread_mutex_t lock;
     pthread_cond_t wake;
     bool stop;
+    bool manual;                  /* no thread: persist_run() writes (the campaign) */
+    uint64_t retry_at_ms;         /* manual: the head is retried from this time on */
+    int backoff_ms;
     struct persist_job q[PERSIST_QUEUE];
     size_t head, len;
     /* Moves submitted and not yet committed (per-move acknowledgement): the scan is
@@ -47,10 +50,16 @@ struct persist {
     struct registry_event events[PERSIST_EVENTS];
     size_t ev_head, ev_len;
     unsigned long ev_lost;
-    struct {
-        char code[32];
-        int64_t id;
-    } alarms[PERSIST_MAX_ALARMS];
+    struct persist_rows {
+        /* The registry rows the worker keeps referring to: what the open batch changes
+         * here is undone with the batch when its commit fails (a row id kept from a
+         * rolled-back insert would name nothing, or the next row SQLite hands out). */
+        struct {
+            char code[32];
+            int64_t id;
+        } alarms[PERSIST_MAX_ALARMS];
+    } rows, rows_at_begin;
+    int64_t swap_id_at_begin;
 };
 
 static void fail(struct persist *p, const char *what, int rc)
@@ -66,14 +75,14 @@ static void fail(struct persist *p, const char *what, int rc)
 static int64_t *alarm_slot(struct persist *p, const char *code, bool create)
 {
     for (int i = 0; i < PERSIST_MAX_ALARMS; i++)
-        if (p->alarms[i].id && !strcmp(p->alarms[i].code, code))
-            return &p->alarms[i].id;
+        if (p->rows.alarms[i].id && !strcmp(p->rows.alarms[i].code, code))
+            return &p->rows.alarms[i].id;
     if (!create)
         return NULL;
     for (int i = 0; i < PERSIST_MAX_ALARMS; i++)
-        if (!p->alarms[i].id) {
-            snprintf(p->alarms[i].code, sizeof p->alarms[i].code, "%s", code);
-            return &p->alarms[i].id;
+        if (!p->rows.alarms[i].id) {
+            snprintf(p->rows.alarms[i].code, sizeof p->rows.alarms[i].code, "%s", code);
+            return &p->rows.alarms[i].id;
         }
     return NULL;
 }
@@ -110,6 +119,19 @@ static int storage_failed(struct persist *p)
     return 1;
 }
 
+/* A job went through. Alone it is on the disk: the store takes writes again. In a batch
+ * it is only in SQLite's memory until the batch commits (a full disk fails the commit,
+ * not the write), so the store counts as blocked until then: otherwise every retry of a
+ * failing batch would show it unblocked for a moment, and an Unhold in that moment pass. */
+static void unblock_if_durable(struct persist *p)
+{
+    if (registry_in_batch(p->reg))
+        return;
+    pthread_mutex_lock(&p->lock);
+    p->blocked = false;
+    pthread_mutex_unlock(&p->lock);
+}
+
 /* Runs one job. Returns 1 when it must be retried (a move the store could not take for
  * a reason that may pass: full disk, I/O error, lock), else 0. */
 static int run_job(struct persist *p, const struct persist_job *j)
@@ -138,9 +160,7 @@ static int run_job(struct persist *p, const struct persist_job *j)
                 p->batch_moves[p->n_batch_moves++] = j->seq;  /* durable at the batch's commit */
             else
                 ack_moves(p, &j->seq, 1);
-            pthread_mutex_lock(&p->lock);
-            p->blocked = false;
-            pthread_mutex_unlock(&p->lock);
+            unblock_if_durable(p);
             return 0;
         }
         fail(p, "battery move", rc);
@@ -176,8 +196,11 @@ static int run_job(struct persist *p, const struct persist_job *j)
         break;
     case PERSIST_ALARM_RAISE: {
         int64_t *id = alarm_slot(p, j->code, true);
-        if (id && *id == 0)
+        if (id && *id == 0) {
             rc = registry_raise_alarm(p->reg, j->code, j->text, j->t_ms, id);
+            if (rc)
+                *id = 0;   /* not on the disk: the retry inserts it again */
+        }
         break;
     }
     case PERSIST_REGISTER: {
@@ -235,6 +258,16 @@ static int run_job(struct persist *p, const struct persist_job *j)
         rc = rc < 0 ? rc : 0;
         break;
     }
+    case PERSIST_LOST:
+        rc = registry_move_battery(p->reg, j->tag, (struct registry_location){ REGISTRY_PLACE_UNKNOWN, 0 }, j->step,
+                                   0, j->t_ms, j->t_ms);
+        break;
+    case PERSIST_QUEUE_PUT:
+        rc = registry_queue_put(p->reg, &j->queued);
+        break;
+    case PERSIST_QUEUE_DROP:
+        rc = registry_queue_remove(p->reg, j->drone);
+        break;
     case PERSIST_SET_STATUS:
         rc = registry_set_status(p->reg, j->tag, j->status, j->text, j->t_ms);
         break;
@@ -261,9 +294,7 @@ static int run_job(struct persist *p, const struct persist_job *j)
         fail(p, "write", rc);
     if (rc == REGISTRY_EDB)
         return storage_failed(p);
-    pthread_mutex_lock(&p->lock);
-    p->blocked = false;
-    pthread_mutex_unlock(&p->lock);
+    unblock_if_durable(p);
     return 0;
 }
 
@@ -336,13 +367,32 @@ static int run_batch(struct persist *p, size_t n)
     struct persist_job j = p->q[p->head];
     pthread_mutex_unlock(&p->lock);
     if (j.kind == PERSIST_PRUNE) {
+        registry_set_sync(p->reg, false);  /* deletes no move: the next move's sync covers it */
         int again = timed_job(p, &j);
         if (!again)
             pop_jobs(p, 1);
         return again;
     }
+    /* A battery move must be on the disk before the core leaves its step: a batch with a
+     * move waits for the disk (which syncs every frame before it too); the others only
+     * reach the operating system, where they survive a crash of swapd (SQLite's
+     * synchronous = NORMAL in WAL mode). The sync is chosen outside the queue lock. */
+    bool move = false;
+    pthread_mutex_lock(&p->lock);
+    for (size_t i = 0; i < n && !move; i++) {
+        enum persist_kind k = p->q[(p->head + i) % PERSIST_QUEUE].kind;
+        if (k == PERSIST_PRUNE)
+            break;
+        move = k == PERSIST_MOVE;
+    }
+    pthread_mutex_unlock(&p->lock);
+    registry_set_sync(p->reg, move);
     bool open = registry_batch_begin(p->reg) == 0;  /* else each write commits alone */
     p->n_batch_moves = 0;
+    p->rows_at_begin = p->rows;
+    pthread_mutex_lock(&p->lock);
+    p->swap_id_at_begin = p->swap_id;
+    pthread_mutex_unlock(&p->lock);
     size_t done = 0;
     int again = 0;
     while (done < n) {
@@ -365,14 +415,40 @@ static int run_batch(struct persist *p, size_t n)
     if (rc != 0) {
         fail(p, "batch commit (its battery moves are not acknowledged; retried)", rc);
         p->n_batch_moves = 0;
+        /* Rolled back: the rows it inserted or closed are as they were, so are the ids. */
+        p->rows = p->rows_at_begin;
+        pthread_mutex_lock(&p->lock);
+        p->swap_id = p->swap_id_at_begin;
+        pthread_mutex_unlock(&p->lock);
         return storage_failed(p);
     }
     pthread_mutex_lock(&p->lock);
     p->commits++;
+    if (!again)
+        p->blocked = false;   /* the batch is on the disk and nothing in it failed */
     pthread_mutex_unlock(&p->lock);
     ack_moves(p, p->batch_moves, p->n_batch_moves);
     p->n_batch_moves = 0;
     pop_jobs(p, done);
+    return again;
+}
+
+/* Writes the n jobs at the head of the queue, batch by batch, then reads what committed
+ * for the followers. Returns 1 when the head must be retried after a back-off. */
+static int drain(struct persist *p, size_t n)
+{
+    int again = 0;
+    while (n > 0 && !again) {
+        pthread_mutex_lock(&p->lock);
+        size_t before = p->len;
+        pthread_mutex_unlock(&p->lock);
+        again = run_batch(p, n);
+        pthread_mutex_lock(&p->lock);
+        size_t taken = before - p->len;
+        pthread_mutex_unlock(&p->lock);
+        n = taken < n ? n - taken : 0;
+    }
+    read_committed_events(p);
     return again;
 }
 
@@ -401,18 +477,7 @@ static void *worker(void *arg)
         p->kicked = false;
         size_t n = p->len;
         pthread_mutex_unlock(&p->lock);
-        int again = 0;
-        while (n > 0 && !again) {
-            pthread_mutex_lock(&p->lock);
-            size_t before = p->len;
-            pthread_mutex_unlock(&p->lock);
-            again = run_batch(p, n);
-            pthread_mutex_lock(&p->lock);
-            size_t taken = before - p->len;
-            pthread_mutex_unlock(&p->lock);
-            n = taken < n ? n - taken : 0;
-        }
-        read_committed_events(p);
+        int again = drain(p, n);
         pthread_mutex_lock(&p->lock);
         if (!again) {
             backoff_ms = PERSIST_RETRY_MIN_MS;
@@ -511,6 +576,49 @@ struct persist *persist_start(struct registry *reg, char *err, size_t errsize)
     return p;
 }
 
+struct persist *persist_start_manual(struct registry *reg)
+{
+    struct persist *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->reg = reg;
+    p->manual = true;
+    p->backoff_ms = PERSIST_RETRY_MIN_MS;
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->wake, NULL);
+    return p;
+}
+
+bool persist_run(struct persist *p, uint64_t now_ms)
+{
+    if (!p->manual || p->len == 0 || now_ms < p->retry_at_ms)
+        return false;
+    p->kicked = false;
+    if (drain(p, p->len)) {
+        p->retry_at_ms = now_ms + (uint64_t)p->backoff_ms;  /* the worker's back-off */
+        if (p->backoff_ms < PERSIST_RETRY_MAX_MS)
+            p->backoff_ms *= 2;
+    } else {
+        p->retry_at_ms = 0;
+        p->backoff_ms = PERSIST_RETRY_MIN_MS;
+    }
+    return true;
+}
+
+void persist_discard(struct persist *p)
+{
+    if (!p)
+        return;
+    if (!p->manual) {
+        persist_stop(p);
+        return;
+    }
+    registry_close(p->reg);
+    pthread_cond_destroy(&p->wake);
+    pthread_mutex_destroy(&p->lock);
+    free(p);
+}
+
 int persist_submit(struct persist *p, const struct persist_job *job)
 {
     pthread_mutex_lock(&p->lock);
@@ -526,6 +634,14 @@ int persist_submit(struct persist *p, const struct persist_job *job)
         pthread_cond_signal(&p->wake);  /* starts the idle timer; the kick writes at once */
     pthread_mutex_unlock(&p->lock);
     return 0;
+}
+
+size_t persist_queued(struct persist *p)
+{
+    pthread_mutex_lock(&p->lock);
+    size_t n = p->len;
+    pthread_mutex_unlock(&p->lock);
+    return n;
 }
 
 int64_t persist_swap_id(struct persist *p)
@@ -571,6 +687,12 @@ void persist_stop(struct persist *p)
 {
     if (!p)
         return;
+    if (p->manual) {
+        while (p->len > 0 && !drain(p, p->len))
+            ;
+        persist_discard(p);
+        return;
+    }
     pthread_mutex_lock(&p->lock);
     p->stop = true;
     pthread_cond_signal(&p->wake);

@@ -8,6 +8,7 @@
 #define SWAP_SWAPD_PERSIST_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "httpd/metrics.h"
@@ -31,6 +32,10 @@ enum persist_kind {
                               (the pack in that drone as the core knows it, 0 unknown) */
     PERSIST_ESTIMATES,     /* battery: the health estimates of battery.tag */
     PERSIST_PRUNE,         /* t_ms: delete one small batch of rows past their retention */
+    PERSIST_LOST,          /* tag, step: the pack is not where the registry books it (another
+                              pack came out of the drone it was booked to): place unknown */
+    PERSIST_QUEUE_PUT,     /* queued: a drone waiting in the landing queue */
+    PERSIST_QUEUE_DROP,    /* drone: no longer waiting (cleared, cancelled, denied) */
 };
 
 struct persist_job {
@@ -40,6 +45,7 @@ struct persist_job {
     uint32_t tag, tag_in;
     struct registry_location from, to;
     struct registry_battery battery;
+    struct registry_queued_drone queued;
     int drone;
     int rated_mah, cells;
     double dcir_mohm, capacity_sd_mah;
@@ -55,6 +61,18 @@ struct persist_job {
 /* Starts the worker on an open registry (the worker owns it from now on). */
 struct persist *persist_start(struct registry *reg, char *err, size_t errsize);
 
+/* The same worker without its thread, for a deterministic run on a virtual clock (the
+ * campaign): jobs wait in the queue until persist_run() writes them on the caller's
+ * thread, with the same batches, acknowledgements and retries. */
+struct persist *persist_start_manual(struct registry *reg);
+/* Writes what is queued, as the worker does after a kick; after a refusal that may pass
+ * the head waits the worker's back-off (50 ms doubling to 1 s of now_ms). Returns true
+ * when it wrote (or tried to). Only for a worker from persist_start_manual. */
+bool persist_run(struct persist *p, uint64_t now_ms);
+/* A crash: the queue is thrown away unwritten and the registry closed (what a batch left
+ * open rolls back). For a worker with a thread, the same as persist_stop. */
+void persist_discard(struct persist *p);
+
 /* The retention PERSIST_PRUNE applies, and the rows of each kind per batch. */
 void persist_set_retention(struct persist *p, const struct registry_retention *keep, int batch_rows);
 
@@ -67,6 +85,9 @@ void persist_kick(struct persist *p);
  * job is dropped and counted; a move refused here is submitted again by the scan, the
  * core waiting for its commit meanwhile). */
 int persist_submit(struct persist *p, const struct persist_job *job);
+
+/* Jobs queued and not yet written (the one the store refuses included). */
+size_t persist_queued(struct persist *p);
 
 /* The registry id of the swap in progress (committed so far), 0 when none. */
 int64_t persist_swap_id(struct persist *p);

@@ -39,6 +39,8 @@ const struct cfg_key shellcfg_keys[] = {
     CFG_S("drone_link", "allow", S, drone_allow, "", "Comma-separated drone system ids allowed to swap; empty = any"),
     CFG_I("drone_link", "station_sysid", S, station_sysid, 1, 255, "200", "", "The station's own MAVLink system id"),
     CFG_S("database", "path", S, db_path, "/var/lib/swapd/swapd.db", "Battery registry database (SQLite)"),
+    CFG_D("simulation", "time_scale", S, sim_time_scale, 1, 1000, "1", "x",
+          "Battery time per wall time when the plant and drones are simulators run faster (swapsim --realtime-factor x --battery-time-scale): battery telemetry and rest timers are in the packs' time; 1 on a real station"),
 };
 #undef S
 const size_t shellcfg_n_keys = sizeof shellcfg_keys / sizeof shellcfg_keys[0];

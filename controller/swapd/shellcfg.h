@@ -1,5 +1,5 @@
 /* The daemon shell's own settings (sections [scan], [plant_link], [drone_link],
- * [database] of swapd.ini): where the plant and the drones are, how often to scan. */
+ * [database], [simulation] of swapd.ini): where the plant and the drones are, how often to scan. */
 #ifndef SWAP_SWAPD_SHELLCFG_H
 #define SWAP_SWAPD_SHELLCFG_H
 
@@ -31,6 +31,7 @@ struct shellcfg {
     char drone_allow[256];      /* comma-separated system ids; empty = any */
     int station_sysid;
     char db_path[256];
+    double sim_time_scale;      /* battery time per wall time (simulators only; 1: real) */
 };
 
 extern const struct cfg_key shellcfg_keys[];

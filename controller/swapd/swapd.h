@@ -63,6 +63,8 @@ struct swapd_stats {
  * each scan woke against its absolute deadline, and the longest scan. */
 json_t *swapd_scan_stats_json(const struct swapd_stats *s);
 
+struct swapd_fleet;
+
 struct swapd {
     struct shellcfg shell;
     struct station_cfg station_cfg;
@@ -72,7 +74,7 @@ struct swapd {
     struct ctlsock_auth auth;
     struct httpd_cfg http_cfg;
     struct fleetlink_cfg fleet_cfg;
-    struct fleetlink *fleet;
+    struct swapd_fleet *fleet;     /* the fleet link and its scan-side state (fleet.c); NULL unless enabled */
     struct registry_retention retention;
 
     struct station core;
@@ -120,6 +122,13 @@ struct swapd {
     bool commissioned;             /* packs in the slots compared with the registry once */
 
     int64_t alarm_raised_wall_ms[DIAG_COUNT];
+    /* The landing queue as last written to the registry (landqueue.c), by system id. */
+    struct swapd_landq_saved {
+        bool saved;
+        uint8_t compid, flags;
+        uint32_t pack_tag;
+        uint64_t request_seq;
+    } landq[256];
 
     struct swapd_event events[SWAPD_EVENT_RING];
     long long event_seq;
@@ -146,6 +155,12 @@ struct registry_location swapd_registry_location(struct station_location l);
 
 /* Records a state or step transition as an event carrying from, to and reason. */
 void swapd_transition(struct swapd *d, uint64_t mono_ms, const char *from, const char *to, const char *reason);
+/* What the scan hands the persistence worker after station_step (scan.c). */
+void swapd_persist_outputs(struct swapd *d, uint64_t now_ms);
+/* The plant link's read-back of the coils, taken by connection seq (0: none yet): a new
+ * connection after the first is a plant restart for the core (in.plant.renewed). */
+void swapd_plant_readback(struct swapd *d, uint64_t seq, const uint8_t *co, unsigned long long reconnects,
+                          uint64_t now_ms);
 
 /* The event type (one of ctlproto_event_types) of a transition the core reported:
  * "state" between PackML states, "mode" between unit modes, "drone" for the landing
@@ -171,6 +186,12 @@ void swapd_fleet_scan(struct swapd *d, uint64_t now_ms);
 void swapd_fleet_event(struct swapd *d, const struct swapd_event *e);
 void swapd_fleet_stop(struct swapd *d);
 
+/* The landing queue across restarts (landqueue.c; docs/drone-protocol.md §8): the
+ * requests the previous run had queued are put back before the first scan (from the
+ * registry, before the persistence worker owns it); each scan writes what changed. */
+void swapd_landqueue_restore(struct swapd *d, struct registry *reg, uint64_t now_ms);
+void swapd_landqueue_save(struct swapd *d, uint64_t now_ms);
+
 /* Inventory glue (inventory.c): loads the registry, commissions packs seen for the first
  * time, and fills the core's inventory facts and the policy's choices every scan. */
 int swapd_inventory_load(struct swapd *d, struct registry *reg, char *err, size_t errsize);
@@ -185,9 +206,20 @@ uint8_t swapd_pad_sysid(const struct swapd *d);
  * Never a pack booked to another drone. */
 uint32_t swapd_inventory_pad_tag(const struct swapd *d, uint8_t sysid);
 void swapd_inventory_apply_move(struct swapd *d, const struct station_move *m);
+/* A drone holds one pack: when pack `taken` comes out of drone `sysid`, any other pack
+ * the registry books to that drone is not there (the drone came back with another one):
+ * its place becomes unknown, ahead of the move (else the registry refuses the next pack
+ * into that drone for good). 0, or -1 if the worker's queue is full. */
+/* The pack the shell has at a place of the core (for a drone: as swapd_inventory_pad_tag
+ * names the pack in it), 0 when none. */
+uint32_t swapd_inventory_name_at(const struct swapd *d, struct station_location l);
+int swapd_inventory_unbook_drone(struct swapd *d, int sysid, uint32_t taken, const char *step, uint64_t now_ms);
 /* After a health_est_feed that returned ev: a new capacity or DCIR goes to the registry,
  * and the policy's verdict may quarantine or retire the pack. */
 void swapd_inventory_estimates(struct swapd *d, struct swapd_pack *p, unsigned ev, uint64_t now_ms);
+/* The time of battery telemetry (s): monotonic time, in the simulators' time when they run
+ * faster than the wall clock ([simulation] time_scale). */
+double swapd_battery_time_s(const struct swapd *d, uint64_t now_ms);
 /* Feeds every new BATTERY_STATUS of a drone to the estimator of the pack it flies with
  * (flighthealth.c). */
 void swapd_flight_health(struct swapd *d, uint64_t now_ms);
@@ -203,6 +235,10 @@ int swapd_inventory_recover(struct swapd *d, struct registry *reg, const struct 
                             int64_t now_wall_ms, char *msg, size_t msgsize);
 /* Reads the chain's last recorded step and drone from the previous run. */
 void swapd_inventory_progress(struct swapd *d, struct registry *reg, int64_t now_wall_ms);
+/* Start-up against the plant's first image (d->in.plant): commissions packs seen for the
+ * first time, reads the last run's progress and recovers a move its step made but could
+ * not commit. What swapd does before the persistence worker takes the registry. */
+void swapd_inventory_boot(struct swapd *d, struct registry *reg, int64_t now_wall_ms);
 /* Registers a pack that arrived on a drone (queued before its first move). */
 int swapd_inventory_register(struct swapd *d, uint32_t tag, struct registry_location loc, uint64_t now_ms);
 /* Commissioning when the plant answered only after start-up: packs in the slots the

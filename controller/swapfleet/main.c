@@ -180,6 +180,7 @@ static void answer_pack_query(struct host *h, const char *node, json_t *st, cons
     if (n && spb_topic_format(topic, sizeof topic, &t) == 0 &&
         mosquitto_publish(h->m, NULL, topic, (int)n, buf, 1, false) == MOSQ_ERR_SUCCESS) {
         json_object_set_new(st, "pack_answers", json_integer(json_integer_value(json_object_get(st, "pack_answers")) + 1));
+        json_object_set_new(st, "pack_answer", json_string(value));
         fprintf(stderr, "swapfleet: %s asked for %s: answered from %s\n", node, id, best);
     }
 }
@@ -687,11 +688,22 @@ static void on_cmd_subscribe(struct mosquitto *m, void *obj, int mid, int n, con
 static int cmd_send(const struct opts *o, const char *node, const char *command, const char *arg)
 {
     const struct fleetlink_command_def *def = NULL;
-    bool rebirth = !strcmp(command, "rebirth");
+    /* "DEVICE/COMMAND": a DCMD to that device ("Device Control/<metric>") */
+    char device[32] = "";
+    const char *slash = strchr(command, '/');
+    if (slash) {
+        snprintf(device, sizeof device, "%.*s", (int)(slash - command), command);
+        command = slash + 1;
+    }
+    bool rebirth = !strcmp(command, "rebirth") && !device[0];
     for (size_t i = 0; i < fleetlink_n_commands && !rebirth; i++)
         if (!strcmp(fleetlink_commands[i].console, command))
             def = &fleetlink_commands[i];
-    if (!def && !rebirth) {
+    /* an unknown metric on a device is sent as it is: the station answers for it */
+    char raw_metric[48] = "";
+    if (!def && device[0])
+        snprintf(raw_metric, sizeof raw_metric, "%s", command);
+    if (!def && !rebirth && !raw_metric[0]) {
         fprintf(stderr, "swapfleet: unknown command \"%s\" (one of:", command);
         for (size_t i = 0; i < fleetlink_n_commands; i++)
             fprintf(stderr, " %s", fleetlink_commands[i].console);
@@ -726,7 +738,10 @@ static int cmd_send(const struct opts *o, const char *node, const char *command,
     while (!w.subscribed && mono_ms() < end)
         mosquitto_loop(m, 20, 1);
     char name[64];
-    snprintf(name, sizeof name, "Node Control/%s", rebirth ? "Rebirth" : def->metric);
+    if (device[0])
+        snprintf(name, sizeof name, "Device Control/%s", def ? def->metric : raw_metric);
+    else
+        snprintf(name, sizeof name, "Node Control/%s", rebirth ? "Rebirth" : def->metric);
     struct spb_metric mets[2] = {
         { .name = name, .datatype = def && def->takes_arg ? SPB_DT_STRING : SPB_DT_BOOLEAN, .i = 1, .s = arg },
         { .name = "Command/Request Id", .datatype = SPB_DT_STRING, .s = req_id },
@@ -734,8 +749,12 @@ static int cmd_send(const struct opts *o, const char *node, const char *command,
     struct spb_payload p = { .has_timestamp = true, .timestamp_ms = wall_ms(), .n_metrics = 2, .metrics = mets };
     uint8_t buf[512];
     size_t n = spb_encode(&p, buf, sizeof buf);
-    t.type = SPB_NCMD;
-    spb_topic_format(topic, sizeof topic, &t);
+    t.type = device[0] ? SPB_DCMD : SPB_NCMD;
+    snprintf(t.device, sizeof t.device, "%s", device);
+    if (spb_topic_format(topic, sizeof topic, &t) != 0) {
+        fprintf(stderr, "swapfleet: bad device id \"%s\"\n", device);
+        return 2;
+    }
     int mid = 0;
     if (!n || mosquitto_publish(m, &mid, topic, (int)n, buf, 1, false) != MOSQ_ERR_SUCCESS) {
         fprintf(stderr, "swapfleet: cannot publish the command\n");
@@ -776,7 +795,9 @@ static void usage(FILE *f)
             "  events [STATION]           events the fleet received (from --state)\n"
             "  top                        live view of the status table (q quits)\n"
             "  cmd STATION COMMAND [ARG]  start|stop|hold|unhold|suspend|unsuspend|abort|clear|reset,\n"
-            "                             retire ID[:reason], return ID, rebirth\n"
+            "                             retire ID[:reason], return ID, rebirth (NCMD);\n"
+            "                             DEVICE/COMMAND sends a DCMD to a device: robot/hold,\n"
+            "                             robot/unhold, ..., magazine/retire ID[:reason], magazine/return ID\n"
             "options:\n"
             "  -b, --broker HOST:PORT     MQTT broker (default 127.0.0.1:1883)\n"
             "  -g, --group ID             Sparkplug group (default stations)\n"

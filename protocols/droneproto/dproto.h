@@ -196,10 +196,10 @@ int dproto_parse_ack(const struct mav_command_ack *ack, struct dproto_reply *out
 #define DPROTO_CLEARANCE_ATTEMPTS 6
 uint32_t dproto_retry_delay_ms(unsigned attempt);
 
-/* Link supervision (both sides): a peer unheard for this long is "lost"; a drone whose
- * heartbeat is older than DPROTO_HEARTBEAT_STALE_MS counts as armed. */
+/* Link supervision (both sides): a peer unheard for this long is "lost". (A drone whose
+ * heartbeat is older than the station's [pad] drone_heartbeat_timeout_ms, 1.5 s shipped,
+ * counts as armed: docs/drone-protocol.md §8.) */
 #define DPROTO_HEARTBEAT_PERIOD_MS 1000u
-#define DPROTO_HEARTBEAT_STALE_MS 3000u
 #define DPROTO_LINK_LOST_MS 5000u
 
 /* Pack serial as it appears in SMART_BATTERY_INFO: "SWP-%08X" of the tag. out holds 16

@@ -12,6 +12,7 @@
 #define PHYS_SLICE_MS 100u
 /* In the air the drone looks at its pack at least this often. */
 #define AIR_CHECK_MS 1000u
+#define PAD_RETRY_MS 200u   /* a touchdown the pad could not take yet is tried again */
 
 static const struct {
     const char *name;
@@ -86,6 +87,7 @@ void sim_drone_cfg_defaults(struct sim_drone_cfg *c, uint8_t sysid)
     c->pad_current_a = 1.2;
     c->return_soc = 0.30;
     c->critical_soc = 0.12;
+    c->critical = false;
     c->flight_s = 0;
     c->return_ms = 5000;
     c->landing_ms = 4000;
@@ -99,6 +101,7 @@ void sim_drone_cfg_defaults(struct sim_drone_cfg *c, uint8_t sysid)
     c->poll_ms = 100;
     c->link_lost_ms = DPROTO_LINK_LOST_MS;
     c->ambient_degC = 20.0;
+    c->battery_time_scale = 1;
     sim_sensor_grade_cfg(&c->sensor, SIM_SENSOR_POWER_MODULE);
 }
 
@@ -116,6 +119,11 @@ static bool mis_active(const struct sim_drone *d, enum sim_drone_mis kind)
             return true;
     }
     return false;
+}
+
+bool sim_drone_misbehaving(const struct sim_drone *d, enum sim_drone_mis kind)
+{
+    return mis_active(d, kind);
 }
 
 int sim_drone_misbehave(struct sim_drone *d, enum sim_drone_mis kind, uint64_t start_ms,
@@ -330,6 +338,8 @@ static void send_request(struct sim_drone *d)
         if (soc < d->cfg.critical_soc)
             r.flags |= DPROTO_REQ_CRITICAL;
     }
+    if (d->cfg.critical && d->count.swaps == 0)
+        r.flags |= DPROTO_REQ_CRITICAL;
     if (d->cfg.hot_swap)
         r.flags |= DPROTO_REQ_HOT_SWAP;
     struct mav_command_long cmd;
@@ -402,15 +412,19 @@ static void physics(struct sim_drone *d, uint64_t now_ms)
 {
     while (d->phys_ms + PHYS_SLICE_MS <= now_ms) {
         const double dt = PHYS_SLICE_MS / 1000.0;
+        /* The pack lives battery_time_scale of its slices per slice of the drone. */
+        int k_bat = d->cfg.battery_time_scale > 1 ? d->cfg.battery_time_scale : 1;
         if (states[d->state].airborne && d->has_battery) {
-            double i = flight_current(d, dt);
-            sim_battery_step(&d->battery, i, dt, d->cfg.ambient_degC);
-            d->current_a = i;
-            d->consumed_mah += i * dt / 3.6;
+            for (int k = 0; k < k_bat; k++) {
+                double i = flight_current(d, dt);
+                sim_battery_step(&d->battery, i, dt, d->cfg.ambient_degC);
+                d->current_a = i;
+                d->consumed_mah += i * dt / 3.6;
+                sim_sensor_count(&d->sensor, i, dt);
+            }
             d->air_ms += PHYS_SLICE_MS;
-            sim_sensor_count(&d->sensor, i, dt);
         } else if (sim_drone_powered(d) && power_pack(d)) {
-            sim_sensor_count(&d->sensor, pack_current(d), dt);
+            sim_sensor_count(&d->sensor, pack_current(d), dt * k_bat);
         }
         d->phys_ms += PHYS_SLICE_MS;
     }
@@ -433,8 +447,12 @@ static void poll_bay(struct sim_drone *d)
 static void touchdown(struct sim_drone *d)
 {
     int rc = d->pad.land ? d->pad.land(d->pad.ctx, d->has_battery ? &d->battery : NULL) : -1;
-    if (rc == -2)
-        return;  /* the plant model is not there (a restarting swapsim): touch down next tick */
+    if (rc == -2) {
+        /* the plant model is not there (a restarting swapsim) or holds the landing: try
+         * again shortly, hovering meanwhile */
+        d->deadline_ms = d->now_ms + PAD_RETRY_MS;
+        return;
+    }
     if (rc != 0) {
         d->count.go_arounds++;
         send_text(d, 4, "pad occupied: going around");
@@ -475,6 +493,11 @@ static void run_state(struct sim_drone *d)
     }
     switch (d->state) {
     case SIM_DRONE_FLYING:
+        if (d->cfg.max_swaps && d->count.swaps >= d->cfg.max_swaps) {
+            send_text(d, 6, "swaps done: leaving the station");
+            go(d, SIM_DRONE_DIVERTED, 0);
+            break;
+        }
         if (d->has_battery && (d->battery.soc < d->cfg.return_soc ||
                                (d->cfg.flight_s > 0 && (double)d->air_ms >= d->cfg.flight_s * 1000.0)))
             go(d, SIM_DRONE_RETURNING, d->cfg.return_ms ? d->cfg.return_ms : 1);

@@ -67,7 +67,11 @@ struct sim_drone_cfg {
     double pad_current_a;        /* disarmed, powered on the pad */
     double return_soc;           /* go home below this state of charge */
     double critical_soc;         /* requests carry the CRITICAL flag below this */
+    bool critical;               /* requests carry the CRITICAL flag until the first swap */
+    unsigned max_swaps;          /* after this many swaps the drone leaves (diverted); 0 never */
     double flight_s;             /* also go home after this long in the air; 0 = SoC only */
+    int battery_time_scale;      /* the flying pack lives this many of its seconds per drone
+                                  * second (1: the same; tests of long battery life) */
     uint32_t return_ms, landing_ms, disarm_ms, boot_ms, hot_boot_ms, takeoff_ms;
     uint32_t retry_denied_ms;    /* ask again after a non-final denial */
     uint32_t telemetry_ms;       /* HEARTBEAT, EXTENDED_SYS_STATE, BATTERY_STATUS period */
@@ -193,6 +197,9 @@ size_t sim_drone_take_output(struct sim_drone *d, uint8_t *buf, size_t size);
 /* Adds a misbehaviour window. Returns 0, or -1 for a bad kind or a full table. */
 int sim_drone_misbehave(struct sim_drone *d, enum sim_drone_mis kind, uint64_t start_ms,
                         uint32_t duration_ms);
+
+/* Whether a misbehaviour of this kind is in force now (its window is open). */
+bool sim_drone_misbehaving(const struct sim_drone *d, enum sim_drone_mis kind);
 
 /* Whether the drone reports armed now, and whether it is powered (sending). */
 bool sim_drone_armed(const struct sim_drone *d);

@@ -67,8 +67,20 @@ static const char usage[] =
     "  --time-scale F         simulated ms per wall ms (0.1..100, default 1)\n"
     "  --flight-s S           go home after S s in the air (default: at 30 %% charge)\n"
     "  --soc X                state of charge at start, 0.05..1 (default 0.6)\n"
+    "  --soc-step X           each drone starts X below the one before (default 0.02)\n"
+    "  --stagger-s S          drones come home one after another, S s apart: the k-th\n"
+    "                         to come flies --flight-s + k*S (every flight)\n"
+    "  --ask-order ORDER      sysid (default) or shuffled (by --seed): who is k-th\n"
+    "  --critical LIST        comma-separated system ids that come home critical: their\n"
+    "                         requests carry the critical flag until their first swap\n"
+    "  --swaps N              each drone leaves for good after N swaps (default: never)\n"
+    "  --hover-a A            hover current, A (default 18)\n"
+    "  --events PATH          one JSON line per drone event (state, queue position,\n"
+    "                         misbehaviour window), with CLOCK_MONOTONIC ms\n"
     "  --return-s S           flight back to the station (default 5)\n"
     "  --plant-config PATH    plant.ini for the pack model (default: built-in defaults)\n"
+    "  --battery-time-scale K the flying pack lives K seconds per simulated second\n"
+    "                         (integer 1..1000, default 1; swapsim's option of that name)\n"
     "  --battery-sensor GRADE the power module behind BATTERY_STATUS: ideal, charger or\n"
     "                         power-module (default power-module: noise, offset, gain)\n"
     "  --duration-s S         exit after S simulated seconds (default: run until signalled)\n"
@@ -82,13 +94,18 @@ struct mis_spec {
 };
 
 struct options {
-    const char *link, *link_file, *control, *plant_config;
+    const char *link, *link_file, *control, *plant_config, *events;
     int drones, sysid_base, station_sysid, link_id;
     uint64_t seed;
     bool hot_swap, signed_link;
     uint8_t key[32];
-    double time_scale, flight_s, soc, return_s, duration_s;
+    double time_scale, flight_s, soc, soc_step, stagger_s, return_s, duration_s;
+    bool shuffled;
+    int max_swaps;
+    double hover_a;             /* 0: the model's default */
+    bool critical[256];
     int sensor_grade;
+    double battery_scale;
     struct mis_spec mis[MAX_MIS];
     int n_mis;
 };
@@ -165,11 +182,30 @@ bad:
     return -1;
 }
 
+/* "12,17,30" into set[sysid] = true. */
+static int parse_sysid_list(const char *s, bool set[256])
+{
+    const char *p = s;
+    for (;;) {
+        char *end;
+        errno = 0;
+        long v = strtol(p, &end, 10);
+        if (end == p || errno || v < 1 || v > 255 || (*end != ',' && *end != '\0')) {
+            fprintf(stderr, "dronesim: --critical '%s': expected system ids 1..255, comma-separated\n", s);
+            return -1;
+        }
+        set[v] = true;
+        if (*end == '\0')
+            return 0;
+        p = end + 1;
+    }
+}
+
 static int parse_options(int argc, char **argv, struct options *o)
 {
     enum { O_LINK = 1, O_LINK_FILE, O_CONTROL, O_DRONES, O_SYSID_BASE, O_STATION, O_SEED,
-           O_HOT, O_KEY, O_LINK_ID, O_MIS, O_SCALE, O_FLIGHT, O_SOC, O_RETURN, O_PLANT, O_SENSOR,
-           O_DURATION, O_LOG, O_HELP };
+           O_HOT, O_KEY, O_LINK_ID, O_MIS, O_SCALE, O_FLIGHT, O_SOC, O_RETURN, O_PLANT, O_SENSOR, O_BSCALE,
+           O_DURATION, O_LOG, O_SOC_STEP, O_STAGGER, O_ASK_ORDER, O_CRITICAL, O_EVENTS, O_SWAPS, O_HOVER, O_HELP };
     static const struct option opts[] = {
         { "link", required_argument, 0, O_LINK },
         { "link-file", required_argument, 0, O_LINK_FILE },
@@ -188,8 +224,16 @@ static int parse_options(int argc, char **argv, struct options *o)
         { "return-s", required_argument, 0, O_RETURN },
         { "plant-config", required_argument, 0, O_PLANT },
         { "battery-sensor", required_argument, 0, O_SENSOR },
+        { "battery-time-scale", required_argument, 0, O_BSCALE },
         { "duration-s", required_argument, 0, O_DURATION },
         { "log-level", required_argument, 0, O_LOG },
+        { "soc-step", required_argument, 0, O_SOC_STEP },
+        { "stagger-s", required_argument, 0, O_STAGGER },
+        { "ask-order", required_argument, 0, O_ASK_ORDER },
+        { "critical", required_argument, 0, O_CRITICAL },
+        { "events", required_argument, 0, O_EVENTS },
+        { "swaps", required_argument, 0, O_SWAPS },
+        { "hover-a", required_argument, 0, O_HOVER },
         { "help", no_argument, 0, O_HELP },
         { 0, 0, 0, 0 },
     };
@@ -199,7 +243,9 @@ static int parse_options(int argc, char **argv, struct options *o)
     o->seed = 1;
     o->link_id = 1;
     o->time_scale = 1;
+    o->battery_scale = 1;
     o->soc = 0.6;
+    o->soc_step = 0.02;
     o->sensor_grade = SIM_SENSOR_POWER_MODULE;
     o->return_s = 5;
     int c;
@@ -237,8 +283,31 @@ static int parse_options(int argc, char **argv, struct options *o)
             o->n_mis++;
             break;
         case O_SCALE: if (num_arg("--time-scale", optarg, 0.1, 100, &o->time_scale)) return -1; break;
+        case O_BSCALE:
+            if (num_arg("--battery-time-scale", optarg, 1, 1000, &o->battery_scale) ||
+                o->battery_scale != floor(o->battery_scale)) {
+                fprintf(stderr, "dronesim: --battery-time-scale must be an integer 1..1000\n");
+                return -1;
+            }
+            break;
         case O_FLIGHT: if (num_arg("--flight-s", optarg, 0, 86400, &o->flight_s)) return -1; break;
         case O_SOC: if (num_arg("--soc", optarg, 0.05, 1, &o->soc)) return -1; break;
+        case O_SOC_STEP: if (num_arg("--soc-step", optarg, 0, 1, &o->soc_step)) return -1; break;
+        case O_STAGGER: if (num_arg("--stagger-s", optarg, 0, 3600, &o->stagger_s)) return -1; break;
+        case O_ASK_ORDER:
+            if (strcmp(optarg, "sysid") != 0 && strcmp(optarg, "shuffled") != 0) {
+                fprintf(stderr, "dronesim: --ask-order must be sysid or shuffled, not '%s'\n", optarg);
+                return -1;
+            }
+            o->shuffled = !strcmp(optarg, "shuffled");
+            break;
+        case O_CRITICAL:
+            if (parse_sysid_list(optarg, o->critical) != 0)
+                return -1;
+            break;
+        case O_EVENTS: o->events = optarg; break;
+        case O_SWAPS: if (int_arg("--swaps", optarg, 0, 1000000, &o->max_swaps)) return -1; break;
+        case O_HOVER: if (num_arg("--hover-a", optarg, 1, 200, &o->hover_a)) return -1; break;
         case O_SENSOR: {
             int g = 0;
             while (g < SIM_SENSOR_GRADE_COUNT && strcmp(optarg, sim_sensor_grade_name((enum sim_sensor_grade)g)) != 0)
@@ -330,6 +399,30 @@ static uint64_t unix_us(void)
 static struct sim_drone drones[MAX_DRONES];
 static size_t logged[MAX_DRONES];
 
+/* --events: one JSON object per line, written as it happens. mono_ms is the host's
+ * CLOCK_MONOTONIC in ms (shared with every process on the machine), t_ms the drones'
+ * simulated time. */
+static FILE *events_f;
+static double events_mono0_ms, events_scale = 1;
+static uint8_t events_pos[MAX_DRONES];
+static unsigned events_requests[MAX_DRONES];
+static bool events_mis[MAX_DRONES][SIM_DRONE_MIS_COUNT];
+
+static void event_line(const struct sim_drone *d, uint64_t t_ms, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void event_line(const struct sim_drone *d, uint64_t t_ms, const char *fmt, ...)
+{
+    if (!events_f)
+        return;
+    fprintf(events_f, "{\"mono_ms\":%.1f,\"t_ms\":%llu,\"sysid\":%u,", events_mono0_ms + (double)t_ms / events_scale,
+            (unsigned long long)t_ms, d->cfg.sysid);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(events_f, fmt, ap);
+    va_end(ap);
+    fputs("}\n", events_f);
+}
+
 static void log_transitions(int n)
 {
     for (int i = 0; i < n; i++) {
@@ -339,8 +432,55 @@ static void log_transitions(int n)
             logf_(LOG_INFO, "drone %u: %s -> %s at %.1f s (soc %.0f %%)", d->cfg.sysid,
                   sim_drone_state_name(t->from), sim_drone_state_name(t->to), t->t_ms / 1000.0,
                   100.0 * (d->has_battery ? d->battery.soc : d->bay.soc));
+            event_line(d, t->t_ms, "\"event\":\"state\",\"from\":\"%s\",\"to\":\"%s\",\"reason\":%d,\"critical\":%s",
+                       sim_drone_state_name(t->from), sim_drone_state_name(t->to), d->last_reason,
+                       d->cfg.critical ? "true" : "false");
         }
     }
+}
+
+/* When the window of kind that just opened (on) or closed began or ended: the drone acts
+ * on it from that moment, though this loop may see it a little later. now_ms if unknown
+ * (e.g. rearm, whose window opens on the pad). */
+static uint64_t mis_edge_ms(const struct sim_drone *d, enum sim_drone_mis kind, bool on, uint64_t now_ms)
+{
+    uint64_t best = 0;
+    for (size_t j = 0; j < d->n_mis; j++) {
+        if (d->mis[j].kind != kind || kind == SIM_DRONE_MIS_REARM)
+            continue;
+        uint64_t edge = on ? d->mis[j].start_ms : d->mis[j].start_ms + d->mis[j].duration_ms;
+        if (edge <= now_ms && edge > best)
+            best = edge;
+    }
+    return best ? best : now_ms;
+}
+
+/* Queue positions the station told each drone, and misbehaviour windows opening and
+ * closing, as events at now_ms. */
+static void log_positions(int n, uint64_t now_ms)
+{
+    if (!events_f)
+        return;
+    for (int i = 0; i < n; i++) {
+        struct sim_drone *d = &drones[i];
+        /* A request sent while its radio is down never left the drone. */
+        if (d->count.requests_sent != events_requests[i] && !sim_drone_misbehaving(d, SIM_DRONE_MIS_LINK_LOSS))
+            event_line(d, now_ms, "\"event\":\"request\",\"attempt\":%u,\"critical\":%s", d->req_attempt,
+                       d->cfg.critical && d->count.swaps == 0 ? "true" : "false");
+        events_requests[i] = d->count.requests_sent;
+        uint8_t pos = d->state == SIM_DRONE_QUEUED ? d->queue_position : 0;
+        if (pos != events_pos[i] && pos)
+            event_line(d, now_ms, "\"event\":\"position\",\"position\":%u", pos);
+        events_pos[i] = pos;
+        for (int k = 0; k < SIM_DRONE_MIS_COUNT; k++) {
+            bool on = sim_drone_misbehaving(d, (enum sim_drone_mis)k);
+            if (on != events_mis[i][k])
+                event_line(d, mis_edge_ms(d, (enum sim_drone_mis)k, on, now_ms), "\"event\":\"%s\",\"kind\":\"%s\"",
+                           on ? "misbehave" : "behave", sim_drone_mis_name((enum sim_drone_mis)k));
+            events_mis[i][k] = on;
+        }
+    }
+    fflush(events_f);
 }
 
 int main(int argc, char **argv)
@@ -405,19 +545,56 @@ int main(int argc, char **argv)
     struct sim_rng pack_rng;
     sim_rng_seed(&pack_rng, o.seed ^ 0x9E3779B97F4A7C15ULL);
     const uint64_t t0_ms = 0;
+    /* The drones' clock starts here (t0_ms). */
+    const uint64_t wall0_us = mono_us();
+    events_mono0_ms = (double)wall0_us / 1000.0;
+    events_scale = o.time_scale;
+    /* The order the drones come home in under --stagger-s: slot[i] for drone i. */
+    int slot[MAX_DRONES];
+    for (int i = 0; i < o.drones; i++)
+        slot[i] = i;
+    if (o.shuffled) {
+        struct sim_rng order_rng;
+        sim_rng_seed(&order_rng, o.seed ^ 0xA5A5A5A55A5A5A5AULL);
+        for (int i = o.drones - 1; i > 0; i--) {
+            int j = (int)(sim_rng_uniform(&order_rng) * (i + 1));
+            if (j > i)
+                j = i;
+            int t = slot[i];
+            slot[i] = slot[j];
+            slot[j] = t;
+        }
+    }
+    if (o.events) {
+        events_f = fopen(o.events, "w");
+        if (!events_f) {
+            fprintf(stderr, "dronesim: --events %s: %s\n", o.events, strerror(errno));
+            link_close(link);
+            return 1;
+        }
+    }
     for (int i = 0; i < o.drones; i++) {
         struct sim_drone_cfg cfg;
         sim_drone_cfg_defaults(&cfg, (uint8_t)(o.sysid_base + i));
         cfg.station_sysid = (uint8_t)o.station_sysid;
         cfg.hot_swap = o.hot_swap;
-        cfg.flight_s = o.flight_s;
+        cfg.battery_time_scale = (int)o.battery_scale;
+        cfg.flight_s = o.flight_s + slot[i] * o.stagger_s;
+        cfg.critical = o.critical[cfg.sysid];
+        cfg.max_swaps = (unsigned)o.max_swaps;
+        /* The station keeps wall time: its 1 Hz heartbeat and its 5 s silence rule (§8) do
+         * not speed up with --time-scale, so neither does the drone's "station unheard"
+         * timer (else at 5x a heartbeat a little late would look like a lost station). */
+        cfg.link_lost_ms = (uint32_t)lround(cfg.link_lost_ms * o.time_scale);
+        if (o.hover_a > 0)
+            cfg.hover_current_a = o.hover_a;
         sim_sensor_grade_cfg(&cfg.sensor, (enum sim_sensor_grade)o.sensor_grade);
         cfg.return_ms = (uint32_t)lround(o.return_s * 1000.0);
         cfg.boot_ms = (uint32_t)lround(pcfg.drone_boot_s * 1000.0);
         cfg.ambient_degC = pcfg.ambient_degC;
         struct sim_battery b;
         /* Drones start at staggered charge so they do not all come home at once. */
-        double soc = o.soc - 0.02 * i;
+        double soc = o.soc - o.soc_step * i;
         sim_battery_init(&b, &pcfg, 0x5B000001u + (uint32_t)i, soc < 0.05 ? 0.05 : soc, &pack_rng);
         sim_drone_init(&drones[i], &cfg, &pad_if, &b, o.seed * 1000003u + (uint64_t)i,
                        o.signed_link ? &signing : NULL, t0_ms);
@@ -428,8 +605,11 @@ int main(int argc, char **argv)
                                 t0_ms + (uint64_t)llround(o.mis[k].t_s * 1000.0),
                                 (uint32_t)llround(o.mis[k].d_s * 1000.0));
         }
-        logf_(LOG_INFO, "drone %u: pack SWP-%08X at %.0f %%%s", cfg.sysid, (unsigned)b.tag,
-              100.0 * b.soc, o.hot_swap ? ", hot swap" : "");
+        logf_(LOG_INFO, "drone %u: pack SWP-%08X at %.0f %%%s%s, comes home %d. (flies %.1f s)", cfg.sysid,
+              (unsigned)b.tag, 100.0 * b.soc, o.hot_swap ? ", hot swap" : "", cfg.critical ? ", critical" : "",
+              slot[i] + 1, cfg.flight_s);
+        event_line(&drones[i], t0_ms, "\"event\":\"start\",\"slot\":%d,\"flight_s\":%.3f,\"critical\":%s", slot[i] + 1,
+                   cfg.flight_s, cfg.critical ? "true" : "false");
     }
 
     struct sigaction sa;
@@ -439,7 +619,6 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    const uint64_t wall0_us = mono_us();
     uint64_t now_ms = t0_ms;
     uint8_t buf[4096];
     unsigned write_errors = 0;
@@ -483,6 +662,7 @@ int main(int argc, char **argv)
                 next = dl;
         }
         log_transitions(o.drones);
+        log_positions(o.drones, now_ms);
         if (parser.drops[MAV_DROP_UNSIGNED] > unsigned_seen) {
             if (unsigned_seen == 0)
                 logf_(LOG_WARN, "dropping unsigned frames (this link requires signing)");
@@ -520,6 +700,8 @@ int main(int argc, char **argv)
           (unsigned long long)parser.frames_ok, (unsigned long long)parser.drops[MAV_DROP_BAD_CRC],
           (unsigned long long)parser.drops[MAV_DROP_UNSIGNED],
           (unsigned long long)parser.drops[MAV_DROP_BAD_SIGNATURE]);
+    if (events_f)
+        fclose(events_f);
     padsock_close(&pad);
     link_close(link);
     return rc;

@@ -173,6 +173,10 @@ static int pad_land(void *ctx, const struct sim_battery *battery)
     json_t *rep = request(p, json_pack("{s:s,s:o}", "cmd", "drone_land", "battery", jb ? jb : json_null()));
     if (!rep)
         return -2;   /* the plant cannot be reached (restarting): the drone lands anyway */
+    if (json_is_true(json_object_get(rep, "held"))) {
+        json_decref(rep);
+        return -2;   /* the test holds the landing: touch down later */
+    }
     int rc = reply_ok(p, rep) ? 0 : -1;
     json_decref(rep);
     return rc;

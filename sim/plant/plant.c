@@ -86,6 +86,7 @@ struct stuck {
 struct sim_plant {
     struct plantcfg cfg;
     uint64_t seed;
+    int battery_time_scale;  /* battery ticks per charger tick (sim_plant_set_battery_time_scale) */
     struct sim_rng rng;
     uint64_t now_ms;
     uint8_t co[REGMAP_CO_COUNT];
@@ -841,6 +842,7 @@ struct sim_plant *sim_plant_new(const struct plantcfg *cfg, uint64_t seed)
     for (int s = 0; s < REGMAP_MAX_SLOTS; s++)
         sample_slot(p, s);
     p->next_charger_ms = CHARGER_TICK_MS;
+    p->battery_time_scale = 1;
     update_next_event(p);
     return p;
 }
@@ -854,6 +856,13 @@ void sim_plant_free(struct sim_plant *p)
 }
 
 uint64_t sim_plant_now_ms(const struct sim_plant *p) { return p->now_ms; }
+
+void sim_plant_set_battery_time_scale(struct sim_plant *p, int k)
+{
+    p->battery_time_scale = k >= 1 ? k : 1;
+    if (p->battery_time_scale > 1)
+        p->next_charger_ms = p->now_ms + 1;
+}
 
 const struct plantcfg *sim_plant_config(const struct sim_plant *p) { return &p->cfg; }
 
@@ -889,9 +898,14 @@ static void timed_events(struct sim_plant *p)
         latch(p, PF_WATCHDOG);
         p->quiet = false;
     }
+    /* With batteries k times faster: k ticks of the same length per CHARGER_TICK_MS,
+     * spread evenly when k divides it, else all at once. */
+    int k_bat = p->battery_time_scale;
+    bool spread = CHARGER_TICK_MS % k_bat == 0;
     while (p->now_ms >= p->next_charger_ms) {
-        charger_tick(p, CHARGER_TICK_MS / 1000.0);
-        p->next_charger_ms += CHARGER_TICK_MS;
+        for (int k = 0; k < (spread ? 1 : k_bat); k++)
+            charger_tick(p, CHARGER_TICK_MS / 1000.0);
+        p->next_charger_ms += spread ? CHARGER_TICK_MS / k_bat : CHARGER_TICK_MS;
     }
     update_next_event(p);
 }

@@ -42,6 +42,12 @@ void sim_plant_free(struct sim_plant *p);
  * results do not depend on how time is sliced beyond one millisecond. */
 void sim_plant_step(struct sim_plant *p, uint32_t dt_ms);
 
+/* Batteries and chargers live k (>= 1) of their seconds per plant second (default 1):
+ * a pack's life runs faster than the robot, for tests of what takes hours of charging
+ * and resting. Every battery tick keeps its length; there are k of them per second,
+ * evenly spaced when k divides 1000. */
+void sim_plant_set_battery_time_scale(struct sim_plant *p, int k);
+
 /* Plant time (ms since creation). */
 uint64_t sim_plant_now_ms(const struct sim_plant *p);
 

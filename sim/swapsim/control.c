@@ -294,8 +294,21 @@ static json_t *battery_or_null(const struct sim_battery *b)
     return j ? j : json_null();
 }
 
+/* Test control: while held, drone_land is answered "held" and the drone hovers over the
+ * pad (its touchdown retried), so a test can stop the station at await_touchdown. */
+static json_t *do_pad_hold(struct swapsim *s, const json_t *req)
+{
+    const json_t *h = json_object_get(req, "hold");
+    if (!json_is_boolean(h))
+        return fail("\"hold\" must be true or false");
+    s->pad_hold = json_is_true(h);
+    return json_pack("{s:b,s:b}", "ok", 1, "hold", s->pad_hold);
+}
+
 static json_t *do_drone_land(struct swapsim *s, const json_t *req)
 {
+    if (s->pad_hold)
+        return json_pack("{s:b,s:b,s:s}", "ok", 0, "held", 1, "error", "landing held (pad_hold)");
     const json_t *jb = json_object_get(req, "battery");
     struct sim_battery b;
     char err[256];
@@ -426,6 +439,7 @@ static const struct command {
     { "log",           "from max", do_log },
     { "status",        "", do_status },
     { "drone_land",    "battery", do_drone_land },
+    { "pad_hold",      "hold", do_pad_hold },
     { "drone_takeoff", "", do_drone_takeoff },
     { "drone_battery", "", do_drone_battery },
     { "drone_load",    "current_a", do_drone_load },

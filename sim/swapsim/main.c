@@ -45,6 +45,10 @@ static const char usage_text[] =
     "  --log-commands PATH    append every coil / holding-register change to PATH as\n"
     "                         \"T_MS TABLE ADDR NAME OLD NEW\" lines\n"
     "  --realtime-factor F    plant ms per wall ms (default 1; 0.01..1000)\n"
+    "  --battery-time-scale K batteries and chargers live K seconds per plant second\n"
+    "                         (integer 1..1000, default 1; a divisor of 1000 spreads the\n"
+    "                         battery ticks evenly): hours of charging and resting in\n"
+    "                         minutes while the robot keeps its speed\n"
     "  --state PATH           keep the physical plant in PATH (saved after every request);\n"
     "                         a swapsim started on an existing PATH resumes it as after a\n"
     "                         power cycle (docs/swapsim.md)\n"
@@ -353,12 +357,13 @@ int main(int argc, char **argv)
         { "fault", required_argument, NULL, 'f' },
         { "log-commands", required_argument, NULL, 'l' },
         { "realtime-factor", required_argument, NULL, 'r' },
+        { "battery-time-scale", required_argument, NULL, 'B' },
         { "send", required_argument, NULL, 'S' },
         { "state", required_argument, NULL, 'T' },
         { "map", required_argument, NULL, 'm' },
         { "unit", required_argument, NULL, 'u' },
         { "rtu", required_argument, NULL, 'R' },
-        { "baud", required_argument, NULL, 'B' },
+        { "baud", required_argument, NULL, 'b' + 256 },
         { "parity", required_argument, NULL, 'Y' },
         { "data-bits", required_argument, NULL, 'D' },
         { "stop-bits", required_argument, NULL, 'O' },
@@ -370,7 +375,7 @@ int main(int argc, char **argv)
     const char *control = NULL, *log_path = NULL, *send = NULL, *state_path = NULL;
     const char *faults[MAX_FAULTS];
     int n_faults = 0;
-    long port = 1502, seed = 1;
+    long port = 1502, seed = 1, battery_scale = 1;
     const char *map_path = NULL, *rtu_device = NULL;
     long unit = -1, baud = 115200, data_bits = 8, stop_bits = 1;
     char parity = 'N';
@@ -409,6 +414,10 @@ int main(int argc, char **argv)
             }
             break;
         }
+        case 'B':
+            if (parse_long("--battery-time-scale", optarg, 1, 1000, &battery_scale))
+                return 2;
+            break;
         case 'S': send = optarg; break;
         case 'T': state_path = optarg; break;
         case 'm': map_path = optarg; break;
@@ -417,7 +426,7 @@ int main(int argc, char **argv)
                 return 2;
             break;
         case 'R': rtu_device = optarg; break;
-        case 'B':
+        case 'b' + 256:
             if (parse_long("--baud", optarg, 50, 4000000, &baud))
                 return 2;
             break;
@@ -492,6 +501,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "swapsim: plant restored from %s at plant time %llu ms (power cycle)\n", state_path,
                 (unsigned long long)sim_plant_now_ms(s->plant));
     }
+    sim_plant_set_battery_time_scale(s->plant, (int)battery_scale);
     s->state_fd = -1;
     if (state_path && ((s->state_fd = open(state_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0 ||
                        sim_plant_save(s->plant, s->state_fd) != 0)) {

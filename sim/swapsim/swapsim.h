@@ -67,6 +67,8 @@ struct swapsim {
     /* server-level faults */
     unsigned reply_delay_ms;
     bool silent;
+    /* test control: a drone cleared to land hovers over the pad until released */
+    bool pad_hold;
 
     /* control socket */
     int ctl_fd;                      /* -1: none */

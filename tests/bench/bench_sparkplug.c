@@ -5,20 +5,31 @@
  * p50/p99 (the event's post time to its arrival at the subscriber, one clock), and the
  * scan-side cost of the hand-over (fleetlink_publish of a full snapshot and
  * fleetlink_post_event) beside a plain copy of the same snapshot measured in the same
- * run. Asserts nothing about time; fails only if the nodes do not all come up. */
+ * run.
+ *
+ * Before that, swapd's own cost of the fleet link: two real stations (swapsim + drones
+ * + swapd each) run side by side on this broker, one with [fleet] enabled and one
+ * without, and swapd's CPU time per scan (utime + stime over the scans it counted) is
+ * compared over the same window; the events of the fleet station give the event-to-
+ * fleet-view latency (the event's time in the scan to its arrival at the host, one
+ * wall clock). Asserts nothing about time; fails only if something does not come up. */
+#include <math.h>
 #include <mosquitto.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "fleetlink/fleetlink.h"
 #include "fleetrig.h"
 #include "proc.h"
+#include "rig.h"
 #include "sparkplug/spb.h"
 
 #define RUN_S 10
+#define STATION_S 20
 #define MAX_LAT 200000
 
 static uint64_t mono_us(void)
@@ -32,7 +43,36 @@ static struct {
     uint64_t msgs, events;
     double lat_ms[MAX_LAT];
     size_t n_lat;
+    /* the real station's events: arrival (wall) minus the event's own time */
+    double st_lat_ms[MAX_LAT];
+    size_t n_st_lat;
+    double st_worst_ms;
+    char st_worst[200];
 } sub;
+
+static uint64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static double cpu_s(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return NAN;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *p = strrchr(buf, ')');
+    unsigned long ut = 0, st = 0;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+        return NAN;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
 
 static void on_msg(struct mosquitto *m, void *obj, const struct mosquitto_message *msg)
 {
@@ -42,6 +82,22 @@ static void on_msg(struct mosquitto *m, void *obj, const struct mosquitto_messag
     if (spb_decode(msg->payload, (size_t)msg->payloadlen, &d) != 0)
         return;
     uint64_t now = mono_us();
+    if (strstr(msg->topic, "/NDATA/st-bench")) {
+        uint64_t wall = wall_ms();
+        for (size_t i = 0; i < d.p.n_metrics; i++) {
+            const struct spb_metric *x = &d.metrics[i];
+            if (x->has_alias && x->alias == FLEETLINK_ALIAS_EVENT_ID && x->has_timestamp && !x->is_historical &&
+                sub.n_st_lat < MAX_LAT) {
+                double lat = (double)wall - (double)x->timestamp_ms;
+                sub.st_lat_ms[sub.n_st_lat++] = lat;
+                for (size_t k = 0; lat > sub.st_worst_ms && k < d.p.n_metrics; k++)
+                    if (d.metrics[k].has_alias && d.metrics[k].alias == FLEETLINK_ALIAS_EVENT_TEXT && d.metrics[k].s)
+                        snprintf(sub.st_worst, sizeof sub.st_worst, "%s", d.metrics[k].s);
+                if (lat > sub.st_worst_ms)
+                    sub.st_worst_ms = lat;
+            }
+        }
+    }
     for (size_t i = 0; i < d.p.n_metrics; i++) {
         const struct spb_metric *x = &d.metrics[i];
         if (x->has_alias && x->alias == FLEETLINK_ALIAS_EVENT_ID && x->s && !strncmp(x->s, "b-", 2)) {
@@ -70,13 +126,141 @@ static int cmp_d(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* One station for the scan-cost comparison; fleet selects [fleet] enabled. */
+static int start_bench_station(struct fleetrig *f, struct rig *r, bool fleet)
+{
+    char cfg[RIG_PATH], text[4096];
+    if (rig_start_sim(r, "3") != 0 || rig_start_drones(r, "1", "3") != 0)
+        return -1;
+    if (fleetrig_station_config(f, r, fleet ? "st-bench" : "st-nofleet", cfg, sizeof cfg) != 0)
+        return -1;
+    FILE *in = fopen(cfg, "r");
+    size_t n = in ? fread(text, 1, sizeof text - 1, in) : 0;
+    if (in)
+        fclose(in);
+    text[n] = 0;
+    char *en = strstr(text, "enabled = true");
+    if (!fleet && en)
+        memcpy(en, "enabled =false", 14);
+    FILE *out = fopen(cfg, "w");
+    if (!out)
+        return -1;
+    fputs(text, out);
+    fclose(out);
+    return rig_start_swapd(r, cfg, true);
+}
+
+static long long scans_of(struct rig *r)
+{
+    json_t *s = rig_status(r);
+    long long n = json_integer_value(json_object_get(json_object_get(s, "scan"), "scans"));
+    json_decref(s);
+    return n;
+}
+
+/* swapd with and without the fleet link, side by side: CPU per scan. */
+static int station_phase(struct fleetrig *f, struct mosquitto *m)
+{
+    struct rig r[2];
+    memset(r, 0, sizeof r);
+    for (int i = 0; i < 2; i++)
+        if (start_bench_station(f, &r[i], i == 1) != 0) {
+            fprintf(stderr, "bench_sparkplug: station %d: %s\n", i, r[i].err);
+            rig_stop_all(&r[0]);
+            rig_stop_all(&r[1]);
+            return -1;
+        }
+    for (int i = 0; i < 2; i++)
+        if (!rig_wait_swaps(&r[i], 1, 150000)) {
+            fprintf(stderr, "bench_sparkplug: station %d never swapped: %s (log %s)\n", i, r[i].err, r[i].swapd_log);
+            r[0].keep = r[1].keep = true;
+            rig_stop_all(&r[0]);
+            rig_stop_all(&r[1]);
+            return -1;
+        }
+    double cpu0[2];
+    long long scans0[2];
+    for (int i = 0; i < 2; i++) {
+        cpu0[i] = cpu_s(r[i].swapd);
+        scans0[i] = scans_of(&r[i]);
+    }
+    sub.n_st_lat = 0;
+    uint64_t end = mono_us() + (uint64_t)STATION_S * 1000000u;
+    while (mono_us() < end)
+        loop(m, 20);
+    double us[2];
+    long long scans[2], swaps[2];
+    for (int i = 0; i < 2; i++) {
+        scans[i] = scans_of(&r[i]) - scans0[i];
+        us[i] = (cpu_s(r[i].swapd) - cpu0[i]) * 1e6 / (double)(scans[i] > 0 ? scans[i] : 1);
+        swaps[i] = rig_swaps(&r[i]);
+    }
+    qsort(sub.st_lat_ms, sub.n_st_lat, sizeof sub.st_lat_ms[0], cmp_d);
+    printf("fleet     swapd CPU per scan over %d s, side by side: %.1f us without the fleet link (%lld scans), "
+           "%.1f us with it (%lld scans); the link costs %.1f us a scan, ratio %.2f\n",
+           STATION_S, us[0], scans[0], us[1], scans[1], us[1] - us[0], us[0] > 0 ? us[1] / us[0] : 0);
+    printf("fleet     station events to the fleet view: %zu, latency p50 %.0f ms, p90 %.0f ms, p99 %.0f ms (ms clock); "
+           "swaps %lld / %lld\n",
+           sub.n_st_lat, sub.n_st_lat ? sub.st_lat_ms[sub.n_st_lat / 2] : 0,
+           sub.n_st_lat ? sub.st_lat_ms[sub.n_st_lat * 9 / 10] : 0,
+           sub.n_st_lat ? sub.st_lat_ms[sub.n_st_lat * 99 / 100] : 0, swaps[0], swaps[1]);
+    printf("fleet     slowest station event %.0f ms: %s\n", sub.st_worst_ms, sub.st_worst);
+    for (int i = 0; i < 2; i++)
+        rig_stop_all(&r[i]);
+    return 0;
+}
+
+/* The stations here measure the fleet link, not the plant's watchdog: a copy of
+ * plant.ini whose watchdog tolerates a controller the loaded machine stalls a while
+ * (as test_fleet does). */
+static char configs_dir[256];
+
+static int use_tolerant_plant(void)
+{
+    char src[512], line[512], path[320];
+    if (proc_mkdtemp(configs_dir, sizeof configs_dir, "swap-bench-cfg") != 0)
+        return -1;
+    FILE *in = fopen(proc_config("plant.ini", src, sizeof src), "r");
+    snprintf(path, sizeof path, "%s/plant.ini", configs_dir);
+    FILE *out = fopen(path, "w");
+    if (!in || !out)
+        return -1;
+    while (fgets(line, sizeof line, in))
+        fputs(!strncmp(line, "watchdog_ms", 11) ? "watchdog_ms = 3000\n" : line, out);
+    fclose(in);
+    fclose(out);
+    setenv("SWAP_CONFIGS", configs_dir, 1);
+    return 0;
+}
+
 int main(void)
 {
+    if (use_tolerant_plant() != 0) {
+        fprintf(stderr, "bench_sparkplug: cannot copy plant.ini\n");
+        return 1;
+    }
     int n = getenv("BENCH_FLEET_NODES") ? atoi(getenv("BENCH_FLEET_NODES")) : 200;
     struct fleetrig f = { 0 };
     if (fleetrig_start_broker(&f, "allow_anonymous true\nmax_connections -1") != 0) {
         fprintf(stderr, "bench_sparkplug: %s\n", f.err);
         return 1;
+    }
+    mosquitto_lib_init();
+    struct mosquitto *m = mosquitto_new("bench-host", true, NULL);
+    mosquitto_message_callback_set(m, on_msg);
+    if (mosquitto_connect(m, "127.0.0.1", f.port, 30) != MOSQ_ERR_SUCCESS) {
+        fprintf(stderr, "bench_sparkplug: subscriber cannot connect\n");
+        return 1;
+    }
+    mosquitto_subscribe(m, NULL, "spBv1.0/bench/#", 0);
+    /* First swapd with and without the link, reporting to this broker and a real host,
+     * before the many nodes below load the machine. */
+    mosquitto_subscribe(m, NULL, "spBv1.0/test/#", 0);
+    if (getenv("BENCH_FLEET_NO_STATIONS") == NULL) {
+        if (fleetrig_start_host(&f) != 0 || station_phase(&f, m) != 0) {
+            fprintf(stderr, "bench_sparkplug: %s\n", f.err);
+            return 1;
+        }
     }
     struct fleetlink **nodes = calloc((size_t)n, sizeof *nodes);
     static struct fleetlink_snapshot snap;
@@ -106,14 +290,6 @@ int main(void)
         }
         fleetlink_publish(nodes[i], &snap);
     }
-    mosquitto_lib_init();
-    struct mosquitto *m = mosquitto_new("bench-host", true, NULL);
-    mosquitto_message_callback_set(m, on_msg);
-    if (mosquitto_connect(m, "127.0.0.1", f.port, 30) != MOSQ_ERR_SUCCESS) {
-        fprintf(stderr, "bench_sparkplug: subscriber cannot connect\n");
-        return 1;
-    }
-    mosquitto_subscribe(m, NULL, "spBv1.0/bench/#", 0);
     /* every node born */
     uint64_t until = mono_us() + 60000000u;
     int born = 0;
@@ -185,5 +361,6 @@ int main(void)
         fleetlink_stop(nodes[i]);
     free(nodes);
     fleetrig_stop(&f);
+    proc_rmtree(configs_dir);
     return 0;
 }

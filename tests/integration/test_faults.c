@@ -21,6 +21,7 @@
 #include <jansson.h>
 #include <sched.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,8 +38,10 @@
 #define RTF "3"
 #define CONFIG "tests/data/swapd-e2e.ini"
 
-static const enum swapseq_id SUBSET[] = { SWAPSEQ_FETCH_GRIP, SWAPSEQ_CENTER_CLOSE, SWAPSEQ_TAKE_RETRACT,
-                                          SWAPSEQ_INSERT_RELEASE };
+/* await_touchdown (the landing held), a step with the drone clamped, the release of the
+ * new pack, and the end of the store while the next drone waits in the queue. */
+static const enum swapseq_id SUBSET[] = { SWAPSEQ_AWAIT_TOUCHDOWN, SWAPSEQ_CENTER_CLOSE, SWAPSEQ_INSERT_RELEASE,
+                                          SWAPSEQ_STORE_RAISE };
 
 enum fault_kind { FAULT_SWAPD_KILL, FAULT_PLANT_RESTART };
 static const char *const fault_names[] = { "swapd SIGKILL", "plant restart" };
@@ -337,6 +340,54 @@ static bool wait_swaps_operating(struct rig *r, long long *want, char *did, size
     return false;
 }
 
+/* Holds (or releases) the landing of the drone cleared next: it hovers over the pad
+ * until released (swapsim's pad_hold), so that the head waits in await_touchdown. */
+static void pad_hold(struct rig *r, bool hold)
+{
+    char line[64];
+    snprintf(line, sizeof line, "{\"cmd\":\"pad_hold\",\"hold\":%s}", hold ? "true" : "false");
+    json_t *rep = rig_sim(r, line);
+    ck_assert_msg(rep && json_is_true(json_object_get(rep, "ok")), "pad_hold refused");
+    json_decref(rep);
+}
+
+#define N_DRONES 2
+
+/* Polls until every drone has been served (status "drone" while a step runs) since the
+ * call, acting as the operator meanwhile; false after timeout_ms. A drone whose request
+ * the station forgot (a restart that lost the landing queue) is never served: it waits
+ * hovering, quietly, for a clearance that never comes. served lists them. */
+static bool wait_every_drone_served(struct rig *r, char *served, size_t size, char *did, size_t dsize,
+                                    bool *started, int timeout_ms)
+{
+    int seen[N_DRONES] = { 0 }, n = 0;
+    served[0] = 0;
+    long long end = proc_now_ms() + timeout_ms;
+    while (proc_now_ms() < end && n < N_DRONES) {
+        json_t *s = status(r);
+        int sys = s ? (int)json_integer_value(json_object_get(s, "drone")) : 0;
+        const char *st = s ? str(s, "state") : "";
+        bool running = !strcmp(st, "Execute") || !strcmp(st, "Suspended") || !strcmp(st, "Suspending") ||
+                       !strcmp(st, "Unsuspending");
+        bool had = s != NULL;
+        json_decref(s);
+        if (!proc_alive(r->swapd))
+            return false;
+        if (had && !running)
+            operate_until_running(r, did, dsize, started, 5000);
+        bool known = false;
+        for (int i = 0; i < n; i++)
+            known = known || seen[i] == sys;
+        if (sys > 0 && !known) {
+            seen[n++] = sys;
+            size_t u = strlen(served);
+            snprintf(served + u, size - u, "%s%d", u ? "," : "", sys);
+        }
+        proc_nap_ms(50);
+    }
+    return n == N_DRONES;
+}
+
 /* A running station that has served swaps at least once on a plant with --state. */
 static void start_station(struct rig *r)
 {
@@ -353,6 +404,7 @@ static void start_station(struct rig *r)
 
 struct outcome {
     bool ok;
+    char observed[96];      /* the step as swapd reported it when the fault struck */
     char text[1024];
 };
 
@@ -381,18 +433,31 @@ static void fault_at(struct rig *r, enum swapseq_id step, enum fault_kind kind, 
     char did[400] = "", first[128] = "";
     bool started = false;
     out->ok = false;
+    out->observed[0] = 0;
     ck_assert_msg(operate_until_running(r, did, sizeof did, &started, 30000), "%s: station not running before the fault",
                   name);
     did[0] = 0;
     recharge_magazine(r);
     long long swaps0 = rig_swaps(r);
+    /* The drone is usually down before the head reaches standby: hold its landing so the
+     * head waits in await_touchdown (released once the fault has been dealt with). */
+    bool hold = step == SWAPSEQ_AWAIT_TOUCHDOWN;
+    if (hold)
+        pad_hold(r, true);
     if (!wait_step(r, name, 120000)) {
-        snprintf(out->text, sizeof out->text, "step %s never became active", name);
+        if (hold)
+            pad_hold(r, false);
+        snprintf(out->text, sizeof out->text, "step %s never became active (NOT REACHED)", name);
         return;
     }
+    long long seen_ms = proc_now_ms();
     json_int_t t0, t1;
+    char resumed[64] = "";
     if (kind == FAULT_SWAPD_KILL) {
         proc_kill_wait(r->swapd, SIGKILL);
+        /* observed: swapd reported the step active this long before the kill */
+        snprintf(out->observed, sizeof out->observed, "%s seen %lld ms before the kill", name,
+                 proc_now_ms() - seen_ms);
         t0 = plant_ms(r);
         ck_assert_msg(rig_start_swapd(r, CONFIG, false) == 0, "%s", r->err);
         const char *state = wait_reconciled(r, 20000);
@@ -401,8 +466,13 @@ static void fault_at(struct rig *r, enum swapseq_id step, enum fault_kind kind, 
             snprintf(out->text, sizeof out->text, "neither reconciled nor Held after the restart");
             return;
         }
+        json_t *s = status(r);
+        snprintf(resumed, sizeof resumed, "%s%s%s", state, s && str(s, "step")[0] ? " at " : "", s ? str(s, "step") : "");
+        json_decref(s);
         swaps0 = 0;  /* a new process counts from zero */
     } else {
+        snprintf(out->observed, sizeof out->observed, "%s seen %lld ms before the plant's kill", name,
+                 proc_now_ms() - seen_ms);
         ck_assert_msg(rig_restart_sim(r) == 0, "%s", r->err);
         t0 = 0;      /* the new plant's command log starts empty */
         /* swapd notices the new connection: it holds unreconciled (or, outside a swap,
@@ -426,8 +496,14 @@ static void fault_at(struct rig *r, enum swapseq_id step, enum fault_kind kind, 
             return;
         }
         t1 = plant_ms(r);
+        json_t *s = status(r);
+        snprintf(resumed, sizeof resumed, "%s%s%s", s ? str(s, "state") : "", s && str(s, "step")[0] ? " at " : "",
+                 s ? str(s, "step") : "");
+        json_decref(s);
     }
     int moved = motion_between(r, t0, t1, kind == FAULT_SWAPD_KILL, first, sizeof first);
+    if (hold)
+        pad_hold(r, false);
     if (moved) {
         snprintf(out->text, sizeof out->text, "%d motion commands before reconciliation, first %s", moved, first);
         return;
@@ -441,8 +517,9 @@ static void fault_at(struct rig *r, enum swapseq_id step, enum fault_kind kind, 
     long long want = started ? 1 : swaps0 + 1;
     if (!wait_swaps_operating(r, &want, did, sizeof did, &started, 120000)) {
         char st[32], al[256];
-        snprintf(out->text, sizeof out->text, "no swap finished: %s [%s] (%s)", state_of(r, st, sizeof st),
-                 alarms_of(r, al, sizeof al), r->err);
+        snprintf(out->text, sizeof out->text, "no swap finished: %s [%s] (%s%s)", state_of(r, st, sizeof st),
+                 alarms_of(r, al, sizeof al), proc_alive(r->swapd) ? "" : "swapd died; ",
+                 access(r->swapd_sock, F_OK) == 0 ? "socket in place" : "no control socket");
         return;
     }
     const char *diff = wait_inventory(r, 30000);
@@ -450,8 +527,17 @@ static void fault_at(struct rig *r, enum swapseq_id step, enum fault_kind kind, 
         snprintf(out->text, sizeof out->text, "inventory: %s", diff);
         return;
     }
+    /* Every drone is served again, the one that waited in the queue at the fault too. */
+    char served[32];
+    if (!wait_every_drone_served(r, served, sizeof served, did, sizeof did, &started, 180000)) {
+        char st[32], al[256];
+        snprintf(out->text, sizeof out->text, "a drone starves: only drone(s) [%s] served since the fault: %s [%s]",
+                 served, state_of(r, st, sizeof st), alarms_of(r, al, sizeof al));
+        return;
+    }
     out->ok = true;
-    snprintf(out->text, sizeof out->text, "%s", did[0] ? did : "finished");
+    snprintf(out->text, sizeof out->text, "after: %s; swap finished, inventory as the plant's truth, drones %s served; "
+             "operator: %s", resumed, served, did[0] ? did : "nothing");
 }
 
 /* The steps to fault: SWAP_FAULTS=all, a comma list of names, or the subset. */
@@ -488,8 +574,8 @@ static void run_matrix(enum fault_kind kind)
     for (int i = 0; i < n; i++) {
         struct outcome o;
         fault_at(&r, steps[i], kind, &o);
-        printf("fault matrix: %-15s at %-16s %s: %s\n", fault_names[kind], swapseq_name(steps[i]),
-               o.ok ? "ok" : "FAILED", o.text);
+        printf("fault matrix: %-15s at %-16s observed: %s; result: %s: %s\n", fault_names[kind],
+               swapseq_name(steps[i]), o.observed[0] ? o.observed : "never", o.ok ? "ok" : "FAILED", o.text);
         fflush(stdout);
         if (!o.ok && failed++ == 0)
             snprintf(first_failure, sizeof first_failure, "%s at %s: %s", fault_names[kind], swapseq_name(steps[i]),
@@ -570,6 +656,28 @@ START_TEST(crash_in_center_close_books_the_served_drones_pack)
 }
 END_TEST
 
+/* Empties the database's write-ahead log (its frames copied into the database, the file
+ * truncated to nothing), so that on a full disk the next write cannot reuse the log's
+ * room: SQLite restarts a log from its start only after a checkpoint, and none runs
+ * until the log holds 1000 pages, which a full disk never lets it reach. */
+static void truncate_wal(const char *db)
+{
+    sqlite3 *h;
+    ck_assert_int_eq(sqlite3_open_v2(db, &h, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    sqlite3_busy_timeout(h, 5000);
+    /* a new connection learns that the file is in WAL mode when it first reads it */
+    ck_assert_int_eq(sqlite3_exec(h, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL), SQLITE_OK);
+    int log = -1, done = -1, rc = SQLITE_BUSY;
+    for (int i = 0; i < 50 && (rc != SQLITE_OK || log != 0); i++) {
+        rc = sqlite3_wal_checkpoint_v2(h, NULL, SQLITE_CHECKPOINT_TRUNCATE, &log, &done);
+        if (rc != SQLITE_OK || log != 0)
+            proc_nap_ms(20);
+    }
+    ck_assert_msg(rc == SQLITE_OK && log == 0, "cannot empty the write-ahead log: %s (%d frames)", sqlite3_errmsg(h),
+                  log);
+    sqlite3_close(h);
+}
+
 /* Fills the file system at dir until it refuses a write; returns the filler's path. */
 static void fill_fs(const char *dir, char *filler, size_t size)
 {
@@ -623,6 +731,7 @@ START_TEST(disk_full_during_a_swap_is_recovered)
     ck_assert_msg(wait_swaps_operating(&r, &want, pre, sizeof pre, &pre_started, 180000), "no first swap (%s)", pre);
     ck_assert(wait_step(&r, "center_close", 120000));
     char filler[RIG_PATH + 16];
+    truncate_wal(r.db);
     fill_fs(dbdir, filler, sizeof filler);
     /* The next moves cannot be written: the station holds, the swap does not advance. */
     long long end = proc_now_ms() + 60000;
@@ -634,12 +743,17 @@ START_TEST(disk_full_during_a_swap_is_recovered)
     ck_assert_str_eq(st, "Held");
     long long swaps = rig_swaps(&r);
     char why[160] = "";
-    /* While the store still fails, Unhold is refused (SQLite may take a small write now
-     * and then on a full disk, when it reuses pages of its log: then Unhold goes on
-     * until the next write fails). */
-    bool refused = !command(&r, "unhold", why, sizeof why);
-    printf("full disk: Held with [%s]; Unhold %s%s\n", al, refused ? "refused: " : "accepted (a write had passed)",
-           refused ? why : "");
+    /* While the store still fails, Unhold is refused by the core, with a reason the
+     * operator can act on (an event: the console answers from the state table alone).
+     * The log was emptied before the disk filled: no write can pass. */
+    command(&r, "unhold", why, sizeof why);
+    ck_assert_msg(proc_wait_text(r.swapd_log, "Unhold refused: ", r.swapd, 10000) == 0,
+                  "Unhold on a full disk not refused [%s]", al);
+    for (long long until = proc_now_ms() + 2000; proc_now_ms() < until; proc_nap_ms(50))
+        ck_assert_msg(!strcmp(state_of(&r, st, sizeof st), "Held"), "left Held on a full disk: %s", st);
+    ck_assert_msg(strstr(alarms_of(&r, al, sizeof al), "registry_write_failed"), "alarm gone on a full disk: [%s]",
+                  al);
+    printf("full disk: Held with [%s]; Unhold refused (event)\n", al);
     /* Space freed: the waiting moves commit by themselves; Unhold resumes the swap. */
     ck_assert_int_eq(unlink(filler), 0);
     end = proc_now_ms() + 20000;

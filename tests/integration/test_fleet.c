@@ -17,6 +17,7 @@
 #include "rig.h"
 
 #define RTF "3"
+#define OUTAGE_MS 30000 /* the broker outage: 30 s of station time */
 
 static void start_station(struct fleetrig *f, struct rig *r, const char *node, bool drones, bool autostart)
 {
@@ -28,6 +29,8 @@ static void start_station(struct fleetrig *f, struct rig *r, const char *node, b
     ck_assert_int_eq(fleetrig_station_config(f, r, node, cfg, sizeof cfg), 0);
     ck_assert_msg(rig_start_swapd(r, cfg, autostart) == 0, "%s", r->err);
 }
+
+static bool station_event_contains(struct rig *r, const char *needle);
 
 static long long jint(json_t *o, const char *k) { return json_integer_value(json_object_get(o, k)); }
 
@@ -54,7 +57,19 @@ static bool swaps_equal(json_t *st, void *arg)
 {
     return json_integer_value(metric(st, "Station/Swaps")) == *(long long *)arg;
 }
+static int count_swap_events(json_t *st);
+/* the metric and the swap events (which travel apart: QoS 0 metrics, QoS 1 events) */
+static bool swaps_and_events_equal(json_t *st, void *arg)
+{
+    return swaps_equal(st, arg) && count_swap_events(st) == *(long long *)arg;
+}
 static bool births_at_least(json_t *st, void *arg) { return jint(st, "births") >= *(long long *)arg && is_online(st, NULL); }
+
+static bool last_command_is(json_t *st, void *arg)
+{
+    const char *c = json_string_value(metric(st, "Command/Last Command"));
+    return c && !strcmp(c, arg);
+}
 
 static int count_swap_events(json_t *st)
 {
@@ -67,67 +82,6 @@ static int count_swap_events(json_t *st)
             n++;
     return n;
 }
-
-START_TEST(test_swaps_at_each_station_equal_the_fleet_view)
-{
-    struct fleetrig f = { 0 };
-    ck_assert_msg(fleetrig_start_broker(&f, NULL) == 0, "%s", f.err);
-    ck_assert_msg(fleetrig_start_host(&f) == 0, "%s", f.err);
-    static const char *const nodes[] = { "st-a", "st-b" };
-    struct rig r[2];
-    memset(r, 0, sizeof r);
-    for (int i = 0; i < 2; i++)
-        start_station(&f, &r[i], nodes[i], true, true);
-    for (int i = 0; i < 2; i++)
-        ck_assert_msg(rig_wait_swaps(&r[i], 1, 150000), "%s: %s", nodes[i], r[i].err);
-    /* The drones go home; then every count must agree. */
-    for (int i = 0; i < 2; i++) {
-        proc_stop(r[i].drones, 5000);
-        r[i].drones = 0;
-    }
-    for (int i = 0; i < 2; i++) {
-        long long want = rig_swaps(&r[i]);
-        json_t *st = wait_station(&f, nodes[i], swaps_equal, &want, 10000);
-        ck_assert_msg(st, "%s: the fleet view never showed %lld swaps", nodes[i], want);
-        ck_assert_int_eq(count_swap_events(st), want);
-        ck_assert(json_is_true(json_object_get(st, "online")));
-        ck_assert_int_eq(jint(st, "births"), 1); /* one birth per session, after the CONNACK */
-        ck_assert_int_eq(jint(st, "duplicates"), 0);
-        ck_assert_int_eq(jint(st, "seq_gaps"), 0);
-        ck_assert_msg(json_is_string(metric(st, "robot/Step")), "no robot device metrics");
-        ck_assert_int_ge(json_integer_value(metric(st, "magazine/Slots")), 8);
-        ck_assert_int_ge(json_array_size(metric(st, "magazine/Packs")), 8);
-        json_decref(st);
-    }
-    char out[4096];
-    const char *status[] = { "status", NULL };
-    ck_assert_int_eq(fleetrig_swapfleet(&f, out, sizeof out, status), 0);
-    for (int i = 0; i < 2; i++)
-        ck_assert_msg(strstr(out, nodes[i]), "status lacks %s:\n%s", nodes[i], out);
-    const char *sjson[] = { "status", "--json", NULL };
-    ck_assert_int_eq(fleetrig_swapfleet(&f, out, sizeof out, sjson), 0);
-    json_t *rows = json_loads(out, 0, NULL);
-    ck_assert_uint_eq(json_array_size(rows), 2);
-    size_t k;
-    json_t *row;
-    json_array_foreach(rows, k, row) {
-        int i = !strcmp(json_string_value(json_object_get(row, "station")), nodes[0]) ? 0 : 1;
-        ck_assert_int_eq(json_integer_value(json_object_get(row, "swaps")), rig_swaps(&r[i]));
-        ck_assert(json_is_true(json_object_get(row, "online")));
-        ck_assert(json_is_number(json_object_get(row, "onpad_mean_s")));
-        ck_assert_str_ne(json_string_value(json_object_get(row, "state")), "-");
-    }
-    json_decref(rows);
-    const char *bats[] = { "batteries", "--json", NULL };
-    ck_assert_int_eq(fleetrig_swapfleet(&f, out, sizeof out, bats), 0);
-    json_t *arr = json_loads(out, 0, NULL);
-    ck_assert_msg(json_array_size(arr) >= 8, "batteries: %s", out);
-    json_decref(arr);
-    for (int i = 0; i < 2; i++)
-        ck_assert_msg(rig_stop_all(&r[i]) == 0, "%s", r[i].err);
-    fleetrig_stop(&f);
-}
-END_TEST
 
 /* swapfleet top in tmux on the test's own server socket: the screen as text. */
 static bool top_screen_has(const char *sock, const char *needle, int timeout_ms)
@@ -174,6 +128,31 @@ START_TEST(test_killed_station_goes_offline_and_is_reborn)
     const char *unhold[] = { "cmd", "st-k", "unhold", NULL };
     ck_assert_int_eq(fleetrig_swapfleet(&f, out, sizeof out, unhold), 1);
     ck_assert_msg(strstr(out, "REFUSED") && strstr(out, "not possible in"), "%s", out);
+
+    /* The same commands as DCMD to the device they act on: the core's rules decide the
+     * same way, the answer is the node's Command/Last ... metrics naming the device. */
+    const char *d_unhold[] = { "cmd", "st-k", "robot/unhold", NULL };
+    ck_assert_int_eq(fleetrig_swapfleet(&f, out, sizeof out, d_unhold), 1);
+    ck_assert_msg(strstr(out, "REFUSED") && strstr(out, "unhold is not possible in"), "%s", out);
+    st = wait_station(&f, "st-k", last_command_is, "robot/unhold", 5000); /* the host writes every 100 ms */
+    ck_assert_msg(st, "the host never saw the answer to robot/unhold");
+    ck_assert(json_is_false(metric(st, "Command/Last Ok")));
+    json_decref(st);
+    const char *d_wrong[] = { "cmd", "st-k", "robot/retire", "SWP-5A000001", NULL };
+    ck_assert_int_eq(fleetrig_swapfleet(&f, out, sizeof out, d_wrong), 1);
+    ck_assert_msg(strstr(out, "robot has no command \"Device Control/Retire Pack\""), "%s", out);
+    const char *d_reset[] = { "cmd", "st-k", "robot/reset", NULL };
+    ck_assert_msg(fleetrig_swapfleet(&f, out, sizeof out, d_reset) == 0, "%s", out);
+    /* retire a pack of the magazine on the magazine device; the Packs table shows it */
+    st = fleetrig_station(&f, "st-k");
+    json_t *row = json_array_get(metric(st, "magazine/Packs"), 0);
+    ck_assert_ptr_nonnull(row);
+    char retire_arg[64];
+    snprintf(retire_arg, sizeof retire_arg, "%s: worn, from the fleet", json_string_value(json_object_get(row, "Battery")));
+    json_decref(st);
+    const char *d_retire[] = { "cmd", "st-k", "magazine/retire", retire_arg, NULL };
+    ck_assert_msg(fleetrig_swapfleet(&f, out, sizeof out, d_retire) == 0, "%s", out);
+    ck_assert_msg(strstr(out, "accepted"), "%s", out);
 
     /* The live view shows the station online. */
     char sock[RIG_PATH + 16], bin[512], cmd[2048];
@@ -231,19 +210,38 @@ static int64_t wall_now_ms(void)
 /* The station's events as `events` returns them (numbered by the registry), matched on
  * the host by their time and text: the fleet link numbers its events by the scan's own
  * ring, which the registry's numbering (debug records included) does not follow. */
+#define WANT_MAX 1000
 struct want_events {
-    long long t_ms[512];
-    const char *text[512];
+    long long t_ms[WANT_MAX];
+    const char *text[WANT_MAX];
     int n;
 };
 
+/* The registry writes its own record of a raised alarm ("alarm CODE: text", from the
+ * alarm table) beside the daemon's event "CODE raised: text"; the fleet carries the
+ * daemon's, so the registry's record is matched by that event (same time). */
+static const char *fleet_form(const char *text, char *buf, size_t size, bool *prefix)
+{
+    const char *colon = text ? strstr(text, ": ") : NULL;
+    *prefix = false;
+    if (!text || strncmp(text, "alarm ", 6) || !colon || strchr(text + 6, ' ') < colon)
+        return text;
+    snprintf(buf, size, "%.*s raised: ", (int)(colon - text - 6), text + 6);
+    *prefix = true;
+    return buf;
+}
+
 static json_t *host_event(json_t *st, long long t_ms, const char *text)
 {
+    char buf[128];
+    bool prefix;
+    const char *want = fleet_form(text, buf, sizeof buf, &prefix);
     size_t i;
     json_t *e;
     json_array_foreach(json_object_get(st, "events"), i, e) {
         const char *t = json_string_value(json_object_get(e, "text"));
-        if (json_integer_value(json_object_get(e, "t_ms")) == t_ms && t && !strcmp(t, text))
+        if (json_integer_value(json_object_get(e, "t_ms")) == t_ms && t && want &&
+            (prefix ? !strncmp(t, want, strlen(want)) : !strcmp(t, want)))
             return e;
     }
     return NULL;
@@ -270,20 +268,28 @@ START_TEST(test_broker_outage_loses_no_event)
     ck_assert_ptr_nonnull(st);
     json_decref(st);
 
-    /* The broker goes away while the station keeps swapping. */
+    /* The broker goes away for 30 s of station time (swapd's clock is the wall clock)
+     * while the station keeps swapping (two swaps at least) and raises an alarm. */
     long long before = rig_swaps(&r);
     int64_t gap_from = wall_now_ms();
     fleetrig_kill_broker(&f);
+    ck_assert_msg(rig_wait_swaps(&r, before + 1, 150000), "%s", r.err); /* the alarm well inside the gap */
+    json_t *inj = rig_sim(&r, "{\"cmd\":\"inject\",\"fault\":\"charger\",\"a\":1}");
+    ck_assert(json_is_true(json_object_get(inj, "ok")));
+    json_decref(inj);
     ck_assert_msg(rig_wait_swaps(&r, before + 2, 150000), "%s", r.err);
+    while (wall_now_ms() < gap_from + OUTAGE_MS) /* the outage's length, not a synchronisation */
+        proc_nap_ms(100);
+    ck_assert_msg(station_event_contains(&r, "charger_fault raised"), "no alarm during the outage");
     int64_t gap_to = wall_now_ms();
     ck_assert_msg(fleetrig_restart_broker(&f) == 0, "%s", f.err);
 
     /* Every event the station recorded reaches the host, once; those of the gap as
      * historical. */
-    json_t *rep = rig_swapd(&r, "{\"cmd\":\"events\",\"limit\":256}");
+    json_t *rep = rig_swapd(&r, "{\"cmd\":\"events\",\"limit\":1000}");
     json_t *evs = json_object_get(json_object_get(rep, "result"), "events");
     struct want_events w = { .n = 0 };
-    int in_gap = 0;
+    int in_gap = 0, alarms_gap = 0;
     size_t i;
     json_t *e;
     /* From the outage on (start-up's commissioning records are written to the registry
@@ -291,7 +297,7 @@ START_TEST(test_broker_outage_loses_no_event)
     json_array_foreach(evs, i, e) {
         if (json_integer_value(json_object_get(e, "time_ms")) < gap_from - 200)
             continue;
-        if (w.n < 512) {
+        if (w.n < WANT_MAX) {
             w.t_ms[w.n] = json_integer_value(json_object_get(e, "time_ms"));
             w.text[w.n++] = json_string_value(json_object_get(e, "text"));
         }
@@ -299,7 +305,16 @@ START_TEST(test_broker_outage_loses_no_event)
     ck_assert_int_ge(w.n, 10);
     ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(evs, 0), "seq")), 1); /* none fell off */
     st = wait_station(&f, "st-o", has_events, &w, 30000);
-    ck_assert_msg(st, "the host lacks events of the outage");
+    if (!st) {
+        json_t *last = fleetrig_station(&f, "st-o");
+        int missing = 0, first = -1;
+        for (int k = 0; k < w.n; k++)
+            if (!last || !host_event(last, w.t_ms[k], w.text[k]))
+                missing++, first = first < 0 ? k : first;
+        ck_assert_msg(0, "the host lacks %d of %d events of the outage, the first %lld \"%s\" (host has %zu)", missing,
+                      w.n, first >= 0 ? w.t_ms[first] : 0, first >= 0 ? w.text[first] : "",
+                      json_array_size(json_object_get(last, "events")));
+    }
     json_array_foreach(evs, i, e) {
         long long t = json_integer_value(json_object_get(e, "time_ms"));
         if (t <= gap_from + 200 || t >= gap_to - 200)
@@ -310,8 +325,10 @@ START_TEST(test_broker_outage_loses_no_event)
         ck_assert_msg(json_is_true(json_object_get(he, "historical")), "event %lld of the gap not historical",
                       json_integer_value(json_object_get(e, "seq")));
         in_gap++;
+        alarms_gap += strstr(json_string_value(json_object_get(e, "text")), "charger_fault") != NULL;
     }
     ck_assert_int_ge(in_gap, 10);
+    ck_assert_msg(alarms_gap >= 1, "no alarm event inside the outage");
     ck_assert_int_eq(jint(st, "duplicates"), 0);
     long long swaps_gap = 0;
     json_array_foreach(json_object_get(st, "events"), i, e)
@@ -319,6 +336,8 @@ START_TEST(test_broker_outage_loses_no_event)
             swaps_gap++;
     ck_assert_int_ge(swaps_gap, 2);
     ck_assert_int_eq(json_integer_value(metric(st, "Fleet/Spool Dropped")), 0);
+    fprintf(stderr, "broker outage %.1f s: %d events inside it (%d of the alarm), %lld swap events historical, "
+            "all at the host once\n", (gap_to - gap_from) / 1000.0, in_gap, alarms_gap, swaps_gap);
     json_decref(st);
     json_decref(rep);
     ck_assert_msg(rig_stop_all(&r) == 0, "%s", r.err);
@@ -401,7 +420,7 @@ static bool answered(json_t *st, void *arg) { return jint(st, "pack_answers") >=
 
 static bool station_event_contains(struct rig *r, const char *needle)
 {
-    json_t *rep = rig_swapd(r, "{\"cmd\":\"events\",\"limit\":256}");
+    json_t *rep = rig_swapd(r, "{\"cmd\":\"events\",\"limit\":1000}");
     bool found = false;
     size_t i;
     json_t *e;
@@ -411,38 +430,123 @@ static bool station_event_contains(struct rig *r, const char *needle)
     return found;
 }
 
-/* A pack station A has seen arrives on a drone at station B, which has never seen it:
- * B asks the fleet and starts from A's estimates. */
-START_TEST(test_roaming_pack_starts_from_the_fleets_estimates)
+/* Three stations (swapsim + drones + swapd each) and the host: the swaps counted at
+ * each station equal the fleet view's, as a metric and as swap events. The pack the
+ * drone leaves at station A (its first swap) later arrives on a drone at stations B
+ * and C, which have never seen it: each asks the fleet and starts from the estimates
+ * A reported for it. */
+START_TEST(test_three_stations_counts_and_a_roaming_pack)
 {
     struct fleetrig f = { 0 };
     ck_assert_msg(fleetrig_start_broker(&f, NULL) == 0, "%s", f.err);
     ck_assert_msg(fleetrig_start_host(&f) == 0, "%s", f.err);
-    struct rig a = { 0 }, b = { 0 };
-    start_station(&f, &a, "st-ra", true, true);
-    ck_assert_msg(rig_wait_swaps(&a, 1, 150000), "%s", a.err);
-    /* the drone's pack (met at A's first swap) is in A's magazine, and the fleet knows it */
+    static const char *const nodes[] = { "st-a", "st-b", "st-c" };
+    enum { N = 3 };
+    struct rig r[N];
+    memset(r, 0, sizeof r);
+    start_station(&f, &r[0], nodes[0], true, true);
+    ck_assert_msg(rig_wait_swaps(&r[0], 1, 150000), "%s", r[0].err);
+    /* the drone's pack, left at A by its first swap, is in A's Packs table at the host */
     const char *id = "SWP-5B000001";
-    json_t *sa = wait_station(&f, "st-ra", knows_pack, (void *)id, 20000);
-    ck_assert_msg(sa, "the fleet never saw %s at st-ra", id);
+    json_t *sa = wait_station(&f, "st-a", knows_pack, (void *)id, 20000);
+    ck_assert_msg(sa, "the fleet never saw %s at st-a", id);
     json_decref(sa);
 
-    start_station(&f, &b, "st-rb", true, true);
-    long long end = proc_now_ms() + 60000;
+    for (int i = 1; i < N; i++)
+        start_station(&f, &r[i], nodes[i], true, true);
+    long long end = proc_now_ms() + 90000;
     bool applied = false;
     while (!applied && proc_now_ms() < end) {
-        applied = station_event_contains(&b, "starts from the fleet's estimates (last at st-ra)");
+        applied = station_event_contains(&r[1], "starts from the fleet's estimates (last at st-a)");
         if (!applied)
             proc_nap_ms(100);
     }
-    ck_assert_msg(applied, "st-rb never took %s's estimates from the fleet", id);
+    ck_assert_msg(applied, "st-b never took %s's estimates from the fleet", id);
     long long one = 1;
-    json_t *sb = wait_station(&f, "st-rb", answered, &one, 10000); /* the host writes its state every 100 ms */
+    json_t *sb = wait_station(&f, "st-b", answered, &one, 10000); /* the host writes its state every 100 ms */
     ck_assert_msg(sb, "the host's state never counted its answer");
     ck_assert_str_eq(json_string_value(json_object_get(sb, "pack_query")), id);
+    /* what B took is what A reported: the host's answer "ID;cap;dcir;efc;station", from
+     * A's Packs row, equals the values B's event says the pack starts from */
+    const char *ans = json_string_value(json_object_get(sb, "pack_answer"));
+    ck_assert_ptr_nonnull(ans);
+    char aid[24], from[32];
+    double cap, dcir, efc;
+    ck_assert_int_eq(sscanf(ans, "%23[^;];%lf;%lf;%lf;%31s", aid, &cap, &dcir, &efc, from), 5);
+    ck_assert_str_eq(aid, id);
+    ck_assert_str_eq(from, "st-a");
+    char want[200];
+    snprintf(want, sizeof want, "%s starts from the fleet's estimates (last at st-a): %.0f mAh, %.1f mOhm, %.1f EFC", id,
+             cap, dcir, efc);
+    ck_assert_msg(station_event_contains(&r[1], want), "st-b's event does not carry A's estimates %s", want);
     json_decref(sb);
-    ck_assert_msg(rig_stop_all(&b) == 0, "%s", b.err);
-    ck_assert_msg(rig_stop_all(&a) == 0, "%s", a.err);
+
+    for (int i = 0; i < N; i++)
+        ck_assert_msg(rig_wait_swaps(&r[i], 1, 150000), "%s: %s", nodes[i], r[i].err);
+    /* The drones go home; once no station serves a drone any more (a swap under way
+     * finishes), every count must agree. */
+    for (int i = 0; i < N; i++) {
+        proc_stop(r[i].drones, 5000);
+        r[i].drones = 0;
+    }
+    for (int i = 0; i < N; i++) {
+        long long idle_end = proc_now_ms() + 60000;
+        bool idle = false;
+        while (!idle && proc_now_ms() < idle_end) {
+            json_t *stt = rig_status(&r[i]);
+            idle = stt && json_is_null(json_object_get(stt, "drone")) && json_is_null(json_object_get(stt, "step"));
+            json_decref(stt);
+            if (!idle)
+                proc_nap_ms(100);
+        }
+        ck_assert_msg(idle, "%s still serves a drone a minute after the drones left", nodes[i]);
+    }
+    for (int i = 0; i < N; i++) {
+        long long swaps = rig_swaps(&r[i]);
+        json_t *st = wait_station(&f, nodes[i], swaps_and_events_equal, &swaps, 10000);
+        if (!st) {
+            json_t *last = fleetrig_station(&f, nodes[i]);
+            ck_assert_msg(0, "%s: the fleet view never showed %lld swaps (metric %lld, swap events %d)", nodes[i], swaps,
+                          (long long)json_integer_value(metric(last, "Station/Swaps")), last ? count_swap_events(last) : -1);
+        }
+        ck_assert(json_is_true(json_object_get(st, "online")));
+        ck_assert_int_eq(jint(st, "births"), 1); /* one birth per session, after the CONNACK */
+        ck_assert_int_eq(jint(st, "duplicates"), 0);
+        ck_assert_int_eq(jint(st, "seq_gaps"), 0);
+        ck_assert_msg(json_is_string(metric(st, "robot/Step")), "no robot device metrics");
+        ck_assert_int_ge(json_integer_value(metric(st, "magazine/Slots")), 8);
+        ck_assert_int_ge(json_array_size(metric(st, "magazine/Packs")), 8);
+        json_decref(st);
+    }
+    char out[4096];
+    const char *status[] = { "status", NULL };
+    ck_assert_int_eq(fleetrig_swapfleet(&f, out, sizeof out, status), 0);
+    const char *sjson[] = { "status", "--json", NULL };
+    ck_assert_int_eq(fleetrig_swapfleet(&f, out, sizeof out, sjson), 0);
+    json_t *rows = json_loads(out, 0, NULL);
+    ck_assert_uint_eq(json_array_size(rows), N);
+    size_t k;
+    json_t *row;
+    json_array_foreach(rows, k, row) {
+        const char *name = json_string_value(json_object_get(row, "station"));
+        int i = 0;
+        while (i < N && strcmp(name, nodes[i]))
+            i++;
+        ck_assert_int_lt(i, N);
+        ck_assert_int_eq(json_integer_value(json_object_get(row, "swaps")), rig_swaps(&r[i]));
+        ck_assert(json_is_true(json_object_get(row, "online")));
+        ck_assert(json_is_number(json_object_get(row, "onpad_mean_s")));
+        ck_assert_str_ne(json_string_value(json_object_get(row, "state")), "-");
+    }
+    json_decref(rows);
+    /* the roaming pack is one pack in the fleet's list, wherever it is now */
+    const char *bats[] = { "batteries", "--json", NULL };
+    ck_assert_int_eq(fleetrig_swapfleet(&f, out, sizeof out, bats), 0);
+    json_t *arr = json_loads(out, 0, NULL);
+    ck_assert_msg(json_array_size(arr) >= 8, "batteries: %s", out);
+    json_decref(arr);
+    for (int i = 0; i < N; i++)
+        ck_assert_msg(rig_stop_all(&r[i]) == 0, "%s", r[i].err);
     fleetrig_stop(&f);
 }
 END_TEST
@@ -460,13 +564,9 @@ Suite *fleet_suite(void)
     tcase_set_timeout(tc, 400);
     tcase_add_test(tc, test_broker_outage_loses_no_event);
     suite_add_tcase(s, tc);
-    tc = tcase_create("roaming");
-    tcase_set_timeout(tc, 300);
-    tcase_add_test(tc, test_roaming_pack_starts_from_the_fleets_estimates);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("counts");
-    tcase_set_timeout(tc, 240);
-    tcase_add_test(tc, test_swaps_at_each_station_equal_the_fleet_view);
+    tc = tcase_create("fleet3");
+    tcase_set_timeout(tc, 400);
+    tcase_add_test(tc, test_three_stations_counts_and_a_roaming_pack);
     suite_add_tcase(s, tc);
     return s;
 }

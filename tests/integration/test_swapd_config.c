@@ -52,7 +52,8 @@ START_TEST(docs_reference_equals_the_key_tables)
 }
 END_TEST
 
-static const char *const shipped[] = { "configs/swapd.ini", "configs/demo/swapd.ini", "tests/data/swapd-e2e.ini" };
+static const char *const shipped[] = { "configs/swapd.ini", "configs/demo/swapd.ini", "tests/data/swapd-e2e.ini",
+                                       "tests/data/swapd-drones.ini" };
 
 START_TEST(shipped_configs_validate)
 {

@@ -68,15 +68,21 @@ static void write_config(void)
 
 /* swapd's command line on the rig: the same for the first and any second instance
  * (db, sock: NULL for the rig's own). */
-static pid_t spawn_swapd_on(const char *log, const char *db, const char *sock)
+static pid_t spawn_swapd_as(const char *log, const char *db, const char *sock, const char *plant_host,
+                             const char *link_dev)
 {
     static char bin[512], plant[512], plantarg[64], link[RIG_PATH + 8];
-    snprintf(plantarg, sizeof plantarg, "127.0.0.1:%ld", r.port);
-    snprintf(link, sizeof link, "pty:%s", r.pty);
+    snprintf(plantarg, sizeof plantarg, "%s:%ld", plant_host, r.port);
+    snprintf(link, sizeof link, "pty:%s", link_dev);
     char *argv[] = { (char *)proc_bin("swapd", bin, sizeof bin), "--config", cfg, "--plant-config",
                      (char *)proc_config("plant.ini", plant, sizeof plant), "--db", (char *)(db ? db : r.db),
                      "--control", (char *)(sock ? sock : r.swapd_sock), "--plant", plantarg, "--link", link, NULL };
     return proc_spawn(argv, log);
+}
+
+static pid_t spawn_swapd_on(const char *log, const char *db, const char *sock)
+{
+    return spawn_swapd_as(log, db, sock, "127.0.0.1", r.pty);
 }
 
 static pid_t spawn_swapd(const char *log) { return spawn_swapd_on(log, NULL, NULL); }
@@ -163,6 +169,47 @@ START_TEST(a_second_instance_on_the_same_plant_is_refused)
                   want, text);
     free(text);
     ck_assert_msg(access(sock, F_OK) != 0, "the refused swapd made a socket");
+    json_t *s = rig_status(&r);
+    ck_assert_msg(s, "the first swapd stopped answering");
+    json_decref(s);
+}
+END_TEST
+
+/* A second swapd (its own database and socket) naming the same plant or the same radio
+ * under another name: the plant as "localhost" or "::1" instead of "127.0.0.1", the
+ * radio through a symlink to the same device. Refused, naming the running pid. */
+static void expect_other_name_refused(const char *plant_host, const char *link_dev, const char *want_what)
+{
+    char log[RIG_PATH + 16], db[RIG_PATH + 16], sock[RIG_PATH + 16];
+    snprintf(log, sizeof log, "%s/alias.log", r.dir);
+    snprintf(db, sizeof db, "%s/alias.db", r.dir);
+    snprintf(sock, sizeof sock, "%s/alias.sock", r.dir);
+    unlink(log);
+    pid_t other = spawn_swapd_as(log, db, sock, plant_host, link_dev);
+    int rc = exit_code_within(other, 10000);
+    char *text = slurp(log);
+    char want[160];
+    snprintf(want, sizeof want, "another swapd (pid %d) already drives the %s", (int)r.swapd, want_what);
+    ck_assert_msg(rc == EXIT_RUNNING && strstr(text, want), "plant %s, link %s: exit %d, want %d and \"%s\":\n%s",
+                  plant_host, link_dev, rc, EXIT_RUNNING, want, text);
+    free(text);
+    ck_assert_msg(access(sock, F_OK) != 0, "the refused swapd made a socket");
+    ck_assert(proc_alive(r.swapd));
+}
+
+START_TEST(a_second_instance_naming_the_plant_or_radio_otherwise_is_refused)
+{
+    char plant[64];
+    snprintf(plant, sizeof plant, "plant 127.0.0.1:%ld", r.port);
+    expect_other_name_refused("localhost", "new", plant);   /* pty:new, a radio of its own */
+    char link[RIG_PATH + 16];
+    snprintf(link, sizeof link, "%s/radio", r.dir);
+    ck_assert_int_eq(symlink(r.pty, link), 0);
+    /* the plant under a name that is not the first's (a port nobody uses), the same radio */
+    long port = r.port;
+    r.port = port + 1;
+    expect_other_name_refused("127.0.0.1", link, "drone link tty:");
+    r.port = port;
     json_t *s = rig_status(&r);
     ck_assert_msg(s, "the first swapd stopped answering");
     json_decref(s);
@@ -326,6 +373,7 @@ int main(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, a_second_instance_is_refused);
     tcase_add_test(tc, a_second_instance_on_the_same_plant_is_refused);
+    tcase_add_test(tc, a_second_instance_naming_the_plant_or_radio_otherwise_is_refused);
     tcase_add_test(tc, a_removed_socket_is_made_again_and_a_second_instance_still_refused);
     tcase_add_test(tc, other_users_holding_every_place_they_may_leave_root_its_commands);
     suite_add_tcase(s, tc);

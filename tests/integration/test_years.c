@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -302,6 +304,92 @@ START_TEST(slots_at_the_limit_and_one_past_it)
 }
 END_TEST
 
+/* swapd --compact-db on dir/old.db; returns its exit status, its output in out. */
+static int compact_db(const char *dir, char *out, size_t size)
+{
+    char bin[512], cfg[512], plant[512], log[600], cmd[2400];
+    snprintf(log, sizeof log, "%s/compact.log", dir);
+    snprintf(cmd, sizeof cmd, "%s --compact-db --config %s --plant-config %s --db %s/old.db > %s 2>&1",
+             proc_bin("swapd", bin, sizeof bin), proc_config("swapd.ini", cfg, sizeof cfg),
+             proc_config("plant.ini", plant, sizeof plant), dir, log);
+    int st = system(cmd);
+    FILE *l = fopen(log, "r");
+    size_t n = l ? fread(out, 1, size - 1, l) : 0;
+    out[n] = 0;
+    if (l)
+        fclose(l);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int64_t pragma(const char *path, const char *sql)
+{
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *st;
+    ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+START_TEST(an_old_registry_is_compacted_and_refused_while_swapd_runs)
+{
+    char dir[256], path[320], lock[340], out[1024];
+    ck_assert_int_eq(proc_mkdtemp(dir, sizeof dir, "compact"), 0);
+    snprintf(path, sizeof path, "%s/old.db", dir);
+    /* a registry written before incremental auto-vacuum, with a month of expired events
+     * pruned: its free pages stay in the file */
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(db, "PRAGMA page_size = 4096; PRAGMA auto_vacuum = NONE;"
+                                      " CREATE TABLE t (x); DROP TABLE t;", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    seed_registry(path, wall_ms());
+    struct registry_error err;
+    struct registry *reg = registry_open(path, 0, &err);
+    ck_assert_msg(reg, "%s", err.msg);
+    ck_assert_int_eq(registry_batch_begin(reg), 0);
+    for (int i = 0; i < 4000; i++)
+        ck_assert_int_eq(registry_add_event(reg, wall_ms() - 90 * DAY_MS + i, REGISTRY_INFO, "state",
+                                            "IDLE -> EXECUTE: a month-old transition, long expired", NULL), 0);
+    ck_assert_int_eq(registry_batch_commit(reg), 0);
+    struct registry_retention keep = { .events_days = 30 };
+    while (registry_prune(reg, &keep, wall_ms(), 1000, 64, NULL) > 0)
+        ;
+    registry_close(reg);
+    ck_assert_int_eq(pragma(path, "PRAGMA auto_vacuum"), 0);
+    int64_t before = pragma(path, "SELECT page_count * page_size FROM pragma_page_count, pragma_page_size");
+    ck_assert_int_gt(pragma(path, "PRAGMA freelist_count"), 100);
+    int64_t packs = pragma(path, "SELECT COUNT(*) FROM batteries");
+
+    /* while a swapd holds the database's lock: refused, exit 3 (not restarted) */
+    snprintf(lock, sizeof lock, "%s.lock", path);
+    int fd = open(lock, O_RDWR | O_CREAT, 0640);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(flock(fd, LOCK_EX | LOCK_NB), 0);
+    ck_assert_int_eq(compact_db(dir, out, sizeof out), 3);
+    ck_assert_msg(strstr(out, "another swapd"), "refusal without the reason: %s", out);
+    ck_assert_int_eq(pragma(path, "PRAGMA auto_vacuum"), 0);
+    close(fd);
+
+    ck_assert_msg(compact_db(dir, out, sizeof out) == 0, "%s", out);
+    ck_assert_msg(strstr(out, "compacted"), "%s", out);
+    ck_assert_int_eq(pragma(path, "PRAGMA auto_vacuum"), 2);
+    ck_assert_int_eq(pragma(path, "PRAGMA page_size"), 1024);
+    ck_assert_int_eq(pragma(path, "SELECT journal_mode = 'wal' FROM pragma_journal_mode"), 1);
+    int64_t after = pragma(path, "SELECT page_count * page_size FROM pragma_page_count, pragma_page_size");
+    ck_assert_msg(after < before / 2, "%lld bytes after, %lld before", (long long)after, (long long)before);
+    ck_assert_int_eq(pragma(path, "SELECT COUNT(*) FROM batteries"), packs);
+    reg = registry_open(path, 0, &err);
+    ck_assert_msg(reg, "%s", err.msg);
+    ck_assert_int_eq(registry_check_integrity(reg), 0);
+    registry_close(reg);
+    proc_rmtree(dir);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("years");
@@ -309,6 +397,7 @@ int main(void)
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, five_hundred_packs_history_and_a_new_pack);
     tcase_add_test(tc, slots_at_the_limit_and_one_past_it);
+    tcase_add_test(tc, an_old_registry_is_compacted_and_refused_while_swapd_runs);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -12,17 +12,23 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
+#include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/station.h"
 #include "drone/drone.h"
+#include "faultvfs.h"
 #include "drone/drone_plant.h"
 #include "dronelink/dronelink.h"
 #include "droneproto/dproto.h"
 #include "plant/plant.h"
 #include "plantio/plantio.h"
 #include "rng/rng.h"
+#include "swapd/swapd.h"
 
 #define CP_MAX_DRONES CAMPAIGN_MAX_DRONES
 #define CP_RANDOM_DRONES 3     /* a world with n_drones 0 has 1..3 */
@@ -35,7 +41,7 @@
 #define CP_TRACE_KEEP 40
 #define CP_TRACE_LEN 176
 #define CP_MAX_PACKS 64
-#define CP_MAX_COMMITS 64
+#define CP_EPOCH_MS 1767225600000LL   /* the shell's wall clock at plant time 0 (2026-01-01) */
 #define CP_MAX_FAULTS 16
 #define CP_MAX_WINDOWS 8
 #define CP_STATION_SYSID 200
@@ -53,6 +59,7 @@ static const char *const rule_names[CAMPAIGN_RULE_COUNT] = {
     [CAMPAIGN_RULE_ESTOP] = "estop",
     [CAMPAIGN_RULE_RECONCILE] = "reconcile",
     [CAMPAIGN_RULE_COMM_LOSS] = "comm-loss",
+    [CAMPAIGN_RULE_DURABLE] = "durable",
 };
 
 const char *campaign_rule_name(int rule)
@@ -92,11 +99,6 @@ struct cp_fault {
     enum cp_lie lie;
 };
 
-struct cp_commit {
-    struct station_move m;
-    uint64_t at_ms;
-};
-
 struct cp_world {
     const struct campaign_opts *o;
     struct campaign_result *r;
@@ -109,10 +111,21 @@ struct cp_world {
     struct plantmap_server srv;
     bool comm_down;
     uint64_t comm_down_since_ms, comm_up_ms;
-    struct station st;
-    struct station_inputs in;
-    struct station_outputs out;
-    struct dronelink dl;
+    /* swapd's shell (inventory, persistence worker, registry on a real SQLite file) and
+     * its core; thrown away whole at a controller restart */
+    struct swapd *sh;
+    char db_path[160];
+    uint64_t disk_at_ms;         /* the disk takes the next write from then on */
+    uint64_t disk_fault_until_ms; /* store writes fail (full, I/O error) until then */
+    int disk_fault_code;
+    uint64_t next_disk_ms, next_plant_restart_ms;
+    unsigned plant_conn;         /* the plant link's connection (a new one reads back) */
+    bool need_readback;
+    unsigned rb_seq;             /* the connection whose coils were read back (0 none) */
+    uint8_t rb_co[REGMAP_CO_COUNT];
+    bool renew_pending;          /* a new connection was handed over; the core has not yet
+                                    shown it reconciles again */
+    int crash_phase;             /* -1 none; else where in the scan the controller dies */
     struct mav_parser radio;
     struct mav_tx op_tx;
     struct cp_drone drones[CP_MAX_DRONES];
@@ -121,13 +134,6 @@ struct cp_world {
     uint64_t now_ms;
     uint32_t next_spare_tag;
     int removed_slot;            /* slot emptied by hand, to tell the station next scan; -1 none */
-
-    /* the registry: every pack and its committed place */
-    struct cp_pack packs[CP_MAX_PACKS];
-    int n_packs;
-    uint32_t committed_seq, scheduled_seq;
-    struct cp_commit commits[CP_MAX_COMMITS];
-    int n_commits;
 
     /* scenario */
     uint64_t next_fault_ms, next_mis_ms, next_comm_ms, next_crash_ms, next_noise_ms;
@@ -142,17 +148,6 @@ struct cp_world {
     uint64_t stranded_since_ms;
     bool abort_accepted;         /* an operator Abort was accepted since the drone landed */
     bool unhold_exhausted, need_stop;
-
-    /* What the shell persists for a restart, as swapd does: the last step the core
-     * started (-1 none or finished) and the drone it served; fed to the next core until
-     * that one starts a step of its own. */
-    int persisted_step;
-    uint8_t persisted_sysid;
-    uint32_t persisted_tag;      /* the pack the core knew in that drone (its progress record) */
-    int boot_step;
-    uint8_t boot_sysid;
-    uint32_t boot_tag;
-    bool boot_used;
 
     /* swap accounting */
     uint8_t open_sysid;
@@ -240,8 +235,8 @@ static void violation(struct cp_world *w, enum campaign_rule rule, const char *f
     FILE *f = report_file(w);
     fprintf(f, "campaign: VIOLATION seed %" PRIu64 " at %.3f s, rule %s: %s\n", w->o->seed,
             (double)w->now_ms / 1000.0, rule_names[rule], msg);
-    fprintf(f, "  state %s step %s alarms %#" PRIx64 "\n", station_state_name(w->out.state),
-            swapseq_name(w->out.step), w->out.alarms_active);
+    fprintf(f, "  state %s step %s alarms %#" PRIx64 "\n", station_state_name(w->sh->out.state),
+            swapseq_name(w->sh->out.step), w->sh->out.alarms_active);
     dump_trace(w);
     fprintf(f, "  replay: campaign --seed %" PRIu64 " --count %u%s\n", w->o->seed, w->o->swaps,
             w->o->faults ? "" : " --clean");
@@ -341,6 +336,22 @@ static void apply_move(struct cp_pack *packs, int *n, const struct station_move 
     p->loc = m->to;
 }
 
+/* Where a registry place is, as the core names places. */
+static struct station_location station_loc(struct registry_location l)
+{
+    switch (l.place) {
+    case REGISTRY_PLACE_SLOT: return (struct station_location){ STATION_PLACE_SLOT, l.index - 1 };
+    case REGISTRY_PLACE_GRIPPER_A: return (struct station_location){ STATION_PLACE_GRIPPER_A, 0 };
+    case REGISTRY_PLACE_GRIPPER_B: return (struct station_location){ STATION_PLACE_GRIPPER_B, 0 };
+    case REGISTRY_PLACE_DRONE: return (struct station_location){ STATION_PLACE_DRONE, l.index };
+    case REGISTRY_PLACE_QUARANTINE: return (struct station_location){ STATION_PLACE_QUARANTINE, 0 };
+    default: return (struct station_location){ STATION_PLACE_NONE, 0 };
+    }
+}
+
+/* ---- the shell: swapd's own inventory, persistence and registry code --------------------- */
+
+/* How long the disk takes before it writes again after a write (a slow disk now and then). */
 static uint32_t draw_delay(struct cp_world *w)
 {
     if (!w->o->faults)
@@ -353,34 +364,117 @@ static uint32_t draw_delay(struct cp_world *w)
     return (uint32_t)w->cfg.commit_timeout_ms + 100 + sim_rng_below(&w->rng, 1000); /* a slow disk */
 }
 
-static void schedule_commits(struct cp_world *w)
+/* The persistence worker's turn: it writes what the scans queued once the disk is ready
+ * (swapd's worker runs on its own thread after the scan's kick; here on the virtual clock). */
+static void disk_turn(struct cp_world *w)
 {
-    for (int i = 0; i < w->out.n_moves; i++) {
-        const struct station_move *m = &w->out.moves[i];
-        if (m->seq <= w->scheduled_seq || w->n_commits >= CP_MAX_COMMITS)
-            continue;
-        uint64_t at = w->now_ms + draw_delay(w);
-        if (w->n_commits && at < w->commits[w->n_commits - 1].at_ms)
-            at = w->commits[w->n_commits - 1].at_ms;
-        w->commits[w->n_commits++] = (struct cp_commit){ *m, at };
-        w->scheduled_seq = m->seq;
-        trace(w, "move %u %08X %d/%d -> %d/%d (%s)", m->seq, m->tag, m->from.place, m->from.index,
-              m->to.place, m->to.index, m->step ? m->step : "-");
-    }
+    if (w->now_ms < w->disk_at_ms)
+        return;
+    faultvfs_set(w->now_ms < w->disk_fault_until_ms ? w->disk_fault_code : 0);
+    if (persist_run(w->sh->persist, w->now_ms))
+        w->disk_at_ms = w->now_ms + draw_delay(w);
+    faultvfs_set(0);
 }
 
-static void run_commits(struct cp_world *w)
+/* The plant link's read-back on a new connection: what swapd's plant link does on the
+ * first exchange of every connection (nothing is written before the core adopted it). */
+static void plant_exchange_in(struct cp_world *w)
 {
-    int done = 0;
-    while (done < w->n_commits && w->commits[done].at_ms <= w->now_ms) {
-        apply_move(w->packs, &w->n_packs, &w->commits[done].m);
-        w->committed_seq = w->commits[done].m.seq;
-        done++;
+    struct swapd *d = w->sh;
+    uint8_t di[PLANTIO_DI_MAX];
+    char err[160];
+    unsigned n = (unsigned)w->pc.n_slots;
+    if (w->need_readback && !w->comm_down && plantio_read_coils(&w->io, w->rb_co, err, sizeof err) == 0) {
+        w->need_readback = false;
+        /* Not this process's first connection: the plant may have restarted (the rule
+         * below judges the core by this, not by what the shell makes of it). */
+        if (w->rb_seq != 0)
+            w->renew_pending = true;
+        w->rb_seq = ++w->plant_conn;
     }
-    if (done) {
-        memmove(w->commits, w->commits + done, (size_t)(w->n_commits - done) * sizeof w->commits[0]);
-        w->n_commits -= done;
+    bool got = !w->comm_down && plantio_read_image(&w->io, n, di, d->raw_ir, err, sizeof err) == 0;
+    if (got) {
+        plantio_decode(di, d->raw_ir, n, &d->in.plant, err, sizeof err);
+    } else {
+        d->in.plant.valid = false;
+        d->in.plant.refused = false;
     }
+    /* as swapd's read_plant: the link's latest read-back, every scan */
+    swapd_plant_readback(d, w->rb_seq, w->rb_co, w->plant_conn ? w->plant_conn - 1 : 0, w->now_ms);
+}
+
+/* Starts the shell as swapd's main does: the registry opened from the file, the working
+ * set loaded, a fresh core, the plant read back and its first image, then commissioning,
+ * the last run's progress and the recovery of a move left in flight. -1 if the store
+ * cannot be opened. */
+static int shell_start(struct cp_world *w)
+{
+    struct swapd *d = calloc(1, sizeof *d);
+    if (!d)
+        return -1;
+    w->sh = d;
+    d->station_cfg = w->cfg;
+    d->plant = w->pc;
+    health_config_defaults(&d->health);
+    /* As configs/demo/swapd.ini for a simulated station whose drones are back within
+     * seconds: a pack is handed out as soon as its charge is done. */
+    d->health.min_rest_after_charge_s = 0;
+    if (w->o->fleet) {
+        /* A fleet run measures the landing queue, not the magazine: thirty drones cycle
+         * eight packs, so any pack that is charged and not hot is handed out. */
+        d->health.reserve_soc = 0;
+        d->health.cooled_max_degC = d->health.discharge_max_degC;
+    }
+    d->mono_start_ms = 0;
+    d->wall_start_ms = CP_EPOCH_MS;
+    d->boot_last_step = -1;
+    d->last_step = -1;
+    d->out.step = -1;
+    struct registry_error rerr;
+    struct registry *reg = registry_open(w->db_path, REGISTRY_OPEN_CREATE, &rerr);
+    char err[512];
+    if (!reg) {
+        fprintf(report_file(w), "campaign: seed %" PRIu64 ": registry %s: %s\n", w->o->seed, w->db_path, rerr.msg);
+        return -1;
+    }
+    if (swapd_inventory_load(d, reg, err, sizeof err) != 0) {
+        fprintf(report_file(w), "campaign: seed %" PRIu64 ": %s\n", w->o->seed, err);
+        registry_close(reg);
+        return -1;
+    }
+    if (dronelink_init(&d->drones, CP_STATION_SYSID, NULL, false, "", err, sizeof err) != 0 ||
+        station_init(&d->core, &d->station_cfg, &d->plant, w->now_ms) != 0) {
+        registry_close(reg);
+        return -1;
+    }
+    station_inputs_init(&d->in);
+    w->need_readback = true;     /* a new process: a new plant link, no read-back yet */
+    w->rb_seq = 0;
+    w->renew_pending = false;
+    plant_exchange_in(w);
+    if (d->in.plant.valid)
+        swapd_inventory_boot(d, reg, swapd_wall_ms(d, w->now_ms));
+    d->reader = registry_open(w->db_path, REGISTRY_OPEN_READONLY, &rerr);
+    d->persist = persist_start_manual(reg);
+    if (!d->persist) {
+        registry_close(reg);
+        return -1;
+    }
+    return 0;
+}
+
+/* The controller dies: everything in the shell's and the core's memory is lost, the
+ * worker's queue unwritten. */
+static void shell_kill(struct cp_world *w)
+{
+    struct swapd *d = w->sh;
+    if (!d)
+        return;
+    persist_discard(d->persist);
+    registry_close(d->reader);
+    free(d->packs);
+    free(d);
+    w->sh = NULL;
 }
 
 /* The drone standing on the pad (the plant's truth and the drone's own state), or NULL. */
@@ -394,81 +488,6 @@ static struct cp_drone *pad_drone(struct cp_world *w)
             return &w->drones[i];
     }
     return NULL;
-}
-
-/* May the pack `tag` be in drone `sys`: the registry does not have it anywhere else? */
-static bool pack_may_be_in(struct cp_world *w, uint32_t tag, uint8_t sys)
-{
-    const struct cp_pack *k = pack_by_tag(w->packs, w->n_packs, tag);
-    return !k || k->loc.place == STATION_PLACE_NONE || (k->loc.place == STATION_PLACE_DRONE && k->loc.index == sys);
-}
-
-/* The pack in drone `sys` as swapd's inventory names it (swapd_inventory_pad_tag): what the
- * drone reports on the link, else what the last run's progress record names, unless the
- * registry has that pack elsewhere; else the registry's booking for that drone. */
-static uint32_t pad_pack(struct cp_world *w, uint8_t sys)
-{
-    for (int i = 0; i < STATION_MAX_DRONES; i++) {
-        const struct station_drone_in *dr = &w->in.drones[i];
-        if (dr->sysid == sys && dr->battery_tag && pack_may_be_in(w, dr->battery_tag, sys))
-            return dr->battery_tag;
-    }
-    if (!w->boot_used && sys == w->boot_sysid && w->boot_tag && pack_may_be_in(w, w->boot_tag, sys))
-        return w->boot_tag;
-    for (int i = 0; i < w->n_packs; i++)
-        if (w->packs[i].loc.place == STATION_PLACE_DRONE && w->packs[i].loc.index == sys)
-            return w->packs[i].tag;
-    return 0;
-}
-
-/* The hand-out policy: the fullest charged pack in a slot whose sensors agree with the
- * registry, inside the temperature window, without a charger fault. */
-static void fill_inventory(struct cp_world *w)
-{
-    struct station_inventory_in *inv = &w->in.inv;
-    const struct station_plant_in *p = &w->in.plant;
-    memset(inv, 0, sizeof *inv);
-    inv->valid = true;
-    inv->last_step = w->boot_used ? -1 : w->boot_step;
-    inv->pad_sysid = w->boot_used ? 0 : w->boot_sysid;
-    inv->fresh_slot = -1;
-    inv->moves_committed_seq = w->committed_seq;
-    for (int s = 0; s < REGMAP_MAX_SLOTS; s++)
-        inv->charger_request[s] = -1;
-    for (int i = 0; i < w->n_packs; i++) {
-        const struct cp_pack *k = &w->packs[i];
-        switch (k->loc.place) {
-        case STATION_PLACE_SLOT:
-            if (k->loc.index >= 0 && k->loc.index < REGMAP_MAX_SLOTS)
-                inv->slot_tag[k->loc.index] = k->tag;
-            break;
-        case STATION_PLACE_GRIPPER_A: inv->grip_a_tag = k->tag; break;
-        case STATION_PLACE_GRIPPER_B: inv->grip_b_tag = k->tag; break;
-        default: break;
-        }
-    }
-    /* The pad pack is the served drone's (the drone served, or after a restart the one the
-     * last run served), as swapd hands it (docs/station.md). */
-    uint8_t sys = w->out.serving_sysid ? w->out.serving_sysid : inv->pad_sysid;
-    if (sys && p->valid && p->load_g >= (unsigned)w->cfg.touchdown_g)
-        inv->pad_tag = pad_pack(w, sys);
-    if (!p->valid)
-        return;
-    unsigned best = 0;
-    uint32_t min_mV = (uint32_t)w->pc.battery_cells * 3500u;
-    for (int s = 0; s < w->pc.n_slots; s++) {
-        const struct station_slot_in *sl = &p->slot[s];
-        if (!inv->slot_tag[s] || !sl->present || !sl->tag_ok || sl->tag != inv->slot_tag[s])
-            continue;
-        if (sl->chg_state == CHARGER_FAULT || sl->chg_fault || !sl->temp_ok || sl->temp_degC > 40 ||
-            sl->temp_degC < 0 || sl->voltage_mV < min_mV)
-            continue;
-        if (sl->voltage_mV > best) {
-            best = sl->voltage_mV;
-            inv->fresh_slot = s;
-            inv->fresh_tag = sl->tag;
-        }
-    }
 }
 
 /* ---- drones and the radio -------------------------------------------------------------- */
@@ -590,7 +609,7 @@ static void drone_progress(struct cp_world *w, struct cp_drone *cd)
         drone_stall(w, "drone %u asked at %.3f s and saw %u other swaps finish before its own", sysid,
                     (double)cd->asking_since_ms / 1000.0, w->r->swaps_completed - cd->completed_at_ask);
     record_wait(w, cd);
-    const struct dronelink_drone *ld = dronelink_find(&w->dl, sysid);
+    const struct dronelink_drone *ld = dronelink_find(&w->sh->drones, sysid);
     if (s == SIM_DRONE_LANDING && w->now_ms - cd->d.state_since_ms > (uint64_t)w->cfg.landing_timeout_ms + 5000u)
         drone_stall(w, "drone %u on approach for %.0f s: neither down nor waved off", sysid,
                     (double)(w->now_ms - cd->d.state_since_ms) / 1000.0);
@@ -616,7 +635,7 @@ static void drones_step(struct cp_world *w)
                   sim_drone_state_name(cd->d.state));
         size_t n;
         while ((n = sim_drone_take_output(&cd->d, buf, sizeof buf)) > 0)
-            dronelink_receive(&w->dl, buf, n, w->now_ms, w->now_ms * 1000u);
+            dronelink_receive(&w->sh->drones, buf, n, w->now_ms, w->now_ms * 1000u);
         drone_progress(w, cd);
         /* A drone that gave up on the station comes back later with a charged pack. */
         if (cd->d.state == SIM_DRONE_DIVERTED) {
@@ -635,19 +654,19 @@ static void drones_step(struct cp_world *w)
  * silent, lie about its system id, or simply not have sent its next heartbeat yet.) */
 static bool station_heard_armed(const struct cp_world *w, const struct cp_drone *cd, uint64_t since)
 {
-    const struct dronelink_drone *d = dronelink_find(&w->dl, cd->d.cfg.sysid);
+    const struct dronelink_drone *d = dronelink_find(&w->sh->drones, cd->d.cfg.sysid);
     return d && d->armed && d->last_heartbeat_ms >= since;
 }
 
 static void station_to_drones(struct cp_world *w)
 {
-    const struct station_outputs *o = &w->out;
+    const struct station_outputs *o = &w->sh->out;
     struct dproto_station_status s;
-    dronelink_station_status(&w->dl, o, &s);
-    dronelink_send(&w->dl, o->msgs, o->n_msgs, &s, w->now_ms, w->now_ms * 1000u);
+    dronelink_station_status(&w->sh->drones, o, &s);
+    dronelink_send(&w->sh->drones, o->msgs, o->n_msgs, &s, w->now_ms, w->now_ms * 1000u);
     uint8_t buf[4096];
     size_t n;
-    while ((n = dronelink_take_output(&w->dl, buf, sizeof buf)) > 0)
+    while ((n = dronelink_take_output(&w->sh->drones, buf, sizeof buf)) > 0)
         radio_to_drones(w, buf, n);
 }
 
@@ -864,30 +883,58 @@ static void misbehave(struct cp_world *w)
           (double)start / 1000.0, dur / 1000.0);
 }
 
+/* A controller restart: the process dies (its memory, the worker's queue and the drone
+ * link's state are gone) and starts again on the registry file and the plant as they are. */
 static void restart_core(struct cp_world *w)
 {
+    static const char *const where[] = { "at the start of a scan (committed, not yet acknowledged)",
+                                         "after the step (intents and moves queued, outputs not written)",
+                                         "after the outputs were written (intents and moves not on disk)",
+                                         "after the intents were written (outputs not written)" };
     w->r->restarts++;
-    trace(w, "CRASH: the controller restarts (%d moves not committed are lost)", w->n_commits);
-    /* What the shell had not yet committed dies with it. */
-    w->n_commits = 0;
-    w->scheduled_seq = w->committed_seq;
+    trace(w, "CRASH: the controller dies %s", where[w->crash_phase >= 0 && w->crash_phase < 4 ? w->crash_phase : 0]);
+    w->crash_phase = -1;
     if (w->open_sysid) {
         w->r->swaps_aborted++;
         w->open_sysid = 0;
         w->last_progress_ms = w->now_ms;
     }
-    station_init(&w->st, &w->cfg, &w->pc, w->now_ms);
-    station_inputs_init(&w->in);
-    char err[128];
-    if (plantio_readback(&w->io, &w->in.plant, err, sizeof err) != 0)
-        w->in.plant.have_readback = false;
-    memset(&w->out, 0, sizeof w->out);
-    w->out.step = -1;
-    w->boot_step = w->persisted_step;
-    w->boot_sysid = w->persisted_sysid;
-    w->boot_tag = w->persisted_tag;
-    w->boot_used = w->boot_step < 0;
+    /* The drone link's state is the one thing carried over (docs/campaign.md): a swapd
+     * restarted with a fresh link forgets the drones it had queued, and a drone that
+     * still hears the station waits as queued for good (drone protocol, not the shell). */
+    struct dronelink *link = malloc(sizeof *link);
+    if (link)
+        *link = w->sh->drones;
+    shell_kill(w);
+    int rc = shell_start(w);
+    if (link && rc == 0)
+        w->sh->drones = *link;
+    free(link);
+    if (rc != 0) {
+        w->r->stalled = true;   /* ends the world: a store that cannot be reopened */
+        snprintf(w->r->first_stall, sizeof w->r->first_stall, "seed %" PRIu64 ": the registry could not be reopened",
+                 w->o->seed);
+        return;
+    }
     w->abort_accepted = false;
+}
+
+/* The plant's PLC power-cycles: the physical plant keeps its state (sim_plant_save /
+ * sim_plant_restore), the PLC forgets its outputs and latches; the link reconnects. */
+static void restart_plant(struct cp_world *w)
+{
+    char path[64];
+    int fd = memfd_create("plant", 0);
+    if (fd < 0)
+        return;
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    char err[160];
+    if (sim_plant_save(w->plant, fd) == 0 && sim_plant_restore(w->plant, path, err, sizeof err) == 0) {
+        w->r->plant_restarts++;
+        w->need_readback = true;
+        trace(w, "PLANT RESTART: the PLC power-cycles, the link reconnects");
+    }
+    close(fd);
 }
 
 static void scenario(struct cp_world *w)
@@ -895,6 +942,7 @@ static void scenario(struct cp_world *w)
     clear_due_faults(w);
     if (w->comm_down && w->now_ms >= w->comm_up_ms) {
         w->comm_down = false;
+        w->need_readback = true;   /* the plant link reconnects: a new connection reads back */
         trace(w, "comm restored");
     }
     if (!w->o->faults)
@@ -917,9 +965,33 @@ static void scenario(struct cp_world *w)
         }
         w->next_comm_ms = w->now_ms + gap_ms(w, 300.0 / w->fault_rate);
     }
-    if (w->now_ms >= w->next_crash_ms) {
-        restart_core(w);
-        w->next_crash_ms = w->now_ms + gap_ms(w, 900.0 / w->fault_rate);
+    if (w->now_ms >= w->next_crash_ms && w->crash_phase < 0) {
+        /* The controller dies at one of four points of this scan (restart_core); a crash
+         * due while the disk refuses writes waits for the disk. */
+        if (w->now_ms < w->disk_fault_until_ms) {
+            w->next_crash_ms = w->disk_fault_until_ms + w->scan_ms;
+        } else {
+            w->crash_phase = (int)sim_rng_below(&w->rng, 4);
+            w->next_crash_ms = w->now_ms + gap_ms(w, 900.0 / w->fault_rate);
+        }
+    }
+    if (w->now_ms >= w->next_disk_ms) {
+        /* The disk is full or fails with I/O errors for 0.1..20 s of station time. */
+        w->disk_fault_code = sim_rng_below(&w->rng, 2) ? SQLITE_FULL : SQLITE_IOERR_WRITE;
+        w->disk_fault_until_ms = w->now_ms + 100 + sim_rng_below(&w->rng, 19900);
+        w->r->disk_faults++;
+        trace(w, "DISK: %s for %.1f s", w->disk_fault_code == SQLITE_FULL ? "full" : "I/O errors",
+              (double)(w->disk_fault_until_ms - w->now_ms) / 1000.0);
+        w->next_disk_ms = w->disk_fault_until_ms + gap_ms(w, 600.0 / w->fault_rate);
+    }
+    if (w->now_ms >= w->next_plant_restart_ms) {
+        /* Only without injected plant faults (a power cycle clears them in the plant) and
+         * with the axes at rest: a power cycle that stops X mid-travel leaves it short of
+         * its target, and the core then takes the plant's in-position (against the target
+         * the PLC reset to where X stopped) for its own (docs/campaign.md, What is left). */
+        if (w->n_faults == 0 && w->truth.x_vel_mm_s == 0 && w->truth.z_vel_mm_s == 0)
+            restart_plant(w);
+        w->next_plant_restart_ms = w->now_ms + gap_ms(w, 900.0 / w->fault_rate);
     }
 }
 
@@ -937,20 +1009,20 @@ static bool device_fault_active(const struct cp_world *w)
 
 static void command(struct cp_world *w, enum station_cmd c)
 {
-    w->in.op.cmd = c;
+    w->sh->in.op.cmd = c;
 }
 
 /* Chooses this scan's operator input; the reply is read after the step. */
 static void operator(struct cp_world *w)
 {
-    w->in.op = (struct station_operator_in){ .cmd = STATION_CMD_NONE, .op = STATION_OP_NONE, .alarm = -1 };
+    w->sh->in.op = (struct station_operator_in){ .cmd = STATION_CMD_NONE, .op = STATION_OP_NONE, .alarm = -1 };
     if (w->removed_slot >= 0) {
-        w->in.op.op = STATION_OP_PACK_REMOVED;
-        w->in.op.slot = w->removed_slot;
+        w->sh->in.op.op = STATION_OP_PACK_REMOVED;
+        w->sh->in.op.slot = w->removed_slot;
         w->removed_slot = -1;
         return;
     }
-    int s = w->out.state;
+    int s = w->sh->out.state;
     /* Execute again (Unhold, Start): the core has forgotten the operator's Suspend. */
     if (s == ST_EXECUTE || !station_states[s].robot_moves)
         w->op_suspended = false;
@@ -961,7 +1033,7 @@ static void operator(struct cp_world *w)
     /* A drone the station does not serve (after an abort, a restart) blocks the pad: the
      * operator releases it (Abort), then sends it away or lifts it off. */
     struct cp_drone *pd = pad_drone(w);
-    bool stranded = w->truth.drone_present && (!pd || w->out.serving_sysid != pd->d.cfg.sysid);
+    bool stranded = w->truth.drone_present && (!pd || w->sh->out.serving_sysid != pd->d.cfg.sysid);
     if (!stranded)
         w->stranded_since_ms = 0;
     else if (!w->stranded_since_ms)
@@ -971,7 +1043,7 @@ static void operator(struct cp_world *w)
                                                   STATION_CMD_SUSPEND, STATION_CMD_ABORT };
         enum station_cmd c = noise[sim_rng_below(&w->rng, sizeof noise / sizeof noise[0])];
         /* Suspend while a drone is served on the pad: its swap must still end (issue 7). */
-        if (w->truth.drone_present && w->out.serving_sysid && sim_rng_below(&w->rng, 2))
+        if (w->truth.drone_present && w->sh->out.serving_sysid && sim_rng_below(&w->rng, 2))
             c = STATION_CMD_SUSPEND;
         command(w, c);
         w->next_noise_ms = w->now_ms + gap_ms(w, 600.0 / w->fault_rate);
@@ -1005,30 +1077,30 @@ static void operator(struct cp_world *w)
     /* A held drone nobody serves: get the robot out of the pad zone by hand
      * (Maintenance jog), then Abort releases the drone. */
     bool jog_state = s == ST_STOPPED || s == ST_IDLE || s == ST_ABORTED || s == ST_HELD;
-    bool head_near = w->in.plant.valid && w->in.plant.x_pos_mm >= w->pc.x_pad_zone_mm - w->pc.position_tolerance_mm - 1;
-    if (stranded && held_drone && w->now_ms - w->stranded_since_ms > 3000 && w->out.reconciled) {
+    bool head_near = w->sh->in.plant.valid && w->sh->in.plant.x_pos_mm >= w->pc.x_pad_zone_mm - w->pc.position_tolerance_mm - 1;
+    if (stranded && held_drone && w->now_ms - w->stranded_since_ms > 3000 && w->sh->out.reconciled) {
         /* A careful operator does not jog while the station shows an e-stop or an armed
          * drone; a careless one does (the core must refuse what is unsafe). */
         uint64_t halt = (1ull << DIAG_ESTOP) | (1ull << DIAG_DRONE_ARMED);
-        bool plant_ok = w->in.plant.valid && w->in.plant.plant_ready;
+        bool plant_ok = w->sh->in.plant.valid && w->sh->in.plant.plant_ready;
         /* Even a careless operator resets a plant that latched a fault (jogs go nowhere
          * until then); he only ignores the e-stop and armed-drone alarms. */
-        bool ready = w->o->careless ? w->in.plant.valid && (plant_ok || !w->in.plant.estop_ok)
-                                    : plant_ok && !(w->out.alarms_active & halt);
+        bool ready = w->o->careless ? w->sh->in.plant.valid && (plant_ok || !w->sh->in.plant.estop_ok)
+                                    : plant_ok && !(w->sh->out.alarms_active & halt);
         if ((head_near || w->truth.stroke_pos > 0) && jog_state && ready) {
-            if (w->out.mode != STATION_MODE_MAINTENANCE) {
-                w->in.op.op = STATION_OP_MODE;
-                w->in.op.mode = STATION_MODE_MAINTENANCE;
+            if (w->sh->out.mode != STATION_MODE_MAINTENANCE) {
+                w->sh->in.op.op = STATION_OP_MODE;
+                w->sh->in.op.mode = STATION_MODE_MAINTENANCE;
             } else {
-                w->in.op.op = STATION_OP_JOG;
+                w->sh->in.op.op = STATION_OP_JOG;
                 if (w->truth.stroke_pos > 0)
-                    w->in.op.jog.dev = STATION_JOG_STROKE, w->in.op.jog.value = 0;
-                else if (!w->in.plant.x_homed || !w->in.plant.z_homed)
-                    w->in.op.jog.dev = STATION_JOG_HOME, w->in.op.jog.value = 1;
-                else if (w->in.plant.z_pos_mm > w->pc.z_travel_max_mm)
-                    w->in.op.jog.dev = STATION_JOG_Z_MM, w->in.op.jog.value = 0;
+                    w->sh->in.op.jog.dev = STATION_JOG_STROKE, w->sh->in.op.jog.value = 0;
+                else if (!w->sh->in.plant.x_homed || !w->sh->in.plant.z_homed)
+                    w->sh->in.op.jog.dev = STATION_JOG_HOME, w->sh->in.op.jog.value = 1;
+                else if (w->sh->in.plant.z_pos_mm > w->pc.z_travel_max_mm)
+                    w->sh->in.op.jog.dev = STATION_JOG_Z_MM, w->sh->in.op.jog.value = 0;
                 else
-                    w->in.op.jog.dev = STATION_JOG_X_MM, w->in.op.jog.value = w->pc.x_standby_mm;
+                    w->sh->in.op.jog.dev = STATION_JOG_X_MM, w->sh->in.op.jog.value = w->pc.x_standby_mm;
             }
             return;
         }
@@ -1038,23 +1110,23 @@ static void operator(struct cp_world *w)
         }
         if (!head_near && w->truth.stroke_pos == 0 &&
             (s == ST_STOPPED || s == ST_IDLE || s == ST_EXECUTE || s == ST_SUSPENDED || s == ST_HELD)) {
-            if (w->out.mode != STATION_MODE_PRODUCTION) {
-                w->in.op.op = STATION_OP_MODE;
-                w->in.op.mode = STATION_MODE_PRODUCTION;
+            if (w->sh->out.mode != STATION_MODE_PRODUCTION) {
+                w->sh->in.op.op = STATION_OP_MODE;
+                w->sh->in.op.mode = STATION_MODE_PRODUCTION;
             } else {
                 command(w, STATION_CMD_ABORT);
             }
             return;
         }
     }
-    if (w->out.mode != STATION_MODE_PRODUCTION && jog_state) {
-        w->in.op.op = STATION_OP_MODE;
-        w->in.op.mode = STATION_MODE_PRODUCTION;
+    if (w->sh->out.mode != STATION_MODE_PRODUCTION && jog_state) {
+        w->sh->in.op.op = STATION_OP_MODE;
+        w->sh->in.op.mode = STATION_MODE_PRODUCTION;
         return;
     }
     /* A full magazine: the operator takes the emptiest pack out of its slot by hand and
      * then tells the station which slot (swapctl removed SLOT). */
-    if ((w->out.alarms_active >> DIAG_MAGAZINE_FULL & 1) && !station_states[s].robot_moves && !w->out.n_moves) {
+    if ((w->sh->out.alarms_active >> DIAG_MAGAZINE_FULL & 1) && !station_states[s].robot_moves && !w->sh->out.n_moves) {
         int best = -1;
         double soc = 2;
         for (size_t i = 0; i < w->truth.n_batteries; i++) {
@@ -1072,16 +1144,16 @@ static void operator(struct cp_world *w)
     }
     switch (s) {
     case ST_HELD:
-        if (!w->out.reconciled) {
-            w->in.op.op = STATION_OP_ADOPT_SENSORS;
+        if (!w->sh->out.reconciled) {
+            w->sh->in.op.op = STATION_OP_ADOPT_SENSORS;
         } else if (w->unhold_exhausted) {
             w->unhold_exhausted = false;
             command(w, STATION_CMD_ABORT);
         } else if (device_fault_active(w) && sim_rng_below(&w->rng, 5) != 0) {
             /* the operator repairs before resuming */
-        } else if (w->out.alarms_unacked && sim_rng_below(&w->rng, 2)) {
-            w->in.op.op = STATION_OP_ACK;
-            w->in.op.alarm = -1;
+        } else if (w->sh->out.alarms_unacked && sim_rng_below(&w->rng, 2)) {
+            w->sh->in.op.op = STATION_OP_ACK;
+            w->sh->in.op.alarm = -1;
         } else {
             command(w, STATION_CMD_UNHOLD);
         }
@@ -1100,7 +1172,7 @@ static void operator(struct cp_world *w)
         break;
     case ST_IDLE:
         /* a latched plant fault needs the reset pulse of Stop + Reset */
-        if (w->in.plant.valid && !w->in.plant.plant_ready)
+        if (w->sh->in.plant.valid && !w->sh->in.plant.plant_ready)
             w->need_stop = true;
         command(w, w->need_stop ? STATION_CMD_STOP : STATION_CMD_START);
         w->need_stop = false;
@@ -1112,22 +1184,22 @@ static void operator(struct cp_world *w)
 
 static void operator_reply(struct cp_world *w)
 {
-    const struct station_operator_in *op = &w->in.op;
+    const struct station_operator_in *op = &w->sh->in.op;
     if (op->cmd == STATION_CMD_NONE && op->op == STATION_OP_NONE)
         return;
     w->r->operator_cmds++;
     const char *what = op->cmd != STATION_CMD_NONE ? station_cmd_name(op->cmd)
                        : op->op == STATION_OP_ACK ? "ack" : op->op == STATION_OP_ADOPT_SENSORS ? "adopt"
                        : op->op == STATION_OP_MODE ? station_mode_name(op->mode) : "jog";
-    trace(w, "operator: %s -> %s%s%s", what, w->out.cmd_ok ? "ok" : "refused", w->out.cmd_ok ? "" : ": ",
-          w->out.cmd_ok ? "" : w->out.cmd_reason);
-    if (!w->out.cmd_ok) {
+    trace(w, "operator: %s -> %s%s%s", what, w->sh->out.cmd_ok ? "ok" : "refused", w->sh->out.cmd_ok ? "" : ": ",
+          w->sh->out.cmd_ok ? "" : w->sh->out.cmd_reason);
+    if (!w->sh->out.cmd_ok) {
         w->r->operator_refused++;
         /* Unhold refused for good (retries used up): the operator aborts instead. */
-        if (op->cmd == STATION_CMD_UNHOLD && strstr(w->out.cmd_reason, "retried"))
+        if (op->cmd == STATION_CMD_UNHOLD && strstr(w->sh->out.cmd_reason, "retried"))
             w->unhold_exhausted = true;
         /* A latched alarm blocks Start in Idle: Stop, then Reset clears it. */
-        if (op->cmd == STATION_CMD_START && strstr(w->out.cmd_reason, "alarm"))
+        if (op->cmd == STATION_CMD_START && strstr(w->sh->out.cmd_reason, "alarm"))
             w->need_stop = true;
         return;
     }
@@ -1159,17 +1231,18 @@ static const char *place_name(int place)
     return place >= 0 && place < (int)(sizeof names / sizeof names[0]) ? names[place] : "?";
 }
 
-/* The station's view of where packs are: committed registry plus the core's moves not
- * yet committed, in order. */
+/* The station's view of where packs are: the shell's working set (the registry as loaded
+ * at start, plus every move handed to the worker since) plus the core's moves the shell
+ * has not taken yet, in order. */
 static int expected_view(const struct cp_world *w, struct cp_pack *view)
 {
-    int n = w->n_packs;
-    memcpy(view, w->packs, (size_t)n * sizeof view[0]);
-    for (int i = 0; i < w->n_commits; i++)
-        apply_move(view, &n, &w->commits[i].m);
-    for (int i = 0; i < w->out.n_moves; i++)
-        if (w->out.moves[i].seq > w->scheduled_seq)
-            apply_move(view, &n, &w->out.moves[i]);
+    const struct swapd *d = w->sh;
+    int n = 0;
+    for (int i = 0; i < d->n_packs && n < CP_MAX_PACKS; i++)
+        view[n++] = (struct cp_pack){ d->packs[i].tag, station_loc(d->packs[i].loc) };
+    for (int i = 0; i < d->out.n_moves; i++)
+        if (d->out.moves[i].seq > d->submitted_seq)
+            apply_move(view, &n, &d->out.moves[i]);
     return n;
 }
 
@@ -1187,7 +1260,7 @@ static enum station_place truth_place(const struct sim_truth_battery *b)
 /* The in-flight move of the step now running: (from, to) place kinds. */
 static bool in_flight(const struct cp_world *w, enum station_place from, enum station_place to)
 {
-    int step = w->out.step;
+    int step = w->sh->out.step;
     if (step < 0 || step >= SWAPSEQ_COUNT)
         return false;
     switch (swapseq_steps[step].move) {
@@ -1205,8 +1278,8 @@ static void check_inventory(struct cp_world *w)
 {
     /* A stopped station with an alarm is allowed to disagree: it moves nothing until
      * the operator has decided (DESIGN §5 rule 4). */
-    bool stopped = !station_states[w->out.state].robot_moves && w->out.alarms_active;
-    if (stopped || !w->out.reconciled)
+    bool stopped = !station_states[w->sh->out.state].robot_moves && w->sh->out.alarms_active;
+    if (stopped || !w->sh->out.reconciled)
         return;
     struct cp_pack view[CP_MAX_PACKS];
     int n = expected_view(w, view);
@@ -1278,10 +1351,61 @@ static void check_inventory(struct cp_world *w)
     }
 }
 
+/* (h) Once the worker has written everything the shell handed it (nothing queued), the
+ * registry file says what the shell's working set says: no
+ * move, registration or unbooking was lost on the way to the disk. Read through the
+ * shell's own read-only connection, every 10 s of station time. */
+struct durable_ctx {
+    struct cp_world *w;
+    int checked;
+};
+
+static int durable_one(const struct registry_battery *b, void *ctx)
+{
+    struct durable_ctx *c = ctx;
+    const struct swapd_pack *p = swapd_pack_find(c->w->sh, b->tag);
+    c->checked++;
+    if (!p || p->loc.place != b->loc.place || p->loc.index != b->loc.index) {
+        char disk[32], mem[32];
+        registry_location_format(b->loc, disk, sizeof disk);
+        if (p)
+            registry_location_format(p->loc, mem, sizeof mem);
+        violation(c->w, CAMPAIGN_RULE_DURABLE, "pack SWP-%08X: the registry file says %s, the shell %s", (unsigned)b->tag,
+                  disk, p ? mem : "nothing");
+        return 1;
+    }
+    return 0;
+}
+
+static void check_durable(struct cp_world *w)
+{
+    struct swapd *d = w->sh;
+    if (!d->reader || w->now_ms % 10000u >= w->scan_ms || persist_queued(d->persist))
+        return;
+    struct durable_ctx c = { w, 0 };
+    int n = registry_list_working_set(d->reader, durable_one, &c);
+    w->r->durable_checks += n >= 0;
+    if (n < 0 || c.checked != n)
+        return;
+    /* and the other way: every pack the shell has in service or quarantine is in the file
+     * (a retired pack may leave the registry's working set) */
+    for (int i = 0; i < d->n_packs; i++) {
+        const struct swapd_pack *p = &d->packs[i];
+        struct registry_battery b;
+        if (p->status == REGISTRY_RETIRED)
+            continue;
+        if (registry_get_battery(d->reader, p->tag, &b) != 0) {
+            violation(w, CAMPAIGN_RULE_DURABLE, "pack SWP-%08X: the shell has it, the registry file does not",
+                      (unsigned)p->tag);
+            return;
+        }
+    }
+}
+
 static void check_rules(struct cp_world *w)
 {
     const struct sim_truth *t = &w->truth;
-    const struct station_plant_out *o = &w->out.plant;
+    const struct station_plant_out *o = &w->sh->out.plant;
     bool motion = motion_commanded(o);
     uint64_t react_ms = 3u * w->scan_ms + 60u;
 
@@ -1372,19 +1496,19 @@ static void check_rules(struct cp_world *w)
                   (double)(w->now_ms - w->estop_at_ms) / 1000.0);
 
     /* (f) nothing moves before the inventory agrees with the sensors */
-    if (!w->out.reconciled && motion)
+    if (!w->sh->out.reconciled && motion)
         violation(w, CAMPAIGN_RULE_RECONCILE, "motion commanded before reconciliation");
 
     /* (g) comm loss: a safe state within comm_loss_ms and a few scans */
     if (w->comm_down && w->now_ms - w->comm_down_since_ms > (uint64_t)w->cfg.comm_loss_ms + 3u * w->scan_ms &&
-        station_states[w->out.state].robot_moves)
+        station_states[w->sh->out.state].robot_moves)
         violation(w, CAMPAIGN_RULE_COMM_LOSS, "plant link down %.3f s, station still %s",
-                  (double)(w->now_ms - w->comm_down_since_ms) / 1000.0, station_state_name(w->out.state));
+                  (double)(w->now_ms - w->comm_down_since_ms) / 1000.0, station_state_name(w->sh->out.state));
     /* ... and the same for an image that is there but unusable: frozen, or refused as
      * out of range */
     /* A frozen image is judged from when the station may move the robot (before that
      * the plant may not have seen a heartbeat of a restarted controller). */
-    bool moving = station_states[w->out.state].robot_moves;
+    bool moving = station_states[w->sh->out.state].robot_moves;
     if (!moving)
         w->moving_since_ms = 0;
     else if (!w->moving_since_ms)
@@ -1392,17 +1516,17 @@ static void check_rules(struct cp_world *w)
     uint64_t bound_ms = 0, bad_since = image_unusable_since(w, &bound_ms);
     if (bad_since && bad_since < w->moving_since_ms)
         bad_since = w->moving_since_ms;
-    if (bad_since && w->now_ms - bad_since > bound_ms + 3u * w->scan_ms && station_states[w->out.state].robot_moves)
+    if (bad_since && w->now_ms - bad_since > bound_ms + 3u * w->scan_ms && station_states[w->sh->out.state].robot_moves)
         violation(w, CAMPAIGN_RULE_COMM_LOSS, "plant image %s for %.3f s, station still %s",
                   lie_active(w, LIE_FROZEN) ? "frozen" : "out of range",
-                  (double)(w->now_ms - bad_since) / 1000.0, station_state_name(w->out.state));
+                  (double)(w->now_ms - bad_since) / 1000.0, station_state_name(w->sh->out.state));
 }
 
 /* ---- outputs ------------------------------------------------------------------------------ */
 
 static void account(struct cp_world *w)
 {
-    const struct station_outputs *o = &w->out;
+    const struct station_outputs *o = &w->sh->out;
     for (int i = 0; i < o->n_events; i++)
         trace(w, "core %s -> %s: %s", o->events[i].from, o->events[i].to, o->events[i].reason);
     for (int i = 0; i < o->n_alarm_events; i++)
@@ -1453,8 +1577,8 @@ static void account(struct cp_world *w)
 
 static void hash_scan(struct cp_world *w)
 {
-    int32_t v[6] = { w->out.state, w->out.step, (int32_t)lround(w->truth.x_mm * 10), (int32_t)lround(w->truth.z_mm * 10),
-                     (int32_t)w->committed_seq, (int32_t)w->truth.n_batteries };
+    int32_t v[6] = { w->sh->out.state, w->sh->out.step, (int32_t)lround(w->truth.x_mm * 10), (int32_t)lround(w->truth.z_mm * 10),
+                     (int32_t)persist_committed_seq(w->sh->persist), (int32_t)w->truth.n_batteries };
     hash_bytes(w, v, sizeof v);
 }
 
@@ -1469,46 +1593,92 @@ static void refresh_truth(struct cp_world *w)
         w->touch_ms = w->now_ms;
 }
 
+/* The controller's part of a scan, in swapd's order (main.c run()): read the plant,
+ * hear the drones, the inventory from the shell, step, hand the worker what moved, write
+ * the plant's outputs; the worker writes afterwards (or, now and then, while the scan is
+ * still running: before the outputs). A crash due in this scan happens at its point. */
+static bool motion_commanded(const struct station_plant_out *o);
+
+static bool crash_here(struct cp_world *w, int phase)
+{
+    if (w->crash_phase != phase)
+        return false;
+    restart_core(w);
+    return true;
+}
+
+static void controller_scan(struct cp_world *w)
+{
+    struct swapd *d = w->sh;
+    plant_exchange_in(w);
+    if (!d->commissioned && d->in.plant.valid) {
+        swapd_inventory_commission_late(d, &d->in.plant, w->now_ms);
+        d->commissioned = true;
+    }
+    dronelink_fill_inputs(&d->drones, d->in.drones);
+    swapd_flight_health(d, w->now_ms);
+    d->in.inv.moves_committed_seq = persist_committed_seq(d->persist);
+    swapd_inventory_fill(d, w->now_ms);
+    d->in.inv.store_failed = persist_blocked(d->persist, NULL, 0);
+    station_step(&d->core, &d->in, w->now_ms, &d->out);
+    uint32_t before = d->submitted_seq;
+    swapd_persist_outputs(d, w->now_ms);
+    for (int i = 0; i < d->out.n_moves; i++) {
+        const struct station_move *m = &d->out.moves[i];
+        if (m->seq > before && m->seq <= d->submitted_seq)
+            trace(w, "move %u %08X %d/%d -> %d/%d (%s)", m->seq, m->tag, m->from.place, m->from.index,
+                  m->to.place, m->to.index, m->step ? m->step : "-");
+    }
+    if (crash_here(w, 1))
+        return;
+    bool early = w->o->faults && sim_rng_below(&w->rng, 10) == 0;
+    if (early) {
+        disk_turn(w);
+        if (crash_here(w, 3))
+            return;
+    }
+    char err[160];
+    /* Nothing is written before the core adopted the read-back of this very connection. */
+    bool writes = d->in.plant.have_readback && d->core.image_adopted && !w->need_readback &&
+                  d->readback_seen == w->rb_seq && !w->comm_down;
+    /* (f) a new plant connection is a restart: no motion reaches the plant (maybe just
+     * powered up) before the core has dropped its reconciliation and made it again. */
+    if (w->renew_pending && !d->core.reconciled)
+        w->renew_pending = false;
+    for (int i = 0; w->renew_pending && i < d->out.n_events; i++)   /* dropped and made again in one step */
+        if (!strncmp(d->out.events[i].reason, "plant connection renewed", 24))
+            w->renew_pending = false;
+    if (w->renew_pending && writes && motion_commanded(&d->out.plant))
+        violation(w, CAMPAIGN_RULE_RECONCILE, "motion written to a new plant connection before reconciling again");
+    if (writes)
+        plantio_write(&w->io, (unsigned)w->pc.n_slots, &d->out.plant, err, sizeof err);
+    if (crash_here(w, 2))
+        return;
+    if (!early)
+        disk_turn(w);
+}
+
 static void scan(struct cp_world *w)
 {
     uint64_t t = w->now_ms + w->scan_ms;
     sim_plant_step(w->plant, (uint32_t)(t - sim_plant_now_ms(w->plant)));
     w->now_ms = t;
     scenario(w);
+    crash_here(w, 0);
+    if (w->r->stalled)
+        return;
     drones_step(w);
     refresh_truth(w);
     operator(w);
-    run_commits(w);
-    char err[160];
-    /* swapd reads the plant's coils back on the first exchange with the plant and writes
-     * nothing before the core has adopted them: a restart while the link was down reads
-     * back once it answers again. */
-    if (!w->in.plant.have_readback)
-        plantio_readback(&w->io, &w->in.plant, err, sizeof err);
-    plantio_read(&w->io, (unsigned)w->pc.n_slots, &w->in.plant, err, sizeof err);
-    dronelink_fill_inputs(&w->dl, w->in.drones);
-    fill_inventory(w);
-    int step_before = w->out.step;
-    station_step(&w->st, &w->in, w->now_ms, &w->out);
-    if (w->out.step != step_before) {
-        /* swapd's progress record: the step, the drone served and its pack (the core's,
-         * else the one the drone reports) */
-        w->persisted_step = w->out.step;
-        w->persisted_sysid = w->out.serving_sysid;
-        w->persisted_tag = w->st.pad_tag != STATION_TAG_UNKNOWN ? w->st.pad_tag : 0;
-        for (int i = 0; !w->persisted_tag && w->out.serving_sysid && i < STATION_MAX_DRONES; i++)
-            if (w->in.drones[i].sysid == w->out.serving_sysid)
-                w->persisted_tag = w->in.drones[i].battery_tag;
-        w->boot_used = true;
-    }
-    if (w->in.plant.have_readback && w->st.image_adopted)
-        plantio_write(&w->io, (unsigned)w->pc.n_slots, &w->out.plant, err, sizeof err);
+    controller_scan(w);
+    if (w->r->stalled)
+        return;
     operator_reply(w);
     account(w);
-    schedule_commits(w);
     station_to_drones(w);
     refresh_truth(w);
     check_rules(w);
+    check_durable(w);
     w->prev = w->truth;
     w->have_prev = true;
     hash_scan(w);
@@ -1584,6 +1754,17 @@ static int commission_free_slot(struct sim_plant *p)
 
 /* ---- life cycle ------------------------------------------------------------------------------ */
 
+/* Removes a registry file and its WAL companions. */
+static void remove_db(const char *path)
+{
+    char aux[200];
+    unlink(path);
+    snprintf(aux, sizeof aux, "%s-wal", path);
+    unlink(aux);
+    snprintf(aux, sizeof aux, "%s-shm", path);
+    unlink(aux);
+}
+
 static int world_init(struct cp_world *w, const struct campaign_opts *o, struct campaign_result *r)
 {
     w->o = o;
@@ -1594,9 +1775,19 @@ static int world_init(struct cp_world *w, const struct campaign_opts *o, struct 
     station_cfg_defaults(&w->cfg);
     w->cfg.sequence = o->sequence;
     sim_rng_seed(&w->rng, o->seed * 0x9E3779B97F4A7C15ull + 7);
+    /* A fast charger (2 C): drones are back within a minute. */
+    w->pc.charge_c_rate = 2.0;
+    if (o->fleet)
+        w->pc.charger_max_temp_degC = 60;
     w->plant = sim_plant_new(&w->pc, o->seed);
     if (!w->plant)
         return -1;
+    /* The magazine starts charged (the shell's hand-out policy wants 80 %). */
+    for (int s = 0; s < w->pc.n_slots; s++) {
+        struct sim_battery *b = sim_plant_battery(w->plant, 0x5A000001u + (uint32_t)s);
+        if (b)
+            b->soc = 0.95;
+    }
     plantio_sim_backend(&w->sim_io, w->plant);
     if (o->plant_map) {
         w->logical_io = w->sim_io;
@@ -1608,27 +1799,24 @@ static int world_init(struct cp_world *w, const struct campaign_opts *o, struct 
     }
     w->io = (struct plantio_backend){ "in-process plant with comm loss", w, io_read_di, io_read_ir, io_read_co,
                                       io_read_hr, io_write_co, io_write_hr, io_close, o->plant_map };
-    char err[128];
-    if (dronelink_init(&w->dl, CP_STATION_SYSID, NULL, false, "", err, sizeof err) != 0)
-        return -1;
     mav_parser_init(&w->radio, NULL);
     w->op_tx = (struct mav_tx){ .sysid = CP_STATION_SYSID, .compid = DPROTO_STATION_COMPID };
-    w->out.step = -1;
-    w->persisted_step = w->boot_step = -1;
-    w->boot_used = true;
     w->op_state = -1;
-    for (int s = 0; s < w->pc.n_slots; s++)
-        w->packs[w->n_packs++] = (struct cp_pack){ 0x5A000001u + (uint32_t)s, { STATION_PLACE_SLOT, s } };
+    w->crash_phase = -1;
     if (o->sequence == SWAPSEQ_NAIVE) {
         if (commission_free_slot(w->plant) != 0)
             return -1;
-        w->packs[0].loc = (struct station_location){ STATION_PLACE_NONE, 0 };
         w->now_ms = sim_plant_now_ms(w->plant);
     }
-    if (station_init(&w->st, &w->cfg, &w->pc, w->now_ms) != 0)
-        return -1;
-    station_inputs_init(&w->in);
-    if (plantio_readback(&w->io, &w->in.plant, err, sizeof err) != 0)
+    /* A fresh registry file per world; the shell commissions the packs it finds in the
+     * slots at its first start, as swapd does. */
+    const char *dir = getenv("SWAP_CAMPAIGN_DIR");
+    struct stat st;
+    if (!dir || !*dir)
+        dir = stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) ? "/dev/shm" : "/tmp";
+    snprintf(w->db_path, sizeof w->db_path, "%s/swap-campaign-%ld-%" PRIu64 ".db", dir, (long)getpid(), o->seed);
+    remove_db(w->db_path);
+    if (faultvfs_install() != 0 || shell_start(w) != 0)
         return -1;
     w->last_progress_ms = w->now_ms;
     w->n_drones = o->n_drones ? o->n_drones : 1 + sim_rng_below(&w->rng, CP_RANDOM_DRONES);
@@ -1657,6 +1845,10 @@ static int world_init(struct cp_world *w, const struct campaign_opts *o, struct 
         w->next_comm_ms = gap_ms(w, 240.0 / w->fault_rate);
         w->next_crash_ms = gap_ms(w, 900.0 / w->fault_rate);
         w->next_noise_ms = gap_ms(w, 600.0 / w->fault_rate);
+        w->next_disk_ms = gap_ms(w, 600.0 / w->fault_rate);
+        w->next_plant_restart_ms = gap_ms(w, 900.0 / w->fault_rate);
+    } else {
+        w->next_disk_ms = w->next_plant_restart_ms = UINT64_MAX;
     }
     return 0;
 }
@@ -1666,7 +1858,7 @@ static void stall_report(struct cp_world *w)
     FILE *f = report_file(w);
     fprintf(f, "campaign: STALL seed %" PRIu64 " at %.3f s: no swap ended for %.0f s; state %s step %s alarms %#" PRIx64 "\n",
             w->o->seed, (double)w->now_ms / 1000.0, (double)(w->now_ms - w->last_progress_ms) / 1000.0,
-            station_state_name(w->out.state), swapseq_name(w->out.step), w->out.alarms_active);
+            station_state_name(w->sh->out.state), swapseq_name(w->sh->out.step), w->sh->out.alarms_active);
     const struct sim_truth *t = &w->truth;
     fprintf(f, "  plant: x %.1f mm z %.1f mm stroke %.2f clamp %.2f centre %.2f drone %s, fault %u, carousel %d, "
                "grippers %.2f/%.2f\n", t->x_mm, t->z_mm, t->stroke_pos, t->clamp_pos, t->center_pos,
@@ -1690,6 +1882,9 @@ int campaign_run(const struct campaign_opts *o, struct campaign_result *r)
     if (!w)
         return -1;
     if (world_init(w, o, r) != 0) {
+        shell_kill(w);
+        if (w->db_path[0])
+            remove_db(w->db_path);
         sim_plant_free(w->plant);
         plantmap_server_free(&w->srv);
         free(w);
@@ -1710,6 +1905,8 @@ int campaign_run(const struct campaign_opts *o, struct campaign_result *r)
     }
     r->virtual_ms = w->now_ms;
     r->trace_hash = w->hash;
+    shell_kill(w);
+    remove_db(w->db_path);
     sim_plant_free(w->plant);
     plantmap_server_free(&w->srv);
     free(w);
@@ -1737,6 +1934,9 @@ void campaign_result_add(struct campaign_result *t, const struct campaign_result
     t->misbehaviours += r->misbehaviours;
     t->comm_losses += r->comm_losses;
     t->restarts += r->restarts;
+    t->disk_faults += r->disk_faults;
+    t->plant_restarts += r->plant_restarts;
+    t->durable_checks += r->durable_checks;
     t->operator_cmds += r->operator_cmds;
     t->operator_refused += r->operator_refused;
     t->drones_dispatched += r->drones_dispatched;

@@ -24,6 +24,7 @@ enum campaign_rule {
     CAMPAIGN_RULE_ESTOP,           /* (e) motion commanded after an e-stop before Start */
     CAMPAIGN_RULE_RECONCILE,       /* (f) motion commanded before reconciliation */
     CAMPAIGN_RULE_COMM_LOSS,       /* (g) still in a moving state after a comm loss */
+    CAMPAIGN_RULE_DURABLE,         /* (h) the registry file is not the shell's view once all is written */
     CAMPAIGN_RULE_COUNT
 };
 
@@ -84,6 +85,9 @@ struct campaign_result {
     unsigned faults_injected, misbehaviours, comm_losses, restarts, operator_cmds,
              operator_refused, drones_dispatched, drones_removed;
     unsigned blind_arming_scans; /* armed drone the station could not hear (not a violation) */
+    /* Store faults (disk full or I/O errors for a while) and PLC power cycles injected. */
+    unsigned disk_faults, plant_restarts;
+    unsigned durable_checks;    /* times the registry file was compared with the shell (rule h) */
     unsigned n_waits;           /* requests recorded in o->waits */
     /* Lies about the image (part of faults_injected), and the operator's Suspends accepted
      * while a drone stood on the pad. */

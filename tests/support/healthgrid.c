@@ -12,9 +12,38 @@ struct pack_run {
     bool fresh;              /* a capacity window in the cycle in progress */
     int fresh_cycles, cycles;
     double sq, max_err, dcir_max_rel;
-    int cross_cycle, retire_cycle;
+    struct healthgrid_eol eol;
+    int retire_cycle;
     double soh_at_retire;
 };
+
+void healthgrid_eol_init(struct healthgrid_eol *e, double retire_soh)
+{
+    memset(e, 0, sizeof *e);
+    e->retire_soh = retire_soh;
+    e->first_below = e->run_start = e->cross_cycle = -1;
+}
+
+void healthgrid_eol_observe(struct healthgrid_eol *e, int cycle, double true_soh)
+{
+    if (!(true_soh < e->retire_soh)) {
+        e->run_len = 0;
+        return;
+    }
+    if (e->first_below < 0)
+        e->first_below = cycle;
+    if (e->run_len++ == 0)
+        e->run_start = cycle;
+    if (e->cross_cycle < 0 && e->run_len >= HEALTHGRID_SUSTAIN_CYCLES)
+        e->cross_cycle = e->run_start;
+}
+
+int healthgrid_eol_crossing(const struct healthgrid_eol *e, bool retired)
+{
+    if (e->cross_cycle >= 0)
+        return e->cross_cycle;
+    return retired && e->run_len > 0 ? e->run_start : -1;
+}
 
 static const char *const events[] = { "rest", "charge", "pad", "flight" };
 
@@ -46,8 +75,7 @@ static int on_cycle(void *ctx, const struct sim_cyclelog_truth *t)
         if (rel > r->dcir_max_rel)
             r->dcir_max_rel = rel;
     }
-    if (r->cross_cycle < 0 && t->soh < r->hc.retire_soh)
-        r->cross_cycle = t->cycle;
+    healthgrid_eol_observe(&r->eol, t->cycle, t->soh);
     if (r->retire_cycle < 0) {
         char why[128];
         if (health_judge(&r->hc, &r->est, true, why, sizeof why) == HEALTH_RETIRE) {
@@ -80,7 +108,8 @@ void healthgrid_run(const struct healthgrid_cell *c, const struct health_config 
         static struct pack_run r;
         memset(&r, 0, sizeof r);
         r.hc = *hc;
-        r.cross_cycle = r.retire_cycle = -1;
+        r.retire_cycle = -1;
+        healthgrid_eol_init(&r.eol, hc->retire_soh);
         health_est_init(&r.est, hc, pc.battery_cells, pc.battery_rated_mah);
         p.seed = c->seed + (unsigned long long)k;
         struct sim_cyclelog_sink sink = { on_sample, on_cycle, &r };
@@ -102,19 +131,22 @@ void healthgrid_run(const struct healthgrid_cell *c, const struct health_config 
             if (r.soh_at_retire > hc->retire_soh + 0.02)
                 out->early++;
         }
-        /* A crossing in the last 10 cycles that is not detected yet is still pending. */
-        bool pending = r.cross_cycle >= 0 && r.retire_cycle < 0 && r.cycles - r.cross_cycle < 10;
-        if (r.cross_cycle >= 0 && !pending) {
+        int cross = healthgrid_eol_crossing(&r.eol, r.retire_cycle >= 0);
+        if (cross >= 0) {
             out->crossings++;
-            int lag;
+            int lag, lag_first;
             if (r.retire_cycle >= 0) {
                 out->detected++;
-                lag = r.retire_cycle - r.cross_cycle;
+                lag = r.retire_cycle - cross;
+                lag_first = r.retire_cycle - r.eol.first_below;
             } else {
-                lag = r.cycles - r.cross_cycle + 1; /* not yet: at least this late */
+                lag = r.cycles - cross + 1; /* not yet: at least this late */
+                lag_first = r.cycles - r.eol.first_below + 1;
             }
             if (lag > out->max_lag)
                 out->max_lag = lag;
+            if (lag_first > out->max_lag_first)
+                out->max_lag_first = lag_first;
         }
     }
     out->rmse_pp = n ? sqrt(sq / n) : NAN;

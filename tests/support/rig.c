@@ -76,6 +76,12 @@ json_t *rig_request(const char *sock, const char *line, int timeout_ms)
 json_t *rig_swapd(struct rig *r, const char *line) { return rig_request(r->swapd_sock, line, 3000); }
 json_t *rig_sim(struct rig *r, const char *line) { return rig_request(r->sim_sock, line, 3000); }
 
+/* The plant configuration every process of the rig reads. */
+static const char *plant_ini(const struct rig *r, char *buf, size_t size)
+{
+    return r->plant_config ? r->plant_config : proc_config("plant.ini", buf, size);
+}
+
 static int spawn_sim(struct rig *r, const char *port)
 {
     char bin[512], cfg[512], portfile[RIG_PATH], log[RIG_PATH];
@@ -83,10 +89,18 @@ static int spawn_sim(struct rig *r, const char *port)
     path(log, r, "swapsim.log");
     unlink(portfile);
     char *argv[] = { (char *)proc_bin("swapsim", bin, sizeof bin), "--config",
-                     (char *)proc_config("plant.ini", cfg, sizeof cfg), "--port", (char *)port, "--port-file",
+                     (char *)plant_ini(r, cfg, sizeof cfg), "--port", (char *)port, "--port-file",
                      portfile, "--control", r->sim_sock, "--seed", "7", "--realtime-factor",
-                     (char *)r->speed, "--log-commands", r->cmdlog, r->plant_state ? "--state" : NULL,
-                     r->state, NULL };
+                     (char *)r->speed, "--log-commands", r->cmdlog, NULL, NULL, NULL, NULL, NULL };
+    size_t k = sizeof argv / sizeof argv[0] - 5;
+    if (r->battery_scale) {
+        argv[k++] = "--battery-time-scale";
+        argv[k++] = (char *)r->battery_scale;
+    }
+    if (r->plant_state) {
+        argv[k++] = "--state";
+        argv[k++] = r->state;
+    }
     r->sim = proc_spawn(argv, log);
     if (proc_wait_number(portfile, &r->port, r->sim, 10000) != 0 ||
         proc_wait_path(r->sim_sock, r->sim, 10000) != 0)
@@ -103,6 +117,28 @@ int rig_restart_sim(struct rig *r)
     char port[16];
     snprintf(port, sizeof port, "%ld", r->port);
     return spawn_sim(r, port);
+}
+
+int rig_tolerant_plant(void)
+{
+    static char dir[256];
+    char src[512], line[512], file[320];
+    if (proc_mkdtemp(dir, sizeof dir, "swap-rig-cfg") != 0)
+        return -1;
+    FILE *in = fopen(proc_config("plant.ini", src, sizeof src), "r");
+    snprintf(file, sizeof file, "%s/plant.ini", dir);
+    FILE *out = in ? fopen(file, "w") : NULL;
+    if (!out) {
+        if (in)
+            fclose(in);
+        return -1;
+    }
+    while (fgets(line, sizeof line, in))
+        fputs(!strncmp(line, "watchdog_ms", 11) ? "watchdog_ms = 10000\n" : line, out);
+    fclose(in);
+    if (fclose(out) != 0)
+        return -1;
+    return setenv("SWAP_CONFIGS", dir, 1);
 }
 
 int rig_start_sim(struct rig *r, const char *speed)
@@ -139,13 +175,32 @@ int rig_start_drones(struct rig *r, const char *n, const char *flight_s)
 
 int rig_start_drones_mis(struct rig *r, const char *n, const char *flight_s, const char *misbehave)
 {
+    const char *extra[] = { misbehave ? "--misbehave" : NULL, misbehave, NULL };
+    return rig_start_drones_args(r, n, flight_s, extra);
+}
+
+int rig_start_drones_args(struct rig *r, const char *n, const char *flight_s, const char *const *extra)
+{
     char bin[512], cfg[512], log[RIG_PATH];
     path(log, r, "dronesim.log");
-    char *argv[] = { (char *)proc_bin("dronesim", bin, sizeof bin), "--link", "pty:new", "--link-file",
-                     r->ptyfile, "--swapsim-control", r->sim_sock, "--drones", (char *)n, "--soc", "0.4",
-                     "--flight-s", (char *)flight_s, "--return-s", "1", "--time-scale", (char *)r->speed,
-                     "--seed", "3", "--plant-config", (char *)proc_config("plant.ini", cfg, sizeof cfg),
-                     misbehave ? "--misbehave" : NULL, (char *)misbehave, NULL };
+    char *argv[64] = { (char *)proc_bin("dronesim", bin, sizeof bin), "--link", "pty:new", "--link-file",
+                       r->ptyfile, "--swapsim-control", r->sim_sock, "--drones", (char *)n, "--soc", "0.4",
+                       "--flight-s", (char *)flight_s, "--return-s", "1", "--time-scale", (char *)r->speed,
+                       "--seed", "3", "--plant-config", (char *)plant_ini(r, cfg, sizeof cfg) };
+    size_t k = 0;
+    while (argv[k])
+        k++;
+    if (r->drone_sensor) {
+        argv[k++] = "--battery-sensor";
+        argv[k++] = (char *)r->drone_sensor;
+    }
+    if (r->drone_battery_scale) {
+        argv[k++] = "--battery-time-scale";
+        argv[k++] = (char *)r->drone_battery_scale;
+    }
+    for (size_t i = 0; extra && extra[i] && k < sizeof argv / sizeof argv[0] - 1; i++)
+        argv[k++] = (char *)extra[i];
+    argv[k] = NULL;
     r->drones = proc_spawn(argv, log);
     if (proc_wait_path(r->ptyfile, r->drones, 10000) != 0)
         return fail(r, "dronesim did not come up (see %s)", log);
@@ -172,7 +227,7 @@ int rig_start_swapd(struct rig *r, const char *config, bool autostart)
     snprintf(plantarg, sizeof plantarg, "127.0.0.1:%ld", r->port);
     snprintf(link, sizeof link, "pty:%s", r->pty);
     char *argv[] = { (char *)proc_bin("swapd", bin, sizeof bin), "--config", cfg, "--plant-config",
-                     (char *)proc_config("plant.ini", plant, sizeof plant), "--db", r->db, "--control",
+                     (char *)plant_ini(r, plant, sizeof plant), "--db", r->db, "--control",
                      r->swapd_sock, "--plant", plantarg, "--link", link, autostart ? "--start" : NULL, NULL };
     unlink(r->swapd_sock);
     r->swapd = proc_spawn(argv, r->swapd_log);

@@ -20,10 +20,20 @@ struct rig {
     char cmdlog[RIG_PATH], ptyfile[RIG_PATH], swapd_log[RIG_PATH];
     bool plant_state;           /* set before rig_start_sim: swapsim --state (rig_restart_sim) */
     bool keep;                  /* rig_stop_all keeps the directory and its logs */
+    const char *drone_sensor;   /* set before rig_start_drones: dronesim --battery-sensor */
+    const char *battery_scale;  /* set before rig_start_sim: swapsim --battery-time-scale */
+    const char *drone_battery_scale; /* before rig_start_drones: dronesim's (NULL: 1) */
+    const char *plant_config;   /* set before rig_start_sim: plant.ini of every process
+                                 * (NULL: the repository's configs/plant.ini) */
     char state[RIG_PATH];
     char err[512];              /* why the last rig_* call failed */
 };
 
+/* Points SWAP_CONFIGS at a scratch copy of plant.ini whose watchdog tolerates a
+ * controller the scheduler stalls for a while (10 s plant time, 2 s wall at RTF 5, where
+ * the shipped 300 ms would be 60 ms), for tests of the drone link, not of the watchdog,
+ * on a shared, loaded host. Returns 0 or -1. */
+int rig_tolerant_plant(void);
 /* Creates the scratch directory and starts swapsim with a charged magazine. */
 int rig_start_sim(struct rig *r, const char *speed);
 /* Kills swapsim with SIGKILL and starts it again on the same port, control socket and
@@ -33,6 +43,9 @@ int rig_restart_sim(struct rig *r);
 int rig_start_drones(struct rig *r, const char *n, const char *flight_s);
 /* The same with a dronesim --misbehave SPEC (NULL: none). */
 int rig_start_drones_mis(struct rig *r, const char *n, const char *flight_s, const char *misbehave);
+/* The same with further dronesim options (a NULL-terminated list, at most 32): they come
+ * after the rig's own, so they override them (e.g. "--soc", "1.0"). */
+int rig_start_drones_args(struct rig *r, const char *n, const char *flight_s, const char *const *extra);
 /* Starts swapd on the rig's plant and drones with config (a path relative to the
  * source tree, or an absolute path); autostart resets and starts the station once it
  * has reconciled. */

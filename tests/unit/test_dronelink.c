@@ -345,6 +345,90 @@ START_TEST(silent_queued_drone_loses_its_place)
 }
 END_TEST
 
+/* §8: requests a restarted station put back from its registry. They queue in the order
+ * given, each drone is told its position unasked, a repeat keeps the place, and a drone
+ * not heard within 5 s of the restart loses its place with CANCEL timeout. */
+START_TEST(restored_requests_queue_in_order_and_time_out_when_silent)
+{
+    struct rig *r = rig_ready();
+    struct dproto_swap_request q11 = { 30, 0x5A00000Bu, 21.0f, 0, 0, DPROTO_VERSION };
+    struct dproto_swap_request q12 = { 20, 0x5A00000Cu, 20.5f, 0, 0, DPROTO_VERSION };
+    ck_assert_int_eq(dronelink_restore_request(&r->dl, 11, 1, &q11, r->now_ms), 0);
+    ck_assert_int_eq(dronelink_restore_request(&r->dl, 12, 1, &q12, r->now_ms), 0);
+    size_t mark = r->n_heard;
+    scan(r);
+    ck_assert_int_eq(last_position(r, mark, 11), 1);
+    ck_assert_int_eq(last_position(r, mark, 12), 2);
+    ck_assert(requested(r, 11) && requested(r, 12));
+    ck_assert_uint_eq(dronelink_find(&r->dl, 11)->battery_tag, 0x5A00000Bu);
+    /* 11 repeats its request (it lost the station for a while): its place stands */
+    drone_heartbeat(r, 11, true, MAV_LANDED_IN_AIR);
+    drone_request(r, 11, 0, DPROTO_VERSION);
+    scan(r);
+    ck_assert_uint_eq(dronelink_queue_position(&r->dl, 11), 1);
+    /* 11 is heard, 12 never: 12 loses its place after 5 s, 11 stays */
+    mark = r->n_heard;
+    for (int s = 0; s < 6; s++) {
+        drone_heartbeat(r, 11, true, MAV_LANDED_IN_AIR);
+        run(r, 1000);
+    }
+    ck_assert(requested(r, 11));
+    ck_assert(!requested(r, 12));
+    const struct heard *c = find_heard(r, mark, 12, MAV_MSG_COMMAND_LONG, DPROTO_CMD_CANCEL);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_float_eq(c->cmd.param[0], DPROTO_REASON_TIMEOUT);
+    /* a restarted station starts stopped: the restored request stays queued (told its
+     * place) but reaches the core only once the station accepts requests... */
+    struct rig *r3 = rig_new();
+    r3->o.state = ST_STOPPED;
+    scan(r3);
+    ck_assert_int_eq(dronelink_restore_request(&r3->dl, 11, 1, &q11, r3->now_ms), 0);
+    ck_assert_int_eq(dronelink_restore_request(&r3->dl, 12, 1, &q12, r3->now_ms), 0);
+    for (int s = 0; s < 3; s++) {
+        drone_heartbeat(r3, 11, true, MAV_LANDED_IN_AIR);
+        drone_heartbeat(r3, 12, true, MAV_LANDED_IN_AIR);
+        run(r3, 1000);
+    }
+    ck_assert(!requested(r3, 11) && !requested(r3, 12));
+    ck_assert_int_eq(last_position(r3, 0, 12), 2);
+    for (size_t i = 0; i < r3->n_heard; i++)
+        ck_assert(!(r3->heard[i].msgid == MAV_MSG_COMMAND_ACK && r3->heard[i].to == 11 &&
+                    r3->heard[i].ack.result == MAV_RESULT_DENIED));
+    r3->o.state = ST_EXECUTE;
+    scan(r3);
+    scan(r3);
+    ck_assert(requested(r3, 11) && requested(r3, 12));
+    ck_assert_uint_eq(dronelink_queue_position(&r3->dl, 11), 1);
+    free(r3);
+    /* ... and is denied not_ready if the station does not accept within the wait */
+    struct rig *r4 = rig_new();
+    r4->o.state = ST_STOPPED;
+    scan(r4);
+    ck_assert_int_eq(dronelink_restore_request(&r4->dl, 11, 1, &q11, r4->now_ms), 0);
+    size_t mark4 = r4->n_heard;
+    for (unsigned s = 0; s <= DRONELINK_RESTORE_WAIT_MS / 1000; s++) {
+        drone_heartbeat(r4, 11, true, MAV_LANDED_IN_AIR);
+        run(r4, 1000);
+    }
+    ck_assert(!requested(r4, 11));
+    ck_assert_int_eq(dronelink_find(&r4->dl, 11)->phase, DRONELINK_IDLE);
+    const struct heard *den = find_heard(r4, mark4, 11, MAV_MSG_COMMAND_ACK, DPROTO_CMD_SWAP_REQUEST);
+    while (den && den->ack.result != MAV_RESULT_DENIED)
+        den = find_heard(r4, (size_t)(den - r4->heard) + 1, 11, MAV_MSG_COMMAND_ACK, DPROTO_CMD_SWAP_REQUEST);
+    ck_assert_ptr_nonnull(den);
+    ck_assert_int_eq(den->ack.result_param2, DPROTO_REASON_NOT_READY);
+    free(r4);
+    /* a drone outside the allow-list is not put back */
+    struct rig *r2 = rig_new();
+    char err[128];
+    ck_assert_int_eq(dronelink_init(&r2->dl, STATION, NULL, false, "11", err, sizeof err), 0);
+    ck_assert_int_eq(dronelink_restore_request(&r2->dl, 12, 1, &q12, r2->now_ms), -1);
+    ck_assert_ptr_null(dronelink_find(&r2->dl, 12));
+    free(r2);
+    free(r);
+}
+END_TEST
+
 /* §8: a drone standing on the ground stays known while it is dark (its pack out during a
  * cold swap); one in the air with nothing open is forgotten after 5 s of silence. */
 START_TEST(silent_drone_on_the_ground_stays_known)
@@ -610,6 +694,7 @@ static Suite *suite(void)
     tcase_add_test(t, wrong_version_is_a_bad_request);
     tcase_add_test(t, cancel_from_a_drone_by_phase);
     tcase_add_test(t, thirty_drones_queue_in_arrival_order);
+    tcase_add_test(t, restored_requests_queue_in_order_and_time_out_when_silent);
     suite_add_tcase(s, t);
     return s;
 }

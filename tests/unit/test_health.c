@@ -53,6 +53,39 @@ START_TEST(grid_cell_meets_targets)
 }
 END_TEST
 
+/* The true crossing of a truth that recovers: a dip that a long rest takes back is not
+ * end of life; the first run of HEALTHGRID_SUSTAIN_CYCLES cycle ends below it is. A
+ * monotonic truth crosses where it first falls below. */
+START_TEST(true_crossing_is_the_first_that_lasts)
+{
+    struct healthgrid_eol e;
+    healthgrid_eol_init(&e, 0.80);
+    /* 100..104 above, dip at 105..106, back above 107..111, below from 112 on. */
+    static const double dip[] = { 0.803, 0.802, 0.802, 0.801, 0.801, 0.7995, 0.799, 0.809, 0.806, 0.803,
+                                  0.801, 0.8001 };
+    int c = 100;
+    for (size_t i = 0; i < sizeof dip / sizeof dip[0]; i++)
+        healthgrid_eol_observe(&e, c++, dip[i]);
+    ck_assert_int_eq(e.first_below, 105);
+    ck_assert_int_eq(healthgrid_eol_crossing(&e, false), -1);  /* nothing lasting yet */
+    ck_assert_int_eq(healthgrid_eol_crossing(&e, true), -1);   /* above it now */
+    for (int k = 0; k < HEALTHGRID_SUSTAIN_CYCLES - 1; k++)
+        healthgrid_eol_observe(&e, c++, 0.7999 - 0.0003 * k);
+    ck_assert_int_eq(healthgrid_eol_crossing(&e, false), -1);  /* 9 below: pending */
+    ck_assert_int_eq(healthgrid_eol_crossing(&e, true), 112);  /* retired: the lag is known */
+    healthgrid_eol_observe(&e, c++, 0.7970);
+    ck_assert_int_eq(healthgrid_eol_crossing(&e, false), 112);
+    healthgrid_eol_observe(&e, c++, 0.8050);                    /* a later bump changes nothing */
+    ck_assert_int_eq(healthgrid_eol_crossing(&e, false), 112);
+
+    healthgrid_eol_init(&e, 0.80);
+    for (int k = 0; k < 40; k++)
+        healthgrid_eol_observe(&e, k, 0.8205 - 0.001 * k);
+    ck_assert_int_eq(e.first_below, 21);
+    ck_assert_int_eq(healthgrid_eol_crossing(&e, false), 21);
+}
+END_TEST
+
 /* ---- flights alone: the windows that close after a flight ------------------------------ */
 
 struct flight_run {
@@ -142,6 +175,50 @@ START_TEST(known_rest_survives_current_noise_and_learns_the_offset)
         health_est_feed(&known, &s);
     }
     ck_assert_double_eq_tol(known.q_mAh, 5000.0, 5.0);
+}
+END_TEST
+
+/* A charger's counter register that still holds the last charge's count when the new
+ * charge's current already reads: that count is not this interval's charge. */
+START_TEST(stale_counter_at_charge_start_is_not_counted)
+{
+    struct health_config hc;
+    health_config_defaults(&hc);
+    struct health_estimator e;
+    health_est_init(&e, &hc, 6, 5000);
+    for (int i = 0; i <= 60; i++) {
+        struct health_sample s = smp(i * 10.0, 6 * health_ocv_from_soc(0.3), 0.0, HEALTH_STATE_REST);
+        health_est_feed(&e, &s);
+    }
+    double q0 = e.q_mAh;
+    struct health_sample s = smp(610, 6 * 3.7, 10.0, HEALTH_STATE_CHARGE);
+    s.has_counter = true;
+    s.counter_mAh = 3896;  /* the previous charge's */
+    health_est_feed(&e, &s);
+    ck_assert_double_eq_tol(e.q_mAh - q0, 10.0 * 10 / 3.6, 1.0);
+    /* The counter restarted meanwhile: the interval is counted from the current. */
+    s = smp(620, 6 * 3.7, 10.0, HEALTH_STATE_CHARGE);
+    s.has_counter = true;
+    s.counter_mAh = 28;
+    health_est_feed(&e, &s);
+    ck_assert_double_eq_tol(e.q_mAh - q0, 2 * 10.0 * 10 / 3.6, 1.0);
+    s = smp(630, 6 * 3.71, 10.0, HEALTH_STATE_CHARGE);
+    s.has_counter = true;
+    s.counter_mAh = 56;
+    health_est_feed(&e, &s);
+    ck_assert_double_eq_tol(e.q_mAh - q0, 2 * 10.0 * 10 / 3.6 + 28, 1.0);
+    /* A counter that restarted with the charge is taken whole. */
+    health_est_init(&e, &hc, 6, 5000);
+    for (int i = 0; i <= 60; i++) {
+        struct health_sample r = smp(i * 10.0, 6 * health_ocv_from_soc(0.3), 0.0, HEALTH_STATE_REST);
+        health_est_feed(&e, &r);
+    }
+    q0 = e.q_mAh;
+    s = smp(610, 6 * 3.7, 10.0, HEALTH_STATE_CHARGE);
+    s.has_counter = true;
+    s.counter_mAh = 20;
+    health_est_feed(&e, &s);
+    ck_assert_double_eq_tol(e.q_mAh - q0, 20.0, 0.5);
 }
 END_TEST
 
@@ -417,10 +494,12 @@ int main(void)
     TCase *tc = tcase_create("accuracy");
     tcase_set_timeout(tc, 60);
     tcase_add_loop_test(tc, grid_cell_meets_targets, 0, N_GRID_SENSORS * SIM_CYCLELOG_SHAPE_COUNT);
+    tcase_add_test(tc, true_crossing_is_the_first_that_lasts);
     tcase_add_test(tc, flights_give_capacity_windows);
     tcase_add_test(tc, one_miscounted_charge_moves_soh_little);
     tcase_add_test(tc, known_rest_survives_current_noise_and_learns_the_offset);
     tcase_add_test(tc, relaxation_is_extrapolated);
+    tcase_add_test(tc, stale_counter_at_charge_start_is_not_counted);
     suite_add_tcase(s, tc);
     TCase *bad = tcase_create("bad_input");
     tcase_add_loop_test(bad, bad_sample_is_rejected_counted_and_changes_nothing, 0,

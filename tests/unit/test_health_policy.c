@@ -159,6 +159,26 @@ START_TEST(charging_is_just_in_time)
 }
 END_TEST
 
+/* A pack that is not full rests before its charge (its rested OCV closes the window of the
+ * flight that emptied it and opens the charge's), unless it is needed sooner; a full pack
+ * is left alone. */
+START_TEST(pack_rests_before_a_charge_not_needed_sooner)
+{
+    struct health_pack p = good_pack(1);
+    p.soc = 0.4;
+    p.rest_s = cfg.rest_before_charge_s - 1;
+    ck_assert_int_eq(health_charge_decision(&cfg, &p, -1, 0), HEALTH_CHARGE_REST);
+    ck_assert_int_eq(health_charge_decision(&cfg, &p, 10000, 0), HEALTH_CHARGE_REST);
+    ck_assert_int_eq(health_charge_decision(&cfg, &p, 0, 0), HEALTH_CHARGE_FULL);
+    p.rest_s = cfg.rest_before_charge_s;
+    ck_assert_int_eq(health_charge_decision(&cfg, &p, -1, 0), HEALTH_CHARGE_OFF);
+    ck_assert_int_eq(health_charge_decision(&cfg, &p, 0, 0), HEALTH_CHARGE_FULL);
+    p.soc = 1.0;
+    p.rest_s = 0;
+    ck_assert_int_eq(health_charge_decision(&cfg, &p, -1, 0), HEALTH_CHARGE_OFF);
+}
+END_TEST
+
 START_TEST(idle_pack_goes_to_storage)
 {
     struct health_pack p = good_pack(1);
@@ -246,6 +266,7 @@ int main(void)
     TCase *tc = tcase_create("config");
     tcase_add_checked_fixture(tc, setup, NULL);
     tcase_add_test(tc, shipped_health_ini_equals_defaults);
+    tcase_add_test(tc, pack_rests_before_a_charge_not_needed_sooner);
     tcase_add_loop_test(tc, bad_policy_value_is_refused, 0, (int)(sizeof bad_ini / sizeof bad_ini[0]));
     tcase_add_test(tc, inconsistent_windows_are_refused);
     tcase_add_test(tc, policy_keys_load_as_one_of_several_tables);

@@ -803,6 +803,32 @@ START_TEST(inject_charger_fault)
 }
 END_TEST
 
+/* --battery-time-scale: a plant whose packs live 50 of their seconds per plant second
+ * charges 50 times as much in the same plant time, in ticks spread over the second. */
+START_TEST(battery_time_scale_runs_the_packs_faster)
+{
+    struct sim_plant *q = sim_plant_new(&cfg, 42);
+    ck_assert_ptr_nonnull(q);
+    sim_plant_set_battery_time_scale(q, 50);
+    uint16_t mode = CHARGER_MODE_CHARGE;
+    ck_assert_int_eq(sim_plant_write_regs(q, REGMAP_HR_SLOT_ADDR(0, REGMAP_HR_SLOT_CHARGER_MODE), 1, &mode), 0);
+    hreg(REGMAP_HR_SLOT_ADDR(0, REGMAP_HR_SLOT_CHARGER_MODE), CHARGER_MODE_CHARGE);
+    uint16_t half, whole;
+    sim_plant_step(q, 5500);
+    ck_assert_int_eq(sim_plant_read_regs(q, SIM_IR, REGMAP_IR_SLOT_ADDR(0, REGMAP_IR_SLOT_CHARGE_MAH), 1, &half), 0);
+    sim_plant_step(q, 500);
+    ck_assert_int_eq(sim_plant_read_regs(q, SIM_IR, REGMAP_IR_SLOT_ADDR(0, REGMAP_IR_SLOT_CHARGE_MAH), 1, &whole), 0);
+    run(6000);
+    unsigned slow = ir(REGMAP_IR_SLOT_ADDR(0, REGMAP_IR_SLOT_CHARGE_MAH));
+    ck_assert_uint_gt(slow, 0);
+    /* 5 A for 6 s: about 8 mAh; 50 times that in the same 6 s of the plant. */
+    ck_assert_double_eq_tol((double)whole / slow, 50.0, 50.0 * 0.15);
+    /* Spread: half a plant second later the counter has moved by about 25 battery s. */
+    ck_assert_double_eq_tol((double)(whole - half), whole / 12.0, whole / 12.0 * 0.3);
+    sim_plant_free(q);
+}
+END_TEST
+
 START_TEST(inject_overtemp_heats_the_pack_and_stops_charging)
 {
     hreg(REGMAP_HR_SLOT_ADDR(3, REGMAP_HR_SLOT_CHARGER_MODE), CHARGER_MODE_CHARGE);
@@ -1384,6 +1410,7 @@ static Suite *plant_suite(void)
                         (int)(sizeof stuck_cases / sizeof stuck_cases[0]));
     tcase_add_test(tc, inject_z_jam_gives_following_error);
     tcase_add_test(tc, inject_charger_fault);
+    tcase_add_test(tc, battery_time_scale_runs_the_packs_faster);
     tcase_add_test(tc, inject_overtemp_heats_the_pack_and_stops_charging);
     tcase_add_test(tc, inject_tag_unreadable);
     tcase_add_test(tc, inject_guard_open_faults_only_with_motion);

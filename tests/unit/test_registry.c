@@ -66,6 +66,51 @@ static int count_history(uint32_t tag)
     return registry_list_history(reg, tag, NULL, NULL);
 }
 
+static int collect_queued(const struct registry_queued_drone *q, void *ctx)
+{
+    struct registry_queued_drone *out = ctx;
+    for (int i = 0; i < 4; i++)
+        if (out[i].sysid == 0) {
+            out[i] = *q;
+            break;
+        }
+    return 0;
+}
+
+/* The landing queue survives the process: entries in arrival order, one per drone (a
+ * second put replaces), removed when the drone stops waiting; reopened, it is there. */
+START_TEST(landing_queue_is_kept_in_arrival_order)
+{
+    struct registry_queued_drone a = { .sysid = 12, .compid = 1, .seq = 7, .request_ms = 5000, .flags = 0,
+                                       .pack_tag = 0x5A00000C, .remaining_pct = 20, .voltage_v = 21.5 };
+    struct registry_queued_drone b = { .sysid = 11, .compid = 1, .seq = 9, .request_ms = 6000, .flags = 1,
+                                       .pack_tag = 0, .remaining_pct = 8, .voltage_v = 20 };
+    struct registry_queued_drone c = { .sysid = 13, .compid = 1, .seq = 10, .request_ms = 7000 };
+    ck_assert_int_eq(registry_queue_put(reg, &b), 0);
+    ck_assert_int_eq(registry_queue_put(reg, &a), 0);
+    ck_assert_int_eq(registry_queue_put(reg, &c), 0);
+    b.request_ms = 6500;
+    ck_assert_int_eq(registry_queue_put(reg, &b), 0);    /* replaces, no second row */
+    ck_assert_int_eq(registry_queue_remove(reg, 13), 0);
+    ck_assert_int_eq(registry_queue_remove(reg, 99), 0); /* none: not an error */
+    c.sysid = 0;
+    ck_assert_int_eq(registry_queue_put(reg, &c), REGISTRY_EINVAL);
+    registry_close(reg);
+    struct registry_error err;
+    reg = registry_open(db_path, 0, &err);
+    ck_assert_msg(reg != NULL, "%s", err.msg);
+    struct registry_queued_drone got[4] = { 0 };
+    ck_assert_int_eq(registry_queue_list(reg, collect_queued, got), 2);
+    ck_assert_int_eq(got[0].sysid, 12);
+    ck_assert_int_eq(got[0].seq, 7);
+    ck_assert_uint_eq(got[0].pack_tag, 0x5A00000C);
+    ck_assert_double_eq(got[0].voltage_v, 21.5);
+    ck_assert_int_eq(got[1].sysid, 11);
+    ck_assert_int_eq(got[1].flags, 1);
+    ck_assert_int_eq(got[1].request_ms, 6500);
+}
+END_TEST
+
 START_TEST(new_database_has_current_schema)
 {
     ck_assert_int_eq(registry_schema_version(reg), REGISTRY_SCHEMA_VERSION);
@@ -513,6 +558,7 @@ int main(void)
     tcase_add_test(tc, charges_and_flights_need_a_known_pack);
     tcase_add_test(tc, read_only_open_refuses_writes);
     tcase_add_test(tc, version_1_file_is_migrated);
+    tcase_add_test(tc, landing_queue_is_kept_in_arrival_order);
     suite_add_tcase(s, tc);
     TCase *bad = tcase_create("refusals");
     tcase_add_checked_fixture(bad, setup, teardown);

@@ -96,6 +96,20 @@ START_TEST(batch_commits_together_and_a_failed_write_keeps_the_others)
 }
 END_TEST
 
+START_TEST(sync_is_chosen_between_transactions_only)
+{
+    ck_assert_int_eq(registry_batch_begin(reg), 0);
+    ck_assert_int_eq(registry_set_sync(reg, false), REGISTRY_ESTATE);
+    ck_assert_int_eq(registry_batch_commit(reg), 0);
+    ck_assert_int_eq(registry_set_sync(reg, false), 0);
+    event_at(NOW_MS, REGISTRY_INFO, "state", "relaxed");
+    ck_assert_int_eq(registry_set_sync(reg, true), 0);
+    event_at(NOW_MS + 1, REGISTRY_INFO, "state", "full");
+    /* both committed: another connection reads them */
+    ck_assert_int_eq(count_rows("SELECT COUNT(*) FROM events WHERE text IN ('relaxed', 'full')"), 2);
+}
+END_TEST
+
 /* ---- retention ------------------------------------------------------------------------- */
 
 static const struct registry_retention keep = {
@@ -284,7 +298,7 @@ START_TEST(version_2_file_is_migrated_with_its_history)
     sqlite3_close(db);
     struct registry *r = registry_open(path, 0, &err);
     ck_assert_msg(r != NULL, "%s", err.msg);
-    ck_assert_int_eq(registry_schema_version(r), 3);
+    ck_assert_int_eq(registry_schema_version(r), REGISTRY_SCHEMA_VERSION);
     struct registry_event e;
     ck_assert_int_eq(registry_last_event(r, "intent", &e), 0);
     ck_assert_str_eq(e.text, "c");
@@ -297,6 +311,68 @@ START_TEST(version_2_file_is_migrated_with_its_history)
     ck_assert_str_eq(e.text, "c");
     ck_assert_int_eq(registry_check_integrity(r), 0);
     registry_close(r);
+}
+END_TEST
+
+START_TEST(an_old_file_is_compacted_and_then_shrinks_after_pruning)
+{
+    /* a file as releases before incremental auto-vacuum wrote it: 4 KiB pages, none */
+    registry_close(reg);
+    reg = NULL;
+    unlink(db_path);
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(db, "PRAGMA page_size = 4096; PRAGMA auto_vacuum = NONE;"
+                                      " CREATE TABLE t (x); DROP TABLE t;", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    struct registry_error err;
+    reg = registry_open(db_path, 0, &err);
+    ck_assert_msg(reg != NULL, "%s", err.msg);
+    struct registry_storage_info info, before, after;
+    ck_assert_int_eq(registry_storage(reg, &info), 0);
+    ck_assert(!info.incremental_vacuum);
+    ck_assert_int_eq(info.page_size, 4096);
+    char text[200];
+    memset(text, 'x', sizeof text - 1);
+    text[sizeof text - 1] = 0;
+    ck_assert_int_eq(registry_batch_begin(reg), 0);
+    for (int i = 0; i < 3000; i++)
+        event_at(NOW_MS - 60 * DAY_MS + i, REGISTRY_INFO, "state", text);
+    for (int i = 0; i < 500; i++)
+        event_at(NOW_MS - i, REGISTRY_INFO, "state", text);
+    ck_assert_int_eq(registry_batch_commit(reg), 0);
+    while (registry_prune(reg, &keep, NOW_MS, 500, 64, NULL) > 0)
+        ;
+    ck_assert_int_eq(registry_storage(reg, &info), 0);
+    int64_t pruned = info.bytes;
+    ck_assert_int_gt(info.free_bytes, info.bytes / 2);  /* the old format keeps its free pages */
+    ck_assert_int_eq(registry_compact(reg, &before, &after), 0);
+    ck_assert_int_eq(before.bytes, pruned);
+    ck_assert(after.incremental_vacuum);
+    ck_assert_int_eq(after.page_size, 1024);
+    ck_assert_int_eq(after.free_bytes, 0);
+    ck_assert_msg(after.bytes < pruned / 3, "%lld bytes after compacting, %lld before", (long long)after.bytes,
+                  (long long)pruned);
+    ck_assert_int_eq(count_rows("SELECT COUNT(*) FROM events WHERE source = 'state'"), 500);
+    /* from now on, pruning gives the space back like on a new file: a month later the
+     * next 3000 events expire too */
+    int64_t compacted = after.bytes;
+    ck_assert_int_eq(registry_batch_begin(reg), 0);
+    for (int i = 0; i < 3000; i++)
+        event_at(NOW_MS + i, REGISTRY_INFO, "state", text);
+    ck_assert_int_eq(registry_batch_commit(reg), 0);
+    ck_assert_int_eq(registry_storage(reg, &info), 0);
+    ck_assert_int_gt(info.bytes, 2 * compacted);
+    while (registry_prune(reg, &keep, NOW_MS + 40 * DAY_MS, 500, 64, NULL) > 0)
+        ;
+    for (int i = 0; i < 100; i++)
+        registry_prune(reg, &keep, NOW_MS + 40 * DAY_MS, 500, 64, NULL);
+    ck_assert_int_eq(registry_storage(reg, &info), 0);
+    ck_assert_msg(info.bytes <= compacted + compacted / 4, "%lld bytes after pruning, %lld compacted",
+                  (long long)info.bytes, (long long)compacted);
+    ck_assert_int_eq(registry_check_integrity(reg), 0);
+    /* and the connection still writes in WAL mode */
+    ck_assert_int_eq(count_rows("SELECT journal_mode = 'wal' FROM pragma_journal_mode"), 1);
 }
 END_TEST
 
@@ -343,6 +419,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, batch_commits_together_and_a_failed_write_keeps_the_others);
+    tcase_add_test(tc, sync_is_chosen_between_transactions_only);
     tcase_add_test(tc, prune_deletes_only_what_expired_in_bounded_batches);
     tcase_add_test(tc, swaps_stay_while_a_pack_is_in_service_and_details_expire);
     tcase_add_test(tc, zero_days_keeps_for_ever);
@@ -351,6 +428,7 @@ int main(void)
     tcase_add_test(tc, retired_packs_leave_the_working_set_but_stay_queryable);
     tcase_add_test(tc, version_2_file_is_migrated_with_its_history);
     tcase_add_test(tc, a_large_file_opens_without_reading_every_page);
+    tcase_add_test(tc, an_old_file_is_compacted_and_then_shrinks_after_pruning);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

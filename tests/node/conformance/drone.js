@@ -45,7 +45,7 @@ const PACKML = { 1: 'Clearing', 2: 'Stopped', 3: 'Starting', 4: 'Idle', 5: 'Susp
 const PACKML_CODE = Object.fromEntries(Object.entries(PACKML).map(([k, v]) => [v, +k]));
 // §8: retransmit after 500 ms, 1 s, 2 s, 4 s, then every 4 s.
 function retryDelayMs(n) { return [500, 1000, 2000, 4000][n] ?? 4000; }
-const HEARTBEAT_STALE_MS = 3000;   // §8 DPROTO_HEARTBEAT_STALE_MS
+const HEARTBEAT_STALE_MS = 1500;   // §8 [pad] drone_heartbeat_timeout_ms, 1.5 s shipped
 const LINK_LOST_MS = 5000;         // §8 DPROTO_LINK_LOST_MS
 const SIGN_EPOCH_MS = Date.UTC(2015, 0, 1);
 

@@ -363,7 +363,7 @@ function padZoneEntriesWhileStale(h, d) {
     if (!p.head_in_pad_zone && c.head_in_pad_zone) {
       const last = hbs.filter((t) => t <= c.t).pop();
       const age = last ? c.t - last : Infinity;
-      // the entry happened between p.t and c.t: stale if even at p.t the heartbeat was older than 3 s
+      // the entry happened between p.t and c.t: stale if even at p.t the heartbeat was older than the staleness limit (§8)
       const ageAtPrev = last ? p.t - last : Infinity;
       if (ageAtPrev > D.HEARTBEAT_STALE_MS) bad.push(`entry @${rel(h, c.t)} heartbeat age ${age} ms`);
     }
@@ -698,7 +698,8 @@ S('not_accepting_held', '§5/§6/§3', 'station Held (swapctl hold): a request i
   h.check(a && a.data.result === RESULT.DENIED && a.data.resultParam2 === REASON.not_ready, '§6/§5', 'DENIED (2) reason not_ready (2): station held', a ? ackStr(a) : 'no ack');
   const qh = await ctlQueue(h);
   h.check(qh && qh.queue.includes(13) && !qh.queue.includes(10), '§5', 'drone 13, queued before the hold, keeps its place; the denied drone 10 is not queued', `queue in Held ${fmt(qh && qh.queue)}`);
-  h.note(`drone 12 (cleared before the hold): state ${a0.state}; CANCEL to it ${fmt(cmdsTo(h, a0, CMD.CANCEL).map((f) => p4(f)[0]))} (not documented)`);
+  const c0 = cmdsTo(h, a0, CMD.CANCEL);
+  h.check(c0.length === 0, '§5', 'drone 12, cleared before the hold, keeps its clearance: no CANCEL', `drone 12 ${a0.state}; CANCEL reasons ${fmt(c0.map((f) => p4(f)[0]))}`);
   const u = await h.ctl.req('unhold');
   h.note(`unhold: ${fmt(u.ok ? u.result : u.error)}`);
   await waitFor(() => ['Execute', 'Suspended'].includes(h.lastStatus()?.state), 10000);
@@ -972,7 +973,8 @@ S('not_accepting_weather', '§5/§3', 'weather hold (wind 15 m/s > 12): flag 0x0
   h.check(ca && ca.data.result === RESULT.DENIED && ca.data.resultParam2 === REASON.weather, '§5/§6', 'a new request is denied at once: DENIED (2) reason weather (4)', ca ? ackStr(ca) : 'no ack');
   const q = await ctlQueue(h);
   h.check(q && q.queue.includes(11) && !q.queue.includes(12), '§5', 'drone 11, already queued, keeps its place through the weather hold; 12 not queued', `queue ${fmt(q && q.queue)}`);
-  h.note(`drone 10 (cleared before the hold): state ${a.state}; station CANCEL to it ${fmt(cmdsTo(h, a, CMD.CANCEL).map((f) => p4(f)[0]))} (not documented)`);
+  const ac = cmdsTo(h, a, CMD.CANCEL);
+  h.check(ac.length === 0, '§5', 'drone 10, cleared before the weather hold, keeps its clearance: no CANCEL', `drone 10 ${a.state}; CANCEL reasons ${fmt(ac.map((f) => p4(f)[0]))}`);
   await sleep(1500);
   const during = cmdsTo(h, b, CMD.CLEARED_TO_LAND).length;
   h.check(during === 0, '§3', 'weather hold: no landings (drone 11 not cleared while the hold lasts)', `${during} clearances to 11 during the hold`);
@@ -984,6 +986,52 @@ S('not_accepting_weather', '§5/§3', 'weather hold (wind 15 m/s > 12): flag 0x0
   const bc = cmdsTo(h, b, CMD.CLEARED_TO_LAND)[0];
   h.check(bc, '§5', 'the station clears the next one (drone 11) when it runs again', bc ? `cleared ${((bc.t - tClear) / 1000).toFixed(1)} s after the weather flag dropped` : 'not cleared within 10 s');
 }, { timeoutMs: 50000 });
+
+/** §5: a drone cleared before a hold or a weather hold keeps its clearance and may land; its swap runs after the hold, or during the weather hold. */
+async function clearedThroughStop(h, stop, stopped, resume, what) {
+  h.truthPolling = true;
+  const d = h.drone({ sysid: 10, landDelayMs: 4000 });
+  const oldTag = d.pack.tag;
+  d.requestSwap();
+  if (!await reach(d, 'landing', 8000)) throw new Error(`drone 10 was not cleared to land within 8 s (state ${d.state})`);
+  await stop();
+  const tStop = Date.now();
+  if (!await reach(d, 'disarmed', 12000)) throw new Error(`drone 10 did not land (state ${d.state})`);
+  const tDown = Date.now();
+  h.check(stopped(), '§5', `the ${what} still in force when the cleared drone touched down`,
+    `station ${h.lastStatus()?.state}, touchdown ${((tDown - tStop) / 1000).toFixed(1)} s after the ${what} began`);
+  h.check(cmdsTo(h, d, CMD.CANCEL).length === 0 && (!resume || cmdsTo(h, d, CMD.CLEARED_TAKEOFF).length === 0), '§5',
+    `a drone cleared before the ${what} keeps its clearance and may land: no CANCEL${resume ? ', no take-off while stopped' : ''}`,
+    `CANCEL ${cmdsTo(h, d, CMD.CANCEL).length}, CLEARED_TAKEOFF ${cmdsTo(h, d, CMD.CLEARED_TAKEOFF).length}`);
+  // resume = null: the swap runs while the stop lasts (weather stops landings, not the robot)
+  if (resume) await resume();
+  const ok = await awaitSwap(h, d, 40000);
+  h.check(ok && d.takeoffCmd && d.takeoffCmd.p[0] === 0, '§5', resume ? 'its swap runs when the station runs again: CLEARED_TAKEOFF (outcome 0)'
+    : `its swap runs during the ${what}: CLEARED_TAKEOFF (outcome 0)`,
+    ok ? `CLEARED_TAKEOFF ${fmt(d.takeoffCmd?.p)}` : `no take-off clearance (station ${h.lastStatus()?.state}, step ${h.lastStatus()?.step})`);
+  if (!resume) h.check(stopped(), '§5', `the ${what} still in force when the drone left`, `station ${h.lastStatus()?.state}`);
+  h.check(cmdsTo(h, d, CMD.CANCEL).length === 0, '§5', 'no CANCEL to the drone at any point', `${cmdsTo(h, d, CMD.CANCEL).length} CANCEL frames`);
+  if (ok) checkSwapDetails(h, d, oldTag, false);
+}
+
+S('cleared_through_hold', '§5/§8', 'the station is held while a drone is cleared and on approach: no CANCEL, it lands, and after unhold its swap finishes', async (h) => {
+  await clearedThroughStop(h, async () => {
+    const r = await h.ctl.req('hold');
+    h.note(`hold: ${fmt(r.ok ? r.result : r.error)}`);
+    if (!await waitFor(() => h.lastStatus()?.state === 'Held', 8000)) throw new Error(`station not Held: ${h.lastStatus()?.state}`);
+  }, () => h.lastStatus()?.state === 'Held', async () => {
+    const u = await h.ctl.req('unhold');
+    h.note(`unhold: ${fmt(u.ok ? u.result : u.error)}`);
+  }, 'hold');
+}, { timeoutMs: 55000 });
+
+S('cleared_through_weather', '§5/§3', 'a weather hold begins while a drone is cleared and on approach: no CANCEL, it lands, and its swap runs and it leaves while the weather hold lasts', async (h) => {
+  await clearedThroughStop(h, async () => {
+    const r = await h.plant.request({ cmd: 'inject', fault: 'weather', value: 15 });
+    h.note(`inject weather: ${fmt(r)}`);
+    if (!await waitFor(() => { const hb = h.lastHeartbeat(); return hb && decodeCustomMode(hb.data.customMode).weatherHold; }, 8000)) throw new Error('no weather flag');
+  }, () => { const hb = h.lastHeartbeat(); return !!hb && decodeCustomMode(hb.data.customMode).weatherHold; }, null, 'weather hold');
+}, { timeoutMs: 55000 });
 
 S('not_accepting_aborted', '§5/§3', 'station Aborted (swapctl abort): heartbeat Aborted, CRITICAL, not accepting; a request DENIED not_ready', async (h) => {
   const r = await h.ctl.req('abort');

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "campaign.h"
 #include "core/swapseq.h"
@@ -31,6 +32,7 @@ static void usage(FILE *f)
             "  --trace         print every event of every world as it happens\n"
             "  --without KIND  never inject this plant fault (axis_jam, guard_open, ...); repeatable\n"
             "  --careless      the operator also jogs during an e-stop or an armed-drone alarm\n"
+            "  --shell-log     keep the shell's own log lines (swapd's stderr); default: dropped\n"
             "  --fleet         a clean fleet run: drones start full and ask one after the other;\n"
             "                  three of them divert once while queued\n"
             "  --plant-map F   the plant serves the layout of map file F (docs/plant-map.md)\n"
@@ -67,11 +69,12 @@ int main(int argc, char **argv)
         { "careless", no_argument, NULL, 'C' },
         { "fleet", no_argument, NULL, 'F' },
         { "plant-map", required_argument, NULL, 'M' },
+        { "shell-log", no_argument, NULL, 'L' },
         { "help", no_argument, NULL, 'h' },         { 0, 0, 0, 0 },
     };
     uint64_t seed = 1, count = 10000, per_world = 25, drones = 0;
     unsigned without = 0;
-    bool careless = false, fleet = false;
+    bool careless = false, fleet = false, shell_log = false;
     const char *map_path = NULL;
     bool clean = false, naive = false, keep_going = false, quiet = false, trace = false;
     int c;
@@ -90,6 +93,7 @@ int main(int argc, char **argv)
         case 't': trace = true; break;
         case 'C': careless = true; break;
         case 'M': map_path = optarg; break;
+        case 'L': shell_log = true; break;
         case 'w': {
             int k = sim_fault_from_name(optarg);
             if (k <= 0) {
@@ -126,6 +130,18 @@ int main(int argc, char **argv)
         }
     }
 
+    /* The shell logs every event to stderr, as swapd does for the journal: the reports go
+     * to the real stderr, the shell's lines nowhere unless asked for. */
+    FILE *report = stderr;
+    if (!shell_log) {
+        int fd = dup(STDERR_FILENO);
+        report = fd >= 0 ? fdopen(fd, "w") : NULL;
+        if (!report || !freopen("/dev/null", "w", stderr)) {
+            fprintf(report ? report : stdout, "campaign: cannot set the shell's log aside\n");
+            return 1;
+        }
+        setvbuf(report, NULL, _IOLBF, 0);
+    }
     struct campaign_result total;
     memset(&total, 0, sizeof total);
     unsigned worlds = 0, bad_worlds = 0;
@@ -138,7 +154,7 @@ int main(int argc, char **argv)
             .sequence = naive ? SWAPSEQ_NAIVE : SWAPSEQ_PIPELINED,
             .faults = !clean,
             .n_drones = (unsigned)drones,
-            .report = stderr,
+            .report = report,
             .trace = trace ? stdout : NULL,
             .without = without,
             .careless = careless,
@@ -149,7 +165,7 @@ int main(int argc, char **argv)
         struct campaign_result r;
         int rc = campaign_run(&o, &r);
         if (rc < 0) {
-            fprintf(stderr, "campaign: seed %" PRIu64 ": the world could not be built\n", o.seed);
+            fprintf(report, "campaign: seed %" PRIu64 ": the world could not be built\n", o.seed);
             return 1;
         }
         worlds++;
@@ -160,10 +176,11 @@ int main(int argc, char **argv)
             bad_worlds++;
         if (!quiet)
             printf("seed %" PRIu64 ": %u swaps (%u done, %u aborted), %u violations%s, %.0f s virtual, "
-                   "faults %u, misbehaviour %u, comm losses %u, restarts %u, hash %016" PRIx64 "\n",
+                   "faults %u, misbehaviour %u, comm losses %u, restarts %u, disk faults %u, plant restarts %u, "
+                   "hash %016" PRIx64 "\n",
                    o.seed, ended, r.swaps_completed, r.swaps_aborted, r.violations, r.stalled ? ", STALLED" : "",
                    (double)r.virtual_ms / 1000.0, r.faults_injected, r.misbehaviours, r.comm_losses, r.restarts,
-                   r.trace_hash);
+                   r.disk_faults, r.plant_restarts, r.trace_hash);
         fflush(stdout);
         if (rc != 0 && !keep_going)
             break;
@@ -178,6 +195,9 @@ int main(int argc, char **argv)
            "(%u refused), %u drones sent off by the operator, %u lifted off\n",
            total.faults_injected, total.misbehaviours, total.comm_losses, total.restarts, total.operator_cmds,
            total.operator_refused, total.drones_dispatched, total.drones_removed);
+    printf("campaign: real shell in the loop: %u controller restarts, %u disk faults (full or I/O errors), "
+           "%u plant (PLC) restarts; the registry file compared with the shell %u times\n", total.restarts,
+           total.disk_faults, total.plant_restarts, total.durable_checks);
     printf("campaign: of those faults %u contradictory end sensor pairs, %u frozen images, %u registers out of "
            "range; %u operator Suspends with a drone on the pad\n",
            total.sensor_conflicts, total.frozen_images, total.invalid_images, total.suspends_on_pad);
