@@ -86,7 +86,7 @@ INTEG_BIN := $(INTEG_C:tests/integration/%.c=$(BUILD)/tests/%)
 BENCH_BIN := $(BENCH_C:tests/bench/%.c=$(BUILD)/bench/%)
 
 .PHONY: all deps check run-tests asan bench fuzz faults campaign demo install clean \
-        node-deps spb-proto layers link-lines
+        node-deps spb-proto layers link-lines link-matrix
 .DEFAULT_GOAL := all
 .SECONDARY:
 
@@ -215,6 +215,12 @@ asan: deps
 bench: $(PROGRAMS) $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
 
+# swapd against swapsim behind the default and the foreign plant map, over Modbus TCP
+# and RTU (socat pty pairs): minutes of wall time, so not in make check.
+link-matrix: $(PROGRAMS) $(BUILD)/tests/test_plantmap_link
+	SWAP_LINK_MATRIX=1 SWAP_BIN=$(abspath $(BUILD)/bin) SWAP_CONFIGS=$(abspath configs) SWAP_SRC=$(CURDIR) \
+	  $(BUILD)/tests/test_plantmap_link
+
 # The fault matrix on real processes at every step of the swap chain, both fault kinds
 # (make check runs a subset); SWAP_FAULTS=step,step,... picks steps.
 faults: $(PROGRAMS) $(BUILD)/tests/test_faults
@@ -255,6 +261,11 @@ install: all
 	done
 	for f in configs/*.ini; do \
 	  t=$(DESTDIR)$(SYSCONFDIR)/swapd/$$(basename $$f); \
+	  [ -e $$t ] || install -m 0644 $$f $$t; \
+	done
+	install -d $(DESTDIR)$(SYSCONFDIR)/swapd/plantmap
+	for f in configs/plantmap/*.ini; do \
+	  t=$(DESTDIR)$(SYSCONFDIR)/swapd/plantmap/$$(basename $$f); \
 	  [ -e $$t ] || install -m 0644 $$f $$t; \
 	done
 	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' -e 's|@DOCDIR@|$(DOCDIR)|g' \

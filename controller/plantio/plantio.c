@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -218,23 +220,135 @@ void plantio_encode(const struct station_plant_out *o, unsigned n_slots, uint8_t
             o->charger_mode[s] <= CHARGER_MODE_STORAGE ? o->charger_mode[s] : CHARGER_MODE_OFF;
 }
 
+/* ---- transfers through the map ------------------------------------------------------ */
+
+#define PLAN_CACHE 64
+
+struct plan_entry {
+    unsigned map_id, n_slots;
+    struct scanplan *plan;
+};
+
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct plan_entry plans[PLAN_CACHE];
+static unsigned n_plans;
+/* Wire images are large (the whole address space); a few are kept for reuse. Decoding
+ * reads only addresses the plan has just read, so a reused image never leaks old values. */
+#define WIRE_SPARE 8
+static struct plantmap_wire *spare_wires[WIRE_SPARE];
+static unsigned n_spare_wires;
+
+static const struct plantmap *map_of(const struct plantio_backend *b)
+{
+    return b->map ? b->map : plantmap_builtin();
+}
+
+const struct scanplan *plantio_plan(const struct plantmap *map, unsigned n_slots, char *err, size_t errsize)
+{
+    if (!map)
+        map = plantmap_builtin();
+    if (!map) {
+        snprintf(err, errsize, "plant map: out of memory");
+        return NULL;
+    }
+    pthread_mutex_lock(&cache_lock);
+    const struct scanplan *found = NULL;
+    for (unsigned i = 0; i < n_plans && !found; i++)
+        if (plans[i].map_id == map->id && plans[i].n_slots == n_slots)
+            found = plans[i].plan;
+    if (!found && n_plans < PLAN_CACHE) {
+        struct scanplan *p = malloc(sizeof *p);
+        const struct scanplan_link tcp = { .tcp_bps = 100e6, .tcp_request_us = 200 };
+        if (!p) {
+            snprintf(err, errsize, "plant map: out of memory");
+        } else if (scanplan_build(map, n_slots, &tcp, p, err, errsize) != 0) {
+            free(p);
+        } else {
+            plans[n_plans++] = (struct plan_entry){ map->id, n_slots, p };
+            found = p;
+        }
+    } else if (!found) {
+        snprintf(err, errsize, "plant map: more than %d maps and slot counts in one process", PLAN_CACHE);
+    }
+    pthread_mutex_unlock(&cache_lock);
+    return found;
+}
+
+static struct plantmap_wire *wire_get(void)
+{
+    pthread_mutex_lock(&cache_lock);
+    struct plantmap_wire *w = n_spare_wires ? spare_wires[--n_spare_wires] : NULL;
+    pthread_mutex_unlock(&cache_lock);
+    return w ? w : malloc(sizeof *w);
+}
+
+static void wire_put(struct plantmap_wire *w)
+{
+    pthread_mutex_lock(&cache_lock);
+    if (n_spare_wires < WIRE_SPARE) {
+        spare_wires[n_spare_wires++] = w;
+        w = NULL;
+    }
+    pthread_mutex_unlock(&cache_lock);
+    free(w);
+}
+
+static const char *const table_what[] = { "", "coils", "discrete inputs", "input registers", "holding registers" };
+
+/* One read block of the plan into the wire image. */
+static int read_block(const struct plantio_backend *b, const struct scanplan_req *r, struct plantmap_wire *w)
+{
+    switch (r->table) {
+    case PLANTMAP_DI: return b->read_di(b->ctx, r->addr, r->n, w->di + r->addr);
+    case PLANTMAP_COIL: return b->read_co ? b->read_co(b->ctx, r->addr, r->n, w->co + r->addr) : (errno = ENOTSUP, -1);
+    case PLANTMAP_IR: return b->read_ir(b->ctx, r->addr, r->n, w->ir + r->addr);
+    case PLANTMAP_HR: return b->read_hr ? b->read_hr(b->ctx, r->addr, r->n, w->hr + r->addr) : (errno = ENOTSUP, -1);
+    default: errno = EINVAL; return -1;
+    }
+}
+
+static int check_slots(unsigned n_slots, char *err, size_t errsize)
+{
+    if (n_slots < 1 || n_slots > REGMAP_MAX_SLOTS) {
+        snprintf(err, errsize, "slot count %u outside 1..%d", n_slots, REGMAP_MAX_SLOTS);
+        return -1;
+    }
+    return 0;
+}
+
+int plantio_read_image(const struct plantio_backend *b, unsigned n_slots, uint8_t *di, uint16_t *ir, char *err,
+                       size_t errsize)
+{
+    const struct scanplan *p = NULL;
+    if (check_slots(n_slots, err, errsize) != 0 || !(p = plantio_plan(b->map, n_slots, err, errsize)))
+        return -1;
+    struct plantmap_wire *w = wire_get();
+    if (!w) {
+        snprintf(err, errsize, "%s: out of memory", b->name);
+        return -1;
+    }
+    for (unsigned i = 0; i < p->n_fast + p->n_slow; i++) {
+        if (read_block(b, &p->req[i], w) < 0) {
+            snprintf(err, errsize, "%s: read %s: %s", b->name, table_what[p->req[i].table], strerror(errno));
+            wire_put(w);
+            return -1;
+        }
+    }
+    struct plantmap_image img;
+    memset(&img, 0, sizeof img);
+    plantmap_decode(map_of(b), w, n_slots, false, &img);
+    wire_put(w);
+    memcpy(di, img.di, REGMAP_DI_COUNT(n_slots));
+    memcpy(ir, img.ir, REGMAP_IR_COUNT(n_slots) * sizeof ir[0]);
+    return 0;
+}
+
 int plantio_read(const struct plantio_backend *b, unsigned n_slots, struct station_plant_in *in,
                  char *err, size_t errsize)
 {
     uint8_t di[PLANTIO_DI_MAX];
     uint16_t ir[PLANTIO_IR_MAX];
-    if (n_slots < 1 || n_slots > REGMAP_MAX_SLOTS) {
-        snprintf(err, errsize, "slot count %u outside 1..%d", n_slots, REGMAP_MAX_SLOTS);
-        in->valid = false;
-        return -1;
-    }
-    if (b->read_di(b->ctx, 0, REGMAP_DI_COUNT(n_slots), di) < 0) {
-        snprintf(err, errsize, "%s: read discrete inputs: %s", b->name, strerror(errno));
-        in->valid = false;
-        return -1;
-    }
-    if (b->read_ir(b->ctx, 0, REGMAP_IR_COUNT(n_slots), ir) < 0) {
-        snprintf(err, errsize, "%s: read input registers: %s", b->name, strerror(errno));
+    if (plantio_read_image(b, n_slots, di, ir, err, errsize) != 0) {
         in->valid = false;
         return -1;
     }
@@ -244,33 +358,162 @@ int plantio_read(const struct plantio_backend *b, unsigned n_slots, struct stati
 int plantio_write(const struct plantio_backend *b, unsigned n_slots, const struct station_plant_out *o,
                   char *err, size_t errsize)
 {
-    uint8_t co[REGMAP_CO_COUNT];
-    uint16_t hr[PLANTIO_HR_MAX];
-    if (n_slots < 1 || n_slots > REGMAP_MAX_SLOTS) {
-        snprintf(err, errsize, "slot count %u outside 1..%d", n_slots, REGMAP_MAX_SLOTS);
+    const struct scanplan *p = NULL;
+    if (check_slots(n_slots, err, errsize) != 0 || !(p = plantio_plan(b->map, n_slots, err, errsize)))
+        return -1;
+    struct plantmap_image img;
+    memset(&img, 0, sizeof img);
+    plantio_encode(o, n_slots, img.co, img.hr);
+    struct plantmap_wire *w = wire_get();
+    if (!w) {
+        snprintf(err, errsize, "%s: out of memory", b->name);
         return -1;
     }
-    plantio_encode(o, n_slots, co, hr);
-    if (b->write_co(b->ctx, 0, REGMAP_CO_COUNT, co) < 0) {
-        snprintf(err, errsize, "%s: write coils: %s", b->name, strerror(errno));
+    unsigned first = p->n_fast + p->n_slow;
+    /* unmapped bits of a register that holds packed outputs are written as 0 */
+    for (unsigned i = first; i < p->n_req; i++) {
+        const struct scanplan_req *r = &p->req[i];
+        if (r->table == PLANTMAP_COIL)
+            memset(w->co + r->addr, 0, r->n);
+        else
+            memset(w->hr + r->addr, 0, r->n * sizeof w->hr[0]);
+    }
+    plantmap_encode(map_of(b), &img, n_slots, true, w);
+    int rc = 0;
+    for (unsigned i = first; i < p->n_req && rc == 0; i++) {
+        const struct scanplan_req *r = &p->req[i];
+        rc = r->table == PLANTMAP_COIL ? b->write_co(b->ctx, r->addr, r->n, w->co + r->addr)
+                                       : b->write_hr(b->ctx, r->addr, r->n, w->hr + r->addr);
+        if (rc < 0)
+            snprintf(err, errsize, "%s: write %s: %s", b->name, table_what[r->table], strerror(errno));
+    }
+    wire_put(w);
+    return rc < 0 ? -1 : 0;
+}
+
+int plantio_read_coils(const struct plantio_backend *b, uint8_t *co, char *err, size_t errsize)
+{
+    char perr[160];
+    const struct plantmap *m = map_of(b);
+    /* outputs do not depend on the slot count except the chargers, which are not adopted */
+    const struct scanplan *p = m ? plantio_plan(m, 1, perr, sizeof perr) : NULL;
+    if (!p) {
+        snprintf(err, errsize, "%s: read back outputs: %s", b->name, m ? perr : "out of memory");
         return -1;
     }
-    if (b->write_hr(b->ctx, 0, REGMAP_HR_COUNT(n_slots), hr) < 0) {
-        snprintf(err, errsize, "%s: write holding registers: %s", b->name, strerror(errno));
+    struct plantmap_wire *w = wire_get();
+    if (!w) {
+        snprintf(err, errsize, "%s: out of memory", b->name);
         return -1;
     }
+    for (unsigned i = p->n_fast + p->n_slow; i < p->n_req; i++) {
+        struct scanplan_req r = p->req[i];
+        r.write = false;
+        if (read_block(b, &r, w) < 0) {
+            snprintf(err, errsize, "%s: read back %s: %s", b->name, table_what[r.table],
+                     errno == ENOTSUP ? "not supported" : strerror(errno));
+            wire_put(w);
+            return -1;
+        }
+    }
+    struct plantmap_image img;
+    memset(&img, 0, sizeof img);
+    plantmap_decode(m, w, 1, true, &img);
+    wire_put(w);
+    memcpy(co, img.co, REGMAP_CO_COUNT);
     return 0;
 }
 
 int plantio_readback(const struct plantio_backend *b, struct station_plant_in *in, char *err, size_t errsize)
 {
     uint8_t co[REGMAP_CO_COUNT];
-    if (!b->read_co || b->read_co(b->ctx, 0, REGMAP_CO_COUNT, co) < 0) {
-        snprintf(err, errsize, "%s: read back coils: %s", b->name, b->read_co ? strerror(errno) : "not supported");
+    if (plantio_read_coils(b, co, err, errsize) != 0)
         return -1;
-    }
     for (unsigned i = 0; i < REGMAP_CO_COUNT; i++)
         in->co_readback[i] = co[i] != 0;
     in->have_readback = true;
     return 0;
+}
+
+/* ---- a plant speaking a map, as a backend ---------------------------------------------- */
+
+static int srv_exc(int rc)
+{
+    if (rc == 0)
+        return 0;
+    errno = EIO;
+    return -1;
+}
+
+static int srv_read_di(void *ctx, unsigned addr, unsigned n, uint8_t *out)
+{
+    return srv_exc(plantmap_server_read_bits(ctx, PLANTMAP_DI, addr, n, out));
+}
+
+static int srv_read_co(void *ctx, unsigned addr, unsigned n, uint8_t *out)
+{
+    return srv_exc(plantmap_server_read_bits(ctx, PLANTMAP_COIL, addr, n, out));
+}
+
+static int srv_read_ir(void *ctx, unsigned addr, unsigned n, uint16_t *out)
+{
+    return srv_exc(plantmap_server_read_regs(ctx, PLANTMAP_IR, addr, n, out));
+}
+
+static int srv_read_hr(void *ctx, unsigned addr, unsigned n, uint16_t *out)
+{
+    return srv_exc(plantmap_server_read_regs(ctx, PLANTMAP_HR, addr, n, out));
+}
+
+static int srv_write_co(void *ctx, unsigned addr, unsigned n, const uint8_t *v)
+{
+    return srv_exc(plantmap_server_write_coils(ctx, addr, n, v));
+}
+
+static int srv_write_hr(void *ctx, unsigned addr, unsigned n, const uint16_t *v)
+{
+    return srv_exc(plantmap_server_write_regs(ctx, addr, n, v));
+}
+
+static void srv_close(void *ctx)
+{
+    (void)ctx;
+}
+
+void plantio_served_backend(struct plantio_backend *b, struct plantmap_server *srv)
+{
+    *b = (struct plantio_backend){ "plant behind a map", srv, srv_read_di, srv_read_ir, srv_read_co, srv_read_hr,
+                                   srv_write_co, srv_write_hr, srv_close, srv->map };
+}
+
+static int lio_read_bits(void *ctx, enum plantmap_table t, unsigned addr, unsigned n, uint8_t *out)
+{
+    const struct plantio_backend *b = ctx;
+    int rc = t == PLANTMAP_COIL ? b->read_co(b->ctx, addr, n, out) : b->read_di(b->ctx, addr, n, out);
+    return rc < 0 ? 4 : 0;   /* SLAVE_OR_SERVER_FAILURE */
+}
+
+static int lio_read_regs(void *ctx, enum plantmap_table t, unsigned addr, unsigned n, uint16_t *out)
+{
+    const struct plantio_backend *b = ctx;
+    int rc = t == PLANTMAP_HR ? b->read_hr(b->ctx, addr, n, out) : b->read_ir(b->ctx, addr, n, out);
+    return rc < 0 ? 4 : 0;
+}
+
+static int lio_write_coils(void *ctx, unsigned addr, unsigned n, const uint8_t *v)
+{
+    const struct plantio_backend *b = ctx;
+    return b->write_co(b->ctx, addr, n, v) < 0 ? 3 : 0;   /* ILLEGAL_DATA_VALUE */
+}
+
+static int lio_write_regs(void *ctx, unsigned addr, unsigned n, const uint16_t *v)
+{
+    const struct plantio_backend *b = ctx;
+    return b->write_hr(b->ctx, addr, n, v) < 0 ? 3 : 0;
+}
+
+void plantio_server_io(struct plantmap_server_io *io, const struct plantio_backend *logical)
+{
+    *io = (struct plantmap_server_io){ (void *)logical, lio_read_bits, lio_read_regs, lio_write_coils,
+                                       lio_write_regs };
 }

@@ -1,4 +1,4 @@
-/* Modbus TCP backend of plant I/O; see plantio_modbus.h. */
+/* Modbus TCP / RTU backend of plant I/O; see plantio_modbus.h. */
 #include "plantio/plantio_modbus.h"
 
 #include <errno.h>
@@ -19,6 +19,7 @@
 struct mb_ctx {
     modbus_t *mb;
     char host[128];
+    char device[128];
     struct plantio_modbus_cfg cfg;
     bool connected;
     uint64_t next_attempt_ms;
@@ -52,6 +53,14 @@ static int ensure(struct mb_ctx *c)
     }
     if (modbus_connect(c->mb) != 0) {
         int e = errno;
+        drop(c);
+        errno = e;
+        return -1;
+    }
+    if (c->cfg.rtu && c->cfg.rs485 && modbus_rtu_set_serial_mode(c->mb, MODBUS_RTU_RS485) != 0) {
+        int e = errno;
+        modbus_close(c->mb);
+        c->connected = true;
         drop(c);
         errno = e;
         return -1;
@@ -161,40 +170,69 @@ static void mb_close(void *ctx)
     free(c);
 }
 
-int plantio_modbus_backend(struct plantio_backend *b, const struct plantio_modbus_cfg *cfg, char *err,
-                           size_t errsize)
+static int check_cfg(const struct plantio_modbus_cfg *cfg, char *err, size_t errsize)
 {
+    if (cfg->timeout_ms < 1 || cfg->timeout_ms > 60000 || cfg->backoff_min_ms < 1 ||
+        cfg->backoff_max_ms < cfg->backoff_min_ms || cfg->unit_id < 0 || cfg->unit_id > 247 ||
+        cfg->byte_timeout_ms < 0 || cfg->byte_timeout_ms > 60000) {
+        snprintf(err, errsize, "plant link: unit id, timeout or back-off out of range");
+        return -1;
+    }
+    if (cfg->rtu) {
+        if (!cfg->device || !*cfg->device || strlen(cfg->device) >= sizeof ((struct mb_ctx *)0)->device ||
+            cfg->baud < 50 || cfg->baud > 4000000 || cfg->data_bits < 5 || cfg->data_bits > 8 ||
+            cfg->stop_bits < 1 || cfg->stop_bits > 2 ||
+            (cfg->parity != 'N' && cfg->parity != 'E' && cfg->parity != 'O') || cfg->unit_id < 1) {
+            snprintf(err, errsize, "plant link: RTU device, baud, framing or unit id (1..247) out of range");
+            return -1;
+        }
+        return 0;
+    }
     if (!cfg->host || !*cfg->host || strlen(cfg->host) >= sizeof ((struct mb_ctx *)0)->host) {
         snprintf(err, errsize, "plant link: bad host");
         return -1;
     }
-    if (cfg->port < 1 || cfg->port > 65535 || cfg->timeout_ms < 1 || cfg->timeout_ms > 60000 ||
-        cfg->backoff_min_ms < 1 || cfg->backoff_max_ms < cfg->backoff_min_ms || cfg->unit_id < 0 ||
-        cfg->unit_id > 247) {
-        snprintf(err, errsize, "plant link %s:%d: port, unit id, timeout or back-off out of range", cfg->host,
-                 cfg->port);
+    if (cfg->port < 1 || cfg->port > 65535) {
+        snprintf(err, errsize, "plant link %s:%d: port out of range", cfg->host, cfg->port);
         return -1;
     }
+    return 0;
+}
+
+int plantio_modbus_backend(struct plantio_backend *b, const struct plantio_modbus_cfg *cfg, char *err,
+                           size_t errsize)
+{
+    if (check_cfg(cfg, err, errsize) != 0)
+        return -1;
     struct mb_ctx *c = calloc(1, sizeof *c);
     if (!c) {
         snprintf(err, errsize, "plant link: out of memory");
         return -1;
     }
-    snprintf(c->host, sizeof c->host, "%s", cfg->host);
     c->cfg = *cfg;
-    c->cfg.host = c->host;
+    if (cfg->rtu) {
+        snprintf(c->device, sizeof c->device, "%s", cfg->device);
+        c->cfg.device = c->device;
+        c->cfg.host = NULL;
+        c->mb = modbus_new_rtu(c->device, cfg->baud, cfg->parity, cfg->data_bits, cfg->stop_bits);
+    } else {
+        snprintf(c->host, sizeof c->host, "%s", cfg->host);
+        c->cfg.host = c->host;
+        c->cfg.device = NULL;
+        c->mb = modbus_new_tcp(c->host, cfg->port);
+    }
     c->backoff_ms = cfg->backoff_min_ms;
-    c->mb = modbus_new_tcp(c->host, cfg->port);
     if (!c->mb) {
-        snprintf(err, errsize, "plant link %s:%d: %s", cfg->host, cfg->port, modbus_strerror(errno));
+        snprintf(err, errsize, "plant link %s: %s", cfg->rtu ? cfg->device : cfg->host, modbus_strerror(errno));
         free(c);
         return -1;
     }
     modbus_set_slave(c->mb, cfg->unit_id);
     uint32_t s = (uint32_t)cfg->timeout_ms / 1000, us = (uint32_t)(cfg->timeout_ms % 1000) * 1000;
     modbus_set_response_timeout(c->mb, s, us);
-    modbus_set_byte_timeout(c->mb, s, us);
-    b->name = "modbus-tcp";
+    int bt = cfg->byte_timeout_ms > 0 ? cfg->byte_timeout_ms : cfg->timeout_ms;
+    modbus_set_byte_timeout(c->mb, (uint32_t)bt / 1000, (uint32_t)(bt % 1000) * 1000);
+    b->name = cfg->rtu ? "modbus-rtu" : "modbus-tcp";
     b->ctx = c;
     b->read_di = mb_read_di;
     b->read_ir = mb_read_ir;
@@ -203,6 +241,7 @@ int plantio_modbus_backend(struct plantio_backend *b, const struct plantio_modbu
     b->write_co = mb_write_co;
     b->write_hr = mb_write_hr;
     b->close = mb_close;
+    b->map = NULL;
     return 0;
 }
 

@@ -1,4 +1,4 @@
-/* The Modbus TCP backend of plant I/O (libmodbus): synchronous block transfers with
+/* The Modbus TCP / RTU backend of plant I/O (libmodbus): synchronous block transfers with
  * short timeouts, requests split to the protocol's size limits, and reconnection with
  * doubling back-off. While the link is down every call fails at once (errno ENOTCONN)
  * instead of blocking the scan; the core turns the failed reads into comm loss.
@@ -7,6 +7,7 @@
 #ifndef SWAP_PLANTIO_MODBUS_H
 #define SWAP_PLANTIO_MODBUS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "plantio/plantio.h"
@@ -17,9 +18,16 @@ struct plantio_modbus_cfg {
     int unit_id;
     int timeout_ms;                 /* per request (response and byte timeout) */
     int backoff_min_ms, backoff_max_ms;
+    /* RTU: the serial device instead of host and port */
+    bool rtu;
+    const char *device;
+    int baud, data_bits, stop_bits;
+    char parity;                    /* 'N', 'E', 'O' */
+    bool rs485;                     /* RS-485 mode (the port must support TIOCSRS485) */
+    int byte_timeout_ms;            /* inter-character timeout; 0: timeout_ms */
 };
 
-/* Fills b with a Modbus TCP backend (connects on first use). Returns 0, or -1 with err
+/* Fills b with a Modbus TCP or RTU backend (connects or opens on first use). Returns 0, or -1 with err
  * set for a bad configuration or out of memory. b->close frees everything. */
 int plantio_modbus_backend(struct plantio_backend *b, const struct plantio_modbus_cfg *cfg, char *err,
                            size_t errsize);

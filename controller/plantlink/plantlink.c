@@ -1,10 +1,11 @@
-/* Modbus TCP link to the plant; see plantlink.h. */
+/* Modbus TCP / RTU link to the plant; see plantlink.h. */
 #include "plantlink/plantlink.h"
 
 #include <errno.h>
 #include <modbus.h>
 
 #include "plantio/plantio_modbus.h"
+#include "plantmap/scanplan.h"
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,8 +16,17 @@
 
 struct plantlink {
     struct plantlink_config cfg;
-    struct plantio_backend io;    /* Modbus TCP, used by the worker only */
+    struct plantio_backend io;    /* Modbus TCP or RTU, used by the worker only */
     unsigned connections;         /* connections the worker has read back */
+    /* the worker's own: the plan, the wire image, what was last written */
+    const struct plantmap *map;
+    struct scanplan *plan;
+    struct plantmap_wire *wire, *sent;
+    bool sent_valid;              /* false: write every block next time (new connection) */
+    bool slow_all;                /* read every slow block next time */
+    unsigned slow_next;           /* round-robin cursor over the slow blocks */
+    uint64_t refreshed_ms;        /* when every write block was last written */
+    uint64_t requests, writes_skipped;
     pthread_t thread;
     pthread_mutex_t lock;
     bool stop;
@@ -24,6 +34,7 @@ struct plantlink {
     pthread_cond_t outputs_put;   /* on fresh input: the scan has put outputs */
     uint64_t puts;                /* plantlink_put_outputs calls, under lock */
     int wake_fd;                  /* eventfd: a new image is there */
+    unsigned next_fast;           /* the exchange's next fast read (after the first) */
     /* shared, under lock */
     struct plantlink_outputs out;
     struct plantlink_inputs in;
@@ -64,6 +75,8 @@ static void record_failure(struct plantlink *l, const char *what, int err)
     pthread_mutex_lock(&l->lock);
     l->status.connected = false;
     l->status.failures++;
+    l->status.requests = l->requests;
+    l->status.writes_skipped = l->writes_skipped;
     l->status.last_errno = err;
     snprintf(l->status.last_error, sizeof l->status.last_error, "%s: %s", what, modbus_strerror(err));
     pthread_mutex_unlock(&l->lock);
@@ -88,30 +101,79 @@ static void wait_until(struct plantlink *l, const struct timespec *deadline)
     }
 }
 
-/* One exchange of the process image. A new connection is read back (coils and holding
- * registers) before anything is written on it, so a restarted controller adopts what the
- * plant holds instead of writing its defaults. */
-static int read_di(struct plantlink *l, struct plantlink_inputs *in)
+static const char *const table_what[] = { "", "coils", "discrete inputs", "input registers", "holding registers" };
+
+/* One request of the plan. Returns 0 or -1 with errno set. */
+static int request(struct plantlink *l, const struct scanplan_req *r, bool as_write)
 {
     const struct plantio_backend *b = &l->io;
-    const unsigned n = l->cfg.n_slots;
-    memset(in, 0, sizeof *in);
-    if (b->read_di(b->ctx, 0, REGMAP_DI_COUNT(n), in->di) < 0) {
-        record_failure(l, "read discrete inputs", errno);
-        return -1;
+    struct plantmap_wire *w = l->wire;
+    l->requests++;   /* published under the lock with the rest of the status */
+    if (as_write)
+        return r->table == PLANTMAP_COIL ? b->write_co(b->ctx, r->addr, r->n, w->co + r->addr)
+                                         : b->write_hr(b->ctx, r->addr, r->n, w->hr + r->addr);
+    switch (r->table) {
+    case PLANTMAP_DI: return b->read_di(b->ctx, r->addr, r->n, w->di + r->addr);
+    case PLANTMAP_COIL: return b->read_co(b->ctx, r->addr, r->n, w->co + r->addr);
+    case PLANTMAP_IR: return b->read_ir(b->ctx, r->addr, r->n, w->ir + r->addr);
+    case PLANTMAP_HR: return b->read_hr(b->ctx, r->addr, r->n, w->hr + r->addr);
+    default: errno = EINVAL; return -1;
     }
-    unsigned connections = plantio_modbus_connections(b);
+}
+
+static int fail_req(struct plantlink *l, const char *verb, const struct scanplan_req *r)
+{
+    char what[64];
+    snprintf(what, sizeof what, "%s %s %u..%u", verb, table_what[r->table], r->addr, r->addr + r->n - 1);
+    record_failure(l, what, errno);
+    l->sent_valid = false;
+    return -1;
+}
+
+static bool block_changed(const struct plantlink *l, const struct scanplan_req *r)
+{
+    if (r->table == PLANTMAP_COIL)
+        return memcmp(l->wire->co + r->addr, l->sent->co + r->addr, r->n) != 0;
+    return memcmp(l->wire->hr + r->addr, l->sent->hr + r->addr, r->n * sizeof l->wire->hr[0]) != 0;
+}
+
+static void block_sent(struct plantlink *l, const struct scanplan_req *r)
+{
+    if (r->table == PLANTMAP_COIL)
+        memcpy(l->sent->co + r->addr, l->wire->co + r->addr, r->n);
+    else
+        memcpy(l->sent->hr + r->addr, l->wire->hr + r->addr, r->n * sizeof l->wire->hr[0]);
+}
+
+/* The first fast read (it (re)connects); then a new connection is read back (the plan's
+ * write blocks) before anything is written on it, so a restarted controller adopts what
+ * the plant holds instead of writing its defaults; after it every write block is written
+ * and every slow block read. Returns 0 or -1 (failure recorded). */
+static int read_first(struct plantlink *l)
+{
+    const struct scanplan *p = l->plan;
+    const unsigned n = l->cfg.n_slots;
+    const unsigned first_write = p->n_fast + p->n_slow;
+    l->next_fast = 0;
+    if (p->n_fast > 0 && request(l, &p->req[l->next_fast++], false) < 0)
+        return fail_req(l, "read", &p->req[0]);
+    unsigned connections = plantio_modbus_connections(&l->io);
     if (connections != l->connections) {
+        for (unsigned k = first_write; k < p->n_req; k++)
+            if (request(l, &p->req[k], false) < 0)
+                return fail_req(l, "read back", &p->req[k]);
+        struct plantmap_image img;
+        memset(&img, 0, sizeof img);
+        plantmap_decode(l->map, l->wire, n, true, &img);
         struct plantlink_outputs rb;
         memset(&rb, 0, sizeof rb);
-        if (b->read_co(b->ctx, 0, REGMAP_CO_COUNT, rb.co) < 0 ||
-            b->read_hr(b->ctx, 0, REGMAP_HR_COUNT(n), rb.hr) < 0) {
-            record_failure(l, "read back outputs", errno);
-            return -1;
-        }
+        memcpy(rb.co, img.co, sizeof rb.co);
+        memcpy(rb.hr, img.hr, sizeof rb.hr);
         l->connections = connections;
+        l->sent_valid = false;
+        l->slow_all = true;
         pthread_mutex_lock(&l->lock);
-        l->status.reconnects = plantio_modbus_reconnects(b);
+        l->status.reconnects = plantio_modbus_reconnects(&l->io);
         l->status.readback = rb;
         l->status.readback_seq++;
         pthread_mutex_unlock(&l->lock);
@@ -119,43 +181,86 @@ static int read_di(struct plantlink *l, struct plantlink_inputs *in)
     return 0;
 }
 
+/* The scan's latest outputs, if they were computed from this connection's read-back:
+ * the write blocks that changed (every one at a refresh), the heartbeat's always. */
 static int write_outputs(struct plantlink *l)
 {
-    const struct plantio_backend *b = &l->io;
+    const struct scanplan *p = l->plan;
     const unsigned n = l->cfg.n_slots;
+    const unsigned first_write = p->n_fast + p->n_slow;
     struct plantlink_outputs out;
     pthread_mutex_lock(&l->lock);
     out = l->out;
     bool have_out = l->have_outputs && out.readback_seq == l->status.readback_seq;
     pthread_mutex_unlock(&l->lock);
-    if (have_out) {
-        if (b->write_co(b->ctx, 0, REGMAP_CO_COUNT, out.co) < 0) {
-            record_failure(l, "write coils", errno);
-            return -1;
-        }
-        if (b->write_hr(b->ctx, 0, REGMAP_HR_COUNT(n), out.hr) < 0) {
-            record_failure(l, "write holding registers", errno);
-            return -1;
-        }
+    if (!have_out)
+        return 0;
+    struct plantmap_image img;
+    memset(&img, 0, sizeof img);
+    memcpy(img.co, out.co, sizeof img.co);
+    memcpy(img.hr, out.hr, sizeof img.hr);
+    /* unmapped bits of a register holding packed outputs are written as 0 */
+    for (unsigned k = first_write; k < p->n_req; k++) {
+        const struct scanplan_req *r = &p->req[k];
+        if (r->table == PLANTMAP_COIL)
+            memset(l->wire->co + r->addr, 0, r->n);
+        else
+            memset(l->wire->hr + r->addr, 0, r->n * sizeof l->wire->hr[0]);
     }
+    plantmap_encode(l->map, &img, n, true, l->wire);
+    uint64_t now = plantlink_now_ms();
+    bool refresh = !l->sent_valid || l->cfg.refresh_ms <= 0 ||
+                   now - l->refreshed_ms >= (uint64_t)l->cfg.refresh_ms;
+    for (unsigned k = first_write; k < p->n_req; k++) {
+        const struct scanplan_req *r = &p->req[k];
+        if (!refresh && !r->heartbeat && !block_changed(l, r)) {
+            l->writes_skipped++;
+            continue;
+        }
+        if (request(l, r, true) < 0)
+            return fail_req(l, "write", r);
+        block_sent(l, r);
+    }
+    if (refresh)
+        l->refreshed_ms = now;
+    l->sent_valid = true;
     return 0;
 }
 
-/* Reads the input registers and publishes the image (discrete inputs already in *in). */
-static int read_ir_publish(struct plantlink *l, struct plantlink_inputs *in, uint64_t t0)
+/* The rest of the fast reads and this exchange's share of the slow ones; then the image
+ * is decoded through the map and published. */
+static int read_rest_publish(struct plantlink *l, uint64_t t0)
 {
-    const struct plantio_backend *b = &l->io;
-    if (b->read_ir(b->ctx, 0, REGMAP_IR_COUNT(l->cfg.n_slots), in->ir) < 0) {
-        record_failure(l, "read input registers", errno);
-        return -1;
+    const struct scanplan *p = l->plan;
+    const unsigned n = l->cfg.n_slots;
+    for (; l->next_fast < p->n_fast; l->next_fast++)
+        if (request(l, &p->req[l->next_fast], false) < 0)
+            return fail_req(l, "read", &p->req[l->next_fast]);
+    unsigned k_slow = l->slow_all || l->cfg.slow_period_ms <= 0
+                          ? p->n_slow
+                          : scanplan_slow_per_scan(p, l->cfg.period_ms, l->cfg.slow_period_ms);
+    for (unsigned k = 0; k < k_slow && p->n_slow; k++) {
+        const struct scanplan_req *r = &p->req[p->n_fast + l->slow_next];
+        if (request(l, r, false) < 0)
+            return fail_req(l, "read", r);
+        l->slow_next = (l->slow_next + 1) % p->n_slow;
     }
+    l->slow_all = false;
+    struct plantmap_image img;
+    memset(&img, 0, sizeof img);
+    plantmap_decode(l->map, l->wire, n, false, &img);
+    struct plantlink_inputs in;
+    memcpy(in.di, img.di, sizeof in.di);
+    memcpy(in.ir, img.ir, sizeof in.ir);
     uint64_t t = now_us(), dt = t - t0;
     pthread_mutex_lock(&l->lock);
-    l->in = *in;
+    l->in = in;
     l->status.connected = true;
     l->status.inputs_ms = t / 1000u;
     l->status.inputs_us = t;
     l->status.exchanges++;
+    l->status.requests = l->requests;
+    l->status.writes_skipped = l->writes_skipped;
     l->status.exchange_us_last = dt;
     if (dt > l->status.exchange_us_max)
         l->status.exchange_us_max = dt;
@@ -163,12 +268,13 @@ static int read_ir_publish(struct plantlink *l, struct plantlink_inputs *in, uin
     return 0;
 }
 
+/* One exchange of the process image along the scan plan: the first fast read, the
+ * outputs, the other reads. */
 static void exchange(struct plantlink *l)
 {
-    struct plantlink_inputs in;
     uint64_t t0 = now_us();
-    if (read_di(l, &in) == 0 && write_outputs(l) == 0)
-        read_ir_publish(l, &in, t0);
+    if (read_first(l) == 0 && write_outputs(l) == 0)
+        read_rest_publish(l, t0);
 }
 
 /* On fresh input: the image first, then the scan's outputs for it. Returns the time to
@@ -177,14 +283,13 @@ static void exchange(struct plantlink *l)
  * back-off keeps a dead plant cheap). */
 static long exchange_fresh(struct plantlink *l)
 {
-    struct plantlink_inputs in;
     uint64_t t0 = now_us();
-    if (read_di(l, &in) != 0)
+    if (read_first(l) != 0)
         return l->cfg.period_ms;
     pthread_mutex_lock(&l->lock);
     uint64_t puts = l->puts;
     pthread_mutex_unlock(&l->lock);
-    if (read_ir_publish(l, &in, t0) != 0)
+    if (read_rest_publish(l, t0) != 0)
         return l->cfg.period_ms;
     uint64_t one = 1;
     if (write(l->wake_fd, &one, sizeof one) < 0) {
@@ -231,11 +336,21 @@ static void *worker(void *arg)
     return NULL;
 }
 
+static void free_link(struct plantlink *l)
+{
+    if (l->wake_fd >= 0)
+        close(l->wake_fd);
+    free(l->plan);
+    free(l->wire);
+    free(l->sent);
+    free(l);
+}
+
 struct plantlink *plantlink_start(const struct plantlink_config *cfg, char *err, size_t errsize)
 {
-    if (cfg->n_slots < 1 || cfg->n_slots > REGMAP_MAX_SLOTS || cfg->port < 1 || cfg->port > 65535 ||
+    if (cfg->n_slots < 1 || cfg->n_slots > REGMAP_MAX_SLOTS || (!cfg->rtu && (cfg->port < 1 || cfg->port > 65535)) ||
         cfg->period_ms < 1 || cfg->fresh_gap_ms < 0 || cfg->response_timeout_ms < 1 || cfg->backoff_min_ms < 1 ||
-        cfg->backoff_max_ms < cfg->backoff_min_ms || !cfg->host[0]) {
+        cfg->backoff_max_ms < cfg->backoff_min_ms || (!cfg->rtu && !cfg->host[0]) || (cfg->rtu && !cfg->device[0])) {
         snprintf(err, errsize, "plant link: invalid configuration");
         return NULL;
     }
@@ -245,19 +360,39 @@ struct plantlink *plantlink_start(const struct plantlink_config *cfg, char *err,
         return NULL;
     }
     l->cfg = *cfg;
+    l->wake_fd = -1;
+    l->map = cfg->map ? cfg->map : plantmap_builtin();
+    l->plan = malloc(sizeof *l->plan);
+    l->wire = calloc(1, sizeof *l->wire);
+    l->sent = calloc(1, sizeof *l->sent);
+    if (!l->map || !l->plan || !l->wire || !l->sent) {
+        snprintf(err, errsize, "plant link: out of memory");
+        free_link(l);
+        return NULL;
+    }
+    struct scanplan_link costing = { .rtu = cfg->rtu, .baud = cfg->baud, .data_bits = cfg->data_bits,
+                                     .stop_bits = cfg->stop_bits, .parity = cfg->parity, .tcp_bps = 100e6,
+                                     .tcp_request_us = cfg->tcp_request_us > 0 ? cfg->tcp_request_us : 200 };
+    if (scanplan_build(l->map, cfg->n_slots, &costing, l->plan, err, errsize) != 0) {
+        free_link(l);
+        return NULL;
+    }
     struct plantio_modbus_cfg mcfg = { .host = cfg->host, .port = cfg->port, .unit_id = cfg->unit_id,
                                        .timeout_ms = cfg->response_timeout_ms,
                                        .backoff_min_ms = cfg->backoff_min_ms,
-                                       .backoff_max_ms = cfg->backoff_max_ms };
+                                       .backoff_max_ms = cfg->backoff_max_ms, .rtu = cfg->rtu,
+                                       .device = cfg->device, .baud = cfg->baud, .data_bits = cfg->data_bits,
+                                       .stop_bits = cfg->stop_bits, .parity = cfg->parity, .rs485 = cfg->rs485,
+                                       .byte_timeout_ms = cfg->byte_timeout_ms };
     if (plantio_modbus_backend(&l->io, &mcfg, err, errsize) != 0) {
-        free(l);
+        free_link(l);
         return NULL;
     }
     l->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (l->wake_fd < 0) {
         snprintf(err, errsize, "plant link: eventfd: %s", strerror(errno));
         l->io.close(l->io.ctx);
-        free(l);
+        free_link(l);
         return NULL;
     }
     pthread_mutex_init(&l->lock, NULL);
@@ -272,8 +407,7 @@ struct plantlink *plantlink_start(const struct plantlink_config *cfg, char *err,
         l->io.close(l->io.ctx);
         pthread_cond_destroy(&l->outputs_put);
         pthread_mutex_destroy(&l->lock);
-        close(l->wake_fd);
-        free(l);
+        free_link(l);
         return NULL;
     }
     return l;
@@ -291,8 +425,7 @@ void plantlink_stop(struct plantlink *l)
     l->io.close(l->io.ctx);
     pthread_cond_destroy(&l->outputs_put);
     pthread_mutex_destroy(&l->lock);
-    close(l->wake_fd);
-    free(l);
+    free_link(l);
 }
 
 void plantlink_put_outputs(struct plantlink *l, const struct plantlink_outputs *out)

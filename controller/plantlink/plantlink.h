@@ -1,8 +1,11 @@
-/* Modbus TCP link to the plant. A worker thread exchanges the process image with the
- * plant every period (write coils, write holding registers, read discrete inputs, read
- * input registers: four block requests) through plantio's Modbus TCP backend, which
+/* Modbus link to the plant (TCP, or RTU on a serial line). A worker thread exchanges
+ * the process image with the plant every period through plantio's Modbus backend, which
  * reconnects with back-off when the link fails; or, on fresh input, hands each image
- * over as it arrives, wakes the scan and writes the scan's outputs at once. The scan loop hands its outputs over and takes the latest inputs under a mutex,
+ * over as it arrives, wakes the scan and writes the scan's outputs at once. What travels is the plant map's scan
+ * plan (scanplan.h): the fast read blocks every exchange, the slow ones round-robin over
+ * the slow period, the write blocks that changed (all of them every refresh period and
+ * after a reconnect; the heartbeat's always); the map translates between those wire
+ * blocks and the logical image (regmap.h) that the scan hands over and takes. The scan loop hands its outputs over and takes the latest inputs under a mutex,
  * so a slow or dead plant never blocks the scan; it judges comm loss from the age of
  * the inputs.
  */
@@ -13,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "plantmap/plantmap.h"
 #include "regmap/regmap.h"
 
 #define PLANTLINK_DI_MAX REGMAP_DI_COUNT(REGMAP_MAX_SLOTS)
@@ -47,6 +51,17 @@ struct plantlink_config {
      * it, write them at once, read again. false: a fixed exchange every period_ms. */
     bool on_fresh_input;
     int fresh_gap_ms;           /* on fresh input: pause after the outputs' write */
+    /* RTU instead of TCP: the serial line (host and port are then unused) */
+    bool rtu;
+    char device[128];
+    int baud, data_bits, stop_bits;
+    char parity;                /* 'N', 'E', 'O' */
+    bool rs485;                 /* switch the port to RS-485 mode (TIOCSRS485) */
+    int byte_timeout_ms;        /* inter-character timeout within a frame; 0: response_timeout_ms */
+    const struct plantmap *map; /* the plant's layout (not owned); NULL: the default map */
+    int slow_period_ms;         /* every slow block read once per this; 0: every exchange */
+    int refresh_ms;             /* every write block written at least this often; 0: every exchange */
+    double tcp_request_us;      /* plan costing for TCP: round trip per request; 0: 200 */
 };
 
 struct plantlink_status {
@@ -55,6 +70,7 @@ struct plantlink_status {
     uint64_t inputs_us;         /* the same in us */
     uint64_t exchanges, failures, reconnects;
     uint64_t exchange_us_last, exchange_us_max;
+    uint64_t requests, writes_skipped;  /* requests sent; write blocks left out as unchanged */
     int last_errno;
     char last_error[128];
     /* The plant's own coil and holding-register image, read back at every (re)connect

@@ -19,6 +19,7 @@
 #include "mavlink/mav_util.h"
 #include "lockfile.h"
 #include "plantio/plantio.h"
+#include "plantmap/plantmap.h"
 #include "swapd.h"
 
 static volatile sig_atomic_t stop_signal;
@@ -51,6 +52,8 @@ static void usage(FILE *f)
             "      --link ENDPOINT      drone link, e.g. pty:/dev/pts/5 (overrides [drone_link])\n"
             "      --start              reset and start the station once reconciled\n"
             "      --check-config       validate the configuration and exit\n"
+            "      --print-scan-plan    print the plant link's requests, bytes and time, and exit\n"
+            "                           (2 when the fast loop does not fit the period)\n"
             "      --config-reference   print every configuration key (Markdown) and exit\n"
             "      --metrics-reference  print every metric of the HTTP endpoint (Markdown) and exit\n"
             "      --compact-db         rebuild the registry in the current format (shrinks after\n"
@@ -62,7 +65,7 @@ static void usage(FILE *f)
 
 struct options {
     const char *config, *plant_config, *db, *control, *plant, *link;
-    bool check_only, autostart, reference, metrics_reference, compact_db;
+    bool check_only, autostart, reference, metrics_reference, compact_db, print_plan;
 };
 
 static int parse_options(int argc, char **argv, struct options *o)
@@ -79,6 +82,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         { "config-reference", no_argument, NULL, 'R' },
         { "metrics-reference", no_argument, NULL, 'M' },
         { "compact-db", no_argument, NULL, 'K' },
+        { "print-scan-plan", no_argument, NULL, 'Q' },
         { "help", no_argument, NULL, 'h' },
         { 0, 0, 0, 0 },
     };
@@ -97,6 +101,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         case 'R': o->reference = true; break;
         case 'M': o->metrics_reference = true; break;
         case 'K': o->compact_db = true; break;
+        case 'Q': o->print_plan = true; break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return -1;
         }
@@ -520,6 +525,15 @@ int main(int argc, char **argv)
     }
     if (load_config(&d, &o) != 0)
         return 2;
+    static struct plantmap plant_map;
+    char perr[512];
+    if (shellcfg_plant_plan(&d.shell, (unsigned)d.plant.n_slots, &plant_map, o.print_plan ? stdout : NULL, perr,
+                            sizeof perr) != 0) {
+        fprintf(stderr, "swapd: %s\n", perr);
+        return 2;
+    }
+    if (o.print_plan)
+        return 0;
     if (o.check_only) {
         printf("swapd: configuration ok (%s, %s)\n", o.config, o.plant_config);
         return 0;
@@ -543,8 +557,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "swapd: %s\n", err);
         return running ? SWAPD_EXIT_RUNNING : 1;
     }
-    if (swapd_lock_plant(d.shell.plant_host, d.shell.plant_port, err, sizeof err) < 0 ||
-        swapd_lock_drone_link(d.shell.drone_endpoint, err, sizeof err) < 0) {
+    int plant_lock = d.shell.plant_transport == 1
+                         ? swapd_lock_endpoint("plant", d.shell.plant_device, err, sizeof err)
+                         : swapd_lock_plant(d.shell.plant_host, d.shell.plant_port, err, sizeof err);
+    if (plant_lock < 0 || swapd_lock_drone_link(d.shell.drone_endpoint, err, sizeof err) < 0) {
         bool running = errno == EADDRINUSE;
         fprintf(stderr, "swapd: %s\n", err);
         return running ? SWAPD_EXIT_RUNNING : 1;
@@ -562,15 +578,8 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    struct plantlink_config pcfg = { .port = d.shell.plant_port, .unit_id = d.shell.plant_unit_id,
-                                     .n_slots = (unsigned)d.plant.n_slots,
-                                     .period_ms = d.shell.plant_period_ms,
-                                     .response_timeout_ms = d.shell.plant_timeout_ms,
-                                     .backoff_min_ms = d.shell.plant_backoff_min_ms,
-                                     .backoff_max_ms = d.shell.plant_backoff_max_ms,
-                                     .on_fresh_input = d.shell.scan_on_fresh_input,
-                                     .fresh_gap_ms = d.shell.plant_fresh_gap_ms };
-    snprintf(pcfg.host, sizeof pcfg.host, "%s", d.shell.plant_host);
+    struct plantlink_config pcfg;
+    shellcfg_plant_link(&d.shell, (unsigned)d.plant.n_slots, &plant_map, &pcfg);
     d.plantlink = plantlink_start(&pcfg, err, sizeof err);
     if (!d.plantlink) {
         fprintf(stderr, "swapd: %s\n", err);

@@ -52,6 +52,14 @@ static const char usage_text[] =
     "  --state PATH           keep the physical plant in PATH (saved after every request);\n"
     "                         a swapsim started on an existing PATH resumes it as after a\n"
     "                         power cycle (docs/swapsim.md)\n"
+    "  --map PATH             serve the layout of this plant map file (docs/plant-map.md)\n"
+    "                         instead of the register map's\n"
+    "  --unit N               answer only unit id N (TCP: others get exception 11;\n"
+    "                         RTU: the slave address, default 1)\n"
+    "  --rtu DEVICE           Modbus RTU on a serial device or pty instead of TCP\n"
+    "  --baud N, --parity N|E|O, --data-bits N, --stop-bits N\n"
+    "                         RTU line settings (default 115200 8N1)\n"
+    "  --rtu-pace             hold each RTU reply for the time the line would take\n"
     "  --send JSON            client mode: send one request to --control, print the reply;\n"
     "                         exit 0 if it says ok, 1 if not, 2 if the socket fails\n"
     "  --help                 this text\n"
@@ -182,7 +190,7 @@ static int send_request(const char *path, const char *request)
 
 /* ---- server loop ---------------------------------------------------------------------- */
 
-enum fd_kind { FD_LISTEN, FD_CTL_LISTEN, FD_MB, FD_CTL };
+enum fd_kind { FD_LISTEN, FD_CTL_LISTEN, FD_MB, FD_CTL, FD_RTU };
 
 static void flush_command_log(struct swapsim *s, FILE *f, uint64_t *next)
 {
@@ -196,6 +204,27 @@ static void flush_command_log(struct swapsim *s, FILE *f, uint64_t *next)
     }
     if (any)
         fflush(f);
+}
+
+/* The plant model as the logical image behind a map (plantmap_server). */
+static int sim_read_bits(void *ctx, enum plantmap_table t, unsigned addr, unsigned n, uint8_t *out)
+{
+    return sim_plant_read_bits(ctx, t == PLANTMAP_COIL ? SIM_CO : SIM_DI, addr, n, out);
+}
+
+static int sim_read_regs(void *ctx, enum plantmap_table t, unsigned addr, unsigned n, uint16_t *out)
+{
+    return sim_plant_read_regs(ctx, t == PLANTMAP_HR ? SIM_HR : SIM_IR, addr, n, out);
+}
+
+static int sim_write_coils(void *ctx, unsigned addr, unsigned n, const uint8_t *v)
+{
+    return sim_plant_write_coils(ctx, addr, n, v);
+}
+
+static int sim_write_regs(void *ctx, unsigned addr, unsigned n, const uint16_t *v)
+{
+    return sim_plant_write_regs(ctx, addr, n, v);
 }
 
 static void serve(struct swapsim *s, FILE *log_file, const sigset_t *wait_mask)
@@ -242,8 +271,13 @@ static void serve(struct swapsim *s, FILE *log_file, const sigset_t *wait_mask)
             wake = mb_deadline * 1000000;
 
         int n = 0;
-        pfd[n] = (struct pollfd){ s->listen_fd, POLLIN, 0 };
-        kind[n++] = FD_LISTEN;
+        if (s->rtu) {
+            pfd[n] = (struct pollfd){ s->rtu_fd, POLLIN, 0 };
+            kind[n++] = FD_RTU;
+        } else {
+            pfd[n] = (struct pollfd){ s->listen_fd, POLLIN, 0 };
+            kind[n++] = FD_LISTEN;
+        }
         if (s->ctl_fd >= 0) {
             pfd[n] = (struct pollfd){ s->ctl_fd, POLLIN, 0 };
             kind[n++] = FD_CTL_LISTEN;
@@ -280,6 +314,10 @@ static void serve(struct swapsim *s, FILE *log_file, const sigset_t *wait_mask)
                 continue;
             switch (kind[k]) {
             case FD_LISTEN: swapsim_mb_accept(s); break;
+            case FD_RTU:
+                served = true;
+                swapsim_rtu_readable(s);
+                break;
             case FD_CTL_LISTEN: swapsim_ctl_accept(s); break;
             case FD_MB:
                 served = true;
@@ -322,6 +360,14 @@ int main(int argc, char **argv)
         { "battery-time-scale", required_argument, NULL, 'B' },
         { "send", required_argument, NULL, 'S' },
         { "state", required_argument, NULL, 'T' },
+        { "map", required_argument, NULL, 'm' },
+        { "unit", required_argument, NULL, 'u' },
+        { "rtu", required_argument, NULL, 'R' },
+        { "baud", required_argument, NULL, 'b' + 256 },
+        { "parity", required_argument, NULL, 'Y' },
+        { "data-bits", required_argument, NULL, 'D' },
+        { "stop-bits", required_argument, NULL, 'O' },
+        { "rtu-pace", no_argument, NULL, 'A' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -330,6 +376,10 @@ int main(int argc, char **argv)
     const char *faults[MAX_FAULTS];
     int n_faults = 0;
     long port = 1502, seed = 1, battery_scale = 1;
+    const char *map_path = NULL, *rtu_device = NULL;
+    long unit = -1, baud = 115200, data_bits = 8, stop_bits = 1;
+    char parity = 'N';
+    bool rtu_pace = false;
     double factor = 1;
 
     int o;
@@ -370,6 +420,32 @@ int main(int argc, char **argv)
             break;
         case 'S': send = optarg; break;
         case 'T': state_path = optarg; break;
+        case 'm': map_path = optarg; break;
+        case 'u':
+            if (parse_long("--unit", optarg, 0, 247, &unit))
+                return 2;
+            break;
+        case 'R': rtu_device = optarg; break;
+        case 'b' + 256:
+            if (parse_long("--baud", optarg, 50, 4000000, &baud))
+                return 2;
+            break;
+        case 'Y':
+            if (strlen(optarg) != 1 || !strchr("NEO", optarg[0])) {
+                fprintf(stderr, "swapsim: --parity %s: expected N, E or O\n", optarg);
+                return 2;
+            }
+            parity = optarg[0];
+            break;
+        case 'D':
+            if (parse_long("--data-bits", optarg, 5, 8, &data_bits))
+                return 2;
+            break;
+        case 'O':
+            if (parse_long("--stop-bits", optarg, 1, 2, &stop_bits))
+                return 2;
+            break;
+        case 'A': rtu_pace = true; break;
         case 'h': fputs(usage_text, stdout); return 0;
         default: fputs(usage_text, stderr); return 2;
         }
@@ -394,6 +470,16 @@ int main(int argc, char **argv)
     for (int i = 0; i < SWAPSIM_MAX_CONTROL; i++)
         s->ctl_clients[i].fd = -1;
     s->realtime_factor = factor;
+    s->unit_id = (int)unit;
+    s->rtu_pace = rtu_pace;
+    static struct plantmap map;
+    if (map_path) {
+        char merr[512];
+        if (plantmap_load(map_path, &map, merr, sizeof merr) != 0) {
+            fprintf(stderr, "swapsim: %s\n", merr);
+            return 2;
+        }
+    }
     struct cfg_error cerr;
     if (plantcfg_load(config, &s->cfg, &cerr) != 0) {
         fprintf(stderr, "swapsim: %s\n", cerr.msg);
@@ -453,6 +539,33 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
 
     int rc = 1;
+    static struct plantmap_server pms;
+    if (map_path) {
+        const struct plantmap_server_io io = { s->plant, sim_read_bits, sim_read_regs, sim_write_coils, sim_write_regs };
+        if (plantmap_server_init(&pms, &map, (unsigned)s->cfg.n_slots, &io) != 0) {
+            fprintf(stderr, "swapsim: --map %s: the map has room for %u slots, the plant has %d\n", map_path,
+                    map.slots, s->cfg.n_slots);
+            rc = 2;
+            goto out;
+        }
+        s->pms = &pms;
+    }
+    if (rtu_device) {
+        if (swapsim_rtu_open(s, rtu_device, (int)baud, parity, (int)data_bits, (int)stop_bits,
+                             unit >= 0 ? (int)unit : 1, err, sizeof err) != 0 ||
+            (control && swapsim_ctl_open(s, control, err, sizeof err) != 0)) {
+            fprintf(stderr, "swapsim: %s\n", err);
+            goto out;
+        }
+        printf("serving Modbus RTU on %s, %ld %ld%c%ld, unit %ld%s%s\n", rtu_device, baud, data_bits, parity,
+               stop_bits, unit >= 0 ? unit : 1, map_path ? ", map " : "", map_path ? map.name : "");
+        if (control)
+            printf("control socket %s\n", control);
+        fflush(stdout);
+        serve(s, log_file, &wait_mask);
+        rc = 0;
+        goto out;
+    }
     if (swapsim_mb_open(s, bind_addr, (int)port, err, sizeof err) != 0 ||
         (control && swapsim_ctl_open(s, control, err, sizeof err) != 0)) {
         fprintf(stderr, "swapsim: %s\n", err);
@@ -472,6 +585,8 @@ int main(int argc, char **argv)
             stop_signal == SIGINT ? "SIGINT" : "SIGTERM", (unsigned long long)sim_plant_now_ms(s->plant));
     rc = 0;
 out:
+    plantmap_server_free(&pms);
+    plantmap_free(&map);
     swapsim_ctl_close(s);
     swapsim_mb_close(s);
     if (log_file)

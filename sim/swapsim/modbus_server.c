@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MBAP_LEN 6          /* transaction id, protocol id, length */
@@ -159,6 +160,14 @@ static int reply(struct swapsim *s, const uint8_t *adu, size_t len)
  * Returns 0 or an exception code. */
 static int refresh(struct swapsim *s, enum sim_table t, unsigned addr, unsigned n)
 {
+    if (s->pms) {
+        switch (t) {
+        case SIM_DI: return plantmap_server_read_bits(s->pms, PLANTMAP_DI, addr, n, s->map->tab_input_bits + addr);
+        case SIM_CO: return plantmap_server_read_bits(s->pms, PLANTMAP_COIL, addr, n, s->map->tab_bits + addr);
+        case SIM_HR: return plantmap_server_read_regs(s->pms, PLANTMAP_HR, addr, n, s->map->tab_registers + addr);
+        case SIM_IR: return plantmap_server_read_regs(s->pms, PLANTMAP_IR, addr, n, s->map->tab_input_registers + addr);
+        }
+    }
     switch (t) {
     case SIM_DI: return sim_plant_read_bits(s->plant, t, addr, n, s->map->tab_input_bits + addr);
     case SIM_CO: return sim_plant_read_bits(s->plant, t, addr, n, s->map->tab_bits + addr);
@@ -170,13 +179,30 @@ static int refresh(struct swapsim *s, enum sim_table t, unsigned addr, unsigned 
 
 static bool span_ok(unsigned addr, unsigned n) { return addr + n <= 65536u; }
 
+static int write_coils(struct swapsim *s, unsigned addr, unsigned n, const uint8_t *v)
+{
+    return s->pms ? plantmap_server_write_coils(s->pms, addr, n, v) : sim_plant_write_coils(s->plant, addr, n, v);
+}
+
+static int write_regs(struct swapsim *s, unsigned addr, unsigned n, const uint16_t *v)
+{
+    return s->pms ? plantmap_server_write_regs(s->pms, addr, n, v) : sim_plant_write_regs(s->plant, addr, n, v);
+}
+
 int swapsim_mb_serve(struct swapsim *s, const uint8_t *adu, size_t len, int fd)
 {
-    const uint8_t *d = adu + HEADER_LEN + 1;  /* after the function code */
-    size_t dlen = len - HEADER_LEN - 1;
-    uint8_t fc = adu[HEADER_LEN];
-    modbus_set_socket(s->mb, fd);
+    size_t hl = s->rtu ? 1 : HEADER_LEN, tail = s->rtu ? 2 : 0;   /* RTU: address first, CRC last */
+    if (len < hl + 1 + tail)
+        return 0;
+    const uint8_t *d = adu + hl + 1;  /* after the function code */
+    size_t dlen = len - hl - 1 - tail;
+    uint8_t fc = adu[hl];
+    if (!s->rtu)
+        modbus_set_socket(s->mb, fd);
     s->requests++;
+    /* A gateway answers for its own unit ids only (Modbus "gateway target failed"). */
+    if (!s->rtu && s->unit_id >= 0 && adu[6] != s->unit_id)
+        return reply_exception(s, adu, MODBUS_EXCEPTION_GATEWAY_TARGET);
 
     switch (fc) {
     case MODBUS_FC_READ_COILS:
@@ -206,14 +232,14 @@ int swapsim_mb_serve(struct swapsim *s, const uint8_t *adu, size_t len, int fd)
         if (v != 0xFF00 && v != 0)
             return reply_exception(s, adu, MODBUS_EXCEPTION_ILLEGAL_DATA_VALUE);
         uint8_t bit = v ? 1 : 0;
-        int exc = sim_plant_write_coils(s->plant, get16(d), 1, &bit);
+        int exc = write_coils(s, get16(d), 1, &bit);
         return exc ? reply_exception(s, adu, exc) : reply(s, adu, len);
     }
     case MODBUS_FC_WRITE_SINGLE_REGISTER: {
         if (dlen != 4)
             return reply_exception(s, adu, MODBUS_EXCEPTION_ILLEGAL_DATA_VALUE);
         uint16_t v = get16(d + 2);
-        int exc = sim_plant_write_regs(s->plant, get16(d), 1, &v);
+        int exc = write_regs(s, get16(d), 1, &v);
         return exc ? reply_exception(s, adu, exc) : reply(s, adu, len);
     }
     case MODBUS_FC_WRITE_MULTIPLE_COILS: {
@@ -227,7 +253,7 @@ int swapsim_mb_serve(struct swapsim *s, const uint8_t *adu, size_t len, int fd)
         uint8_t bits[MODBUS_MAX_WRITE_BITS];
         for (unsigned i = 0; i < n; i++)
             bits[i] = (uint8_t)((d[5 + i / 8] >> (i % 8)) & 1);
-        int exc = sim_plant_write_coils(s->plant, addr, n, bits);
+        int exc = write_coils(s, addr, n, bits);
         return exc ? reply_exception(s, adu, exc) : reply(s, adu, len);
     }
     case MODBUS_FC_WRITE_MULTIPLE_REGISTERS: {
@@ -241,7 +267,7 @@ int swapsim_mb_serve(struct swapsim *s, const uint8_t *adu, size_t len, int fd)
         uint16_t regs[MODBUS_MAX_WRITE_REGISTERS];
         for (unsigned i = 0; i < n; i++)
             regs[i] = get16(d + 5 + 2 * i);
-        int exc = sim_plant_write_regs(s->plant, addr, n, regs);
+        int exc = write_regs(s, addr, n, regs);
         return exc ? reply_exception(s, adu, exc) : reply(s, adu, len);
     }
     case MODBUS_FC_WRITE_AND_READ_REGISTERS: {
@@ -262,7 +288,7 @@ int swapsim_mb_serve(struct swapsim *s, const uint8_t *adu, size_t len, int fd)
         uint16_t regs[MODBUS_MAX_WR_WRITE_REGISTERS];
         for (unsigned i = 0; i < wn; i++)
             regs[i] = get16(d + 9 + 2 * i);
-        exc = sim_plant_write_regs(s->plant, waddr, wn, regs);
+        exc = write_regs(s, waddr, wn, regs);
         if (!exc)
             exc = refresh(s, SIM_HR, raddr, rn);
         return exc ? reply_exception(s, adu, exc) : reply(s, adu, len);
@@ -350,4 +376,56 @@ int64_t swapsim_mb_next_deadline(const struct swapsim *s)
             t = c->partial_since_ms + SWAPSIM_BYTE_TIMEOUT_MS;
     }
     return t;
+}
+
+/* ---- Modbus RTU ------------------------------------------------------------------------ */
+
+int swapsim_rtu_open(struct swapsim *s, const char *device, int baud, char parity, int data_bits, int stop_bits,
+                     int unit, char *err, size_t errsize)
+{
+    s->rtu = true;
+    s->listen_fd = -1;
+    for (int i = 0; i < SWAPSIM_MAX_CLIENTS; i++)
+        s->mb_clients[i].fd = -1;
+    s->mb = modbus_new_rtu(device, baud, parity, data_bits, stop_bits);
+    s->map = modbus_mapping_new_start_address(0, 65536, 0, 65536, 0, 65536, 0, 65536);
+    if (!s->mb || !s->map) {
+        snprintf(err, errsize, "libmodbus: %s", modbus_strerror(errno));
+        return -1;
+    }
+    if (modbus_set_slave(s->mb, unit) != 0 || modbus_connect(s->mb) != 0) {
+        snprintf(err, errsize, "--rtu %s: %s", device, modbus_strerror(errno));
+        return -1;
+    }
+    modbus_set_response_timeout(s->mb, 0, 1000);
+    modbus_set_byte_timeout(s->mb, 0, 100000);
+    s->rtu_fd = modbus_get_socket(s->mb);
+    s->rtu_baud = baud;
+    s->rtu_char_bits = 1 + data_bits + (parity == 'N' ? 0 : 1) + stop_bits;
+    return 0;
+}
+
+void swapsim_rtu_readable(struct swapsim *s)
+{
+    uint8_t req[MODBUS_RTU_MAX_ADU_LENGTH];
+    int len = modbus_receive(s->mb, req);
+    if (len <= 0)
+        return;     /* another unit's request, a bad CRC or a torn frame: no reply */
+    if (s->silent)
+        return;
+    if (s->rtu_pace) {
+        /* the request and a reply of about the same size on the line, with the 3.5-character
+         * silence after each (1750 us above 19200 baud) */
+        double char_us = s->rtu_char_bits * 1e6 / s->rtu_baud;
+        double t35 = s->rtu_baud > 19200 ? 1750 : 3.5 * char_us;
+        unsigned fc = req[1], reply = 8;
+        if (fc == MODBUS_FC_READ_HOLDING_REGISTERS || fc == MODBUS_FC_READ_INPUT_REGISTERS)
+            reply = 5 + 2u * get16(req + 4);
+        else if (fc == MODBUS_FC_READ_COILS || fc == MODBUS_FC_READ_DISCRETE_INPUTS)
+            reply = 5 + (get16(req + 4) + 7u) / 8;
+        double us = ((unsigned)len + reply) * char_us + 2 * t35;
+        struct timespec ts = { 0, (long)(us * 1000) };
+        nanosleep(&ts, NULL);
+    }
+    swapsim_mb_serve(s, req, (size_t)len, -1);
 }

@@ -14,6 +14,7 @@
 
 #include "plant/plant.h"
 #include "plantcfg/plantcfg.h"
+#include "plantmap/plantmap.h"
 
 #define SWAPSIM_MAX_CLIENTS 32       /* Modbus TCP connections served at once */
 #define SWAPSIM_MAX_CONTROL 16       /* control-socket connections */
@@ -55,6 +56,14 @@ struct swapsim {
     char bind_addr[64];
     struct swapsim_mbclient mb_clients[SWAPSIM_MAX_CLIENTS];
 
+    /* the layout served (--map): NULL serves the plant's own image, as in regmap.h */
+    struct plantmap_server *pms;
+    int unit_id;                     /* TCP: answer only this unit id (others: exception 11); -1 any */
+    /* RTU (--rtu DEVICE): s->mb is the RTU context on the line instead of TCP */
+    bool rtu;
+    int rtu_fd;
+    int rtu_baud, rtu_char_bits;
+    bool rtu_pace;                   /* hold each reply for the time the line would take */
     /* server-level faults */
     unsigned reply_delay_ms;
     bool silent;
@@ -101,8 +110,16 @@ bool swapsim_mb_waiting(const struct swapsim_mbclient *c);
 int swapsim_mb_drop_all(struct swapsim *s);
 int swapsim_mb_client_count(const struct swapsim *s);
 
-/* Serves one complete ADU (MBAP header included, len = 6 + MBAP length) against the
- * plant and sends the reply on fd. Returns 0, or -1 if the reply could not be sent. */
+/* Opens the RTU line (a serial device or a pty) as server with unit id `unit`.
+ * Returns 0, or -1 with a reason in err. */
+int swapsim_rtu_open(struct swapsim *s, const char *device, int baud, char parity, int data_bits, int stop_bits,
+                     int unit, char *err, size_t errsize);
+/* Receives and serves one RTU request (the line is readable). */
+void swapsim_rtu_readable(struct swapsim *s);
+
+/* Serves one complete ADU (TCP: MBAP header included, len = 6 + MBAP length; RTU: the
+ * address byte first, CRC included) against the plant and sends the reply (TCP: on fd).
+ * Returns 0, or -1 if the reply could not be sent. */
 int swapsim_mb_serve(struct swapsim *s, const uint8_t *adu, size_t len, int fd);
 
 /* ---- control socket (control.c) ----------------------------------------------------- */

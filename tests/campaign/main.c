@@ -15,6 +15,7 @@
 #include "campaign.h"
 #include "core/swapseq.h"
 #include "plant/plant.h"
+#include "plantmap/plantmap.h"
 
 static void usage(FILE *f)
 {
@@ -34,6 +35,7 @@ static void usage(FILE *f)
             "  --shell-log     keep the shell's own log lines (swapd's stderr); default: dropped\n"
             "  --fleet         a clean fleet run: drones start full and ask one after the other;\n"
             "                  three of them divert once while queued\n"
+            "  --plant-map F   the plant serves the layout of map file F (docs/plant-map.md)\n"
             "Exit codes: 0 no violation, 1 violation or stall, 2 usage.\n");
 }
 
@@ -66,12 +68,14 @@ int main(int argc, char **argv)
         { "without", required_argument, NULL, 'w' },
         { "careless", no_argument, NULL, 'C' },
         { "fleet", no_argument, NULL, 'F' },
+        { "plant-map", required_argument, NULL, 'M' },
         { "shell-log", no_argument, NULL, 'L' },
         { "help", no_argument, NULL, 'h' },         { 0, 0, 0, 0 },
     };
     uint64_t seed = 1, count = 10000, per_world = 25, drones = 0;
     unsigned without = 0;
     bool careless = false, fleet = false, shell_log = false;
+    const char *map_path = NULL;
     bool clean = false, naive = false, keep_going = false, quiet = false, trace = false;
     int c;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -88,6 +92,7 @@ int main(int argc, char **argv)
         case 'q': quiet = true; break;
         case 't': trace = true; break;
         case 'C': careless = true; break;
+        case 'M': map_path = optarg; break;
         case 'L': shell_log = true; break;
         case 'w': {
             int k = sim_fault_from_name(optarg);
@@ -114,6 +119,15 @@ int main(int argc, char **argv)
     if (count < 1 || per_world < 1 || per_world > 100000 || drones > CAMPAIGN_MAX_DRONES || count > 100000000) {
         fprintf(stderr, "campaign: need --count >= 1, --per-world 1..100000, --drones 0..32\n");
         return 2;
+    }
+
+    struct plantmap map;
+    if (map_path) {
+        char err[512];
+        if (plantmap_load(map_path, &map, err, sizeof err) != 0) {
+            fprintf(stderr, "campaign: %s\n", err);
+            return 2;
+        }
     }
 
     /* The shell logs every event to stderr, as swapd does for the journal: the reports go
@@ -146,6 +160,7 @@ int main(int argc, char **argv)
             .careless = careless,
             .fleet = fleet,
             .fleet_divert = fleet ? 3 : 0,
+            .plant_map = map_path ? &map : NULL,
         };
         struct campaign_result r;
         int rc = campaign_run(&o, &r);

@@ -109,6 +109,8 @@ struct cp_world {
     struct station_cfg cfg;
     struct sim_plant *plant;
     struct plantio_backend sim_io, io;
+    struct plantio_backend logical_io;   /* the plant's own image, when it serves a map */
+    struct plantmap_server srv;
     bool comm_down;
     uint64_t comm_down_since_ms, comm_up_ms;
     /* swapd's shell (inventory, persistence worker, registry on a real SQLite file) and
@@ -384,7 +386,7 @@ static void plant_exchange_in(struct cp_world *w)
     uint8_t di[PLANTIO_DI_MAX];
     char err[160];
     unsigned n = (unsigned)w->pc.n_slots;
-    if (w->need_readback && !w->comm_down && w->io.read_co(w->io.ctx, 0, REGMAP_CO_COUNT, w->rb_co) == 0) {
+    if (w->need_readback && !w->comm_down && plantio_read_coils(&w->io, w->rb_co, err, sizeof err) == 0) {
         w->need_readback = false;
         /* Not this process's first connection: the plant may have restarted (the rule
          * below judges the core by this, not by what the shell makes of it). */
@@ -392,8 +394,7 @@ static void plant_exchange_in(struct cp_world *w)
             w->renew_pending = true;
         w->rb_seq = ++w->plant_conn;
     }
-    bool got = !w->comm_down && w->io.read_di(w->io.ctx, 0, REGMAP_DI_COUNT(n), di) == 0 &&
-               w->io.read_ir(w->io.ctx, 0, REGMAP_IR_COUNT(n), d->raw_ir) == 0;
+    bool got = !w->comm_down && plantio_read_image(&w->io, n, di, d->raw_ir, err, sizeof err) == 0;
     if (got) {
         plantio_decode(di, d->raw_ir, n, &d->in.plant, err, sizeof err);
     } else {
@@ -1816,8 +1817,16 @@ static int world_init(struct cp_world *w, const struct campaign_opts *o, struct 
             b->soc = 0.95;
     }
     plantio_sim_backend(&w->sim_io, w->plant);
+    if (o->plant_map) {
+        w->logical_io = w->sim_io;
+        struct plantmap_server_io sio;
+        plantio_server_io(&sio, &w->logical_io);
+        if (plantmap_server_init(&w->srv, o->plant_map, (unsigned)w->pc.n_slots, &sio) != 0)
+            return -1;
+        plantio_served_backend(&w->sim_io, &w->srv);
+    }
     w->io = (struct plantio_backend){ "in-process plant with comm loss", w, io_read_di, io_read_ir, io_read_co,
-                                      io_read_hr, io_write_co, io_write_hr, io_close };
+                                      io_read_hr, io_write_co, io_write_hr, io_close, o->plant_map };
     mav_parser_init(&w->radio, NULL);
     w->op_tx = (struct mav_tx){ .sysid = CP_STATION_SYSID, .compid = DPROTO_STATION_COMPID };
     w->op_state = -1;
@@ -1905,6 +1914,7 @@ int campaign_run(const struct campaign_opts *o, struct campaign_result *r)
         if (w->db_path[0])
             remove_db(w->db_path);
         sim_plant_free(w->plant);
+        plantmap_server_free(&w->srv);
         free(w);
         return -1;
     }
@@ -1926,6 +1936,7 @@ int campaign_run(const struct campaign_opts *o, struct campaign_result *r)
     shell_kill(w);
     remove_db(w->db_path);
     sim_plant_free(w->plant);
+    plantmap_server_free(&w->srv);
     free(w);
     return r->violations || r->stalled ? 1 : 0;
 }

@@ -30,6 +30,8 @@ enum campaign_rule {
 
 const char *campaign_rule_name(int rule);
 
+struct plantmap;
+
 struct campaign_opts {
     uint64_t seed;
     unsigned swaps;           /* the world ends after this many swaps ended (done or aborted) */
@@ -51,6 +53,9 @@ struct campaign_opts {
     unsigned fleet_divert;
     struct campaign_wait *waits;   /* NULL: not recorded; else room for max_waits */
     unsigned max_waits;
+    /* NULL: the plant speaks the default map; else it serves this layout (plantmap_server)
+     * and the controller reads and writes through it. */
+    const struct plantmap *plant_map;
 };
 
 /* One swap request of a drone in a fleet run: when it asked, the queue position the

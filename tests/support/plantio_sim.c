@@ -61,4 +61,5 @@ void plantio_sim_backend(struct plantio_backend *b, struct sim_plant *plant)
     b->write_co = sim_write_co;
     b->write_hr = sim_write_hr;
     b->close = sim_close;
+    b->map = NULL;
 }

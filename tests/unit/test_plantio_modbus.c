@@ -45,7 +45,8 @@ START_TEST(reads_and_writes_the_plant_over_tcp)
     pid_t pid = start_swapsim(0, &port);
     struct plantio_backend b;
     char err[160];
-    struct plantio_modbus_cfg cfg = { "127.0.0.1", (int)port, 1, 100, 20, 200 };
+    struct plantio_modbus_cfg cfg = { .host = "127.0.0.1", .port = (int)port, .unit_id = 1, .timeout_ms = 100,
+                                      .backoff_min_ms = 20, .backoff_max_ms = 200 };
     ck_assert_msg(plantio_modbus_backend(&b, &cfg, err, sizeof err) == 0, "%s", err);
     struct station_plant_in in;
     memset(&in, 0, sizeof in);
@@ -78,7 +79,8 @@ START_TEST(dead_server_fails_fast_and_reconnects)
     pid_t pid = start_swapsim(0, &port);
     struct plantio_backend b;
     char err[160];
-    struct plantio_modbus_cfg cfg = { "127.0.0.1", (int)port, 1, 100, 50, 400 };
+    struct plantio_modbus_cfg cfg = { .host = "127.0.0.1", .port = (int)port, .unit_id = 1, .timeout_ms = 100,
+                                      .backoff_min_ms = 50, .backoff_max_ms = 400 };
     ck_assert_int_eq(plantio_modbus_backend(&b, &cfg, err, sizeof err), 0);
     struct station_plant_in in;
     memset(&in, 0, sizeof in);
@@ -110,7 +112,8 @@ START_TEST(bad_configuration_is_refused)
 {
     struct plantio_backend b;
     char err[160];
-    struct plantio_modbus_cfg cfg = { "127.0.0.1", 0, 1, 100, 50, 400 };
+    struct plantio_modbus_cfg cfg = { .host = "127.0.0.1", .port = 0, .unit_id = 1, .timeout_ms = 100,
+                                      .backoff_min_ms = 50, .backoff_max_ms = 400 };
     ck_assert_int_eq(plantio_modbus_backend(&b, &cfg, err, sizeof err), -1);
     ck_assert_ptr_nonnull(strstr(err, "out of range"));
     cfg.port = 1502;
