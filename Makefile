@@ -63,7 +63,7 @@ LIBS_LAYER_sim        := sim protocols
 LIBS_LAYER_controller := controller protocols
 # Programs that link less or more than their layer's default.
 PKGS_mavdump    := jansson nettle
-PKGS_regmap-doc :=
+PKGS_regmap-doc := inih
 PKGS_packlog    := inih
 PKGS_dronesim   := jansson libserialport nettle inih
 PKGS_swapsim    := libmodbus jansson inih
@@ -86,7 +86,7 @@ INTEG_BIN := $(INTEG_C:tests/integration/%.c=$(BUILD)/tests/%)
 BENCH_BIN := $(BENCH_C:tests/bench/%.c=$(BUILD)/bench/%)
 
 .PHONY: all deps check run-tests asan bench fuzz faults campaign demo install clean \
-        node-deps spb-proto layers link-lines link-matrix
+        node-deps spb-proto layers link-lines link-matrix sparkplug-peer
 .DEFAULT_GOAL := all
 .SECONDARY:
 
@@ -225,6 +225,11 @@ link-matrix: $(PROGRAMS) $(BUILD)/tests/test_plantmap_link
 # (make check runs a subset); SWAP_FAULTS=step,step,... picks steps.
 faults: $(PROGRAMS) $(BUILD)/tests/test_faults
 	SWAP_FAULTS=$${SWAP_FAULTS:-all} $(BUILD)/tests/test_faults
+
+# Every scenario of the Sparkplug host peer written from docs/fleet.md and the
+# specification (make check runs the quick ones): the broker outage and the spool bound.
+sparkplug-peer: deps $(PROGRAMS) $(BUILD)/tests/test_sparkplug_host
+	SPARKPLUG_PEER=all $(BUILD)/tests/test_sparkplug_host
 
 FUZZ_SECONDS ?= 60
 FUZZ_BUILD := build/fuzz

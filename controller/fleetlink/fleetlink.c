@@ -122,6 +122,7 @@ struct fleetlink {
     bool host_offline_pending;      /* the primary host said offline: leave the server */
     /* connected: TCP up and CONNECT sent; session_up: the broker's CONNACK accepted it */
     unsigned bdseq, seq;
+    bool bdseq_sent;              /* the current bdSeq went out in a CONNECT (its will) */
     uint64_t host_state_ts;
     unsigned rng;                   /* reconnect jitter */
     uint64_t birth_wall_ms;         /* the current session's NBIRTH */
@@ -223,7 +224,8 @@ static int spool_open(struct fleetlink *fl, char *err, size_t errsize)
         fl->spool_top = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
     fl->depth_dirty = true;
-        fl->bdseq = (unsigned)spool_meta(fl, "bdseq", -1);
+    fl->bdseq = (unsigned)spool_meta(fl, "bdseq", -1);
+    fl->bdseq_sent = true;    /* the stored one went out (or none did): the next is new */
     fl->dropped = (uint64_t)spool_meta(fl, "dropped", 0);
     return 0;
 }
@@ -414,6 +416,10 @@ static void publish_births(struct fleetlink *fl)
     m[n++] = (struct spb_metric){ .name = "Node Control/Rebirth", .has_alias = true,
                                   .alias = FLEETLINK_ALIAS_REBIRTH, .has_timestamp = true, .timestamp_ms = now,
                                   .datatype = SPB_DT_BOOLEAN, .i = 0 };
+    /* Writable by the host (the roaming packs' answer): born like the other controls. */
+    m[n++] = (struct spb_metric){ .name = FLEETLINK_PACK_ESTIMATES, .has_alias = true,
+                                  .alias = FLEETLINK_ALIAS_PACK_ESTIMATES, .has_timestamp = true,
+                                  .timestamp_ms = now, .datatype = SPB_DT_STRING, .s = "" };
     static char cmd_names[16][48];
     for (size_t c = 0; c < fleetlink_n_commands && c < 16; c++) {
         snprintf(cmd_names[c], sizeof cmd_names[c], "Node Control/%s", fleetlink_commands[c].metric);
@@ -589,7 +595,8 @@ static void handle_ncmd(struct fleetlink *fl, const struct mosquitto_message *ms
     for (size_t i = 0; i < d.p.n_metrics; i++) {
         const struct spb_metric *m = &d.metrics[i];
         const char *name = m->name ? m->name : "";
-        if (!strcmp(name, FLEETLINK_PACK_ESTIMATES) && m->s && m->s[0]) {
+        if ((!strcmp(name, FLEETLINK_PACK_ESTIMATES) ||
+             (!name[0] && m->has_alias && m->alias == FLEETLINK_ALIAS_PACK_ESTIMATES)) && m->s && m->s[0]) {
             queue_command(fl, NULL, "pack_estimates", m->s, req_id);
             continue;
         }
@@ -748,9 +755,15 @@ static int service(struct fleetlink *fl, int timeout_ms)
 
 static void try_connect(struct fleetlink *fl)
 {
-    /* A new session, a new bdSeq: the will (NDEATH) carries it, the NBIRTH repeats it. */
-    fl->bdseq = (fl->bdseq + 1) % 256;
-    spool_set_meta(fl, "bdseq", fl->bdseq);
+    /* A new session, a new bdSeq: the will (NDEATH) carries it, the NBIRTH repeats it.
+     * Only a CONNECT that left uses one up: an attempt whose TCP connection failed sent
+     * none, so the next attempt keeps it (Sparkplug 3.0: one more than the previous
+     * CONNECT's). */
+    if (fl->bdseq_sent) {
+        fl->bdseq = (fl->bdseq + 1) % 256;
+        spool_set_meta(fl, "bdseq", fl->bdseq);
+        fl->bdseq_sent = false;
+    }
     struct spb_metric m = { .name = "bdSeq", .datatype = SPB_DT_UINT64, .i = fl->bdseq };
     struct spb_payload p = { .has_timestamp = true, .timestamp_ms = wall_ms(), .n_metrics = 1, .metrics = &m };
     size_t n = spb_encode(&p, fl->buf, BUF_SIZE);
@@ -766,6 +779,7 @@ static void try_connect(struct fleetlink *fl)
         schedule_reconnect(fl);
         return;
     }
+    fl->bdseq_sent = true;
     fl->connected = true;
     pthread_mutex_lock(&fl->stats_mu);
     fl->stats.connects++;

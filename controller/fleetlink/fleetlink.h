@@ -60,6 +60,7 @@ extern const struct fleetlink_metric_def fleetlink_metrics[FM_COUNT];
 /* Node metrics outside the snapshot, with their fixed aliases. */
 #define FLEETLINK_ALIAS_BDSEQ 100
 #define FLEETLINK_ALIAS_REBIRTH 101
+#define FLEETLINK_ALIAS_PACK_ESTIMATES 102
 #define FLEETLINK_ALIAS_EVENT_ID 110
 #define FLEETLINK_ALIAS_EVENT_TYPE 111
 #define FLEETLINK_ALIAS_EVENT_TEXT 112
