@@ -188,7 +188,10 @@ static void run_case(const struct link_case *lc)
     ck_assert_msg(rig_wait_swaps(&r, 2, 240000), "%s (logs in %s)", r.err, r.dir);
     check_inventory(&r);
     json_t *s = rig_status(&r);
-    ck_assert_int_eq(json_integer_value(json_object_get(s, "alarms_active")), 0);
+    char *dump = json_dumps(s, JSON_COMPACT);
+    ck_assert_msg(json_integer_value(json_object_get(s, "alarms_active")) == 0, "an alarm is active: %s (logs in %s)",
+                  dump ? dump : "?", r.dir);
+    free(dump);
     json_decref(s);
     ck_assert_msg(rig_stop_all(&r) == 0, "%s", r.err);
     if (socat)
