@@ -14,6 +14,8 @@
 #define AIR_CHECK_MS 1000u
 #define PAD_RETRY_MS 200u   /* a touchdown the pad could not take yet is tried again */
 
+static void lift_off(struct sim_drone *d);
+
 static const struct {
     const char *name;
     bool armed;
@@ -531,6 +533,10 @@ static void run_state(struct sim_drone *d)
         break;
     case SIM_DRONE_DISARMED:
     case SIM_DRONE_WAIT_TAKEOFF:
+        if (d->takeoff_retry && d->now_ms >= d->next_poll_ms) {
+            lift_off(d);
+            break;
+        }
         poll_bay(d);
         if (!d->bay_has_battery)
             go(d, SIM_DRONE_BAY_EMPTY, 0);
@@ -717,12 +723,27 @@ static void on_takeoff_clearance(struct sim_drone *d, const struct mav_command_l
         return;
     }
     send_ack(d, cmd->command, DPROTO_REPLY_ACCEPTED, 0);
+    lift_off(d);
+}
+
+/* Leaves the pad (after an acked CLEARED_TAKEOFF). A pad that cannot be reached (the
+ * plant model restarting) does not hold a real drone: it tries again shortly. */
+static void lift_off(struct sim_drone *d)
+{
     struct sim_battery b;
     bool has = false;
     int rc = d->pad.takeoff ? d->pad.takeoff(d->pad.ctx, &b, &has) : -3;
+    d->takeoff_retry = false;
     if (rc == -2) {
         d->count.takeoff_refused++;
         send_text(d, 2, "take-off failed: held on the pad");
+        return;
+    }
+    if (rc == -3 && d->pad.takeoff) {
+        /* the plant model did not answer (restarting): nothing holds the drone */
+        d->takeoff_retry = true;
+        d->next_poll_ms = d->now_ms + PAD_RETRY_MS;
+        send_text(d, 3, "take-off failed: pad not reachable (trying again)");
         return;
     }
     if (rc != 0) {

@@ -154,6 +154,9 @@ struct sim_drone {
     uint8_t progress_step, progress_steps;
 
     uint64_t next_telemetry_ms, next_info_ms, next_poll_ms;
+    /* cleared for take-off (acked) while the pad could not be reached: lift off as soon
+     * as it can (the clearance stands; the station is not asked again) */
+    bool takeoff_retry;
 
     struct {
         enum sim_drone_mis kind;

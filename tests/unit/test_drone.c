@@ -18,6 +18,7 @@ struct fake_pad {
     bool bay_has;
     struct sim_battery bay;
     unsigned lands, takeoffs;
+    unsigned unreachable;        /* take-offs still to answer "pad not reachable" */
     double load_a;
     bool occupied;               /* another drone is on the pad */
 };
@@ -51,6 +52,10 @@ static int pad_land(void *ctx, const struct sim_battery *b)
 static int pad_takeoff(void *ctx, struct sim_battery *b, bool *has)
 {
     struct fake_pad *p = ctx;
+    if (p->unreachable) {
+        p->unreachable--;
+        return -3;   /* the plant model restarting */
+    }
     if (!p->drone_present)
         return -1;
     if (p->clamped)
@@ -410,6 +415,28 @@ START_TEST(cleared_drone_takes_off_with_the_new_pack)
     clear_takeoff(0x5A000004);
     ck_assert_uint_eq(last_ack().result, MAV_RESULT_ACCEPTED);
     ck_assert_uint_eq(R.pad.takeoffs, 1);
+}
+END_TEST
+
+/* Cleared for take-off (acked) while the plant model could not be reached (swapsim
+ * restarting): the drone lifts off once it can, without a new clearance; it does not sit
+ * on the pad for ever while the station believes it gone. */
+START_TEST(cleared_drone_takes_off_once_the_pad_answers_again)
+{
+    fly_to_pad(false);
+    R.pad.bay_has = false;
+    run_for(200);
+    make_pack(&R.pad.bay, 0x5A000004, 0.95);
+    R.pad.bay_has = true;
+    run_to_state(SIM_DRONE_WAIT_TAKEOFF, 5000);
+    R.pad.unreachable = 3;
+    clear_takeoff(0x5A000004);
+    ck_assert_uint_eq(last_ack().result, MAV_RESULT_ACCEPTED);
+    ck_assert_int_eq(R.d.state, SIM_DRONE_WAIT_TAKEOFF);
+    run_for(5000);
+    ck_assert_uint_eq(R.pad.unreachable, 0);
+    ck_assert_uint_eq(R.pad.takeoffs, 1);
+    ck_assert(R.d.state == SIM_DRONE_TAKING_OFF || R.d.state == SIM_DRONE_FLYING);
 }
 END_TEST
 
@@ -786,6 +813,7 @@ int main(void)
     tcase_add_test(tc, cleared_drone_takes_off_with_the_new_pack);
     tcase_add_test(tc, clamped_drone_cannot_leave);
     tcase_add_test(tc, takeoff_clearance_before_power_up_is_refused);
+    tcase_add_test(tc, cleared_drone_takes_off_once_the_pad_answers_again);
     tcase_add_test(tc, final_denial_diverts_the_drone);
     tcase_add_test(tc, transient_denial_asks_again_later);
     tcase_add_test(tc, station_silence_aborts_the_approach);
