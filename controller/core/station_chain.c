@@ -179,6 +179,13 @@ void station_chain_run(struct station *st, const struct station_inputs *in)
         }
         st->ctx.drone_present = st->drone_present;
         st->ctx.powerup_ok = powerup_verified(st, in);
+        /* An axis move is judged on an image read after its target went out: the image of
+         * the scan that commands it may show the axis at rest near the new target with the
+         * in-position bit of the old one (after a jam, a restarted plant), and the stroke
+         * would then start where the plant's interlock refuses it. */
+        if (st->step_start_ms == st->now_ms &&
+            (swapseq_steps[id].x != SWX_KEEP || swapseq_steps[id].z != SWZ_KEEP))
+            return;
         int late = swapseq_check(id, &st->pc, &st->ctx, p);
         if (late >= 0) {
             if (st->now_ms >= st->step_deadline_ms) {
