@@ -303,6 +303,20 @@ static void charger_modes(struct station *st, const struct station_inputs *in, s
     }
 }
 
+/* Stable states wait on an operator or a drone, never on the plant; anything else is on
+ * its way somewhere and its next step hangs on a sensor. */
+static bool edge_awaited(const struct station *st)
+{
+    switch (st->state) {
+    case ST_STOPPED: case ST_IDLE: case ST_EXECUTE: case ST_COMPLETE: case ST_HELD:
+    case ST_SUSPENDED: case ST_ABORTED:
+        break;
+    default:
+        return true;
+    }
+    return st->chain || st->serving_sysid || st->resume_sysid || st->departing || st->load_since_ms ||
+           st->pulse_until_ms > st->now_ms || !st->image_adopted;
+}
 
 static void build_outputs(struct station *st, const struct station_inputs *in, struct station_outputs *out)
 {
@@ -388,6 +402,7 @@ static void build_outputs(struct station *st, const struct station_inputs *in, s
     out->serving_sysid = st->serving_sysid;
     out->pad_occupied = st->drone_present;
     out->reconciled = st->reconciled;
+    out->plant_edge_awaited = edge_awaited(st);
 }
 
 static void note_commits(struct station *st, const struct station_inputs *in)

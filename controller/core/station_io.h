@@ -249,6 +249,12 @@ struct station_outputs {
     uint8_t serving_sysid;        /* drone being served, 0 none */
     bool pad_occupied;            /* weight on the pad (debounced load cell) */
     bool reconciled;
+    /* The core waits on a plant edge that the swap's time hangs on: a chain runs, a drone
+     * is cleared to land or is leaving the pad, a transitional state or a pulse is under
+     * way, or the plant's own image is not adopted yet. false: nothing the next edge
+     * could start is pressing, so an input may wait a period to be seen (the shell's
+     * fresh-input link then paces itself by its period instead of back to back). */
+    bool plant_edge_awaited;
 };
 
 #endif

@@ -303,8 +303,9 @@ static long exchange_fresh(struct plantlink *l)
     while (l->puts == puts && !l->stop)
         if (pthread_cond_timedwait(&l->outputs_put, &l->lock, &until) != 0)
             break;
+    bool idle = l->out.pace_by_period;
     pthread_mutex_unlock(&l->lock);
-    return write_outputs(l) == 0 ? l->cfg.fresh_gap_ms : l->cfg.period_ms;
+    return write_outputs(l) == 0 && !idle ? l->cfg.fresh_gap_ms : l->cfg.period_ms;
 }
 
 /* Exchanges every period on absolute deadlines; the backend reconnects with back-off and

@@ -36,6 +36,10 @@ struct plantlink_outputs {
      * connection (the plant may have restarted) gets nothing until the controller has
      * adopted what the plant holds now. */
     uint64_t readback_seq;
+    /* On fresh input: nothing the scan waits for hangs on the plant's next edge, so the
+     * link reads the next image a period after this write instead of after fresh_gap_ms
+     * (an idle station polls at the fixed rate; a swap in progress, back to back). */
+    bool pace_by_period;
 };
 
 struct plantlink_config {

@@ -326,7 +326,17 @@ static uint64_t wait_fresh_input(struct swapd *d, uint64_t done_us, uint64_t per
             return due_us;
         int timeout_ms = (int)((due_us - now + 999u) / 1000u);
         int r = poll(p, n, timeout_ms);
-        if (r > 0) {
+        bool woken = false;
+        for (nfds_t i = 0; r > 0 && i < n; i++) {
+            /* A hung-up or failed descriptor (a drone link whose peer closed) polls ready
+             * for ever: it wakes no scan and is left out of this wait, so the scan keeps
+             * its pace instead of spinning (the link reports the loss on its own). */
+            if (p[i].revents & (POLLHUP | POLLERR | POLLNVAL))
+                p[i].fd = -1;
+            else if (p[i].revents & POLLIN)
+                woken = true;
+        }
+        if (woken) {
             plantlink_take_wake(d->plantlink);
             return mono_us();
         }
@@ -390,6 +400,7 @@ static int run(struct swapd *d, bool autostart)
             struct plantlink_outputs po;
             memset(&po, 0, sizeof po);
             po.readback_seq = d->plant_status.readback_seq;
+            po.pace_by_period = !d->out.plant_edge_awaited;
             plantio_encode(&d->out.plant, (unsigned)d->plant.n_slots, po.co, po.hr);
             plantlink_put_outputs(d->plantlink, &po);
         }

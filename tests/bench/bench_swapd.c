@@ -148,6 +148,7 @@ struct result {
     long long l50, l99;
     size_t n_lat;
     long long rtt_us;
+    double idle_cpu_s, idle_wall_s;   /* at rest between drones: no drone, nothing moving */
 };
 
 static int run_mode(const struct plantcfg *pc, bool fresh, bool with_baseline, struct result *res)
@@ -265,6 +266,34 @@ static int run_mode(const struct plantcfg *pc, bool fresh, bool with_baseline, s
         res->onpad_max_s = onpad[i] > res->onpad_max_s ? onpad[i] : res->onpad_max_s;
     }
     res->onpad_mean_s = n_onpad ? sum / n_onpad : NAN;
+
+    /* At rest: the drones gone, the old packs stored, the next fresh pack at standby. */
+    proc_stop(r.drones, 5000);
+    r.drones = 0;
+    res->idle_wall_s = NAN;
+    for (long long until = proc_now_ms() + 60000; proc_now_ms() < until; proc_nap_ms(100)) {
+        json_t *st = rig_status(&r);
+        bool rest = st && json_is_null(json_object_get(st, "step")) &&
+                    !json_integer_value(json_object_get(st, "drone")) &&
+                    !strcmp(json_string_value(json_object_get(st, "state")) ?: "", "Suspended");
+        if (!rest && getenv("BENCH_DEBUG")) {
+            char *d = st ? json_dumps(st, JSON_COMPACT) : NULL;
+            fprintf(stderr, "not at rest: %s\n", d ? d : "(no status)");
+            free(d);
+        }
+        json_decref(st);
+        if (rest) {
+            double c0 = cpu_s(r.swapd);
+            long long w0 = proc_now_ms();
+            proc_nap_ms(15000);   /* the measuring window, not a synchronisation */
+            res->idle_cpu_s = cpu_s(r.swapd) - c0;
+            res->idle_wall_s = (proc_now_ms() - w0) / 1000.0;
+            break;
+        }
+    }
+    r.keep = getenv("BENCH_KEEP") != NULL;
+    if (r.keep)
+        fprintf(stderr, "bench_swapd: kept %s\n", r.dir);
     rig_stop_all(&r);
     return 0;
 }
@@ -278,8 +307,8 @@ int main(void)
         fprintf(stderr, "bench_swapd: %s\n", cerr.msg);
         return 1;
     }
-    struct result fx, fr;
-    if (run_mode(&pc, false, true, &fx) != 0 || run_mode(&pc, true, false, &fr) != 0)
+    struct result fx = { 0 }, fr;
+    if ((!getenv("BENCH_FRESH_ONLY") && run_mode(&pc, false, true, &fx) != 0) || run_mode(&pc, true, false, &fr) != 0)
         return 1;
     long long b50 = pct(base_late, base_n, 0.5), b99 = pct(base_late, base_n, 0.99), bmax = pct(base_late, base_n, 1.0);
     double bound = plantcfg_onpad_lower_bound_s(&pc);
@@ -297,6 +326,8 @@ int main(void)
                r->l50, r->l99, r->n_lat, rtt_ms, (double)r->l99 - rtt_ms);
         printf("  CPU                swapd %.1f s per hour of operation (%.2f%% of a core); swapsim %.1f s per hour\n",
                3600 * r->cpu_s / r->wall_s, 100 * r->cpu_s / r->wall_s, 3600 * r->sim_cpu_s / r->wall_s);
+        printf("  CPU at rest        swapd %.1f s per hour (%.2f%% of a core) with no drone and nothing moving\n",
+               3600 * r->idle_cpu_s / r->idle_wall_s, 100 * r->idle_cpu_s / r->idle_wall_s);
         printf("  scans              %lld (%.0f per s); lateness p50 %lld us, p99 %lld us, max %lld us;"
                " longest scan %lld us\n", r->scans, r->scans / r->wall_s, r->late50, r->late99, r->late_max,
                r->work_max);
@@ -307,5 +338,6 @@ int main(void)
     printf("fresh / fixed: edge -> command p99 %.2fx, on-pad mean %.3fx, swapd CPU %.2fx\n",
            fx.l99 > 0 ? (double)fr.l99 / (double)fx.l99 : NAN, fr.onpad_mean_s / fx.onpad_mean_s,
            (fr.cpu_s / fr.wall_s) / (fx.cpu_s / fx.wall_s));
+    printf("fresh / fixed at rest: swapd CPU %.2fx\n", (fr.idle_cpu_s / fr.idle_wall_s) / (fx.idle_cpu_s / fx.idle_wall_s));
     return 0;
 }

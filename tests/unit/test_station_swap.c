@@ -375,6 +375,40 @@ START_TEST(full_swap_pipelined_meets_lower_bound)
 }
 END_TEST
 
+/* The shell's fresh-input link polls back to back only while the core says a plant edge
+ * is awaited: every scan of a chain (pre-staging included) and of the whole time on the
+ * pad must say so, and a station at rest between drones must not. */
+START_TEST(plant_edges_are_awaited_while_a_swap_runs_and_not_at_rest)
+{
+    struct world *w = world_new(SWAPSEQ_PIPELINED);
+    w->cfg.prestage = true;
+    ck_assert_int_eq(station_init(&w->st, &w->cfg, &w->pc, 0), 0);
+    world_start(w);
+    ck_assert_msg(world_until(w, at_rest_with_pack_in_b, 60000), "no pre-staged pack");
+    world_run(w, 2000);
+    ck_assert_msg(!w->out.plant_edge_awaited, "at rest in %s", station_state_name(w->st.state));
+    w->drone_requesting = true;
+    int chain_scans = 0, onpad_scans = 0;
+    for (uint64_t t = 0; t < 60000 && !chain_done(w); t += SCAN_MS) {
+        world_run(w, SCAN_MS);
+        bool onpad = w->touchdown_ms && !w->takeoff_clear_ms;
+        if (w->st.chain || onpad) {
+            ck_assert_msg(w->out.plant_edge_awaited, "t=%llu ms: step %s, on pad %d, not awaited",
+                          (unsigned long long)w->now_ms, swapseq_name(w->out.step), onpad);
+            chain_scans += w->st.chain != NULL;
+            onpad_scans += onpad;
+        }
+    }
+    ck_assert_msg(chain_done(w), "swap did not finish");
+    ck_assert_int_gt(chain_scans, 500);
+    ck_assert_int_gt(onpad_scans, 500);
+    ck_assert_msg(world_until(w, at_rest_with_pack_in_b, 60000), "no pack pre-staged after the swap");
+    world_run(w, 2000);
+    ck_assert_msg(!w->out.plant_edge_awaited, "at rest after the swap in %s", station_state_name(w->st.state));
+    world_free(w);
+}
+END_TEST
+
 /* ---- the naive baseline -------------------------------------------------------------- */
 
 static void plant_coil(struct world *w, unsigned addr, int v)
@@ -1512,6 +1546,7 @@ int main(void)
     TCase *tc = tcase_create("swap");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, full_swap_pipelined_meets_lower_bound);
+    tcase_add_test(tc, plant_edges_are_awaited_while_a_swap_runs_and_not_at_rest);
     tcase_add_test(tc, a_pack_removed_by_hand_is_booked_to_quarantine);
     tcase_add_test(tc, naive_baseline_is_much_slower);
     tcase_add_test(tc, twelve_swaps_in_a_row_keep_inventory_and_timing);
