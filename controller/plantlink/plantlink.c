@@ -5,6 +5,7 @@
 #include <modbus.h>
 
 #include "plantio/plantio_modbus.h"
+#include "plantlink/plantlink_age.h"
 #include "plantmap/scanplan.h"
 #include <pthread.h>
 #include <stdio.h>
@@ -25,6 +26,7 @@ struct plantlink {
     bool sent_valid;              /* false: write every block next time (new connection) */
     bool slow_all;                /* read every slow block next time */
     unsigned slow_next;           /* round-robin cursor over the slow blocks */
+    struct plantlink_age age;     /* when each slot's slow telemetry was read */
     uint64_t refreshed_ms;        /* when every write block was last written */
     uint64_t requests, writes_skipped;
     pthread_t thread;
@@ -155,6 +157,7 @@ static int read_first(struct plantlink *l)
     const unsigned n = l->cfg.n_slots;
     const unsigned first_write = p->n_fast + p->n_slow;
     l->next_fast = 0;
+    plantlink_age_begin(&l->age);
     if (p->n_fast > 0 && request(l, &p->req[l->next_fast++], false) < 0)
         return fail_req(l, "read", &p->req[0]);
     unsigned connections = plantio_modbus_connections(&l->io);
@@ -243,6 +246,7 @@ static int read_rest_publish(struct plantlink *l, uint64_t t0)
         const struct scanplan_req *r = &p->req[p->n_fast + l->slow_next];
         if (request(l, r, false) < 0)
             return fail_req(l, "read", r);
+        plantlink_age_read(&l->age, l->slow_next, now_us());
         l->slow_next = (l->slow_next + 1) % p->n_slow;
     }
     l->slow_all = false;
@@ -253,6 +257,9 @@ static int read_rest_publish(struct plantlink *l, uint64_t t0)
     memcpy(in.di, img.di, sizeof in.di);
     memcpy(in.ir, img.ir, sizeof in.ir);
     uint64_t t = now_us(), dt = t - t0;
+    plantlink_age_image(&l->age, img.di);
+    for (unsigned s = 0; s < REGMAP_MAX_SLOTS; s++)
+        in.telemetry_us[s] = plantlink_age_slot_us(&l->age, s, t);
     pthread_mutex_lock(&l->lock);
     l->in = in;
     l->status.connected = true;
@@ -377,6 +384,7 @@ struct plantlink *plantlink_start(const struct plantlink_config *cfg, char *err,
         free_link(l);
         return NULL;
     }
+    plantlink_age_init(&l->age, l->plan, l->map, cfg->n_slots);
     struct plantio_modbus_cfg mcfg = { .host = cfg->host, .port = cfg->port, .unit_id = cfg->unit_id,
                                        .timeout_ms = cfg->response_timeout_ms,
                                        .backoff_min_ms = cfg->backoff_min_ms,

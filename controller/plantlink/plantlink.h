@@ -26,6 +26,11 @@
 struct plantlink_inputs {
     uint8_t di[PLANTLINK_DI_MAX];
     uint16_t ir[PLANTLINK_IR_MAX];
+    /* Per slot: when its slow telemetry (the map's slow per-slot inputs: voltage, current,
+     * temperature, charger state...) was read, CLOCK_MONOTONIC us; 0 when it has not been
+     * read since the slot's presence last changed, so the values in ir are another pack's
+     * or an empty slot's: unknown (plantlink_age.h). */
+    uint64_t telemetry_us[REGMAP_MAX_SLOTS];
 };
 
 struct plantlink_outputs {

@@ -99,7 +99,7 @@ static json_t *do_slots(struct swapd *d)
         json_t *e = json_pack("{s:i, s:o, s:o, s:o, s:o, s:s}", "slot", s + 1, "battery", battery,
                               "soc_pct", sl->present ? json_real(pack_soc_pct(d, sl)) : json_null(),
                               "soh_pct", soh, "temp_degC",
-                              sl->present && sl->temp_ok ? json_real(sl->temp_degC) : json_null(),
+                              sl->present && sl->temp_ok && !sl->telemetry_stale ? json_real(sl->temp_degC) : json_null(),
                               "charge", charge_name(sl));
         if (e) {
             json_object_set_new(e, "voltage_mV", json_integer(sl->voltage_mV));

@@ -224,6 +224,8 @@ static void read_plant(struct swapd *d, uint64_t now_ms)
             fprintf(stderr, "<4>swapd: plant image refused: %s (%llu so far)\n", err,
                     (unsigned long long)d->garbage_count);
     }
+    for (int k = 0; k < d->plant.n_slots && k < REGMAP_MAX_SLOTS; k++)
+        d->in.plant.slot[k].telemetry_stale = raw.telemetry_us[k] == 0;
     d->in.plant.valid = fresh && sane;
     d->in.plant.refused = fresh && !sane && d->in.plant.refused; /* a stale image is missing, not refused */
     swapd_plant_readback(d, s->readback_seq, s->readback.co, s->reconnects, now_ms);
