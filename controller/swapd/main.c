@@ -19,6 +19,7 @@
 #include "mavlink/mav_util.h"
 #include "lockfile.h"
 #include "plantio/plantio.h"
+#include "plantio/plantio_modbus.h"
 #include "plantmap/plantmap.h"
 #include "swapd.h"
 
@@ -536,6 +537,13 @@ int main(int argc, char **argv)
     }
     if (o.print_plan)
         return 0;
+    /* RS-485 mode on a port without it would fail at every connect; refuse it up front.
+     * A device that is not there yet (a USB adapter still to come) is left to the link. */
+    if (d.shell.plant_transport == 1 && d.shell.plant_rs485 &&
+        plantio_modbus_rs485_probe(d.shell.plant_device, perr, sizeof perr) < 0) {
+        fprintf(stderr, "swapd: [plant_link] rs485 = true: %s\n", perr);
+        return 2;
+    }
     if (o.check_only) {
         printf("swapd: configuration ok (%s, %s)\n", o.config, o.plant_config);
         return 0;
