@@ -85,6 +85,15 @@ struct plantlink_status {
     struct plantlink_outputs readback;
 };
 
+/* Measured timing of the fast loop since the link started: the time between two images
+ * published in a row (the fast-loop period as the scan sees it; a failed exchange breaks
+ * the row) and the time one exchange took on the wire (first read to publish). Mean,
+ * median, 99th percentile (from log-spaced bins 2 % wide) and maximum. */
+struct plantlink_timing {
+    uint64_t n;
+    double sum_ms, mean_ms, p50_ms, p99_ms, max_ms;
+};
+
 struct plantlink;
 
 /* Starts the worker; it connects in the background. Returns NULL with err filled on a
@@ -107,6 +116,10 @@ uint64_t plantlink_get_inputs(struct plantlink *l, struct plantlink_inputs *in,
 int plantlink_wake_fd(const struct plantlink *l);
 /* Returns true when a new image arrived since the last call. Never blocks. */
 bool plantlink_take_wake(struct plantlink *l);
+
+/* The measured fast-loop period and exchange time (either may be NULL). Never blocks on
+ * the network. */
+void plantlink_get_timing(struct plantlink *l, struct plantlink_timing *period, struct plantlink_timing *exchange);
 
 /* CLOCK_MONOTONIC in milliseconds, the time base of inputs_ms. */
 uint64_t plantlink_now_ms(void);
