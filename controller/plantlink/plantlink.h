@@ -7,7 +7,9 @@
  * after a reconnect; the heartbeat's always); the map translates between those wire
  * blocks and the logical image (regmap.h) that the scan hands over and takes. The scan loop hands its outputs over and takes the latest inputs under a mutex,
  * so a slow or dead plant never blocks the scan; it judges comm loss from the age of
- * the inputs.
+ * the inputs. Each slot's slow telemetry comes with the time it was read, or 0 when it
+ * has not been read since the slot's presence changed (plantlink_age.h); the link
+ * measures its own period and exchange time (plantlink_get_timing).
  */
 #ifndef SWAP_PLANTLINK_H
 #define SWAP_PLANTLINK_H

@@ -2,13 +2,15 @@
  * (a) the default map over TCP, (b) a foreign map (shuffled addresses, bits packed in
  * holding registers, f32 in cdab order, inverted sensors, telemetry in holding
  * registers) behind unit id 17 over TCP, (c) the default map over RTU 115200 8N1
- * through a socat pty pair, (d) the foreign map over RTU 38400; every battery is where
- * the registry says. mbpoll reads the simulator over RTU; broken maps are refused with
+ * through a socat pty pair, (d) the foreign map over RTU 38400 (RTU replies paced to
+ * the line's speed: swapsim --rtu-pace); every battery is where the registry says and
+ * no alarm is left. mbpoll reads the simulator over RTU; broken maps are refused with
  * file:line and exit 2 by swapd, swapsim and regmap-doc; a period the fast loop cannot
  * fit is refused, naming one that does; RS-485 mode on a pty is refused. Processes are
- * started and stopped by pid. The four swap runs take minutes of wall time (RTU at the plant's own speed, whose
- * watchdog a slower period would trip at a faster one), so they run under `make
- * link-matrix` (SWAP_LINK_MATRIX=1); make check runs the quick ones. */
+ * started and stopped by pid. The four swap runs take minutes of wall time (RTU at the
+ * plant's own speed, whose watchdog a slower period would trip at a faster one), so
+ * they run under `make link-matrix` (SWAP_LINK_MATRIX=1); make check runs the quick
+ * ones. */
 #include <check.h>
 #include <jansson.h>
 #include <signal.h>
@@ -88,6 +90,7 @@ static void start_sim(struct rig *r, const struct link_case *lc, const char *plc
         argv[n++] = (char *)plc;
         argv[n++] = "--baud";
         argv[n++] = (char *)lc->baud;
+        argv[n++] = "--rtu-pace";   /* a pty is instant: each reply takes the line's time */
     } else {
         argv[n++] = "--port";
         argv[n++] = "0";
