@@ -2,11 +2,11 @@
 #include "plantlink/plantlink.h"
 
 #include <errno.h>
-#include <math.h>
 #include <modbus.h>
 
 #include "plantio/plantio_modbus.h"
 #include "plantlink/plantlink_age.h"
+#include "plantlink/plantlink_timing.h"
 #include "plantmap/scanplan.h"
 #include <pthread.h>
 #include <stdio.h>
@@ -15,17 +15,6 @@
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
-
-/* Log-spaced bins of durations: bin 0 up to 100 us, then each 2 % wider, up to ~14 s. */
-#define TIMING_BINS 600
-#define TIMING_BASE_US 100.0
-#define TIMING_STEP 1.02
-
-struct timing_hist {
-    uint64_t n;
-    double sum_us, max_us;
-    uint32_t bin[TIMING_BINS];
-};
 
 struct plantlink {
     struct plantlink_config cfg;
@@ -53,46 +42,9 @@ struct plantlink {
     struct plantlink_outputs out;
     struct plantlink_inputs in;
     struct plantlink_status status;
-    struct timing_hist period_hist, exchange_hist;
+    struct plantlink_timing_hist period_hist, exchange_hist;
     uint64_t last_publish_us;     /* the previous image of an unbroken row; 0 none */
 };
-
-static void timing_add(struct timing_hist *h, double us)
-{
-    int b = us <= TIMING_BASE_US ? 0 : 1 + (int)(log(us / TIMING_BASE_US) / log(TIMING_STEP));
-    h->bin[b < TIMING_BINS ? b : TIMING_BINS - 1]++;
-    h->n++;
-    h->sum_us += us;
-    if (us > h->max_us)
-        h->max_us = us;
-}
-
-/* The upper edge of the bin holding quantile q, never beyond the largest value seen. */
-static double timing_quantile_ms(const struct timing_hist *h, double q)
-{
-    uint64_t want = (uint64_t)ceil(q * (double)h->n), seen = 0;
-    for (int b = 0; b < TIMING_BINS; b++) {
-        seen += h->bin[b];
-        if (seen >= want && seen > 0) {
-            double edge_us = TIMING_BASE_US * pow(TIMING_STEP, b);
-            return (edge_us < h->max_us ? edge_us : h->max_us) / 1000.0;
-        }
-    }
-    return h->max_us / 1000.0;
-}
-
-static void timing_get(const struct timing_hist *h, struct plantlink_timing *t)
-{
-    memset(t, 0, sizeof *t);
-    t->n = h->n;
-    if (!h->n)
-        return;
-    t->sum_ms = h->sum_us / 1000.0;
-    t->mean_ms = t->sum_ms / (double)h->n;
-    t->p50_ms = timing_quantile_ms(h, 0.5);
-    t->p99_ms = timing_quantile_ms(h, 0.99);
-    t->max_ms = h->max_us / 1000.0;
-}
 
 uint64_t plantlink_now_ms(void)
 {
@@ -323,9 +275,9 @@ static int read_rest_publish(struct plantlink *l, uint64_t t0)
     l->status.exchange_us_last = dt;
     if (dt > l->status.exchange_us_max)
         l->status.exchange_us_max = dt;
-    timing_add(&l->exchange_hist, (double)dt);
+    plantlink_timing_add(&l->exchange_hist, (double)dt);
     if (l->last_publish_us)
-        timing_add(&l->period_hist, (double)(t - l->last_publish_us));
+        plantlink_timing_add(&l->period_hist, (double)(t - l->last_publish_us));
     l->last_publish_us = t;
     pthread_mutex_unlock(&l->lock);
     return 0;
@@ -530,8 +482,8 @@ void plantlink_get_timing(struct plantlink *l, struct plantlink_timing *period, 
 {
     pthread_mutex_lock(&l->lock);
     if (period)
-        timing_get(&l->period_hist, period);
+        plantlink_timing_get(&l->period_hist, period);
     if (exchange)
-        timing_get(&l->exchange_hist, exchange);
+        plantlink_timing_get(&l->exchange_hist, exchange);
     pthread_mutex_unlock(&l->lock);
 }

@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "plantlink/plantlink_timing.h"
 #include "plantmap/plantmap.h"
 #include "regmap/regmap.h"
 
@@ -87,15 +88,6 @@ struct plantlink_status {
     struct plantlink_outputs readback;
 };
 
-/* Measured timing of the fast loop since the link started: the time between two images
- * published in a row (the fast-loop period as the scan sees it; a failed exchange breaks
- * the row) and the time one exchange took on the wire (first read to publish). Mean,
- * median, 99th percentile (from log-spaced bins 2 % wide) and maximum. */
-struct plantlink_timing {
-    uint64_t n;
-    double sum_ms, mean_ms, p50_ms, p99_ms, max_ms;
-};
-
 struct plantlink;
 
 /* Starts the worker; it connects in the background. Returns NULL with err filled on a
@@ -119,8 +111,10 @@ int plantlink_wake_fd(const struct plantlink *l);
 /* Returns true when a new image arrived since the last call. Never blocks. */
 bool plantlink_take_wake(struct plantlink *l);
 
-/* The measured fast-loop period and exchange time (either may be NULL). Never blocks on
- * the network. */
+/* The fast loop as measured since the link started (either may be NULL): the time
+ * between two images published in a row (the period the scan sees; a failed exchange
+ * breaks the row) and the time one exchange took on the wire, first read to publish.
+ * Never blocks on the network. */
 void plantlink_get_timing(struct plantlink *l, struct plantlink_timing *period, struct plantlink_timing *exchange);
 
 /* CLOCK_MONOTONIC in milliseconds, the time base of inputs_ms. */
