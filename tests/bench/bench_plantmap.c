@@ -50,7 +50,7 @@ static struct wire_figures measure_wire(const struct link_row *row, const char *
 {
     struct wire_figures w = { 0 };
     struct rig r = { 0 };
-    char plc[RIG_PATH + 8] = "", pc[RIG_PATH + 8] = "", ini[RIG_PATH + 16], log[RIG_PATH + 16], portfile[RIG_PATH + 8];
+    char plc[RIG_PATH] = "", pc[RIG_PATH] = "", ini[RIG_PATH + 16], log[RIG_PATH + 16], portfile[RIG_PATH + 8];
     char bin[512], sbin[512], cfg[512], unit_s[16], baud_s[16], plant_arg[64];
     if (proc_mkdtemp(r.dir, sizeof r.dir, "bench-pmap") != 0)
         return w;
@@ -58,18 +58,8 @@ static struct wire_figures measure_wire(const struct link_row *row, const char *
     snprintf(r.swapd_sock, sizeof r.swapd_sock, "%s/swapd.sock", r.dir);
     snprintf(portfile, sizeof portfile, "%s/port", r.dir);
     pid_t socat = 0;
-    if (row->l.rtu) {
-        char a[RIG_PATH + 64], b[RIG_PATH + 64];
-        snprintf(plc, sizeof plc, "%s/plc", r.dir);
-        snprintf(pc, sizeof pc, "%s/pc", r.dir);
-        snprintf(a, sizeof a, "pty,raw,echo=0,link=%s", plc);
-        snprintf(b, sizeof b, "pty,raw,echo=0,link=%s", pc);
-        snprintf(log, sizeof log, "%s/socat.log", r.dir);
-        char *argv[] = { "/usr/bin/socat", a, b, NULL };
-        socat = proc_spawn(argv, log);
-        if (socat <= 0 || proc_wait_path(plc, socat, 10000) != 0 || proc_wait_path(pc, socat, 10000) != 0)
-            goto out;
-    }
+    if (row->l.rtu && (socat = rig_start_pty_pair(&r, plc, pc)) <= 0)
+        goto out;
     snprintf(unit_s, sizeof unit_s, "%d", unit);
     snprintf(baud_s, sizeof baud_s, "%d", row->l.baud);
     snprintf(log, sizeof log, "%s/swapsim.log", r.dir);

@@ -45,19 +45,10 @@ struct link_case {
 };
 
 /* socat's pty pair: plc (swapsim's end) and pc (swapd's end). */
-static pid_t start_socat(const struct rig *r, char *plc, char *pc)
+static pid_t start_socat(struct rig *r, char *plc, char *pc)
 {
-    char a[RIG_PATH + 40], b[RIG_PATH + 40], log[RIG_PATH];
-    rig_path(plc, r, "plc");
-    rig_path(pc, r, "pc");
-    rig_path(log, r, "socat.log");
-    snprintf(a, sizeof a, "pty,raw,echo=0,link=%s", plc);
-    snprintf(b, sizeof b, "pty,raw,echo=0,link=%s", pc);
-    char *argv[] = { "/usr/bin/socat", a, b, NULL };
-    pid_t pid = proc_spawn(argv, log);
-    ck_assert_msg(pid > 0, "cannot start socat");
-    ck_assert_msg(proc_wait_path(plc, pid, 10000) == 0 && proc_wait_path(pc, pid, 10000) == 0,
-                  "socat made no pty pair (see %s)", log);
+    pid_t pid = rig_start_pty_pair(r, plc, pc);
+    ck_assert_msg(pid > 0, "%s", r->err);
     return pid;
 }
 
