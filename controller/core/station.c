@@ -219,7 +219,7 @@ bool station_weather_ok(const struct station *st, const struct station_plant_in 
 
 static bool slot_temp_ok(const struct station *st, const struct station_slot_in *s)
 {
-    return s->temp_ok && s->temp_degC >= st->cfg.charge_min_degC && s->temp_degC <= st->cfg.charge_max_degC;
+    return !s->telemetry_stale && s->temp_ok && s->temp_degC >= st->cfg.charge_min_degC && s->temp_degC <= st->cfg.charge_max_degC;
 }
 
 bool station_in_queue(const struct station *st, uint8_t sysid)

@@ -245,14 +245,14 @@ void station_chain_run(struct station *st, const struct station_inputs *in)
 }
 
 /* DESIGN §5 rule 8 on the policy's choice: the pack is where the inventory says, its tag
- * reads, its temperature is known and inside the hand-out window, its charger is sane. */
+ * reads, its telemetry has been read since it arrived, its temperature is known and inside the hand-out window, its charger is sane. */
 bool station_fresh_slot_ok(const struct station *st, const struct station_inputs *in)
 {
     int s = in->inv.fresh_slot;
     if (s < 0 || s >= station_n_slots(st) || !st->slot_tag[s])
         return false;
     const struct station_slot_in *sl = &in->plant.slot[s];
-    return sl->present && sl->tag_ok && sl->tag == st->slot_tag[s] && sl->temp_ok &&
+    return sl->present && sl->tag_ok && sl->tag == st->slot_tag[s] && !sl->telemetry_stale && sl->temp_ok &&
            sl->temp_degC >= st->cfg.handout_min_degC && sl->temp_degC <= st->cfg.handout_max_degC &&
            !st->charger_blocked[s] && sl->chg_state != CHARGER_FAULT;
 }

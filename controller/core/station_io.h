@@ -24,6 +24,11 @@ struct station_slot_in {
     uint16_t cell_min_mV, cell_max_mV;
     uint16_t chg_state;           /* enum regmap_charger_state */
     uint16_t chg_fault;           /* enum charger_fault */
+    /* The slot's charger telemetry (voltage to chg_fault above) has not been read since
+     * its presence last changed (the link reads it round-robin): the values are an empty
+     * slot's or another pack's. Unknown: neither a fault nor ok, so the pack is neither
+     * charged nor handed out, and raises no alarm, until it is read. */
+    bool telemetry_stale;
 };
 
 struct station_plant_in {

@@ -239,6 +239,12 @@ void station_diagnose(struct station *st, const struct station_inputs *in)
         const struct station_slot_in *sl = &p->slot[s];
         if (!sl->present)
             continue;
+        if (!sl->tag_ok && tag < 0)
+            tag = s;
+        /* Telemetry not read since the pack arrived is unknown, not a fault: the pack is
+         * kept off charge and hand-out (slot_temp_ok, station_fresh_slot_ok) until it is. */
+        if (sl->telemetry_stale)
+            continue;
         if (sl->chg_state == CHARGER_FAULT || sl->chg_fault != CHGF_NONE) {
             st->charger_blocked[s] = true;
             if (chg < 0)
@@ -248,8 +254,6 @@ void station_diagnose(struct station *st, const struct station_inputs *in)
             if (hot < 0)
                 hot = s;
         }
-        if (!sl->tag_ok && tag < 0)
-            tag = s;
     }
     feed(st, in, DIAG_CHARGER_FAULT, chg >= 0, chg);
     feed(st, in, DIAG_BATTERY_OVERTEMP, hot >= 0, hot);

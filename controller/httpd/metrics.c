@@ -38,7 +38,7 @@ void httpd_hist_observe(struct httpd_hist *h, enum httpd_hist_kind kind, double 
 enum metric_id {
     M_STATE, M_MODE, M_SWAPS_COMPLETED, M_SWAPS_ABORTED, M_ONPAD, M_STEP, M_SCANS, M_OVERRUNS,
     M_SCAN_LATE, M_PLANT_UP, M_PLANT_EXCHANGES, M_PLANT_ERRORS, M_PLANT_RECONNECTS, M_PLANT_RTT,
-    M_PLANT_RTT_MAX, M_DRONE_FRAMES, M_DRONE_DROPS, M_DRONE_RETX, M_QUEUE, M_SLOT_PRESENT, M_SLOT_SOC,
+    M_PLANT_RTT_MAX, M_PLANT_PERIOD, M_PLANT_EXCHANGE, M_DRONE_FRAMES, M_DRONE_DROPS, M_DRONE_RETX, M_QUEUE, M_SLOT_PRESENT, M_SLOT_SOC,
     M_SLOT_SOH, M_SLOT_TEMP, M_SLOT_CHARGER, M_ALARM, M_ALARMS, M_REGISTRY, M_REGISTRY_FAIL, M_UPTIME,
     M_BUILD, M_BUILD_MAX, M_COUNT
 };
@@ -64,6 +64,8 @@ static const struct metric_def metric_defs[M_COUNT] = {
     [M_PLANT_RECONNECTS] = { "swapd_plant_link_reconnects_total", "counter", "", "Reconnects of the plant link" },
     [M_PLANT_RTT] = { "swapd_plant_link_round_trip_seconds", "gauge", "", "Round trip of the last process-image exchange" },
     [M_PLANT_RTT_MAX] = { "swapd_plant_link_round_trip_max_seconds", "gauge", "", "Longest process-image exchange since swapd started" },
+    [M_PLANT_PERIOD] = { "swapd_plant_link_period_seconds", "summary", "quantile", "Measured fast-loop period: time between two process images read in a row since swapd started (quantiles from bins 2 % wide)" },
+    [M_PLANT_EXCHANGE] = { "swapd_plant_link_exchange_seconds", "summary", "quantile", "Measured time of one process-image exchange on the wire, first read to image, since swapd started" },
     [M_DRONE_FRAMES] = { "swapd_drone_link_frames_total", "counter", "", "MAVLink frames received and accepted on the drone link" },
     [M_DRONE_DROPS] = { "swapd_drone_link_drops_total", "counter", "reason", "Frames or requests dropped on the drone link, by reason" },
     [M_DRONE_RETX] = { "swapd_drone_link_retransmissions_total", "counter", "", "Station commands sent again because the drone did not acknowledge" },
@@ -145,6 +147,16 @@ static void put_hist(struct out *o, const char *name, const char *label, const c
     put(o, "%s_count%s %llu\n", name, lab, (unsigned long long)h->count);
 }
 
+static void put_summary(struct out *o, const char *name, const struct httpd_summary *s)
+{
+    put(o, "%s{quantile=\"0.5\"} ", name);
+    put_value(o, s->count ? s->p50 : NAN);
+    put(o, "%s{quantile=\"0.99\"} ", name);
+    put_value(o, s->count ? s->p99 : NAN);
+    put(o, "%s_sum %.10g\n", name, s->sum);
+    put(o, "%s_count %llu\n", name, (unsigned long long)s->count);
+}
+
 static void put_u(struct out *o, const char *name, uint64_t v)
 {
     put(o, "%s %llu\n", name, (unsigned long long)v);
@@ -178,6 +190,8 @@ static void render_one(struct out *o, const struct httpd_metrics *m, enum metric
     case M_PLANT_RECONNECTS: put_u(o, n, m->plant_reconnects); break;
     case M_PLANT_RTT: put(o, "%s ", n); put_value(o, m->plant_rtt_s); break;
     case M_PLANT_RTT_MAX: put(o, "%s ", n); put_value(o, m->plant_rtt_max_s); break;
+    case M_PLANT_PERIOD: put_summary(o, n, &m->plant_period); break;
+    case M_PLANT_EXCHANGE: put_summary(o, n, &m->plant_exchange); break;
     case M_DRONE_FRAMES: put_u(o, n, m->drone_frames); break;
     case M_DRONE_DROPS:
         for (int r = 0; httpd_drop_reasons[r] && r < HTTPD_MAX_DROPS; r++)

@@ -37,6 +37,12 @@ struct httpd_hist {
 /* Adds one observation v (seconds) to h with the bounds of kind. */
 void httpd_hist_observe(struct httpd_hist *h, enum httpd_hist_kind kind, double v);
 
+/* A summary measured elsewhere (seconds): observations, their sum, two quantiles. */
+struct httpd_summary {
+    uint64_t count;
+    double sum, p50, p99;
+};
+
 struct httpd_slot_metrics {
     bool present;
     double soc_ratio, soh_ratio, temp_degC;     /* NaN when unknown */
@@ -57,6 +63,7 @@ struct httpd_metrics {
     bool plant_up;
     uint64_t plant_exchanges, plant_errors, plant_reconnects;
     double plant_rtt_s, plant_rtt_max_s;
+    struct httpd_summary plant_period, plant_exchange;
     uint64_t drone_frames;
     uint64_t drone_drops[HTTPD_MAX_DROPS];      /* by httpd_drop_reasons[] */
     uint64_t drone_retransmissions;

@@ -2,13 +2,17 @@
 #include "plantio/plantio_modbus.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/serial.h>
 #include <modbus.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
+#include <unistd.h>
 
 /* Protocol limits per request (Modbus application protocol 1.1b3). */
 #define READ_REGS_MAX 125
@@ -255,4 +259,25 @@ unsigned plantio_modbus_reconnects(const struct plantio_backend *b)
 {
     const struct mb_ctx *c = b->ctx;
     return c && c->connects ? c->connects - 1 : 0;
+}
+
+int plantio_modbus_rs485_probe(const char *device, char *err, size_t errsize)
+{
+    int fd = open(device, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err, errsize, "%s: %s", device, strerror(errno));
+        return 1;
+    }
+    struct serial_rs485 conf;
+    memset(&conf, 0, sizeof conf);
+    int rc = ioctl(fd, TIOCGRS485, &conf);
+    int e = errno;
+    close(fd);
+    if (rc == 0)
+        return 0;
+    snprintf(err, errsize,
+             "%s has no RS-485 mode (TIOCGRS485: %s): a pseudo-terminal or a port whose adapter drives "
+             "its transceiver by itself; set rs485 = false for it",
+             device, strerror(e));
+    return -1;
 }

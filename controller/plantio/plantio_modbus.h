@@ -32,6 +32,13 @@ struct plantio_modbus_cfg {
 int plantio_modbus_backend(struct plantio_backend *b, const struct plantio_modbus_cfg *cfg, char *err,
                            size_t errsize);
 
+/* Can device be switched to RS-485 mode? Opens it and asks its driver for its RS-485
+ * settings (TIOCGRS485) without changing anything. Returns 0 when it can; -1 when the
+ * driver has no RS-485 mode (a pty, most USB adapters that drive their transceiver by
+ * themselves), with err saying so and what to set instead; 1 when the device cannot be
+ * opened now (err says why: absent, busy, no permission), which says nothing about it. */
+int plantio_modbus_rs485_probe(const char *device, char *err, size_t errsize);
+
 /* Successful connections so far; a change tells the caller the link is new. */
 unsigned plantio_modbus_connections(const struct plantio_backend *b);
 

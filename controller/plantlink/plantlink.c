@@ -5,6 +5,8 @@
 #include <modbus.h>
 
 #include "plantio/plantio_modbus.h"
+#include "plantlink/plantlink_age.h"
+#include "plantlink/plantlink_timing.h"
 #include "plantmap/scanplan.h"
 #include <pthread.h>
 #include <stdio.h>
@@ -25,6 +27,7 @@ struct plantlink {
     bool sent_valid;              /* false: write every block next time (new connection) */
     bool slow_all;                /* read every slow block next time */
     unsigned slow_next;           /* round-robin cursor over the slow blocks */
+    struct plantlink_age age;     /* when each slot's slow telemetry was read */
     uint64_t refreshed_ms;        /* when every write block was last written */
     uint64_t requests, writes_skipped;
     pthread_t thread;
@@ -39,6 +42,8 @@ struct plantlink {
     struct plantlink_outputs out;
     struct plantlink_inputs in;
     struct plantlink_status status;
+    struct plantlink_timing_hist period_hist, exchange_hist;
+    uint64_t last_publish_us;     /* the previous image of an unbroken row; 0 none */
 };
 
 uint64_t plantlink_now_ms(void)
@@ -78,6 +83,7 @@ static void record_failure(struct plantlink *l, const char *what, int err)
     l->status.requests = l->requests;
     l->status.writes_skipped = l->writes_skipped;
     l->status.last_errno = err;
+    l->last_publish_us = 0;       /* the next image starts a new row */
     snprintf(l->status.last_error, sizeof l->status.last_error, "%s: %s", what, modbus_strerror(err));
     pthread_mutex_unlock(&l->lock);
 }
@@ -155,6 +161,7 @@ static int read_first(struct plantlink *l)
     const unsigned n = l->cfg.n_slots;
     const unsigned first_write = p->n_fast + p->n_slow;
     l->next_fast = 0;
+    plantlink_age_begin(&l->age);
     if (p->n_fast > 0 && request(l, &p->req[l->next_fast++], false) < 0)
         return fail_req(l, "read", &p->req[0]);
     unsigned connections = plantio_modbus_connections(&l->io);
@@ -243,6 +250,7 @@ static int read_rest_publish(struct plantlink *l, uint64_t t0)
         const struct scanplan_req *r = &p->req[p->n_fast + l->slow_next];
         if (request(l, r, false) < 0)
             return fail_req(l, "read", r);
+        plantlink_age_read(&l->age, l->slow_next, now_us());
         l->slow_next = (l->slow_next + 1) % p->n_slow;
     }
     l->slow_all = false;
@@ -253,6 +261,9 @@ static int read_rest_publish(struct plantlink *l, uint64_t t0)
     memcpy(in.di, img.di, sizeof in.di);
     memcpy(in.ir, img.ir, sizeof in.ir);
     uint64_t t = now_us(), dt = t - t0;
+    plantlink_age_image(&l->age, img.di);
+    for (unsigned s = 0; s < REGMAP_MAX_SLOTS; s++)
+        in.telemetry_us[s] = plantlink_age_slot_us(&l->age, s, t);
     pthread_mutex_lock(&l->lock);
     l->in = in;
     l->status.connected = true;
@@ -264,6 +275,10 @@ static int read_rest_publish(struct plantlink *l, uint64_t t0)
     l->status.exchange_us_last = dt;
     if (dt > l->status.exchange_us_max)
         l->status.exchange_us_max = dt;
+    plantlink_timing_add(&l->exchange_hist, (double)dt);
+    if (l->last_publish_us)
+        plantlink_timing_add(&l->period_hist, (double)(t - l->last_publish_us));
+    l->last_publish_us = t;
     pthread_mutex_unlock(&l->lock);
     return 0;
 }
@@ -378,6 +393,7 @@ struct plantlink *plantlink_start(const struct plantlink_config *cfg, char *err,
         free_link(l);
         return NULL;
     }
+    plantlink_age_init(&l->age, l->plan, l->map, cfg->n_slots);
     struct plantio_modbus_cfg mcfg = { .host = cfg->host, .port = cfg->port, .unit_id = cfg->unit_id,
                                        .timeout_ms = cfg->response_timeout_ms,
                                        .backoff_min_ms = cfg->backoff_min_ms,
@@ -461,4 +477,14 @@ uint64_t plantlink_get_inputs(struct plantlink *l, struct plantlink_inputs *in,
     if (status)
         *status = st;
     return st.inputs_ms;
+}
+
+void plantlink_get_timing(struct plantlink *l, struct plantlink_timing *period, struct plantlink_timing *exchange)
+{
+    pthread_mutex_lock(&l->lock);
+    if (period)
+        plantlink_timing_get(&l->period_hist, period);
+    if (exchange)
+        plantlink_timing_get(&l->exchange_hist, exchange);
+    pthread_mutex_unlock(&l->lock);
 }

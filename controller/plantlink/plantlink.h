@@ -7,7 +7,9 @@
  * after a reconnect; the heartbeat's always); the map translates between those wire
  * blocks and the logical image (regmap.h) that the scan hands over and takes. The scan loop hands its outputs over and takes the latest inputs under a mutex,
  * so a slow or dead plant never blocks the scan; it judges comm loss from the age of
- * the inputs.
+ * the inputs. Each slot's slow telemetry comes with the time it was read, or 0 when it
+ * has not been read since the slot's presence changed (plantlink_age.h); the link
+ * measures its own period and exchange time (plantlink_get_timing).
  */
 #ifndef SWAP_PLANTLINK_H
 #define SWAP_PLANTLINK_H
@@ -16,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "plantlink/plantlink_timing.h"
 #include "plantmap/plantmap.h"
 #include "regmap/regmap.h"
 
@@ -26,6 +29,11 @@
 struct plantlink_inputs {
     uint8_t di[PLANTLINK_DI_MAX];
     uint16_t ir[PLANTLINK_IR_MAX];
+    /* Per slot: when its slow telemetry (the map's slow per-slot inputs: voltage, current,
+     * temperature, charger state...) was read, CLOCK_MONOTONIC us; 0 when it has not been
+     * read since the slot's presence last changed, so the values in ir are another pack's
+     * or an empty slot's: unknown (plantlink_age.h). */
+    uint64_t telemetry_us[REGMAP_MAX_SLOTS];
 };
 
 struct plantlink_outputs {
@@ -106,6 +114,12 @@ uint64_t plantlink_get_inputs(struct plantlink *l, struct plantlink_inputs *in,
 int plantlink_wake_fd(const struct plantlink *l);
 /* Returns true when a new image arrived since the last call. Never blocks. */
 bool plantlink_take_wake(struct plantlink *l);
+
+/* The fast loop as measured since the link started (either may be NULL): the time
+ * between two images published in a row (the period the scan sees; a failed exchange
+ * breaks the row) and the time one exchange took on the wire, first read to publish.
+ * Never blocks on the network. */
+void plantlink_get_timing(struct plantlink *l, struct plantlink_timing *period, struct plantlink_timing *exchange);
 
 /* CLOCK_MONOTONIC in milliseconds, the time base of inputs_ms. */
 uint64_t plantlink_now_ms(void);

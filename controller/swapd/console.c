@@ -41,6 +41,20 @@ static double pack_soc_pct(const struct swapd *d, const struct station_slot_in *
     return 100.0 * health_soc_from_ocv(ocv / cells);
 }
 
+static json_t *timing_json(const struct plantlink_timing *t)
+{
+    return json_pack("{s:I, s:f, s:f, s:f, s:f}", "n", (json_int_t)t->n, "mean_ms", t->mean_ms, "p50_ms", t->p50_ms,
+                     "p99_ms", t->p99_ms, "max_ms", t->max_ms);
+}
+
+/* The fast loop as measured on the wire (plantlink_get_timing). */
+static json_t *link_timing_json(struct plantlink *l)
+{
+    struct plantlink_timing per, ex;
+    plantlink_get_timing(l, &per, &ex);
+    return json_pack("{s:o, s:o}", "period", timing_json(&per), "exchange", timing_json(&ex));
+}
+
 static json_t *do_status(struct swapd *d)
 {
     const struct station_outputs *o = &d->out;
@@ -73,6 +87,8 @@ static json_t *do_status(struct swapd *d)
         json_object_set_new(r, "onpad_lower_bound_s", json_real(plantcfg_onpad_lower_bound_s(&d->plant)));
         json_object_set_new(r, "reconciled", json_boolean(o->reconciled));
         json_object_set_new(r, "plant_link", json_string(d->plant_status.connected ? "up" : "down"));
+        if (d->plantlink)
+            json_object_set_new(r, "plant_link_timing", link_timing_json(d->plantlink));
         json_object_set_new(r, "scan_ms", json_integer(d->shell.scan_period_ms));
         json_object_set_new(r, "scan", swapd_scan_stats_json(&d->stats));
     }
@@ -99,7 +115,7 @@ static json_t *do_slots(struct swapd *d)
         json_t *e = json_pack("{s:i, s:o, s:o, s:o, s:o, s:s}", "slot", s + 1, "battery", battery,
                               "soc_pct", sl->present ? json_real(pack_soc_pct(d, sl)) : json_null(),
                               "soh_pct", soh, "temp_degC",
-                              sl->present && sl->temp_ok ? json_real(sl->temp_degC) : json_null(),
+                              sl->present && sl->temp_ok && !sl->telemetry_stale ? json_real(sl->temp_degC) : json_null(),
                               "charge", charge_name(sl));
         if (e) {
             json_object_set_new(e, "voltage_mV", json_integer(sl->voltage_mV));

@@ -304,7 +304,7 @@ static void fill_snapshot(struct swapd *d, uint64_t now_ms)
         if (!sl->present)
             continue;
         occupied++;
-        if (sl->chg_state == CHARGER_DONE)
+        if (sl->chg_state == CHARGER_DONE && !sl->telemetry_stale)
             ready++;
         const struct swapd_pack *p = sl->tag_ok ? swapd_pack_find(d, sl->tag) : NULL;
         if (p && p->rated_mah > 0) {

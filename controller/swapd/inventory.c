@@ -530,6 +530,8 @@ void swapd_inventory_fill(struct swapd *d, uint64_t now_ms)
         struct swapd_pack *p = swapd_pack_find(d, inv->slot_tag[s]);
         if (!p || p->tag != sl->tag)
             continue;  /* unknown or mismatching pack: reconciliation's business */
+        if (sl->telemetry_stale)
+            continue;  /* its charger telemetry is still the slot's before it arrived */
         /* The charger's state says whether current flows: a sensor's offset does not. */
         if (sl->chg_state == CHARGER_CC || sl->chg_state == CHARGER_CV || sl->chg_state == CHARGER_STORAGE)
             p->last_current_ms = now_ms;

@@ -19,6 +19,7 @@
 #include "mavlink/mav_util.h"
 #include "lockfile.h"
 #include "plantio/plantio.h"
+#include "plantio/plantio_modbus.h"
 #include "plantmap/plantmap.h"
 #include "swapd.h"
 
@@ -224,6 +225,8 @@ static void read_plant(struct swapd *d, uint64_t now_ms)
             fprintf(stderr, "<4>swapd: plant image refused: %s (%llu so far)\n", err,
                     (unsigned long long)d->garbage_count);
     }
+    for (int k = 0; k < d->plant.n_slots && k < REGMAP_MAX_SLOTS; k++)
+        d->in.plant.slot[k].telemetry_stale = raw.telemetry_us[k] == 0;
     d->in.plant.valid = fresh && sane;
     d->in.plant.refused = fresh && !sane && d->in.plant.refused; /* a stale image is missing, not refused */
     swapd_plant_readback(d, s->readback_seq, s->readback.co, s->reconnects, now_ms);
@@ -545,6 +548,13 @@ int main(int argc, char **argv)
     }
     if (o.print_plan)
         return 0;
+    /* RS-485 mode on a port without it would fail at every connect; refuse it up front.
+     * A device that is not there yet (a USB adapter still to come) is left to the link. */
+    if (d.shell.plant_transport == 1 && d.shell.plant_rs485 &&
+        plantio_modbus_rs485_probe(d.shell.plant_device, perr, sizeof perr) < 0) {
+        fprintf(stderr, "swapd: [plant_link] rs485 = true: %s\n", perr);
+        return 2;
+    }
     if (o.check_only) {
         printf("swapd: configuration ok (%s, %s)\n", o.config, o.plant_config);
         return 0;

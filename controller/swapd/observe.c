@@ -130,6 +130,11 @@ static void fill_metrics(struct swapd *d, struct swapd_observe *ob, uint64_t now
     m->plant_reconnects = d->plant_status.reconnects;
     m->plant_rtt_s = d->plant_status.exchange_us_last / 1e6;
     m->plant_rtt_max_s = d->plant_status.exchange_us_max / 1e6;
+    struct plantlink_timing per = { 0 }, ex = { 0 };
+    if (d->plantlink)
+        plantlink_get_timing(d->plantlink, &per, &ex);
+    m->plant_period = (struct httpd_summary){ per.n, per.sum_ms / 1e3, per.p50_ms / 1e3, per.p99_ms / 1e3 };
+    m->plant_exchange = (struct httpd_summary){ ex.n, ex.sum_ms / 1e3, ex.p50_ms / 1e3, ex.p99_ms / 1e3 };
     const struct mav_parser *p = &d->drones.parser;
     const struct dronelink_counters *c = &d->drones.count;
     m->drone_frames = p->frames_ok;

@@ -175,6 +175,28 @@ int scanplan_build(const struct plantmap *m, unsigned n_slots, const struct scan
     return rc;
 }
 
+unsigned scanplan_slot_slow_blocks(const struct scanplan *p, const struct plantmap *m, unsigned slot,
+                                   unsigned *blocks, unsigned max)
+{
+    unsigned n = 0;
+    for (unsigned k = 0; k < p->n_slow; k++) {
+        const struct scanplan_req *r = &p->req[p->n_fast + k];
+        bool holds = false;
+        for (size_t i = 0; i < plantmap_signal_count() && !holds; i++) {
+            const struct plantmap_sigdef *d = plantmap_signal(i);
+            const struct plantmap_sig *g = &m->sig[i];
+            if (!g->present || !d->lstride || d->output || g->cls != PLANTMAP_SLOW || g->table != r->table)
+                continue;
+            unsigned a = plantmap_addr(m, i, slot);
+            unsigned width = bit_table(g->table) ? 1 : plantmap_type_width(g->type);
+            holds = a < r->addr + r->n && a + width > r->addr;
+        }
+        if (holds && n < max)
+            blocks[n++] = k;
+    }
+    return n;
+}
+
 unsigned scanplan_slow_per_scan(const struct scanplan *p, int period_ms, int slow_period_ms)
 {
     if (!p->n_slow)

@@ -54,6 +54,12 @@ struct scanplan_cost {
 int scanplan_build(const struct plantmap *m, unsigned n_slots, const struct scanplan_link *link, struct scanplan *p,
                    char *err, size_t errsize);
 
+/* The slow read blocks (0-based among the plan's slow reads) that hold slot's per-slot
+ * slow inputs (its charger telemetry): at most max of them into blocks. Returns their
+ * count (0: the slot's telemetry is read every scan, or the map has none). */
+unsigned scanplan_slot_slow_blocks(const struct scanplan *p, const struct plantmap *m, unsigned slot,
+                                   unsigned *blocks, unsigned max);
+
 /* Bytes of one request and its reply on the wire (RTU: address + PDU + CRC; TCP: MBAP
  * header + PDU), and the time they take (RTU: with the 3.5-character silence after each
  * frame, 1750 us above 19200 baud). */

@@ -148,11 +148,17 @@ START_TEST(metrics_rise_during_swaps_and_pass_promtool)
     int prc = p ? pclose(p) : -1;
     double completed = sample(text, "swapd_swaps_completed_total");
     double onpad = sample(text, "swapd_onpad_seconds_count");
+    double periods = sample(text, "swapd_plant_link_period_seconds_count");
+    double exchanged = sample(text, "swapd_plant_link_exchange_seconds_count");
+    double period_sum = sample(text, "swapd_plant_link_period_seconds_sum");
     free(text);
     stop_station(&r);
     ck_assert_msg(prc == 0, "promtool check metrics failed (%d):\n%s", prc, out);
     ck_assert_msg(rising, "a counter fell between scrapes: %s", why);
     ck_assert_msg(completed >= 2, "fewer than 2 swaps in %d scrapes", scrapes);
+    /* the measured fast loop: one period between two images in a row, so fewer than images */
+    ck_assert_msg(periods > 0 && periods < exchanged && period_sum > 0, "link period: %g periods, %g images, sum %g s",
+                  periods, exchanged, period_sum);
     ck_assert_msg(onpad == completed, "on-pad histogram counts %g swaps, the counter %g", onpad, completed);
     ck_assert_msg(swaps >= (long long)completed, "the control socket says %lld swaps, /metrics %g", swaps, completed);
 }

@@ -2,13 +2,15 @@
  * (a) the default map over TCP, (b) a foreign map (shuffled addresses, bits packed in
  * holding registers, f32 in cdab order, inverted sensors, telemetry in holding
  * registers) behind unit id 17 over TCP, (c) the default map over RTU 115200 8N1
- * through a socat pty pair, (d) the foreign map over RTU 38400; every battery is where
- * the registry says. mbpoll reads the simulator over RTU; broken maps are refused with
+ * through a socat pty pair, (d) the foreign map over RTU 38400 (RTU replies paced to
+ * the line's speed: swapsim --rtu-pace); every battery is where the registry says and
+ * no alarm is left. mbpoll reads the simulator over RTU; broken maps are refused with
  * file:line and exit 2 by swapd, swapsim and regmap-doc; a period the fast loop cannot
- * fit is refused, naming one that does. Processes are started and stopped by pid.
- * The four swap runs take minutes of wall time (RTU at the plant's own speed, whose
- * watchdog a slower period would trip at a faster one), so they run under `make
- * link-matrix` (SWAP_LINK_MATRIX=1); make check runs the quick ones. */
+ * fit is refused, naming one that does; RS-485 mode on a pty is refused. Processes are
+ * started and stopped by pid. The four swap runs take minutes of wall time (RTU at the
+ * plant's own speed, whose watchdog a slower period would trip at a faster one), so
+ * they run under `make link-matrix` (SWAP_LINK_MATRIX=1); make check runs the quick
+ * ones. */
 #include <check.h>
 #include <jansson.h>
 #include <signal.h>
@@ -43,19 +45,10 @@ struct link_case {
 };
 
 /* socat's pty pair: plc (swapsim's end) and pc (swapd's end). */
-static pid_t start_socat(const struct rig *r, char *plc, char *pc)
+static pid_t start_socat(struct rig *r, char *plc, char *pc)
 {
-    char a[RIG_PATH + 40], b[RIG_PATH + 40], log[RIG_PATH];
-    rig_path(plc, r, "plc");
-    rig_path(pc, r, "pc");
-    rig_path(log, r, "socat.log");
-    snprintf(a, sizeof a, "pty,raw,echo=0,link=%s", plc);
-    snprintf(b, sizeof b, "pty,raw,echo=0,link=%s", pc);
-    char *argv[] = { "/usr/bin/socat", a, b, NULL };
-    pid_t pid = proc_spawn(argv, log);
-    ck_assert_msg(pid > 0, "cannot start socat");
-    ck_assert_msg(proc_wait_path(plc, pid, 10000) == 0 && proc_wait_path(pc, pid, 10000) == 0,
-                  "socat made no pty pair (see %s)", log);
+    pid_t pid = rig_start_pty_pair(r, plc, pc);
+    ck_assert_msg(pid > 0, "%s", r->err);
     return pid;
 }
 
@@ -88,6 +81,7 @@ static void start_sim(struct rig *r, const struct link_case *lc, const char *plc
         argv[n++] = (char *)plc;
         argv[n++] = "--baud";
         argv[n++] = (char *)lc->baud;
+        argv[n++] = "--rtu-pace";   /* a pty is instant: each reply takes the line's time */
     } else {
         argv[n++] = "--port";
         argv[n++] = "0";
@@ -368,6 +362,39 @@ START_TEST(a_period_the_fast_loop_cannot_fit_is_refused)
 }
 END_TEST
 
+/* RS-485 mode needs a port whose driver has it; a pty has none. Asked for on one, swapd
+ * refuses to start (exit 2) and says why; a device that is not there yet is left to the
+ * link's reconnects. A real RS-485 port is not exercised here. */
+START_TEST(rs485_on_a_pty_is_refused)
+{
+    struct rig r = { 0 };
+    ck_assert_int_eq(proc_mkdtemp(r.dir, sizeof r.dir, "swap-pmap"), 0);
+    char plc[RIG_PATH], pc[RIG_PATH], ini[RIG_PATH + 16], text[RIG_PATH + 200], bin[512], cfg[512], out[4096];
+    pid_t socat = start_socat(&r, plc, pc);
+    snprintf(ini, sizeof ini, "%s/swapd.ini", r.dir);
+    snprintf(text, sizeof text, "[plant_link]\ntransport = rtu\ndevice = %s\nbaud = 38400\nperiod_ms = 110\nrs485 = true\n", pc);
+    write_file(ini, text);
+    char *argv[] = { (char *)proc_bin("swapd", bin, sizeof bin), "--config", ini, "--plant-config",
+                     (char *)proc_config("plant.ini", cfg, sizeof cfg), "--check-config", NULL };
+    int rc = run_capture(argv, out, sizeof out);
+    ck_assert_msg(rc == 2 && strstr(out, "rs485 = true") && strstr(out, "has no RS-485 mode") && strstr(out, pc),
+                  "exit %d: %s", rc, out);
+    /* the same without rs485 is fine */
+    snprintf(text, sizeof text, "[plant_link]\ntransport = rtu\ndevice = %s\nbaud = 38400\nperiod_ms = 110\n", pc);
+    write_file(ini, text);
+    rc = run_capture(argv, out, sizeof out);
+    ck_assert_msg(rc == 0, "exit %d: %s", rc, out);
+    /* a device not there yet: not judged */
+    snprintf(text, sizeof text, "[plant_link]\ntransport = rtu\ndevice = %s/absent\nbaud = 38400\nperiod_ms = 110\nrs485 = true\n",
+             r.dir);
+    write_file(ini, text);
+    rc = run_capture(argv, out, sizeof out);
+    ck_assert_msg(rc == 0, "exit %d: %s", rc, out);
+    proc_stop(socat, 5000);
+    proc_rmtree(r.dir);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("plantmap_link");
@@ -376,6 +403,7 @@ int main(void)
     tcase_add_test(tc, broken_maps_refused_with_file_line_exit_2);
     tcase_add_test(tc, a_period_the_fast_loop_cannot_fit_is_refused);
     tcase_add_test(tc, mbpoll_reads_the_simulator_over_rtu);
+    tcase_add_test(tc, rs485_on_a_pty_is_refused);
     tcase_add_test(tc, default_map_over_tcp);
     tcase_add_test(tc, foreign_map_over_tcp_unit_17);
     tcase_add_test(tc, default_map_over_rtu_115200);

@@ -216,6 +216,25 @@ int rig_start_drones_args(struct rig *r, const char *n, const char *flight_s, co
     return 0;
 }
 
+pid_t rig_start_pty_pair(struct rig *r, char *plc, char *pc)
+{
+    char a[RIG_PATH + 40], b[RIG_PATH + 40], log[RIG_PATH + 16];
+    snprintf(plc, RIG_PATH, "%s/plc", r->dir);
+    snprintf(pc, RIG_PATH, "%s/pc", r->dir);
+    snprintf(log, sizeof log, "%s/socat.log", r->dir);
+    snprintf(a, sizeof a, "pty,raw,echo=0,link=%s", plc);
+    snprintf(b, sizeof b, "pty,raw,echo=0,link=%s", pc);
+    char *argv[] = { "/usr/bin/socat", a, b, NULL };
+    pid_t pid = proc_spawn(argv, log);
+    if (pid <= 0)
+        return fail(r, "cannot start socat");
+    if (proc_wait_path(plc, pid, 10000) != 0 || proc_wait_path(pc, pid, 10000) != 0) {
+        proc_stop(pid, 5000);
+        return fail(r, "socat made no pty pair (see %s)", log);
+    }
+    return pid;
+}
+
 int rig_start_swapd(struct rig *r, const char *config, bool autostart)
 {
     char bin[512], plant[512], cfg[600], plantarg[64], link[RIG_PATH + 8];

@@ -46,6 +46,10 @@ int rig_start_drones_mis(struct rig *r, const char *n, const char *flight_s, con
 /* The same with further dronesim options (a NULL-terminated list, at most 32): they come
  * after the rig's own, so they override them (e.g. "--soc", "1.0"). */
 int rig_start_drones_args(struct rig *r, const char *n, const char *flight_s, const char *const *extra);
+/* A null-modem pair of ptys from socat in the rig's directory: plc (the plant's end)
+ * and pc (the controller's end), RIG_PATH each. Returns socat's pid (stop it with
+ * proc_stop), or -1 with r->err set. */
+pid_t rig_start_pty_pair(struct rig *r, char *plc, char *pc);
 /* Starts swapd on the rig's plant and drones with config (a path relative to the
  * source tree, or an absolute path); autostart resets and starts the station once it
  * has reconciled. */

@@ -6,6 +6,7 @@
 
 #include "config/cfg.h"
 #include "core/station.h"
+#include "core/station_impl.h"
 
 /* The PackML state model as ISA-TR88.00.02 draws it, written out independently of the
  * core's table: for each state, the commands that act and where they lead. */
@@ -535,6 +536,43 @@ START_TEST(hot_pack_is_not_charged)
 }
 END_TEST
 
+/* A pack just stored in a slot, whose round-robin telemetry still shows the empty slot
+ * (no sensor: temp_ok false) or another pack: unknown, not a fault. No alarm however long
+ * it lasts, no charge, no hand-out; once read, it is judged as usual. */
+START_TEST(stale_telemetry_after_a_pack_arrives_is_unknown)
+{
+    reconciled_core();
+    in.plant.slot[2].temp_ok = false;          /* the empty slot's reading */
+    in.plant.slot[2].telemetry_stale = true;
+    in.plant.slot[4].temp_degC = 70;           /* the pack that was there before */
+    in.plant.slot[4].telemetry_stale = true;
+    in.inv.fresh_slot = 4;
+    for (uint64_t t = 1010; t < 4000; t += 10) {
+        station_step(&st, &in, t, &out);
+        ck_assert_msg(!(out.alarms_active & (1ull << DIAG_BATTERY_OVERTEMP)), "overtemp at %llu",
+                      (unsigned long long)t);
+        ck_assert_uint_eq(out.plant.charger_mode[2], CHARGER_MODE_OFF);
+        ck_assert_uint_eq(out.plant.charger_mode[4], CHARGER_MODE_OFF);
+    }
+    ck_assert_uint_eq(out.plant.charger_mode[0], CHARGER_MODE_CHARGE);
+    ck_assert(!station_fresh_slot_ok(&st, &in));
+    /* read: slot 2 is fine and charges; slot 4 is hot and judged so */
+    in.plant.slot[2].temp_ok = true;
+    in.plant.slot[2].telemetry_stale = false;
+    in.plant.slot[4].telemetry_stale = false;
+    in.plant.slot[4].temp_degC = 22;
+    for (uint64_t t = 4000; t < 4100; t += 10)
+        station_step(&st, &in, t, &out);
+    ck_assert_uint_eq(out.plant.charger_mode[2], CHARGER_MODE_CHARGE);
+    ck_assert(station_fresh_slot_ok(&st, &in));
+    in.plant.slot[4].temp_degC = 70;
+    for (uint64_t t = 4100; t < 5000; t += 10)
+        station_step(&st, &in, t, &out);
+    ck_assert(out.alarms_active & (1ull << DIAG_BATTERY_OVERTEMP));
+    ck_assert_uint_eq(out.plant.charger_mode[4], CHARGER_MODE_OFF);
+}
+END_TEST
+
 START_TEST(shipped_swapd_ini_equals_defaults)
 {
     /* swapd.ini carries other modules' sections too: keep only the station's. */
@@ -612,6 +650,7 @@ int main(void)
     tcase_add_test(tc, a_refused_image_lets_no_held_back_level_through);
     tcase_add_test(tc, an_echo_that_never_follows_is_frozen_once_the_robot_may_move);
     tcase_add_test(tc, hot_pack_is_not_charged);
+    tcase_add_test(tc, stale_telemetry_after_a_pack_arrives_is_unknown);
     tcase_add_test(tc, shipped_swapd_ini_equals_defaults);
     tcase_add_test(tc, bad_station_setting_is_refused);
     tcase_add_test(tc, renewed_plant_is_adopted_and_reconciled_before_anything_moves);
