@@ -459,20 +459,24 @@ static int drain(struct persist *p, size_t n)
  *   replaced in place) and the landing queue's entries (in their order). Written at once,
  *   ahead of the waiting jobs, as a small transaction of their own: a restart needs them
  *   and they touch tables nothing else writes.
- * - JOB_WAITS: events, step rows, swap records, health estimates. They wait for the next
- *   flush (during a swap, the next battery move) or PERSIST_DEFER_MS, so that a swap's hot
- *   pages (the events' last page, the steps' index) go to the disk a few times per swap
- *   instead of at every step. A crash loses what waits; never a move. */
+ * - JOB_WAITS: a swap's routine events (steps, states: info), step rows, swap records,
+ *   health estimates. They wait for the next flush (during a swap, the next battery move)
+ *   or PERSIST_DEFER_MS, so that a swap's hot pages (the events' last page, the steps'
+ *   index) go to the disk a few times per swap instead of at every step. A crash loses
+ *   what waits; never a move. An event an operator looks for at once (a warning or
+ *   worse, a command, the daemon's own) is a JOB_FLUSH. */
 enum persist_plan { PLAN_WAIT, PLAN_AHEAD, PLAN_ALL };
 enum persist_class { JOB_FLUSH, JOB_AHEAD, JOB_WAITS };
 
-static enum persist_class job_class(enum persist_kind k)
+static enum persist_class job_class(const struct persist_job *j)
 {
-    switch (k) {
+    switch (j->kind) {
+    case PERSIST_EVENT:
+        return j->severity >= REGISTRY_WARNING || !strcmp(j->source, "command") || !strcmp(j->source, "daemon")
+                   ? JOB_FLUSH : JOB_WAITS;
     case PERSIST_BEGIN_SWAP:
     case PERSIST_STEP:
     case PERSIST_FINISH_SWAP:
-    case PERSIST_EVENT:
     case PERSIST_ESTIMATES:
         return JOB_WAITS;
     case PERSIST_INTENT:
@@ -494,7 +498,7 @@ static enum persist_plan plan_locked(struct persist *p, size_t n, uint64_t now_m
         return PLAN_ALL;
     bool ahead = false;
     for (size_t i = 0; i < n; i++) {
-        enum persist_class c = job_class(p->q[(p->head + i) % PERSIST_QUEUE].kind);
+        enum persist_class c = job_class(&p->q[(p->head + i) % PERSIST_QUEUE]);
         if (c == JOB_FLUSH)
             return PLAN_ALL;
         ahead |= c == JOB_AHEAD;
@@ -531,7 +535,7 @@ static int write_ahead(struct persist *p, size_t n)
         struct persist_job j = p->q[(p->head + i) % PERSIST_QUEUE];
         pthread_mutex_unlock(&p->lock);
         bool mark = j.kind == PERSIST_INTENT || j.kind == PERSIST_PROGRESS;
-        if (job_class(j.kind) != JOB_AHEAD || (mark && last[j.kind == PERSIST_PROGRESS] != i))
+        if (job_class(&j) != JOB_AHEAD || (mark && last[j.kind == PERSIST_PROGRESS] != i))
             continue;
         if (run_job(p, &j) != 0) {
             registry_batch_commit(p->reg);  /* what went in stays; the rest is retried */
@@ -545,7 +549,7 @@ static int write_ahead(struct persist *p, size_t n)
     size_t kept = 0;
     for (size_t i = 0; i < n; i++) {
         struct persist_job *j = &p->q[(p->head + i) % PERSIST_QUEUE];
-        if (job_class(j->kind) != JOB_AHEAD) {
+        if (job_class(j) != JOB_AHEAD) {
             if (kept != i)
                 p->q[(p->head + kept) % PERSIST_QUEUE] = *j;
             kept++;
@@ -782,7 +786,7 @@ size_t persist_queued_flush(struct persist *p)
     pthread_mutex_lock(&p->lock);
     size_t n = 0;
     for (size_t i = 0; i < p->len; i++)
-        n += job_class(p->q[(p->head + i) % PERSIST_QUEUE].kind) == JOB_FLUSH;
+        n += job_class(&p->q[(p->head + i) % PERSIST_QUEUE]) == JOB_FLUSH;
     pthread_mutex_unlock(&p->lock);
     return n;
 }

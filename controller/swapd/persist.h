@@ -78,9 +78,11 @@ void persist_set_retention(struct persist *p, const struct registry_retention *k
 
 /* Wakes the worker for what was queued since the last kick: the scan queues, then kicks
  * once, and the worker writes what the scan queued. A battery move, a pack's registration,
- * status or loss and an alarm are written at once, with every job queued before them, as
- * one transaction (a move's waits for the disk). Events, step rows, swap records and
- * health estimates wait for that next transaction, at most PERSIST_DEFER_MS (5 s). The
+ * status or loss, an alarm and an event an operator looks for at once (a warning or
+ * worse, a command, the daemon's own) are written at once, with every job queued before
+ * them, as one transaction (a move's waits for the disk). A swap's routine events, step
+ * rows, swap records and health estimates wait for that next transaction, at most
+ * PERSIST_DEFER_MS (5 s). The
  * restart records ("intent", "progress": one row each, replaced in place) and the landing
  * queue's entries do not wait: they are written ahead of the waiting jobs as a small
  * transaction of their own. Jobs never wait longer than PERSIST_IDLE_MS for a kick. */
@@ -94,7 +96,7 @@ int persist_submit(struct persist *p, const struct persist_job *job);
 /* Jobs queued and not yet written (the one the store refuses included). */
 size_t persist_queued(struct persist *p);
 /* Of those, the ones written with everything queued before them (battery moves, packs
- * registered, lost or given a status, alarms): with none queued, the packs' rows on the
+ * registered, lost or given a status, alarms, events of note): with none queued, the packs' rows on the
  * disk are the shell's view, whatever events, step rows or swap records still wait. */
 size_t persist_queued_flush(struct persist *p);
 

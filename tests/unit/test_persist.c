@@ -512,6 +512,29 @@ START_TEST(landing_queue_entries_do_not_wait)
 }
 END_TEST
 
+/* An event an operator looks for at once (a warning or worse, a command) does not wait,
+ * and takes the routine ones before it along, in order. */
+START_TEST(events_of_note_do_not_wait)
+{
+    go_manual();
+    int64_t before = events_on_disk();
+    submit_event("routine");
+    ck_assert(!persist_run(p, 0));
+    struct persist_job w = { .kind = PERSIST_EVENT, .t_ms = 7000, .severity = REGISTRY_WARNING };
+    snprintf(w.source, sizeof w.source, "plant");
+    snprintf(w.text, sizeof w.text, "new plant connection");
+    ck_assert_int_eq(persist_submit(p, &w), 0);
+    ck_assert(persist_run(p, 1));
+    ck_assert_int_eq(events_on_disk(), before + 2);
+    struct persist_job c = { .kind = PERSIST_EVENT, .t_ms = 7000, .severity = REGISTRY_INFO };
+    snprintf(c.source, sizeof c.source, "command");
+    snprintf(c.text, sizeof c.text, "\"hold\" from uid 0");
+    ck_assert_int_eq(persist_submit(p, &c), 0);
+    ck_assert(persist_run(p, 2));
+    ck_assert_int_eq(events_on_disk(), before + 3);
+}
+END_TEST
+
 /* Without a move the waiting ends PERSIST_DEFER_MS (5 s) after the first job waited. */
 START_TEST(waiting_writes_go_within_the_defer_time)
 {
@@ -600,6 +623,7 @@ int main(void)
     tcase_add_test(tw, events_wait_for_the_next_move_and_restart_records_do_not);
     tcase_add_test(tw, waiting_writes_go_within_the_defer_time);
     tcase_add_test(tw, landing_queue_entries_do_not_wait);
+    tcase_add_test(tw, events_of_note_do_not_wait);
     tcase_add_test(tw, a_job_that_must_not_wait_takes_the_waiting_ones_along);
     tcase_add_test(tw, a_crash_loses_only_what_waits);
     suite_add_tcase(s, tw);
