@@ -714,7 +714,8 @@ struct registry *registry_open_version(const char *path, int flags, int target_v
     const char *setup = reg->readonly
                             ? "PRAGMA foreign_keys = ON;"
                             : (!exists || size == 0)
-                                  ? "PRAGMA page_size = 1024; PRAGMA auto_vacuum = INCREMENTAL; PRAGMA foreign_keys = ON;"
+                                  ? "PRAGMA page_size = " REGISTRY_PAGE_SIZE_SQL "; PRAGMA auto_vacuum = INCREMENTAL;"
+                                    " PRAGMA foreign_keys = ON;"
                                     " PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
                                   : "PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL;"
                                     " PRAGMA synchronous = FULL;";

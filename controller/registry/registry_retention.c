@@ -105,7 +105,8 @@ int registry_compact(struct registry *reg, struct registry_storage_info *before,
      * free space for a copy of the rows) with the format of a new file. */
     char *msg = NULL;
     if (sqlite3_exec(reg->db,
-                     "PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode = DELETE; PRAGMA page_size = 1024;"
+                     "PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode = DELETE;"
+                     " PRAGMA page_size = " REGISTRY_PAGE_SIZE_SQL ";"
                      " PRAGMA auto_vacuum = INCREMENTAL; VACUUM;",
                      NULL, NULL, &msg) != SQLITE_OK) {
         registry_fail(reg, REGISTRY_EDB, "compact: %s", msg ? msg : sqlite3_errmsg(reg->db));

@@ -382,7 +382,7 @@ static int gen_registry(const char *path, long n, const struct mix *m, int64_t n
 
 /* ---- part 2: start-up ------------------------------------------------------------------ */
 
-#define GEN_VERSION 2   /* the generator's; a cached registry names it */
+#define GEN_VERSION 3   /* the generator's; a cached registry names it */
 #define CACHE_DAYS 7    /* a cached registry's history ends at most this long before the run */
 
 /* Where generated registries are kept between runs: BENCH_CACHE, else build/bench-cache

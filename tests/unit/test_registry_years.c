@@ -221,6 +221,7 @@ START_TEST(pruned_space_is_reused)
     struct registry_storage_info info;
     ck_assert_int_eq(registry_storage(reg, &info), 0);
     ck_assert(info.incremental_vacuum);
+    ck_assert_int_eq(info.page_size, REGISTRY_PAGE_SIZE);   /* a new file */
     char text[200];
     memset(text, 'x', sizeof text - 1);
     text[sizeof text - 1] = 0;
@@ -423,7 +424,7 @@ START_TEST(an_old_file_is_compacted_and_then_shrinks_after_pruning)
     ck_assert_int_eq(registry_compact(reg, &before, &after), 0);
     ck_assert_int_eq(before.bytes, pruned);
     ck_assert(after.incremental_vacuum);
-    ck_assert_int_eq(after.page_size, 1024);
+    ck_assert_int_eq(after.page_size, REGISTRY_PAGE_SIZE);
     ck_assert_int_eq(after.free_bytes, 0);
     ck_assert_msg(after.bytes < pruned / 3, "%lld bytes after compacting, %lld before", (long long)after.bytes,
                   (long long)pruned);
