@@ -65,7 +65,8 @@ struct persist *persist_start(struct registry *reg, char *err, size_t errsize);
  * campaign): jobs wait in the queue until persist_run() writes them on the caller's
  * thread, with the same batches, acknowledgements and retries. */
 struct persist *persist_start_manual(struct registry *reg);
-/* Writes what is queued, as the worker does after a kick; after a refusal that may pass
+/* Writes what is queued, as the worker does after a kick (what may wait, waits: see
+ * persist_kick; now_ms is the clock of PERSIST_DEFER_MS); after a refusal that may pass
  * the head waits the worker's back-off (50 ms doubling to 1 s of now_ms). Returns true
  * when it wrote (or tried to). Only for a worker from persist_start_manual. */
 bool persist_run(struct persist *p, uint64_t now_ms);
