@@ -307,6 +307,11 @@ static void drain(void)
     snprintf(j.source, sizeof j.source, "test");
     snprintf(j.text, sizeof j.text, "%s", text);
     ck_assert_int_eq(persist_submit(p, &j), 0);
+    /* An event waits for the next move or PERSIST_DEFER_MS; an acknowledgement (of an
+     * alarm nobody raised: it writes nothing) does not wait and takes it along. */
+    struct persist_job ack = { .kind = PERSIST_ALARM_ACK, .t_ms = 9000 };
+    snprintf(ack.code, sizeof ack.code, "no_such_alarm");
+    ck_assert_int_eq(persist_submit(p, &ack), 0);
     persist_kick(p);
     bool seen = false;
     long long end = proc_now_ms() + 3000;
@@ -408,6 +413,196 @@ START_TEST(store_stays_blocked_while_a_batch_fails_at_its_commit)
 }
 END_TEST
 
+/* ---- what waits and what does not (write volume) ------------------------------------ */
+
+static int64_t events_on_disk(void)
+{
+    struct registry_error err;
+    struct registry *r = registry_open(db_path, REGISTRY_OPEN_READONLY, &err);
+    ck_assert_msg(r != NULL, "%s", err.msg);
+    int64_t n = registry_last_event_id(r);
+    registry_close(r);
+    return n;
+}
+
+static bool mark_on_disk(const char *kind, char *json, size_t size)
+{
+    struct registry_error err;
+    struct registry *r = registry_open(db_path, REGISTRY_OPEN_READONLY, &err);
+    ck_assert_msg(r != NULL, "%s", err.msg);
+    bool found = registry_get_restart_mark(r, kind, NULL, json, size) == 0;
+    registry_close(r);
+    return found;
+}
+
+static void submit_event(const char *text)
+{
+    struct persist_job j = { .kind = PERSIST_EVENT, .t_ms = 7000, .severity = REGISTRY_INFO };
+    snprintf(j.source, sizeof j.source, "test");
+    snprintf(j.text, sizeof j.text, "%s", text);
+    ck_assert_int_eq(persist_submit(p, &j), 0);
+}
+
+static void submit_progress(int step)
+{
+    struct persist_job j = { .kind = PERSIST_PROGRESS, .t_ms = 7000, .seq = (uint32_t)step, .drone = 5 };
+    snprintf(j.step, sizeof j.step, "step%d", step);
+    ck_assert_int_eq(persist_submit(p, &j), 0);
+}
+
+/* The worker without its thread, on a virtual clock, over the fixture's registry. */
+static void go_manual(void)
+{
+    persist_stop(p);
+    struct registry_error err;
+    struct registry *reg = registry_open(db_path, 0, &err);
+    ck_assert_msg(reg != NULL, "%s", err.msg);
+    p = persist_start_manual(reg);
+    ck_assert_ptr_nonnull(p);
+}
+
+/* A restart record goes to the disk at once, alone (the newest of each kind: a row in
+ * place); the events before it wait for the next battery move, and go in its
+ * transaction, in their order. */
+START_TEST(events_wait_for_the_next_move_and_restart_records_do_not)
+{
+    go_manual();
+    int64_t before = events_on_disk();
+    submit_event("touchdown");
+    submit_progress(3);
+    submit_progress(4);
+    ck_assert(persist_run(p, 1000));
+    char json[256];
+    ck_assert(mark_on_disk("progress", json, sizeof json));
+    ck_assert_msg(strstr(json, "\"step\":4"), "%s", json);
+    ck_assert_int_eq(events_on_disk(), before);        /* the event waits */
+    ck_assert(!persist_run(p, 1100));                  /* nothing to write yet */
+    ck_assert_uint_eq(persist_queued(p), 1);
+    unsigned long c0, c1;
+    persist_counts(p, &c0, NULL);
+    move(1, 1, GRIP_A);
+    ck_assert(persist_run(p, 1200));
+    persist_counts(p, &c1, NULL);
+    ck_assert_uint_eq(c1 - c0, 1);                     /* one transaction: the event and the move */
+    ck_assert_uint_eq(persist_committed_seq(p), 1);
+    ck_assert_int_eq(events_on_disk(), before + 1);
+    ck_assert_int_eq(where(1).place, REGISTRY_PLACE_GRIPPER_A);
+    ck_assert_uint_eq(persist_queued(p), 0);
+}
+END_TEST
+
+/* A drone's place in the landing queue does not wait either (a restarted station must
+ * know who asked): written ahead of the waiting event. */
+START_TEST(landing_queue_entries_do_not_wait)
+{
+    go_manual();
+    int64_t before = events_on_disk();
+    submit_event("asked");
+    struct persist_job q = { .kind = PERSIST_QUEUE_PUT, .t_ms = 7000,
+                             .queued = { .sysid = 11, .compid = 1, .seq = 1, .request_ms = 7000 } };
+    ck_assert_int_eq(persist_submit(p, &q), 0);
+    ck_assert(persist_run(p, 0));
+    ck_assert_int_eq(events_on_disk(), before);
+    struct registry_error err;
+    struct registry *r = registry_open(db_path, REGISTRY_OPEN_READONLY, &err);
+    ck_assert_msg(r != NULL, "%s", err.msg);
+    ck_assert_int_eq(registry_queue_list(r, NULL, NULL), 1);
+    registry_close(r);
+    ck_assert_uint_eq(persist_queued(p), 1);
+}
+END_TEST
+
+/* An event an operator looks for at once (a warning or worse, a command) does not wait,
+ * and takes the routine ones before it along, in order. */
+START_TEST(events_of_note_do_not_wait)
+{
+    go_manual();
+    int64_t before = events_on_disk();
+    submit_event("routine");
+    ck_assert(!persist_run(p, 0));
+    struct persist_job w = { .kind = PERSIST_EVENT, .t_ms = 7000, .severity = REGISTRY_WARNING };
+    snprintf(w.source, sizeof w.source, "plant");
+    snprintf(w.text, sizeof w.text, "new plant connection");
+    ck_assert_int_eq(persist_submit(p, &w), 0);
+    ck_assert(persist_run(p, 1));
+    ck_assert_int_eq(events_on_disk(), before + 2);
+    struct persist_job c = { .kind = PERSIST_EVENT, .t_ms = 7000, .severity = REGISTRY_INFO };
+    snprintf(c.source, sizeof c.source, "command");
+    snprintf(c.text, sizeof c.text, "\"hold\" from uid 0");
+    ck_assert_int_eq(persist_submit(p, &c), 0);
+    ck_assert(persist_run(p, 2));
+    ck_assert_int_eq(events_on_disk(), before + 3);
+}
+END_TEST
+
+/* Without a move the waiting ends PERSIST_DEFER_MS (5 s) after the first job waited. */
+START_TEST(waiting_writes_go_within_the_defer_time)
+{
+    go_manual();
+    int64_t before = events_on_disk();
+    submit_event("charging");
+    ck_assert(!persist_run(p, 10000));
+    submit_event("charged");
+    ck_assert(!persist_run(p, 14999));
+    ck_assert_int_eq(events_on_disk(), before);
+    ck_assert(persist_run(p, 15000));
+    ck_assert_int_eq(events_on_disk(), before + 2);
+    ck_assert_uint_eq(persist_queued(p), 0);
+}
+END_TEST
+
+/* A job that must not wait (here a pack's status) takes everything before it along at
+ * once; stopping the worker writes what waits. */
+START_TEST(a_job_that_must_not_wait_takes_the_waiting_ones_along)
+{
+    go_manual();
+    int64_t before = events_on_disk();
+    submit_event("one");
+    struct persist_job s = { .kind = PERSIST_SET_STATUS, .t_ms = 7000, .tag = 2, .status = REGISTRY_QUARANTINE };
+    snprintf(s.text, sizeof s.text, "test");
+    ck_assert_int_eq(persist_submit(p, &s), 0);
+    ck_assert(persist_run(p, 0));
+    ck_assert_int_eq(events_on_disk(), before + 2);    /* the event and the status change's own */
+    submit_event("two");
+    ck_assert(!persist_run(p, 1));
+    persist_stop(p);
+    p = NULL;
+    ck_assert_int_eq(events_on_disk(), before + 3);
+    char e[256];
+    struct registry_error err;
+    struct registry *reg = registry_open(db_path, 0, &err);
+    ck_assert_msg(reg != NULL, "%s", err.msg);
+    p = persist_start(reg, e, sizeof e);               /* for the fixture's teardown */
+    ck_assert_ptr_nonnull(p);
+}
+END_TEST
+
+/* A crash loses what waits (events), never a move nor the restart records. */
+START_TEST(a_crash_loses_only_what_waits)
+{
+    go_manual();
+    int64_t before = events_on_disk();
+    move(1, 1, GRIP_B);
+    ck_assert(persist_run(p, 0));
+    submit_event("lost in the crash");
+    submit_progress(7);
+    ck_assert(persist_run(p, 10));
+    persist_discard(p);
+    p = NULL;
+    char json[256];
+    ck_assert(mark_on_disk("progress", json, sizeof json));
+    ck_assert_msg(strstr(json, "\"step\":7"), "%s", json);
+    ck_assert_int_eq(where(1).place, REGISTRY_PLACE_GRIPPER_B);
+    ck_assert_int_eq(events_on_disk(), before);
+    struct registry_error err;
+    struct registry *reg = registry_open(db_path, 0, &err);
+    ck_assert_msg(reg != NULL, "%s", err.msg);
+    char e[256];
+    p = persist_start(reg, e, sizeof e);
+    ck_assert_ptr_nonnull(p);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("persist");
@@ -423,6 +618,15 @@ int main(void)
     tcase_add_test(tc, swap_finished_in_a_rolled_back_batch_is_finished_again);
     tcase_add_test(tc, store_stays_blocked_while_a_batch_fails_at_its_commit);
     suite_add_tcase(s, tc);
+    TCase *tw = tcase_create("waiting");
+    tcase_add_checked_fixture(tw, setup, teardown);
+    tcase_add_test(tw, events_wait_for_the_next_move_and_restart_records_do_not);
+    tcase_add_test(tw, waiting_writes_go_within_the_defer_time);
+    tcase_add_test(tw, landing_queue_entries_do_not_wait);
+    tcase_add_test(tw, events_of_note_do_not_wait);
+    tcase_add_test(tw, a_job_that_must_not_wait_takes_the_waiting_ones_along);
+    tcase_add_test(tw, a_crash_loses_only_what_waits);
+    suite_add_tcase(s, tw);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
