@@ -461,10 +461,11 @@ S('critical_priority', '§9/§5', 'a critical request jumps the queue; the other
   const cFirst = acksTo(h, c, CMD.SWAP_REQUEST)[0];
   h.check(bFirst && bFirst.data.progress === 1, '§5/§3', 'drone 11 queued at position 1 = next (the drone on the pad is not in the queue)', bFirst ? ackStr(bFirst) : 'no ack');
   h.check(cFirst && cFirst.data.result === RESULT.IN_PROGRESS && cFirst.data.progress === 1, '§9', 'the critical drone 12 is queued first (position 1)', cFirst ? ackStr(cFirst) : 'no ack');
-  // the fresh ack to 11 may come before or after 12's own ack (their order is not stated): count from 12's request
+  // the fresh ack to 11 may come before or after 12's own ack (their order is not stated): count from 12's request;
+  // the peer's clock has whole ms, so an answer within the same ms as the request counts (progress tells it from the first ack)
   const cReqT = c.log.find((e) => e.dir === 'tx' && e.name === 'COMMAND_LONG' && e.data.command === CMD.SWAP_REQUEST)?.t ?? Infinity;
-  await waitFor(() => bFirst && acksTo(h, b, CMD.SWAP_REQUEST).some((f) => f.t > cReqT && f.data.progress === bFirst.data.progress + 1), 2000);
-  const bRefresh = bFirst && acksTo(h, b, CMD.SWAP_REQUEST).find((f) => f.t > cReqT && f.data.progress === bFirst.data.progress + 1);
+  await waitFor(() => bFirst && acksTo(h, b, CMD.SWAP_REQUEST).some((f) => f.t >= cReqT && f.data.progress === bFirst.data.progress + 1), 2000);
+  const bRefresh = bFirst && acksTo(h, b, CMD.SWAP_REQUEST).find((f) => f.t >= cReqT && f.data.progress === bFirst.data.progress + 1);
   h.check(bRefresh && bRefresh.t - cReqT <= 2000, '§5/§9', 'drone 11 is pushed back one place and gets a fresh IN_PROGRESS ack with it without asking (within 2 s of the critical request)',
     `12 asked @${rel(h, cReqT)}, 12 answered @${rel(h, cFirst?.t)}; acks to 11: ${acksTo(h, b, CMD.SWAP_REQUEST).map((f) => `${ackStr(f)}@${rel(h, f.t)}`).join(', ')}`);
   await waitFor(() => cmdsTo(h, b, CMD.CLEARED_TO_LAND).length || cmdsTo(h, c, CMD.CLEARED_TO_LAND).length, 30000);
