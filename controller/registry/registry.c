@@ -132,22 +132,6 @@ static const char *const migrations[REGISTRY_SCHEMA_VERSION] = {
     "  pack_tag INTEGER NOT NULL,"
     "  remaining_pct REAL NOT NULL,"
     "  voltage_v REAL NOT NULL);",
-    /* 4 -> 5: write volume. The restart records (the move a starting step will make, the
-     * step the chain is in) are two rows updated in place instead of debug events with
-     * their index entries (the newest of each older record is carried over; the older
-     * ones go with the events' retention). The event index by source served only their
-     * lookup, and the index of locations by swap only pruning (which reads the few
-     * location rows instead): both went onto the disk with nearly every transaction. */
-    "CREATE TABLE restart_marks ("
-    "  kind TEXT PRIMARY KEY CHECK (kind IN ('intent','progress')),"
-    "  time_ms INTEGER NOT NULL,"
-    "  json TEXT NOT NULL) WITHOUT ROWID;"
-    "INSERT INTO restart_marks (kind, time_ms, json)"
-    "  SELECT source, time_ms, json FROM events WHERE json IS NOT NULL AND id IN"
-    "  (SELECT MAX(id) FROM events WHERE source = 'intent'"
-    "   UNION ALL SELECT MAX(id) FROM events WHERE source = 'progress');"
-    "DROP INDEX events_source;"
-    "DROP INDEX locations_swap;",
 };
 
 
@@ -224,10 +208,9 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_SAVEPOINT] = "SAVEPOINT registry_op",
     [ST_RELEASE] = "RELEASE registry_op",
     [ST_ROLLBACK_TO] = "ROLLBACK TO registry_op",
-    [ST_PUT_MARK] =
-        "INSERT INTO restart_marks (kind, time_ms, json) VALUES (?1, ?2, ?3)"
-        " ON CONFLICT(kind) DO UPDATE SET time_ms = excluded.time_ms, json = excluded.json",
-    [ST_GET_MARK] = "SELECT time_ms, json FROM restart_marks WHERE kind = ?1",
+    [ST_LAST_EVENT] =
+        "SELECT id, time_ms, severity, source, text, COALESCE(json, '') FROM events"
+        " WHERE source = ?1 ORDER BY id DESC LIMIT 1",
     [ST_MAX_EVENT] = "SELECT COALESCE(MAX(id), 0) FROM events",
     /* Events are numbered in the order they were recorded; times follow that order. The
      * time index finds where --since starts, the rest walks the primary key. */
@@ -250,12 +233,14 @@ static const char *const stmt_sql[ST_COUNT] = {
      * retention; ids grow with time, so the oldest are the first to expire. */
     [ST_PRUNE_EVENTS] =
         "DELETE FROM events WHERE id IN (SELECT id FROM events ORDER BY id LIMIT ?2)"
-        " AND time_ms < ?1",
-    /* The restart records older versions kept as debug events ("intent", "progress")
-     * expire sooner than the events people read, among the oldest rows. */
+        " AND time_ms < ?1"
+        " AND id NOT IN (SELECT COALESCE(MAX(id), 0) FROM events WHERE source = 'intent'"
+        "                UNION SELECT COALESCE(MAX(id), 0) FROM events WHERE source = 'progress')",
+    /* The write-ahead records of a restart ("intent", "progress": debug severity) expire
+     * sooner than the events people read; the newest of each always stays. */
     [ST_PRUNE_RESTART_MARKS] =
-        "DELETE FROM events WHERE id IN (SELECT id FROM events ORDER BY id LIMIT ?2)"
-        " AND time_ms < ?1 AND severity = 'debug'",
+        "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE source = ?3 ORDER BY id LIMIT ?2)"
+        " AND time_ms < ?1 AND id != (SELECT MAX(id) FROM events WHERE source = ?3)",
     [ST_PRUNE_HISTORY] =
         "DELETE FROM location_history WHERE id IN"
         " (SELECT id FROM location_history ORDER BY id LIMIT ?2) AND time_ms < ?1",
@@ -279,7 +264,7 @@ static const char *const stmt_sql[ST_COUNT] = {
         " AND NOT EXISTS (SELECT 1 FROM batteries b WHERE b.status != 'retired'"
         "                 AND b.tag IN (swaps.battery_out, swaps.battery_in))"
         " AND NOT EXISTS (SELECT 1 FROM swap_steps s WHERE s.swap_id = swaps.id)"
-        " AND id NOT IN (SELECT swap_id FROM locations WHERE swap_id IS NOT NULL)"
+        " AND NOT EXISTS (SELECT 1 FROM locations l WHERE l.swap_id = swaps.id)"
         " AND NOT EXISTS (SELECT 1 FROM location_history h WHERE h.swap_id = swaps.id)",
 };
 
@@ -714,8 +699,7 @@ struct registry *registry_open_version(const char *path, int flags, int target_v
     const char *setup = reg->readonly
                             ? "PRAGMA foreign_keys = ON;"
                             : (!exists || size == 0)
-                                  ? "PRAGMA page_size = " REGISTRY_PAGE_SIZE_SQL "; PRAGMA auto_vacuum = INCREMENTAL;"
-                                    " PRAGMA foreign_keys = ON;"
+                                  ? "PRAGMA page_size = 1024; PRAGMA auto_vacuum = INCREMENTAL; PRAGMA foreign_keys = ON;"
                                     " PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
                                   : "PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL;"
                                     " PRAGMA synchronous = FULL;";

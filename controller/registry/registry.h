@@ -1,7 +1,7 @@
 /* The battery registry: every battery the station owns, where it is, its health
  * estimates, its charges and flights, the swaps with their step timings, events and
  * alarms, in one SQLite database (WAL, synchronous=FULL, foreign keys on; new files:
- * REGISTRY_PAGE_SIZE pages, incremental auto-vacuum).
+ * 1 KiB pages, incremental auto-vacuum).
  *
  * The store never reads the clock (times are ms since the epoch, passed in) and never
  * "repairs" a database: a file that is not a database, has an unreadable schema, fails
@@ -22,15 +22,7 @@
 #include "config/cfg.h"
 
 /* Schema version this code writes; older files are migrated on open (1 -> 2 -> ...). */
-#define REGISTRY_SCHEMA_VERSION 5
-
-/* The page size of a new file (and of one registry_compact rebuilt), in bytes: SQLite's
- * smallest. Every transaction writes each page it touches whole to the write-ahead log,
- * mostly the last page of a table or an index with one row more; a small page is fewer
- * bytes written per transaction (bench_startup: 98 kB per swap against 124 kB with
- * 1 KiB pages) for a file about a fifth larger. */
-#define REGISTRY_PAGE_SIZE 512
-#define REGISTRY_PAGE_SIZE_SQL "512"
+#define REGISTRY_SCHEMA_VERSION 4
 
 /* Files up to this size get PRAGMA quick_check on open; larger ones only the cheap checks
  * (header, schema, version), so opening takes the same time at any size. The full check
@@ -270,14 +262,9 @@ int registry_add_event(struct registry *reg, int64_t time_ms, enum registry_seve
 int registry_list_events(struct registry *reg, int64_t since_ms, int limit,
                          int (*fn)(const struct registry_event *e, void *ctx), void *ctx);
 
-/* The restart records: "intent" (the move a starting step will make) and "progress"
- * (the step the chain is in), each one row replaced in place (one page written, no
- * index entry, nothing to prune). json must be valid JSON (REGISTRY_EINVAL); a kind other
- * than those two is REGISTRY_EINVAL. */
-int registry_put_restart_mark(struct registry *reg, const char *kind, int64_t time_ms, const char *json);
-/* The record of kind: *time_ms and json (copied into size bytes) set and 0, or
- * REGISTRY_ENOTFOUND when none was written. Constant time at any history length. */
-int registry_get_restart_mark(struct registry *reg, const char *kind, int64_t *time_ms, char *json, size_t size);
+/* The newest event from source (indexed: constant time at any history length);
+ * REGISTRY_ENOTFOUND when there is none. */
+int registry_last_event(struct registry *reg, const char *source, struct registry_event *out);
 
 /* Highest event id (0 when none). Ids grow in the order events were recorded. */
 int64_t registry_last_event_id(struct registry *reg);
@@ -326,7 +313,7 @@ int registry_queue_list(struct registry *reg, int (*fn)(const struct registry_qu
  * battery row is its lifetime summary: cycles, charges, capacity, status). */
 struct registry_retention {
     int events_days;        /* events people read (swapctl events) */
-    int restart_days;       /* debug events (restart records of schema 4 and older) among the oldest rows */
+    int restart_days;       /* debug events a restart reads ("intent", "progress"; the newest stays) */
     int alarms_days;        /* alarms that have cleared */
     int history_days;       /* location history (the current location always stays) */
     int telemetry_days;     /* per-charge and per-flight measurements */
@@ -346,8 +333,8 @@ struct registry_prune_stats {
 };
 
 /* Deletes, in one short transaction, at most max_rows of each kind that are past their
- * retention at now_ms (the restart records are not pruned: two rows kept in place), then
- * returns at most max_vacuum_pages free pages to the file system.
+ * retention at now_ms (the latest "intent" and "progress" events always stay: a restart
+ * needs them), then returns at most max_vacuum_pages free pages to the file system.
  * Returns the number of rows deleted (0: nothing left to prune) or a negative error. */
 int registry_prune(struct registry *reg, const struct registry_retention *r, int64_t now_ms,
                    int max_rows, int max_vacuum_pages, struct registry_prune_stats *st);
@@ -359,7 +346,7 @@ struct registry_storage_info {
 };
 int registry_storage(struct registry *reg, struct registry_storage_info *info);
 
-/* Rebuilds the file (a full VACUUM) in the format of a new one: REGISTRY_PAGE_SIZE pages and
+/* Rebuilds the file (a full VACUUM) in the format of a new one: 1 KiB pages and
  * incremental auto-vacuum, so a file created before those shrinks after pruning too.
  * Needs the only connection to the file (swapd --compact-db takes swapd's lock) and free
  * space for a copy of the rows. before/after (may be NULL): the storage around it. */

@@ -82,47 +82,21 @@ int registry_list_events(struct registry *reg, int64_t since_ms, int limit,
     return walk_events(reg, s, fn, ctx);
 }
 
-int registry_put_restart_mark(struct registry *reg, const char *kind, int64_t time_ms, const char *json)
+int registry_last_event(struct registry *reg, const char *source, struct registry_event *out)
 {
-    if (!kind || (strcmp(kind, "intent") != 0 && strcmp(kind, "progress") != 0) || !json)
-        return registry_fail(reg, REGISTRY_EINVAL, "restart mark: kind must be intent or progress, with JSON");
-    json_error_t jerr;
-    json_t *j = json_loads(json, 0, &jerr);
-    if (!j)
-        return registry_fail(reg, REGISTRY_EINVAL, "restart mark: invalid JSON: %s", jerr.text);
-    json_decref(j);
-    sqlite3_stmt *s = registry_stmt(reg, ST_PUT_MARK);
+    sqlite3_stmt *s = registry_stmt(reg, ST_LAST_EVENT);
     if (!s)
         return REGISTRY_EDB;
-    int rc = registry_begin(reg);
-    if (rc)
-        return rc;
-    registry_bind(s, 1, BIND_TEXT(kind), BIND_I64(time_ms), BIND_TEXT(json));
-    if ((rc = registry_exec_stmt(reg, s, "restart mark")) != 0)
-        return registry_rollback(reg, rc);
-    return registry_commit(reg);
-}
-
-int registry_get_restart_mark(struct registry *reg, const char *kind, int64_t *time_ms, char *json, size_t size)
-{
-    sqlite3_stmt *s = registry_stmt(reg, ST_GET_MARK);
-    if (!s)
-        return REGISTRY_EDB;
-    sqlite3_bind_text(s, 1, kind, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 1, source, -1, SQLITE_TRANSIENT);
     int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) {
-        if (time_ms)
-            *time_ms = sqlite3_column_int64(s, 0);
-        const unsigned char *t = sqlite3_column_text(s, 1);
-        if (json && size)
-            snprintf(json, size, "%s", t ? (const char *)t : "");
-    }
+    if (rc == SQLITE_ROW)
+        read_event(s, out);
     sqlite3_reset(s);
     if (rc == SQLITE_ROW)
         return 0;
     if (rc == SQLITE_DONE)
-        return registry_fail(reg, REGISTRY_ENOTFOUND, "no %s record", kind ? kind : "restart");
-    return registry_fail_db(reg, "restart mark");
+        return registry_fail(reg, REGISTRY_ENOTFOUND, "no %s event", source);
+    return registry_fail_db(reg, "last event");
 }
 
 int64_t registry_last_event_id(struct registry *reg)

@@ -168,10 +168,13 @@ struct last_progress {
     uint32_t tag;
 };
 
-static void find_progress(const char *json, struct last_progress *lp)
+static int find_progress(const struct registry_event *e, void *ctx)
 {
+    struct last_progress *lp = ctx;
+    if (strcmp(e->source, "progress") != 0 || !e->json[0])
+        return 0;
     json_error_t jerr;
-    json_t *j = json_loads(json, 0, &jerr);
+    json_t *j = json_loads(e->json, 0, &jerr);
     int step, sysid;
     if (j && json_unpack(j, "{s:i, s:i}", "step", &step, "sysid", &sysid) == 0 && step >= -1 &&
         step < SWAPSEQ_COUNT && sysid >= 0 && sysid <= 255) {
@@ -183,6 +186,7 @@ static void find_progress(const char *json, struct last_progress *lp)
                       ? (uint32_t)json_integer_value(tag) : 0;
     }
     json_decref(j);
+    return 0;
 }
 
 void swapd_inventory_progress(struct swapd *d, struct registry *reg, int64_t now_wall_ms)
@@ -192,10 +196,10 @@ void swapd_inventory_progress(struct swapd *d, struct registry *reg, int64_t now
     d->boot_last_step = -1;
     d->boot_pad_sysid = 0;
     d->boot_pad_tag = 0;
-    char json[512];
-    if (registry_get_restart_mark(reg, "progress", NULL, json, sizeof json) != 0)
+    struct registry_event e;
+    if (registry_last_event(reg, "progress", &e) != 0)
         return;
-    find_progress(json, &lp);
+    find_progress(&e, &lp);
     if (!lp.found || lp.step < 0)
         return;
     d->boot_last_step = lp.step;
@@ -225,10 +229,13 @@ struct last_intent {
     char step[48];
 };
 
-static void find_intent(const char *json, int64_t t_ms, struct last_intent *li)
+static int find_intent(const struct registry_event *e, void *ctx)
 {
+    struct last_intent *li = ctx;
+    if (strcmp(e->source, "intent") != 0 || !e->json[0])
+        return 0;
     json_error_t jerr;
-    json_t *j = json_loads(json, 0, &jerr);
+    json_t *j = json_loads(e->json, 0, &jerr);
     int fp, fi, tp, ti;
     json_int_t tag;
     const char *step;
@@ -236,13 +243,14 @@ static void find_intent(const char *json, int64_t t_ms, struct last_intent *li)
                          "step", &step) == 0 &&
         fp >= 0 && fp < REGISTRY_PLACE_COUNT && tp >= 0 && tp < REGISTRY_PLACE_COUNT) {
         li->found = true;
-        li->t_ms = t_ms;
+        li->t_ms = e->time_ms;
         li->tag = (uint32_t)tag;
         li->from = (struct registry_location){ (enum registry_place)fp, fi };
         li->to = (struct registry_location){ (enum registry_place)tp, ti };
         snprintf(li->step, sizeof li->step, "%s", step);
     }
     json_decref(j);
+    return 0;
 }
 
 /* Whether the sensors show pack tag at loc (true), or cannot show it there (false). */
@@ -268,11 +276,10 @@ int swapd_inventory_recover(struct swapd *d, struct registry *reg, const struct 
 {
     msg[0] = 0;
     struct last_intent li = { 0 };
-    char json[512];
-    int64_t t_ms = 0;
-    if (registry_get_restart_mark(reg, "intent", &t_ms, json, sizeof json) != 0)
+    struct registry_event e;
+    if (registry_last_event(reg, "intent", &e) != 0)
         return 0;
-    find_intent(json, t_ms, &li);
+    find_intent(&e, &li);
     if (!li.found)
         return 0;
     struct registry_battery b;

@@ -15,7 +15,6 @@
 #define PERSIST_IDLE_MS 100       /* jobs queued without a kick are written after this */
 #define PERSIST_VACUUM_PAGES 64   /* free pages returned to the file system per prune */
 #define PERSIST_EVENTS 512        /* committed events waiting for the scan's followers */
-#define PERSIST_DEFER_MS 5000     /* writes no battery move waits for are at most this late */
 
 struct persist {
     struct registry *reg;
@@ -41,8 +40,6 @@ struct persist {
     int64_t swap_id;              /* written by the worker under lock, read by the scan */
     struct httpd_hist write_latency;  /* seconds per job, under lock */
     bool kicked;
-    bool deferring;               /* jobs wait for a move or defer_until_ms */
-    uint64_t defer_until_ms;      /* monotonic ms (manual: the caller's clock) */
     uint32_t batch_moves[PERSIST_QUEUE]; /* moves written in the open batch, acknowledged at its commit */
     size_t n_batch_moves;
     struct registry_retention keep;
@@ -226,19 +223,23 @@ static int run_job(struct persist *p, const struct persist_job *j)
     case PERSIST_INTENT: {
         /* Written before the step acts: after a crash between the physical move and its
          * commit, start-up finds the pack at either end of this move (inventory.c). */
-        char json[256];
+        char json[256], text[160], from[32], to[32];
+        registry_location_format(j->from, from, sizeof from);
+        registry_location_format(j->to, to, sizeof to);
         snprintf(json, sizeof json,
                  "{\"tag\":%u,\"from\":[%d,%d],\"to\":[%d,%d],\"step\":\"%s\"}", (unsigned)j->tag,
                  (int)j->from.place, j->from.index, (int)j->to.place, j->to.index, j->step);
-        rc = registry_put_restart_mark(p->reg, "intent", j->t_ms, json);
+        snprintf(text, sizeof text, "pack SWP-%08X: %s -> %s in step %s", (unsigned)j->tag, from, to, j->step);
+        rc = registry_add_event(p->reg, j->t_ms, REGISTRY_DEBUG, "intent", text, json);
         break;
     }
     case PERSIST_PROGRESS: {
         /* Where the swap chain is, for a restart: the step it started and its drone. */
-        char json[128];
+        char json[128], text[96];
         snprintf(json, sizeof json, "{\"step\":%d,\"sysid\":%d,\"tag\":%u}", (int)(int32_t)j->seq, j->drone,
                  (unsigned)j->tag);
-        rc = registry_put_restart_mark(p->reg, "progress", j->t_ms, json);
+        snprintf(text, sizeof text, "%s (drone %d)", j->step[0] ? j->step : "chain ended", j->drone);
+        rc = registry_add_event(p->reg, j->t_ms, REGISTRY_DEBUG, "progress", text, json);
         break;
     }
     case PERSIST_ESTIMATES:
@@ -451,142 +452,6 @@ static int drain(struct persist *p, size_t n)
     return again;
 }
 
-/* What the open queue needs (the write volume, docs/operator-guide.md "Storage"):
- * - JOB_FLUSH: a battery move, a pack's registration, status or loss, an alarm. Written
- *   at once with every job queued before it, in order, as one transaction (a move's waits
- *   for the disk).
- * - JOB_AHEAD: the restart records ("intent", "progress": the newest of each kind, one row
- *   replaced in place) and the landing queue's entries (in their order). Written at once,
- *   ahead of the waiting jobs, as a small transaction of their own: a restart needs them
- *   and they touch tables nothing else writes.
- * - JOB_WAITS: a swap's routine events (steps, states: info), step rows, swap records,
- *   health estimates. They wait for the next flush (during a swap, the next battery move)
- *   or PERSIST_DEFER_MS, so that a swap's hot pages (the events' last page, the steps'
- *   index) go to the disk a few times per swap instead of at every step. A crash loses
- *   what waits; never a move. An event an operator looks for at once (a warning or
- *   worse, a command, the daemon's own) is a JOB_FLUSH. */
-enum persist_plan { PLAN_WAIT, PLAN_AHEAD, PLAN_ALL };
-enum persist_class { JOB_FLUSH, JOB_AHEAD, JOB_WAITS };
-
-static enum persist_class job_class(const struct persist_job *j)
-{
-    switch (j->kind) {
-    case PERSIST_EVENT:
-        return j->severity >= REGISTRY_WARNING || !strcmp(j->source, "command") || !strcmp(j->source, "daemon")
-                   ? JOB_FLUSH : JOB_WAITS;
-    case PERSIST_BEGIN_SWAP:
-    case PERSIST_STEP:
-    case PERSIST_FINISH_SWAP:
-    case PERSIST_ESTIMATES:
-        return JOB_WAITS;
-    case PERSIST_INTENT:
-    case PERSIST_PROGRESS:
-    case PERSIST_QUEUE_PUT:
-    case PERSIST_QUEUE_DROP:
-        return JOB_AHEAD;
-    default:
-        return JOB_FLUSH;
-    }
-}
-
-/* Under the lock: what to write of the n jobs at the head at now_ms. */
-static enum persist_plan plan_locked(struct persist *p, size_t n, uint64_t now_ms)
-{
-    if (n == 0)
-        return PLAN_WAIT;
-    if (p->stop || p->blocked)
-        return PLAN_ALL;
-    bool ahead = false;
-    for (size_t i = 0; i < n; i++) {
-        enum persist_class c = job_class(&p->q[(p->head + i) % PERSIST_QUEUE]);
-        if (c == JOB_FLUSH)
-            return PLAN_ALL;
-        ahead |= c == JOB_AHEAD;
-    }
-    if (!p->deferring) {
-        p->deferring = true;
-        p->defer_until_ms = now_ms + PERSIST_DEFER_MS;
-    }
-    if (now_ms >= p->defer_until_ms)
-        return PLAN_ALL;
-    return ahead ? PLAN_AHEAD : PLAN_WAIT;
-}
-
-/* Writes the jobs that go ahead among the n at the head (the landing queue's in order,
- * and the newest restart record of each kind: each replaces its row) as one transaction
- * and takes them off the queue; the waiting jobs keep their order. Returns 1 when that
- * failed (the caller then writes everything, which retries in order). */
-static int write_ahead(struct persist *p, size_t n)
-{
-    size_t last[2] = { SIZE_MAX, SIZE_MAX };
-    pthread_mutex_lock(&p->lock);
-    for (size_t i = 0; i < n; i++) {
-        enum persist_kind k = p->q[(p->head + i) % PERSIST_QUEUE].kind;
-        if (k == PERSIST_INTENT || k == PERSIST_PROGRESS)
-            last[k == PERSIST_PROGRESS] = i;
-    }
-    pthread_mutex_unlock(&p->lock);
-    registry_set_sync(p->reg, false);
-    if (registry_batch_begin(p->reg) != 0)
-        return 1;
-    for (size_t i = 0; i < n; i++) {
-        /* [head, head + n) stays as it is while the worker writes (jobs are added behind) */
-        pthread_mutex_lock(&p->lock);
-        struct persist_job j = p->q[(p->head + i) % PERSIST_QUEUE];
-        pthread_mutex_unlock(&p->lock);
-        bool mark = j.kind == PERSIST_INTENT || j.kind == PERSIST_PROGRESS;
-        if (job_class(&j) != JOB_AHEAD || (mark && last[j.kind == PERSIST_PROGRESS] != i))
-            continue;
-        if (run_job(p, &j) != 0) {
-            registry_batch_commit(p->reg);  /* what went in stays; the rest is retried */
-            return 1;
-        }
-    }
-    if (registry_batch_commit(p->reg) != 0)
-        return 1;
-    pthread_mutex_lock(&p->lock);
-    p->commits++;
-    size_t kept = 0;
-    for (size_t i = 0; i < n; i++) {
-        struct persist_job *j = &p->q[(p->head + i) % PERSIST_QUEUE];
-        if (job_class(j) != JOB_AHEAD) {
-            if (kept != i)
-                p->q[(p->head + kept) % PERSIST_QUEUE] = *j;
-            kept++;
-        }
-    }
-    for (size_t i = n; i < p->len; i++, kept++)
-        p->q[(p->head + kept) % PERSIST_QUEUE] = p->q[(p->head + i) % PERSIST_QUEUE];
-    p->len = kept;
-    pthread_mutex_unlock(&p->lock);
-    return 0;
-}
-
-/* Writes what the plan asks of the n jobs at the head at now_ms. Returns 1 when the head
- * must be retried after a back-off; *wrote tells whether anything was written. */
-static int write_planned(struct persist *p, size_t n, uint64_t now_ms, bool *wrote)
-{
-    pthread_mutex_lock(&p->lock);
-    enum persist_plan plan = plan_locked(p, n, now_ms);
-    pthread_mutex_unlock(&p->lock);
-    *wrote = plan != PLAN_WAIT;
-    if (plan == PLAN_AHEAD && write_ahead(p, n) == 0)
-        return 0;
-    if (plan == PLAN_WAIT)
-        return 0;
-    pthread_mutex_lock(&p->lock);
-    p->deferring = false;   /* everything queued now goes: the next wait starts afresh */
-    pthread_mutex_unlock(&p->lock);
-    return drain(p, n);
-}
-
-static uint64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)(ts.tv_nsec / 1000000L);
-}
-
 static void *worker(void *arg)
 {
     struct persist *p = arg;
@@ -612,8 +477,7 @@ static void *worker(void *arg)
         p->kicked = false;
         size_t n = p->len;
         pthread_mutex_unlock(&p->lock);
-        bool wrote;
-        int again = write_planned(p, n, mono_ms(), &wrote);
+        int again = drain(p, n);
         pthread_mutex_lock(&p->lock);
         if (!again) {
             backoff_ms = PERSIST_RETRY_MIN_MS;
@@ -730,8 +594,7 @@ bool persist_run(struct persist *p, uint64_t now_ms)
     if (!p->manual || p->len == 0 || now_ms < p->retry_at_ms)
         return false;
     p->kicked = false;
-    bool wrote;
-    if (write_planned(p, p->len, now_ms, &wrote)) {
+    if (drain(p, p->len)) {
         p->retry_at_ms = now_ms + (uint64_t)p->backoff_ms;  /* the worker's back-off */
         if (p->backoff_ms < PERSIST_RETRY_MAX_MS)
             p->backoff_ms *= 2;
@@ -739,7 +602,7 @@ bool persist_run(struct persist *p, uint64_t now_ms)
         p->retry_at_ms = 0;
         p->backoff_ms = PERSIST_RETRY_MIN_MS;
     }
-    return wrote;
+    return true;
 }
 
 void persist_discard(struct persist *p)
@@ -777,16 +640,6 @@ size_t persist_queued(struct persist *p)
 {
     pthread_mutex_lock(&p->lock);
     size_t n = p->len;
-    pthread_mutex_unlock(&p->lock);
-    return n;
-}
-
-size_t persist_queued_flush(struct persist *p)
-{
-    pthread_mutex_lock(&p->lock);
-    size_t n = 0;
-    for (size_t i = 0; i < p->len; i++)
-        n += job_class(&p->q[(p->head + i) % PERSIST_QUEUE]) == JOB_FLUSH;
     pthread_mutex_unlock(&p->lock);
     return n;
 }

@@ -65,8 +65,7 @@ struct persist *persist_start(struct registry *reg, char *err, size_t errsize);
  * campaign): jobs wait in the queue until persist_run() writes them on the caller's
  * thread, with the same batches, acknowledgements and retries. */
 struct persist *persist_start_manual(struct registry *reg);
-/* Writes what is queued, as the worker does after a kick (what may wait, waits: see
- * persist_kick; now_ms is the clock of PERSIST_DEFER_MS); after a refusal that may pass
+/* Writes what is queued, as the worker does after a kick; after a refusal that may pass
  * the head waits the worker's back-off (50 ms doubling to 1 s of now_ms). Returns true
  * when it wrote (or tried to). Only for a worker from persist_start_manual. */
 bool persist_run(struct persist *p, uint64_t now_ms);
@@ -78,15 +77,8 @@ void persist_discard(struct persist *p);
 void persist_set_retention(struct persist *p, const struct registry_retention *keep, int batch_rows);
 
 /* Wakes the worker for what was queued since the last kick: the scan queues, then kicks
- * once, and the worker writes what the scan queued. A battery move, a pack's registration,
- * status or loss, an alarm and an event an operator looks for at once (a warning or
- * worse, a command, the daemon's own) are written at once, with every job queued before
- * them, as one transaction (a move's waits for the disk). A swap's routine events, step
- * rows, swap records and health estimates wait for that next transaction, at most
- * PERSIST_DEFER_MS (5 s). The
- * restart records ("intent", "progress": one row each, replaced in place) and the landing
- * queue's entries do not wait: they are written ahead of the waiting jobs as a small
- * transaction of their own. Jobs never wait longer than PERSIST_IDLE_MS for a kick. */
+ * once, and the worker writes the scan's jobs as one transaction (one sync). Jobs never
+ * wait longer than PERSIST_IDLE_MS for a kick. */
 void persist_kick(struct persist *p);
 
 /* Queues a job; never blocks on the disk. Returns 0, or -1 if the queue is full (the
@@ -96,10 +88,6 @@ int persist_submit(struct persist *p, const struct persist_job *job);
 
 /* Jobs queued and not yet written (the one the store refuses included). */
 size_t persist_queued(struct persist *p);
-/* Of those, the ones written with everything queued before them (battery moves, packs
- * registered, lost or given a status, alarms, events of note): with none queued, the packs' rows on the
- * disk are the shell's view, whatever events, step rows or swap records still wait. */
-size_t persist_queued_flush(struct persist *p);
 
 /* The registry id of the swap in progress (committed so far), 0 when none. */
 int64_t persist_swap_id(struct persist *p);

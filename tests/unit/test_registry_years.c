@@ -119,8 +119,7 @@ static const struct registry_retention keep = {
 
 START_TEST(prune_deletes_only_what_expired_in_bounded_batches)
 {
-    /* 300 old events, 5 new ones, restart records a schema-4 registry kept as debug
-     * events (expired after restart_days), and the restart records of today (in place) */
+    /* 300 old events, 5 new ones, old restart marks with the newest kept */
     for (int i = 0; i < 300; i++)
         event_at(NOW_MS - 60 * DAY_MS + i, REGISTRY_INFO, "state", "old");
     for (int i = 0; i < 3; i++) {
@@ -131,49 +130,22 @@ START_TEST(prune_deletes_only_what_expired_in_bounded_batches)
     }
     for (int i = 0; i < 5; i++)
         event_at(NOW_MS - DAY_MS + i, REGISTRY_INFO, "state", "new");
-    ck_assert_int_eq(registry_put_restart_mark(reg, "intent", NOW_MS - 30 * DAY_MS, "{\"n\":2}"), 0);
     struct registry_prune_stats st;
     int total = 0, rounds = 0, n;
     while ((n = registry_prune(reg, &keep, NOW_MS, 100, 16, &st)) > 0) {
-        ck_assert_int_le(st.events, 2 * 100);
+        ck_assert_int_le(st.events, 2 * 100 + 100);
         total += n;
         rounds++;
     }
     ck_assert_int_eq(n, 0);
     ck_assert_int_ge(rounds, 3);
-    ck_assert_int_eq(total, 300 + 6);
+    ck_assert_int_eq(total, 300 + 4);
     ck_assert_int_eq(count_rows("SELECT COUNT(*) FROM events WHERE text = 'new'"), 5);
-    ck_assert_int_eq(count_rows("SELECT COUNT(*) FROM events WHERE severity = 'debug'"), 0);
-    /* the record in place is never pruned, however old */
-    char json[64];
-    int64_t t = 0;
-    ck_assert_int_eq(registry_get_restart_mark(reg, "intent", &t, json, sizeof json), 0);
-    ck_assert_int_eq(t, NOW_MS - 30 * DAY_MS);
-    ck_assert_str_eq(json, "{\"n\":2}");
-}
-END_TEST
-
-/* One row per kind, replaced in place; bad kinds and bad JSON are refused. */
-START_TEST(restart_records_are_replaced_in_place)
-{
-    char json[64];
-    ck_assert_int_eq(registry_get_restart_mark(reg, "progress", NULL, json, sizeof json), REGISTRY_ENOTFOUND);
-    for (int i = 0; i < 50; i++) {
-        char j[32];
-        snprintf(j, sizeof j, "{\"step\":%d}", i);
-        ck_assert_int_eq(registry_put_restart_mark(reg, "progress", NOW_MS + i, j), 0);
-    }
-    ck_assert_int_eq(registry_put_restart_mark(reg, "intent", NOW_MS, "{\"tag\":1}"), 0);
-    int64_t t = 0;
-    ck_assert_int_eq(registry_get_restart_mark(reg, "progress", &t, json, sizeof json), 0);
-    ck_assert_str_eq(json, "{\"step\":49}");
-    ck_assert_int_eq(t, NOW_MS + 49);
-    ck_assert_int_eq(count_rows("SELECT COUNT(*) FROM restart_marks"), 2);
-    ck_assert_int_eq(count_rows("SELECT COUNT(*) FROM events"), 0);
-    ck_assert_int_eq(registry_put_restart_mark(reg, "other", NOW_MS, "{}"), REGISTRY_EINVAL);
-    ck_assert_int_eq(registry_put_restart_mark(reg, "intent", NOW_MS, "{not json"), REGISTRY_EINVAL);
-    ck_assert_int_eq(registry_get_restart_mark(reg, "intent", NULL, json, sizeof json), 0);
-    ck_assert_str_eq(json, "{\"tag\":1}");
+    ck_assert_int_eq(count_rows("SELECT COUNT(*) FROM events WHERE source = 'intent'"), 1);
+    ck_assert_int_eq(count_rows("SELECT COUNT(*) FROM events WHERE source = 'progress'"), 1);
+    struct registry_event e;
+    ck_assert_int_eq(registry_last_event(reg, "intent", &e), 0);
+    ck_assert_int_eq(e.time_ms, NOW_MS - 20 * DAY_MS + 2);
 }
 END_TEST
 
@@ -221,7 +193,6 @@ START_TEST(pruned_space_is_reused)
     struct registry_storage_info info;
     ck_assert_int_eq(registry_storage(reg, &info), 0);
     ck_assert(info.incremental_vacuum);
-    ck_assert_int_eq(info.page_size, REGISTRY_PAGE_SIZE);   /* a new file */
     char text[200];
     memset(text, 'x', sizeof text - 1);
     text[sizeof text - 1] = 0;
@@ -328,64 +299,18 @@ START_TEST(version_2_file_is_migrated_with_its_history)
     struct registry *r = registry_open(path, 0, &err);
     ck_assert_msg(r != NULL, "%s", err.msg);
     ck_assert_int_eq(registry_schema_version(r), REGISTRY_SCHEMA_VERSION);
-    /* the newest restart record of each kind is carried into its row */
-    char json[64];
-    int64_t t = 0;
-    ck_assert_int_eq(registry_get_restart_mark(r, "intent", &t, json, sizeof json), 0);
-    ck_assert_int_eq(t, 7);
-    ck_assert_int_eq(registry_get_restart_mark(r, "progress", NULL, json, sizeof json), REGISTRY_ENOTFOUND);
+    struct registry_event e;
+    ck_assert_int_eq(registry_last_event(r, "intent", &e), 0);
+    ck_assert_str_eq(e.text, "c");
     struct registry_storage_info info;
     ck_assert_int_eq(registry_storage(r, &info), 0);
     ck_assert(!info.incremental_vacuum);  /* an old file reuses its free pages instead */
-    /* the old debug records expire like the event "b"; the row stays for a restart */
-    ck_assert_int_eq(registry_prune(r, &keep, NOW_MS, 100, 16, NULL), 3);
-    ck_assert_int_eq(registry_get_restart_mark(r, "intent", &t, json, sizeof json), 0);
-    ck_assert_int_eq(t, 7);
+    /* "a" and "b" expire; "c", the newest intent, stays for a restart */
+    ck_assert_int_eq(registry_prune(r, &keep, NOW_MS, 100, 16, NULL), 2);
+    ck_assert_int_eq(registry_last_event(r, "intent", &e), 0);
+    ck_assert_str_eq(e.text, "c");
     ck_assert_int_eq(registry_check_integrity(r), 0);
     registry_close(r);
-}
-END_TEST
-
-/* A schema-4 file (restart records as debug events, the event index by source): the
- * newest record of each kind moves into its row, the two indexes only those records and
- * pruning used are gone, and a restart reads the records as before. */
-START_TEST(version_4_file_gets_its_restart_records_in_place)
-{
-    char path[320];
-    snprintf(path, sizeof path, "%s/v4.db", dir);
-    struct registry_error err;
-    struct registry *old = registry_open_version(path, REGISTRY_OPEN_CREATE, 4, &err);
-    ck_assert_msg(old != NULL, "%s", err.msg);
-    ck_assert_int_eq(registry_add_event(old, 100, REGISTRY_DEBUG, "progress", "p1", "{\"step\":2,\"sysid\":3}"), 0);
-    ck_assert_int_eq(registry_add_event(old, 110, REGISTRY_DEBUG, "intent", "i1",
-                                        "{\"tag\":1,\"from\":[1,1],\"to\":[2,0],\"step\":\"a\"}"), 0);
-    ck_assert_int_eq(registry_add_event(old, 120, REGISTRY_DEBUG, "progress", "p2", "{\"step\":5,\"sysid\":3}"), 0);
-    ck_assert_int_eq(registry_add_event(old, 130, REGISTRY_INFO, "state", "s", NULL), 0);
-    registry_close(old);
-    struct registry *r = registry_open(path, 0, &err);
-    ck_assert_msg(r != NULL, "%s", err.msg);
-    ck_assert_int_eq(registry_schema_version(r), 5);
-    char json[128];
-    int64_t t = 0;
-    ck_assert_int_eq(registry_get_restart_mark(r, "progress", &t, json, sizeof json), 0);
-    ck_assert_int_eq(t, 120);
-    ck_assert_str_eq(json, "{\"step\":5,\"sysid\":3}");
-    ck_assert_int_eq(registry_get_restart_mark(r, "intent", &t, json, sizeof json), 0);
-    ck_assert_int_eq(t, 110);
-    registry_close(r);
-    sqlite3 *db;
-    ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    sqlite3_stmt *q;
-    ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM sqlite_schema WHERE name IN"
-                                            " ('events_source', 'locations_swap')", -1, &q, NULL), SQLITE_OK);
-    ck_assert_int_eq(sqlite3_step(q), SQLITE_ROW);
-    ck_assert_int_eq(sqlite3_column_int(q, 0), 0);
-    sqlite3_finalize(q);
-    ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM events", -1, &q, NULL), SQLITE_OK);
-    ck_assert_int_eq(sqlite3_step(q), SQLITE_ROW);
-    ck_assert_int_eq(sqlite3_column_int(q, 0), 4);     /* the old rows stay until they expire */
-    sqlite3_finalize(q);
-    sqlite3_close(db);
 }
 END_TEST
 
@@ -424,7 +349,7 @@ START_TEST(an_old_file_is_compacted_and_then_shrinks_after_pruning)
     ck_assert_int_eq(registry_compact(reg, &before, &after), 0);
     ck_assert_int_eq(before.bytes, pruned);
     ck_assert(after.incremental_vacuum);
-    ck_assert_int_eq(after.page_size, REGISTRY_PAGE_SIZE);
+    ck_assert_int_eq(after.page_size, 1024);
     ck_assert_int_eq(after.free_bytes, 0);
     ck_assert_msg(after.bytes < pruned / 3, "%lld bytes after compacting, %lld before", (long long)after.bytes,
                   (long long)pruned);
@@ -502,8 +427,6 @@ int main(void)
     tcase_add_test(tc, events_page_by_id_since_and_newest);
     tcase_add_test(tc, retired_packs_leave_the_working_set_but_stay_queryable);
     tcase_add_test(tc, version_2_file_is_migrated_with_its_history);
-    tcase_add_test(tc, version_4_file_gets_its_restart_records_in_place);
-    tcase_add_test(tc, restart_records_are_replaced_in_place);
     tcase_add_test(tc, a_large_file_opens_without_reading_every_page);
     tcase_add_test(tc, an_old_file_is_compacted_and_then_shrinks_after_pruning);
     suite_add_tcase(s, tc);
