@@ -1,6 +1,7 @@
 /* The scan on fresh input ([scan] on_fresh_input = true) on real processes: swapd over
  * Modbus TCP to swapsim scans as the plant link hands images over (more often than the
- * 20 ms clock would), reaches Execute, and keeps the comm-loss rule: a silent plant
+ * 20 ms clock would) while a swap awaits plant edges, paces itself by the period at rest
+ * (also after the drone's pty hung up), and keeps the comm-loss rule: a silent plant
  * holds the station with comm_loss and the plant's own watchdog trips. */
 #include <check.h>
 #include <jansson.h>
@@ -38,6 +39,15 @@ static long long scans(struct rig *r)
     return n;
 }
 
+/* A swap step is in progress (status "step" is not null). */
+static bool in_step(struct rig *r)
+{
+    json_t *s = rig_status(r);
+    bool yes = s && json_is_string(json_object_get(s, "step"));
+    json_decref(s);
+    return yes;
+}
+
 static bool alarm_active(struct rig *r, const char *code)
 {
     json_t *rep = rig_swapd(r, "{\"cmd\":\"alarms\"}");
@@ -71,14 +81,51 @@ START_TEST(fresh_images_drive_the_scan_and_comm_loss_still_holds)
         nap();
     ck_assert_msg(!strcmp(st, "Execute") || !strcmp(st, "Suspended"), "station did not start: %s", st);
 
-    /* Scans follow the images: over a second of wall time, more than the 50 a fixed
-     * 20 ms clock would run (each image is a round trip and a 1 ms pause apart). */
-    long long n0 = scans(&r), t0 = proc_now_ms();
+    /* While a swap runs the core awaits plant edges: scans follow the images back to
+     * back, more than twice the 25 a fixed 20 ms clock would run in half a second. */
+    long long n0 = -1, n1 = -1, t0 = 0, dt = 0;
+    for (end = proc_now_ms() + 60000; proc_now_ms() < end;) {
+        if (!in_step(&r)) {
+            nap();
+            continue;
+        }
+        n0 = scans(&r);
+        t0 = proc_now_ms();
+        while (proc_now_ms() - t0 < 500)
+            nap();
+        n1 = scans(&r);
+        dt = proc_now_ms() - t0;
+        if (in_step(&r))
+            break;   /* the whole window inside a swap */
+        n0 = -1;
+    }
+    ck_assert_msg(n0 >= 0, "no half second inside a swap step within 60 s");
+    printf("scan on fresh input, swap running: %lld scans in %lld ms\n", n1 - n0, dt);
+    ck_assert_int_gt(n1 - n0, 2 * dt / 20);
+
+    /* At rest (the drone gone: its pty hung up, the old pack stored, nothing moving) the
+     * link paces itself by its period: a few scans per period, not the ~800 per second of
+     * back-to-back polling, nor a scan spinning on the hung-up drone link; and the plant
+     * echo keeps following (no plant_frozen). */
+    proc_stop(r.drones, 5000);
+    r.drones = 0;
+    bool rest = false;
+    for (end = proc_now_ms() + 60000; !rest && proc_now_ms() < end;) {
+        rest = !in_step(&r) && !strcmp(state_of(&r, st, sizeof st), "Suspended");
+        if (!rest)
+            nap();
+    }
+    ck_assert_msg(rest, "station not at rest within 60 s of the drone leaving (state %s)", st);
+    n0 = scans(&r);
+    t0 = proc_now_ms();
     while (proc_now_ms() - t0 < 1000)
         nap();
-    long long n1 = scans(&r), dt = proc_now_ms() - t0;
-    printf("scan on fresh input: %lld scans in %lld ms\n", n1 - n0, dt);
-    ck_assert_int_gt(n1 - n0, 2 * dt / 20);
+    n1 = scans(&r);
+    dt = proc_now_ms() - t0;
+    printf("scan on fresh input, at rest: %lld scans in %lld ms\n", n1 - n0, dt);
+    ck_assert_int_lt(n1 - n0, 8 * dt / 20);
+    ck_assert_msg(!alarm_active(&r, "plant_frozen"), "plant_frozen at rest");
+    ck_assert_str_eq(state_of(&r, st, sizeof st), "Suspended");
 
     /* The comm-loss rule is the same: a silent plant holds the station. */
     json_t *rep = rig_sim(&r, "{\"cmd\":\"inject\",\"fault\":\"silent\"}");
