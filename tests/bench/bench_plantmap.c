@@ -50,50 +50,16 @@ static struct wire_figures measure_wire(const struct link_row *row, const char *
 {
     struct wire_figures w = { 0 };
     struct rig r = { 0 };
-    char plc[RIG_PATH] = "", pc[RIG_PATH] = "", ini[RIG_PATH + 16], log[RIG_PATH + 16], portfile[RIG_PATH + 8];
-    char bin[512], sbin[512], cfg[512], unit_s[16], baud_s[16], plant_arg[64];
-    if (proc_mkdtemp(r.dir, sizeof r.dir, "bench-pmap") != 0)
-        return w;
-    snprintf(r.sim_sock, sizeof r.sim_sock, "%s/sim.sock", r.dir);
-    snprintf(r.swapd_sock, sizeof r.swapd_sock, "%s/swapd.sock", r.dir);
-    snprintf(portfile, sizeof portfile, "%s/port", r.dir);
-    pid_t socat = 0;
-    if (row->l.rtu && (socat = rig_start_pty_pair(&r, plc, pc)) <= 0)
-        goto out;
-    snprintf(unit_s, sizeof unit_s, "%d", unit);
+    char ini[RIG_PATH + 16], log[RIG_PATH + 16], bin[512], cfg[512], baud_s[16], plant_arg[64];
     snprintf(baud_s, sizeof baud_s, "%d", row->l.baud);
-    snprintf(log, sizeof log, "%s/swapsim.log", r.dir);
-    char *sim[32];
-    int n = 0;
-    sim[n++] = (char *)proc_bin("swapsim", sbin, sizeof sbin);
-    sim[n++] = "--config";
-    sim[n++] = (char *)proc_config("plant.ini", cfg, sizeof cfg);
-    sim[n++] = "--control";
-    sim[n++] = r.sim_sock;
-    sim[n++] = "--unit";
-    sim[n++] = unit_s;
-    if (map_path) {
-        sim[n++] = "--map";
-        sim[n++] = (char *)map_path;
-    }
-    if (row->l.rtu) {
-        sim[n++] = "--rtu";
-        sim[n++] = plc;
-        sim[n++] = "--baud";
-        sim[n++] = baud_s;
-        sim[n++] = "--rtu-pace";
-    } else {
-        sim[n++] = "--port";
-        sim[n++] = "0";
-        sim[n++] = "--port-file";
-        sim[n++] = portfile;
-    }
-    sim[n] = NULL;
-    r.sim = proc_spawn(sim, log);
-    if (!row->l.rtu && proc_wait_number(portfile, &r.port, r.sim, 10000) != 0)
+    r.plant_map = map_path;
+    r.plant_unit = unit;
+    r.rtu_baud = row->l.rtu ? baud_s : NULL;
+    if (rig_start_sim(&r, "1") != 0) {
+        fprintf(stderr, "bench_plantmap: %s\n", r.err);
         goto out;
-    if (proc_wait_path(r.sim_sock, r.sim, 10000) != 0)
-        goto out;
+    }
+    proc_config("plant.ini", cfg, sizeof cfg);
     snprintf(ini, sizeof ini, "%s/swapd.ini", r.dir);
     FILE *f = fopen(ini, "w");
     if (!f)
@@ -103,7 +69,7 @@ static struct wire_figures measure_wire(const struct link_row *row, const char *
     if (map_path)
         fprintf(f, "map = %s\n", map_path);
     if (row->l.rtu)
-        fprintf(f, "transport = rtu\ndevice = %s\nbaud = %d\n", pc, row->l.baud);
+        fprintf(f, "transport = rtu\ndevice = %s\nbaud = %d\n", r.pty_pc, row->l.baud);
     fclose(f);
     snprintf(log, sizeof log, "%s/swapd.log", r.dir);
     snprintf(r.db, sizeof r.db, "%s/swapd.db", r.dir);
@@ -137,8 +103,6 @@ out:
         fprintf(stderr, "bench_plantmap: no figures from the wire (logs kept in %s)\n", r.dir);
     r.keep = !w.ok;
     rig_stop_all(&r);
-    if (socat > 0)
-        proc_stop(socat, 5000);
     return w;
 }
 

@@ -52,58 +52,6 @@ static pid_t start_socat(struct rig *r, char *plc, char *pc)
     return pid;
 }
 
-static void start_sim(struct rig *r, const struct link_case *lc, const char *plc)
-{
-    char bin[512], cfg[512], portfile[RIG_PATH], log[RIG_PATH], map[512], unit[16];
-    rig_path(portfile, r, "port");
-    rig_path(log, r, "swapsim.log");
-    snprintf(map, sizeof map, "%s/%s", src_dir(), lc->map ? lc->map : "");
-    snprintf(unit, sizeof unit, "%d", lc->unit);
-    char *argv[32];
-    int n = 0;
-    argv[n++] = (char *)proc_bin("swapsim", bin, sizeof bin);
-    argv[n++] = "--config";
-    argv[n++] = (char *)proc_config("plant.ini", cfg, sizeof cfg);
-    argv[n++] = "--control";
-    argv[n++] = r->sim_sock;
-    argv[n++] = "--seed";
-    argv[n++] = "7";
-    argv[n++] = "--realtime-factor";
-    argv[n++] = (char *)lc->rtf;
-    argv[n++] = "--unit";
-    argv[n++] = unit;
-    if (lc->map) {
-        argv[n++] = "--map";
-        argv[n++] = map;
-    }
-    if (lc->rtu) {
-        argv[n++] = "--rtu";
-        argv[n++] = (char *)plc;
-        argv[n++] = "--baud";
-        argv[n++] = (char *)lc->baud;
-        argv[n++] = "--rtu-pace";   /* a pty is instant: each reply takes the line's time */
-    } else {
-        argv[n++] = "--port";
-        argv[n++] = "0";
-        argv[n++] = "--port-file";
-        argv[n++] = portfile;
-    }
-    argv[n] = NULL;
-    r->sim = proc_spawn(argv, log);
-    if (!lc->rtu)
-        ck_assert_msg(proc_wait_number(portfile, &r->port, r->sim, 10000) == 0, "swapsim did not listen (see %s)", log);
-    else
-        r->port = 1;   /* unused: the link is the serial line */
-    ck_assert_msg(proc_wait_path(r->sim_sock, r->sim, 10000) == 0, "swapsim did not come up (see %s)", log);
-    for (unsigned s = 0; s < 8; s++) {
-        char line[128];
-        snprintf(line, sizeof line, "{\"cmd\":\"set_battery\",\"tag\":%u,\"soc\":1.0}", 0x5A000001u + s);
-        json_t *rep = rig_sim(r, line);
-        ck_assert_msg(rep && json_is_true(json_object_get(rep, "ok")), "set_battery failed");
-        json_decref(rep);
-    }
-}
-
 static void write_swapd_ini(const struct rig *r, const struct link_case *lc, const char *pc, char *path)
 {
     rig_path(path, r, "swapd.ini");
@@ -165,19 +113,14 @@ static void run_case(const struct link_case *lc)
         return;
     }
     struct rig r = { 0 };
-    r.speed = lc->rtf;
-    ck_assert_int_eq(proc_mkdtemp(r.dir, sizeof r.dir, "swap-pmap"), 0);
-    rig_path(r.sim_sock, &r, "sim.sock");
-    rig_path(r.swapd_sock, &r, "swapd.sock");
-    rig_path(r.db, &r, "swapd.db");
-    rig_path(r.cmdlog, &r, "commands.log");
-    rig_path(r.ptyfile, &r, "pty");
-    rig_path(r.swapd_log, &r, "swapd.log");
-    char plc[RIG_PATH] = "", pc[RIG_PATH] = "", ini[RIG_PATH];
-    pid_t socat = lc->rtu ? start_socat(&r, plc, pc) : 0;
-    start_sim(&r, lc, plc);
+    char map[512], ini[RIG_PATH];
+    snprintf(map, sizeof map, "%s/%s", src_dir(), lc->map ? lc->map : "");
+    r.plant_map = lc->map ? map : NULL;
+    r.plant_unit = lc->unit;
+    r.rtu_baud = lc->rtu ? lc->baud : NULL;
+    ck_assert_msg(rig_start_sim(&r, lc->rtf) == 0, "%s", r.err);
     ck_assert_msg(rig_start_drones(&r, "2", "3") == 0, "%s", r.err);
-    write_swapd_ini(&r, lc, pc, ini);
+    write_swapd_ini(&r, lc, r.pty_pc, ini);
     ck_assert_msg(rig_start_swapd(&r, ini, true) == 0, "%s", r.err);
     ck_assert_msg(rig_wait_swaps(&r, 2, 240000), "%s (logs in %s)", r.err, r.dir);
     check_inventory(&r);
@@ -188,8 +131,6 @@ static void run_case(const struct link_case *lc)
     free(dump);
     json_decref(s);
     ck_assert_msg(rig_stop_all(&r) == 0, "%s", r.err);
-    if (socat)
-        proc_stop(socat, 5000);
 }
 
 START_TEST(default_map_over_tcp)
@@ -236,22 +177,16 @@ static int run_capture(char *const argv[], char *out, size_t size)
 
 START_TEST(mbpoll_reads_the_simulator_over_rtu)
 {
-    struct rig r = { 0 };
-    ck_assert_int_eq(proc_mkdtemp(r.dir, sizeof r.dir, "swap-pmap"), 0);
-    rig_path(r.sim_sock, &r, "sim.sock");
-    char plc[RIG_PATH], pc[RIG_PATH];
-    pid_t socat = start_socat(&r, plc, pc);
-    start_sim(&r, &(struct link_case){ "1", NULL, true, "115200", 1, 50 }, plc);
+    struct rig r = { .rtu_baud = "115200" };
+    ck_assert_msg(rig_start_sim(&r, "1") == 0, "%s", r.err);
     /* IR 10..11: the slot count and the register map version */
     char *argv[] = { "/usr/bin/mbpoll", "-m", "rtu", "-b", "115200", "-P", "none", "-a", "1", "-0", "-t", "3", "-r", "10",
-                     "-c", "2", "-1", pc, NULL };
+                     "-c", "2", "-1", r.pty_pc, NULL };
     char out[4096];
     int rc = run_capture(argv, out, sizeof out);
     ck_assert_msg(rc == 0, "mbpoll exit %d: %s", rc, out);
     ck_assert_msg(strstr(out, "[10]: \t8") && strstr(out, "[11]: \t1"), "%s", out);
-    ck_assert_int_eq(proc_stop(r.sim, 5000), 0);
-    proc_stop(socat, 5000);
-    proc_rmtree(r.dir);
+    ck_assert_msg(rig_stop_all(&r) == 0, "%s", r.err);
 }
 END_TEST
 

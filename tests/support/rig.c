@@ -84,15 +84,33 @@ static const char *plant_ini(const struct rig *r, char *buf, size_t size)
 
 static int spawn_sim(struct rig *r, const char *port)
 {
-    char bin[512], cfg[512], portfile[RIG_PATH], log[RIG_PATH];
+    char bin[512], cfg[512], portfile[RIG_PATH], log[RIG_PATH], unit[16];
     path(portfile, r, "port");
     path(log, r, "swapsim.log");
     unlink(portfile);
-    char *argv[] = { (char *)proc_bin("swapsim", bin, sizeof bin), "--config",
-                     (char *)plant_ini(r, cfg, sizeof cfg), "--port", (char *)port, "--port-file",
-                     portfile, "--control", r->sim_sock, "--seed", "7", "--realtime-factor",
-                     (char *)r->speed, "--log-commands", r->cmdlog, NULL, NULL, NULL, NULL, NULL };
-    size_t k = sizeof argv / sizeof argv[0] - 5;
+    snprintf(unit, sizeof unit, "%d", r->plant_unit > 0 ? r->plant_unit : 1);
+    char *argv[32] = { (char *)proc_bin("swapsim", bin, sizeof bin), "--config", (char *)plant_ini(r, cfg, sizeof cfg),
+                       "--control", r->sim_sock, "--seed", "7", "--realtime-factor", (char *)r->speed,
+                       "--log-commands", r->cmdlog, "--unit", unit };
+    size_t k = 0;
+    while (argv[k])
+        k++;
+    if (r->rtu_baud) {
+        argv[k++] = "--rtu";
+        argv[k++] = r->pty_plc;
+        argv[k++] = "--baud";
+        argv[k++] = (char *)r->rtu_baud;
+        argv[k++] = "--rtu-pace";   /* a pty is instant: each reply takes the line's time */
+    } else {
+        argv[k++] = "--port";
+        argv[k++] = (char *)port;
+        argv[k++] = "--port-file";
+        argv[k++] = portfile;
+    }
+    if (r->plant_map) {
+        argv[k++] = "--map";
+        argv[k++] = (char *)r->plant_map;
+    }
     if (r->battery_scale) {
         argv[k++] = "--battery-time-scale";
         argv[k++] = (char *)r->battery_scale;
@@ -102,9 +120,11 @@ static int spawn_sim(struct rig *r, const char *port)
         argv[k++] = r->state;
     }
     r->sim = proc_spawn(argv, log);
-    if (proc_wait_number(portfile, &r->port, r->sim, 10000) != 0 ||
+    if ((!r->rtu_baud && proc_wait_number(portfile, &r->port, r->sim, 10000) != 0) ||
         proc_wait_path(r->sim_sock, r->sim, 10000) != 0)
         return fail(r, "swapsim did not come up (see %s)", log);
+    if (r->rtu_baud)
+        r->port = 1;
     return 0;
 }
 
@@ -153,6 +173,8 @@ int rig_start_sim(struct rig *r, const char *speed)
     path(r->ptyfile, r, "pty");
     path(r->swapd_log, r, "swapd.log");
     path(r->state, r, "plant.state");
+    if (r->rtu_baud && (r->socat = rig_start_pty_pair(r, r->pty_plc, r->pty_pc)) <= 0)
+        return -1;
     if (spawn_sim(r, "0") != 0)
         return -1;
     /* Charged packs in every slot, so the first swap need not wait for a charge. */
@@ -270,6 +292,9 @@ int rig_stop_all(struct rig *r)
         if (st != 0 && rc == 0)
             rc = fail(r, "%s exited with status 0x%x after SIGTERM (logs kept in %s)", procs[i].name, st, r->dir);
     }
+    if (r->socat > 0)
+        proc_stop(r->socat, 5000);   /* its exit status after SIGTERM says nothing */
+    r->socat = 0;
     if (rc == 0 && r->dir[0] && !r->keep)
         proc_rmtree(r->dir);
     return rc;

@@ -25,6 +25,14 @@ struct rig {
     const char *drone_battery_scale; /* before rig_start_drones: dronesim's (NULL: 1) */
     const char *plant_config;   /* set before rig_start_sim: plant.ini of every process
                                  * (NULL: the repository's configs/plant.ini) */
+    /* the plant behind a map and a link (set before rig_start_sim) */
+    const char *plant_map;      /* swapsim --map (a path; NULL: the built-in layout) */
+    int plant_unit;             /* swapsim --unit (0: 1) */
+    const char *rtu_baud;       /* non-NULL: swapsim serves Modbus RTU at this baud on a
+                                 * socat pty pair, replies paced to the line (--rtu-pace);
+                                 * swapd's end is pty_pc; r->port is then unused */
+    char pty_plc[RIG_PATH], pty_pc[RIG_PATH];
+    pid_t socat;
     char state[RIG_PATH];
     char err[512];              /* why the last rig_* call failed */
 };
