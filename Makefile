@@ -102,8 +102,9 @@ layers: $(LIB_O) $(PROG_O)
 	  README.md | grep -v -e '^<!--' -e '^```') > /dev/null || { echo "layers: README's link lines differ from \
 	  make link-lines:"; $(MAKE) -s --no-print-directory link-lines | diff -u - <(sed -n \
 	  '/^<!-- link-lines -->/,/^<!-- \/link-lines -->/p' README.md | grep -v -e '^<!--' -e '^```'); exit 1; }
-	@for f in $$(sed -n 's/^| `\(controller\/[^`]*\.c\)` | [0-9]* |.*/\1/p' README.md); do \
-	  [ -f $$f ] || { echo "layers: README's architecture section names $$f, not in the tree"; exit 1; }; done
+	@sed -n 's/^| `\(controller\/[^`]*\.c\)` | \([0-9]*\) |.*/\1 \2/p' README.md | while read -r f n; do \
+	  [ -f $$f ] || { echo "layers: README's architecture section names $$f, not in the tree"; exit 1; }; \
+	  [ "$$(wc -l < $$f)" = "$$n" ] || { echo "layers: README's architecture section gives $$f $$n lines; it has $$(wc -l < $$f)"; exit 1; }; done
 
 # ---- dependencies -----------------------------------------------------------------
 # Installs the Debian packages that are missing (sudo when not root), then the npm
