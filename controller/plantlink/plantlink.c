@@ -320,7 +320,13 @@ static long exchange_fresh(struct plantlink *l)
             break;
     bool idle = l->out.pace_by_period;
     pthread_mutex_unlock(&l->lock);
-    return write_outputs(l) == 0 && !idle ? l->cfg.fresh_gap_ms : l->cfg.period_ms;
+    if (write_outputs(l) != 0)
+        return l->cfg.period_ms;
+    if (!idle)
+        return l->cfg.fresh_gap_ms;
+    /* At rest: the fixed link's grid, the next read a period after this one began. */
+    long spent_ms = (long)((now_us() - t0) / 1000u);
+    return spent_ms + l->cfg.fresh_gap_ms < l->cfg.period_ms ? l->cfg.period_ms - spent_ms : l->cfg.fresh_gap_ms;
 }
 
 /* Exchanges every period on absolute deadlines; the backend reconnects with back-off and

@@ -45,8 +45,9 @@ struct plantlink_outputs {
      * adopted what the plant holds now. */
     uint64_t readback_seq;
     /* On fresh input: nothing the scan waits for hangs on the plant's next edge, so the
-     * link reads the next image a period after this write instead of after fresh_gap_ms
-     * (an idle station polls at the fixed rate; a swap in progress, back to back). */
+     * link reads the next image a period after the last one began instead of
+     * fresh_gap_ms after this write (an idle station polls on the fixed link's grid; a
+     * swap in progress, back to back). */
     bool pace_by_period;
 };
 
