@@ -132,6 +132,25 @@ static const char *const migrations[REGISTRY_SCHEMA_VERSION] = {
     "  pack_tag INTEGER NOT NULL,"
     "  remaining_pct REAL NOT NULL,"
     "  voltage_v REAL NOT NULL);",
+    /* 4 -> 5: write volume. The restart records (the move a starting step will make, the
+     * step the chain is in: one or two per step) get a table of their own, appended to
+     * like the events but without their index entries; the newest of each kind is
+     * carried over from the debug events (the older ones expire with the events). The
+     * event index by source served only their lookup, and the index of locations by swap
+     * only pruning (the table has one row per pack): both went onto the disk with nearly
+     * every transaction. */
+    "CREATE TABLE restart_log ("
+    "  id INTEGER PRIMARY KEY,"
+    "  time_ms INTEGER NOT NULL,"
+    "  kind TEXT NOT NULL CHECK (kind IN ('intent','progress')),"
+    "  text TEXT NOT NULL,"
+    "  json TEXT NOT NULL);"
+    "INSERT INTO restart_log (time_ms, kind, text, json)"
+    "  SELECT time_ms, source, text, json FROM events WHERE json IS NOT NULL AND id IN"
+    "  (SELECT MAX(id) FROM events WHERE source = 'intent'"
+    "   UNION SELECT MAX(id) FROM events WHERE source = 'progress') ORDER BY id;"
+    "DROP INDEX events_source;"
+    "DROP INDEX locations_swap;",
 };
 
 
@@ -208,9 +227,12 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_SAVEPOINT] = "SAVEPOINT registry_op",
     [ST_RELEASE] = "RELEASE registry_op",
     [ST_ROLLBACK_TO] = "ROLLBACK TO registry_op",
-    [ST_LAST_EVENT] =
-        "SELECT id, time_ms, severity, source, text, COALESCE(json, '') FROM events"
-        " WHERE source = ?1 ORDER BY id DESC LIMIT 1",
+    /* The two kinds alternate within every swap: the walk back from the newest row is
+     * short. */
+    [ST_ADD_RESTART] = "INSERT INTO restart_log (time_ms, kind, text, json) VALUES (?1, ?2, ?3, ?4)",
+    [ST_LAST_RESTART] =
+        "SELECT id, time_ms, 'debug', kind, text, json FROM restart_log"
+        " WHERE kind = ?1 ORDER BY id DESC LIMIT 1",
     [ST_MAX_EVENT] = "SELECT COALESCE(MAX(id), 0) FROM events",
     /* Events are numbered in the order they were recorded; times follow that order. The
      * time index finds where --since starts, the rest walks the primary key. */
@@ -233,14 +255,14 @@ static const char *const stmt_sql[ST_COUNT] = {
      * retention; ids grow with time, so the oldest are the first to expire. */
     [ST_PRUNE_EVENTS] =
         "DELETE FROM events WHERE id IN (SELECT id FROM events ORDER BY id LIMIT ?2)"
-        " AND time_ms < ?1"
-        " AND id NOT IN (SELECT COALESCE(MAX(id), 0) FROM events WHERE source = 'intent'"
-        "                UNION SELECT COALESCE(MAX(id), 0) FROM events WHERE source = 'progress')",
-    /* The write-ahead records of a restart ("intent", "progress": debug severity) expire
-     * sooner than the events people read; the newest of each always stays. */
+        " AND time_ms < ?1",
+    /* The restart records expire sooner than the events people read; the newest of each
+     * kind always stays. */
     [ST_PRUNE_RESTART_MARKS] =
-        "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE source = ?3 ORDER BY id LIMIT ?2)"
-        " AND time_ms < ?1 AND id != (SELECT MAX(id) FROM events WHERE source = ?3)",
+        "DELETE FROM restart_log WHERE id IN (SELECT id FROM restart_log ORDER BY id LIMIT ?2)"
+        " AND time_ms < ?1"
+        " AND id != COALESCE((SELECT id FROM restart_log WHERE kind = 'intent' ORDER BY id DESC LIMIT 1), 0)"
+        " AND id != COALESCE((SELECT id FROM restart_log WHERE kind = 'progress' ORDER BY id DESC LIMIT 1), 0)",
     [ST_PRUNE_HISTORY] =
         "DELETE FROM location_history WHERE id IN"
         " (SELECT id FROM location_history ORDER BY id LIMIT ?2) AND time_ms < ?1",
@@ -699,7 +721,7 @@ struct registry *registry_open_version(const char *path, int flags, int target_v
     const char *setup = reg->readonly
                             ? "PRAGMA foreign_keys = ON;"
                             : (!exists || size == 0)
-                                  ? "PRAGMA page_size = 1024; PRAGMA auto_vacuum = INCREMENTAL; PRAGMA foreign_keys = ON;"
+                                  ? "PRAGMA page_size = 512; PRAGMA auto_vacuum = INCREMENTAL; PRAGMA foreign_keys = ON;"
                                     " PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
                                   : "PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL;"
                                     " PRAGMA synchronous = FULL;";

@@ -1,7 +1,7 @@
 /* The battery registry: every battery the station owns, where it is, its health
  * estimates, its charges and flights, the swaps with their step timings, events and
  * alarms, in one SQLite database (WAL, synchronous=FULL, foreign keys on; new files:
- * 1 KiB pages, incremental auto-vacuum).
+ * 512-byte pages, incremental auto-vacuum).
  *
  * The store never reads the clock (times are ms since the epoch, passed in) and never
  * "repairs" a database: a file that is not a database, has an unreadable schema, fails
@@ -22,7 +22,7 @@
 #include "config/cfg.h"
 
 /* Schema version this code writes; older files are migrated on open (1 -> 2 -> ...). */
-#define REGISTRY_SCHEMA_VERSION 4
+#define REGISTRY_SCHEMA_VERSION 5
 
 /* Files up to this size get PRAGMA quick_check on open; larger ones only the cheap checks
  * (header, schema, version), so opening takes the same time at any size. The full check
@@ -262,9 +262,16 @@ int registry_add_event(struct registry *reg, int64_t time_ms, enum registry_seve
 int registry_list_events(struct registry *reg, int64_t since_ms, int limit,
                          int (*fn)(const struct registry_event *e, void *ctx), void *ctx);
 
-/* The newest event from source (indexed: constant time at any history length);
- * REGISTRY_ENOTFOUND when there is none. */
-int registry_last_event(struct registry *reg, const char *source, struct registry_event *out);
+/* The restart records: kind "intent" (the move a starting step will make) or "progress"
+ * (the step the chain is in), with a text for people and JSON for the restart (both
+ * required: REGISTRY_EINVAL). They are a log of their own, not events: swapctl events
+ * does not show them, and they expire after restart_days. */
+int registry_add_restart_record(struct registry *reg, int64_t time_ms, const char *kind, const char *text,
+                                const char *json);
+/* The newest restart record of kind, as an event (source = kind, severity debug);
+ * REGISTRY_ENOTFOUND when there is none. The kinds alternate within a swap, so the
+ * lookup reads a few rows whatever the history holds. */
+int registry_last_restart_record(struct registry *reg, const char *kind, struct registry_event *out);
 
 /* Highest event id (0 when none). Ids grow in the order events were recorded. */
 int64_t registry_last_event_id(struct registry *reg);
@@ -328,13 +335,13 @@ extern const struct cfg_key registry_retention_keys[];
 extern const size_t registry_retention_n_keys;
 
 struct registry_prune_stats {
-    int rows, events, alarms, history, swap_steps, charges, flights, swaps;
+    int rows, events, restart, alarms, history, swap_steps, charges, flights, swaps;
     int vacuumed_pages;
 };
 
 /* Deletes, in one short transaction, at most max_rows of each kind that are past their
- * retention at now_ms (the latest "intent" and "progress" events always stay: a restart
- * needs them), then returns at most max_vacuum_pages free pages to the file system.
+ * retention at now_ms (the newest restart record of each kind always stays: a restart
+ * needs it), then returns at most max_vacuum_pages free pages to the file system.
  * Returns the number of rows deleted (0: nothing left to prune) or a negative error. */
 int registry_prune(struct registry *reg, const struct registry_retention *r, int64_t now_ms,
                    int max_rows, int max_vacuum_pages, struct registry_prune_stats *st);
@@ -346,7 +353,7 @@ struct registry_storage_info {
 };
 int registry_storage(struct registry *reg, struct registry_storage_info *info);
 
-/* Rebuilds the file (a full VACUUM) in the format of a new one: 1 KiB pages and
+/* Rebuilds the file (a full VACUUM) in the format of a new one: 512-byte pages and
  * incremental auto-vacuum, so a file created before those shrinks after pruning too.
  * Needs the only connection to the file (swapd --compact-db takes swapd's lock) and free
  * space for a copy of the rows. before/after (may be NULL): the storage around it. */

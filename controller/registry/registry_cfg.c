@@ -4,7 +4,7 @@
 #define S struct registry_retention
 const struct cfg_key registry_retention_keys[] = {
     CFG_I("retention", "events_days", S, events_days, 0, 36500, "30", "days", "Keep the event log (swapctl events) this long; 0 = for ever"),
-    CFG_I("retention", "restart_days", S, restart_days, 0, 36500, "7", "days", "Keep the write-ahead records a restart reads (debug events; the newest always stays)"),
+    CFG_I("retention", "restart_days", S, restart_days, 0, 36500, "7", "days", "Keep the restart records (the step the chain was in, the move a step was about to make; the newest of each kind always stays)"),
     CFG_I("retention", "alarms_days", S, alarms_days, 0, 36500, "365", "days", "Keep cleared alarms this long (active ones stay)"),
     CFG_I("retention", "history_days", S, history_days, 0, 36500, "180", "days", "Keep each pack's location history this long (its current place always stays)"),
     CFG_I("retention", "telemetry_days", S, telemetry_days, 0, 36500, "365", "days", "Keep per-charge and per-flight measurements this long (the pack's estimates stay)"),

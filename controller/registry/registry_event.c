@@ -82,12 +82,34 @@ int registry_list_events(struct registry *reg, int64_t since_ms, int limit,
     return walk_events(reg, s, fn, ctx);
 }
 
-int registry_last_event(struct registry *reg, const char *source, struct registry_event *out)
+int registry_add_restart_record(struct registry *reg, int64_t time_ms, const char *kind, const char *text,
+                                const char *json)
 {
-    sqlite3_stmt *s = registry_stmt(reg, ST_LAST_EVENT);
+    if (!kind || (strcmp(kind, "intent") != 0 && strcmp(kind, "progress") != 0) || !text || !json)
+        return registry_fail(reg, REGISTRY_EINVAL, "restart record: kind intent or progress, with text and JSON");
+    json_error_t jerr;
+    json_t *j = json_loads(json, 0, &jerr);
+    if (!j)
+        return registry_fail(reg, REGISTRY_EINVAL, "restart record: invalid JSON: %s", jerr.text);
+    json_decref(j);
+    sqlite3_stmt *s = registry_stmt(reg, ST_ADD_RESTART);
     if (!s)
         return REGISTRY_EDB;
-    sqlite3_bind_text(s, 1, source, -1, SQLITE_TRANSIENT);
+    int rc = registry_begin(reg);
+    if (rc)
+        return rc;
+    registry_bind(s, 1, BIND_I64(time_ms), BIND_TEXT(kind), BIND_TEXT(text), BIND_TEXT(json));
+    if ((rc = registry_exec_stmt(reg, s, "restart record")) != 0)
+        return registry_rollback(reg, rc);
+    return registry_commit(reg);
+}
+
+int registry_last_restart_record(struct registry *reg, const char *kind, struct registry_event *out)
+{
+    sqlite3_stmt *s = registry_stmt(reg, ST_LAST_RESTART);
+    if (!s)
+        return REGISTRY_EDB;
+    sqlite3_bind_text(s, 1, kind, -1, SQLITE_TRANSIENT);
     int rc = sqlite3_step(s);
     if (rc == SQLITE_ROW)
         read_event(s, out);
@@ -95,8 +117,8 @@ int registry_last_event(struct registry *reg, const char *source, struct registr
     if (rc == SQLITE_ROW)
         return 0;
     if (rc == SQLITE_DONE)
-        return registry_fail(reg, REGISTRY_ENOTFOUND, "no %s event", source);
-    return registry_fail_db(reg, "last event");
+        return registry_fail(reg, REGISTRY_ENOTFOUND, "no %s record", kind);
+    return registry_fail_db(reg, "restart record");
 }
 
 int64_t registry_last_event_id(struct registry *reg)

@@ -16,15 +16,12 @@
 
 /* ---- retention ------------------------------------------------------------------------ */
 
-static int prune_one(struct registry *reg, enum stmt_id id, const char *source, int64_t cutoff_ms,
-                     int max_rows, int *deleted)
+static int prune_one(struct registry *reg, enum stmt_id id, int64_t cutoff_ms, int max_rows, int *deleted)
 {
     sqlite3_stmt *s = registry_stmt(reg, id);
     if (!s)
         return REGISTRY_EDB;
     registry_bind(s, 1, BIND_I64(cutoff_ms), BIND_INT(max_rows));
-    if (source)
-        sqlite3_bind_text(s, 3, source, -1, SQLITE_STATIC);
     int rc = registry_exec_stmt(reg, s, "prune");
     if (rc == 0)
         *deleted += sqlite3_changes(reg->db);
@@ -40,19 +37,17 @@ int registry_prune(struct registry *reg, const struct registry_retention *r, int
     const int64_t day_ms = 86400000LL;
     const struct {
         enum stmt_id id;
-        const char *source;
         int days;
         int *count;
     } steps[] = {
-        { ST_PRUNE_RESTART_MARKS, "intent", r->restart_days, &local.events },
-        { ST_PRUNE_RESTART_MARKS, "progress", r->restart_days, &local.events },
-        { ST_PRUNE_EVENTS, NULL, r->events_days, &local.events },
-        { ST_PRUNE_ALARMS, NULL, r->alarms_days, &local.alarms },
-        { ST_PRUNE_HISTORY, NULL, r->history_days, &local.history },
-        { ST_PRUNE_STEPS, NULL, r->swap_steps_days, &local.swap_steps },
-        { ST_PRUNE_CHARGES, NULL, r->telemetry_days, &local.charges },
-        { ST_PRUNE_FLIGHTS, NULL, r->telemetry_days, &local.flights },
-        { ST_PRUNE_SWAPS, NULL, r->swaps_days, &local.swaps },
+        { ST_PRUNE_RESTART_MARKS, r->restart_days, &local.restart },
+        { ST_PRUNE_EVENTS, r->events_days, &local.events },
+        { ST_PRUNE_ALARMS, r->alarms_days, &local.alarms },
+        { ST_PRUNE_HISTORY, r->history_days, &local.history },
+        { ST_PRUNE_STEPS, r->swap_steps_days, &local.swap_steps },
+        { ST_PRUNE_CHARGES, r->telemetry_days, &local.charges },
+        { ST_PRUNE_FLIGHTS, r->telemetry_days, &local.flights },
+        { ST_PRUNE_SWAPS, r->swaps_days, &local.swaps },
     };
     int rc = registry_begin(reg);
     if (rc)
@@ -60,12 +55,12 @@ int registry_prune(struct registry *reg, const struct registry_retention *r, int
     for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
         if (steps[i].days <= 0)
             continue;  /* 0: kept for ever */
-        if ((rc = prune_one(reg, steps[i].id, steps[i].source, now_ms - steps[i].days * day_ms, max_rows, steps[i].count)) != 0)
+        if ((rc = prune_one(reg, steps[i].id, now_ms - steps[i].days * day_ms, max_rows, steps[i].count)) != 0)
             return registry_rollback(reg, rc);
     }
     if ((rc = registry_commit(reg)) != 0)
         return rc;
-    local.rows = local.events + local.alarms + local.history + local.swap_steps + local.charges +
+    local.rows = local.events + local.restart + local.alarms + local.history + local.swap_steps + local.charges +
                  local.flights + local.swaps;
     /* Free pages back to the file system, a few at a time (only on files created with
      * incremental auto-vacuum; elsewhere SQLite reuses them for new rows). */
@@ -110,7 +105,7 @@ int registry_compact(struct registry *reg, struct registry_storage_info *before,
      * free space for a copy of the rows) with the format of a new file. */
     char *msg = NULL;
     if (sqlite3_exec(reg->db,
-                     "PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode = DELETE; PRAGMA page_size = 1024;"
+                     "PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode = DELETE; PRAGMA page_size = 512;"
                      " PRAGMA auto_vacuum = INCREMENTAL; VACUUM;",
                      NULL, NULL, &msg) != SQLITE_OK) {
         registry_fail(reg, REGISTRY_EDB, "compact: %s", msg ? msg : sqlite3_errmsg(reg->db));

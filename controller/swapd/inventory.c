@@ -197,7 +197,7 @@ void swapd_inventory_progress(struct swapd *d, struct registry *reg, int64_t now
     d->boot_pad_sysid = 0;
     d->boot_pad_tag = 0;
     struct registry_event e;
-    if (registry_last_event(reg, "progress", &e) != 0)
+    if (registry_last_restart_record(reg, "progress", &e) != 0)
         return;
     find_progress(&e, &lp);
     if (!lp.found || lp.step < 0)
@@ -277,7 +277,7 @@ int swapd_inventory_recover(struct swapd *d, struct registry *reg, const struct 
     msg[0] = 0;
     struct last_intent li = { 0 };
     struct registry_event e;
-    if (registry_last_event(reg, "intent", &e) != 0)
+    if (registry_last_restart_record(reg, "intent", &e) != 0)
         return 0;
     find_intent(&e, &li);
     if (!li.found)

@@ -230,7 +230,7 @@ static int run_job(struct persist *p, const struct persist_job *j)
                  "{\"tag\":%u,\"from\":[%d,%d],\"to\":[%d,%d],\"step\":\"%s\"}", (unsigned)j->tag,
                  (int)j->from.place, j->from.index, (int)j->to.place, j->to.index, j->step);
         snprintf(text, sizeof text, "pack SWP-%08X: %s -> %s in step %s", (unsigned)j->tag, from, to, j->step);
-        rc = registry_add_event(p->reg, j->t_ms, REGISTRY_DEBUG, "intent", text, json);
+        rc = registry_add_restart_record(p->reg, j->t_ms, "intent", text, json);
         break;
     }
     case PERSIST_PROGRESS: {
@@ -239,7 +239,7 @@ static int run_job(struct persist *p, const struct persist_job *j)
         snprintf(json, sizeof json, "{\"step\":%d,\"sysid\":%d,\"tag\":%u}", (int)(int32_t)j->seq, j->drone,
                  (unsigned)j->tag);
         snprintf(text, sizeof text, "%s (drone %d)", j->step[0] ? j->step : "chain ended", j->drone);
-        rc = registry_add_event(p->reg, j->t_ms, REGISTRY_DEBUG, "progress", text, json);
+        rc = registry_add_restart_record(p->reg, j->t_ms, "progress", text, json);
         break;
     }
     case PERSIST_ESTIMATES:

@@ -126,7 +126,7 @@ static void count_mix(const char *db_path, struct mix *m)
     if (swaps >= 1) {
         m->swaps = swaps;
         m->events_info = (double)scalar(db, "SELECT COUNT(*) FROM events WHERE severity != 'debug'") / swaps;
-        m->events_debug = (double)scalar(db, "SELECT COUNT(*) FROM events WHERE severity = 'debug'") / swaps;
+        m->events_debug = (double)scalar(db, "SELECT COUNT(*) FROM restart_log") / swaps;
         m->steps = (double)scalar(db, "SELECT COUNT(*) FROM swap_steps") / swaps;
         m->history = (double)scalar(db, "SELECT COUNT(*) FROM location_history") / swaps;
     }
@@ -180,7 +180,7 @@ static int bench_write_volume(int n_swaps, struct mix *m)
     printf("  kept in the registry (pages in use):                                          %.1f kB per swap\n",
            per_kept / 1e3);
     printf("  written / kept = %.1fx (target <= 10x)\n", per_kept > 0 ? per_written / per_kept : NAN);
-    printf("  rows per swap: %.1f events (+ %.1f debug restart records), %.1f step rows, %.1f location history\n",
+    printf("  rows per swap: %.1f events (+ %.1f restart records), %.1f step rows, %.1f location history\n",
            m->events_info, m->events_debug, m->steps, m->history);
     return 0;
 }
@@ -189,7 +189,7 @@ static int bench_write_volume(int n_swaps, struct mix *m)
 
 struct gen {
     sqlite3 *db;
-    sqlite3_stmt *swaps, *steps, *hist, *events;
+    sqlite3_stmt *swaps, *steps, *hist, *events, *restart;
     int64_t next_swap;
 };
 
@@ -253,25 +253,26 @@ static void gen_prepare(struct gen *g)
                              "  s.t + i.i * 2000, n.name, s.id"
                              " FROM s, i, n WHERE ?6 > 0 AND n.i = (4 * i.i) % 20 ORDER BY s.k, i.i",
                        -1, &g->hist, NULL);
-    /* ?6 = info + debug events per swap, ?7 = the info ones (state transitions), the rest
-     * restart records: intents every sixth, progress records */
+    /* ?6 = info events per swap (state transitions) */
     sqlite3_prepare_v2(g->db,
                        GEN_K "INSERT INTO events (time_ms, severity, source, text, json)"
-                             " SELECT s.t + (CASE WHEN i.i < ?7 THEN i.i ELSE i.i - ?7 END) * 400,"
-                             "  CASE WHEN i.i < ?7 THEN 'info' ELSE 'debug' END,"
-                             "  CASE WHEN i.i < ?7 THEN 'state' WHEN (i.i - ?7) % 6 = 5 THEN 'intent'"
-                             "   ELSE 'progress' END,"
-                             "  CASE WHEN i.i < ?7 THEN printf('%s -> %s: step complete (%d ms)', n.name,"
-                             "    (SELECT name FROM n AS m WHERE m.i = (i.i + 1) % 20), 400 + i.i * 37 % 500)"
-                             "   WHEN (i.i - ?7) % 6 = 5 THEN printf('pack %08X: drone 1 -> gripper A in step take_grip',"
-                             "    out_tag)"
-                             "   ELSE printf('%s (drone 1)', (SELECT name FROM n AS m WHERE m.i = (i.i - ?7) % 20)) END,"
-                             "  CASE WHEN i.i < ?7 THEN NULL"
-                             "   WHEN (i.i - ?7) % 6 = 5 THEN printf("
-                             "    '{\"tag\":%d,\"from\":[4,1],\"to\":[2,0],\"step\":\"take_grip\"}', out_tag)"
-                             "   ELSE printf('{\"step\":%d,\"sysid\":1}', (i.i - ?7) % 20) END"
+                             " SELECT s.t + i.i * 400, 'info', 'state',"
+                             "  printf('%s -> %s: step complete (%d ms)', n.name,"
+                             "   (SELECT name FROM n AS m WHERE m.i = (i.i + 1) % 20), 400 + i.i * 37 % 500), NULL"
                              " FROM s, i, n WHERE ?6 > 0 AND n.i = i.i % 20 ORDER BY s.k, i.i",
                        -1, &g->events, NULL);
+    /* ?6 = restart records per swap: intents every sixth, progress records */
+    sqlite3_prepare_v2(g->db,
+                       GEN_K "INSERT INTO restart_log (time_ms, kind, text, json)"
+                             " SELECT s.t + i.i * 400, CASE WHEN i.i % 6 = 5 THEN 'intent' ELSE 'progress' END,"
+                             "  CASE WHEN i.i % 6 = 5 THEN printf('pack %08X: drone 1 -> gripper A in step take_grip',"
+                             "    out_tag)"
+                             "   ELSE printf('%s (drone 1)', n.name) END,"
+                             "  CASE WHEN i.i % 6 = 5 THEN printf("
+                             "    '{\"tag\":%d,\"from\":[4,1],\"to\":[2,0],\"step\":\"take_grip\"}', out_tag)"
+                             "   ELSE printf('{\"step\":%d,\"sysid\":1}', i.i % 20) END"
+                             " FROM s, i, n WHERE ?6 > 0 AND n.i = i.i % 20 ORDER BY s.k, i.i",
+                       -1, &g->restart, NULL);
 }
 
 static void gen_close(struct gen *g)
@@ -280,12 +281,12 @@ static void gen_close(struct gen *g)
     sqlite3_finalize(g->steps);
     sqlite3_finalize(g->hist);
     sqlite3_finalize(g->events);
+    sqlite3_finalize(g->restart);
     sqlite3_exec(g->db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL);
     sqlite3_close(g->db);
 }
 
-static int gen_run(sqlite3_stmt *s, int64_t k0, int64_t n, int64_t id0, int64_t t0, int64_t dt, int per_swap,
-                   int info)
+static int gen_run(sqlite3_stmt *s, int64_t k0, int64_t n, int64_t id0, int64_t t0, int64_t dt, int per_swap)
 {
     sqlite3_bind_int64(s, 1, k0);
     sqlite3_bind_int64(s, 2, n);
@@ -293,8 +294,6 @@ static int gen_run(sqlite3_stmt *s, int64_t k0, int64_t n, int64_t id0, int64_t 
     sqlite3_bind_int64(s, 4, t0);
     sqlite3_bind_int64(s, 5, dt);
     sqlite3_bind_int(s, 6, per_swap);
-    if (sqlite3_bind_parameter_count(s) >= 7)
-        sqlite3_bind_int(s, 7, info);
     int rc = sqlite3_step(s);
     sqlite3_reset(s);
     if (rc != SQLITE_DONE) {
@@ -320,28 +319,27 @@ static void mix_round(struct mix *m)
 static int gen_swaps(struct gen *g, const struct mix *m, int64_t k0, int64_t n, int64_t t0, int64_t dt)
 {
     const int64_t chunk = 2000;
-    int info = (int)m->events_info, events = info + (int)m->events_debug;
     for (int64_t c = 0; c < n; c += chunk) {
         int64_t len = n - c < chunk ? n - c : chunk, id0 = g->next_swap, tc = t0 + c * dt;
-        if (gen_run(g->swaps, k0 + c, len, id0, tc, dt, 1, 0) || gen_run(g->steps, k0 + c, len, id0, tc, dt, (int)m->steps, 0) ||
-            gen_run(g->hist, k0 + c, len, id0, tc, dt, (int)m->history, 0) ||
-            gen_run(g->events, k0 + c, len, id0, tc, dt, events, info))
+        if (gen_run(g->swaps, k0 + c, len, id0, tc, dt, 1) || gen_run(g->steps, k0 + c, len, id0, tc, dt, (int)m->steps) ||
+            gen_run(g->hist, k0 + c, len, id0, tc, dt, (int)m->history) ||
+            gen_run(g->events, k0 + c, len, id0, tc, dt, (int)m->events_info) ||
+            gen_run(g->restart, k0 + c, len, id0, tc, dt, (int)m->events_debug))
             return -1;
         g->next_swap += len;
     }
     return 0;
 }
 
-static void gen_event(struct gen *g, int64_t t, const char *sev, const char *source, const char *text, const char *json)
+static void gen_restart_record(struct gen *g, int64_t t, const char *kind, const char *text, const char *json)
 {
     sqlite3_stmt *e;
-    sqlite3_prepare_v2(g->db, "INSERT INTO events (time_ms, severity, source, text, json) VALUES (?1, ?2, ?3, ?4, ?5)",
-                       -1, &e, NULL);
+    sqlite3_prepare_v2(g->db, "INSERT INTO restart_log (time_ms, kind, text, json) VALUES (?1, ?2, ?3, ?4)", -1, &e,
+                       NULL);
     sqlite3_bind_int64(e, 1, t);
-    sqlite3_bind_text(e, 2, sev, -1, SQLITE_STATIC);
-    sqlite3_bind_text(e, 3, source, -1, SQLITE_STATIC);
-    sqlite3_bind_text(e, 4, text, -1, SQLITE_STATIC);
-    sqlite3_bind_text(e, 5, json, -1, SQLITE_STATIC);
+    sqlite3_bind_text(e, 2, kind, -1, SQLITE_STATIC);
+    sqlite3_bind_text(e, 3, text, -1, SQLITE_STATIC);
+    sqlite3_bind_text(e, 4, json, -1, SQLITE_STATIC);
     sqlite3_step(e);
     sqlite3_finalize(e);
 }
@@ -383,7 +381,7 @@ static int gen_registry(const char *path, long n, const struct mix *m, int64_t n
         gen_close(&g);
         return -1;
     }
-    gen_event(&g, now_ms - 1000, "debug", "progress", "chain ended (drone 1)", "{\"step\":-1,\"sysid\":1}");
+    gen_restart_record(&g, now_ms - 1000, "progress", "chain ended (drone 1)", "{\"step\":-1,\"sysid\":1}");
     for (int i = 0; i < n_ix; i++) {
         sqlite3_exec(g.db, indexes[i], NULL, NULL, NULL);
         free(indexes[i]);
@@ -395,7 +393,7 @@ static int gen_registry(const char *path, long n, const struct mix *m, int64_t n
 
 /* ---- part 2: start-up ------------------------------------------------------------------ */
 
-#define GEN_VERSION 2   /* the generator's; a cached registry names it */
+#define GEN_VERSION 3   /* the generator's; a cached registry names it */
 #define CACHE_DAYS 7    /* a cached registry's history ends at most this long before the run */
 
 /* Where generated registries are kept between runs: BENCH_CACHE, else build/bench-cache

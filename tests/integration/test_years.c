@@ -377,7 +377,7 @@ START_TEST(an_old_registry_is_compacted_and_refused_while_swapd_runs)
     ck_assert_msg(compact_db(dir, out, sizeof out) == 0, "%s", out);
     ck_assert_msg(strstr(out, "compacted"), "%s", out);
     ck_assert_int_eq(pragma(path, "PRAGMA auto_vacuum"), 2);
-    ck_assert_int_eq(pragma(path, "PRAGMA page_size"), 1024);
+    ck_assert_int_eq(pragma(path, "PRAGMA page_size"), 512);
     ck_assert_int_eq(pragma(path, "SELECT journal_mode = 'wal' FROM pragma_journal_mode"), 1);
     int64_t after = pragma(path, "SELECT page_count * page_size FROM pragma_page_count, pragma_page_size");
     ck_assert_msg(after < before / 2, "%lld bytes after, %lld before", (long long)after, (long long)before);

@@ -123,10 +123,8 @@ START_TEST(prune_deletes_only_what_expired_in_bounded_batches)
     for (int i = 0; i < 300; i++)
         event_at(NOW_MS - 60 * DAY_MS + i, REGISTRY_INFO, "state", "old");
     for (int i = 0; i < 3; i++) {
-        ck_assert_int_eq(registry_add_event(reg, NOW_MS - 20 * DAY_MS + i, REGISTRY_DEBUG, "intent", "i",
-                                            "{\"n\":1}"), 0);
-        ck_assert_int_eq(registry_add_event(reg, NOW_MS - 20 * DAY_MS + i, REGISTRY_DEBUG, "progress", "p",
-                                            "{\"n\":1}"), 0);
+        ck_assert_int_eq(registry_add_restart_record(reg, NOW_MS - 20 * DAY_MS + i, "intent", "i", "{\"n\":1}"), 0);
+        ck_assert_int_eq(registry_add_restart_record(reg, NOW_MS - 20 * DAY_MS + i, "progress", "p", "{\"n\":1}"), 0);
     }
     for (int i = 0; i < 5; i++)
         event_at(NOW_MS - DAY_MS + i, REGISTRY_INFO, "state", "new");
@@ -141,10 +139,10 @@ START_TEST(prune_deletes_only_what_expired_in_bounded_batches)
     ck_assert_int_ge(rounds, 3);
     ck_assert_int_eq(total, 300 + 4);
     ck_assert_int_eq(count_rows("SELECT COUNT(*) FROM events WHERE text = 'new'"), 5);
-    ck_assert_int_eq(count_rows("SELECT COUNT(*) FROM events WHERE source = 'intent'"), 1);
-    ck_assert_int_eq(count_rows("SELECT COUNT(*) FROM events WHERE source = 'progress'"), 1);
+    ck_assert_int_eq(count_rows("SELECT COUNT(*) FROM restart_log WHERE kind = 'intent'"), 1);
+    ck_assert_int_eq(count_rows("SELECT COUNT(*) FROM restart_log WHERE kind = 'progress'"), 1);
     struct registry_event e;
-    ck_assert_int_eq(registry_last_event(reg, "intent", &e), 0);
+    ck_assert_int_eq(registry_last_restart_record(reg, "intent", &e), 0);
     ck_assert_int_eq(e.time_ms, NOW_MS - 20 * DAY_MS + 2);
 }
 END_TEST
@@ -300,14 +298,14 @@ START_TEST(version_2_file_is_migrated_with_its_history)
     ck_assert_msg(r != NULL, "%s", err.msg);
     ck_assert_int_eq(registry_schema_version(r), REGISTRY_SCHEMA_VERSION);
     struct registry_event e;
-    ck_assert_int_eq(registry_last_event(r, "intent", &e), 0);
+    ck_assert_int_eq(registry_last_restart_record(r, "intent", &e), 0);  /* carried over */
     ck_assert_str_eq(e.text, "c");
     struct registry_storage_info info;
     ck_assert_int_eq(registry_storage(r, &info), 0);
     ck_assert(!info.incremental_vacuum);  /* an old file reuses its free pages instead */
-    /* "a" and "b" expire; "c", the newest intent, stays for a restart */
-    ck_assert_int_eq(registry_prune(r, &keep, NOW_MS, 100, 16, NULL), 2);
-    ck_assert_int_eq(registry_last_event(r, "intent", &e), 0);
+    /* the three events expire; "c", the newest intent, stays in the restart log */
+    ck_assert_int_eq(registry_prune(r, &keep, NOW_MS, 100, 16, NULL), 3);
+    ck_assert_int_eq(registry_last_restart_record(r, "intent", &e), 0);
     ck_assert_str_eq(e.text, "c");
     ck_assert_int_eq(registry_check_integrity(r), 0);
     registry_close(r);
@@ -349,7 +347,7 @@ START_TEST(an_old_file_is_compacted_and_then_shrinks_after_pruning)
     ck_assert_int_eq(registry_compact(reg, &before, &after), 0);
     ck_assert_int_eq(before.bytes, pruned);
     ck_assert(after.incremental_vacuum);
-    ck_assert_int_eq(after.page_size, 1024);
+    ck_assert_int_eq(after.page_size, 512);
     ck_assert_int_eq(after.free_bytes, 0);
     ck_assert_msg(after.bytes < pruned / 3, "%lld bytes after compacting, %lld before", (long long)after.bytes,
                   (long long)pruned);
