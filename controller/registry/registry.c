@@ -468,6 +468,16 @@ int registry_batch_commit(struct registry *reg)
     return rc;
 }
 
+int registry_batch_rollback(struct registry *reg)
+{
+    if (!reg->batch)
+        return registry_fail(reg, REGISTRY_ESTATE, "no batch is open");
+    reg->batch = false;
+    if (!sqlite3_get_autocommit(reg->db))
+        registry_rollback(reg, 0);
+    return 0;
+}
+
 bool registry_in_batch(const struct registry *reg)
 {
     return reg->batch;

@@ -158,6 +158,8 @@ const char *registry_strerror(int code);
  * is already open / none is open. */
 int registry_batch_begin(struct registry *reg);
 int registry_batch_commit(struct registry *reg);
+/* Ends the open batch without committing anything of it. */
+int registry_batch_rollback(struct registry *reg);
 bool registry_in_batch(const struct registry *reg);
 
 /* Durability of the commits that follow (between transactions only): full (the default)

@@ -15,6 +15,7 @@
 #define PERSIST_IDLE_MS 100       /* jobs queued without a kick are written after this */
 #define PERSIST_VACUUM_PAGES 64   /* free pages returned to the file system per prune */
 #define PERSIST_EVENTS 512        /* committed events waiting for the scan's followers */
+#define PERSIST_HOLD_MS 2000      /* routine rows wait at most this long for the next transaction */
 
 struct persist {
     struct registry *reg;
@@ -40,6 +41,7 @@ struct persist {
     int64_t swap_id;              /* written by the worker under lock, read by the scan */
     struct httpd_hist write_latency;  /* seconds per job, under lock */
     bool kicked;
+    uint64_t held_since_ms;       /* when the oldest routine job began to wait (0: none waits) */
     uint32_t batch_moves[PERSIST_QUEUE]; /* moves written in the open batch, acknowledged at its commit */
     size_t n_batch_moves;
     struct registry_retention keep;
@@ -452,6 +454,132 @@ static int drain(struct persist *p, size_t n)
     return again;
 }
 
+/* When a job is written (the write volume: docs/operator-guide.md, Storage):
+ * - JOB_AT_ONCE: a battery move, a pack's registration, status, loss or estimates, an
+ *   alarm, a swap's opening and closing, and the events operators act on (warnings and
+ *   worse, state and mode changes, commands). Written as soon as the scan kicks, with
+ *   every job queued before it, in order, as one transaction (a move's waits for the disk).
+ * - JOB_AHEAD: the restart records (the step the chain entered, the move a step is about
+ *   to make) and the landing queue's entries. Written at once too, but ahead of the
+ *   routine jobs, in a small transaction of their own: a restart needs them exact, and
+ *   they touch tables nothing else writes.
+ * - JOB_ROUTINE: the step rows of steps that moved nothing, routine events (steps, drones,
+ *   packs) and pruning. They wait for the next transaction of the others, at most
+ *   PERSIST_HOLD_MS, so that the last pages of the event log and the step table go to the
+ *   disk a few times per swap instead of at every step. A crash of swapd loses at most
+ *   those; never a move, a restart record or a drone's place in the queue. */
+enum persist_class { JOB_AT_ONCE, JOB_AHEAD, JOB_ROUTINE };
+enum persist_plan { PLAN_WAIT, PLAN_AHEAD, PLAN_ALL };
+
+static enum persist_class job_class(const struct persist_job *j)
+{
+    switch (j->kind) {
+    case PERSIST_INTENT:
+    case PERSIST_PROGRESS:
+    case PERSIST_QUEUE_PUT:
+    case PERSIST_QUEUE_DROP:
+        return JOB_AHEAD;
+    case PERSIST_STEP:
+    case PERSIST_PRUNE:
+        return JOB_ROUTINE;
+    case PERSIST_EVENT:
+        return j->severity >= REGISTRY_WARNING || !strcmp(j->source, "state") || !strcmp(j->source, "mode") ||
+                       !strcmp(j->source, "command")
+                   ? JOB_AT_ONCE
+                   : JOB_ROUTINE;
+    default:
+        return JOB_AT_ONCE;
+    }
+}
+
+/* Under the lock: what to write of the n jobs at the head at now_ms (monotonic). */
+static enum persist_plan plan_locked(struct persist *p, size_t n, uint64_t now_ms)
+{
+    if (n == 0)
+        return PLAN_WAIT;
+    if (p->stop || p->blocked)
+        return PLAN_ALL;  /* stopping writes everything; a failing store retries in order */
+    bool ahead = false, routine = false;
+    for (size_t i = 0; i < n; i++) {
+        enum persist_class c = job_class(&p->q[(p->head + i) % PERSIST_QUEUE]);
+        if (c == JOB_AT_ONCE)
+            return PLAN_ALL;
+        ahead |= c == JOB_AHEAD;
+        routine |= c == JOB_ROUTINE;
+    }
+    if (routine && p->held_since_ms == 0)
+        p->held_since_ms = now_ms ? now_ms : 1;
+    if (routine && now_ms >= p->held_since_ms + PERSIST_HOLD_MS)
+        return PLAN_ALL;
+    return ahead ? PLAN_AHEAD : PLAN_WAIT;
+}
+
+/* Writes the restart records and landing-queue entries among the n jobs at the head, in
+ * their order, as one transaction, and takes them off the queue; the routine jobs keep
+ * their order. Returns 1 when that failed (the caller then writes everything in order,
+ * which retries them). */
+static int write_ahead(struct persist *p, size_t n)
+{
+    registry_set_sync(p->reg, false);  /* no move: it reaches the operating system */
+    if (registry_batch_begin(p->reg) != 0)
+        return 1;
+    for (size_t i = 0; i < n; i++) {
+        pthread_mutex_lock(&p->lock);  /* [head, head + n) stays while the worker writes */
+        struct persist_job j = p->q[(p->head + i) % PERSIST_QUEUE];
+        pthread_mutex_unlock(&p->lock);
+        if (job_class(&j) != JOB_AHEAD)
+            continue;
+        if (timed_job(p, &j) != 0) {
+            registry_batch_rollback(p->reg);
+            return 1;
+        }
+    }
+    if (registry_batch_commit(p->reg) != 0)
+        return 1;
+    pthread_mutex_lock(&p->lock);
+    p->commits++;
+    size_t kept = 0;
+    for (size_t i = 0; i < p->len; i++) {
+        const struct persist_job *j = &p->q[(p->head + i) % PERSIST_QUEUE];
+        if (i < n && job_class(j) == JOB_AHEAD)
+            continue;
+        if (kept != i)
+            p->q[(p->head + kept) % PERSIST_QUEUE] = *j;
+        kept++;
+    }
+    p->len = kept;
+    pthread_mutex_unlock(&p->lock);
+    return 0;
+}
+
+/* Writes what the plan asks of the n jobs at the head at now_ms. Returns 1 when the head
+ * must be retried after a back-off; *wrote tells whether anything was tried. */
+static int write_planned(struct persist *p, size_t n, uint64_t now_ms, bool *wrote)
+{
+    pthread_mutex_lock(&p->lock);
+    enum persist_plan plan = plan_locked(p, n, now_ms);
+    pthread_mutex_unlock(&p->lock);
+    *wrote = plan != PLAN_WAIT;
+    if (plan == PLAN_WAIT || (plan == PLAN_AHEAD && write_ahead(p, n) == 0))
+        return 0;
+    int again = drain(p, n);
+    pthread_mutex_lock(&p->lock);
+    bool routine = false;
+    for (size_t i = 0; i < p->len && !routine; i++)
+        routine = job_class(&p->q[(p->head + i) % PERSIST_QUEUE]) == JOB_ROUTINE;
+    if (!routine)
+        p->held_since_ms = 0;  /* the next routine job starts a new wait */
+    pthread_mutex_unlock(&p->lock);
+    return again;
+}
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)(ts.tv_nsec / 1000000L);
+}
+
 static void *worker(void *arg)
 {
     struct persist *p = arg;
@@ -477,7 +605,8 @@ static void *worker(void *arg)
         p->kicked = false;
         size_t n = p->len;
         pthread_mutex_unlock(&p->lock);
-        int again = drain(p, n);
+        bool wrote;
+        int again = write_planned(p, n, mono_ms(), &wrote);
         pthread_mutex_lock(&p->lock);
         if (!again) {
             backoff_ms = PERSIST_RETRY_MIN_MS;
@@ -594,7 +723,8 @@ bool persist_run(struct persist *p, uint64_t now_ms)
     if (!p->manual || p->len == 0 || now_ms < p->retry_at_ms)
         return false;
     p->kicked = false;
-    if (drain(p, p->len)) {
+    bool wrote;
+    if (write_planned(p, p->len, now_ms, &wrote)) {
         p->retry_at_ms = now_ms + (uint64_t)p->backoff_ms;  /* the worker's back-off */
         if (p->backoff_ms < PERSIST_RETRY_MAX_MS)
             p->backoff_ms *= 2;
@@ -602,7 +732,7 @@ bool persist_run(struct persist *p, uint64_t now_ms)
         p->retry_at_ms = 0;
         p->backoff_ms = PERSIST_RETRY_MIN_MS;
     }
-    return true;
+    return wrote;
 }
 
 void persist_discard(struct persist *p)
@@ -640,6 +770,16 @@ size_t persist_queued(struct persist *p)
 {
     pthread_mutex_lock(&p->lock);
     size_t n = p->len;
+    pthread_mutex_unlock(&p->lock);
+    return n;
+}
+
+size_t persist_queued_at_once(struct persist *p)
+{
+    pthread_mutex_lock(&p->lock);
+    size_t n = 0;
+    for (size_t i = 0; i < p->len; i++)
+        n += job_class(&p->q[(p->head + i) % PERSIST_QUEUE]) == JOB_AT_ONCE;
     pthread_mutex_unlock(&p->lock);
     return n;
 }

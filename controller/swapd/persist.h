@@ -77,8 +77,12 @@ void persist_discard(struct persist *p);
 void persist_set_retention(struct persist *p, const struct registry_retention *keep, int batch_rows);
 
 /* Wakes the worker for what was queued since the last kick: the scan queues, then kicks
- * once, and the worker writes the scan's jobs as one transaction (one sync). Jobs never
- * wait longer than PERSIST_IDLE_MS for a kick. */
+ * once, and the worker writes the scan's jobs as one transaction (one sync for a battery
+ * move). The step rows of steps that moved nothing and routine events (steps, drones,
+ * packs; not warnings, state or mode changes, commands) wait for the next such
+ * transaction, at most PERSIST_HOLD_MS (2 s); the restart records and the landing queue's
+ * entries do not wait, they go ahead of them in a small transaction of their own. Jobs
+ * never wait longer than PERSIST_IDLE_MS for a kick. */
 void persist_kick(struct persist *p);
 
 /* Queues a job; never blocks on the disk. Returns 0, or -1 if the queue is full (the
@@ -88,6 +92,11 @@ int persist_submit(struct persist *p, const struct persist_job *job);
 
 /* Jobs queued and not yet written (the one the store refuses included). */
 size_t persist_queued(struct persist *p);
+/* Of those, the ones written as soon as the scan kicks (battery moves, packs registered,
+ * lost, given a status or estimates, alarms, swaps opened and closed, the events operators
+ * act on): with none queued, the packs' rows on the disk are the shell's view, whatever
+ * routine events and step rows still wait. */
+size_t persist_queued_at_once(struct persist *p);
 
 /* The registry id of the swap in progress (committed so far), 0 when none. */
 int64_t persist_swap_id(struct persist *p);

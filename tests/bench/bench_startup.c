@@ -129,6 +129,15 @@ static void count_mix(const char *db_path, struct mix *m)
         m->events_debug = (double)scalar(db, "SELECT COUNT(*) FROM restart_log") / swaps;
         m->steps = (double)scalar(db, "SELECT COUNT(*) FROM swap_steps") / swaps;
         m->history = (double)scalar(db, "SELECT COUNT(*) FROM location_history") / swaps;
+        if (getenv("BENCH_DEBUG")) {
+            sqlite3_stmt *s;
+            if (sqlite3_prepare_v2(db, "SELECT source, severity, COUNT(*) FROM events GROUP BY 1, 2 ORDER BY 3 DESC", -1,
+                                   &s, NULL) == SQLITE_OK)
+                while (sqlite3_step(s) == SQLITE_ROW)
+                    printf("  events %-10s %-8s %5.1f per swap\n", (const char *)sqlite3_column_text(s, 0),
+                           (const char *)sqlite3_column_text(s, 1), sqlite3_column_int(s, 2) / swaps);
+            sqlite3_finalize(s);
+        }
     }
     sqlite3_close(db);
 }

@@ -1403,7 +1403,7 @@ static int durable_one(const struct registry_battery *b, void *ctx)
 static void check_durable(struct cp_world *w)
 {
     struct swapd *d = w->sh;
-    if (!d->reader || w->now_ms % 10000u >= w->scan_ms || persist_queued(d->persist))
+    if (!d->reader || w->now_ms % 10000u >= w->scan_ms || persist_queued_at_once(d->persist))
         return;
     struct durable_ctx c = { w, 0 };
     int n = registry_list_working_set(d->reader, durable_one, &c);

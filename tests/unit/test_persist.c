@@ -303,7 +303,8 @@ static void drain(void)
     static int mark;
     char text[32];
     snprintf(text, sizeof text, "mark %d", ++mark);
-    struct persist_job j = { .kind = PERSIST_EVENT, .t_ms = 9000, .severity = REGISTRY_INFO };
+    /* a warning: written at once, with everything queued before it */
+    struct persist_job j = { .kind = PERSIST_EVENT, .t_ms = 9000, .severity = REGISTRY_WARNING };
     snprintf(j.source, sizeof j.source, "test");
     snprintf(j.text, sizeof j.text, "%s", text);
     ck_assert_int_eq(persist_submit(p, &j), 0);
@@ -393,6 +394,88 @@ END_TEST
  * memory until then). While the batch is retried the store reads blocked throughout: a
  * write that passed inside the batch does not unblock it (else an Unhold could pass on
  * a full disk, in the moment between a retry's writes and its failing commit). */
+static int64_t rows(const char *sql)
+{
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *s;
+    ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return v;
+}
+
+static void event_job(enum registry_severity sev, const char *source, const char *text, int64_t t_ms)
+{
+    struct persist_job j = { .kind = PERSIST_EVENT, .t_ms = t_ms, .severity = sev };
+    snprintf(j.source, sizeof j.source, "%s", source);
+    snprintf(j.text, sizeof j.text, "%s", text);
+    ck_assert_int_eq(persist_submit(p, &j), 0);
+}
+
+/* The write volume (docs/operator-guide.md, Storage): a routine event waits for the next
+ * transaction that goes at once (a battery move here), at most PERSIST_HOLD_MS (2 s),
+ * and is then written before the move, in order; a restart record does not wait, it goes
+ * ahead of the routine rows; a warning goes at once. On the worker's virtual clock. */
+START_TEST(routine_rows_wait_for_the_next_move_and_restart_records_do_not)
+{
+    teardown();
+    ck_assert_int_eq(proc_mkdtemp(dir, sizeof dir, "persist"), 0);
+    snprintf(db_path, sizeof db_path, "%s/station.db", dir);
+    struct registry_error err;
+    struct registry *reg = registry_open(db_path, REGISTRY_OPEN_CREATE, &err);
+    ck_assert_msg(reg != NULL, "%s", err.msg);
+    struct registry_battery b = { .tag = 1, .rated_mah = 5000, .cells = 6, .capacity_mah = 5000,
+                                  .capacity_sd_mah = 150, .dcir_mohm = 75, .dcir_sd_mohm = 15,
+                                  .peak_temp_degC = NAN, .loc = { REGISTRY_PLACE_SLOT, 1 } };
+    snprintf(b.serial, sizeof b.serial, "SWP-%08X", 1u);
+    ck_assert_int_eq(registry_add_battery(reg, &b, 1000), 0);
+    p = persist_start_manual(reg);
+    ck_assert_ptr_nonnull(p);
+
+    event_job(REGISTRY_INFO, "step", "center_close -> clamp", 1000);
+    struct persist_job prog = { .kind = PERSIST_PROGRESS, .t_ms = 1000, .seq = 3, .drone = 7, .tag = 1 };
+    snprintf(prog.step, sizeof prog.step, "clamp");
+    ck_assert_int_eq(persist_submit(p, &prog), 0);
+    ck_assert(persist_run(p, 1000));
+    ck_assert_int_eq(rows("SELECT COUNT(*) FROM restart_log WHERE kind = 'progress'"), 1);
+    ck_assert_int_eq(rows("SELECT COUNT(*) FROM events"), 0);
+    ck_assert(!persist_run(p, 2999));   /* held: nothing written */
+    ck_assert_int_eq(rows("SELECT COUNT(*) FROM events"), 0);
+
+    event_job(REGISTRY_INFO, "step", "clamp -> take_grip", 2999);
+    move(1, 1, GRIP_A);
+    ck_assert(persist_run(p, 2999));    /* the move goes at once, the events before it with it */
+    ck_assert_int_eq(rows("SELECT COUNT(*) FROM events"), 2);
+    ck_assert_int_eq(rows("SELECT COUNT(*) FROM events WHERE text = 'center_close -> clamp' AND id <"
+                          " (SELECT id FROM events WHERE text = 'clamp -> take_grip')"), 1);
+    ck_assert_int_eq(rows("SELECT COUNT(*) FROM locations WHERE tag = 1 AND place = 'gripper_a'"), 1);
+    ck_assert_uint_eq(persist_committed_seq(p), 1);
+
+    event_job(REGISTRY_INFO, "drone", "drone 7 left the pad", 5000);
+    ck_assert(!persist_run(p, 5000));
+    ck_assert(!persist_run(p, 6999));
+    ck_assert_int_eq(rows("SELECT COUNT(*) FROM events"), 2);
+    ck_assert(persist_run(p, 7000));    /* held for PERSIST_HOLD_MS: written without a move */
+    ck_assert_int_eq(rows("SELECT COUNT(*) FROM events"), 3);
+
+    event_job(REGISTRY_WARNING, "battery", "pack SWP-00000001 hot", 7001);
+    ck_assert(persist_run(p, 7001));
+    ck_assert_int_eq(rows("SELECT COUNT(*) FROM events"), 4);
+    event_job(REGISTRY_INFO, "state", "Execute -> Holding: operator", 7002);
+    ck_assert(persist_run(p, 7002));
+    ck_assert_int_eq(rows("SELECT COUNT(*) FROM events"), 5);
+
+    /* stopping writes what still waits */
+    event_job(REGISTRY_INFO, "step", "z_top -> idle", 7003);
+    persist_stop(p);
+    p = NULL;
+    ck_assert_int_eq(rows("SELECT COUNT(*) FROM events"), 6);
+}
+END_TEST
+
 START_TEST(store_stays_blocked_while_a_batch_fails_at_its_commit)
 {
     atomic_store(&commit_fail_left, 4);
@@ -422,6 +505,7 @@ int main(void)
     tcase_add_test(tc, alarm_cleared_in_a_rolled_back_batch_is_cleared_again);
     tcase_add_test(tc, swap_finished_in_a_rolled_back_batch_is_finished_again);
     tcase_add_test(tc, store_stays_blocked_while_a_batch_fails_at_its_commit);
+    tcase_add_test(tc, routine_rows_wait_for_the_next_move_and_restart_records_do_not);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
