@@ -209,6 +209,10 @@ void station_plant_renewed(struct station *st, const struct station_inputs *in)
     st->echo_followed = false;
     st->echo_armed = false;
     st->echo_n = 0;
+    /* Only heartbeats sent from now on count as followed: an image still frozen since
+     * before the renewal echoes an older one of ours, and adopting or reconciling on it
+     * would book what the plant no longer holds. */
+    st->echo_span = 0;
     if (!was || !st->reconciled)
         return;  /* still reconciling from the start: nothing was adopted yet */
     st->reconciled = false;

@@ -1893,6 +1893,17 @@ static void stall_report(struct cp_world *w)
             t->drone_present ? "on the pad" : "none", t->plant_fault, t->carousel_slot, t->grip_a_pos, t->grip_b_pos);
     for (unsigned i = 0; i < w->n_drones; i++)
         fprintf(f, "  drone %u: %s\n", w->drones[i].d.cfg.sysid, sim_drone_state_name(w->drones[i].d.state));
+    /* the magazine as the core last saw it: what a drone could have been given */
+    for (int i = 0; i < w->pc.n_slots; i++) {
+        const struct station_slot_in *sl = &w->sh->in.plant.slot[i];
+        if (!sl->present) {
+            fprintf(f, "  slot %d: empty\n", i + 1);
+            continue;
+        }
+        fprintf(f, "  slot %d: pack %08X %u mV %d mA %.1f degC charger state %u fault %u%s\n", i + 1, (unsigned)sl->tag,
+                (unsigned)sl->voltage_mV, (int)sl->current_mA, sl->temp_ok ? sl->temp_degC : NAN,
+                (unsigned)sl->chg_state, (unsigned)sl->chg_fault, sl->telemetry_stale ? " (telemetry not read yet)" : "");
+    }
     for (int i = 0; i < w->n_faults; i++)
         fprintf(f, "  fault active: %s a=%d b=%d\n", sim_fault_name(w->faults[i].f.kind), w->faults[i].f.a, w->faults[i].f.b);
     dump_trace(w);

@@ -331,9 +331,41 @@ START_TEST(renewed_plant_in_idle_reconciles_in_place)
     memset(in.plant.co_readback, 0, sizeof in.plant.co_readback);
     step_live(3000);
     in.plant.renewed = false;
+    step_live(3010);                /* the echo follows a heartbeat sent after the renewal */
     ck_assert_int_eq(st.state, ST_IDLE);
-    ck_assert(out.reconciled);      /* compared again in the same step: agrees */
+    ck_assert(out.reconciled);      /* compared again in place: agrees */
     ck_assert(!(out.alarms_active & (1ull << DIAG_COMM_LOSS)));
+}
+END_TEST
+
+/* A plant image still frozen when the link is renewed echoes a heartbeat sent before the
+ * renewal, one of this core's recent ones: that is not a live image. Nothing is compared
+ * or adopted on it (campaign seed 7875: the operator adopted a frozen image that still
+ * showed packs the operator had taken out, and the inventory booked them in the slots);
+ * once the echo follows a heartbeat sent after the renewal, it is. */
+START_TEST(renewed_plant_with_a_frozen_echo_is_not_live)
+{
+    reconciled_core();
+    in.op.cmd = STATION_CMD_RESET;
+    for (uint64_t t = 1010; t < 3000 && st.state != ST_IDLE; t += 10) {
+        step_live(t);
+        in.op.cmd = STATION_CMD_NONE;
+    }
+    ck_assert_int_eq(st.state, ST_IDLE);
+    uint16_t frozen = out.plant.heartbeat;   /* the last echo before the image froze */
+    in.plant.renewed = true;
+    in.plant.have_readback = true;
+    memset(in.plant.co_readback, 0, sizeof in.plant.co_readback);
+    in.plant.heartbeat_echo = frozen;
+    station_step(&st, &in, 3000, &out);
+    in.plant.renewed = false;
+    for (uint64_t t = 3010; t < 3200; t += 10) {
+        in.plant.heartbeat_echo = frozen;
+        station_step(&st, &in, t, &out);
+        ck_assert_msg(!out.reconciled, "reconciled on a frozen image at %llu ms", (unsigned long long)t);
+    }
+    step_live(3200);
+    ck_assert(out.reconciled);
 }
 END_TEST
 
@@ -656,6 +688,7 @@ int main(void)
     tcase_add_test(tc, renewed_plant_is_adopted_and_reconciled_before_anything_moves);
     tcase_add_test(tc, registry_write_failure_holds_until_writes_succeed);
     tcase_add_test(tc, renewed_plant_in_idle_reconciles_in_place);
+    tcase_add_test(tc, renewed_plant_with_a_frozen_echo_is_not_live);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
