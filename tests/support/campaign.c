@@ -136,6 +136,8 @@ struct cp_world {
     uint64_t now_ms;
     uint32_t next_spare_tag;
     int removed_slot;            /* slot emptied by hand, to tell the station next scan; -1 none */
+    int hand_removed;            /* that slot until the station booked it out; -1 none */
+    uint64_t hand_told_ms;       /* when the station was last told of it */
 
     /* scenario */
     uint64_t next_fault_ms, next_mis_ms, next_comm_ms, next_crash_ms, next_noise_ms;
@@ -1030,9 +1032,13 @@ static void operator(struct cp_world *w)
     if (w->removed_slot >= 0) {
         w->sh->in.op.op = STATION_OP_PACK_REMOVED;
         w->sh->in.op.slot = w->removed_slot;
+        w->hand_removed = w->removed_slot;
+        w->hand_told_ms = w->now_ms;
         w->removed_slot = -1;
         return;
     }
+    if (w->hand_removed >= 0 && w->sh->core.slot_tag[w->hand_removed] == 0)
+        w->hand_removed = -1;  /* the station booked the pack out */
     int s = w->sh->out.state;
     /* Execute again (Unhold, Start): the core has forgotten the operator's Suspend. */
     if (s == ST_EXECUTE || !station_states[s].robot_moves)
@@ -1137,7 +1143,17 @@ static void operator(struct cp_world *w)
     }
     /* A full magazine: the operator takes the emptiest pack out of its slot by hand and
      * then tells the station which slot (swapctl removed SLOT). */
-    if ((w->sh->out.alarms_active >> DIAG_MAGAZINE_FULL & 1) && !station_states[s].robot_moves && !w->sh->out.n_moves) {
+    if ((w->sh->out.alarms_active >> DIAG_MAGAZINE_FULL & 1) && !station_states[s].robot_moves && !w->sh->out.n_moves &&
+        w->hand_removed >= 0) {
+        /* One pack out at a time: while the station has not booked the last one out (its
+         * image still shows it, e.g. frozen), the operator tells it again now and then
+         * instead of emptying the magazine. */
+        if (w->now_ms - w->hand_told_ms >= 2000) {
+            w->removed_slot = w->hand_removed;
+            return;
+        }
+    } else if ((w->sh->out.alarms_active >> DIAG_MAGAZINE_FULL & 1) && !station_states[s].robot_moves &&
+               !w->sh->out.n_moves) {
         int best = -1;
         double soc = 2;
         for (size_t i = 0; i < w->truth.n_batteries; i++) {
@@ -1852,6 +1868,7 @@ static int world_init(struct cp_world *w, const struct campaign_opts *o, struct 
         w->n_drones = CP_MAX_DRONES;
     w->next_spare_tag = 0x5C000001u;
     w->removed_slot = -1;
+    w->hand_removed = -1;
     for (unsigned i = 0; i < w->n_drones; i++) {
         struct sim_battery b;
         new_pack(w, &b, 0x5B000001u + i, o->fleet ? 0.95 : 0.6 + sim_rng_range(&w->rng, 0, 0.35));
