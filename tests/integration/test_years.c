@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dbread.h"
 #include "proc.h"
 #include "registry/registry.h"
 #include "rig.h"
@@ -76,13 +77,9 @@ static void seed_registry(const char *path, int64_t now)
 
 static int64_t scalar(const char *db_path, const char *sql)
 {
-    sqlite3 *db;
-    ck_assert_int_eq(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    sqlite3_stmt *s;
-    ck_assert_msg(sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK, "%s", sqlite3_errmsg(db));
-    int64_t v = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : -1;
-    sqlite3_finalize(s);
-    sqlite3_close(db);
+    char err[256];
+    int64_t v = dbread_scalar(db_path, sql, err, sizeof err);
+    ck_assert_msg(v != DBREAD_NONE, "%s", err);
     return v;
 }
 
@@ -321,18 +318,6 @@ static int compact_db(const char *dir, char *out, size_t size)
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-static int64_t pragma(const char *path, const char *sql)
-{
-    sqlite3 *db;
-    ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    sqlite3_stmt *st;
-    ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-    ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
-    int64_t v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return v;
-}
 
 START_TEST(an_old_registry_is_compacted_and_refused_while_swapd_runs)
 {
@@ -359,10 +344,10 @@ START_TEST(an_old_registry_is_compacted_and_refused_while_swapd_runs)
     while (registry_prune(reg, &keep, wall_ms(), 1000, 64, NULL) > 0)
         ;
     registry_close(reg);
-    ck_assert_int_eq(pragma(path, "PRAGMA auto_vacuum"), 0);
-    int64_t before = pragma(path, "SELECT page_count * page_size FROM pragma_page_count, pragma_page_size");
-    ck_assert_int_gt(pragma(path, "PRAGMA freelist_count"), 100);
-    int64_t packs = pragma(path, "SELECT COUNT(*) FROM batteries");
+    ck_assert_int_eq(scalar(path, "PRAGMA auto_vacuum"), 0);
+    int64_t before = scalar(path, "SELECT page_count * page_size FROM pragma_page_count, pragma_page_size");
+    ck_assert_int_gt(scalar(path, "PRAGMA freelist_count"), 100);
+    int64_t packs = scalar(path, "SELECT COUNT(*) FROM batteries");
 
     /* while a swapd holds the database's lock: refused, exit 3 (not restarted) */
     snprintf(lock, sizeof lock, "%s.lock", path);
@@ -371,17 +356,17 @@ START_TEST(an_old_registry_is_compacted_and_refused_while_swapd_runs)
     ck_assert_int_eq(flock(fd, LOCK_EX | LOCK_NB), 0);
     ck_assert_int_eq(compact_db(dir, out, sizeof out), 3);
     ck_assert_msg(strstr(out, "another swapd"), "refusal without the reason: %s", out);
-    ck_assert_int_eq(pragma(path, "PRAGMA auto_vacuum"), 0);
+    ck_assert_int_eq(scalar(path, "PRAGMA auto_vacuum"), 0);
     close(fd);
 
     ck_assert_msg(compact_db(dir, out, sizeof out) == 0, "%s", out);
     ck_assert_msg(strstr(out, "compacted"), "%s", out);
-    ck_assert_int_eq(pragma(path, "PRAGMA auto_vacuum"), 2);
-    ck_assert_int_eq(pragma(path, "PRAGMA page_size"), 512);
-    ck_assert_int_eq(pragma(path, "SELECT journal_mode = 'wal' FROM pragma_journal_mode"), 1);
-    int64_t after = pragma(path, "SELECT page_count * page_size FROM pragma_page_count, pragma_page_size");
+    ck_assert_int_eq(scalar(path, "PRAGMA auto_vacuum"), 2);
+    ck_assert_int_eq(scalar(path, "PRAGMA page_size"), 512);
+    ck_assert_int_eq(scalar(path, "SELECT journal_mode = 'wal' FROM pragma_journal_mode"), 1);
+    int64_t after = scalar(path, "SELECT page_count * page_size FROM pragma_page_count, pragma_page_size");
     ck_assert_msg(after < before / 2, "%lld bytes after, %lld before", (long long)after, (long long)before);
-    ck_assert_int_eq(pragma(path, "SELECT COUNT(*) FROM batteries"), packs);
+    ck_assert_int_eq(scalar(path, "SELECT COUNT(*) FROM batteries"), packs);
     reg = registry_open(path, 0, &err);
     ck_assert_msg(reg, "%s", err.msg);
     ck_assert_int_eq(registry_check_integrity(reg), 0);

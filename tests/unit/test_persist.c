@@ -19,6 +19,7 @@
 #include <sqlite3.h>
 
 #include "faultvfs.h"
+#include "dbread.h"
 #include "proc.h"
 #include "registry/registry.h"
 #include "swapd/persist.h"
@@ -396,14 +397,9 @@ END_TEST
  * a full disk, in the moment between a retry's writes and its failing commit). */
 static int64_t rows(const char *sql)
 {
-    sqlite3 *db;
-    ck_assert_int_eq(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    sqlite3_stmt *s;
-    ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
-    ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
-    int64_t v = sqlite3_column_int64(s, 0);
-    sqlite3_finalize(s);
-    sqlite3_close(db);
+    char err[256];
+    int64_t v = dbread_scalar(db_path, sql, err, sizeof err);
+    ck_assert_msg(v != DBREAD_NONE, "%s", err);
     return v;
 }
 

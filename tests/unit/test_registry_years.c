@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "dbread.h"
 #include "proc.h"
 #include "registry/registry.h"
 
@@ -54,14 +55,9 @@ static void add(uint32_t tag, struct registry_location loc)
 
 static int64_t count_rows(const char *sql)
 {
-    sqlite3 *db;
-    ck_assert_int_eq(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    sqlite3_stmt *s;
-    ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
-    ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
-    int64_t n = sqlite3_column_int64(s, 0);
-    sqlite3_finalize(s);
-    sqlite3_close(db);
+    char err[256];
+    int64_t n = dbread_scalar(db_path, sql, err, sizeof err);
+    ck_assert_msg(n != DBREAD_NONE, "%s", err);
     return n;
 }
 
