@@ -177,10 +177,10 @@ int main(int argc, char **argv)
         if (!quiet)
             printf("seed %" PRIu64 ": %u swaps (%u done, %u aborted), %u violations%s, %.0f s virtual, "
                    "faults %u, misbehaviour %u, comm losses %u, restarts %u, disk faults %u, plant restarts %u, "
-                   "hash %016" PRIx64 "\n",
+                   "hash %016" PRIx64 ", blind %u\n",
                    o.seed, ended, r.swaps_completed, r.swaps_aborted, r.violations, r.stalled ? ", STALLED" : "",
                    (double)r.virtual_ms / 1000.0, r.faults_injected, r.misbehaviours, r.comm_losses, r.restarts,
-                   r.disk_faults, r.plant_restarts, r.trace_hash);
+                   r.disk_faults, r.plant_restarts, r.trace_hash, r.blind_arming_scans);
         fflush(stdout);
         if (rc != 0 && !keep_going)
             break;
