@@ -227,8 +227,8 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_SAVEPOINT] = "SAVEPOINT registry_op",
     [ST_RELEASE] = "RELEASE registry_op",
     [ST_ROLLBACK_TO] = "ROLLBACK TO registry_op",
-    /* The two kinds alternate within every swap: the walk back from the newest row is
-     * short. */
+    /* Walks back from the newest row: a swap writes both kinds, and pruning keeps at
+     * most restart_days of rows besides the newest of each kind. */
     [ST_ADD_RESTART] = "INSERT INTO restart_log (time_ms, kind, text, json) VALUES (?1, ?2, ?3, ?4)",
     [ST_LAST_RESTART] =
         "SELECT id, time_ms, 'debug', kind, text, json FROM restart_log"
@@ -258,7 +258,7 @@ static const char *const stmt_sql[ST_COUNT] = {
         " AND time_ms < ?1",
     /* The restart records expire sooner than the events people read; the newest of each
      * kind always stays. */
-    [ST_PRUNE_RESTART_MARKS] =
+    [ST_PRUNE_RESTART] =
         "DELETE FROM restart_log WHERE id IN (SELECT id FROM restart_log ORDER BY id LIMIT ?2)"
         " AND time_ms < ?1"
         " AND id != COALESCE((SELECT id FROM restart_log WHERE kind = 'intent' ORDER BY id DESC LIMIT 1), 0)"

@@ -271,8 +271,9 @@ int registry_list_events(struct registry *reg, int64_t since_ms, int limit,
 int registry_add_restart_record(struct registry *reg, int64_t time_ms, const char *kind, const char *text,
                                 const char *json);
 /* The newest restart record of kind, as an event (source = kind, severity debug);
- * REGISTRY_ENOTFOUND when there is none. The kinds alternate within a swap, so the
- * lookup reads a few rows whatever the history holds. */
+ * REGISTRY_ENOTFOUND when there is none. The lookup walks back from the newest record:
+ * a few rows when a swap ran lately, never more than restart_days of records (when
+ * that is not 0). */
 int registry_last_restart_record(struct registry *reg, const char *kind, struct registry_event *out);
 
 /* Highest event id (0 when none). Ids grow in the order events were recorded. */

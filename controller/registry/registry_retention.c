@@ -40,7 +40,7 @@ int registry_prune(struct registry *reg, const struct registry_retention *r, int
         int days;
         int *count;
     } steps[] = {
-        { ST_PRUNE_RESTART_MARKS, r->restart_days, &local.restart },
+        { ST_PRUNE_RESTART, r->restart_days, &local.restart },
         { ST_PRUNE_EVENTS, r->events_days, &local.events },
         { ST_PRUNE_ALARMS, r->alarms_days, &local.alarms },
         { ST_PRUNE_HISTORY, r->history_days, &local.history },

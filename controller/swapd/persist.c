@@ -553,13 +553,14 @@ static int write_ahead(struct persist *p, size_t n)
 }
 
 /* Writes what the plan asks of the n jobs at the head at now_ms. Returns 1 when the head
- * must be retried after a back-off; *wrote tells whether anything was tried. */
+ * must be retried after a back-off; *wrote (may be NULL) tells whether anything was tried. */
 static int write_planned(struct persist *p, size_t n, uint64_t now_ms, bool *wrote)
 {
     pthread_mutex_lock(&p->lock);
     enum persist_plan plan = plan_locked(p, n, now_ms);
     pthread_mutex_unlock(&p->lock);
-    *wrote = plan != PLAN_WAIT;
+    if (wrote)
+        *wrote = plan != PLAN_WAIT;
     if (plan == PLAN_WAIT || (plan == PLAN_AHEAD && write_ahead(p, n) == 0))
         return 0;
     int again = drain(p, n);
@@ -605,8 +606,7 @@ static void *worker(void *arg)
         p->kicked = false;
         size_t n = p->len;
         pthread_mutex_unlock(&p->lock);
-        bool wrote;
-        int again = write_planned(p, n, mono_ms(), &wrote);
+        int again = write_planned(p, n, mono_ms(), NULL);
         pthread_mutex_lock(&p->lock);
         if (!again) {
             backoff_ms = PERSIST_RETRY_MIN_MS;

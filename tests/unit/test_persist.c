@@ -413,8 +413,9 @@ static void event_job(enum registry_severity sev, const char *source, const char
 
 /* The write volume (docs/operator-guide.md, Storage): a routine event waits for the next
  * transaction that goes at once (a battery move here), at most PERSIST_HOLD_MS (2 s),
- * and is then written before the move, in order; a restart record does not wait, it goes
- * ahead of the routine rows; a warning goes at once. On the worker's virtual clock. */
+ * and is then written before the move, in order; a restart record and a landing-queue
+ * entry do not wait, they go ahead of the routine rows; a warning and a state change go
+ * at once. On the worker's virtual clock. */
 START_TEST(routine_rows_wait_for_the_next_move_and_restart_records_do_not)
 {
     teardown();
@@ -435,8 +436,12 @@ START_TEST(routine_rows_wait_for_the_next_move_and_restart_records_do_not)
     struct persist_job prog = { .kind = PERSIST_PROGRESS, .t_ms = 1000, .seq = 3, .drone = 7, .tag = 1 };
     snprintf(prog.step, sizeof prog.step, "clamp");
     ck_assert_int_eq(persist_submit(p, &prog), 0);
-    ck_assert(persist_run(p, 1000));
+    struct persist_job queued = { .kind = PERSIST_QUEUE_PUT, .t_ms = 1000,
+                                  .queued = { .sysid = 12, .compid = 1, .seq = 1, .request_ms = 1000 } };
+    ck_assert_int_eq(persist_submit(p, &queued), 0);
+    ck_assert(persist_run(p, 1000));   /* the restart record and the queue's entry go ahead */
     ck_assert_int_eq(rows("SELECT COUNT(*) FROM restart_log WHERE kind = 'progress'"), 1);
+    ck_assert_int_eq(rows("SELECT COUNT(*) FROM landing_queue WHERE sysid = 12"), 1);
     ck_assert_int_eq(rows("SELECT COUNT(*) FROM events"), 0);
     ck_assert(!persist_run(p, 2999));   /* held: nothing written */
     ck_assert_int_eq(rows("SELECT COUNT(*) FROM events"), 0);
